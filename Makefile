@@ -1,0 +1,57 @@
+# erpsync: every target builds its own virtual environment from pinned requirements.
+PY ?= python3
+VENV := .venv
+SAMVENV := .venv-sam
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)/layers/shared/python:$(CURDIR)
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help venv demo test unit lint typecheck sam-validate build local bench clean
+
+help:
+	@echo "make demo   - run the order-to-cash story on the local stack (no cloud account needed)"
+	@echo "make test   - lint + every test (unit, contract, integration, e2e)"
+	@echo "make lint   - ruff, mypy, sam validate --lint, sam validate"
+	@echo "make build  - sam build"
+	@echo "make local  - start the local stack (erpsync local up)"
+	@echo "make bench  - run the benchmarks and rewrite docs/PERFORMANCE.md"
+
+$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(SAMVENV)/bin/.installed: requirements-sam.txt
+	test -d $(SAMVENV) || $(PY) -m venv $(SAMVENV)
+	$(SAMVENV)/bin/pip install -q --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/python -m sandbox.demo
+
+test: lint unit
+
+unit: venv
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: venv $(SAMVENV)/bin/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/shared/python/erpsync functions sandbox cli
+	$(SAMVENV)/bin/sam validate --lint
+	$(SAMVENV)/bin/sam validate --region us-east-1
+
+build: $(SAMVENV)/bin/.installed
+	$(SAMVENV)/bin/sam build
+
+local: venv
+	$(BIN)/python -m cli local up
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(SAMVENV) .aws-sam .erpsync .pytest_cache .mypy_cache .ruff_cache

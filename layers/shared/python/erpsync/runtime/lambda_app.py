@@ -1,0 +1,105 @@
+"""One Lambda handler per flow: SQS batches go to the worker, the schedule polls, and an
+operator can ask to sync one record now. Everything heavy is built once per container.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from erpsync.flows.base import Flow
+from erpsync.model import ChangeNotice
+from erpsync.runtime import poller
+from erpsync.runtime.settings import Settings, SettingsStore
+from erpsync.runtime.worker import Outcome, Worker
+from erpsync.state.bindings import Bindings
+from erpsync.state.cursors import Cursors
+from erpsync.state.synclog import SyncLog
+
+logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class FlowRuntime:
+    """A flow wired to its systems, tables and queue."""
+
+    flow: Flow
+    settings_store: SettingsStore
+    worker: Worker
+    cursors: Cursors
+    queue_url: str
+
+    @property
+    def settings(self) -> Settings:
+        return self.settings_store.load()
+
+    def refresh(self) -> None:
+        """Pick up changed settings (re-read at most once a minute)."""
+        settings = self.settings
+        self.flow.settings = settings  # type: ignore[attr-defined]
+        self.worker.max_attempts = settings.max_attempts
+
+    def poll(self) -> dict[str, Any]:
+        r = poller.poll(self.flow, self.cursors, self.queue_url, self.settings)
+        return {
+            "flow": self.flow.name,
+            "since": r.since.isoformat(),
+            "enqueued": r.enqueued,
+            "cursor": r.cursor.isoformat(),
+        }
+
+    def sync_now(self, record_id: str) -> Outcome:
+        """Sync one record now, as the worker would (the "sync this record" button)."""
+        notice = ChangeNotice(source=self.flow.source, entity=self.flow.name.rstrip("s"), id=record_id)
+        record = {"messageId": f"now-{record_id}", "body": notice.model_dump_json(), "attributes": {}}
+        return self.worker.handle_record(record)
+
+
+def build(flow_name: str) -> FlowRuntime:
+    """Wire ``flow_name`` from the environment, secrets and stored settings."""
+    from erpsync.flows.documents import InvoicesFlow, ShipmentsFlow
+    from erpsync.flows.orders import OrdersFlow
+    from erpsync.systems import registry
+
+    table = os.environ["BINDINGS_TABLE"]
+    settings_store = SettingsStore(table)
+    settings = settings_store.load()
+    store = registry.store(os.environ.get("STORE_SYSTEM", "magento"), os.environ["STORE_SECRET_NAME"])
+    erp = registry.erp(os.environ.get("ERP_SYSTEM", "acumatica"), os.environ["ERP_SECRET_NAME"], settings)
+    bindings = Bindings(table)
+    flows: dict[str, type[Any]] = {"orders": OrdersFlow, "shipments": ShipmentsFlow, "invoices": InvoicesFlow}
+    flow: Flow = flows[flow_name](store, erp, bindings, settings)
+    queue_url = os.environ[f"{flow_name.upper()}_QUEUE_URL"]
+    synclog = SyncLog(os.environ["SYNC_LOG_TABLE"], settings.log_retention_days)
+    worker = Worker(flow, synclog, queue_url, settings.max_attempts)
+    return FlowRuntime(flow, settings_store, worker, Cursors(table), queue_url)
+
+
+@lru_cache(maxsize=8)
+def runtime(flow_name: str) -> FlowRuntime:
+    return build(flow_name)
+
+
+def flow_handler(flow_name: str) -> Handler:
+    """The Lambda entry point of ``flow_name``."""
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        rt = runtime(flow_name)
+        rt.refresh()
+        if "Records" in event:
+            return rt.worker.handle_batch(event)
+        action = event.get("erpsync")
+        if action == "poll":
+            return rt.poll()
+        if action == "sync" and event.get("id"):
+            outcome = rt.sync_now(str(event["id"]))
+            return {"outcome": outcome.outcome, "message": outcome.message}
+        raise ValueError(f"{flow_name}: unrecognised event (keys {sorted(event)})")
+
+    return handler

@@ -1,0 +1,66 @@
+"""SQS: enqueue change notices, delay retries, and park failed records in the failed queue (DLQ)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from erpsync.model import ChangeNotice
+
+BATCH = 10
+
+
+@lru_cache(maxsize=1)
+def client() -> Any:
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def send_notices(queue_url: str, notices: Iterable[ChangeNotice]) -> int:
+    """Enqueue notices in batches of 10; raises if any could not be sent (so cursors stay put)."""
+    batch: list[dict[str, Any]] = []
+    sent = 0
+    for notice in notices:
+        batch.append({"Id": str(len(batch)), "MessageBody": notice.model_dump_json(exclude_none=True)})
+        if len(batch) == BATCH:
+            sent += _flush(queue_url, batch)
+            batch = []
+    if batch:
+        sent += _flush(queue_url, batch)
+    return sent
+
+
+def _flush(queue_url: str, batch: list[dict[str, Any]]) -> int:
+    res = client().send_message_batch(QueueUrl=queue_url, Entries=batch)
+    failed = res.get("Failed", [])
+    if failed:
+        raise RuntimeError(f"SQS refused {len(failed)} of {len(batch)} notices: {failed[0].get('Message')}")
+    return len(batch)
+
+
+@lru_cache(maxsize=16)
+def dlq_url(queue_url: str) -> str:
+    """The failed queue of ``queue_url``, read once from its redrive policy."""
+    attrs = client().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    arn = json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"]
+    account, name = arn.split(":")[4:6]
+    return str(client().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+
+
+def park_failed(queue_url: str, body: str, meta: dict[str, str]) -> None:
+    """Send a record to the failed queue with why it failed (as message attributes)."""
+    client().send_message(
+        QueueUrl=dlq_url(queue_url),
+        MessageBody=body,
+        MessageAttributes={k: {"DataType": "String", "StringValue": v or "-"} for k, v in meta.items()},
+    )
+
+
+def delay(queue_url: str, receipt_handle: str, seconds: int) -> None:
+    """Hide a message for ``seconds`` before it is received again (backoff)."""
+    client().change_message_visibility(
+        QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43200))
+    )

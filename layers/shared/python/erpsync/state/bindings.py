@@ -1,0 +1,120 @@
+"""Bindings: which record on one side is which record on the other, and what we last wrote.
+
+One item per direction, so either side's id finds the other in one read:
+``pk = <entity>#<system>#<id>``, ``sk = <other system>``. An item is ``pending`` from just
+before a create until the create is bound; a pending binding tells the next attempt that a
+response may have been lost, so it must look the record up before creating it again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from erpsync.state import dynamo
+
+SYNCED = "synced"
+PENDING = "pending"
+
+
+@dataclass
+class Binding:
+    entity: str
+    system: str
+    id: str
+    other_system: str
+    other_id: str | None = None
+    status: str = SYNCED
+    hash: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    updated_at: float = 0.0
+    attempts: int = 0
+
+    @property
+    def key(self) -> dict[str, str]:
+        return {"pk": f"{self.entity}#{self.system}#{self.id}", "sk": self.other_system}
+
+
+class Bindings:
+    """The bindings table (also home of cursors and settings: see those modules)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def get(self, entity: str, system: str, id: str, other_system: str) -> Binding | None:
+        res = dynamo.client().get_item(
+            TableName=self.table,
+            Key=dynamo.to_item({"pk": f"{entity}#{system}#{id}", "sk": other_system}),
+            ConsistentRead=True,
+        )
+        if "Item" not in res:
+            return None
+        row = dynamo.from_item(res["Item"])
+        return Binding(
+            entity=entity,
+            system=system,
+            id=id,
+            other_system=other_system,
+            other_id=row.get("other_id"),
+            status=row.get("status", SYNCED),
+            hash=row.get("hash"),
+            data=row.get("data", {}),
+            updated_at=float(row.get("updated_at", 0)),
+            attempts=int(row.get("attempts", 0)),
+        )
+
+    def mark_pending(self, entity: str, system: str, id: str, other_system: str) -> Binding:
+        """Record that a create is about to be sent (counts the attempts); returns the binding."""
+        key = {"pk": f"{entity}#{system}#{id}", "sk": other_system}
+        res = dynamo.client().update_item(
+            TableName=self.table,
+            Key=dynamo.to_item(key),
+            UpdateExpression="SET #s = :p, updated_at = :now ADD attempts :one",
+            ConditionExpression="attribute_not_exists(#s) OR #s = :p",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=dynamo.to_item({":p": PENDING, ":now": time.time(), ":one": 1}),
+            ReturnValues="ALL_NEW",
+        )
+        row = dynamo.from_item(res["Attributes"])
+        return Binding(entity, system, id, other_system, status=PENDING, attempts=int(row.get("attempts", 1)))
+
+    def bind(
+        self,
+        entity: str,
+        system: str,
+        id: str,
+        other_system: str,
+        other_id: str,
+        *,
+        hash: str | None = None,
+        data: dict[str, Any] | None = None,
+        reverse_data: dict[str, Any] | None = None,
+    ) -> Binding:
+        """Bind both directions: ``system/id`` <-> ``other_system/other_id``."""
+        now = time.time()
+        forward = Binding(entity, system, id, other_system, other_id, SYNCED, hash, data or {}, now)
+        reverse = Binding(entity, other_system, other_id, system, id, SYNCED, hash, reverse_data or {}, now)
+        dynamo.client().transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self.table, "Item": dynamo.to_item(self._row(b))}} for b in (forward, reverse)
+            ]
+        )
+        return forward
+
+    def find(self, entity: str, system: str, id: str, other_system: str) -> str | None:
+        """The other side's id, if bound and synced."""
+        b = self.get(entity, system, id, other_system)
+        return b.other_id if b and b.status == SYNCED else None
+
+    @staticmethod
+    def _row(b: Binding) -> dict[str, Any]:
+        return {
+            **b.key,
+            "entity": b.entity,
+            "other_id": b.other_id,
+            "status": b.status,
+            "hash": b.hash,
+            "data": b.data,
+            "updated_at": b.updated_at,
+        }
