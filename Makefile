@@ -20,6 +20,10 @@ help:
 $(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	echo "$(CURDIR)/layers/shared/python" > $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/erpsync-dev.pth
+	echo "$(CURDIR)" >> $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/erpsync-dev.pth
+	printf '#!/bin/sh\nexec "%s" -m cli "$$@"\n' "$(CURDIR)/$(BIN)/python" > $(BIN)/erpsync
+	chmod +x $(BIN)/erpsync
 	touch $@
 
 $(SAMVENV)/bin/.installed: requirements-sam.txt

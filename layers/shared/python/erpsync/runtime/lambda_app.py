@@ -13,7 +13,7 @@ from typing import Any
 
 from erpsync.flows.base import Flow
 from erpsync.model import ChangeNotice
-from erpsync.runtime import poller
+from erpsync.runtime import poller, queues
 from erpsync.runtime.settings import Settings, SettingsStore
 from erpsync.runtime.worker import Outcome, Worker
 from erpsync.state.bindings import Bindings
@@ -53,6 +53,20 @@ class FlowRuntime:
             "enqueued": r.enqueued,
             "cursor": r.cursor.isoformat(),
         }
+
+    def drain(self, max_messages: int = 10_000) -> list[Outcome]:
+        """Work the queue now until it is empty (what the SQS trigger does, by hand)."""
+        outcomes: list[Outcome] = []
+        while len(outcomes) < max_messages:
+            records = queues.receive(self.queue_url)
+            if not records:
+                return outcomes
+            for record in records:
+                outcome = self.worker.handle_record(record)
+                if outcome.ok:
+                    queues.delete(self.queue_url, record["receiptHandle"])
+                outcomes.append(outcome)
+        return outcomes
 
     def sync_now(self, record_id: str) -> Outcome:
         """Sync one record now, as the worker would (the "sync this record" button)."""

@@ -64,3 +64,28 @@ def delay(queue_url: str, receipt_handle: str, seconds: int) -> None:
     client().change_message_visibility(
         QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43200))
     )
+
+
+def receive(queue_url: str, max_messages: int = 10, wait_s: int = 0) -> list[dict[str, Any]]:
+    """Messages shaped like the Records of an SQS Lambda event (for draining by hand)."""
+    res = client().receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=max_messages,
+        WaitTimeSeconds=wait_s,
+        MessageSystemAttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    )
+    return [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": m.get("MessageAttributes", {}),
+        }
+        for m in res.get("Messages", [])
+    ]
+
+
+def delete(queue_url: str, receipt_handle: str) -> None:
+    client().delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)

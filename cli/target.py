@@ -1,0 +1,65 @@
+"""Where the command points: the local stack (.erpsync/local.json) or a deployed CloudFormation stack.
+
+Either way the result is the same set of environment variables the functions see, so the
+command runs the very same flow code an operator's Lambda runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+LOCAL_FILE = Path(".erpsync/local.json")
+
+OUTPUT_ENV = {
+    "BindingsTableName": "BINDINGS_TABLE",
+    "SyncLogTableName": "SYNC_LOG_TABLE",
+    "OrdersQueueUrl": "ORDERS_QUEUE_URL",
+    "ShipmentsQueueUrl": "SHIPMENTS_QUEUE_URL",
+    "InvoicesQueueUrl": "INVOICES_QUEUE_URL",
+}
+
+
+def use_local(path: Path = LOCAL_FILE) -> dict[str, Any]:
+    """Point this process at the local stack described by ``path``; its contents."""
+    if not path.exists():
+        raise SystemExit(f"{path} not found: start the local stack first with `erpsync local up`")
+    info: dict[str, Any] = json.loads(path.read_text())
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": info["aws_endpoint"],
+            "AWS_DEFAULT_REGION": info.get("region", "us-east-1"),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+    )
+    os.environ.update({k: str(v) for k, v in info.get("env", {}).items()})
+    return info
+
+
+def use_stack(stack: str) -> dict[str, Any]:
+    """Point this process at a deployed stack, from its CloudFormation outputs."""
+    import boto3
+
+    desc = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in desc.get("Outputs", [])}
+    params = {p["ParameterKey"]: p.get("ParameterValue", "") for p in desc.get("Parameters", [])}
+    for key, env in OUTPUT_ENV.items():
+        if key in outputs:
+            os.environ[env] = outputs[key]
+    for key, env in (
+        ("StoreSystem", "STORE_SYSTEM"),
+        ("ErpSystem", "ERP_SYSTEM"),
+        ("StoreSecretName", "STORE_SECRET_NAME"),
+        ("ErpSecretName", "ERP_SECRET_NAME"),
+        ("WebhookSecretName", "WEBHOOK_SECRET_NAME"),
+    ):
+        if params.get(key):
+            os.environ[env] = params[key]
+    return {"stack": stack, "outputs": outputs}
+
+
+def choose(stack: str | None) -> dict[str, Any]:
+    return use_stack(stack) if stack else use_local()

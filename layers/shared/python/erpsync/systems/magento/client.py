@@ -1,0 +1,252 @@
+"""A small synchronous Magento 2 REST client: admin token, searchCriteria paging, typed errors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, NamedTuple
+
+import httpx
+
+from erpsync.runtime.errors import (
+    AuthError,
+    NotFoundError,
+    OutageError,
+    PermanentError,
+    RateLimitedError,
+    RetryableError,
+    ValidationFailed,
+)
+
+SYSTEM = "magento"
+
+
+class Filter(NamedTuple):
+    """One searchCriteria filter; ``condition_type`` is Magento's (eq, gt, in, like, ...)."""
+
+    field: str
+    value: Any
+    condition_type: str = "eq"
+
+
+FilterGroups = Sequence[Filter | Sequence[Filter]]
+"""Each element is a filter group (a lone Filter is a group of one); groups AND, filters in one group OR."""
+
+
+def search_params(
+    filters: FilterGroups = (),
+    sort: Sequence[tuple[str, str]] = (),
+    page_size: int | None = None,
+    current_page: int | None = None,
+) -> dict[str, str]:
+    """The ``searchCriteria[...]`` query parameters for a search."""
+    params: dict[str, str] = {}
+    for g, group in enumerate(filters):
+        members = [group] if isinstance(group, Filter) else list(group)
+        for f, flt in enumerate(members):
+            key = f"searchCriteria[filter_groups][{g}][filters][{f}]"
+            value = ",".join(str(v) for v in flt.value) if isinstance(flt.value, list | tuple) else flt.value
+            params[f"{key}[field]"] = flt.field
+            params[f"{key}[value]"] = "" if value is None else str(value)
+            params[f"{key}[condition_type]"] = flt.condition_type
+    for s, (fld, direction) in enumerate(sort):
+        params[f"searchCriteria[sortOrders][{s}][field]"] = fld
+        params[f"searchCriteria[sortOrders][{s}][direction]"] = direction.upper()
+    if page_size is not None:
+        params["searchCriteria[pageSize]"] = str(page_size)
+    if current_page is not None:
+        params["searchCriteria[currentPage]"] = str(current_page)
+    if not params:
+        params["searchCriteria"] = ""
+    return params
+
+
+def render_message(body: Any, fallback: str) -> str:
+    """Magento's error message with its ``%1`` / ``%name`` parameters substituted."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("message"), str):
+        return fallback
+    message: str = body["message"]
+    params = body.get("parameters")
+    if isinstance(params, Mapping):
+        for key in sorted(params, key=lambda k: len(str(k)), reverse=True):
+            message = message.replace(f"%{key}", str(params[key]))
+    elif isinstance(params, list):
+        for i in range(len(params), 0, -1):
+            message = message.replace(f"%{i}", str(params[i - 1]))
+    return message
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class MagentoClient:
+    """Talks to ``<base_url>/V1/...`` with an admin token fetched lazily and renewed once on 401.
+
+    ``base_url`` is like ``http://127.0.0.1:8001/rest/default``. ``http`` may be any ``httpx.Client``
+    (e.g. Starlette's TestClient); paths are then joined onto ``base_url`` as given, so a relative
+    ``base_url`` such as ``/rest/default`` uses that client's own base.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        http: httpx.Client | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.http = http if http is not None else httpx.Client(timeout=timeout)
+        self.request_count = 0
+        self._token: str | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, str] | None, json: Any, token: str | None
+    ) -> httpx.Response:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        url = f"{self.base_url}{path}"
+        with self._lock:
+            self.request_count += 1
+        try:
+            return self.http.request(method, url, params=params, json=json, headers=headers, timeout=self.timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise OutageError(f"magento unreachable: {exc}", system=SYSTEM) from exc
+        except httpx.TimeoutException as exc:
+            raise RetryableError(f"magento timed out: {method} {path}", error_type="timeout", system=SYSTEM) from exc
+        except httpx.TransportError as exc:
+            raise RetryableError(f"magento transport error: {exc}", system=SYSTEM) from exc
+
+    def token(self, *, renew: bool = False) -> str:
+        """The admin token, fetched on first use (or again when ``renew``)."""
+        if self._token and not renew:
+            return self._token
+        response = self._send(
+            "POST",
+            "/V1/integration/admin/token",
+            params=None,
+            json={"username": self.username, "password": self.password},
+            token=None,
+        )
+        if response.status_code in (401, 403):
+            raise AuthError(f"magento refused the admin credentials: {self._message(response)}", system=SYSTEM)
+        data = self._decode(response, "POST", "/V1/integration/admin/token")
+        if not isinstance(data, str) or not data:
+            raise RetryableError("magento returned no token", system=SYSTEM)
+        self._token = data
+        return data
+
+    def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None, json: Any = None) -> Any:
+        """One API call; the decoded JSON. Errors are raised as erpsync's typed errors."""
+        response = self._send(method, path, params=params, json=json, token=self.token())
+        if response.status_code == 401:
+            response = self._send(method, path, params=params, json=json, token=self.token(renew=True))
+            if response.status_code == 401:
+                raise AuthError(f"magento: {self._message(response)}", system=SYSTEM)
+        return self._decode(response, method, path)
+
+    @staticmethod
+    def _message(response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return render_message(body, response.text[:200] or response.reason_phrase)
+
+    def _decode(self, response: httpx.Response, method: str, path: str) -> Any:
+        status = response.status_code
+        if status < 300:
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise RetryableError(f"magento sent a non-JSON answer to {method} {path}", system=SYSTEM) from exc
+        message = self._message(response)
+        where = f"{method} {path}"
+        if status == 429:
+            raise RateLimitedError(
+                f"magento rate limited {where}: {message}",
+                system=SYSTEM,
+                retry_after=_retry_after(response.headers.get("Retry-After")),
+                status=status,
+            )
+        if status == 503:
+            raise OutageError(f"magento unavailable ({status}) on {where}: {message}", system=SYSTEM, status=status)
+        if status >= 500:
+            raise RetryableError(f"magento error {status} on {where}: {message}", system=SYSTEM, status=status)
+        if status == 404:
+            raise NotFoundError(message, system=SYSTEM)
+        if status == 400:
+            raise ValidationFailed(message, system=SYSTEM)
+        if status in (401, 403):
+            raise AuthError(f"magento {status} on {where}: {message}", system=SYSTEM)
+        raise PermanentError(f"magento {status} on {where}: {message}", system=SYSTEM)
+
+    # ----------------------------------------------------------------- verbs
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.request("POST", path, json=body)
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.request("PUT", path, json=body)
+
+    def search_page(
+        self,
+        path: str,
+        filters: FilterGroups = (),
+        sort: Sequence[tuple[str, str]] = (),
+        page_size: int = 100,
+        current_page: int = 1,
+    ) -> dict[str, Any]:
+        """One page of a search: Magento's ``{"items", "search_criteria", "total_count"}``."""
+        data = self.get(path, search_params(filters, sort, page_size, current_page))
+        if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
+            raise RetryableError(f"magento sent an unexpected search result for {path}", system=SYSTEM)
+        return data
+
+    def search(
+        self,
+        path: str,
+        filters: FilterGroups = (),
+        sort: Sequence[tuple[str, str]] = (),
+        page_size: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Every item of a search, page by page until ``total_count`` (Magento repeats the last page)."""
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            data = self.search_page(path, filters, sort, page_size, page)
+            batch = data.get("items") or []
+            items.extend(batch)
+            total = int(data.get("total_count") or 0)
+            if not batch or len(items) >= total or page * page_size >= total:
+                return items
+            page += 1

@@ -1,0 +1,133 @@
+"""In-memory Store and Erp for flow unit tests: they record every call and can fail on cue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, Order, SalesOrderDraft, Shipment
+from erpsync.runtime.errors import NotFoundError
+
+
+class FakeStore:
+    name = "magento"
+
+    def __init__(self, orders: list[Order] | None = None) -> None:
+        self.orders = {o.source_id: o for o in orders or []}
+        self.shipments: dict[str, tuple[str, Shipment, str, str]] = {}
+        self.invoices: dict[str, tuple[str, Invoice, str]] = {}
+        self.calls: list[str] = []
+        self.fail_next: Callable[[], None] | None = None
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.fail_next:
+            fail, self.fail_next = self.fail_next, None
+            fail()
+
+    def changed_orders(self, since: datetime) -> list[ChangeNotice]:
+        self._call("changed_orders")
+        return [
+            ChangeNotice(source="magento", entity="order", id=o.source_id, occurred_at=o.updated_at)
+            for o in self.orders.values()
+            if o.updated_at and o.updated_at > since
+        ]
+
+    def get_order(self, order_id: str) -> Order:
+        self._call("get_order")
+        if order_id not in self.orders:
+            raise NotFoundError(f"order {order_id} not found")
+        return self.orders[order_id]
+
+    def find_order_id(self, number: str) -> str | None:
+        return next((o.source_id for o in self.orders.values() if o.number == number), None)
+
+    def find_shipment(self, order_id: str, ref: str) -> str | None:
+        self._call("find_shipment")
+        return next((k for k, v in self.shipments.items() if v[0] == order_id and v[2] == ref), None)
+
+    def create_shipment(self, order_id: str, shipment: Shipment, ref: str, carrier_code: str) -> str:
+        self._call("create_shipment")
+        sid = str(len(self.shipments) + 1)
+        self.shipments[sid] = (order_id, shipment, ref, carrier_code)
+        return sid
+
+    def find_invoice(self, order_id: str, ref: str) -> str | None:
+        self._call("find_invoice")
+        return next((k for k, v in self.invoices.items() if v[0] == order_id and v[2] == ref), None)
+
+    def create_invoice(self, order_id: str, invoice: Invoice, ref: str) -> str:
+        self._call("create_invoice")
+        iid = str(len(self.invoices) + 1)
+        self.invoices[iid] = (order_id, invoice, ref)
+        return iid
+
+
+class FakeErp:
+    name = "acumatica"
+
+    def __init__(self) -> None:
+        self.customers: dict[str, Customer] = {}
+        self.orders: dict[str, SalesOrderDraft] = {}
+        self.shipments: dict[str, Shipment] = {}
+        self.invoices: dict[str, Invoice] = {}
+        self.calls: list[str] = []
+        self.lose_next_response = False
+        self.fail_next: Callable[[], None] | None = None
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.fail_next:
+            fail, self.fail_next = self.fail_next, None
+            fail()
+
+    def find_customer(self, email: str) -> str | None:
+        self._call("find_customer")
+        return next((cid for cid, c in self.customers.items() if c.email == email), None)
+
+    def create_customer(self, customer: Customer, customer_id: str) -> str:
+        self._call("create_customer")
+        self.customers.setdefault(customer_id, customer)
+        return customer_id
+
+    def find_order(self, number: str) -> ErpOrderRef | None:
+        self._call("find_order")
+        for nbr, d in self.orders.items():
+            if d.number == number:
+                return self._ref(nbr, d)
+        return None
+
+    def create_order(self, draft: SalesOrderDraft) -> ErpOrderRef:
+        self._call("create_order")
+        nbr = f"SO{len(self.orders) + 1:06d}"
+        self.orders[nbr] = draft
+        if self.lose_next_response:
+            self.lose_next_response = False
+            from erpsync.runtime.errors import RetryableError
+
+            raise RetryableError("read timeout (the order was saved, the answer lost)")
+        return self._ref(nbr, draft)
+
+    @staticmethod
+    def _ref(nbr: str, d: SalesOrderDraft) -> ErpOrderRef:
+        line_map = {str(i + 1): ln.line_id for i, ln in enumerate(d.lines)}
+        return ErpOrderRef(id=f"guid-{nbr}", number=nbr, order_type="SO", status="Open", line_map=line_map)
+
+    def changed_shipments(self, since: datetime) -> list[ChangeNotice]:
+        return [ChangeNotice(source="acumatica", entity="shipment", id=k) for k in self.shipments]
+
+    def get_shipment(self, shipment_id: str) -> Shipment:
+        self._call("get_shipment")
+        return self.shipments[shipment_id]
+
+    def changed_invoices(self, since: datetime) -> list[ChangeNotice]:
+        return [ChangeNotice(source="acumatica", entity="invoice", id=k) for k in self.invoices]
+
+    def get_invoice(self, invoice_id: str) -> Invoice:
+        self._call("get_invoice")
+        return self.invoices[invoice_id]
+
+
+def as_dict(x: Any) -> Any:
+    return x.model_dump(mode="json") if hasattr(x, "model_dump") else x
