@@ -22,7 +22,10 @@ def test_acumatica_push_sample_gives_no_notice_for_stock_items_it_does_not_handl
 
 def test_acumatica_push_for_shipments_and_invoices() -> None:
     body = json.loads((FIXTURES / "acumatica" / "push_notification_example.json").read_text())
-    body["Inserted"] = [{"ShipmentNbr": "000042", "Status": "Confirmed"}, {"ReferenceNbr": "INV0007", "Type": "Invoice"}]
+    body["Inserted"] = [
+        {"ShipmentNbr": "000042", "Status": "Confirmed"},
+        {"ReferenceNbr": "INV0007", "Type": "Invoice"},
+    ]
     notices = acumatica.parse(body, now=datetime(2017, 5, 5, tzinfo=UTC))
     assert [(n.entity, n.id) for n in notices] == [("shipment", "000042"), ("invoice", "INV0007")]
     assert notices[0].event_id == f"{body['Id']}|{body['Query']}|000042"

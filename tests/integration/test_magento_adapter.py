@@ -1,0 +1,197 @@
+"""MagentoStore and MagentoClient against the sim, in-process through Starlette's TestClient."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from erpsync.model import DocumentLine, Invoice, Shipment, Track
+from erpsync.runtime.errors import (
+    AuthError,
+    NotFoundError,
+    OutageError,
+    RateLimitedError,
+    RetryableError,
+    ValidationFailed,
+)
+from erpsync.systems.magento import Filter, MagentoClient, MagentoStore, search_params
+from erpsync.systems.ports import Store
+from sandbox.sims.magento import MagentoSim, create_app
+from sandbox.sims.magento_orders import CartLine, build_order, sample_catalog, sample_customer
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "magento" / "order_get_V1_orders_3.json"
+
+
+@pytest.fixture
+def app() -> Starlette:
+    return create_app()
+
+
+@pytest.fixture
+def sim(app: Starlette) -> MagentoSim:
+    state: MagentoSim = app.state.sim
+    return state
+
+
+@pytest.fixture
+def http(app: Starlette) -> TestClient:
+    client = TestClient(app)
+    client.post("/_sim/seed", json={"orders": [json.loads(FIXTURE.read_text())]})
+    return client
+
+
+@pytest.fixture
+def client(http: TestClient) -> MagentoClient:
+    return MagentoClient("/rest/default", "admin", "admin123", http=http)
+
+
+@pytest.fixture
+def store(client: MagentoClient) -> MagentoStore:
+    return MagentoStore(client)
+
+
+def line(item_id: str, qty: str) -> DocumentLine:
+    return DocumentLine(order_number="SO000001", qty=Decimal(qty), store_line_id=item_id)
+
+
+def test_is_a_store(store: MagentoStore) -> None:
+    port: Store = store
+    assert port.name == "magento"
+
+
+def test_search_params_shape() -> None:
+    params = search_params(
+        [Filter("updated_at", "2024-01-01 00:00:00", "gt"), [Filter("a", 1), Filter("b", [1, 2], "in")]],
+        [("updated_at", "asc")],
+        50,
+        2,
+    )
+    assert params["searchCriteria[filter_groups][1][filters][1][value]"] == "1,2"
+    assert params["searchCriteria[sortOrders][0][direction]"] == "ASC"
+    assert params["searchCriteria[pageSize]"] == "50" and params["searchCriteria[currentPage]"] == "2"
+
+
+def test_get_order_and_find(store: MagentoStore, client: MagentoClient) -> None:
+    order = store.get_order("3")
+    assert order.number == "000000003" and order.computed_total() == order.grand_total
+    assert store.find_order_id("000000003") == "3"
+    assert store.find_order_id("nope") is None
+    with pytest.raises(NotFoundError):
+        store.get_order("999")
+    before = client.request_count
+    store.get_order("3")
+    assert client.request_count == before + 1  # the token is reused
+
+
+def test_changed_orders_pages_oldest_first(http: TestClient, store: MagentoStore) -> None:
+    catalog, customer = sample_catalog(), sample_customer()
+    orders = []
+    for n in range(7):
+        order = build_order(catalog, [CartLine("24-MB01")], customer=customer)
+        order["updated_at"] = f"2030-01-01 00:00:0{7 - n}"
+        orders.append(order)
+    http.post("/_sim/seed", json={"orders": orders})
+    store.page_size = 3
+    notices = store.changed_orders(datetime(2029, 12, 31, tzinfo=UTC))
+    assert [n.version for n in notices] == [f"2030-01-01 00:00:0{i}" for i in range(1, 8)]
+    assert all(n.source == "magento" and n.entity == "order" for n in notices)
+    assert len({n.id for n in notices}) == 7
+    assert len(store.changed_orders(datetime(2010, 1, 1))) == 8
+
+
+def test_shipment_is_idempotent_by_ref(store: MagentoStore, sim: MagentoSim) -> None:
+    shipment = Shipment(
+        source_id="SH0001",
+        lines=[line("11", "1"), line("3", "1")],
+        tracks=[Track(number="1Z999", carrier="UPS")],
+    )
+    assert store.find_shipment("3", "SH0001") is None
+    new_id = store.create_shipment("3", shipment, "SH0001", "ups")
+    assert store.find_shipment("3", "SH0001") == new_id
+    assert store.find_shipment("3", "SH000") is None
+    record = sim.shipments[int(new_id)]
+    assert record["tracks"][0]["carrier_code"] == "ups" and record["tracks"][0]["title"] == "UPS"
+    with pytest.raises(ValidationFailed, match="invalid quantity"):
+        store.create_shipment("3", shipment, "SH0002", "ups")
+
+
+def test_invoice_is_idempotent_by_ref(store: MagentoStore) -> None:
+    invoice = Invoice(source_id="INV1", lines=[line("11", "1")])
+    new_id = store.create_invoice("3", invoice, "INV1")
+    assert store.find_invoice("3", "INV1") == new_id and store.find_invoice("3", "INV2") is None
+    with pytest.raises(ValidationFailed):
+        store.create_invoice("3", invoice, "INV2")
+    rest = Invoice(source_id="INV3", lines=[line(i, "1") for i in ("3", "4", "6", "7", "8", "9")])
+    store.create_invoice("3", rest, "INV3")
+    order = store.get_order("3")
+    assert order.paid == order.grand_total and order.payment_captured
+
+
+def test_token_renewed_once_on_401(client: MagentoClient, http: TestClient, sim: MagentoSim) -> None:
+    client.get("/V1/orders/3")
+    sim.revoke_tokens()
+    assert client.get("/V1/orders/3")["entity_id"] == 3
+    bad = MagentoClient("/rest/default", "admin", "wrong", http=http)
+    with pytest.raises(AuthError):
+        bad.get("/V1/orders/3")
+
+
+def test_error_mapping(client: MagentoClient, http: TestClient) -> None:
+    with pytest.raises(NotFoundError):
+        client.get("/V1/orders/999")
+    with pytest.raises(NotFoundError, match="customerId = 42"):
+        client.get("/V1/customers/42")
+    with pytest.raises(ValidationFailed, match=r"status of canceled"):
+        client.post("/V1/orders", {"entity": {"entity_id": 3, "state": "canceled", "status": "canceled"}})
+        client.post("/V1/order/3/invoice", {"capture": True})
+    client.get("/V1/orders/3")  # token in hand before the faults
+    http.post("/_sim/faults", json={"error_rate": 1.0})
+    with pytest.raises(RetryableError) as err:
+        client.get("/V1/orders/3")
+    assert err.value.status == 500 and not isinstance(err.value, RateLimitedError)
+    http.post("/_sim/faults", json={"throttle_rate": 1.0, "retry_after_s": 7})
+    with pytest.raises(RateLimitedError) as limited:
+        client.get("/V1/orders/3")
+    assert limited.value.retry_after == 7.0
+    http.post("/_sim/faults", json={"outage": True})
+    with pytest.raises(OutageError):
+        client.get("/V1/orders/3")
+    http.delete("/_sim/faults")
+
+
+def test_transport_errors() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    refused = MagentoClient(
+        "http://magento.test/rest/default", "a", "b", http=httpx.Client(transport=httpx.MockTransport(refuse))
+    )
+    with pytest.raises(OutageError):
+        refused.get("/V1/orders/1")
+    timed_out = MagentoClient(
+        "http://magento.test/rest/default", "a", "b", http=httpx.Client(transport=httpx.MockTransport(slow))
+    )
+    with pytest.raises(RetryableError) as err:
+        timed_out.get("/V1/orders/1")
+    assert not isinstance(err.value, OutageError)
+
+
+def test_search_stops_by_total_count(client: MagentoClient, http: TestClient) -> None:
+    orders = [build_order(sample_catalog(), [CartLine("24-MB01")], customer=sample_customer()) for _ in range(4)]
+    http.post("/_sim/seed", json={"orders": orders})
+    before = client.request_count
+    rows = client.search("/V1/orders", sort=[("entity_id", "ASC")], page_size=2)
+    assert len(rows) == 5 and len({r["entity_id"] for r in rows}) == 5
+    assert client.request_count - before <= 4  # 3 pages (+ a token)

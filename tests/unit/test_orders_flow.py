@@ -1,0 +1,176 @@
+"""The orders flow on fakes: exactly once, filtered not failed, money to the cent, lost answers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from erpsync.flows.orders import OrdersFlow
+from erpsync.model import ChangeNotice, Order
+from erpsync.runtime.errors import MappingMissing, RetryableError, ValidationFailed
+from erpsync.runtime.settings import OrderSyncPreferences, Settings
+from erpsync.state.bindings import Bindings
+from erpsync.systems.magento.mapping import order_from_magento
+from sandbox.sims import magento_orders as mo
+from tests.support.fakes import FakeErp, FakeStore
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "magento"
+D = Decimal
+
+
+def real_order() -> dict[str, object]:
+    """Adobe's sample order 000000003 (simple, downloadable, bundle, configurable)."""
+    return dict(json.loads((FIXTURES / "order_get_V1_orders_3.json").read_text()))
+
+
+def notice(order: Order) -> ChangeNotice:
+    return ChangeNotice(source="magento", entity="order", id=order.source_id)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(tax_id="STORETAX")
+
+
+def make_flow(bindings_table: str, settings: Settings, *orders: Order) -> tuple[OrdersFlow, FakeStore, FakeErp]:
+    store, erp = FakeStore(list(orders)), FakeErp()
+    return OrdersFlow(store, erp, Bindings(bindings_table), settings), store, erp
+
+
+def test_real_order_becomes_one_erp_order_once(bindings_table: str, settings: Settings) -> None:
+    order = order_from_magento(real_order())
+    flow, _, erp = make_flow(bindings_table, settings, order)
+    first = flow.sync(notice(order))
+    assert first.outcome == "synced"
+    [draft] = erp.orders.values()
+    assert draft.number == "000000003"
+    assert draft.total == D("165.00") == draft.computed_total()
+    assert draft.ship_via == "BESTWAY" and draft.payment_method == "WIRE"
+    assert draft.freight == D("5.00")
+    assert "MH01-S-Gray" in [ln.sku for ln in draft.lines]
+    again = flow.sync(notice(order))
+    assert again.outcome == "skipped"
+    assert len(erp.orders) == 1
+    assert erp.calls.count("create_order") == 1
+
+
+def test_customer_is_found_or_created_once_and_reused(bindings_table: str, settings: Settings) -> None:
+    catalog = mo.sample_catalog()
+    cust = mo.sample_customer("jane@example.com", customer_id=1)
+    orders = [
+        order_from_magento(
+            mo.build_order(catalog, [mo.CartLine("24-MB01", 1)], customer=cust, entity_id=i, increment_id=f"10{i}")
+        )
+        for i in (1, 2, 3)
+    ]
+    flow, _, erp = make_flow(bindings_table, settings, *orders)
+    for o in orders:
+        assert flow.sync(notice(o)).outcome == "synced"
+    assert erp.calls.count("create_customer") == 1
+    assert erp.calls.count("find_customer") == 1  # later orders use the binding
+    assert len({d.customer_id for d in erp.orders.values()}) == 1
+
+
+def test_existing_erp_customer_is_used_not_overwritten(bindings_table: str, settings: Settings) -> None:
+    order = order_from_magento(real_order())
+    flow, _, erp = make_flow(bindings_table, settings, order)
+    from erpsync.model import Customer
+
+    erp.customers["JDOE"] = Customer(email="JDoe@example.com", first_name="Original")
+    flow.sync(notice(order))
+    assert erp.calls.count("create_customer") == 0
+    assert next(iter(erp.orders.values())).customer_id == "JDOE"
+    assert erp.customers["JDOE"].first_name == "Original"
+
+
+def test_cart_discount_is_spread_to_the_cent(bindings_table: str, settings: Settings) -> None:
+    raw = mo.build_order(
+        mo.sample_catalog(),
+        [mo.CartLine("24-MB01", 1), mo.CartLine("24-WG084", 3), mo.CartLine("WS12", 1, "WS12-M-Orange")],
+        guest_email="g@example.com",
+        address=mo.sample_customer()["addresses"][0],
+        tax_rate="8.25",
+        shipping_amount="7.50",
+    )
+    # a cart-level discount Magento did not put on any item (e.g. a fixed amount off the order)
+    raw["discount_amount"] = float(D(str(raw["discount_amount"])) - D("10.01"))
+    raw["grand_total"] = float(D(str(raw["grand_total"])) - D("10.01"))
+    order = order_from_magento(raw)
+    assert order.order_discount == D("10.01")
+    flow, _, erp = make_flow(bindings_table, settings, order)
+    flow.sync(notice(order))
+    [draft] = erp.orders.values()
+    assert sum(ln.discount for ln in draft.lines) == D("10.01")
+    assert draft.computed_total() == order.grand_total
+    assert all(ln.discount == ln.discount.quantize(D("0.01")) for ln in draft.lines)
+
+
+def test_orders_left_out_by_preferences_are_filtered(bindings_table: str) -> None:
+    order = order_from_magento(real_order())  # status pending, nothing paid
+    prefs = Settings(tax_id="T", order_sync=OrderSyncPreferences(statuses=["processing"]))
+    flow, _, erp = make_flow(bindings_table, prefs, order)
+    r = flow.sync(notice(order))
+    assert r.outcome == "filtered" and "pending" in r.message
+    paid_only = Settings(tax_id="T", order_sync=OrderSyncPreferences(statuses=[], require_payment_captured=True))
+    flow2, _, _ = make_flow(bindings_table, paid_only, order)
+    r2 = flow2.sync(notice(order))
+    assert r2.outcome == "filtered" and "payment not captured" in r2.message
+    assert not erp.orders
+
+
+def test_unmapped_shipping_method_fails_naming_the_setting(bindings_table: str) -> None:
+    raw = real_order()
+    raw["extension_attributes"]["shipping_assignments"][0]["shipping"]["method"] = "dhl_express"  # type: ignore[index]
+    order = order_from_magento(raw)
+    flow, _, erp = make_flow(bindings_table, Settings(tax_id="T"), order)
+    with pytest.raises(MappingMissing, match=r"dhl_express.*shipping_methods"):
+        flow.sync(notice(order))
+    flow.settings = Settings(tax_id="T", default_ship_via="GROUND")
+    assert flow.sync(notice(order)).outcome == "synced"
+    assert next(iter(erp.orders.values())).ship_via == "GROUND"
+
+
+def test_tax_without_a_tax_id_is_a_mapping_error(bindings_table: str) -> None:
+    raw = mo.build_order(mo.sample_catalog(), [mo.CartLine("24-MB01", 1)], customer=mo.sample_customer(), tax_rate="10")
+    order = order_from_magento(raw)
+    flow, _, _ = make_flow(bindings_table, Settings(), order)
+    with pytest.raises(MappingMissing, match="tax_id"):
+        flow.sync(notice(order))
+
+
+def test_totals_that_do_not_add_up_fail_with_both_figures(bindings_table: str, settings: Settings) -> None:
+    raw = real_order()
+    raw["grand_total"] = 170
+    order = order_from_magento(raw)
+    flow, _, erp = make_flow(bindings_table, settings, order)
+    with pytest.raises(ValidationFailed, match=r"165\.00 but the store charged 170\.00"):
+        flow.sync(notice(order))
+    assert not erp.orders
+
+
+def test_a_lost_answer_is_found_not_created_twice(bindings_table: str, settings: Settings) -> None:
+    order = order_from_magento(real_order())
+    flow, _, erp = make_flow(bindings_table, settings, order)
+    erp.lose_next_response = True
+    with pytest.raises(RetryableError):
+        flow.sync(notice(order))
+    assert len(erp.orders) == 1  # saved, but we never heard back
+    r = flow.sync(notice(order))
+    assert r.outcome == "synced" and "found existing" in r.message
+    assert len(erp.orders) == 1
+    assert flow.sync(notice(order)).outcome == "skipped"
+
+
+def test_first_attempt_makes_no_lookup_unless_asked(bindings_table: str, settings: Settings) -> None:
+    order = order_from_magento(real_order())
+    flow, _, erp = make_flow(bindings_table, settings, order)
+    flow.sync(notice(order))
+    assert "find_order" not in erp.calls
+    other = order_from_magento({**copy.deepcopy(real_order()), "entity_id": 4, "increment_id": "000000004"})
+    careful, _, erp2 = make_flow(bindings_table, Settings(tax_id="T", lookup_before_create=True), other)
+    careful.sync(notice(other))
+    assert "find_order" in erp2.calls
