@@ -59,13 +59,6 @@ def park_failed(queue_url: str, body: str, meta: dict[str, str]) -> None:
     )
 
 
-def delay(queue_url: str, receipt_handle: str, seconds: int) -> None:
-    """Hide a message for ``seconds`` before it is received again (backoff)."""
-    client().change_message_visibility(
-        QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43200))
-    )
-
-
 def receive(queue_url: str, max_messages: int = 10, wait_s: int = 0) -> list[dict[str, Any]]:
     """Messages shaped like the Records of an SQS Lambda event (for draining by hand)."""
     res = client().receive_message(
@@ -89,3 +82,8 @@ def receive(queue_url: str, max_messages: int = 10, wait_s: int = 0) -> list[dic
 
 def delete(queue_url: str, receipt_handle: str) -> None:
     client().delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)
+
+
+def requeue(queue_url: str, body: str, delay_s: int) -> None:
+    """Send a notice back to its queue, delivered after ``delay_s`` (at most 900 s)."""
+    client().send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=max(0, min(900, delay_s)))

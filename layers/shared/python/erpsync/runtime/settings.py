@@ -29,6 +29,15 @@ class OrderSyncPreferences(BaseModel):
     """Only orders paid in full (e.g. captured card payments) sync."""
 
 
+class RateLimit(BaseModel):
+    """A ceiling on one external system, held across every worker (e.g. the ERP licence)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: int = Field(ge=1)
+    concurrent: int | None = Field(None, ge=1)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -73,7 +82,12 @@ class Settings(BaseModel):
     """With no cursor yet, the first poll reads this far back."""
     lookup_before_create: bool = False
     """Look the ERP order up by store reference before every create, not only on a retry."""
-    max_attempts: int = 5
+    max_attempts: int = Field(5, ge=1)
+    """Attempts for failures attributable to the record (not outages, 5xx, 429: those wait)."""
+    give_up_after_hours: float = Field(96.0, gt=0)
+    """A record still failing transiently after this long is parked in the failed queue."""
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    """Per system name (e.g. "acumatica"): requests per minute and concurrent requests."""
     log_retention_days: int = 30
 
 

@@ -1,14 +1,22 @@
 """The worker side of a flow: sync each queued notice and decide what happens on failure.
 
-- success (synced, skipped, filtered): the message is deleted;
-- ``PermanentError``: parked in the failed queue at once with the reason, then deleted;
-- ``RetryableError``: left on the queue with exponential backoff and jitter (``Retry-After``
-  honoured) until ``max_attempts``; after that it is parked in the failed queue too.
+- success (synced, skipped, filtered): the message is done;
+- ``PermanentError``: parked in the failed queue at once with the reason;
+- transient trouble of a remote system (outage, 5xx, timeout, 429, an open circuit breaker,
+  another worker holding the record's lease): the notice goes back on the queue with a delay and
+  *without* spending an attempt, so an ERP outage of hours fails nothing; only a record retrying
+  for longer than ``give_up_after_hours`` is parked;
+- anything attributable to the record that may pass (a bug, an unexpected answer): back on the
+  queue with exponential backoff and jitter until ``max_attempts``, then parked.
+
+A notice travels with its own attempt count and first-attempt time (the message body), so
+re-queuing never trips SQS's own redrive, which stays as the backstop for crashed workers.
 Every attempt writes one sync-log row.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -21,32 +29,87 @@ from pydantic import ValidationError
 from erpsync.flows.base import Flow
 from erpsync.model import ChangeNotice
 from erpsync.runtime import queues
-from erpsync.runtime.errors import PermanentError, RetryableError, SyncError
+from erpsync.runtime.errors import PermanentError, RateLimitedError, RetryableError, SyncError
+from erpsync.state.guards import Breaker, Leases, LimitExceeded
 from erpsync.state.synclog import LogRow, SyncLog
 
 log = logging.getLogger("erpsync.worker")
 
 BASE_DELAY_S = 10
-MAX_DELAY_S = 900
+MAX_DELAY_S = 900  # SQS's longest message delay
+BUSY_DELAY_S = 5
+TRANSIENT = ("outage", "timeout", "rate_limited", "server_error", "breaker_open", "busy", "ceiling")
 
 
 @dataclass
 class Outcome:
     ok: bool
+    """True when the message is done with (synced, skipped, filtered, parked or re-queued)."""
     outcome: str
     message: str = ""
 
 
+@dataclass
+class Envelope:
+    """A notice with its delivery history (what the message body carries)."""
+
+    notice: ChangeNotice
+    attempt: int = 0
+    first_attempt_at: str = ""
+
+    @classmethod
+    def parse(cls, body: str) -> Envelope:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("message body is not a JSON object")
+        attempt = int(data.pop("attempt", 0))
+        first = str(data.pop("first_attempt_at", ""))
+        return cls(ChangeNotice.model_validate(data), attempt, first)
+
+    def body(self) -> str:
+        data = self.notice.model_dump(mode="json", exclude_none=True)
+        return json.dumps({**data, "attempt": self.attempt, "first_attempt_at": self.first_attempt_at})
+
+
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> int:
-    """Exponential backoff with full jitter, never shorter than the remote's Retry-After."""
+    """Exponential backoff with jitter (half to full), never shorter than the remote's Retry-After."""
     ceiling = min(MAX_DELAY_S, BASE_DELAY_S * 2 ** max(0, attempt - 1))
     wait = random.uniform(ceiling / 2, ceiling)
-    return int(max(wait, retry_after or 0))
+    return int(min(MAX_DELAY_S, max(wait, retry_after or 0)))
+
+
+def transient_kind(exc: RetryableError) -> str:
+    """What kind of passing trouble this is, for the breaker and the attempt count ('' = the record's)."""
+    if isinstance(exc, RateLimitedError):
+        return "rate_limited"
+    if exc.error_type in TRANSIENT:
+        return exc.error_type
+    if exc.status is not None and exc.status >= 500:
+        return "server_error"
+    if exc.error_type in ("retryable",) and exc.status is None and "timed out" in str(exc):
+        return "timeout"
+    if exc.error_type == "retryable" and exc.status is None:
+        return "outage"  # transport trouble
+    return ""
 
 
 class Worker:
-    def __init__(self, flow: Flow, synclog: SyncLog, queue_url: str, max_attempts: int) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        synclog: SyncLog,
+        queue_url: str,
+        max_attempts: int,
+        *,
+        breaker: Breaker | None = None,
+        leases: Leases | None = None,
+        give_up_after_hours: float = 96.0,
+        on_throttle: Any = None,
+    ) -> None:
         self.flow, self.synclog, self.queue_url, self.max_attempts = flow, synclog, queue_url, max_attempts
+        self.breaker, self.leases, self.give_up_after_hours = breaker, leases, give_up_after_hours
+        self.on_throttle = on_throttle
+        self.systems = tuple(dict.fromkeys((flow.source, flow.target)))
 
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
         """An SQS event -> the partial batch response (ReportBatchItemFailures)."""
@@ -57,55 +120,108 @@ class Worker:
         return {"batchItemFailures": failures}
 
     def handle_record(self, record: dict[str, Any]) -> Outcome:
-        attrs = record.get("attributes", {})
-        attempt = int(attrs.get("ApproximateReceiveCount", 1))
         started = time.monotonic()
         try:
-            notice = ChangeNotice.model_validate_json(record["body"])
-        except ValidationError as exc:
-            self._park(record, None, "bad_message", f"not a change notice: {exc.errors()[0]['msg']}", attempt)
+            env = Envelope.parse(record["body"])
+        except (ValueError, ValidationError) as exc:
+            self._park(record["body"], None, "bad_message", f"not a change notice: {exc}", 0, "")
             return Outcome(True, "failed", "bad message")
+        env.attempt += 1
+        env.first_attempt_at = env.first_attempt_at or datetime.now(UTC).isoformat()
+        notice = env.notice
+        wait = self._breaker_wait()
+        if wait:
+            return self._again(
+                env, started, RetryableError(f"circuit open for {wait:.0f}s", error_type="breaker_open"), wait
+            )
+        lease = f"{self.flow.name}#{notice.source}#{notice.id}"
+        if self.leases and not self.leases.acquire(lease):
+            return self._again(
+                env, started, RetryableError("another worker holds this record", error_type="busy"), BUSY_DELAY_S
+            )
+        try:
+            return self._sync(env, started)
+        finally:
+            if self.leases:
+                self.leases.release(lease)
+
+    def _sync(self, env: Envelope, started: float) -> Outcome:
+        notice = env.notice
         try:
             result = self.flow.sync(notice)
         except PermanentError as exc:
-            return self._failed(record, notice, exc, attempt, started)
+            return self._failed(env, exc, started)
+        except LimitExceeded as exc:
+            return self._again(env, started, RetryableError(str(exc), error_type="ceiling"), exc.wait_s)
         except RetryableError as exc:
-            if attempt >= self.max_attempts:
-                return self._failed(record, notice, exc, attempt, started)
-            return self._retry(record, notice, exc, attempt, started)
+            kind = transient_kind(exc)
+            if kind:
+                return self._transient(env, exc, kind, started)
+            return self._retry(env, exc, started)
         except Exception as exc:
             log.exception("unexpected error syncing %s %s", notice.entity, notice.id)
-            err = RetryableError(f"unexpected {type(exc).__name__}: {exc}", error_type="unexpected")
-            if attempt >= self.max_attempts:
-                return self._failed(record, notice, err, attempt, started)
-            return self._retry(record, notice, err, attempt, started)
-        self._log(notice, result.outcome, attempt, started, target_id=result.target_id, message=result.message)
+            return self._retry(
+                env, RetryableError(f"unexpected {type(exc).__name__}: {exc}", error_type="unexpected"), started
+            )
+        if self.breaker:
+            for system in self.systems:
+                self.breaker.success(system)
+        self._log(env, result.outcome, started, target_id=result.target_id, message=result.message)
         return Outcome(True, result.outcome, result.message)
 
-    def _retry(
-        self, record: dict[str, Any], notice: ChangeNotice, exc: RetryableError, attempt: int, t0: float
-    ) -> Outcome:
-        wait = backoff_seconds(attempt, exc.retry_after)
-        self._log(notice, "retrying", attempt, t0, error=exc, message=f"{exc} (next try in {wait}s)")
-        try:
-            queues.delay(self.queue_url, record["receiptHandle"], wait)
-        except Exception:  # the visibility timeout still brings it back
-            log.warning("could not delay message %s", record.get("messageId"))
-        return Outcome(False, "retrying", str(exc))
+    def _breaker_wait(self) -> float:
+        if not self.breaker:
+            return 0.0
+        return max(self.breaker.open_for(s) for s in self.systems)
 
-    def _failed(self, record: dict[str, Any], notice: ChangeNotice, exc: SyncError, attempt: int, t0: float) -> Outcome:
-        self._log(notice, "failed", attempt, t0, error=exc, message=str(exc))
-        self._park(record, notice, exc.error_type, str(exc), attempt)
+    def _transient(self, env: Envelope, exc: RetryableError, kind: str, started: float) -> Outcome:
+        """The remote is in trouble, not the record: wait without spending an attempt."""
+        delay = float(exc.retry_after or 0)
+        if kind == "rate_limited" and self.on_throttle and exc.system:
+            self.on_throttle(exc.system, exc.retry_after)
+        elif self.breaker and exc.system:
+            delay = max(delay, self.breaker.failure(exc.system))
+        if self._too_old(env):
+            return self._failed(env, exc, started)
+        return self._again(env, started, exc, max(delay, backoff_seconds(1)))
+
+    def _again(self, env: Envelope, started: float, exc: RetryableError, delay: float) -> Outcome:
+        """Back on the queue after ``delay`` without spending an attempt."""
+        env.attempt -= 1
+        return self._requeue(env, started, exc, int(min(MAX_DELAY_S, max(1, delay))))
+
+    def _retry(self, env: Envelope, exc: RetryableError, started: float) -> Outcome:
+        if env.attempt >= self.max_attempts or self._too_old(env):
+            return self._failed(env, exc, started)
+        return self._requeue(env, started, exc, backoff_seconds(env.attempt, exc.retry_after))
+
+    def _requeue(self, env: Envelope, started: float, exc: RetryableError, delay: int) -> Outcome:
+        self._log(env, "retrying", started, error=exc, message=f"{exc} (again in {delay}s)")
+        try:
+            queues.requeue(self.queue_url, env.body(), delay)
+        except Exception:
+            log.exception("could not re-queue %s; SQS will redeliver it", env.notice.id)
+            return Outcome(False, "retrying", str(exc))
+        return Outcome(True, "retrying", str(exc))
+
+    def _too_old(self, env: Envelope) -> bool:
+        try:
+            first = datetime.fromisoformat(env.first_attempt_at)
+        except ValueError:
+            return False
+        return (datetime.now(UTC) - first).total_seconds() > self.give_up_after_hours * 3600
+
+    def _failed(self, env: Envelope, exc: SyncError, started: float) -> Outcome:
+        self._log(env, "failed", started, error=exc, message=str(exc))
+        self._park(env.body(), env.notice, exc.error_type, str(exc), env.attempt, env.first_attempt_at)
         return Outcome(True, "failed", str(exc))
 
     def _park(
-        self, record: dict[str, Any], notice: ChangeNotice | None, error_type: str, reason: str, attempt: int
+        self, body: str, notice: ChangeNotice | None, error_type: str, reason: str, attempt: int, first_at: str
     ) -> None:
-        first = record.get("attributes", {}).get("ApproximateFirstReceiveTimestamp")
-        first_at = datetime.fromtimestamp(int(first) / 1000, UTC).isoformat() if first else ""
         queues.park_failed(
             self.queue_url,
-            record["body"],
+            body,
             {
                 "flow": self.flow.name,
                 "entity": notice.entity if notice else "",
@@ -121,15 +237,15 @@ class Worker:
 
     def _log(
         self,
-        notice: ChangeNotice,
+        env: Envelope,
         outcome: str,
-        attempt: int,
         t0: float,
         *,
         target_id: str = "",
         message: str = "",
         error: SyncError | None = None,
     ) -> None:
+        notice = env.notice
         row = LogRow(
             flow=self.flow.name,
             source_system=notice.source,
@@ -137,7 +253,7 @@ class Worker:
             outcome=outcome,
             target_system=self.flow.target,
             target_id=target_id,
-            attempt=attempt,
+            attempt=env.attempt,
             duration_ms=int((time.monotonic() - t0) * 1000),
             error_type=error.error_type if error else "",
             message=message[:2000],

@@ -19,6 +19,7 @@ from erpsync.runtime.errors import (
     RetryableError,
     ValidationFailed,
 )
+from erpsync.runtime.gate import Gate
 
 SYSTEM = "magento"
 
@@ -110,6 +111,7 @@ class MagentoClient:
         *,
         http: httpx.Client | None = None,
         timeout: float = 10.0,
+        gate: Gate | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.username = username
@@ -117,6 +119,7 @@ class MagentoClient:
         self.timeout = timeout
         self.http = http if http is not None else httpx.Client(timeout=timeout)
         self.request_count = 0
+        self.gate = gate
         self._token: str | None = None
         self._lock = threading.Lock()
 
@@ -135,7 +138,15 @@ class MagentoClient:
         with self._lock:
             self.request_count += 1
         try:
-            return self.http.request(method, url, params=params, json=json, headers=headers, timeout=self.timeout)
+            if self.gate is None:
+                return self.http.request(method, url, params=params, json=json, headers=headers, timeout=self.timeout)
+            with self.gate.request():
+                response = self.http.request(
+                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
+                )
+            if response.status_code == 429:
+                self.gate.throttled(_retry_after(response.headers.get("Retry-After")))
+            return response
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise OutageError(f"magento unreachable: {exc}", system=SYSTEM) from exc
         except httpx.TimeoutException as exc:

@@ -1,0 +1,264 @@
+"""Guards shared by every worker through the bindings table: leases, the circuit breaker and
+the rate limiter of each external system. Each is one small DynamoDB item updated atomically.
+
+- ``Leases``: a short lease per record, so two workers never write the same record at once.
+- ``Breaker``: after ``threshold`` consecutive outage-like failures of a system, every worker
+  stops calling it for a cool-down that doubles while it stays down (up to ``max_open_s``).
+- ``RateLimiter``: at most ``per_minute`` requests per system per minute and ``concurrent``
+  at once, across all workers; a 429 makes everyone wait out ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from erpsync.state import dynamo
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    return type(exc).__name__ == "ConditionalCheckFailedException"
+
+
+class Leases:
+    def __init__(self, table: str, seconds: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+        self.table, self.seconds, self.clock = table, seconds, clock
+        self.owner = uuid.uuid4().hex
+
+    def acquire(self, name: str) -> bool:
+        """Take the lease on ``name`` unless another worker holds an unexpired one."""
+        now = self.clock()
+        try:
+            dynamo.client().put_item(
+                TableName=self.table,
+                Item=dynamo.to_item(
+                    {"pk": f"lease#{name}", "sk": "-", "owner": self.owner, "until": now + self.seconds}
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #u < :now OR #o = :me",
+                ExpressionAttributeNames={"#u": "until", "#o": "owner"},
+                ExpressionAttributeValues=dynamo.to_item({":now": now, ":me": self.owner}),
+            )
+            return True
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+
+    def release(self, name: str) -> None:
+        try:
+            dynamo.client().delete_item(
+                TableName=self.table,
+                Key=dynamo.to_item({"pk": f"lease#{name}", "sk": "-"}),
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues=dynamo.to_item({":me": self.owner}),
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+
+
+@dataclass
+class Breaker:
+    """A circuit breaker per system, shared by every worker."""
+
+    table: str
+    threshold: int = 5
+    base_open_s: float = 15.0
+    max_open_s: float = 300.0
+    cache_s: float = 1.0
+    clock: Callable[[], float] = time.time
+    _seen: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+
+    def _key(self, system: str) -> dict[str, Any]:
+        return dynamo.to_item({"pk": f"breaker#{system}", "sk": "-"})
+
+    def state(self, system: str, fresh: bool = False) -> dict[str, Any]:
+        cached = self._seen.get(system)
+        if cached and not fresh and self.clock() - cached[0] < self.cache_s:
+            return cached[1]
+        res = dynamo.client().get_item(TableName=self.table, Key=self._key(system), ConsistentRead=True)
+        row = dynamo.from_item(res["Item"]) if "Item" in res else {}
+        self._seen[system] = (self.clock(), row)
+        return row
+
+    def open_for(self, system: str) -> float:
+        """Seconds the breaker of ``system`` stays open (0 when calls may go through)."""
+        return max(0.0, float(self.state(system).get("open_until", 0)) - self.clock())
+
+    def failure(self, system: str) -> float:
+        """Count an outage-like failure; opens (or re-opens, longer) at the threshold. Open seconds."""
+        now = self.clock()
+        res = dynamo.client().update_item(
+            TableName=self.table,
+            Key=self._key(system),
+            UpdateExpression="ADD failures :one SET last_failure = :now",
+            ExpressionAttributeValues=dynamo.to_item({":one": 1, ":now": now}),
+            ReturnValues="ALL_NEW",
+        )
+        row = dynamo.from_item(res["Attributes"])
+        failures = int(row.get("failures", 0))
+        if failures < self.threshold:
+            self._seen[system] = (now, row)
+            return 0.0
+        trips = int(row.get("trips", 0))
+        open_s = min(self.max_open_s, self.base_open_s * 2**trips)
+        res = dynamo.client().update_item(
+            TableName=self.table,
+            Key=self._key(system),
+            UpdateExpression="SET open_until = :until, failures = :zero ADD trips :one",
+            ExpressionAttributeValues=dynamo.to_item({":until": now + open_s, ":zero": 0, ":one": 1}),
+            ReturnValues="ALL_NEW",
+        )
+        self._seen[system] = (now, dynamo.from_item(res["Attributes"]))
+        return open_s
+
+    def success(self, system: str) -> None:
+        """A call went through: close the breaker (only writes when there is something to reset)."""
+        row = self.state(system)
+        if not row.get("failures") and not row.get("trips"):
+            return
+        dynamo.client().update_item(
+            TableName=self.table,
+            Key=self._key(system),
+            UpdateExpression="SET failures = :zero, trips = :zero",
+            ExpressionAttributeValues=dynamo.to_item({":zero": 0}),
+        )
+        self._seen[system] = (self.clock(), {})
+
+
+class LimitExceeded(Exception):
+    """No request slot within the wait budget; ``wait_s`` says when to try again."""
+
+    def __init__(self, system: str, wait_s: float) -> None:
+        super().__init__(f"{system}: request ceiling reached; next slot in {wait_s:.1f}s")
+        self.wait_s = wait_s
+
+
+@dataclass
+class RateLimiter:
+    """Requests per minute and concurrent requests to one system, held across all workers.
+
+    A minute's budget lives in one item (``limit#<system>#<minute>``): each request adds 1 under
+    the condition that the count stays within ``per_minute`` and no 429 cool-down is running.
+    Concurrency uses ``concurrent`` slot items, each a lease with a short expiry (so a crashed
+    worker frees its slot).
+    """
+
+    table: str
+    system: str
+    per_minute: int
+    concurrent: int | None = None
+    max_wait_s: float = 20.0
+    slot_ttl_s: float = 60.0
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def _minute_key(self, minute: int) -> dict[str, Any]:
+        return dynamo.to_item({"pk": f"limit#{self.system}#{minute}", "sk": "-"})
+
+    def _take_minute_token(self) -> float:
+        """0 when a token was taken; else the seconds to wait (ceiling reached, or a 429 cool-down)."""
+        now = self.clock()
+        minute = int(now // 60)
+        try:
+            res = dynamo.client().update_item(
+                TableName=self.table,
+                Key=self._minute_key(minute),
+                UpdateExpression="ADD used :one SET expires_at = :exp",
+                ConditionExpression="(attribute_not_exists(used) OR used < :max) AND "
+                "(attribute_not_exists(#u) OR #u < :now)",
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues=dynamo.to_item(
+                    {":one": 1, ":max": self.per_minute, ":exp": int(now) + 180, ":now": now}
+                ),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+            old = dynamo.from_item(getattr(exc, "response", {}).get("Item", {}) or {})
+            until = float(old.get("until", 0))
+            if until > now:
+                return until - now + 0.01
+            return (minute + 1) * 60 - now + 0.01
+        del res
+        return 0.0
+
+    def throttled(self, retry_after_s: float | None) -> None:
+        """The system answered 429: every worker waits ``retry_after_s`` (default 5 s)."""
+        now = self.clock()
+        until = now + (retry_after_s if retry_after_s is not None else 5.0)
+        for minute in range(int(now // 60), int(until // 60) + 1):
+            try:
+                dynamo.client().update_item(
+                    TableName=self.table,
+                    Key=self._minute_key(minute),
+                    UpdateExpression="SET #u = :u, expires_at = :exp",
+                    ConditionExpression="attribute_not_exists(#u) OR #u < :u",
+                    ExpressionAttributeNames={"#u": "until"},
+                    ExpressionAttributeValues=dynamo.to_item({":u": until, ":exp": int(until) + 180}),
+                )
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+
+    def _take_slot(self) -> int | None:
+        if not self.concurrent:
+            return -1
+        now = self.clock()
+        for i in range(self.concurrent):
+            try:
+                dynamo.client().put_item(
+                    TableName=self.table,
+                    Item=dynamo.to_item(
+                        {
+                            "pk": f"slot#{self.system}#{i}",
+                            "sk": "-",
+                            "owner": self.owner,
+                            "until": now + self.slot_ttl_s,
+                        }
+                    ),
+                    ConditionExpression="attribute_not_exists(pk) OR #u < :now",
+                    ExpressionAttributeNames={"#u": "until"},
+                    ExpressionAttributeValues=dynamo.to_item({":now": now}),
+                )
+                return i
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+        return None
+
+    def _free_slot(self, i: int) -> None:
+        if i < 0:
+            return
+        dynamo.client().delete_item(
+            TableName=self.table, Key=dynamo.to_item({"pk": f"slot#{self.system}#{i}", "sk": "-"})
+        )
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Hold a minute token and a concurrency slot for one request, waiting up to ``max_wait_s``."""
+        deadline = self.clock() + self.max_wait_s
+        while True:
+            wait = self._take_minute_token()
+            if not wait:
+                break
+            if self.clock() + wait > deadline:
+                raise LimitExceeded(self.system, wait)
+            self.sleep(wait)
+        slot = self._take_slot()
+        while slot is None:
+            if self.clock() + 0.05 > deadline:
+                raise LimitExceeded(self.system, 1.0)
+            self.sleep(0.05)
+            slot = self._take_slot()
+        try:
+            yield
+        finally:
+            self._free_slot(slot)

@@ -1,0 +1,175 @@
+"""The worker's failure handling: what is retried, what waits, what is parked, and the log."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from erpsync.flows.base import SyncResult
+from erpsync.model import ChangeNotice
+from erpsync.runtime.errors import OutageError, RateLimitedError, RetryableError, UnknownItemError
+from erpsync.runtime.worker import Envelope, Worker, backoff_seconds
+from erpsync.state.guards import Breaker, Leases
+from erpsync.state.synclog import SyncLog
+
+
+class ScriptedFlow:
+    """A flow whose sync raises or returns what the test scripts, in order."""
+
+    name, source, target = "orders", "magento", "acumatica"
+
+    def __init__(self, *script: Any) -> None:
+        self.script = list(script)
+        self.calls = 0
+
+    def changes(self, since: datetime) -> list[ChangeNotice]:
+        return []
+
+    def sync(self, notice: ChangeNotice) -> SyncResult:
+        self.calls += 1
+        step = self.script.pop(0) if self.script else SyncResult("synced", "SO1")
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+def record(body: dict[str, Any] | str, n: int = 1) -> dict[str, Any]:
+    raw = body if isinstance(body, str) else json.dumps(body)
+    return {"messageId": f"m{n}", "receiptHandle": f"r{n}", "body": raw, "attributes": {"ApproximateReceiveCount": "1"}}
+
+
+NOTICE = {"source": "magento", "entity": "order", "id": "42"}
+
+
+def messages(url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"DelaySeconds": "0"})
+    out = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0)
+    return list(out.get("Messages", []))
+
+
+@pytest.fixture
+def queue(aws: dict[str, Any]) -> str:
+    return str(aws["queues"]["OrdersQueue"])
+
+
+@pytest.fixture
+def dlq(aws: dict[str, Any]) -> str:
+    return str(aws["queues"]["OrdersDLQ"])
+
+
+def worker(flow: ScriptedFlow, synclog_table: str, queue: str, **kw: Any) -> Worker:
+    return Worker(flow, SyncLog(synclog_table), queue, max_attempts=3, **kw)
+
+
+def test_success_is_logged_once(synclog_table: str, queue: str) -> None:
+    w = worker(ScriptedFlow(SyncResult("synced", "SO7", "created")), synclog_table, queue)
+    assert w.handle_batch({"Records": [record(NOTICE)]}) == {"batchItemFailures": []}
+    [row] = SyncLog(synclog_table).history("orders", "42")
+    assert (row["outcome"], row["target_id"], row["attempt"]) == ("synced", "SO7", 1)
+
+
+def test_permanent_failure_is_parked_at_once_with_its_reason(synclog_table: str, queue: str, dlq: str) -> None:
+    w = worker(ScriptedFlow(UnknownItemError("unknown item 'NOPE'", system="acumatica")), synclog_table, queue)
+    out = w.handle_record(record(NOTICE))
+    assert out.ok and out.outcome == "failed"
+    [parked] = messages(dlq)
+    attrs = {k: v["StringValue"] for k, v in parked["MessageAttributes"].items()}
+    assert attrs["error_type"] == "unknown_item" and "NOPE" in attrs["reason"]
+    assert attrs["id"] == "42" and attrs["attempts"] == "1" and attrs["first_attempt_at"]
+    assert Envelope.parse(parked["Body"]).notice.id == "42"
+    assert not messages(queue)
+
+
+def test_a_record_failure_is_retried_with_its_attempt_then_parked(synclog_table: str, queue: str, dlq: str) -> None:
+    flow = ScriptedFlow(*[ValueError("bug")] * 3)
+    w = worker(flow, synclog_table, queue)
+    body: dict[str, Any] | str = NOTICE
+    for attempt in (1, 2):
+        out = w.handle_record(record(body))
+        assert out.outcome == "retrying"
+        [again] = messages(queue)
+        env = Envelope.parse(again["Body"])
+        assert env.attempt == attempt
+        boto3.client("sqs").delete_message(QueueUrl=queue, ReceiptHandle=again["ReceiptHandle"])
+        body = again["Body"]
+    assert w.handle_record(record(body)).outcome == "failed"
+    [parked] = messages(dlq)
+    assert parked["MessageAttributes"]["attempts"]["StringValue"] == "3"
+    outcomes = [r["outcome"] for r in SyncLog(synclog_table).history("orders", "42")]
+    assert outcomes == ["retrying", "retrying", "failed"]
+
+
+def test_an_outage_waits_without_spending_attempts(
+    synclog_table: str, queue: str, dlq: str, bindings_table: str
+) -> None:
+    flow = ScriptedFlow(*[OutageError("connect refused", system="acumatica")] * 10)
+    w = worker(flow, synclog_table, queue, breaker=Breaker(bindings_table, threshold=100))
+    body: dict[str, Any] | str = NOTICE
+    for _ in range(10):
+        assert w.handle_record(record(body)).outcome == "retrying"
+        [again] = messages(queue)
+        boto3.client("sqs").delete_message(QueueUrl=queue, ReceiptHandle=again["ReceiptHandle"])
+        body = again["Body"]
+    assert Envelope.parse(str(body)).attempt == 0
+    assert not messages(dlq)
+
+
+def test_breaker_opens_for_every_worker_and_stops_calls(synclog_table: str, queue: str, bindings_table: str) -> None:
+    flow = ScriptedFlow(*[RetryableError("500", status=500, system="acumatica")] * 2)
+    w1 = worker(flow, synclog_table, queue, breaker=Breaker(bindings_table, threshold=2))
+    w1.handle_record(record(NOTICE, 1))
+    w1.handle_record(record(NOTICE, 2))
+    other = ScriptedFlow()
+    w2 = worker(other, synclog_table, queue, breaker=Breaker(bindings_table, threshold=2))
+    out = w2.handle_record(record(NOTICE, 3))
+    assert out.outcome == "retrying" and "circuit open" in out.message
+    assert other.calls == 0
+
+
+def test_429_tells_everyone_to_slow_down(synclog_table: str, queue: str) -> None:
+    seen: list[tuple[str, float | None]] = []
+    flow = ScriptedFlow(RateLimitedError("429", system="acumatica", retry_after=7, status=429))
+    w = worker(flow, synclog_table, queue, on_throttle=lambda s, ra: seen.append((s, ra)))
+    assert w.handle_record(record(NOTICE)).outcome == "retrying"
+    assert seen == [("acumatica", 7)]
+    [again] = messages(queue)
+    assert Envelope.parse(again["Body"]).attempt == 0
+
+
+def test_a_record_held_by_another_worker_waits(synclog_table: str, queue: str, bindings_table: str) -> None:
+    holder = Leases(bindings_table)
+    assert holder.acquire("orders#magento#42")
+    flow = ScriptedFlow()
+    w = worker(flow, synclog_table, queue, leases=Leases(bindings_table))
+    assert w.handle_record(record(NOTICE)).outcome == "retrying"
+    assert flow.calls == 0
+    holder.release("orders#magento#42")
+    assert w.handle_record(record(NOTICE)).outcome == "synced"
+
+
+def test_transient_failures_are_parked_only_after_the_give_up_age(synclog_table: str, queue: str, dlq: str) -> None:
+    old = (datetime.now(UTC) - timedelta(hours=100)).isoformat()
+    flow = ScriptedFlow(OutageError("down", system="acumatica"))
+    w = worker(flow, synclog_table, queue, give_up_after_hours=96)
+    assert w.handle_record(record({**NOTICE, "first_attempt_at": old})).outcome == "failed"
+    assert messages(dlq)
+
+
+@pytest.mark.parametrize("body", ["not json", "[1]", json.dumps({"source": "magento"})])
+def test_a_malformed_message_is_parked_not_retried(synclog_table: str, queue: str, dlq: str, body: str) -> None:
+    w = worker(ScriptedFlow(), synclog_table, queue)
+    assert w.handle_record(record(body)).outcome == "failed"
+    [parked] = messages(dlq)
+    assert parked["MessageAttributes"]["error_type"]["StringValue"] == "bad_message"
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
+    assert 5 <= backoff_seconds(1) <= 10
+    assert 40 <= backoff_seconds(3) <= 80
+    assert backoff_seconds(20) <= 900
+    assert backoff_seconds(1, retry_after=120) == 120
