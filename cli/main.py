@@ -47,8 +47,7 @@ def sync(
     stack: StackOpt = None,
 ) -> None:
     """Run one flow now: everything changed since its cursor, or one record."""
-    if flow not in FLOWS:
-        raise typer.BadParameter(f"unknown flow {flow!r}; use one of {FLOWS}")
+    flow = _flow(flow)
     target.choose(stack)
     from erpsync.runtime.lambda_app import build
 
@@ -62,6 +61,106 @@ def sync(
     counts = Counter(o.outcome for o in outcomes)
     console.print(f"{flow}: {polled['enqueued']} change(s) since {polled['since']}; " + _counts(counts))
     raise typer.Exit(1 if counts.get("failed") else 0)
+
+
+def _flow(name: str) -> str:
+    flow = name if name in FLOWS else f"{name}s"
+    if flow not in FLOWS:
+        raise typer.BadParameter(f"unknown flow {name!r}; use one of {FLOWS}")
+    return flow
+
+
+@app.command()
+def failed(
+    flow: Annotated[str | None, typer.Option(help="Only this flow (default: all)")] = None,
+    error_type: Annotated[str | None, typer.Option(help="Only this error type, e.g. unknown_item")] = None,
+    since: Annotated[str | None, typer.Option(help="Only records that last failed after this ISO time")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+    stack: StackOpt = None,
+) -> None:
+    """List the failed queues: what failed, why, how often, since when."""
+    import os
+
+    target.choose(stack)
+    from erpsync.runtime import operator
+
+    rows = []
+    for f in [_flow(flow)] if flow else FLOWS:
+        rows += operator.list_failed(os.environ[f"{f.upper()}_QUEUE_URL"], f, error_type=error_type, since=since)
+    if as_json:
+        for r in rows:
+            console.print_json(json.dumps(r.as_json()))
+        return
+    table = Table("flow", "id", "error type", "attempts", "first attempt", "last attempt", "reason", title="failed")
+    for r in rows:
+        table.add_row(
+            r.flow, r.id, r.error_type, str(r.attempts), r.first_attempt_at[:19], r.last_attempt_at[:19], r.reason[:90]
+        )
+    console.print(table)
+    console.print(f"{len(rows)} failed record(s)")
+
+
+@app.command()
+def resync(
+    flow: Annotated[str, typer.Argument(help=f"One of {', '.join(FLOWS)}")],
+    id: Annotated[str | None, typer.Argument(help="One record (store order id, ERP document nbr)")] = None,
+    failed_only: Annotated[bool, typer.Option("--failed", help="Every record in the failed queue")] = False,
+    error_type: Annotated[str | None, typer.Option(help="With --failed: only this error type")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="With --failed: only records that failed after this ISO time")
+    ] = None,
+    stack: StackOpt = None,
+) -> None:
+    """Sync failed records now, one or in bulk; a record already in step is a no-op."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    flow = _flow(flow)
+    if bool(id) == failed_only:
+        raise typer.BadParameter("give a record id or --failed (not both)")
+    target.choose(stack)
+    from erpsync.runtime import operator
+    from erpsync.runtime.lambda_app import build
+    from erpsync.runtime.worker import Outcome
+
+    rt = build(flow)
+    if id:
+        seen: list[Outcome] = []
+
+        def once(rid: str) -> str:
+            seen.append(rt.sync_now(rid))
+            return seen[-1].outcome
+
+        # a parked copy leaves the failed queue only after its resync is done (or parked anew)
+        operator.resync_failed(rt.queue_url, flow, once, record_id=id)
+        outcome = seen[-1] if seen else rt.sync_now(id)
+        console.print(f"{flow} {id}: [bold]{outcome.outcome}[/] {outcome.message}")
+        raise typer.Exit(1 if outcome.outcome == "failed" else 0)
+    waiting = operator.list_failed(rt.queue_url, flow, error_type=error_type, since=since)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task(f"resync {flow}", total=len(waiting))
+        counts = operator.resync_failed(
+            rt.queue_url,
+            flow,
+            lambda rid: rt.sync_now(rid).outcome,
+            error_type=error_type,
+            since=since,
+            progress=lambda r, outcome: bar.advance(task),
+        )
+    console.print(f"{flow}: " + _counts(Counter(counts)))
+    raise typer.Exit(1 if counts.get("failed") else 0)
+
+
+@app.command()
+def redrive(flow: Annotated[str, typer.Argument(help=f"One of {', '.join(FLOWS)}")], stack: StackOpt = None) -> None:
+    """Move a flow's failed queue (DLQ) back to its queue, attempts reset."""
+    import os
+
+    flow = _flow(flow)
+    target.choose(stack)
+    from erpsync.runtime import operator
+
+    moved = operator.redrive(os.environ[f"{flow.upper()}_QUEUE_URL"])
+    console.print(f"{flow}: {moved} record(s) moved back to the queue")
 
 
 @app.command()

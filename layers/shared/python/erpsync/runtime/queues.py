@@ -59,12 +59,16 @@ def park_failed(queue_url: str, body: str, meta: dict[str, str]) -> None:
     )
 
 
-def receive(queue_url: str, max_messages: int = 10, wait_s: int = 0) -> list[dict[str, Any]]:
+def receive(
+    queue_url: str, max_messages: int = 10, wait_s: int = 0, visibility_s: int | None = None
+) -> list[dict[str, Any]]:
     """Messages shaped like the Records of an SQS Lambda event (for draining by hand)."""
+    extra = {"VisibilityTimeout": visibility_s} if visibility_s is not None else {}
     res = client().receive_message(
         QueueUrl=queue_url,
         MaxNumberOfMessages=max_messages,
         WaitTimeSeconds=wait_s,
+        **extra,
         MessageSystemAttributeNames=["All"],
         MessageAttributeNames=["All"],
     )
@@ -87,3 +91,8 @@ def delete(queue_url: str, receipt_handle: str) -> None:
 def requeue(queue_url: str, body: str, delay_s: int) -> None:
     """Send a notice back to its queue, delivered after ``delay_s`` (at most 900 s)."""
     client().send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=max(0, min(900, delay_s)))
+
+
+def release(queue_url: str, receipt_handle: str) -> None:
+    """Make a received message visible again at once."""
+    client().change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0)
