@@ -4,7 +4,6 @@ operator can ask to sync one record now. Everything heavy is built once per cont
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,14 +12,14 @@ from typing import Any
 
 from erpsync.flows.base import Flow
 from erpsync.model import ChangeNotice
-from erpsync.runtime import poller, queues
+from erpsync.runtime import masking, poller, queues
 from erpsync.runtime.settings import Settings, SettingsStore
 from erpsync.runtime.worker import Outcome, Worker
 from erpsync.state.bindings import Bindings
 from erpsync.state.cursors import Cursors
 from erpsync.state.synclog import SyncLog
 
-logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+masking.install(os.environ.get("LOG_LEVEL", "INFO"))
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -34,6 +33,7 @@ class FlowRuntime:
     worker: Worker
     cursors: Cursors
     queue_url: str
+    bindings: Bindings
 
     @property
     def settings(self) -> Settings:
@@ -44,6 +44,7 @@ class FlowRuntime:
         settings = self.settings
         self.flow.settings = settings  # type: ignore[attr-defined]
         self.worker.max_attempts = settings.max_attempts
+        self.worker.give_up_after_hours = settings.give_up_after_hours
 
     def poll(self) -> dict[str, Any]:
         r = poller.poll(self.flow, self.cursors, self.queue_url, self.settings)
@@ -53,6 +54,19 @@ class FlowRuntime:
             "enqueued": r.enqueued,
             "cursor": r.cursor.isoformat(),
         }
+
+    def sweep(self, hours: float = 24.0) -> dict[str, Any]:
+        """Reconciliation: enqueue every recent source record that has no binding yet.
+
+        A lost webhook, or a poll that died before enqueuing, costs at most one sweep interval.
+        """
+        from datetime import UTC, datetime, timedelta
+
+        notices = self.flow.changes(datetime.now(UTC) - timedelta(hours=hours))
+        entity = self.flow.name.rstrip("s")
+        missing = set(self.bindings.unbound(entity, self.flow.source, [n.id for n in notices], self.flow.target))
+        queues.send_notices(self.queue_url, [n for n in notices if n.id in missing])
+        return {"flow": self.flow.name, "checked": len(notices), "enqueued": len(missing)}
 
     def drain(self, max_messages: int = 10_000) -> list[Outcome]:
         """Work the queue now until it is empty (what the SQS trigger does, by hand)."""
@@ -79,20 +93,42 @@ def build(flow_name: str) -> FlowRuntime:
     """Wire ``flow_name`` from the environment, secrets and stored settings."""
     from erpsync.flows.documents import InvoicesFlow, ShipmentsFlow
     from erpsync.flows.orders import OrdersFlow
+    from erpsync.state.guards import Breaker, Leases, RateLimiter
     from erpsync.systems import registry
 
     table = os.environ["BINDINGS_TABLE"]
     settings_store = SettingsStore(table)
     settings = settings_store.load()
-    store = registry.store(os.environ.get("STORE_SYSTEM", "magento"), os.environ["STORE_SECRET_NAME"])
-    erp = registry.erp(os.environ.get("ERP_SYSTEM", "acumatica"), os.environ["ERP_SECRET_NAME"], settings)
+    store_name = os.environ.get("STORE_SYSTEM", "magento")
+    erp_name = os.environ.get("ERP_SYSTEM", "acumatica")
+    gates = {
+        name: RateLimiter(table, name, limit.per_minute, limit.concurrent)
+        for name, limit in settings.rate_limits.items()
+    }
+    store = registry.store(store_name, os.environ["STORE_SECRET_NAME"], gate=gates.get(store_name))
+    erp = registry.erp(erp_name, os.environ["ERP_SECRET_NAME"], settings, gate=gates.get(erp_name))
     bindings = Bindings(table)
     flows: dict[str, type[Any]] = {"orders": OrdersFlow, "shipments": ShipmentsFlow, "invoices": InvoicesFlow}
     flow: Flow = flows[flow_name](store, erp, bindings, settings)
     queue_url = os.environ[f"{flow_name.upper()}_QUEUE_URL"]
     synclog = SyncLog(os.environ["SYNC_LOG_TABLE"], settings.log_retention_days)
-    worker = Worker(flow, synclog, queue_url, settings.max_attempts)
-    return FlowRuntime(flow, settings_store, worker, Cursors(table), queue_url)
+
+    def throttled(system: str, retry_after: float | None) -> None:
+        limiter = gates.get(system)
+        if limiter:
+            limiter.throttled(retry_after)
+
+    worker = Worker(
+        flow,
+        synclog,
+        queue_url,
+        settings.max_attempts,
+        breaker=Breaker(table),
+        leases=Leases(table),
+        give_up_after_hours=settings.give_up_after_hours,
+        on_throttle=throttled,
+    )
+    return FlowRuntime(flow, settings_store, worker, Cursors(table), queue_url, bindings)
 
 
 @lru_cache(maxsize=8)
@@ -111,6 +147,8 @@ def flow_handler(flow_name: str) -> Handler:
         action = event.get("erpsync")
         if action == "poll":
             return rt.poll()
+        if action == "sweep":
+            return rt.sweep(float(event.get("hours", 24)))
         if action == "sync" and event.get("id"):
             outcome = rt.sync_now(str(event["id"]))
             return {"outcome": outcome.outcome, "message": outcome.message}

@@ -118,3 +118,24 @@ class Bindings:
             "data": b.data,
             "updated_at": b.updated_at,
         }
+
+    def unbound(self, entity: str, system: str, ids: list[str], other_system: str) -> list[str]:
+        """Those of ``ids`` with no synced binding (100 keys per read)."""
+        bound: set[str] = set()
+        for i in range(0, len(ids), 100):
+            keys = [dynamo.to_item({"pk": f"{entity}#{system}#{x}", "sk": other_system}) for x in ids[i : i + 100]]
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "pk, #s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                }
+            }
+            while request:
+                res = dynamo.client().batch_get_item(RequestItems=request)
+                for item in res.get("Responses", {}).get(self.table, []):
+                    row = dynamo.from_item(item)
+                    if row.get("status") == SYNCED:
+                        bound.add(str(row["pk"]).split("#", 2)[2])
+                request = res.get("UnprocessedKeys") or {}
+        return [x for x in ids if x not in bound]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from erpsync.runtime.gate import Gate
 from erpsync.runtime.settings import Settings
 from erpsync.systems.ports import Erp, Store
 
@@ -23,17 +24,17 @@ def secret(name: str) -> dict[str, Any]:
     return value
 
 
-def store(system: str, secret_name: str) -> Store:
+def store(system: str, secret_name: str, gate: Gate | None = None) -> Store:
     cfg = secret(secret_name)
     if system == "magento":
         from erpsync.systems.magento.adapter import MagentoStore
         from erpsync.systems.magento.client import MagentoClient
 
-        return MagentoStore(MagentoClient(cfg["base_url"], cfg["username"], cfg["password"]))
+        return MagentoStore(MagentoClient(cfg["base_url"], cfg["username"], cfg["password"], gate=gate))
     raise ValueError(f"unknown store system {system!r} (known: magento)")
 
 
-def erp(system: str, secret_name: str, settings: Settings) -> Erp:
+def erp(system: str, secret_name: str, settings: Settings, gate: Gate | None = None) -> Erp:
     cfg = secret(secret_name)
     if system == "acumatica":
         from erpsync.systems.acumatica.adapter import AcumaticaErp
@@ -46,6 +47,7 @@ def erp(system: str, secret_name: str, settings: Settings) -> Erp:
             cfg.get("company", ""),
             cfg.get("branch", ""),
             endpoint=cfg.get("endpoint", "Default/24.200.001"),
+            gate=gate,
         )
         return AcumaticaErp(
             client,
