@@ -124,6 +124,7 @@ class Story:
     """increment_id -> tracking numbers sent from Acumatica."""
     partially: set[str] = field(default_factory=set)
     invoiced: set[str] = field(default_factory=set)
+    customers_made: int = 0
 
     # -- chapter 1: a shop and a warehouse ------------------------------------------------------
     def seed_catalog(self) -> None:
@@ -143,7 +144,9 @@ class Story:
 
     def seed_customers(self, count: int = 4) -> list[JSON]:
         people = []
-        for i in range(count):
+        start = self.customers_made
+        self.customers_made += count
+        for i in range(start, start + count):
             c = mo.sample_customer(email=f"customer{i + 1}@example.com")
             c["firstname"], c["lastname"] = ["Veronica", "Sam", "Alex", "Jordan", "Kim"][i % 5], f"Shopper{i + 1}"
             people.append(self.magento.call("POST", "/customers", json={"customer": c, "password": "Passw0rd!x"}))

@@ -1,4 +1,4 @@
-"""Shared fixtures: DynamoDB tables and SQS queues from template.yaml on moto (in-process)."""
+"""Shared fixtures: the tables and queues of template.yaml, on a moto server on loopback."""
 
 from __future__ import annotations
 
@@ -13,25 +13,38 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 
-@pytest.fixture
-def aws() -> Iterator[dict[str, Any]]:
-    """moto in-process with every table and queue of template.yaml; their names and URLs."""
-    from moto import mock_aws
-
+def _clear_clients() -> None:
     from erpsync.runtime import queues
     from erpsync.state import dynamo
-    from sandbox.local import aws as local_aws
+
+    dynamo.client.cache_clear()
+    queues.client.cache_clear()
+    queues.dlq_url.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from sandbox.local.aws import MotoServer
+
+    server = MotoServer()
+    endpoint = server.start()
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A fresh copy of every table and queue of template.yaml; logical id -> name / URL."""
+    from sandbox.local.aws import MotoServer, provision
     from sandbox.local.template import load_template
 
-    with mock_aws():
-        dynamo.client.cache_clear()
-        queues.client.cache_clear()
-        queues.dlq_url.cache_clear()
-        resources = local_aws.create_resources(load_template())
-        yield resources
-        dynamo.client.cache_clear()
-        queues.client.cache_clear()
-        queues.dlq_url.cache_clear()
+    server = MotoServer(port=int(moto_endpoint.rsplit(":", 1)[1]))
+    server.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    _clear_clients()
+    made = provision(load_template("template.yaml", aws_endpoint=moto_endpoint), moto_endpoint)
+    yield {"tables": made.tables, "queues": made.queues, "dlqs": made.dlqs}
+    _clear_clients()
 
 
 @pytest.fixture

@@ -95,6 +95,8 @@ def test_cart_discount_is_spread_to_the_cent(bindings_table: str, settings: Sett
         address=mo.sample_customer()["addresses"][0],
         tax_rate="8.25",
         shipping_amount="7.50",
+        entity_id=11,
+        increment_id="000000011",
     )
     # a cart-level discount Magento did not put on any item (e.g. a fixed amount off the order)
     raw["discount_amount"] = float(D(str(raw["discount_amount"])) - D("10.01"))
@@ -135,7 +137,14 @@ def test_unmapped_shipping_method_fails_naming_the_setting(bindings_table: str) 
 
 
 def test_tax_without_a_tax_id_is_a_mapping_error(bindings_table: str) -> None:
-    raw = mo.build_order(mo.sample_catalog(), [mo.CartLine("24-MB01", 1)], customer=mo.sample_customer(), tax_rate="10")
+    raw = mo.build_order(
+        mo.sample_catalog(),
+        [mo.CartLine("24-MB01", 1)],
+        customer=mo.sample_customer(),
+        tax_rate="10",
+        entity_id=12,
+        increment_id="000000012",
+    )
     order = order_from_magento(raw)
     flow, _, _ = make_flow(bindings_table, Settings(), order)
     with pytest.raises(MappingMissing, match="tax_id"):

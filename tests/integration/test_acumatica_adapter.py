@@ -1,0 +1,236 @@
+"""AcumaticaErp + AcumaticaClient against the sim, in-process through Starlette's TestClient."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from erpsync.model import Address, Customer, DraftLine, SalesOrderDraft
+from erpsync.runtime.errors import (
+    AuthError,
+    NotFoundError,
+    OutageError,
+    RateLimitedError,
+    RetryableError,
+    UnknownItemError,
+    ValidationFailed,
+)
+from erpsync.systems.acumatica import AcumaticaClient, AcumaticaErp, AlreadyExists
+from sandbox.sims.acumatica import create_app
+
+SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def http() -> TestClient:
+    tc = TestClient(create_app())
+    tc.post(
+        "/_sim/seed",
+        json={
+            "customers": [{"CustomerID": "C1", "CustomerName": "Ann", "MainContact": {"Email": "ann@example.com"}}],
+            "stock_items": [
+                {"InventoryID": "SKU-A", "Description": "Shirt", "DefaultPrice": 10},
+                {"InventoryID": "SKU-B", "Description": "Hat", "DefaultPrice": 5},
+            ],
+        },
+    )
+    return tc
+
+
+def make(http: TestClient, **kw: object) -> AcumaticaErp:
+    client = AcumaticaClient("http://testserver", "admin", "123", "Company", http=http, poll_interval=0)
+    return AcumaticaErp(client, **kw)  # type: ignore[arg-type]
+
+
+def draft(number: str = "100000001", sku: str = "SKU-A") -> SalesOrderDraft:
+    return SalesOrderDraft(
+        number=number,
+        customer_id="C1",
+        currency="USD",
+        description="magento order",
+        bill_to=Address(first_name="Ann", street=["1 Main"], city="Austin", country="US"),
+        lines=[
+            DraftLine(
+                line_id="501",
+                sku=sku,
+                description="Shirt",
+                qty=Decimal(2),
+                unit_price=Decimal("10"),
+                discount=Decimal("1"),
+            ),
+            DraftLine(line_id="502", sku="SKU-B", qty=Decimal(1), unit_price=Decimal("5")),
+        ],
+        freight=Decimal("4"),
+        tax_total=Decimal("1.20"),
+        tax_id="TX",
+        total=Decimal("29.20"),
+        ship_via="UPS",
+    )
+
+
+def requests(http: TestClient) -> list[dict[str, object]]:
+    return http.get("/_sim/requests").json()["requests"]
+
+
+def test_create_order_is_one_request_after_sign_in(http: TestClient) -> None:
+    erp = make(http)
+    erp.client.get_list("Customer", top=1)  # signs in
+    http.delete("/_sim/requests")
+    ref = erp.create_order(draft())
+    calls = requests(http)
+    assert [(r["method"], r["path"]) for r in calls] == [("PUT", "/entity/Default/24.200.001/SalesOrder")]
+    assert ref.number == "000001" and ref.order_type == "SO" and ref.status == "Open" and ref.id
+    assert ref.line_map == {"1": "501", "2": "502"}
+    order = erp.client.get_record("SalesOrder", ["SO", ref.number], expand="Totals")
+    assert order["OrderTotal"]["value"] == 29.2  # the ERP agrees with the store, to the cent
+    assert erp.client.logins == 1
+
+
+def test_find_order_recovers_the_line_map(http: TestClient) -> None:
+    erp = make(http)
+    created = erp.create_order(draft())
+    found = erp.find_order("100000001")
+    assert found is not None and found.model_dump() == created.model_dump()
+    assert erp.find_order("nope'") is None
+
+
+def test_customers(http: TestClient) -> None:
+    erp = make(http, customer_class="ECOMM")
+    assert erp.find_customer("ann@example.com") == "C1"
+    assert erp.find_customer("o'hara@example.com") is None
+    cust = Customer(email="o'hara@example.com", first_name="Kim")
+    assert erp.create_customer(cust, "MAGX") == "MAGX"
+    assert erp.find_customer("o'hara@example.com") == "MAGX"
+    assert erp.create_customer(cust, "MAGX") == "MAGX"  # 412 -> already there
+    with pytest.raises(AlreadyExists):
+        erp.client.put("Customer", {"CustomerID": {"value": "MAGX"}}, if_none_match=True)
+
+
+def test_shipments_and_invoices(http: TestClient) -> None:
+    erp = make(http)
+    ref = erp.create_order(draft())
+    c = erp.client
+    c.action("SalesOrder", "SalesOrderCreateShipment", {"OrderType": "SO", "OrderNbr": ref.number})
+    assert erp.changed_shipments(SINCE) == []  # open shipments are not news
+    (row,) = c.get_list("Shipment", select="ShipmentNbr")
+    nbr = row["ShipmentNbr"]["value"]
+    c.put("Shipment", {"ShipmentNbr": {"value": nbr}, "Packages": [{"TrackingNbr": {"value": "1Z9"}}]})
+    c.action("Shipment", "ConfirmShipment", {"ShipmentNbr": nbr})
+    (notice,) = erp.changed_shipments(SINCE)
+    assert notice.source == "acumatica" and notice.entity == "shipment" and notice.id == nbr and notice.version
+    shipment = erp.get_shipment(nbr)
+    assert shipment.confirmed and [t.number for t in shipment.tracks] == ["1Z9"]
+    assert {(ln.line_nbr, ln.qty) for ln in shipment.lines} == {("1", Decimal(2)), ("2", Decimal(1))}
+    assert all(ref.line_map[str(ln.line_nbr)] for ln in shipment.lines)
+    c.action("Shipment", "PrepareInvoice", {"ShipmentNbr": nbr})
+    assert erp.changed_invoices(SINCE) == []  # balanced, not released yet
+    inv_nbr = c.get_list("SalesInvoice", select="ReferenceNbr")[0]["ReferenceNbr"]["value"]
+    c.action("SalesInvoice", "ReleaseSalesInvoice", {"Type": "Invoice", "ReferenceNbr": inv_nbr})
+    (inv_notice,) = erp.changed_invoices(SINCE)
+    assert inv_notice.id == inv_nbr and inv_notice.entity == "invoice"
+    invoice = erp.get_invoice(inv_nbr)
+    assert invoice.released and invoice.amount == Decimal("29.2") and len(invoice.lines) == 2
+    assert [n.id for n in erp.changed_shipments(SINCE)] == [nbr]  # completed now, still reported
+    assert erp.changed_shipments(datetime.now(UTC).replace(year=2100)) == []
+    with pytest.raises(NotFoundError):
+        erp.get_shipment("999999")
+
+
+def test_changed_shipments_pages_until_a_short_page(http: TestClient) -> None:
+    erp = make(http, page_size=2)
+    c = erp.client
+    for i in range(5):
+        ref = erp.create_order(draft(number=f"N{i}"))
+        c.action("SalesOrder", "SalesOrderCreateShipment", {"OrderType": "SO", "OrderNbr": ref.number})
+    for row in c.get_list("Shipment", select="ShipmentNbr"):
+        c.action("Shipment", "ConfirmShipment", {"ShipmentNbr": row["ShipmentNbr"]["value"]})
+    http.delete("/_sim/requests")
+    notices = erp.changed_shipments(SINCE)
+    assert [n.id for n in notices] == ["000001", "000002", "000003", "000004", "000005"]
+    gets = [r for r in requests(http) if r["path"].endswith("/Shipment")]
+    assert len(gets) == 3  # pages of 2, 2 and 1
+    assert [str(g["query"]).split("$skip=")[-1] for g in gets] == ["0", "2", "4"]
+
+
+def test_unknown_item_is_unknown_item_error(http: TestClient) -> None:
+    with pytest.raises(UnknownItemError) as err:
+        make(http).create_order(draft(sku="NOPE"))
+    assert "NOPE" in str(err.value) and "cannot be found" in str(err.value)
+
+
+def test_unknown_customer_is_validation_failed(http: TestClient) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        make(http).create_order(draft().model_copy(update={"customer_id": "ZZZ"}))
+    assert not isinstance(err.value, UnknownItemError) and "CustomerID" in str(err.value)
+
+
+def test_faults_map_to_retryable_errors(http: TestClient) -> None:
+    erp = make(http)
+    erp.find_customer("ann@example.com")
+    http.post("/_sim/faults", json={"error_rate": 1})
+    with pytest.raises(RetryableError) as err:
+        erp.find_customer("ann@example.com")
+    assert err.value.status == 500
+    http.post("/_sim/faults", json={"throttle_rate": 1, "retry_after_s": 3})
+    with pytest.raises(RateLimitedError) as limited:
+        erp.find_customer("ann@example.com")
+    assert limited.value.retry_after == 3
+    http.post("/_sim/faults", json={"outage": True})
+    with pytest.raises(OutageError):
+        erp.find_customer("ann@example.com")
+    http.delete("/_sim/faults")
+    assert erp.find_customer("ann@example.com") == "C1"
+
+
+def test_session_is_reused_and_renewed_once_on_401(http: TestClient) -> None:
+    erp = make(http)
+    for _ in range(3):
+        erp.find_customer("ann@example.com")
+    assert erp.client.logins == 1
+    http.app.state.sim.sessions.clear()  # type: ignore[attr-defined]  # the session expired server-side
+    assert erp.find_customer("ann@example.com") == "C1"
+    assert erp.client.logins == 2
+    erp.client.close()
+    assert [r["path"] for r in requests(http)][-1] == "/entity/auth/logout"
+
+
+def test_bad_credentials_are_auth_error(http: TestClient) -> None:
+    client = AcumaticaClient("http://testserver", "admin", "wrong", http=http)
+    with pytest.raises(AuthError):
+        client.get_list("Customer")
+
+
+def test_transport_failures() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(OutageError):
+        AcumaticaClient("http://erp", "a", "b", http=httpx.Client(transport=httpx.MockTransport(refuse))).get_list(
+            "Customer"
+        )
+    with pytest.raises(RetryableError) as err:
+        AcumaticaClient("http://erp", "a", "b", http=httpx.Client(transport=httpx.MockTransport(slow))).get_list(
+            "Customer"
+        )
+    assert not isinstance(err.value, OutageError)
+
+
+def test_a_200_with_errors_is_validation_failed() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/login"):
+            return httpx.Response(204)
+        return httpx.Response(
+            200, json={"id": "x", "OrderNbr": {"value": "1"}, "Hold": {"value": True, "error": "Cannot release."}}
+        )
+
+    client = AcumaticaClient("http://erp", "a", "b", http=httpx.Client(transport=httpx.MockTransport(answer)))
+    with pytest.raises(ValidationFailed, match="Cannot release"):
+        client.put("SalesOrder", {"OrderNbr": {"value": "1"}})
+    assert client.requests_made == 2
