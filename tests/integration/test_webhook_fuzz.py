@@ -1,0 +1,127 @@
+"""Hostile input at the webhook API: whatever arrives, the answer is never a 5xx, and nothing
+is enqueued unless the request is signed and well formed."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from erpsync.runtime import ingress
+from erpsync.systems.magento.webhooks import sign
+
+SECRETS = {"magento": "m-secret", "acumatica": "a-secret"}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+magento_like = st.fixed_dictionaries(
+    {"eventName": st.sampled_from(["observer.sales_order_save_after", "x", ""]) | st.text(max_size=30)},
+    optional={"data": st.dictionaries(st.sampled_from(["order", "x"]), json_values, max_size=2) | json_values},
+)
+acumatica_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "Query": json_values,
+        "Id": json_values,
+        "Inserted": st.lists(st.dictionaries(st.sampled_from(["ShipmentNbr", "ReferenceNbr", "Type"]), json_values)),
+        "TimeStamp": st.integers() | json_values,
+    },
+)
+
+
+def event(source: str, body: bytes, headers: dict[str, str], b64: bool = False) -> dict[str, Any]:
+    return {
+        "httpMethod": "POST",
+        "path": f"/webhooks/{source}",
+        "pathParameters": {"source": source},
+        "headers": headers,
+        "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8", "surrogateescape"),
+        "isBase64Encoded": b64,
+    }
+
+
+def queued(aws: dict[str, Any]) -> int:
+    sqs = boto3.client("sqs")
+    total = 0
+    for name in ("OrdersQueue", "ShipmentsQueue", "InvoicesQueue"):
+        attrs = sqs.get_queue_attributes(QueueUrl=aws["queues"][name], AttributeNames=["ApproximateNumberOfMessages"])
+        total += int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+    return total
+
+
+@pytest.fixture
+def env(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("BINDINGS_TABLE", aws["tables"]["BindingsTable"])
+    monkeypatch.setenv("ORDERS_QUEUE_URL", aws["queues"]["OrdersQueue"])
+    monkeypatch.setenv("SHIPMENTS_QUEUE_URL", aws["queues"]["ShipmentsQueue"])
+    monkeypatch.setenv("INVOICES_QUEUE_URL", aws["queues"]["InvoicesQueue"])
+    return aws
+
+
+def handle(source: str, body: bytes, headers: dict[str, str], b64: bool = False) -> dict[str, Any]:
+    return ingress.handle(event(source, body, headers, b64), secrets=lambda: SECRETS)
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(body=st.binary(max_size=300), source=st.sampled_from(["magento", "acumatica", "shopify", ""]))
+def test_random_bytes_never_5xx_never_enqueue(env: dict[str, Any], body: bytes, source: str) -> None:
+    r = handle(source, body, {"X-Erpsync-Token": "a-secret"}, b64=True)
+    assert 400 <= r["statusCode"] < 500
+    assert "message" in json.loads(r["body"])
+    assert queued(env) == 0
+
+
+@FUZZ
+@given(body=magento_like)
+def test_signed_but_malformed_magento_bodies_get_4xx(env: dict[str, Any], body: dict[str, Any]) -> None:
+    raw = json.dumps(body).encode()
+    r = handle("magento", raw, sign("m-secret", raw))
+    assert r["statusCode"] in (202, 400), r
+    if r["statusCode"] == 400:
+        assert json.loads(r["body"])["message"]
+
+
+@FUZZ
+@given(body=acumatica_like)
+def test_acumatica_shaped_bodies_get_2xx_or_4xx(env: dict[str, Any], body: dict[str, Any]) -> None:
+    r = handle("acumatica", json.dumps(body).encode(), {"x-erpsync-token": "a-secret"})
+    assert r["statusCode"] in (202, 400), r
+
+
+def test_unsigned_forged_replayed_and_oversized_requests_are_refused(env: dict[str, Any]) -> None:
+    body = b'{"eventName": "observer.sales_order_save_after", "data": {"order": {"entity_id": 5}}}'
+    assert handle("magento", body, {})["statusCode"] == 401
+    assert handle("magento", body, sign("wrong", body))["statusCode"] == 401
+    assert handle("magento", body, sign("m-secret", body, timestamp=1))["statusCode"] == 401
+    big = b'{"x": "' + b"a" * 300_000 + b'"}'
+    r = handle("magento", big, sign("m-secret", big))
+    assert r["statusCode"] == 413 and "limit" in json.loads(r["body"])["message"]
+    assert handle("acumatica", b"{}", {"x-erpsync-token": "nope"})["statusCode"] == 401
+    assert queued(env) == 0
+
+
+def test_a_webhook_delivered_twice_is_enqueued_once(env: dict[str, Any]) -> None:
+    body = json.dumps(
+        {
+            "specversion": "1.0",
+            "id": "evt-9",
+            "type": "com.adobe.commerce.observer.sales_order_save_after",
+            "data": {"value": {"entity_id": 9}},
+        }
+    ).encode()
+    first = handle("magento", body, sign("m-secret", body))
+    again = handle("magento", body, sign("m-secret", body))
+    assert json.loads(first["body"]) == {"accepted": 1, "duplicates": 0}
+    assert json.loads(again["body"]) == {"accepted": 0, "duplicates": 1}
+    assert queued(env) == 1
