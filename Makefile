@@ -17,7 +17,7 @@ help:
 	@echo "make local  - start the local stack (erpsync local up)"
 	@echo "make bench  - run the benchmarks and rewrite docs/PERFORMANCE.md"
 
-$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt
+$(BIN)/.installed: requirements-dev.txt layers/shared/python/requirements.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	echo "$(CURDIR)/layers/shared/python" > $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/erpsync-dev.pth

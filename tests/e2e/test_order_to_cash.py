@@ -85,7 +85,7 @@ def test_running_every_flow_again_changes_nothing(story: Story) -> None:
 
 
 def test_steady_state_order_costs_at_most_two_acumatica_requests(story: Story, stack: dict[str, object]) -> None:
-    acumatica_url = stack["acumatica"]["base_url"]  # type: ignore[index]
+    acumatica_url = stack["sims"]["acumatica"]  # type: ignore[index]
     customers = story.seed_customers(2)
     story.place_orders(customers, 2)  # the customers become known to Acumatica
     drain("orders")

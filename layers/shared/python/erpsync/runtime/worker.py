@@ -109,6 +109,8 @@ class Worker:
         self.flow, self.synclog, self.queue_url, self.max_attempts = flow, synclog, queue_url, max_attempts
         self.breaker, self.leases, self.give_up_after_hours = breaker, leases, give_up_after_hours
         self.on_throttle = on_throttle
+        self.max_delay_s = MAX_DELAY_S
+        """Longest re-queue delay (SQS allows 900 s; tests set 0 to see re-queued notices at once)."""
         self.systems = tuple(dict.fromkeys((flow.source, flow.target)))
 
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -188,7 +190,7 @@ class Worker:
     def _again(self, env: Envelope, started: float, exc: RetryableError, delay: float) -> Outcome:
         """Back on the queue after ``delay`` without spending an attempt."""
         env.attempt -= 1
-        return self._requeue(env, started, exc, int(min(MAX_DELAY_S, max(1, delay))))
+        return self._requeue(env, started, exc, int(max(1, delay)))
 
     def _retry(self, env: Envelope, exc: RetryableError, started: float) -> Outcome:
         if env.attempt >= self.max_attempts or self._too_old(env):
@@ -196,6 +198,7 @@ class Worker:
         return self._requeue(env, started, exc, backoff_seconds(env.attempt, exc.retry_after))
 
     def _requeue(self, env: Envelope, started: float, exc: RetryableError, delay: int) -> Outcome:
+        delay = max(0, min(self.max_delay_s, delay))
         self._log(env, "retrying", started, error=exc, message=f"{exc} (again in {delay}s)")
         try:
             queues.requeue(self.queue_url, env.body(), delay)

@@ -1,0 +1,137 @@
+"""The local AWS: a moto server on a loopback port with the template's tables, queues and secrets.
+
+``MotoServer`` wraps ``moto.server.ThreadedMotoServer`` (port 0 picks a free port) and closes its
+socket on stop, which moto's own ``stop()`` leaves open. ``provision`` creates the tables (key
+schema, GSIs, TTL) and queues (DLQs first, then sources with their RedrivePolicy) of a resolved
+template. Moto keeps its state per process, so ``start()`` resets it: two stacks started one after
+the other in one process (a test session) do not see each other's data; stacks that overlap in
+time share it and need different stack names.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.local.template import StackTemplate
+
+log = logging.getLogger("erpsync.local.aws")
+
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+_live: set[int] = set()
+"""ids of the MotoServers running in this process (they share moto's global state)."""
+
+
+class MotoServer:
+    """moto in a thread, serving every AWS service on ``http://<host>:<port>``.
+
+    moto's backends are global to the process: two servers running at once see the same
+    resources, so two stacks that overlap in time need different ``stack_name``s. The state is
+    reset when a server starts while no other one runs.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host, self.port = host, port
+        self._server: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        self.port = int(self._server.get_host_and_port()[1])
+        if not _live:
+            self.reset()
+        _live.add(id(self))
+        return self.endpoint
+
+    def reset(self) -> None:
+        """Forget every resource (moto's state is global to the process)."""
+        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+        with urllib.request.urlopen(req, timeout=10) as res:  # noqa: S310 - our own loopback server
+            res.read()
+
+    def stop(self) -> None:
+        _live.discard(id(self))
+        if self._server is None:
+            return
+        self._server.stop()
+        inner = getattr(self._server, "_server", None)
+        if inner is not None:
+            inner.server_close()
+        self._server = None
+
+
+def client(service: str, endpoint: str, region: str = "us-east-1") -> Any:
+    """A boto3 client on the local endpoint, whatever the process environment says."""
+    import boto3
+
+    return boto3.session.Session(region_name=region, **CREDENTIALS).client(service, endpoint_url=endpoint)
+
+
+@dataclass
+class Provisioned:
+    """What ``provision`` created: logical id -> physical name / URL / ARN."""
+
+    tables: dict[str, str] = field(default_factory=dict)
+    table_arns: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)
+    """Every queue, source and DLQ, logical id -> URL."""
+    queue_arns: dict[str, str] = field(default_factory=dict)
+    dlqs: dict[str, str] = field(default_factory=dict)
+    """The dead-letter queues only, logical id -> URL."""
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Secret name -> ARN."""
+
+
+def provision(st: StackTemplate, endpoint: str) -> Provisioned:
+    """Create the template's tables and queues in moto at ``endpoint``."""
+    out = Provisioned()
+    ddb = client("dynamodb", endpoint, st.region)
+    for lid, table in st.tables.items():
+        desc = ddb.create_table(**table.create_table_kwargs())["TableDescription"]
+        if table.ttl_attribute:
+            ddb.update_time_to_live(
+                TableName=table.name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+            )
+        out.tables[lid] = table.name
+        out.table_arns[lid] = desc["TableArn"]
+    sqs = client("sqs", endpoint, st.region)
+    dlqs = st.dead_letter_queues
+    # A RedrivePolicy must name an existing queue: dead-letter queues first.
+    for lid, queue in sorted(st.queues.items(), key=lambda kv: kv[0] not in dlqs):
+        url = sqs.create_queue(QueueName=queue.name, Attributes=queue.attributes)["QueueUrl"]
+        if url != queue.url:
+            raise RuntimeError(f"moto named {lid} {url}, the template resolved it to {queue.url}")
+        out.queues[lid] = url
+        out.queue_arns[lid] = queue.arn
+        if lid in dlqs:
+            out.dlqs[lid] = url
+    return out
+
+
+def create_secrets(
+    endpoint: str, secrets: Mapping[str, Mapping[str, Any] | str], region: str = "us-east-1"
+) -> dict[str, str]:
+    """Create (or overwrite) Secrets Manager secrets, name -> JSON document; name -> ARN."""
+    sm = client("secretsmanager", endpoint, region)
+    arns: dict[str, str] = {}
+    for name, value in secrets.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        try:
+            arns[name] = sm.create_secret(Name=name, SecretString=text)["ARN"]
+        except sm.exceptions.ResourceExistsException:
+            arns[name] = sm.put_secret_value(SecretId=name, SecretString=text)["ARN"]
+    return arns
