@@ -11,6 +11,7 @@ reconcile.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections import Counter
@@ -29,7 +30,9 @@ ORDERS = 24
 def main() -> int:
     from sandbox.local.stack import LocalStack
 
-    with LocalStack(schedule_seconds=2.0, state_file=Path(".erpsync/demo.json")) as stack:
+    state_file = Path(".erpsync/demo.json")
+    with LocalStack(schedule_seconds=2.0, state_file=state_file) as stack:
+        quiet()
         info = stack.info
         story = Story(
             magento=MagentoAdmin(**info["magento"]),
@@ -37,7 +40,7 @@ def main() -> int:
             api_url=info["api_url"],
             webhook_secret=info["webhook_secrets"]["magento"],
         )
-        configure(info)
+        configure(state_file)
         console.rule("[bold]1. A shop and a warehouse")
         story.seed_catalog()
         customers = story.seed_customers()
@@ -84,11 +87,17 @@ def main() -> int:
     return 0
 
 
-def configure(info: dict[str, object]) -> None:
+def quiet() -> None:
+    """The story is told by the tables; keep the per-request logs out of the way."""
+    for name in ("httpx", "erpsync", "sandbox", "uvicorn", "werkzeug"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def configure(state_file: Path) -> None:
     """Point this process at the stack and set the merchant's settings."""
     from cli.target import use_local
 
-    use_local(Path(str(info["state_file"])))
+    use_local(state_file)
     from erpsync.runtime.settings import SettingsStore
 
     SettingsStore(os.environ["BINDINGS_TABLE"]).update({"tax_id": "STORETAX"}, actor="demo")

@@ -15,7 +15,7 @@ from erpsync.model import ChangeNotice
 from erpsync.runtime import masking, poller, queues
 from erpsync.runtime.settings import Settings, SettingsStore
 from erpsync.runtime.worker import Outcome, Worker
-from erpsync.state.bindings import Bindings
+from erpsync.state.bindings import Bindings, SeenVersions
 from erpsync.state.cursors import Cursors
 from erpsync.state.synclog import SyncLog
 
@@ -47,7 +47,7 @@ class FlowRuntime:
         self.worker.give_up_after_hours = settings.give_up_after_hours
 
     def poll(self) -> dict[str, Any]:
-        r = poller.poll(self.flow, self.cursors, self.queue_url, self.settings)
+        r = poller.poll(self.flow, self.cursors, self.queue_url, self.settings, seen=self.worker.seen)
         return {
             "flow": self.flow.name,
             "since": r.since.isoformat(),
@@ -127,6 +127,7 @@ def build(flow_name: str) -> FlowRuntime:
         leases=Leases(table),
         give_up_after_hours=settings.give_up_after_hours,
         on_throttle=throttled,
+        seen=SeenVersions(table),
     )
     return FlowRuntime(flow, settings_store, worker, Cursors(table), queue_url, bindings)
 

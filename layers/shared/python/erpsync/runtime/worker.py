@@ -30,6 +30,7 @@ from erpsync.flows.base import Flow
 from erpsync.model import ChangeNotice
 from erpsync.runtime import queues
 from erpsync.runtime.errors import PermanentError, RateLimitedError, RetryableError, SyncError
+from erpsync.state.bindings import SeenVersions
 from erpsync.state.guards import Breaker, Leases, LimitExceeded
 from erpsync.state.synclog import LogRow, SyncLog
 
@@ -105,10 +106,12 @@ class Worker:
         leases: Leases | None = None,
         give_up_after_hours: float = 96.0,
         on_throttle: Any = None,
+        seen: SeenVersions | None = None,
     ) -> None:
         self.flow, self.synclog, self.queue_url, self.max_attempts = flow, synclog, queue_url, max_attempts
         self.breaker, self.leases, self.give_up_after_hours = breaker, leases, give_up_after_hours
         self.on_throttle = on_throttle
+        self.seen = seen
         self.max_delay_s = MAX_DELAY_S
         """Longest re-queue delay (SQS allows 900 s; tests set 0 to see re-queued notices at once)."""
         self.systems = tuple(dict.fromkeys((flow.source, flow.target)))
@@ -169,6 +172,8 @@ class Worker:
             for system in self.systems:
                 self.breaker.success(system)
         self._log(env, result.outcome, started, target_id=result.target_id, message=result.message)
+        if self.seen and notice.version:
+            self.seen.mark(self.flow.name, notice.id, notice.version)
         return Outcome(True, result.outcome, result.message)
 
     def _breaker_wait(self) -> float:

@@ -95,11 +95,9 @@ class Bindings:
         now = time.time()
         forward = Binding(entity, system, id, other_system, other_id, SYNCED, hash, data or {}, now)
         reverse = Binding(entity, other_system, other_id, system, id, SYNCED, hash, reverse_data or {}, now)
-        dynamo.client().transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": self.table, "Item": dynamo.to_item(self._row(b))}} for b in (forward, reverse)
-            ]
-        )
+        # the reverse item first: a forward item marked synced always has its twin
+        for b in (reverse, forward):
+            dynamo.client().put_item(TableName=self.table, Item=dynamo.to_item(self._row(b)))
         return forward
 
     def find(self, entity: str, system: str, id: str, other_system: str) -> str | None:
@@ -139,3 +137,31 @@ class Bindings:
                         bound.add(str(row["pk"]).split("#", 2)[2])
                 request = res.get("UnprocessedKeys") or {}
         return [x for x in ids if x not in bound]
+
+
+class SeenVersions:
+    """The source version each flow last finished a record at, so a poll can leave out what it
+    already handled (a re-read of the look-back window then costs no call to the source)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def mark(self, flow: str, id: str, version: str) -> None:
+        dynamo.client().put_item(
+            TableName=self.table,
+            Item=dynamo.to_item({"pk": f"seen#{flow}#{id}", "sk": "-", "version": version}),
+        )
+
+    def get_many(self, flow: str, ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(ids))
+        for i in range(0, len(unique), 100):
+            keys = [dynamo.to_item({"pk": f"seen#{flow}#{x}", "sk": "-"}) for x in unique[i : i + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys}}
+            while request:
+                res = dynamo.client().batch_get_item(RequestItems=request)
+                for item in res.get("Responses", {}).get(self.table, []):
+                    row = dynamo.from_item(item)
+                    found[str(row["pk"]).split("#", 2)[2]] = str(row.get("version", ""))
+                request = res.get("UnprocessedKeys") or {}
+        return found
