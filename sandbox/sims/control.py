@@ -185,5 +185,5 @@ class SimControl:
     def _throttled(self) -> Response:
         response = self._error(429, "API request limit exceeded")
         if self.faults.retry_after_s is not None:
-            response.headers["Retry-After"] = str(int(round(self.faults.retry_after_s)))
+            response.headers["Retry-After"] = str(round(self.faults.retry_after_s))
         return response
