@@ -45,6 +45,7 @@ class FlowRuntime:
         self.flow.settings = settings  # type: ignore[attr-defined]
         self.worker.max_attempts = settings.max_attempts
         self.worker.give_up_after_hours = settings.give_up_after_hours
+        self.worker.max_delay_s = settings.retry_delay_cap_s
 
     def poll(self) -> dict[str, Any]:
         r = poller.poll(self.flow, self.cursors, self.queue_url, self.settings, seen=self.worker.seen)
@@ -123,12 +124,13 @@ def build(flow_name: str) -> FlowRuntime:
         synclog,
         queue_url,
         settings.max_attempts,
-        breaker=Breaker(table),
+        breaker=Breaker(table, threshold=settings.breaker_threshold, base_open_s=settings.breaker_open_s),
         leases=Leases(table),
         give_up_after_hours=settings.give_up_after_hours,
         on_throttle=throttled,
         seen=SeenVersions(table),
     )
+    worker.max_delay_s = settings.retry_delay_cap_s
     return FlowRuntime(flow, settings_store, worker, Cursors(table), queue_url, bindings)
 
 

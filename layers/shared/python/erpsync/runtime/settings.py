@@ -86,6 +86,12 @@ class Settings(BaseModel):
     """Attempts for failures attributable to the record (not outages, 5xx, 429: those wait)."""
     give_up_after_hours: float = Field(96.0, gt=0)
     """A record still failing transiently after this long is parked in the failed queue."""
+    retry_delay_cap_s: int = Field(900, ge=0, le=900)
+    """Longest wait before a notice is tried again (SQS allows at most 900 s)."""
+    breaker_threshold: int = Field(5, ge=1)
+    """Consecutive outage-like failures of a system before every worker stops calling it."""
+    breaker_open_s: float = Field(15.0, gt=0)
+    """First cool-down of an open breaker; it doubles while the system stays down (to 300 s)."""
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     """Per system name (e.g. "acumatica"): requests per minute and concurrent requests."""
     log_retention_days: int = 30
