@@ -120,19 +120,10 @@ def resync(
     target.choose(stack)
     from erpsync.runtime import operator
     from erpsync.runtime.lambda_app import build
-    from erpsync.runtime.worker import Outcome
 
     rt = build(flow)
     if id:
-        seen: list[Outcome] = []
-
-        def once(rid: str) -> str:
-            seen.append(rt.sync_now(rid))
-            return seen[-1].outcome
-
-        # a parked copy leaves the failed queue only after its resync is done (or parked anew)
-        operator.resync_failed(rt.queue_url, flow, once, record_id=id)
-        outcome = seen[-1] if seen else rt.sync_now(id)
+        outcome = operator.resync_one(rt.queue_url, flow, id, rt.sync_now)
         console.print(f"{flow} {id}: [bold]{outcome.outcome}[/] {outcome.message}")
         raise typer.Exit(1 if outcome.outcome == "failed" else 0)
     waiting = operator.list_failed(rt.queue_url, flow, error_type=error_type, since=since)

@@ -28,6 +28,7 @@ def test_parses_with_the_transform(template: dict[str, Any]) -> None:
     assert template["Globals"]["Function"]["Runtime"] == "python3.11"
     assert set(resources(template, "AWS::Serverless::Function")) == {
         "WebhooksFunction",
+        "OperatorFunction",
         *(f"{f}Function" for f in FLOWS),
     }
 
@@ -40,7 +41,20 @@ def test_every_flow_has_a_partial_batch_sqs_event_and_a_schedule(template: dict[
         assert sqs[0]["Queue"] == {"Fn::GetAtt": [f"{flow}Queue", "Arn"]}
         assert sqs[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         schedules = [e["Properties"] for e in events.values() if e["Type"] == "Schedule"]
-        assert schedules == [{"Schedule": {"Ref": "PollSchedule"}, "Input": '{"erpsync": "poll"}'}]
+        assert schedules[0] == {"Schedule": {"Ref": "PollSchedule"}, "Input": '{"erpsync": "poll"}'}
+
+
+def test_orders_are_reconciled_by_a_sweep_schedule(template: dict[str, Any]) -> None:
+    events = template["Resources"]["OrdersFunction"]["Properties"]["Events"]
+    sweep = [
+        e["Properties"] for e in events.values() if e["Type"] == "Schedule" and "sweep" in e["Properties"]["Input"]
+    ]
+    assert sweep == [{"Schedule": {"Ref": "SweepSchedule"}, "Input": '{"erpsync": "sweep", "hours": 24}'}]
+
+
+def test_operator_routes_require_iam(template: dict[str, Any]) -> None:
+    events = template["Resources"]["OperatorFunction"]["Properties"]["Events"]
+    assert events and all(e["Properties"]["Auth"] == {"Authorizer": "AWS_IAM"} for e in events.values())
 
 
 def test_every_queue_has_a_dlq_with_the_parameterised_max_receive_count(template: dict[str, Any]) -> None:

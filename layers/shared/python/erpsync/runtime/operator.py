@@ -11,11 +11,12 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from erpsync.runtime import queues
 
 PEEK_VISIBILITY_S = 30
+T = TypeVar("T")
 
 
 @dataclass
@@ -86,11 +87,12 @@ def _sweep_dlq(queue_url: str, flow: str, visibility: int) -> Iterator[FailedRec
 def list_failed(
     queue_url: str, flow: str, *, error_type: str | None = None, since: str | None = None
 ) -> list[FailedRecord]:
-    """The failed queue's records (peeked: they become visible again shortly)."""
-    rows = [r for r in _sweep_dlq(queue_url, flow, PEEK_VISIBILITY_S) if matches(r, error_type, since)]
+    """The failed queue's records (peeked: every one is visible again when this returns)."""
+    swept = list(_sweep_dlq(queue_url, flow, PEEK_VISIBILITY_S))
     dlq = queues.dlq_url(queue_url)
-    for r in rows:
+    for r in swept:
         queues.release(dlq, r.receipt_handle)
+    rows = [r for r in swept if matches(r, error_type, since)]
     rows.sort(key=lambda r: r.last_attempt_at)
     return rows
 
@@ -104,6 +106,7 @@ def resync_failed(
     since: str | None = None,
     record_id: str | None = None,
     progress: Callable[[FailedRecord, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, int]:
     """Sync every matching failed record now; each leaves the failed queue once it is dealt with.
 
@@ -113,9 +116,14 @@ def resync_failed(
     dlq = queues.dlq_url(queue_url)
     counts: dict[str, int] = {}
     done: set[str] = set()
+    untouched: list[FailedRecord] = []
     for r in _sweep_dlq(queue_url, flow, 300):
+        if should_stop and should_stop():
+            untouched.append(r)
+            counts["_stopped"] = 1
+            continue
         if not matches(r, error_type, since, record_id):
-            queues.release(dlq, r.receipt_handle)
+            untouched.append(r)  # released after the sweep, or the sweep would see it again
             continue
         key = f"{r.entity}#{r.id}"
         outcome = "skipped" if key in done else sync_one(r.id)
@@ -124,7 +132,22 @@ def resync_failed(
         counts[outcome] = counts.get(outcome, 0) + 1
         if progress:
             progress(r, outcome)
+    for r in untouched:
+        queues.release(dlq, r.receipt_handle)
     return counts
+
+
+def resync_one(queue_url: str, flow: str, record_id: str, sync_one: Callable[[str], T]) -> T:
+    """Sync one record now. A parked copy leaves the failed queue only once its resync is done
+    (or parked anew with the new reason), so nothing is lost if this is interrupted."""
+    seen: list[T] = []
+
+    def once(rid: str) -> str:
+        seen.append(sync_one(rid))
+        return str(getattr(seen[-1], "outcome", seen[-1]))
+
+    resync_failed(queue_url, flow, once, record_id=record_id)
+    return seen[-1] if seen else sync_one(record_id)
 
 
 def redrive(queue_url: str) -> int:
