@@ -129,3 +129,65 @@ def test_forged_webhook_is_refused(story: Story) -> None:
     assert r.status_code == 401
     unknown = httpx.post(f"{story.api_url}/webhooks/shopify", content=b"{}")
     assert unknown.status_code == 404
+
+
+def test_a_lost_webhook_is_found_by_the_sweep(story: Story) -> None:
+    from erpsync.runtime.lambda_app import build
+
+    customers = story.seed_customers(1)
+    story.api_url, api = "", story.api_url  # no doorbell for this one
+    try:
+        [placed] = story.place_orders(customers, 1)[-1:]
+    finally:
+        story.api_url = api
+    rt = build("orders")
+    swept = rt.sweep(hours=1)
+    assert swept["enqueued"] == 1
+    assert [o.outcome for o in rt.drain()] == ["synced"]
+    assert len(story.acumatica.orders_for(placed.increment_id)) == 1
+    assert rt.sweep(hours=1)["enqueued"] == 0
+
+
+def test_an_acumatica_push_brings_a_shipment_back(story: Story, stack: dict[str, object]) -> None:
+    customers = story.seed_customers(1)
+    [placed] = story.place_orders(customers, 1)[-1:]
+    drain("orders")
+    [so] = story.acumatica.orders_for(placed.increment_id)
+    nbr = story._ship_all(so, "1ZPUSH0001")
+    story.acumatica.action("Shipment", "ConfirmShipment", {"ShipmentNbr": {"value": nbr}})
+    story.shipped[placed.increment_id] = ["1ZPUSH0001"]
+    push = {
+        "Inserted": [{"ShipmentNbr": nbr, "Status": "Confirmed"}],
+        "Deleted": [],
+        "Query": "Shipments",
+        "CompanyId": "Company",
+        "Id": "push-1",
+        "TimeStamp": None,
+        "AdditionalInfo": {},
+    }
+    secret = stack["webhook_secrets"]["acumatica"]  # type: ignore[index]
+    r = httpx.post(f"{story.api_url}/webhooks/acumatica", json=push, headers={"X-Erpsync-Token": secret})
+    assert r.status_code == 202 and r.json() == {"accepted": 1, "duplicates": 0}
+    from erpsync.runtime.lambda_app import build
+
+    assert [o.outcome for o in build("shipments").drain()] == ["synced"]
+    row = next(r for r in reconcile(story) if r.number == placed.increment_id)
+    assert row.m_tracks == "1ZPUSH0001" and not row.problems
+
+
+def test_operator_api_lists_and_resyncs_a_failed_order(story: Story) -> None:
+    from sandbox.sims import magento_orders as mo
+
+    odd = {**mo.sample_catalog()[8], "sku": "24-UG01", "name": "Quest Lumaflex Band", "id": 9001}
+    story.magento.call("POST", "/products", json={"product": odd})
+    order = mo.build_order([*story.catalog, odd], [mo.CartLine("24-UG01", 1)], customer=story.seed_customers(1)[0])
+    saved = story.magento.call("POST", "/orders", json={"entity": order})
+    assert drain("orders").count("failed") == 1
+    listed = httpx.get(f"{story.api_url}/operator/failed/orders").json()
+    [failed] = [f for f in listed["failed"] if f["id"] == str(saved["entity_id"])]
+    assert failed["error_type"] == "unknown_item" and "24-UG01" in failed["reason"]
+    story.acumatica.put("StockItem", {"InventoryID": {"value": "24-UG01"}, "Description": {"value": "Band"}})
+    done = httpx.post(f"{story.api_url}/operator/resync/orders", json={"failed": True, "error_type": "unknown_item"})
+    assert done.status_code == 200 and done.json()["counts"] == {"synced": 1}
+    assert len(story.acumatica.orders_for(str(saved["increment_id"]))) == 1
+    assert httpx.get(f"{story.api_url}/operator/failed/orders").json()["count"] == 0
