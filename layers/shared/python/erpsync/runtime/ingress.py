@@ -17,11 +17,11 @@ from functools import lru_cache
 from typing import Any
 
 from erpsync.model import ChangeNotice
-from erpsync.runtime import masking, queues
+from erpsync.runtime import logs, queues
 from erpsync.state import dynamo
 
 log = logging.getLogger("erpsync.webhooks")
-masking.install(os.environ.get("LOG_LEVEL", "INFO"))
+logs.install(os.environ.get("LOG_LEVEL", "INFO"))
 
 MAX_BODY_BYTES = 256 * 1024
 EVENT_TTL_S = 7 * 86400

@@ -12,14 +12,14 @@ from typing import Any
 
 from erpsync.flows.base import Flow
 from erpsync.model import ChangeNotice
-from erpsync.runtime import masking, poller, queues
+from erpsync.runtime import logs, poller, queues
 from erpsync.runtime.settings import Settings, SettingsStore
 from erpsync.runtime.worker import Outcome, Worker
 from erpsync.state.bindings import Bindings, SeenVersions
 from erpsync.state.cursors import Cursors
 from erpsync.state.synclog import SyncLog
 
-masking.install(os.environ.get("LOG_LEVEL", "INFO"))
+logs.install(os.environ.get("LOG_LEVEL", "INFO"))
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

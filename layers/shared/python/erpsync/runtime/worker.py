@@ -266,5 +266,20 @@ class Worker:
             error_type=error.error_type if error else "",
             message=message[:2000],
         )
-        log.info("%s %s %s: %s", self.flow.name, notice.id, outcome, message)
+        log.info(
+            "%s %s %s: %s",
+            self.flow.name,
+            notice.id,
+            outcome,
+            message,
+            extra={
+                "flow": self.flow.name,
+                "record": notice.id,
+                "outcome": outcome,
+                "error_type": row.error_type,
+                "attempt": env.attempt,
+                "duration_ms": row.duration_ms,
+                "target_id": target_id,
+            },
+        )
         self.synclog.write(row)

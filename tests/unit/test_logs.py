@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from erpsync.runtime.masking import MaskingFilter, mask
+from erpsync.runtime.logs import MaskingFilter, mask
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,16 @@ def test_filter_masks_formatted_records(caplog: pytest.LogCaptureFixture) -> Non
     with caplog.at_level(logging.INFO, logger="erpsync.test.masking"):
         logger.info("customer %s", "jane.doe@example.com")
     assert "jane.doe" not in caplog.text and "j***@example.com" in caplog.text
+
+
+def test_json_lines_carry_extras_and_mask_them() -> None:
+    import json
+
+    from erpsync.runtime.logs import JsonFormatter
+
+    record = logging.LogRecord("erpsync.worker", logging.INFO, "x", 1, "order %s failed for %s", ("42", "a@b.co"), None)
+    record.flow, record.outcome = "orders", "failed"
+    record.note = "ask jane@example.com"
+    doc = json.loads(JsonFormatter().format(record))
+    assert doc["level"] == "INFO" and doc["flow"] == "orders" and doc["outcome"] == "failed"
+    assert "a***@b.co" in doc["message"] and doc["note"] == "ask j***@example.com"
