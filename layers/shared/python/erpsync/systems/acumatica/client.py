@@ -36,6 +36,7 @@ from erpsync.runtime.errors import (
     ValidationFailed,
 )
 from erpsync.runtime.gate import Gate
+from erpsync.systems import http as transport
 
 SYSTEM = "acumatica"
 _SYSTEM_PROPS = {"id", "rowNumber", "note", "custom", "_links", "error", "delete", "files"}
@@ -158,20 +159,7 @@ class AcumaticaClient:
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         with self._lock:
             self.requests_made += 1
-        try:
-            if self.gate is None:
-                return self.http.request(method, url, timeout=self.timeout, **kwargs)
-            with self.gate.request():
-                response = self.http.request(method, url, timeout=self.timeout, **kwargs)
-            if response.status_code == 429:
-                self.gate.throttled(_retry_after(response))
-            return response
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise OutageError(f"Acumatica unreachable: {exc}", system=SYSTEM) from exc
-        except httpx.TimeoutException as exc:
-            raise RetryableError(f"Acumatica timed out: {exc}", error_type="timeout", system=SYSTEM) from exc
-        except httpx.TransportError as exc:
-            raise RetryableError(f"Acumatica transport error: {exc}", system=SYSTEM) from exc
+        return transport.send(self.http, method, url, system=SYSTEM, timeout=self.timeout, gate=self.gate, **kwargs)
 
     def login(self) -> None:
         """Sign in (cookie session)."""
@@ -236,11 +224,11 @@ class AcumaticaClient:
         status = response.status_code
         message = f"Acumatica {status} on {what}: {_message(response)}"
         if status == 429:
-            raise RateLimitedError(message, system=SYSTEM, retry_after=_retry_after(response), status=status)
+            raise RateLimitedError(message, system=SYSTEM, retry_after=transport.retry_after(response), status=status)
         if status == 503:
-            raise OutageError(message, system=SYSTEM, retry_after=_retry_after(response), status=status)
+            raise OutageError(message, system=SYSTEM, retry_after=transport.retry_after(response), status=status)
         if status >= 500:
-            raise RetryableError(message, system=SYSTEM, retry_after=_retry_after(response), status=status)
+            raise RetryableError(message, system=SYSTEM, retry_after=transport.retry_after(response), status=status)
         if status == 422:
             try:
                 body = response.json()
@@ -374,13 +362,3 @@ def _message(response: httpx.Response) -> str:
         if parts:
             return " | ".join(dict.fromkeys(parts))
     return response.text[:300]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(float(raw), 0.0)
-    except ValueError:
-        return None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 import httpx
@@ -20,6 +18,7 @@ from erpsync.runtime.errors import (
     ValidationFailed,
 )
 from erpsync.runtime.gate import Gate
+from erpsync.systems import http as transport
 
 SYSTEM = "magento"
 
@@ -79,22 +78,6 @@ def render_message(body: Any, fallback: str) -> str:
     return message
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 class MagentoClient:
     """Talks to ``<base_url>/V1/...`` with an admin token fetched lazily and renewed once on 401.
 
@@ -137,22 +120,17 @@ class MagentoClient:
         url = f"{self.base_url}{path}"
         with self._lock:
             self.request_count += 1
-        try:
-            if self.gate is None:
-                return self.http.request(method, url, params=params, json=json, headers=headers, timeout=self.timeout)
-            with self.gate.request():
-                response = self.http.request(
-                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
-                )
-            if response.status_code == 429:
-                self.gate.throttled(_retry_after(response.headers.get("Retry-After")))
-            return response
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise OutageError(f"magento unreachable: {exc}", system=SYSTEM) from exc
-        except httpx.TimeoutException as exc:
-            raise RetryableError(f"magento timed out: {method} {path}", error_type="timeout", system=SYSTEM) from exc
-        except httpx.TransportError as exc:
-            raise RetryableError(f"magento transport error: {exc}", system=SYSTEM) from exc
+        return transport.send(
+            self.http,
+            method,
+            url,
+            system=SYSTEM,
+            timeout=self.timeout,
+            gate=self.gate,
+            params=params,
+            json=json,
+            headers=headers,
+        )
 
     def token(self, *, renew: bool = False) -> str:
         """The admin token, fetched on first use (or again when ``renew``)."""
@@ -203,7 +181,7 @@ class MagentoClient:
             raise RateLimitedError(
                 f"magento rate limited {where}: {message}",
                 system=SYSTEM,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=transport.retry_after(response),
                 status=status,
             )
         if status == 503:
