@@ -79,7 +79,7 @@ class AwsCounter:
         self.units: Counter[str] = Counter()
         self.seconds = 0.0
         self._attached: set[int] = set()
-        self._started: dict[int, float] = {}
+        self._t0 = 0.0
 
     def reset(self) -> None:
         self.calls.clear()
@@ -102,7 +102,7 @@ class AwsCounter:
         service = model.service_model.service_name
         op = model.name
         self.calls[f"{service}.{op}"] += 1
-        self._started[id(params)] = time.perf_counter()
+        self._t0 = time.perf_counter()
         if service == "dynamodb":
             self._units(op, params)
         else:
@@ -110,7 +110,7 @@ class AwsCounter:
             self.units["sqs"] += 1 if not entries else -(-len(entries) // 10)
 
     def _after(self, **_: Any) -> None:
-        return None
+        self.seconds += time.perf_counter() - self._t0
 
     def _units(self, op: str, params: dict[str, Any]) -> None:
         # on-demand: a write of an item up to 1 KB is 1 WRU; a strongly consistent read up to 4 KB

@@ -42,11 +42,12 @@ class NaiveConnector:
                     if item.get("product_type") == "configurable":
                         continue
                     erp.get(f"/{ENDPOINT}/StockItem/{quote(item['sku'], safe='')}")
+                    price = item.get("price") or (item.get("parent_item") or {}).get("price", 0)
                     lines.append(
                         {
                             "InventoryID": _v(item["sku"]),
                             "OrderQty": _v(float(item["qty_ordered"])),
-                            "UnitPrice": _v(float(item.get("price") or (item.get("parent_item") or {}).get("price", 0))),
+                            "UnitPrice": _v(float(price)),
                         }
                     )
                 saved = erp.put(

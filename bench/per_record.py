@@ -99,8 +99,10 @@ def run(bench: Bench, runs: int = RUNS) -> dict[str, Any]:
     docs: dict[str, list[dict[str, Any]]] = {"shipments": [], "invoices": []}
     rts = {flow: bench.runtime(flow) for flow in ("shipments", "invoices")}
     for _ in range(runs):
-        samples["steady"].append(_erpsync_orders(bench, rt, place(bench, ORDERS_PER_RUN, cold=False, customers=customers)))
-        samples["cold"].append(_erpsync_orders(bench, rt, place(bench, ORDERS_PER_RUN, cold=True, customers=customers)))
+        steady = place(bench, ORDERS_PER_RUN, cold=False, customers=customers)
+        samples["steady"].append(_erpsync_orders(bench, rt, steady))
+        cold = place(bench, ORDERS_PER_RUN, cold=True, customers=customers)
+        samples["cold"].append(_erpsync_orders(bench, rt, cold))
         samples["naive_steady"].append(
             _naive_orders(bench, naive, place(bench, ORDERS_PER_RUN, cold=False, customers=customers))
         )

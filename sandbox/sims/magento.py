@@ -1039,7 +1039,11 @@ def _search(records: list[JSON], q: list[tuple[str, str]], id_field: str) -> JSO
 
 
 def _h_orders(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
-    return _search([sim.render_order(o) for o in sim.orders.values()], q, "entity_id")
+    # filter and page the stored orders, then render only the page: rendering copies every item,
+    # so rendering first made a search O(store size) in deep copies (48 s for 100k orders)
+    found = search(list(sim.orders.values()), parse_search_criteria(q), "entity_id")
+    items = [sim.render_order(o) for o in found["items"]]
+    return {**found, "search_criteria": copy.deepcopy(found["search_criteria"]), "items": items}
 
 
 def _h_order(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:

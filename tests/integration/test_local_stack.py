@@ -60,7 +60,7 @@ def handler(event, context):
     return {"ok": True}
 '''
 
-FUNCTIONS = ("WebhooksFunction", "OrdersFunction", "ShipmentsFunction", "InvoicesFunction")
+FUNCTIONS = ("WebhooksFunction", "OperatorFunction", "OrdersFunction", "ShipmentsFunction", "InvoicesFunction")
 
 
 def fast_template(tmp: Path) -> Path:

@@ -1,6 +1,6 @@
 """Orders: a store order becomes one ERP sales order, exactly once, adding up to the cent.
 
-Run order for one record: fetch the order, skip if already bound, filter by the order sync
+Run order for one record: skip if already bound, fetch the order, filter by the order sync
 preferences, resolve the customer (find by email, create if missing, never overwrite),
 map and check the money, look up a possibly lost earlier create, create, bind.
 """
@@ -39,10 +39,12 @@ class OrdersFlow:
         return self.store.changed_orders(since)
 
     def sync(self, notice: ChangeNotice) -> SyncResult:
-        order = self.store.get_order(notice.id)
-        binding = self.bindings.get("order", self.source, order.source_id, self.target)
+        # the binding first: an order already in the ERP (an echo of our own shipment or invoice,
+        # a redelivered notice) costs no call to the store
+        binding = self.bindings.get("order", self.source, notice.id, self.target)
         if binding and binding.status != PENDING:
             return SyncResult("skipped", binding.other_id or "", f"already in {self.target}")
+        order = self.store.get_order(notice.id)
         reason = self.left_out(order)
         if reason:
             return SyncResult("filtered", "", reason)

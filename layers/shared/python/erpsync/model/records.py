@@ -11,9 +11,13 @@ from erpsync.model.money import cents
 
 
 class Model(BaseModel):
-    """Base: strict about unknown fields, so a typo in a mapping fails loudly."""
+    """Base: strict about unknown fields, so a typo in a mapping fails loudly.
 
-    model_config = ConfigDict(extra="forbid")
+    Validators are built on first use (``defer_build``), so a handler pays only for the models
+    it touches (the webhook ingress builds ``ChangeNotice`` alone) and importing stays cheap.
+    """
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Address(Model):

@@ -8,16 +8,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from erpsync.flows.base import Flow
-from erpsync.model import ChangeNotice
-from erpsync.runtime import logs, poller, queues
-from erpsync.runtime.settings import Settings, SettingsStore
-from erpsync.runtime.worker import Outcome, Worker
-from erpsync.state.bindings import Bindings, SeenVersions
-from erpsync.state.cursors import Cursors
-from erpsync.state.synclog import SyncLog
+from erpsync.runtime import logs
+
+if TYPE_CHECKING:
+    from erpsync.flows.base import Flow
+    from erpsync.runtime.settings import Settings, SettingsStore
+    from erpsync.runtime.worker import Outcome, Worker
+    from erpsync.state.bindings import Bindings
+    from erpsync.state.cursors import Cursors
+
+# Importing a handler module stays cheap (no boto3, pydantic or httpx): ``build`` imports the
+# heavy parts on the first invocation, once per container, and ``runtime`` keeps what it built.
 
 logs.install(os.environ.get("LOG_LEVEL", "INFO"))
 
@@ -48,6 +51,8 @@ class FlowRuntime:
         self.worker.max_delay_s = settings.retry_delay_cap_s
 
     def poll(self) -> dict[str, Any]:
+        from erpsync.runtime import poller
+
         r = poller.poll(self.flow, self.cursors, self.queue_url, self.settings, seen=self.worker.seen)
         return {
             "flow": self.flow.name,
@@ -63,6 +68,8 @@ class FlowRuntime:
         """
         from datetime import UTC, datetime, timedelta
 
+        from erpsync.runtime import queues
+
         notices = self.flow.changes(datetime.now(UTC) - timedelta(hours=hours))
         entity = self.flow.name.rstrip("s")
         missing = set(self.bindings.unbound(entity, self.flow.source, [n.id for n in notices], self.flow.target))
@@ -71,6 +78,8 @@ class FlowRuntime:
 
     def drain(self, max_messages: int = 10_000) -> list[Outcome]:
         """Work the queue now until it is empty (what the SQS trigger does, by hand)."""
+        from erpsync.runtime import queues
+
         outcomes: list[Outcome] = []
         while len(outcomes) < max_messages:
             records = queues.receive(self.queue_url)
@@ -85,6 +94,8 @@ class FlowRuntime:
 
     def sync_now(self, record_id: str) -> Outcome:
         """Sync one record now, as the worker would (the "sync this record" button)."""
+        from erpsync.model import ChangeNotice
+
         notice = ChangeNotice(source=self.flow.source, entity=self.flow.name.rstrip("s"), id=record_id)
         record = {"messageId": f"now-{record_id}", "body": notice.model_dump_json(), "attributes": {}}
         return self.worker.handle_record(record)
@@ -94,7 +105,12 @@ def build(flow_name: str) -> FlowRuntime:
     """Wire ``flow_name`` from the environment, secrets and stored settings."""
     from erpsync.flows.documents import InvoicesFlow, ShipmentsFlow
     from erpsync.flows.orders import OrdersFlow
+    from erpsync.runtime.settings import SettingsStore
+    from erpsync.runtime.worker import Worker
+    from erpsync.state.bindings import Bindings, SeenVersions
+    from erpsync.state.cursors import Cursors
     from erpsync.state.guards import Breaker, Leases, RateLimiter
+    from erpsync.state.synclog import SyncLog
     from erpsync.systems import registry
 
     table = os.environ["BINDINGS_TABLE"]

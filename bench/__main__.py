@@ -1,0 +1,59 @@
+"""``python -m bench``: run every benchmark and rewrite docs/PERFORMANCE.md."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench import cold_start, cost, memory, per_record, poll_cost, throughput
+from bench.common import RUNS, local_bench
+from bench.report import write
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def report_only() -> int:
+    """Rewrite docs/PERFORMANCE.md from the last run's results (.erpsync/bench.json), without measuring."""
+    results = json.loads((ROOT / ".erpsync" / "bench.json").read_text())
+    write(results, ROOT / "docs" / "PERFORMANCE.md")
+    return 0
+
+
+def main() -> int:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    logging.basicConfig(level=logging.WARNING)
+    started = time.perf_counter()
+    results: dict[str, object] = {}
+
+    def step(name: str) -> None:
+        print(f"[{time.perf_counter() - started:6.0f}s] {name}", file=sys.stderr, flush=True)
+
+    step("cold start")
+    results["cold_start"] = cold_start.run()
+    step("memory")
+    results["memory"] = memory.run()
+    with local_bench() as bench:
+        for noisy in ("httpx", "httpcore", "erpsync", "botocore", "werkzeug"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        step("requests per record")
+        results["per_record"] = per_record.run(bench, RUNS)
+        step("throughput")
+        results["throughput"] = throughput.run(bench, RUNS)
+        step("poll cost")
+        results["poll_cost"] = poll_cost.run(bench, RUNS)
+    results["cost"] = cost.estimate(results["per_record"]["steady"])  # type: ignore[index]
+    results["elapsed_s"] = time.perf_counter() - started
+    step("writing docs/PERFORMANCE.md")
+    (ROOT / ".erpsync").mkdir(exist_ok=True)
+    (ROOT / ".erpsync" / "bench.json").write_text(json.dumps(results, indent=1, default=str))
+    write(results, ROOT / "docs" / "PERFORMANCE.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(report_only() if "--report-only" in sys.argv else main())

@@ -1,0 +1,103 @@
+"""Benchmark 2: orders per second against the ERP's ceiling (fixed latency L, C concurrent requests).
+
+The ideal is C / (L x Acumatica requests per order). Each worker thread is its own FlowRuntime
+(its own clients and session), as concurrent Lambda containers are, sharing the DynamoDB rate
+limiter's slots.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from bench.common import RUNS, Bench, median
+from bench.per_record import place
+
+LATENCY_MS = 100
+CONCURRENT = 4
+ORDERS = 200
+THREADS = 8
+
+
+def run(bench: Bench, runs: int = RUNS, orders: int = ORDERS) -> dict[str, Any]:
+    """erpsync as configured for the ceiling (the shared DynamoDB limiter, 8 workers), and beside it
+    the same workers without the limiter, 4 of them (so the sim's ceiling is never crossed): the
+    difference is what the limiter costs."""
+    return {
+        "limiter": _run(bench, runs, orders, limiter=True, threads=THREADS),
+        "no_limiter": _run(bench, runs, orders, limiter=False, threads=CONCURRENT),
+    }
+
+
+def _run(bench: Bench, runs: int, orders: int, *, limiter: bool, threads: int) -> dict[str, Any]:
+    customers = bench.story.seed_customers(4)
+    limits = {"acumatica": {"per_minute": 1_000_000, "concurrent": CONCURRENT}} if limiter else {}
+    bench.settings({"rate_limits": limits})
+    workers = [bench.runtime("orders") for _ in range(threads)]
+    place(bench, 4, cold=False, customers=customers)  # customers known; every worker signs in once
+    workers[0].poll()
+    workers[0].drain()
+    bench.faults("acumatica", latency_ms=LATENCY_MS, max_concurrent=CONCURRENT)
+    samples = []
+    try:
+        for _ in range(runs):
+            place(bench, orders, cold=False, customers=customers)
+            workers[0].poll()
+            bench.clear()
+            outcomes: list[Any] = []
+            lock = threading.Lock()
+
+            def work(rt: Any, outcomes: list[Any] = outcomes, lock: threading.Lock = lock) -> None:
+                done = rt.drain()
+                with lock:
+                    outcomes.extend(done)
+
+            pool = [threading.Thread(target=work, args=(rt,)) for rt in workers]
+            t0 = time.perf_counter()
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+            # anything re-queued with a delay (a 429, a ceiling wait) is finished here, and counted
+            while sum(o.outcome == "synced" for o in outcomes) < orders and time.perf_counter() - t0 < 120:
+                time.sleep(0.2)
+                outcomes.extend(workers[0].drain())
+            elapsed = time.perf_counter() - t0
+            reqs = bench.requests("acumatica")
+            synced = sum(o.outcome == "synced" for o in outcomes)
+            per_order = len(reqs) / max(1, synced)
+            rate = synced / elapsed
+            ideal = CONCURRENT / (LATENCY_MS / 1000 * per_order)
+            samples.append(
+                {
+                    "synced": synced,
+                    "seconds": elapsed,
+                    "orders_per_s": rate,
+                    "acumatica_per_order": per_order,
+                    "ideal_orders_per_s": ideal,
+                    "ratio": rate / ideal,
+                    "throttled_429": sum(r["status"] == 429 for r in reqs),
+                    "retrying": sum(o.outcome == "retrying" for o in outcomes),
+                    "max_in_flight": _peak(bench),
+                }
+            )
+    finally:
+        bench.faults("acumatica")
+        bench.settings({"rate_limits": {}})
+    keys = samples[0].keys()
+    return {
+        "latency_ms": LATENCY_MS,
+        "concurrent": CONCURRENT,
+        "orders": orders,
+        "threads": threads,
+        "runs": runs,
+        "samples": samples,
+        **{k: median([float(s[k]) for s in samples]) for k in keys},
+    }
+
+
+def _peak(bench: Bench) -> int:
+    import httpx
+
+    return int(httpx.get(f"{bench.acumatica_url}/_sim/requests").json().get("max_in_flight", 0))
