@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)/layers/shared/python:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test unit lint typecheck sam-validate build local bench clean
+.PHONY: help venv demo test unit lint typecheck sam-validate build local bench chaos clean
 
 help:
 	@echo "make demo   - run the order-to-cash story on the local stack (no cloud account needed)"
@@ -16,6 +16,7 @@ help:
 	@echo "make build  - sam build"
 	@echo "make local  - start the local stack (erpsync local up)"
 	@echo "make bench  - run the benchmarks and rewrite docs/PERFORMANCE.md"
+	@echo "make chaos  - 500 orders under injected faults; rewrites docs/RELIABILITY.md"
 
 $(BIN)/.installed: requirements-dev.txt layers/shared/python/requirements.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -39,7 +40,7 @@ demo: venv
 test: lint unit
 
 unit: venv
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 lint: venv $(SAMVENV)/bin/.installed
 	$(BIN)/ruff check .
@@ -56,6 +57,9 @@ local: venv
 
 bench: venv
 	$(BIN)/python -m bench
+
+chaos: venv
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) $(SAMVENV) .aws-sam .erpsync .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-LOCAL_FILE = Path(".erpsync/local.json")
+LOCAL_FILE = Path(os.environ.get("ERPSYNC_LOCAL_FILE", ".erpsync/local.json"))
+"""Where `erpsync local up` writes the stack's URLs and credentials (``ERPSYNC_LOCAL_FILE`` moves it)."""
 
 OUTPUT_ENV = {
     "BindingsTableName": "BINDINGS_TABLE",
@@ -62,4 +63,7 @@ def use_stack(stack: str) -> dict[str, Any]:
 
 
 def choose(stack: str | None) -> dict[str, Any]:
-    return use_stack(stack) if stack else use_local()
+    info = use_stack(stack) if stack else use_local()
+    # the command prints its own results; the functions' per-record log lines only when asked
+    os.environ["LOG_LEVEL"] = os.environ.get("ERPSYNC_LOG_LEVEL", "WARNING")
+    return info

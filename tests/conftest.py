@@ -42,7 +42,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     server.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     _clear_clients()
-    made = provision(load_template("template.yaml", aws_endpoint=moto_endpoint), moto_endpoint)
+    made = provision(load_template("template.yaml", stack_name="unit", aws_endpoint=moto_endpoint), moto_endpoint)
     yield {"tables": made.tables, "queues": made.queues, "dlqs": made.dlqs}
     _clear_clients()
 

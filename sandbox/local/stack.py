@@ -61,9 +61,15 @@ ENV_KEYS = (
 
 
 def free_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (0: a free port)."""
+    """A listening TCP socket on ``host:port`` (0: a free port).
+
+    TCP_NODELAY is set here because the accepted connections inherit it: uvicorn serving a socket
+    it was handed writes a response's headers and body separately, and with Nagle's algorithm on,
+    the body waits for the client's delayed ACK, some 40 ms on every request.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(128)
     sock.set_inheritable(True)
@@ -155,6 +161,14 @@ def _reset_layer_caches() -> None:
                     if callable(getattr(cached, "close", None)) and hasattr(cached, "meta"):
                         cached.close()
             value.cache_clear()
+    # Powertools Parameters keeps fetched secrets (and its boto3 clients) for their max_age
+    params = sys.modules.get("aws_lambda_powertools.utilities.parameters")
+    if params is not None:
+        params.clear_caches()
+        with contextlib.suppress(Exception):
+            from aws_lambda_powertools.utilities.parameters import base
+
+            base.DEFAULT_PROVIDERS.clear()
 
 
 def _no_required_args(fn: Any) -> bool:
@@ -198,13 +212,15 @@ class LocalStack:
         secrets: Mapping[str, Mapping[str, Any]] | None = None,
         webhook_secrets: Mapping[str, str] | None = None,
         seed: Mapping[str, Any] | None = None,
+        moto_process: bool = False,
     ) -> None:
         """
         ``schedule_seconds`` fires every schedule that often (None: the template's expression
         divided by ``schedule_speedup``). ``sims`` names the sims to serve (``sandbox.sims.<name>``).
         ``code_overrides`` points a function (logical id) at another CodeUri. ``secrets`` adds or
         replaces Secrets Manager documents. ``seed`` maps a sim to the body of its ``/_sim/seed``.
-        Ports 0 pick free ports.
+        Ports 0 pick free ports. ``moto_process`` runs moto in a child process rather than a thread
+        (its own GIL: load tests get a second core).
         """
         self.template_path = Path(template)
         self.parameters = dict(parameters or {})
@@ -220,6 +236,7 @@ class LocalStack:
         self.code_overrides = dict(code_overrides or {})
         self.extra_secrets = dict(secrets or {})
         self.seed = dict(seed or {})
+        self.moto_process = moto_process
         self.webhook_secrets: dict[str, str] = dict(
             webhook_secrets or {"magento": pysecrets.token_hex(16), "acumatica": pysecrets.token_hex(16)}
         )
@@ -269,7 +286,7 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        self._moto = aws.MotoServer(self.host, self.moto_port)
+        self._moto = aws.MotoServer(self.host, self.moto_port, own_process=self.moto_process)
         self.aws_endpoint = self._moto.start()
         st = load_template(
             self.template_path,
@@ -527,6 +544,22 @@ def default_seed() -> dict[str, Any]:
     return seed
 
 
+LOCAL_SETTINGS: dict[str, Any] = {
+    "tax_id": "STORETAX",
+    "default_ship_via": "GROUND",
+    "default_payment_method": "CHECK",
+}
+"""Settings of the seeded local stack: store tax goes to one tax id, unmapped shipping and payment
+methods to a default, so any sample order syncs (a real merchant maps their own)."""
+
+
+def apply_settings(stack: LocalStack, changes: Mapping[str, Any]) -> None:
+    """Save admin settings into the stack's bindings table (as `erpsync settings set` does)."""
+    from erpsync.runtime.settings import SettingsStore
+
+    SettingsStore(stack.tables["BindingsTable"]).update(dict(changes), actor="local up")
+
+
 def run_forever(
     *,
     schedule_seconds: float = 5.0,
@@ -557,6 +590,8 @@ def run_forever(
     try:
         with console.status("starting moto, the sims and the webhook API..."):
             stack.start()
+            if seed:
+                apply_settings(stack, LOCAL_SETTINGS)
         info = stack.info
         table = Table(title="erpsync local stack", show_header=False)
         table.add_row("AWS endpoint (moto)", info["aws_endpoint"])
@@ -572,6 +607,8 @@ def run_forever(
             table.add_row(f"table {lid}", name)
         table.add_row("schedules", f"every {schedule_seconds:g}s" if schedule_seconds else "as in the template")
         table.add_row("state file", str(state_file))
+        if seed:
+            table.add_row("settings", ", ".join(f"{k}={v}" for k, v in LOCAL_SETTINGS.items()))
         console.print(table)
         console.print("Ctrl-C stops everything.")
         while not done.wait(0.5):

@@ -1846,3 +1846,25 @@ def create_app(username: str = "admin", password: str = "123", company: str = "C
     app.state.sim = sim
     app.state.control = control
     return app
+
+
+LUMA_ITEMS = (
+    ("24-WG080", "Sprite Yoga Companion Kit", 68),
+    ("24-WG082-blue", "Sprite Stasis Ball 65 cm", 27),
+    ("24-WG086", "Sprite Yoga Strap 8 foot", 17),
+)
+"""Luma sample-data items of Adobe's example order that the Magento sim's sample catalog lacks."""
+
+
+def sample_seed() -> dict[str, Any]:
+    """Stock items for every simple product of the Magento sim's sample catalog and of Adobe's sample
+    order (a ``/_sim/seed`` body), so the sample orders of ``erpsync local up`` find their items."""
+    from sandbox.sims.magento_orders import sample_catalog
+
+    items = [(p["sku"], p["name"], p.get("price", 0)) for p in sample_catalog() if p.get("type_id") != "configurable"]
+    return {
+        "stock_items": [
+            {"InventoryID": sku, "Description": name, "DefaultPrice": price, "QtyOnHand": 100}
+            for sku, name, price in [*items, *LUMA_ITEMS]
+        ]
+    }

@@ -55,11 +55,11 @@ class OrdersFlow:
             found = self.erp.find_order(order.number)
             if found:
                 self._bind(order, found, digest)
-                return SyncResult("synced", found.number, f"found existing {self.target} order {found.number}")
+                return SyncResult("synced", found.key, f"found existing {self.target} order {found.number}")
         self.bindings.mark_pending("order", self.source, order.source_id, self.target)
         ref = self.erp.create_order(draft)
         self._bind(order, ref, digest)
-        return SyncResult("synced", ref.number, f"created {self.target} order {ref.number}")
+        return SyncResult("synced", ref.key, f"created {self.target} order {ref.number}")
 
     def left_out(self, order: Order) -> str:
         """Why the order sync preferences leave this order out ('' when it syncs)."""

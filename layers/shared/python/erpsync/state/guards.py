@@ -4,8 +4,9 @@ the rate limiter of each external system. Each is one small DynamoDB item update
 - ``Leases``: a short lease per record, so two workers never write the same record at once.
 - ``Breaker``: after ``threshold`` consecutive outage-like failures of a system, every worker
   stops calling it for a cool-down that doubles while it stays down (up to ``max_open_s``).
-- ``RateLimiter``: at most ``per_minute`` requests per system per minute and ``concurrent``
-  at once, across all workers; a 429 makes everyone wait out ``Retry-After``.
+- ``RateLimiter``: at most ``per_minute`` requests per system in any 60 seconds (a sliding
+  window) and ``concurrent`` at once, across all workers; a 429 makes everyone wait out
+  ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -143,10 +144,15 @@ class LimitExceeded(Exception):
 class RateLimiter:
     """Requests per minute and concurrent requests to one system, held across all workers.
 
-    A minute's budget lives in one item (``limit#<system>#<minute>``): each request adds 1 under
-    the condition that the count stays within ``per_minute`` and no 429 cool-down is running.
+    The minute is a sliding one: one item (``limit#<system>``) keeps the grant times of the last
+    ``window_s`` seconds, and a request gets a token only while fewer than ``per_minute`` remain
+    in it (an optimistic, versioned update), so no 60-second span ever holds more than the
+    ceiling, whatever the boundaries. (Fixed calendar-minute buckets let up to twice the ceiling
+    through across a boundary: the end of one minute and the start of the next.) ``margin_s``
+    stretches the window a little for the time a request takes to reach the system, which counts
+    by arrival. A 429 sets ``until`` on the same item: nobody gets a token before it.
     Concurrency uses ``concurrent`` slot items, each a lease with a short expiry (so a crashed
-    worker frees its slot).
+    worker frees its slot); the slot is taken before the token, so a token is spent at once.
     """
 
     table: str
@@ -155,58 +161,70 @@ class RateLimiter:
     concurrent: int | None = None
     max_wait_s: float = 20.0
     slot_ttl_s: float = 60.0
+    window_s: float = 60.0
+    margin_s: float = 1.0
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
-    def _minute_key(self, minute: int) -> dict[str, Any]:
-        return dynamo.to_item({"pk": f"limit#{self.system}#{minute}", "sk": "-"})
+    def _key(self) -> dict[str, Any]:
+        return dynamo.to_item({"pk": f"limit#{self.system}", "sk": "-"})
 
     def _take_minute_token(self) -> float:
         """0 when a token was taken; else the seconds to wait (ceiling reached, or a 429 cool-down)."""
-        now = self.clock()
-        minute = int(now // 60)
-        try:
-            res = dynamo.client().update_item(
-                TableName=self.table,
-                Key=self._minute_key(minute),
-                UpdateExpression="ADD used :one SET expires_at = :exp",
-                ConditionExpression="(attribute_not_exists(used) OR used < :max) AND "
-                "(attribute_not_exists(#u) OR #u < :now)",
-                ExpressionAttributeNames={"#u": "until"},
-                ExpressionAttributeValues=dynamo.to_item(
-                    {":one": 1, ":max": self.per_minute, ":exp": int(now) + 180, ":now": now}
-                ),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except Exception as exc:
-            if not _conditional_failed(exc):
-                raise
-            old = dynamo.from_item(getattr(exc, "response", {}).get("Item", {}) or {})
-            until = float(old.get("until", 0))
+        span = self.window_s + self.margin_s
+        for _ in range(50):
+            now = self.clock()
+            res = dynamo.client().get_item(TableName=self.table, Key=self._key(), ConsistentRead=True)
+            row = dynamo.from_item(res["Item"]) if "Item" in res else {}
+            until = float(row.get("until", 0))
             if until > now:
                 return until - now + 0.01
-            return (minute + 1) * 60 - now + 0.01
-        del res
-        return 0.0
+            grants = sorted(float(t) for t in row.get("grants", []) if float(t) > now - span)
+            if len(grants) >= self.per_minute:
+                return grants[len(grants) - self.per_minute] + span - now + 0.01
+            version = int(row.get("v", 0))
+            try:
+                dynamo.client().update_item(
+                    TableName=self.table,
+                    Key=self._key(),
+                    UpdateExpression="SET grants = :g, v = :nv, expires_at = :exp",
+                    ConditionExpression="(attribute_not_exists(v) OR v = :v) AND "
+                    "(attribute_not_exists(#u) OR #u < :now)",
+                    ExpressionAttributeNames={"#u": "until"},
+                    ExpressionAttributeValues=dynamo.to_item(
+                        {
+                            ":g": [*grants, now],
+                            ":nv": version + 1,
+                            ":v": version,
+                            ":exp": int(now + span) + 180,
+                            ":now": now,
+                        }
+                    ),
+                )
+                return 0.0
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+                # another worker took a token (or a 429 arrived) in between: look again
+        return 0.05
 
     def throttled(self, retry_after_s: float | None) -> None:
         """The system answered 429: every worker waits ``retry_after_s`` (default 5 s)."""
         now = self.clock()
         until = now + (retry_after_s if retry_after_s is not None else 5.0)
-        for minute in range(int(now // 60), int(until // 60) + 1):
-            try:
-                dynamo.client().update_item(
-                    TableName=self.table,
-                    Key=self._minute_key(minute),
-                    UpdateExpression="SET #u = :u, expires_at = :exp",
-                    ConditionExpression="attribute_not_exists(#u) OR #u < :u",
-                    ExpressionAttributeNames={"#u": "until"},
-                    ExpressionAttributeValues=dynamo.to_item({":u": until, ":exp": int(until) + 180}),
-                )
-            except Exception as exc:
-                if not _conditional_failed(exc):
-                    raise
+        try:
+            dynamo.client().update_item(
+                TableName=self.table,
+                Key=self._key(),
+                UpdateExpression="SET #u = :u",
+                ConditionExpression="attribute_not_exists(#u) OR #u < :u",
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues=dynamo.to_item({":u": until}),
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def _take_slot(self) -> int | None:
         if not self.concurrent:
@@ -243,15 +261,8 @@ class RateLimiter:
 
     @contextmanager
     def request(self) -> Iterator[None]:
-        """Hold a minute token and a concurrency slot for one request, waiting up to ``max_wait_s``."""
+        """Hold a concurrency slot and a minute token for one request, waiting up to ``max_wait_s``."""
         deadline = self.clock() + self.max_wait_s
-        while True:
-            wait = self._take_minute_token()
-            if not wait:
-                break
-            if self.clock() + wait > deadline:
-                raise LimitExceeded(self.system, wait)
-            self.sleep(wait)
         slot = self._take_slot()
         while slot is None:
             if self.clock() + 0.05 > deadline:
@@ -259,6 +270,13 @@ class RateLimiter:
             self.sleep(0.05)
             slot = self._take_slot()
         try:
+            while True:
+                wait = self._take_minute_token()
+                if not wait:
+                    break
+                if self.clock() + wait > deadline:
+                    raise LimitExceeded(self.system, wait)
+                self.sleep(wait)
             yield
         finally:
             self._free_slot(slot)
