@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
+import sys
+import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,22 +33,28 @@ _live: set[int] = set()
 
 
 class MotoServer:
-    """moto in a thread, serving every AWS service on ``http://<host>:<port>``.
+    """moto in a thread (or with ``own_process``, a child process), serving every AWS service on
+    ``http://<host>:<port>``.
 
     moto's backends are global to the process: two servers running at once see the same
     resources, so two stacks that overlap in time need different ``stack_name``s. The state is
     reset when a server starts while no other one runs.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, own_process: bool = False) -> None:
         self.host, self.port = host, port
+        self.own_process = own_process
+        """Run moto in a child process (its own interpreter and GIL: a second core for load tests)."""
         self._server: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> str:
+        if self.own_process:
+            return self._start_process()
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -56,6 +66,26 @@ class MotoServer:
         _live.add(id(self))
         return self.endpoint
 
+    def _start_process(self, timeout: float = 30.0) -> str:
+        if not self.port:
+            with socket.socket() as probe:
+                probe.bind((self.host, 0))
+                self.port = int(probe.getsockname()[1])
+        cmd = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        self._process = subprocess.Popen(  # noqa: S603
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.reset()
+                return self.endpoint
+            except OSError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"moto did not start on {self.endpoint}") from None
+                time.sleep(0.1)
+
     def reset(self) -> None:
         """Forget every resource (moto's state is global to the process)."""
         req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
@@ -64,6 +94,14 @@ class MotoServer:
 
     def stop(self) -> None:
         _live.discard(id(self))
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+            self._process = None
         if self._server is None:
             return
         self._server.stop()
@@ -71,6 +109,15 @@ class MotoServer:
         if inner is not None:
             inner.server_close()
         self._server = None
+
+
+def _die_with_parent() -> None:
+    """In a child process on Linux: get SIGTERM when the parent dies (a killed test leaves no moto)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def client(service: str, endpoint: str, region: str = "us-east-1") -> Any:

@@ -1,6 +1,8 @@
 """The control API every simulator shares, under ``/_sim/``.
 
-- ``GET /_sim/requests`` the requests received (method, path, query, status), ``DELETE`` clears
+- ``GET /_sim/requests`` the requests received (method, path, query, status, ``received_at`` when
+  it arrived and ``at`` when it was answered, in epoch seconds, the ``fault`` injected, the
+  caller's ``agent`` (User-Agent)) and ``max_in_flight``; ``DELETE`` clears
 - ``POST /_sim/reset`` forget all data, requests and faults
 - ``POST /_sim/seed`` load data (each sim says what it takes)
 - ``POST /_sim/faults`` inject faults; ``GET`` shows them; ``DELETE`` clears them. Body fields,
@@ -54,6 +56,8 @@ class RecordedRequest:
     status: int
     at: float
     fault: str | None = None
+    received_at: float = 0.0
+    agent: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +67,8 @@ class RecordedRequest:
             "status": self.status,
             "at": self.at,
             "fault": self.fault,
+            "received_at": self.received_at,
+            "agent": self.agent,
         }
 
 
@@ -141,6 +147,7 @@ class SimControl:
         f = self.faults
         fault: str | None = None
         response: Response | None = None
+        received_at = time.time()
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -175,6 +182,8 @@ class SimControl:
                     status=response.status_code,
                     at=time.time(),
                     fault=fault,
+                    received_at=received_at,
+                    agent=request.headers.get("user-agent", ""),
                 )
             )
         return response
