@@ -135,7 +135,9 @@ def local_bench(customers: int = 4) -> Iterator[Bench]:
     from sandbox.story import AcumaticaUser, MagentoAdmin, Story
 
     with tempfile.TemporaryDirectory() as tmp:
-        stack = LocalStack(state_file=Path(tmp) / "local.json", run_pollers=False, run_schedules=False)
+        stack = LocalStack(
+            state_file=Path(tmp) / "local.json", run_pollers=False, run_schedules=False, moto_process=True
+        )
         with stack:
             info = stack.info
             story = Story(

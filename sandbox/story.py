@@ -110,6 +110,17 @@ class PlacedOrder:
     kind: str
 
 
+CARTS: list[tuple[str, list[mo.CartLine], mo.Coupon | None]] = [
+    ("simple", [mo.CartLine("24-MB01", 1)], None),
+    ("configurable", [mo.CartLine("WS12", 2, "WS12-M-Orange")], None),
+    ("coupon", [mo.CartLine("24-MB04", 1), mo.CartLine("24-WG084", 3)], mo.Coupon("SAVE10", "percent", 10)),
+    ("quantities", [mo.CartLine("24-WG088", 4), mo.CartLine("MH01", 1, "MH01-S-Gray")], None),
+    ("cart discount", [mo.CartLine("24-MB01", 2), mo.CartLine("24-WG084", 1)], mo.Coupon("5OFF", "fixed_cart", 5)),
+    ("virtual", [mo.CartLine("240-LV08", 1), mo.CartLine("24-MB04", 1)], None),
+]
+"""The carts the story's orders cycle through (kind, lines, coupon)."""
+
+
 @dataclass
 class Story:
     """The state of the story, shared by its chapters."""
@@ -153,34 +164,27 @@ class Story:
         return people
 
     # -- chapter 2: customers buy ---------------------------------------------------------------
+    def order_body(self, i: int, customers: list[JSON], cart: list[mo.CartLine], coupon: mo.Coupon | None) -> JSON:
+        """The ``i``-th order of a run: every fifth a guest, shipping, tax and payment varied by ``i``."""
+        guest = i % 5 == 4
+        return mo.build_order(
+            self.catalog,
+            cart,
+            customer=None if guest else customers[i % len(customers)],
+            guest_email=f"guest{i}@example.net" if guest else None,
+            address=mo.sample_customer()["addresses"][0] if guest else None,
+            coupon=coupon,
+            shipping_method="tablerate_bestway" if i % 2 else "flatrate_flatrate",
+            shipping_amount=5 * (1 + i % 3),
+            tax_rate="8.25" if i % 3 == 0 else 0,
+            payment_method="checkmo" if i % 2 else "banktransfer",
+        )
+
     def place_orders(self, customers: list[JSON], count: int = 24) -> list[PlacedOrder]:
-        carts = [
-            ("simple", [mo.CartLine("24-MB01", 1)], None),
-            ("configurable", [mo.CartLine("WS12", 2, "WS12-M-Orange")], None),
-            ("coupon", [mo.CartLine("24-MB04", 1), mo.CartLine("24-WG084", 3)], mo.Coupon("SAVE10", "percent", 10)),
-            ("quantities", [mo.CartLine("24-WG088", 4), mo.CartLine("MH01", 1, "MH01-S-Gray")], None),
-            (
-                "cart discount",
-                [mo.CartLine("24-MB01", 2), mo.CartLine("24-WG084", 1)],
-                mo.Coupon("5OFF", "fixed_cart", 5),
-            ),
-            ("virtual", [mo.CartLine("240-LV08", 1), mo.CartLine("24-MB04", 1)], None),
-        ]
         for i in range(count):
-            kind, cart, coupon = carts[i % len(carts)]
+            kind, cart, coupon = CARTS[i % len(CARTS)]
             guest = i % 5 == 4
-            order = mo.build_order(
-                self.catalog,
-                cart,
-                customer=None if guest else customers[i % len(customers)],
-                guest_email=f"guest{i}@example.net" if guest else None,
-                address=mo.sample_customer()["addresses"][0] if guest else None,
-                coupon=coupon,
-                shipping_method="tablerate_bestway" if i % 2 else "flatrate_flatrate",
-                shipping_amount=5 * (1 + i % 3),
-                tax_rate="8.25" if i % 3 == 0 else 0,
-                payment_method="checkmo" if i % 2 else "banktransfer",
-            )
+            order = self.order_body(i, customers, cart, coupon)
             saved = self.magento.call("POST", "/orders", json={"entity": order})
             placed = PlacedOrder(
                 int(saved["entity_id"]),

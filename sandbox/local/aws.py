@@ -1,24 +1,27 @@
 """The local AWS: a moto server on a loopback port with the template's tables, queues and secrets.
 
-``MotoServer`` wraps ``moto.server.ThreadedMotoServer`` (port 0 picks a free port) and closes its
-socket on stop, which moto's own ``stop()`` leaves open. ``provision`` creates the tables (key
-schema, GSIs, TTL) and queues (DLQs first, then sources with their RedrivePolicy) of a resolved
-template. Moto keeps its state per process, so ``start()`` resets it: two stacks started one after
-the other in one process (a test session) do not see each other's data; stacks that overlap in
-time share it and need different stack names.
+``MotoServer`` serves moto (port 0 picks a free port) with DynamoDB requests serialised, as
+DynamoDB's conditional writes are atomic and moto's are not (``sandbox/local/moto_server.py``).
+``provision`` creates the tables (key schema, GSIs, TTL) and queues (DLQs first, then sources
+with their RedrivePolicy) of a resolved template. Moto keeps its state per process, so
+``start()`` resets it: two stacks started one after the other in one process (a test session) do
+not see each other's data; stacks that overlap in time share it and need different stack names.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sandbox.local.template import StackTemplate
@@ -55,12 +58,12 @@ class MotoServer:
     def start(self) -> str:
         if self.own_process:
             return self._start_process()
-        from moto.server import ThreadedMotoServer
+        from sandbox.local.moto_server import make
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-        self.port = int(self._server.get_host_and_port()[1])
+        self._server = make(self.host, self.port)
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, name="moto", daemon=True).start()
         if not _live:
             self.reset()
         _live.add(id(self))
@@ -71,9 +74,11 @@ class MotoServer:
             with socket.socket() as probe:
                 probe.bind((self.host, 0))
                 self.port = int(probe.getsockname()[1])
-        cmd = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        cmd = [sys.executable, "-m", "sandbox.local.moto_server", "-H", self.host, "-p", str(self.port)]
+        root = str(Path(__file__).resolve().parents[2])  # sandbox/ importable from any cwd
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(  # noqa: S603
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent, env=env
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -104,10 +109,8 @@ class MotoServer:
             self._process = None
         if self._server is None:
             return
-        self._server.stop()
-        inner = getattr(self._server, "_server", None)
-        if inner is not None:
-            inner.server_close()
+        self._server.shutdown()
+        self._server.server_close()
         self._server = None
 
 

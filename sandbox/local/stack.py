@@ -212,6 +212,7 @@ class LocalStack:
         secrets: Mapping[str, Mapping[str, Any]] | None = None,
         webhook_secrets: Mapping[str, str] | None = None,
         seed: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
         moto_process: bool = False,
     ) -> None:
         """
@@ -219,6 +220,7 @@ class LocalStack:
         divided by ``schedule_speedup``). ``sims`` names the sims to serve (``sandbox.sims.<name>``).
         ``code_overrides`` points a function (logical id) at another CodeUri. ``secrets`` adds or
         replaces Secrets Manager documents. ``seed`` maps a sim to the body of its ``/_sim/seed``.
+        ``settings`` are admin settings saved before any poller or schedule runs.
         Ports 0 pick free ports. ``moto_process`` runs moto in a child process rather than a thread
         (its own GIL: load tests get a second core).
         """
@@ -236,6 +238,7 @@ class LocalStack:
         self.code_overrides = dict(code_overrides or {})
         self.extra_secrets = dict(secrets or {})
         self.seed = dict(seed or {})
+        self.settings = dict(settings or {})
         self.moto_process = moto_process
         self.webhook_secrets: dict[str, str] = dict(
             webhook_secrets or {"magento": pysecrets.token_hex(16), "acumatica": pysecrets.token_hex(16)}
@@ -350,6 +353,8 @@ class LocalStack:
                         region=self.region,
                     )
                 )
+        if self.settings:
+            apply_settings(self, self.settings)
         self.info = self._describe()
         if self.state_file:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -579,6 +584,7 @@ def run_forever(
         schedule_seconds=schedule_seconds,
         state_file=state_file,
         seed=default_seed() if seed else None,
+        settings=LOCAL_SETTINGS if seed else None,
         **options,
     )
     done = threading.Event()
@@ -590,8 +596,6 @@ def run_forever(
     try:
         with console.status("starting moto, the sims and the webhook API..."):
             stack.start()
-            if seed:
-                apply_settings(stack, LOCAL_SETTINGS)
         info = stack.info
         table = Table(title="erpsync local stack", show_header=False)
         table.add_row("AWS endpoint (moto)", info["aws_endpoint"])

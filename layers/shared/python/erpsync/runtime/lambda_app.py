@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from erpsync.runtime.worker import Outcome, Worker
     from erpsync.state.bindings import Bindings
     from erpsync.state.cursors import Cursors
+    from erpsync.state.guards import SystemGate
 
 # Importing a handler module stays cheap (no boto3, pydantic or httpx): ``build`` imports the
 # heavy parts on the first invocation, once per container, and ``runtime`` keeps what it built.
@@ -37,6 +38,7 @@ class FlowRuntime:
     cursors: Cursors
     queue_url: str
     bindings: Bindings
+    gates: dict[str, SystemGate]
 
     @property
     def settings(self) -> Settings:
@@ -49,6 +51,7 @@ class FlowRuntime:
         self.worker.max_attempts = settings.max_attempts
         self.worker.give_up_after_hours = settings.give_up_after_hours
         self.worker.max_delay_s = settings.retry_delay_cap_s
+        configure_gates(self.gates, settings)
 
     def poll(self) -> dict[str, Any]:
         from erpsync.runtime import poller
@@ -80,6 +83,7 @@ class FlowRuntime:
         """Work the queue now until it is empty (what the SQS trigger does, by hand)."""
         from erpsync.runtime import queues
 
+        self.refresh()
         outcomes: list[Outcome] = []
         while len(outcomes) < max_messages:
             records = queues.receive(self.queue_url)
@@ -109,7 +113,7 @@ def build(flow_name: str) -> FlowRuntime:
     from erpsync.runtime.worker import Worker
     from erpsync.state.bindings import Bindings, SeenVersions
     from erpsync.state.cursors import Cursors
-    from erpsync.state.guards import Breaker, Leases, RateLimiter
+    from erpsync.state.guards import Breaker, Leases, SystemGate
     from erpsync.state.synclog import SyncLog
     from erpsync.systems import registry
 
@@ -118,12 +122,10 @@ def build(flow_name: str) -> FlowRuntime:
     settings = settings_store.load()
     store_name = os.environ.get("STORE_SYSTEM", "magento")
     erp_name = os.environ.get("ERP_SYSTEM", "acumatica")
-    gates = {
-        name: RateLimiter(table, name, limit.per_minute, limit.concurrent)
-        for name, limit in settings.rate_limits.items()
-    }
-    store = registry.store(store_name, os.environ["STORE_SECRET_NAME"], gate=gates.get(store_name))
-    erp = registry.erp(erp_name, os.environ["ERP_SECRET_NAME"], settings, gate=gates.get(erp_name))
+    gates = {name: SystemGate(table, name) for name in (store_name, erp_name)}
+    configure_gates(gates, settings)
+    store = registry.store(store_name, os.environ["STORE_SECRET_NAME"], gate=gates[store_name])
+    erp = registry.erp(erp_name, os.environ["ERP_SECRET_NAME"], settings, gate=gates[erp_name])
     bindings = Bindings(table)
     flows: dict[str, type[Any]] = {"orders": OrdersFlow, "shipments": ShipmentsFlow, "invoices": InvoicesFlow}
     flow: Flow = flows[flow_name](store, erp, bindings, settings)
@@ -131,9 +133,8 @@ def build(flow_name: str) -> FlowRuntime:
     synclog = SyncLog(os.environ["SYNC_LOG_TABLE"], settings.log_retention_days)
 
     def throttled(system: str, retry_after: float | None) -> None:
-        limiter = gates.get(system)
-        if limiter:
-            limiter.throttled(retry_after)
+        if system in gates:
+            gates[system].throttled(retry_after)
 
     worker = Worker(
         flow,
@@ -147,7 +148,14 @@ def build(flow_name: str) -> FlowRuntime:
         seen=SeenVersions(table),
     )
     worker.max_delay_s = settings.retry_delay_cap_s
-    return FlowRuntime(flow, settings_store, worker, Cursors(table), queue_url, bindings)
+    return FlowRuntime(flow, settings_store, worker, Cursors(table), queue_url, bindings, gates)
+
+
+def configure_gates(gates: dict[str, SystemGate], settings: Settings) -> None:
+    """Give each system's gate the ceilings the settings hold now."""
+    for name, gate in gates.items():
+        limit = settings.rate_limits.get(name)
+        gate.configure(limit.per_minute if limit else None, limit.concurrent if limit else None)
 
 
 @lru_cache(maxsize=8)

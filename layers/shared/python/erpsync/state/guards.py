@@ -144,15 +144,17 @@ class LimitExceeded(Exception):
 class RateLimiter:
     """Requests per minute and concurrent requests to one system, held across all workers.
 
-    The minute is a sliding one: one item (``limit#<system>``) keeps the grant times of the last
-    ``window_s`` seconds, and a request gets a token only while fewer than ``per_minute`` remain
-    in it (an optimistic, versioned update), so no 60-second span ever holds more than the
-    ceiling, whatever the boundaries. (Fixed calendar-minute buckets let up to twice the ceiling
-    through across a boundary: the end of one minute and the start of the next.) ``margin_s``
-    stretches the window a little for the time a request takes to reach the system, which counts
-    by arrival. A 429 sets ``until`` on the same item: nobody gets a token before it.
-    Concurrency uses ``concurrent`` slot items, each a lease with a short expiry (so a crashed
-    worker frees its slot); the slot is taken before the token, so a token is spent at once.
+    The minute is a sliding one. One item (``limit#<system>``) counts the grants of the last
+    minute in one-second buckets, and a request gets a token only while the buckets that overlap
+    the last ``window_s + margin_s`` seconds hold fewer than ``per_minute`` (an optimistic,
+    versioned update), so no 60-second span ever holds more than the ceiling, whatever the
+    boundaries; the item stays small (about 62 counters) whatever the ceiling. (Calendar-minute
+    buckets let up to twice the ceiling through across a boundary.) ``margin_s`` covers the time
+    a request takes to reach the system, which counts by arrival; a token whose write took more
+    than half of it is stale and not used. A 429 sets ``until`` on the same item: nobody gets a
+    token before it. Concurrency uses ``concurrent`` slot items, each a lease with a short expiry
+    (so a crashed worker frees its slot); the slot is taken before the token, so a token is spent
+    at once.
     """
 
     table: str
@@ -163,6 +165,7 @@ class RateLimiter:
     slot_ttl_s: float = 60.0
     window_s: float = 60.0
     margin_s: float = 1.0
+    bucket_s: float = 1.0
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -170,19 +173,36 @@ class RateLimiter:
     def _key(self) -> dict[str, Any]:
         return dynamo.to_item({"pk": f"limit#{self.system}", "sk": "-"})
 
+    def _window(self, row: dict[str, Any], now: float) -> dict[int, int]:
+        """The grant counts per bucket of ``row`` whose bucket overlaps the last span."""
+        since = now - self.window_s - self.margin_s
+        grants = row.get("grants")
+        counts = {int(k): int(c) for k, c in grants.items()} if isinstance(grants, dict) else {}
+        return {k: c for k, c in counts.items() if (k + 1) * self.bucket_s > since}
+
+    def _wait_for_room(self, window: dict[int, int], now: float) -> float:
+        """Seconds until enough old buckets leave the span for one more grant."""
+        excess = sum(window.values()) - self.per_minute + 1
+        for k in sorted(window):
+            excess -= window[k]
+            if excess <= 0:
+                return (k + 1) * self.bucket_s + self.window_s + self.margin_s - now + 0.01
+        return self.bucket_s  # unreachable while per_minute >= 1
+
     def _take_minute_token(self) -> float:
         """0 when a token was taken; else the seconds to wait (ceiling reached, or a 429 cool-down)."""
-        span = self.window_s + self.margin_s
         for _ in range(50):
-            now = self.clock()
             res = dynamo.client().get_item(TableName=self.table, Key=self._key(), ConsistentRead=True)
             row = dynamo.from_item(res["Item"]) if "Item" in res else {}
+            now = self.clock()  # after the read: the grant is stamped as close to the request as it can be
             until = float(row.get("until", 0))
             if until > now:
                 return until - now + 0.01
-            grants = sorted(float(t) for t in row.get("grants", []) if float(t) > now - span)
-            if len(grants) >= self.per_minute:
-                return grants[len(grants) - self.per_minute] + span - now + 0.01
+            window = self._window(row, now)
+            if sum(window.values()) >= self.per_minute:
+                return self._wait_for_room(window, now)
+            bucket = int(now // self.bucket_s)
+            window[bucket] = window.get(bucket, 0) + 1
             version = int(row.get("v", 0))
             try:
                 dynamo.client().update_item(
@@ -194,19 +214,22 @@ class RateLimiter:
                     ExpressionAttributeNames={"#u": "until"},
                     ExpressionAttributeValues=dynamo.to_item(
                         {
-                            ":g": [*grants, now],
+                            ":g": {str(k): c for k, c in window.items()},
                             ":nv": version + 1,
                             ":v": version,
-                            ":exp": int(now + span) + 180,
+                            ":exp": int(now + self.window_s) + 180,
                             ":now": now,
                         }
                     ),
                 )
-                return 0.0
             except Exception as exc:
                 if not _conditional_failed(exc):
                     raise
-                # another worker took a token (or a 429 arrived) in between: look again
+                continue  # another worker took a token (or a 429 arrived) in between: look again
+            if self.clock() - now <= self.margin_s / 2:
+                return 0.0
+            # the write took so long the stamp is stale: the request would arrive later than it
+            # says, and the window would free too early. The token stays spent; take a fresh one.
         return 0.05
 
     def throttled(self, retry_after_s: float | None) -> None:
@@ -280,3 +303,33 @@ class RateLimiter:
             yield
         finally:
             self._free_slot(slot)
+
+
+class SystemGate:
+    """The gate of one system as the settings say now: a ceiling set or changed in the settings
+    applies from the next refresh, in every warm worker, without a restart. With no ceiling
+    configured requests pass straight through (no DynamoDB call); a 429 is still shared."""
+
+    def __init__(self, table: str, system: str) -> None:
+        self.table, self.system = table, system
+        self.limiter: RateLimiter | None = None
+
+    def configure(self, per_minute: int | None, concurrent: int | None) -> None:
+        """Apply the system's current ceilings (``per_minute`` None: none)."""
+        if per_minute is None:
+            self.limiter = None
+        elif self.limiter is None:
+            self.limiter = RateLimiter(self.table, self.system, per_minute, concurrent)
+        else:
+            self.limiter.per_minute, self.limiter.concurrent = per_minute, concurrent
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        if self.limiter is None:
+            yield
+            return
+        with self.limiter.request():
+            yield
+
+    def throttled(self, retry_after_s: float | None) -> None:
+        (self.limiter or RateLimiter(self.table, self.system, 1)).throttled(retry_after_s)

@@ -1,0 +1,139 @@
+"""The guards every worker shares: per-minute and concurrency ceilings, 429 cool-downs, breaker."""
+
+from __future__ import annotations
+
+import pytest
+
+from erpsync.state import dynamo
+from erpsync.state.guards import Breaker, LimitExceeded, RateLimiter, SystemGate
+
+
+class Clock:
+    def __init__(self, t: float = 1_000_050.0) -> None:  # 30 s into a minute
+        self.t = t
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.t += s
+
+
+def limiter(table: str, clock: Clock, **kw: object) -> RateLimiter:
+    return RateLimiter(table, "acumatica", clock=clock, sleep=clock.sleep, **kw)  # type: ignore[arg-type]
+
+
+def test_per_minute_ceiling_is_shared_and_holds_in_any_60_seconds(bindings_table: str) -> None:
+    clock = Clock()
+    a = limiter(bindings_table, clock, per_minute=3, max_wait_s=70)
+    b = limiter(bindings_table, clock, per_minute=3, max_wait_s=70)
+    granted = []
+    for gate in (a, b, a):
+        with gate.request():
+            granted.append(clock.t)
+        clock.t += 10
+    assert clock.slept == []
+    with b.request():  # the fourth waits until the first grant is a minute old
+        granted.append(clock.t)
+    assert granted[3] - granted[0] >= 60
+    assert all(later - earlier >= 60 for earlier, later in zip(granted, granted[3:], strict=False))
+
+
+def test_a_wait_beyond_the_budget_raises_so_the_record_is_requeued(bindings_table: str) -> None:
+    clock = Clock()
+    gate = limiter(bindings_table, clock, per_minute=1, max_wait_s=5)
+    with gate.request():
+        pass
+    with pytest.raises(LimitExceeded) as exc, gate.request():
+        pass
+    assert exc.value.wait_s > 5
+
+
+def test_a_429_cools_every_worker_down(bindings_table: str) -> None:
+    clock = Clock()
+    a, b = limiter(bindings_table, clock, per_minute=100), limiter(bindings_table, clock, per_minute=100)
+    a.throttled(7)
+    with b.request():
+        pass
+    assert clock.slept and 6.9 < clock.slept[0] < 7.2
+
+
+def test_concurrency_slots_are_shared(bindings_table: str) -> None:
+    clock = Clock()
+    a = limiter(bindings_table, clock, per_minute=100, concurrent=1, max_wait_s=0.2)
+    b = limiter(bindings_table, clock, per_minute=100, concurrent=1, max_wait_s=0.2)
+    with a.request(), pytest.raises(LimitExceeded), b.request():
+        pass
+    with b.request():  # freed
+        pass
+
+
+def test_a_crashed_holder_frees_its_slot_after_the_ttl(bindings_table: str) -> None:
+    clock = Clock()
+    a = limiter(bindings_table, clock, per_minute=100, concurrent=1, slot_ttl_s=30)
+    a._take_slot()  # taken and never released: the worker died
+    b = limiter(bindings_table, clock, per_minute=100, concurrent=1, max_wait_s=60, slot_ttl_s=30)
+    with b.request():
+        pass
+    assert sum(clock.slept) >= 30
+
+
+def test_breaker_opens_after_the_threshold_doubles_and_closes_on_success(bindings_table: str) -> None:
+    clock = Clock()
+    br = Breaker(bindings_table, threshold=2, base_open_s=10, cache_s=0, clock=clock)
+    assert br.failure("acumatica") == 0
+    assert br.failure("acumatica") == 10
+    assert 9.9 < br.open_for("acumatica") <= 10
+    clock.t += 11
+    assert br.open_for("acumatica") == 0  # half-open: calls may go through
+    br.failure("acumatica")
+    assert br.failure("acumatica") == 20  # still down: longer
+    br.success("acumatica")
+    assert br.state("acumatica", fresh=True).get("trips") == 0
+    assert br.failure("acumatica") == 0
+
+
+def test_a_token_whose_write_was_slow_is_not_used(bindings_table: str) -> None:
+    """A stamp older than the request would free the window early: such a token stays spent."""
+    clock = Clock()
+    gate = limiter(bindings_table, clock, per_minute=10, margin_s=1.0)
+    writes: list[float] = []
+    client = dynamo.client()
+    original = client.update_item
+
+    def slow_update(**kw: object) -> object:
+        writes.append(clock.t)
+        if len(writes) == 1:
+            clock.t += 2.0  # the first write stalls for two seconds
+        return original(**kw)
+
+    client.update_item = slow_update  # type: ignore[method-assign]
+    try:
+        assert gate._take_minute_token() == 0.0
+    finally:
+        client.update_item = original  # type: ignore[method-assign]
+    assert len(writes) == 2  # the stale token was left spent and a fresh one taken
+    row = dynamo.from_item(client.get_item(TableName=bindings_table, Key=gate._key())["Item"])
+    assert {k: int(c) for k, c in row["grants"].items()} == {"1000050": 1, "1000052": 1}
+
+
+def test_a_system_gate_follows_the_settings(bindings_table: str) -> None:
+    """A ceiling set (or lifted) in the settings applies to a warm worker at its next refresh."""
+    gate = SystemGate(bindings_table, "acumatica")
+    with gate.request():  # no ceiling configured: straight through
+        pass
+    gate.configure(per_minute=1, concurrent=1)
+    assert gate.limiter is not None
+    gate.limiter.max_wait_s = 0.1
+    with gate.request():
+        pass
+    with pytest.raises(LimitExceeded), gate.request():
+        pass
+    gate.configure(per_minute=2, concurrent=1)
+    with gate.request():
+        pass
+    gate.configure(None, None)
+    with gate.request():
+        pass
