@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -106,6 +106,19 @@ def test_changed_orders_pages_oldest_first(http: TestClient, store: MagentoStore
     assert all(n.source == "magento" and n.entity == "order" for n in notices)
     assert len({n.id for n in notices}) == 7
     assert len(store.changed_orders(datetime(2010, 1, 1))) == 8
+
+
+def test_a_polled_order_needs_no_second_read_while_fresh(store: MagentoStore, client: MagentoClient) -> None:
+    [polled] = store.changed_orders(datetime(2010, 1, 1, tzinfo=UTC))
+    assert polled.snapshot is not None and polled.read_at is not None
+    fresh = polled.fresh_snapshot(120)
+    before = client.request_count
+    assert store.get_order(polled.id, fresh) == store.get_order(polled.id)  # the same order either way
+    assert client.request_count == before + 1  # only the second call read Magento
+    assert store.get_order("3", {"entity_id": 4}).source_id == "3"  # another order's snapshot is not used
+    later = polled.read_at + timedelta(seconds=121)
+    assert polled.fresh_snapshot(120, now=later) is None  # stale: the worker reads the order again
+    assert polled.fresh_snapshot(0) is None  # snapshot_max_age_s 0: always read
 
 
 def test_shipment_is_idempotent_by_ref(store: MagentoStore, sim: MagentoSim) -> None:

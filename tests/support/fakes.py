@@ -34,7 +34,9 @@ class FakeStore:
             if o.updated_at and o.updated_at > since
         ]
 
-    def get_order(self, order_id: str) -> Order:
+    def get_order(self, order_id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        if snapshot is not None:
+            return Order.model_validate(snapshot)
         self._call("get_order")
         if order_id not in self.orders:
             raise NotFoundError(f"order {order_id} not found")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -183,3 +184,21 @@ def test_first_attempt_makes_no_lookup_unless_asked(bindings_table: str, setting
     careful, _, erp2 = make_flow(bindings_table, Settings(tax_id="T", lookup_before_create=True), other)
     careful.sync(notice(other))
     assert "find_order" in erp2.calls
+
+
+def test_a_fresh_snapshot_stands_in_for_the_read_and_a_stale_one_does_not(
+    bindings_table: str, settings: Settings
+) -> None:
+    order = order_from_magento(real_order())
+    other = order_from_magento({**copy.deepcopy(real_order()), "entity_id": 4, "increment_id": "000000004"})
+    flow, store, erp = make_flow(bindings_table, settings, order, other)
+    now = datetime.now(UTC)
+    fresh = notice(order).model_copy(update={"snapshot": order.model_dump(mode="json"), "read_at": now})
+    assert flow.sync(fresh).outcome == "synced"
+    assert "get_order" not in store.calls
+    stale = notice(other).model_copy(
+        update={"snapshot": other.model_dump(mode="json"), "read_at": now - timedelta(seconds=600)}
+    )
+    assert flow.sync(stale).outcome == "synced"
+    assert store.calls.count("get_order") == 1
+    assert [d.number for d in erp.orders.values()] == ["000000003", "000000004"]

@@ -44,7 +44,7 @@ class OrdersFlow:
         binding = self.bindings.get("order", self.source, notice.id, self.target)
         if binding and binding.status != PENDING:
             return SyncResult("skipped", binding.other_id or "", f"already in {self.target}")
-        order = self.store.get_order(notice.id)
+        order = self.store.get_order(notice.id, notice.fresh_snapshot(self.settings.snapshot_max_age_s))
         reason = self.left_out(order)
         if reason:
             return SyncResult("filtered", "", reason)

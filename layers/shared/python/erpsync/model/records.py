@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -239,3 +240,15 @@ class ChangeNotice(Model):
     occurred_at: datetime | None = None
     version: str | None = None
     """The source's version marker when known (e.g. updated_at)."""
+    snapshot: dict[str, Any] | None = None
+    """The record as the source returned it when the notice was made (a poll's search already reads
+    whole orders), so a worker that picks the notice up soon after need not read it again."""
+    read_at: datetime | None = None
+    """When ``snapshot`` was read."""
+
+    def fresh_snapshot(self, max_age_s: float, now: datetime | None = None) -> dict[str, Any] | None:
+        """``snapshot`` if it was read less than ``max_age_s`` ago; else None (read the record)."""
+        if not self.snapshot or self.read_at is None or max_age_s <= 0:
+            return None
+        age = ((now or datetime.now(UTC)) - self.read_at).total_seconds()
+        return self.snapshot if 0 <= age < max_age_s else None

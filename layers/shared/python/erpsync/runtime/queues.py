@@ -10,6 +10,8 @@ from typing import Any
 from erpsync.model import ChangeNotice
 
 BATCH = 10
+MAX_BATCH_BYTES = 250_000
+"""SQS takes at most 256 KiB per message and per batch; this leaves room for attributes."""
 
 
 @lru_cache(maxsize=1)
@@ -22,12 +24,19 @@ def client() -> Any:
 def send_notices(queue_url: str, notices: Iterable[ChangeNotice]) -> int:
     """Enqueue notices in batches of 10; raises if any could not be sent (so cursors stay put)."""
     batch: list[dict[str, Any]] = []
-    sent = 0
+    size = sent = 0
     for notice in notices:
-        batch.append({"Id": str(len(batch)), "MessageBody": notice.model_dump_json(exclude_none=True)})
+        body = notice.model_dump_json(exclude_none=True)
+        if len(body.encode()) > MAX_BATCH_BYTES:  # a snapshot too big for SQS: the worker reads the record
+            body = notice.model_copy(update={"snapshot": None, "read_at": None}).model_dump_json(exclude_none=True)
+        if batch and size + len(body.encode()) > MAX_BATCH_BYTES:
+            sent += _flush(queue_url, batch)
+            batch, size = [], 0
+        batch.append({"Id": str(len(batch)), "MessageBody": body})
+        size += len(body.encode())
         if len(batch) == BATCH:
             sent += _flush(queue_url, batch)
-            batch = []
+            batch, size = [], 0
     if batch:
         sent += _flush(queue_url, batch)
     return sent

@@ -80,6 +80,8 @@ class Settings(BaseModel):
     """Each poll re-reads this far behind its cursor, for clock skew between systems."""
     first_poll_days: int = 7
     """With no cursor yet, the first poll reads this far back."""
+    snapshot_max_age_s: float = Field(120.0, ge=0)
+    """A polled order read less than this long ago is used as read (no second GET); 0 always reads."""
     lookup_before_create: bool = False
     """Look the ERP order up by store reference before every create, not only on a retry."""
     max_attempts: int = Field(5, ge=1)

@@ -9,7 +9,7 @@ will not, ``NotFoundError`` when a record asked for does not exist.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from erpsync.model import (
     ChangeNotice,
@@ -31,8 +31,9 @@ class Store(Protocol):
         """Notices for every order updated after ``since`` (all pages, oldest first)."""
         ...
 
-    def get_order(self, order_id: str) -> Order:
-        """The order as it is now. ``order_id`` is the store's id (Magento entity_id)."""
+    def get_order(self, order_id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        """The order as it is now. ``order_id`` is the store's id (Magento entity_id). A fresh
+        ``snapshot`` from the notice (what ``changed_orders`` read) stands in for the read."""
         ...
 
     def find_order_id(self, number: str) -> str | None:
