@@ -51,6 +51,9 @@ class FlowRuntime:
         self.worker.max_attempts = settings.max_attempts
         self.worker.give_up_after_hours = settings.give_up_after_hours
         self.worker.max_delay_s = settings.retry_delay_cap_s
+        if self.worker.breaker:
+            self.worker.breaker.threshold = settings.breaker_threshold
+            self.worker.breaker.base_open_s = settings.breaker_open_s
         configure_gates(self.gates, settings)
 
     def poll(self) -> dict[str, Any]:
