@@ -161,9 +161,16 @@ def render(r: ChaosReport) -> str:
         "a sliding 60-second window",
         "  (`state/guards.py` `RateLimiter`, shared through DynamoDB by every worker); a 429 makes "
         "every worker wait out",
-        "  `Retry-After`. The window is a sliding one (calendar-minute buckets let up to twice the "
-        "ceiling through across a",
-        "  minute boundary) with a second of margin for the time a request takes to arrive.",
+        "  `Retry-After`. The window is a sliding one, counted in one-second buckets (calendar minutes "
+        "let up to twice the",
+        "  ceiling through across a boundary), with a second of margin for the time a request takes "
+        "to arrive; a token whose",
+        "  DynamoDB write took longer than half of that is not used. Settings changes reach warm "
+        "workers within a minute.",
+        "- **The local stack is faithful where it matters.** Every guard above rests on DynamoDB's "
+        "atomic conditional writes;",
+        "  plain moto checks a condition and writes in two steps, so the local moto serialises DynamoDB requests",
+        "  (`sandbox/local/moto_server.py`, checked by `tests/integration/test_local_moto.py`).",
         "",
     ]
     if r.problems:
