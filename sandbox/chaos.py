@@ -83,7 +83,7 @@ class ChaosConfig:
     Faster polls slow the run down: each poll re-enqueues every order in its look-back window
     that no worker has finished yet, so under a backlog the queue fills with duplicates, and
     moto's SQS pays for every message it holds on every send and receive."""
-    max_run_s: float = 900.0
+    max_run_s: float = 1800.0
     """Give up waiting for the queue to drain after this long (then it is a problem)."""
 
     def faults(self, seed_offset: int = 0) -> dict[str, Any]:
