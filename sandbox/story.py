@@ -64,28 +64,41 @@ class AcumaticaUser:
     def __init__(self, base_url: str, username: str, password: str, company: str = "", **_: Any) -> None:
         self.base = base_url.rstrip("/")
         self.http = httpx.Client(base_url=self.base, timeout=30)
-        r = self.http.post("/entity/auth/login", json={"name": username, "password": password, "company": company})
+        self.login = {"name": username, "password": password, "company": company}
+        self.sign_in()
+
+    def sign_in(self) -> None:
+        r = self.http.post("/entity/auth/login", json=self.login)
         if r.status_code >= 300:
             raise RuntimeError(f"Acumatica sign-in failed: {r.status_code} {r.text[:200]}")
 
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """One call; a session that expired while idle (401) is signed in again once."""
+        r = self.http.request(method, path, **kw)
+        if r.status_code == 401:
+            self.sign_in()
+            r = self.http.request(method, path, **kw)
+        return r
+
     def get(self, entity: str, query: str = "") -> Any:
-        r = self.http.get(f"/{ENDPOINT}/{entity}{'?' + query if query else ''}")
+        r = self.request("GET", f"/{ENDPOINT}/{entity}{'?' + query if query else ''}")
         if r.status_code >= 400:
             raise RuntimeError(f"Acumatica GET {entity}: {r.status_code} {r.text[:300]}")
         return r.json()
 
     def put(self, entity: str, record: JSON, query: str = "") -> JSON:
-        r = self.http.put(f"/{ENDPOINT}/{entity}{'?' + query if query else ''}", json=record)
+        r = self.request("PUT", f"/{ENDPOINT}/{entity}{'?' + query if query else ''}", json=record)
         if r.status_code >= 400:
             raise RuntimeError(f"Acumatica PUT {entity}: {r.status_code} {r.text[:300]}")
         return dict(r.json())
 
     def action(self, entity: str, action: str, keys: JSON, parameters: JSON | None = None) -> None:
-        r = self.http.post(f"/{ENDPOINT}/{entity}/{action}", json={"entity": keys, "parameters": parameters or {}})
+        body = {"entity": keys, "parameters": parameters or {}}
+        r = self.request("POST", f"/{ENDPOINT}/{entity}/{action}", json=body)
         if r.status_code == 202:
             location = r.headers["Location"]
             for _ in range(100):
-                s = self.http.get(location)
+                s = self.request("GET", location)
                 if s.status_code == 204:
                     return
                 time.sleep(0.05)
