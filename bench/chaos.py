@@ -61,7 +61,9 @@ def _commit() -> str:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         )
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+        dirty = subprocess.run(  # the generated pages in docs/ do not count
+            ["git", "status", "--porcelain", "--", ".", ":!docs"], cwd=ROOT, capture_output=True, text=True
+        ).stdout
         return out.stdout.strip() + (" (with uncommitted changes)" if dirty.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -47,11 +47,11 @@ _FLOW = (
     "erpsync.systems.acumatica.adapter,aws_lambda_powertools.utilities.parameters"
 )
 FIRST_USE = {
-    "webhooks": "erpsync.systems.magento.webhooks,erpsync.systems.acumatica.webhooks",
+    "webhooks": "erpsync.runtime.ingress,erpsync.systems.magento.webhooks,erpsync.systems.acumatica.webhooks",
     "orders": _FLOW,
     "shipments": _FLOW,
     "invoices": _FLOW,
-    "operator": "",
+    "operator": "erpsync.runtime.operator_api",
 }
 
 
