@@ -7,11 +7,12 @@ import logging
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import cold_start, cost, memory, per_record, poll_cost, throughput
 from bench.common import RUNS, local_bench
-from bench.report import write
+from bench.report import _commit, write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +49,7 @@ def main() -> int:
         results["poll_cost"] = poll_cost.run(bench, RUNS)
     results["cost"] = cost.estimate(results["per_record"]["steady"])  # type: ignore[index]
     results["elapsed_s"] = time.perf_counter() - started
+    results["commit"], results["run_at"] = _commit(), f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
     step("writing docs/PERFORMANCE.md")
     (ROOT / ".erpsync").mkdir(exist_ok=True)
     (ROOT / ".erpsync" / "bench.json").write_text(json.dumps(results, indent=1, default=str))

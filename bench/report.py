@@ -57,7 +57,8 @@ def write(r: dict[str, Any], path: Path) -> None:
     w("")
     w(f"- Machine: {platform.platform()}; {_cpu()}")
     w(f"- Python: {sys.version.split()[0]} ({platform.python_implementation()})")
-    w(f"- Commit: `{_commit()}`; run at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, took {r['elapsed_s'] / 60:.1f} min")
+    commit, run_at = r.get("commit") or _commit(), r.get("run_at") or f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+    w(f"- Commit: `{commit}`; run at {run_at} UTC, took {r['elapsed_s'] / 60:.1f} min")
     w("- Everything runs locally: moto (DynamoDB, SQS, Secrets Manager) and the Magento and Acumatica sims")
     w("  on loopback (moto in a child process, the rest in one). Request counts are what the sims'")
     w("  `/_sim/requests` recorded.")
@@ -195,7 +196,13 @@ def write(r: dict[str, Any], path: Path) -> None:
         )
     over = [row["module"] for row in cs["rows"] if row["ratio"] > 1.5]
     w("")
-    w(f"- Goal: no handler above 1.5x boto3: {_met(not over)}" + (f" ({', '.join(over)} above)." if over else "."))
+    over_total = [row["module"] for row in cs["rows"] if row["total_ratio"] > 1.5]
+    w(
+        f"- Goal: no handler above 1.5x boto3: {_met(not over)} for the module import"
+        + (f" ({', '.join(over)} above)" if over else "")
+        + f"; import + first use: {_met(not over_total)}"
+        + (f" ({', '.join(over_total)} above)." if over_total else ".")
+    )
     w("- Changed for this (in the layer): `runtime/lambda_app.py` no longer imports the worker, poller, settings,")
     w("  state and flow modules at import time; `build()` imports them on the first invocation, once per")
     w("  container. Importing a flow handler is now `logging` and `json`; the work moved to the first")
