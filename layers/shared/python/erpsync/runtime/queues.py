@@ -22,7 +22,8 @@ def client() -> Any:
 
 
 def send_notices(queue_url: str, notices: Iterable[ChangeNotice]) -> int:
-    """Enqueue notices in batches of 10; raises if any could not be sent (so cursors stay put)."""
+    """Enqueue notices in batches (at most 10 and 250 KB each); raises if any could not be sent (so
+    cursors stay put)."""
     batch: list[dict[str, Any]] = []
     size = sent = 0
     for notice in notices:

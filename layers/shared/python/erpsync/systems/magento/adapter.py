@@ -44,13 +44,13 @@ class MagentoStore:
 
     def changed_orders(self, since: datetime) -> list[ChangeNotice]:
         """Notices for orders with ``updated_at`` after ``since``, oldest first (all pages)."""
+        read_at = datetime.now(UTC)  # before the first page: a snapshot is never taken for fresher than it is
         rows = self.client.search(
             "/V1/orders",
             [Filter("updated_at", format_timestamp(since), "gt")],
             sort=[("updated_at", "ASC"), ("entity_id", "ASC")],
             page_size=self.page_size,
         )
-        read_at = datetime.now(UTC)
         seen: set[str] = set()
         notices: list[ChangeNotice] = []
         for row in rows:
