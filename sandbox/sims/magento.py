@@ -1074,6 +1074,16 @@ def _h_invoice(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body
     return sim.invoice(_int(m["id"]), body)
 
 
+def _comments_page(document: JSON) -> JSON:
+    """A shipment's or invoice's comments as Magento's comment search result."""
+    rows = document["comments"]
+    return {
+        "items": rows,
+        "search_criteria": _one_filter_criteria("parent_id", document["entity_id"]),
+        "total_count": len(rows),
+    }
+
+
 def _h_shipments(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
     return _search(list(sim.shipments.values()), q, "entity_id")
 
@@ -1086,13 +1096,7 @@ def _h_shipment(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], bod
 
 
 def _h_shipment_comments(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
-    shipment = _h_shipment(sim, m, q, body)
-    rows = shipment["comments"]
-    return {
-        "items": rows,
-        "search_criteria": _one_filter_criteria("parent_id", shipment["entity_id"]),
-        "total_count": len(rows),
-    }
+    return _comments_page(_h_shipment(sim, m, q, body))
 
 
 def _h_invoices(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
@@ -1107,13 +1111,7 @@ def _h_invoice_get(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], 
 
 
 def _h_invoice_comments(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
-    invoice = _h_invoice_get(sim, m, q, body)
-    rows = invoice["comments"]
-    return {
-        "items": rows,
-        "search_criteria": _one_filter_criteria("parent_id", invoice["entity_id"]),
-        "total_count": len(rows),
-    }
+    return _comments_page(_h_invoice_get(sim, m, q, body))
 
 
 def _h_customers_search(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:

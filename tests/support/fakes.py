@@ -10,13 +10,10 @@ from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, Order, S
 from erpsync.runtime.errors import NotFoundError
 
 
-class FakeStore:
-    name = "magento"
+class _Recording:
+    """Records each call by name; ``fail_next`` makes the next call raise (set it to a function)."""
 
-    def __init__(self, orders: list[Order] | None = None) -> None:
-        self.orders = {o.source_id: o for o in orders or []}
-        self.shipments: dict[str, tuple[str, Shipment, str, str]] = {}
-        self.invoices: dict[str, tuple[str, Invoice, str]] = {}
+    def __init__(self) -> None:
         self.calls: list[str] = []
         self.fail_next: Callable[[], None] | None = None
 
@@ -25,6 +22,16 @@ class FakeStore:
         if self.fail_next:
             fail, self.fail_next = self.fail_next, None
             fail()
+
+
+class FakeStore(_Recording):
+    name = "magento"
+
+    def __init__(self, orders: list[Order] | None = None) -> None:
+        super().__init__()
+        self.orders = {o.source_id: o for o in orders or []}
+        self.shipments: dict[str, tuple[str, Shipment, str, str]] = {}
+        self.invoices: dict[str, tuple[str, Invoice, str]] = {}
 
     def changed_orders(self, since: datetime) -> list[ChangeNotice]:
         self._call("changed_orders")
@@ -66,23 +73,16 @@ class FakeStore:
         return iid
 
 
-class FakeErp:
+class FakeErp(_Recording):
     name = "acumatica"
 
     def __init__(self) -> None:
+        super().__init__()
         self.customers: dict[str, Customer] = {}
         self.orders: dict[str, SalesOrderDraft] = {}
         self.shipments: dict[str, Shipment] = {}
         self.invoices: dict[str, Invoice] = {}
-        self.calls: list[str] = []
         self.lose_next_response = False
-        self.fail_next: Callable[[], None] | None = None
-
-    def _call(self, name: str) -> None:
-        self.calls.append(name)
-        if self.fail_next:
-            fail, self.fail_next = self.fail_next, None
-            fail()
 
     def find_customer(self, email: str) -> str | None:
         self._call("find_customer")

@@ -174,21 +174,26 @@ def customer_record(customer: Customer, customer_id: str, *, customer_class: str
     }
 
 
-def shipment(record: Mapping[str, Any]) -> Shipment:
-    """An Acumatica Shipment (with Details and Packages expanded) as the canonical one."""
-    status = str(value(record, "Status", ""))
-    ship_via = value(record, "ShipVia")
-    lines = [
+def _document_lines(record: Mapping[str, Any], qty_field: str) -> list[DocumentLine]:
+    """The Details of a shipment or invoice, each pointing at its sales order line."""
+    return [
         DocumentLine(
             order_number=str(value(d, "OrderNbr", "")),
             order_type=str(value(d, "OrderType", "")),
             line_nbr=None if value(d, "OrderLineNbr") is None else str(int(value(d, "OrderLineNbr"))),
             sku=str(value(d, "InventoryID", "")),
-            qty=dec(d, "ShippedQty"),
+            qty=dec(d, qty_field),
         )
         for d in record.get("Details") or []
         if isinstance(d, Mapping)
     ]
+
+
+def shipment(record: Mapping[str, Any]) -> Shipment:
+    """An Acumatica Shipment (with Details and Packages expanded) as the canonical one."""
+    status = str(value(record, "Status", ""))
+    ship_via = value(record, "ShipVia")
+    lines = _document_lines(record, "ShippedQty")
     tracks = [
         Track(number=str(value(p, "TrackingNbr")), carrier=str(ship_via or ""))
         for p in record.get("Packages") or []
@@ -209,17 +214,7 @@ def shipment(record: Mapping[str, Any]) -> Shipment:
 def invoice(record: Mapping[str, Any]) -> Invoice:
     """An Acumatica SalesInvoice (with Details expanded) as the canonical one."""
     status = str(value(record, "Status", ""))
-    lines = [
-        DocumentLine(
-            order_number=str(value(d, "OrderNbr", "")),
-            order_type=str(value(d, "OrderType", "")),
-            line_nbr=None if value(d, "OrderLineNbr") is None else str(int(value(d, "OrderLineNbr"))),
-            sku=str(value(d, "InventoryID", "")),
-            qty=dec(d, "Qty"),
-        )
-        for d in record.get("Details") or []
-        if isinstance(d, Mapping)
-    ]
+    lines = _document_lines(record, "Qty")
     return Invoice(
         source_id=str(value(record, "ReferenceNbr", "")),
         doc_type=str(value(record, "Type", "Invoice")),
