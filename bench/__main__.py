@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import cold_start, cost, memory, per_record, poll_cost, throughput
-from bench.common import RUNS, local_bench
-from bench.report import _commit, write
+from bench.common import RUNS, git_commit, local_bench
+from bench.report import write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def main() -> int:
         results["poll_cost"] = poll_cost.run(bench, RUNS)
     results["cost"] = cost.estimate(results["per_record"]["steady"])  # type: ignore[index]
     results["elapsed_s"] = time.perf_counter() - started
-    results["commit"], results["run_at"] = _commit(), f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+    results["commit"], results["run_at"] = git_commit(ROOT), f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
     step("writing docs/PERFORMANCE.md")
     (ROOT / ".erpsync").mkdir(exist_ok=True)
     (ROOT / ".erpsync" / "bench.json").write_text(json.dumps(results, indent=1, default=str))

@@ -10,13 +10,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.common import git_commit
 from sandbox.chaos import ChaosConfig, ChaosReport, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,19 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if report.problems else 0
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(  # the generated pages in docs/ do not count
-            ["git", "status", "--porcelain", "--", ".", ":!docs"], cwd=ROOT, capture_output=True, text=True
-        ).stdout
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _kinds(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
 
@@ -83,7 +70,7 @@ def render(r: ChaosReport) -> str:
         "Written by `make chaos` (`python -m bench.chaos`); do not edit by hand. The same run at a",
         "smaller scale is `tests/e2e/test_chaos.py`. The harness is `sandbox/chaos.py`.",
         "",
-        f"- run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {_commit()}",
+        f"- run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_commit(ROOT)}",
         f"- machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs",
         f"- verdict: {verdict}",
         "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -17,6 +18,20 @@ import httpx
 
 RUNS = 3
 """How many times each figure is measured (the document reports the median)."""
+
+
+def git_commit(root: Path) -> str:
+    """The checked-out commit, marked when the tree (the generated pages in docs/ aside) is not clean."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", ".", ":!docs"], cwd=root, capture_output=True, text=True
+        ).stdout
+        return out.stdout.strip() + (" (with uncommitted changes)" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def median(values: list[float]) -> float:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import cost, poll_cost, throughput
+from bench.common import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,17 +23,6 @@ def _cpu() -> str:
     except OSError:
         pass
     return f"{platform.processor() or platform.machine()} ({os.cpu_count()} logical CPUs)"
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-        dirty = subprocess.run(  # the generated pages in docs/ do not count
-            ["git", "status", "--porcelain", "--", ".", ":!docs"], capture_output=True, text=True, cwd=ROOT
-        ).stdout
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty.strip() else "")
-    except OSError:
-        return "unknown"
 
 
 def _met(ok: bool) -> str:
@@ -57,7 +46,7 @@ def write(r: dict[str, Any], path: Path) -> None:
     w("")
     w(f"- Machine: {platform.platform()}; {_cpu()}")
     w(f"- Python: {sys.version.split()[0]} ({platform.python_implementation()})")
-    commit, run_at = r.get("commit") or _commit(), r.get("run_at") or f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+    commit, run_at = r.get("commit") or git_commit(ROOT), r.get("run_at") or f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
     w(f"- Commit: `{commit}`; run at {run_at} UTC, took {r['elapsed_s'] / 60:.1f} min")
     w("- Everything runs locally: moto (DynamoDB, SQS, Secrets Manager) and the Magento and Acumatica sims")
     w("  on loopback (moto in a child process, the rest in one). Request counts are what the sims'")
