@@ -30,11 +30,12 @@ def send_notices(queue_url: str, notices: Iterable[ChangeNotice]) -> int:
         body = notice.model_dump_json(exclude_none=True)
         if len(body.encode()) > MAX_BATCH_BYTES:  # a snapshot too big for SQS: the worker reads the record
             body = notice.model_copy(update={"snapshot": None, "read_at": None}).model_dump_json(exclude_none=True)
-        if batch and size + len(body.encode()) > MAX_BATCH_BYTES:
+        body_bytes = len(body.encode())
+        if batch and size + body_bytes > MAX_BATCH_BYTES:
             sent += _flush(queue_url, batch)
             batch, size = [], 0
         batch.append({"Id": str(len(batch)), "MessageBody": body})
-        size += len(body.encode())
+        size += body_bytes
         if len(batch) == BATCH:
             sent += _flush(queue_url, batch)
             batch, size = [], 0
