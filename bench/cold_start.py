@@ -41,7 +41,7 @@ print(json.dumps({"import_s": imported, "first_use_s": first}))
 
 # what a first invocation of each handler imports on top of the module (its runtime wiring)
 _FLOW = (
-    "erpsync.runtime.poller,erpsync.runtime.worker,erpsync.runtime.settings,erpsync.state.bindings,"
+    "erpsync.runtime.poller,erpsync.runtime.worker,erpsync.settings,erpsync.state.settings,erpsync.state.bindings,"
     "erpsync.state.cursors,erpsync.state.synclog,erpsync.state.guards,erpsync.flows.orders,"
     "erpsync.flows.documents,erpsync.systems.registry,erpsync.systems.magento.adapter,"
     "erpsync.systems.acumatica.adapter,aws_lambda_powertools.utilities.parameters"

@@ -72,7 +72,7 @@ class Bench:
             httpx.delete(f"{self.url(system)}/_sim/faults")
 
     def settings(self, patch: dict[str, Any]) -> None:
-        from erpsync.runtime.settings import SettingsStore
+        from erpsync.state.settings import SettingsStore
 
         store = SettingsStore(os.environ["BINDINGS_TABLE"])
         store.update(patch)

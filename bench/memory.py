@@ -30,8 +30,8 @@ def _child(count: int) -> dict[str, Any]:
 
     from erpsync.flows.orders import OrdersFlow
     from erpsync.model import ChangeNotice
-    from erpsync.runtime.settings import Settings
     from erpsync.runtime.worker import Worker
+    from erpsync.settings import Settings
     from erpsync.systems.acumatica.adapter import AcumaticaErp
     from erpsync.systems.magento.adapter import MagentoStore
     from sandbox.sims import magento_orders as mo

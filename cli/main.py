@@ -17,14 +17,24 @@ from rich.table import Table
 
 from cli import target
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+app = typer.Typer(help=__doc__, no_args_is_help=True)
 local_app = typer.Typer(help="The local stack: sims, moto, the webhook API, pollers and schedules.")
 settings_app = typer.Typer(help="Admin settings (mappings, order sync preferences, attempts).")
 app.add_typer(local_app, name="local")
 app.add_typer(settings_app, name="settings")
 console = Console()
 
-FLOWS = ("orders", "shipments", "invoices")
+
+def _flow_names() -> list[str]:
+    from erpsync.flows.catalog import NAMES
+
+    return list(NAMES)
+
+
+def _complete_flow(incomplete: str) -> list[str]:
+    return [n for n in _flow_names() if n.startswith(incomplete)]
+
+
 StackOpt = Annotated[str | None, typer.Option("--stack", help="A deployed CloudFormation stack (default: local)")]
 
 
@@ -42,7 +52,7 @@ def local_up(
 
 @app.command()
 def sync(
-    flow: Annotated[str, typer.Argument(help=f"One of {', '.join(FLOWS)}")],
+    flow: Annotated[str, typer.Argument(help="A flow of the catalogue", autocompletion=_complete_flow)],
     id: Annotated[str | None, typer.Option("--id", help="Sync just this record (store order id, ERP doc nbr)")] = None,
     stack: StackOpt = None,
 ) -> None:
@@ -64,29 +74,34 @@ def sync(
 
 
 def _flow(name: str) -> str:
-    flow = name if name in FLOWS else f"{name}s"
-    if flow not in FLOWS:
-        raise typer.BadParameter(f"unknown flow {name!r}; use one of {FLOWS}")
-    return flow
+    from erpsync.flows import catalog
+
+    try:
+        return catalog.get(name).name
+    except catalog.UnknownFlow as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 @app.command()
 def failed(
-    flow: Annotated[str | None, typer.Option(help="Only this flow (default: all)")] = None,
+    flow: Annotated[
+        str | None, typer.Option(help="Only this flow (default: all)", autocompletion=_complete_flow)
+    ] = None,
     error_type: Annotated[str | None, typer.Option(help="Only this error type, e.g. unknown_item")] = None,
     since: Annotated[str | None, typer.Option(help="Only records that last failed after this ISO time")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
     stack: StackOpt = None,
 ) -> None:
     """List the failed queues: what failed, why, how often, since when."""
-    import os
 
     target.choose(stack)
     from erpsync.runtime import operator
 
     rows = []
-    for f in [_flow(flow)] if flow else FLOWS:
-        rows += operator.list_failed(os.environ[f"{f.upper()}_QUEUE_URL"], f, error_type=error_type, since=since)
+    from erpsync.runtime.queues import queue_url
+
+    for f in [_flow(flow)] if flow else _flow_names():
+        rows += operator.list_failed(queue_url(f), f, error_type=error_type, since=since)
     if as_json:
         for r in rows:
             console.print_json(json.dumps(r.as_json()))
@@ -102,7 +117,7 @@ def failed(
 
 @app.command()
 def resync(
-    flow: Annotated[str, typer.Argument(help=f"One of {', '.join(FLOWS)}")],
+    flow: Annotated[str, typer.Argument(help="A flow of the catalogue", autocompletion=_complete_flow)],
     id: Annotated[str | None, typer.Argument(help="One record (store order id, ERP document nbr)")] = None,
     failed_only: Annotated[bool, typer.Option("--failed", help="Every record in the failed queue")] = False,
     error_type: Annotated[str | None, typer.Option(help="With --failed: only this error type")] = None,
@@ -142,21 +157,24 @@ def resync(
 
 
 @app.command()
-def redrive(flow: Annotated[str, typer.Argument(help=f"One of {', '.join(FLOWS)}")], stack: StackOpt = None) -> None:
+def redrive(
+    flow: Annotated[str, typer.Argument(help="A flow of the catalogue", autocompletion=_complete_flow)],
+    stack: StackOpt = None,
+) -> None:
     """Move a flow's failed queue (DLQ) back to its queue, attempts reset."""
-    import os
 
     flow = _flow(flow)
     target.choose(stack)
     from erpsync.runtime import operator
+    from erpsync.runtime.queues import queue_url
 
-    moved = operator.redrive(os.environ[f"{flow.upper()}_QUEUE_URL"])
+    moved = operator.redrive(queue_url(flow))
     console.print(f"{flow}: {moved} record(s) moved back to the queue")
 
 
 @app.command()
 def log(
-    flow: Annotated[str | None, typer.Option(help="Only this flow")] = None,
+    flow: Annotated[str | None, typer.Option(help="Only this flow", autocompletion=_complete_flow)] = None,
     outcome: Annotated[str | None, typer.Option(help="synced, skipped, filtered, failed or retrying")] = None,
     id: Annotated[str | None, typer.Option("--id", help="The history of one record (needs --flow)")] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
@@ -208,7 +226,7 @@ def settings_show(stack: StackOpt = None) -> None:
     import os
 
     target.choose(stack)
-    from erpsync.runtime.settings import SettingsStore
+    from erpsync.state.settings import SettingsStore
 
     console.print_json(SettingsStore(os.environ["BINDINGS_TABLE"]).load().model_dump_json())
 
@@ -226,7 +244,7 @@ def settings_set(
     from pydantic import ValidationError
 
     target.choose(stack)
-    from erpsync.runtime.settings import SettingsStore
+    from erpsync.state.settings import SettingsStore
 
     try:
         doc = json.loads(changes)

@@ -17,9 +17,7 @@ LOCAL_FILE = Path(os.environ.get("ERPSYNC_LOCAL_FILE", ".erpsync/local.json"))
 OUTPUT_ENV = {
     "BindingsTableName": "BINDINGS_TABLE",
     "SyncLogTableName": "SYNC_LOG_TABLE",
-    "OrdersQueueUrl": "ORDERS_QUEUE_URL",
-    "ShipmentsQueueUrl": "SHIPMENTS_QUEUE_URL",
-    "InvoicesQueueUrl": "INVOICES_QUEUE_URL",
+    "QueueUrlPrefix": "QUEUE_URL_PREFIX",
 }
 
 

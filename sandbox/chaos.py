@@ -44,6 +44,7 @@ from urllib.parse import quote
 
 import httpx
 
+from erpsync.runtime.queues import queue_url
 from erpsync.systems.magento.webhooks import sign
 from sandbox.sims import magento_orders as mo
 from sandbox.story import CARTS, AcumaticaUser, MagentoAdmin, Story, v
@@ -250,7 +251,7 @@ def run(cfg: ChaosConfig, workdir: Path, say: Callable[[str], None] = print) -> 
             api_url=info["api_url"],
             webhook_secret=info["webhook_secrets"]["magento"],
         )
-        env = _Env(cfg, stack, workdir, story, info["sims"]["acumatica"], os.environ["ORDERS_QUEUE_URL"], report)
+        env = _Env(cfg, stack, workdir, story, info["sims"]["acumatica"], queue_url(FLOW), report)
         env.say = say
         try:
             _chaos(env)

@@ -98,16 +98,17 @@ def configure(state_file: Path) -> None:
     from cli.target import use_local
 
     use_local(state_file)
-    from erpsync.runtime.settings import SettingsStore
+    from erpsync.state.settings import SettingsStore
 
     SettingsStore(os.environ["BINDINGS_TABLE"]).update({"tax_id": "STORETAX"}, actor="demo")
 
 
 def rerun_all(story: Story) -> list[str]:
     """Poll and drain every flow, and resync every order by hand: each must be a no-op."""
+    from erpsync.flows.catalog import NAMES
     from erpsync.runtime.lambda_app import build
 
-    for flow in ("orders", "shipments", "invoices"):
+    for flow in NAMES:
         rt = build(flow)
         rt.poll()
         rt.drain()

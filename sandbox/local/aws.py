@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.local.net import wait_port_closed
 from sandbox.local.template import StackTemplate
 
 log = logging.getLogger("erpsync.local.aws")
@@ -49,6 +50,7 @@ class MotoServer:
         self.own_process = own_process
         """Run moto in a child process (its own interpreter and GIL: a second core for load tests)."""
         self._server: Any = None
+        self._thread: threading.Thread | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,7 +65,8 @@ class MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = make(self.host, self.port)
         self.port = int(self._server.server_address[1])
-        threading.Thread(target=self._server.serve_forever, name="moto", daemon=True).start()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
         if not _live:
             self.reset()
         _live.add(id(self))
@@ -97,21 +100,32 @@ class MotoServer:
         with urllib.request.urlopen(req, timeout=10) as res:  # noqa: S310 - our own loopback server
             res.read()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving; return once the serving thread (or process) has ended and the port refuses
+        connections (``server_close()`` also waits for the request handler threads). Safe to call twice."""
         _live.discard(id(self))
+        stopped = False
         if self._process is not None:
             self._process.terminate()
             try:
-                self._process.wait(10)
+                self._process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self._process.kill()
-                self._process.wait(10)
+                self._process.wait(timeout)
             self._process = None
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._server = None
+            stopped = True
+        if self._server is not None:
+            self._server.shutdown()  # serve_forever's loop has ended
+            self._server.server_close()  # the listening socket closed, the handler threads joined
+            self._server = None
+            stopped = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the moto thread did not exit within %.0fs", timeout)
+            self._thread = None
+        if stopped:
+            wait_port_closed(self.host, self.port)
 
 
 def _die_with_parent() -> None:

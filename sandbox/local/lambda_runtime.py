@@ -1,11 +1,13 @@
 """Run a template's function in this process, the way Lambda would run it in a container.
 
 The handler module is loaded by file path under a unique module name (``erpsync_fn_orders``
-for ``OrdersFunction``), so every function's ``app.py`` can live side by side in one process.
+for ``OrdersFunction``), so every function's ``app.py`` can live side by side in one process,
+and one file serving several functions (``functions/flow/app.py``) is loaded once per function.
 The layers' import paths go on ``sys.path`` (like ``/opt/python``) and the function's
 environment from the template is applied to ``os.environ`` before it is loaded and before each
-invocation. All functions share one process and the template gives them the same variable
-names, so they must agree on the values (they do: the Globals set them). The timeout is only
+invocation. All functions share one process: the variables of the Globals agree, and one that
+differs between functions (``FLOW``) must be read when the handler module is imported, which
+happens with that function's environment in place (one import at a time). The timeout is only
 reported, never enforced: a thread cannot be killed.
 """
 
@@ -30,6 +32,9 @@ from sandbox.local.template import FunctionSpec, LayerSpec
 log = logging.getLogger("erpsync.local.lambda")
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+_IMPORT_LOCK = threading.Lock()
+"""One handler import at a time: each runs with its own function's environment in ``os.environ``."""
 
 
 class LambdaContext:
@@ -108,7 +113,7 @@ class LocalFunction:
 
     def load(self) -> Handler:
         """Import the handler module (once) with the function's environment applied."""
-        with self._lock:
+        with self._lock, _IMPORT_LOCK:
             if self._handler is None:
                 self.apply_environment()
                 path = self.spec.handler_file

@@ -36,6 +36,7 @@ from typing import Any
 
 from sandbox.local import aws
 from sandbox.local.lambda_runtime import LocalFunction, add_layers_to_path
+from sandbox.local.net import wait_port_closed
 from sandbox.local.scheduler import Schedule
 from sandbox.local.sqs_poller import SqsPoller
 from sandbox.local.template import StackTemplate, load_template
@@ -65,22 +66,29 @@ def free_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 
     TCP_NODELAY is set here because the accepted connections inherit it: uvicorn serving a socket
     it was handed writes a response's headers and body separately, and with Nagle's algorithm on,
-    the body waits for the client's delayed ACK, some 40 ms on every request.
+    the body waits for the client's delayed ACK, some 40 ms on every request. The socket is not
+    inheritable (Python's default): a child process started while it is open (``os.system``,
+    ``close_fds=False``) would keep the port listening after ``stop()`` closed it.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
 
 
 class ServerThread:
-    """An ASGI app served by uvicorn in a thread, on a socket bound before it starts."""
+    """An ASGI app served by uvicorn in a thread, on a socket bound before it starts.
 
-    def __init__(self, app: Any, name: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    ``stop()`` returns once the thread has exited and the port refuses connections: uvicorn is
+    asked to exit, given ``grace_s`` to finish the requests in flight (then it cancels them), and
+    forced out if it is still running after the join timeout.
+    """
+
+    def __init__(self, app: Any, name: str, host: str = "127.0.0.1", port: int = 0, *, grace_s: int = 3) -> None:
         self.app, self.name, self.host = app, name, host
+        self.grace_s = grace_s
         self._sock = free_socket(host, port)
         self.port = int(self._sock.getsockname()[1])
         self._server: Any = None
@@ -93,28 +101,39 @@ class ServerThread:
     def start(self, timeout: float = 10.0) -> None:
         import uvicorn
 
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=self.grace_s
+        )
         self._server = uvicorn.Server(config)
-        sock = self._sock
+        server, sock = self._server, self._sock
 
         def run() -> None:
-            asyncio.run(self._server.serve(sockets=[sock]))
+            asyncio.run(server.serve(sockets=[sock]))
 
         self._thread = threading.Thread(target=run, name=f"uvicorn-{self.name}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self._server.started:
+        while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not start on {self.url}")
             time.sleep(0.01)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        """Stop serving; return once the thread has exited and the socket is closed. Safe to call twice."""
+        server, thread = self._server, self._thread
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive() and server is not None:
+                server.force_exit = True  # stop waiting for connections and tasks
+                thread.join(timeout)
+            if thread.is_alive():
+                log.warning("%s: the uvicorn thread did not exit within %.0fs", self.name, 2 * timeout)
+        # uvicorn closed it on its way out; closing again is a no-op, and covers a thread that never ran
         self._sock.close()
+        wait_port_closed(self.host, self.port)
+        self._thread = None
         self._server = None
 
 
@@ -448,9 +467,13 @@ class LocalStack:
     def _describe(self) -> dict[str, Any]:
         st = self.template
         assert st is not None
-        env: dict[str, str] = {}
+        env: dict[str, str] = {}  # what every function that sets a variable agrees on (not FLOW)
+        differ: set[str] = set()
         for spec in st.functions.values():
-            env.update(spec.environment)
+            for key, value in spec.environment.items():
+                if env.setdefault(key, value) != value:
+                    differ.add(key)
+        env = {k: v for k, v in env.items() if k not in differ}
         return {
             "aws_endpoint": self.aws_endpoint,
             "region": self.region,
@@ -492,11 +515,12 @@ class LocalStack:
         return c
 
     def function(self, name: str) -> LocalFunction:
-        """A function by logical id (``OrdersFunction``) or short name (``orders``)."""
+        """A function by logical id (``ErpCustomersFunction``) or short name (``erp-customers``)."""
         if name in self.functions:
             return self.functions[name]
+        short = "".join(c for c in name.lower() if c.isalnum())
         for lid, fn in self.functions.items():
-            if lid.lower() == f"{name.lower()}function":
+            if lid.lower() == f"{short}function":
                 return fn
         raise KeyError(f"no function {name!r}; the template has {sorted(self.functions)}")
 
@@ -560,7 +584,7 @@ methods to a default, so any sample order syncs (a real merchant maps their own)
 
 def apply_settings(stack: LocalStack, changes: Mapping[str, Any]) -> None:
     """Save admin settings into the stack's bindings table (as `erpsync settings set` does)."""
-    from erpsync.runtime.settings import SettingsStore
+    from erpsync.state.settings import SettingsStore
 
     SettingsStore(stack.tables["BindingsTable"]).update(dict(changes), actor="local up")
 

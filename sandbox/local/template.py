@@ -1,16 +1,22 @@
 """Read template.yaml into what the local stack needs: tables, queues, layers, functions and their events.
 
 Nothing about the stack is described twice: every name, key schema, redrive policy, handler,
-environment variable and event comes from the template. Parameters take their defaults unless
-overridden; ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``, ``Fn::Select``, ``Fn::Split``,
-``Fn::If`` and conditions are resolved for the resources the local stack knows, with physical
-names made the way the local stack creates them (``<stack>-<LogicalId>`` unless the template
-names the resource) and ARNs/URLs in the local account and region.
+environment variable and event comes from the template. ``Fn::ForEach`` loops (the
+``AWS::LanguageExtensions`` transform: one definition per flow, stamped out for every flow) are
+expanded first, as CloudFormation does before the SAM transform: ``${Id}`` and ``&{Id}`` in keys
+and strings, and ``{"Ref": Id}``, become each item of the collection. Parameters take their
+defaults unless overridden; ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::FindInMap``,
+``Fn::Join``, ``Fn::Select``, ``Fn::Split``, ``Fn::If`` and conditions are resolved for the
+resources the local stack knows, with physical names made the way the local stack creates them
+(``<stack>-<LogicalId>`` unless the template names the resource) and ARNs/URLs in the local
+account and region. An SQS URL the template writes out (``https://sqs.<region>.<suffix>/...``, such
+as a queue URL prefix) points at the local endpoint, as a ``!Ref`` of a queue does.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,8 @@ ACCOUNT_ID = "123456789012"
 """The account moto uses by default."""
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+FOREACH = "Fn::ForEach::"
 IMPLICIT_API = "ServerlessRestApi"
 """The Api SAM creates for Api events without a RestApiId (stage "Prod")."""
 
@@ -233,14 +241,100 @@ class StackTemplate:
         return _Resolver(self).resolve(value)
 
 
-def parse_yaml(path: Path) -> Json:
-    """The template as plain data: samtranslator's parser reads the short intrinsic tags (``!Ref``...)."""
+def parse_yaml(path: Path, *, expand: bool = True) -> Json:
+    """The template as plain data: samtranslator's parser reads the short intrinsic tags (``!Ref``...).
+
+    With ``expand`` (the default) its ``Fn::ForEach`` loops are expanded (collections that are a
+    ``!Ref`` to a parameter take the parameter's default), so ``Resources`` holds every resource
+    the stack will have; ``expand=False`` gives the template as written.
+    """
     from samtranslator.yaml_helper import yaml_parse
 
     data = yaml_parse(path.read_text())
     if not isinstance(data, dict) or "Resources" not in data:
         raise TemplateError(f"{path}: not a CloudFormation template (no Resources)")
-    return data
+    return expand_foreach(data) if expand else data
+
+
+def expand_foreach(template: Json, parameters: dict[str, Any] | None = None) -> Json:
+    """``template`` with every ``Fn::ForEach::<Loop>: [Id, Collection, {OutputKey: OutputValue}]``
+    replaced by one ``OutputKey: OutputValue`` per item (nested loops too), as the
+    ``AWS::LanguageExtensions`` transform does. A collection is a list of strings or a ``!Ref`` to a
+    list parameter (``parameters``, else its default). Raises :class:`TemplateError` on a loop
+    without the transform, a malformed loop, or two outputs with one key."""
+    if parameters is None:
+        declared: Json = template.get("Parameters") or {}
+        parameters = {k: v["Default"] for k, v in declared.items() if isinstance(v, dict) and "Default" in v}
+    params = parameters
+    expanded: Json = _expand(template, params, "")
+    if expanded != template and LANGUAGE_EXTENSIONS not in _transforms(template):
+        raise TemplateError(f"Fn::ForEach needs Transform: {LANGUAGE_EXTENSIONS}")
+    return expanded
+
+
+def _transforms(template: Json) -> list[str]:
+    declared = template.get("Transform") or []
+    return [declared] if isinstance(declared, str) else list(declared)
+
+
+def _expand(node: Any, params: dict[str, Any], where: str) -> Any:
+    if isinstance(node, list):
+        return [_expand(x, params, where) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out: Json = {}
+    for key, value in node.items():
+        if isinstance(key, str) and key.startswith(FOREACH):
+            items = _loop(f"{where}/{key}", value, params)
+        else:
+            items = {key: _expand(value, params, f"{where}/{key}")}
+        for k, v in items.items():
+            if k in out:
+                raise TemplateError(f"{where}/{k}: defined twice (Fn::ForEach output)")
+            out[k] = v
+    return out
+
+
+def _loop(where: str, value: Any, params: dict[str, Any]) -> Json:
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and isinstance(value[2], dict)):
+        raise TemplateError(f"{where}: expected [Identifier, Collection, {{OutputKey: OutputValue}}]")
+    ident, collection, body = value
+    for key in body:
+        if not key.startswith(FOREACH) and f"${{{ident}}}" not in key and f"&{{{ident}}}" not in key:
+            raise TemplateError(f"{where}: output key {key!r} does not contain ${{{ident}}} or &{{{ident}}}")
+    if isinstance(collection, dict) and set(collection) == {"Ref"}:
+        name = collection["Ref"]
+        if name not in params:
+            raise TemplateError(f"{where}: collection !Ref {name} is not a parameter")
+        collection = params[name]
+        if isinstance(collection, str):
+            collection = [c.strip() for c in collection.split(",")]
+    if not isinstance(collection, list) or not all(isinstance(c, (str, int, float, bool)) for c in collection):
+        raise TemplateError(f"{where}: the collection must be a list of strings or a !Ref to a list parameter")
+    out: Json = {}
+    for item in collection:
+        text = "true" if item is True else "false" if item is False else str(item)
+        fragment = _expand(_substitute(body, ident, text), params, where)
+        for k, v in fragment.items():
+            if k in out:
+                raise TemplateError(f"{where}: {k} is output twice")
+            out[k] = v
+    return out
+
+
+def _substitute(node: Any, ident: str, value: str) -> Any:
+    """``${ident}`` -> value and ``&{ident}`` -> value without non-alphanumerics, in every key and
+    string; ``{"Ref": ident}`` -> value."""
+    if isinstance(node, str):
+        alnum = re.sub(r"[^A-Za-z0-9]", "", value)
+        return node.replace(f"${{{ident}}}", value).replace(f"&{{{ident}}}", alnum)
+    if isinstance(node, list):
+        return [_substitute(x, ident, value) for x in node]
+    if isinstance(node, dict):
+        if node == {"Ref": ident}:
+            return value
+        return {_substitute(k, ident, value): _substitute(v, ident, value) for k, v in node.items()}
+    return node
 
 
 def load_template(
@@ -256,8 +350,9 @@ def load_template(
     """Read and resolve ``path``. ``parameters`` override defaults; ``code_overrides`` maps a
     function's logical id to another CodeUri (tests point functions at throwaway handlers)."""
     path = Path(path).resolve()
-    raw = parse_yaml(path)
-    params = _parameters(raw, parameters or {})
+    written = parse_yaml(path, expand=False)
+    params = _parameters(written, parameters or {})
+    raw = expand_foreach(written, params)
     st = StackTemplate(path, stack_name, region, account_id, aws_endpoint.rstrip("/"), params, raw)
     resolver = _Resolver(st)
     resources: Json = raw["Resources"]
@@ -398,7 +493,8 @@ def _attr_str(value: Any) -> str:
 
 
 def _logical_of(ref: Any, resources: Json) -> str | None:
-    """The logical id behind ``!GetAtt X.Arn`` / ``!Ref X`` (None when it is not a resource here)."""
+    """The logical id behind ``!GetAtt X.Arn`` / ``!Ref X``, or a Sub of nothing but ``${X.Arn}`` /
+    ``${X}`` (how a Fn::ForEach loop names its own resources); None when it is not a resource here."""
     if isinstance(ref, dict):
         if "Fn::GetAtt" in ref:
             target = ref["Fn::GetAtt"]
@@ -406,6 +502,9 @@ def _logical_of(ref: Any, resources: Json) -> str | None:
             return lid if lid in resources else None
         if "Ref" in ref:
             return ref["Ref"] if ref["Ref"] in resources else None
+        if isinstance(ref.get("Fn::Sub"), str):
+            m = re.fullmatch(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}", ref["Fn::Sub"])
+            return m.group(1) if m and m.group(1) in resources else None
     return None
 
 
@@ -473,7 +572,7 @@ def _function(
         elif kind in ("Schedule", "ScheduleV2"):
             expression = resolver.resolve(ep.get("Schedule") or ep.get("ScheduleExpression"))
             raw_input = resolver.resolve(ep.get("Input"))
-            enabled = ep.get("Enabled", True) if "State" not in ep else ep["State"] == "ENABLED"
+            enabled = ep.get("Enabled", True) if "State" not in ep else resolver.resolve(ep["State"]) == "ENABLED"
             fn.schedule_events.append(
                 ScheduleEvent(
                     name=ev_name,
@@ -489,6 +588,13 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+def _lookup(mapping: Any, key: str) -> Any:
+    """``mapping[key]``, keys compared as strings (YAML reads an unquoted ``60:`` as a number)."""
+    if not isinstance(mapping, dict):
+        return None
+    return next((v for k, v in mapping.items() if str(k) == key), None)
+
+
 # --------------------------------------------------------------------------- intrinsic functions
 
 
@@ -499,6 +605,7 @@ class _Resolver:
         self.st = st
         self.resources: Json = st.raw.get("Resources") or {}
         self.conditions: Json = st.raw.get("Conditions") or {}
+        self.mappings: Json = st.raw.get("Mappings") or {}
 
     def pseudo(self) -> dict[str, str]:
         st = self.st
@@ -610,7 +717,23 @@ class _Resolver:
             out.append(template[i:start])
             out.append(one(template[start + 2 : end]))
             i = end + 1
-        return "".join(out)
+        return self._local_url("".join(out))
+
+    def _local_url(self, text: str) -> str:
+        """An SQS URL of the stack's region is served by the local endpoint (moto)."""
+        sqs = f"https://sqs.{self.st.region}.{URL_SUFFIX}/"
+        return f"{self.st.aws_endpoint}/{text[len(sqs) :]}" if text.startswith(sqs) else text
+
+    def _find_in_map(self, arg: Any) -> Any:
+        if not isinstance(arg, list) or len(arg) not in (3, 4):
+            raise TemplateError(f"Fn::FindInMap takes [MapName, TopLevelKey, SecondLevelKey], not {arg!r}")
+        name, top, second = (str(self.resolve(x)) for x in arg[:3])
+        found = _lookup(_lookup(self.mappings.get(name), top), second)
+        if found is not None:
+            return found
+        if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
+            return self.resolve(arg[3]["DefaultValue"])
+        raise TemplateError(f"Fn::FindInMap: no {name}.{top}.{second} in Mappings")
 
     def _get_att_fn(self, arg: Any) -> Any:
         lid, attr = (arg[0], arg[1]) if isinstance(arg, list) else str(arg).split(".", 1)
@@ -658,6 +781,7 @@ class _Resolver:
         "Ref": _ref_fn,
         "Fn::GetAtt": _get_att_fn,
         "Fn::Sub": _sub,
+        "Fn::FindInMap": _find_in_map,
         "Fn::Join": _join,
         "Fn::Select": _select,
         "Fn::Split": _split,

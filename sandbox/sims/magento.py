@@ -4,6 +4,9 @@ Speaks ``/rest/default/V1/...`` (also ``/rest/V1`` and ``/rest/all/V1``) with Ma
 searchCriteria query strings, error bodies (``{"message": "...%1...", "parameters": [...]}``) and status
 codes. State lives in :class:`MagentoSim` (``app.state.sim``), guarded by a lock. The shared ``/_sim/``
 control API seeds ``{"products": [...], "customers": [...], "orders": [...]}`` (Magento-shaped records).
+Orders keep sales_order's unique key: one order per (increment_id, store_id); a save that breaks it is
+answered 400 ``{"message": "Unique constraint violation found"}``, and new orders are numbered past
+every number in use (seeded or explicit ones included).
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
 REQUIRED = '"%fieldName" is required. Enter and try again.'
 BAD_TYPE = 'The "%1" value\'s type is invalid. The "%2" type was expected. Verify and try again.'
 NO_ROUTE = "Request does not match any route."
+UNIQUE_VIOLATION = "Unique constraint violation found"
+"""AlreadyExistsException's message: what the REST API answers (400) when a save breaks a unique key,
+such as sales_order's SALES_ORDER_INCREMENT_ID_STORE_ID (one increment_id per store)."""
 SHIP_ERRORS = "Shipment Document Validation Error(s):\n"
 INVOICE_ERRORS = "Invoice Document Validation Error(s):\n"
 
@@ -285,6 +291,10 @@ class MagentoSim:
     invoices: dict[int, JSON] = field(default_factory=dict)
     _seq: dict[str, int] = field(default_factory=dict)
     _last_ts: datetime | None = None
+    _numbers: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(increment_id, store_id) -> entity_id: sales_order's unique key, see :meth:`_order_numbers`."""
+    _numbers_of: dict[int, JSON] | None = None
+    _numbers_len: int = -1
 
     # ----------------------------------------------------------------- plumbing
 
@@ -299,6 +309,7 @@ class MagentoSim:
             self.invoices.clear()
             self._seq.clear()
             self._last_ts = None
+            self._numbers_of = None
 
     def revoke_tokens(self) -> None:
         """Expire every admin token (as after 4 hours), so clients must sign in again."""
@@ -450,21 +461,32 @@ class MagentoSim:
     # ----------------------------------------------------------------- orders
 
     def save_order(self, entity: Any, *, keep_timestamps: bool = False) -> JSON:
-        """Create (no or unknown entity_id) or update an order; the saved order."""
+        """Create (no or unknown entity_id) or update an order; the saved order.
+
+        As in Magento, an increment_id is unique per store: a save that would give a second order
+        the number another order of the store has fails 400 ``Unique constraint violation found``
+        and changes nothing. A new order without an increment_id gets the next free number; an
+        explicit numeric one moves the counter past it, so later orders never reuse it.
+        """
         if not isinstance(entity, dict):
             raise MagentoError(400, REQUIRED, {"fieldName": "entity"})
         oid = entity.get("entity_id")
         if oid is not None and not isinstance(oid, int):
             raise MagentoError(400, BAD_TYPE, [str(oid), "int"])
-        now = self.now()
         if oid is not None and oid in self.orders:
             order = self.orders[oid]
+            old_number = _order_number(order)
+            number = _order_number({**order, **{k: entity[k] for k in ("increment_id", "store_id") if k in entity}})
+            self._claim_number(number, oid)
+            now = self.now()
             incoming = copy.deepcopy(entity)
             if "items" in incoming:
                 self._assign_item_ids(oid, incoming["items"], keep=set(self._item_ids(order)))
             order.update(incoming)
             self._normalise_order(order)
             order["updated_at"] = entity["updated_at"] if keep_timestamps and entity.get("updated_at") else now
+            if number != old_number:
+                self._renumber(oid, old_number, number)
             return self.render_order(order)
         for key in ("customer_email", "grand_total", "base_grand_total", "items"):
             if entity.get(key) is None:
@@ -472,21 +494,65 @@ class MagentoSim:
         if not isinstance(entity["items"], list) or not entity["items"]:
             raise MagentoError(400, "The order must contain at least one item.")
         order = copy.deepcopy(entity)
+        order.setdefault("store_id", 1)
+        if order.get("increment_id"):
+            self._claim_number(_order_number(order), oid)
+        else:
+            order["increment_id"] = self._fresh_increment_id(order["store_id"])
+        now = self.now()
         oid = oid if oid is not None else self.next_id("order")
         self._bump("order", oid)
         order["entity_id"] = oid
-        if not order.get("increment_id"):
-            order["increment_id"] = f"{self.next_id('increment'):09d}"
         order.setdefault("state", "new")
         order.setdefault("status", "pending")
-        order.setdefault("store_id", 1)
         order["created_at"] = order.get("created_at") if keep_timestamps or order.get("created_at") else now
         order["created_at"] = order["created_at"] or now
         order["updated_at"] = order.get("updated_at") if keep_timestamps and order.get("updated_at") else now
         self._assign_item_ids(oid, order["items"], keep=set())
         self._normalise_order(order)
+        numbers = self._order_numbers()
         self.orders[oid] = order
+        numbers[_order_number(order)] = oid
+        self._numbers_len = len(self.orders)
         return self.render_order(order)
+
+    def _order_numbers(self) -> dict[tuple[str, str], int]:
+        """(increment_id, store_id) -> entity_id of every order (sales_order's unique key).
+
+        Kept up to date by :meth:`save_order`; rebuilt when ``orders`` was replaced or grew behind
+        the sim's back (a benchmark filling it directly).
+        """
+        if self._numbers_of is not self.orders or self._numbers_len != len(self.orders):
+            self._numbers = {}
+            for oid, order in self.orders.items():
+                self._numbers.setdefault(_order_number(order), oid)
+            self._numbers_of, self._numbers_len = self.orders, len(self.orders)
+        return self._numbers
+
+    def _claim_number(self, number: tuple[str, str], oid: int | None) -> None:
+        """Fail as Magento does if another order of the store has this increment_id; else move the
+        increment counter past it (a numeric one), so generated numbers never collide with it."""
+        owner = self._order_numbers().get(number)
+        other = self.orders.get(owner) if owner is not None and owner != oid else None
+        if other is not None and _order_number(other) == number:
+            raise MagentoError(400, UNIQUE_VIOLATION)
+        if number[0].isascii() and number[0].isdigit():
+            self._bump("increment", int(number[0]))
+
+    def _renumber(self, oid: int, old: tuple[str, str], new: tuple[str, str]) -> None:
+        numbers = self._order_numbers()
+        if numbers.get(old) == oid:
+            del numbers[old]
+        numbers[new] = oid
+
+    def _fresh_increment_id(self, store_id: Any) -> str:
+        """The next increment_id no order of the store has (Magento's sequence, zero-padded to 9)."""
+        numbers = self._order_numbers()
+        store = _order_number({"store_id": store_id})[1]
+        while True:
+            candidate = f"{self.next_id('increment'):09d}"
+            if (candidate, store) not in numbers:
+                return candidate
 
     def _item_ids(self, order: JSON) -> list[int]:
         return [it["item_id"] for it in order.get("items", []) if isinstance(it, dict) and "item_id" in it]
@@ -1021,6 +1087,12 @@ class MagentoSim:
                     "item_ids": [it["item_id"] for it in saved["items"]],
                 }
             )
+
+
+def _order_number(order: JSON) -> tuple[str, str]:
+    """An order's (increment_id, store_id): one order per pair, as sales_order's unique key has it."""
+    store = order.get("store_id")
+    return str(order.get("increment_id") or ""), str(1 if store is None else store)
 
 
 # --------------------------------------------------------------------------- HTTP layer

@@ -22,7 +22,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     state = tmp_path_factory.mktemp("stack") / "local.json"
     with LocalStack(state_file=state, run_pollers=False, run_schedules=False) as s:
         use_local(state)
-        from erpsync.runtime.settings import SettingsStore
+        from erpsync.state.settings import SettingsStore
 
         SettingsStore(os.environ["BINDINGS_TABLE"]).update({"tax_id": "STORETAX"})
         yield s.info

@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from erpsync.flows.catalog import FLOWS
 from sandbox.local.stack import LocalStack
 from sandbox.local.template import parse_yaml
 
@@ -36,13 +37,14 @@ import threading
 
 EVENTS: list[dict] = []
 ENV: dict = {}
+FLOW = os.environ.get("FLOW")  # differs between functions: read at import, as functions/flow/app.py does
 _lock = threading.Lock()
 
 
 def handler(event, context):
     with _lock:
         EVENTS.append(event)
-        ENV.update({k: os.environ.get(k) for k in ("BINDINGS_TABLE", "ORDERS_QUEUE_URL", "MAX_RECEIVE_COUNT")})
+        ENV.update({k: os.environ.get(k) for k in ("BINDINGS_TABLE", "QUEUE_URL_PREFIX", "MAX_RECEIVE_COUNT")})
     assert context.get_remaining_time_in_millis() > 0 and context.function_name and context.aws_request_id
     if "httpMethod" in event:
         return {
@@ -60,7 +62,7 @@ def handler(event, context):
     return {"ok": True}
 '''
 
-FUNCTIONS = ("WebhooksFunction", "OperatorFunction", "OrdersFunction", "ShipmentsFunction", "InvoicesFunction")
+FUNCTIONS = ("WebhooksFunction", "OperatorFunction", *(f"{f.logical_id}Function" for f in FLOWS))
 
 
 def fast_template(tmp: Path) -> Path:
@@ -99,9 +101,16 @@ def bodies(stack: LocalStack, name: str) -> list[tuple[dict[str, Any], dict[str,
 
 
 def _listening(port: int) -> bool:
+    """Something accepts connections on the loopback port (a socket that connected to itself,
+    TCP simultaneous open on a closed ephemeral port, is not a listener)."""
     with socket.socket() as s:
         s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        if s.connect_ex(("127.0.0.1", port)) != 0:
+            return False
+        try:
+            return bool(s.getsockname() != s.getpeername())
+        except OSError:
+            return False
 
 
 def test_partial_batches_by_hand_and_a_clean_stop(tmp_path: Path) -> None:
@@ -130,7 +139,10 @@ def test_partial_batches_by_hand_and_a_clean_stop(tmp_path: Path) -> None:
         assert stack.schedule("orders").fire() == {"ok": True}
         ports = [int(stack.aws_endpoint.rsplit(":", 1)[1]), int(stack.api_url.split(":")[2].split("/")[0])]
         assert all(_listening(p) for p in ports)
+    # stop() has returned: no waiting here. It joined the serving threads and saw the ports refuse.
     assert not any(_listening(p) for p in ports)
+    servers = [t.name for t in set(threading.enumerate()) - before if t.name.startswith(("uvicorn-", "moto"))]
+    assert not servers
     deadline = time.monotonic() + 5
     while set(threading.enumerate()) - before and time.monotonic() < deadline:  # handler threads wind down
         time.sleep(0.05)
@@ -158,8 +170,8 @@ def test_state_file_describes_the_stack(stack: LocalStack) -> None:
     assert info["aws_endpoint"] == stack.aws_endpoint and info["region"] == "us-east-1"
     assert info["api_url"].endswith("/dev")
     assert set(info["tables"]) == {"BindingsTable", "SyncLogTable"}
-    assert set(info["queues"]) == {"OrdersQueue", "ShipmentsQueue", "InvoicesQueue"}
-    assert set(info["dlqs"]) == {"OrdersDLQ", "ShipmentsDLQ", "InvoicesDLQ"}
+    assert set(info["queues"]) == {f"{f.logical_id}Queue" for f in FLOWS}
+    assert set(info["dlqs"]) == {f"{f.logical_id}DLQ" for f in FLOWS}
     assert set(info["functions"]) == set(FUNCTIONS)
     assert info["env"]["BINDINGS_TABLE"] == info["tables"]["BindingsTable"]
     assert set(info["webhook_secrets"]) == {"magento", "acumatica"}
@@ -230,7 +242,8 @@ def test_an_sqs_message_reaches_its_handler_and_is_deleted(stack: LocalStack) ->
     module = stack.function("orders").module
     assert module is not None
     assert module.ENV["BINDINGS_TABLE"] == stack.tables["BindingsTable"]
-    assert module.ENV["ORDERS_QUEUE_URL"] == stack.queues["OrdersQueue"] and module.ENV["MAX_RECEIVE_COUNT"] == "2"
+    assert module.ENV["QUEUE_URL_PREFIX"] + "orders" == stack.queues["OrdersQueue"] and module.FLOW == "orders"
+    assert module.ENV["MAX_RECEIVE_COUNT"] == "2"
 
 
 def _dlq_bodies(stack: LocalStack, dlq: str) -> list[dict[str, Any]]:
@@ -257,6 +270,6 @@ def test_a_handler_that_raises_fails_the_whole_batch(stack: LocalStack) -> None:
 
 
 def test_schedules_fire_their_input(stack: LocalStack) -> None:
-    for flow in ("orders", "shipments", "invoices"):
+    for flow in (f.name for f in FLOWS):
         stack.wait_for(lambda flow=flow: {"erpsync": "poll"} in events(stack, flow), timeout=5)
     assert not any(e == {"erpsync": "poll"} for e in events(stack, "webhooks"))

@@ -12,8 +12,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from erpsync.model import DocumentLine, Invoice, Shipment, Track
-from erpsync.runtime.errors import (
+from erpsync.errors import (
     AuthError,
     NotFoundError,
     OutageError,
@@ -21,8 +20,10 @@ from erpsync.runtime.errors import (
     RetryableError,
     ValidationFailed,
 )
+from erpsync.model import DocumentLine, Invoice, Shipment, Track
 from erpsync.systems.magento import Filter, MagentoClient, MagentoStore, search_params
-from erpsync.systems.ports import Store
+from erpsync.systems.magento.adapter import MagentoInvoices, MagentoOrders, MagentoShipments
+from erpsync.systems.ports import InvoiceTarget, OrderSource, ShipmentTarget
 from sandbox.sims.magento import MagentoSim, create_app
 from sandbox.sims.magento_orders import CartLine, build_order, sample_catalog, sample_customer
 
@@ -63,9 +64,12 @@ def line(item_id: str, qty: str) -> DocumentLine:
     return DocumentLine(order_number="SO000001", qty=Decimal(qty), store_line_id=item_id)
 
 
-def test_is_a_store(store: MagentoStore) -> None:
-    port: Store = store
-    assert port.name == "magento"
+def test_serves_the_store_ports(store: MagentoStore) -> None:
+    orders: OrderSource = MagentoOrders(store)
+    shipments: ShipmentTarget = MagentoShipments(store)
+    invoices: InvoiceTarget = MagentoInvoices(store)
+    assert store.name == "magento" and orders.store is store
+    assert shipments.store is store and invoices.store is store
 
 
 def test_search_params_shape() -> None:

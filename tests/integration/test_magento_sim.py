@@ -221,3 +221,51 @@ def test_control_reset_and_faults(api: Api) -> None:
     assert api.client.post("/_sim/seed", json={"orders": [{"entity_id": 5}]}).status_code == 400
     assert api.client.post("/_sim/reset").status_code == 204
     assert api.get("/orders/3").status_code == 401  # tokens are forgotten too
+
+
+def _new_order(**kw: Any) -> dict[str, Any]:
+    return build_order(sample_catalog(), [CartLine("24-MB01", 1)], customer=sample_customer(), **kw)
+
+
+def test_orders_after_a_seeded_number_get_fresh_increment_ids(api: Api) -> None:
+    # the fixture is entity 3, "000000003": the next orders used to be numbered 1, 2, 3 (entity 6
+    # then had entity 3's number) because an explicit number did not move the counter
+    assert seed_fixture(api)["orders"][0]["increment_id"] == "000000003"
+    saved = [api.post("/orders", {"entity": _new_order()}).json() for _ in range(4)]
+    assert [o["entity_id"] for o in saved] == [4, 5, 6, 7]
+    assert [o["increment_id"] for o in saved] == ["000000004", "000000005", "000000006", "000000007"]
+    seeded = api.client.post("/_sim/seed", json={"orders": [_new_order(increment_id="100000041")]}).json()
+    assert seeded["orders"][0]["increment_id"] == "100000041"
+    assert api.post("/orders", {"entity": _new_order()}).json()["increment_id"] == "100000042"
+    numbers = [o["increment_id"] for o in api.get("/orders").json()["items"]]
+    assert len(numbers) == len(set(numbers)) == 7
+
+
+def test_a_taken_increment_id_is_refused_like_magento(api: Api) -> None:
+    seed_fixture(api)
+    before = api.get("/orders").json()["total_count"]
+    taken = api.post("/orders", {"entity": _new_order(increment_id="000000003")})
+    assert taken.status_code == 400
+    assert taken.json() == {"message": "Unique constraint violation found"}
+    assert api.get("/orders").json()["total_count"] == before  # nothing saved
+    other_store = api.post("/orders", {"entity": {**_new_order(increment_id="000000003"), "store_id": 2}})
+    assert other_store.status_code == 200  # the unique key is (increment_id, store_id)
+    in_seed = api.client.post("/_sim/seed", json={"orders": [_new_order(increment_id="000000003")]})
+    assert in_seed.status_code == 400 and "Unique constraint violation found" in in_seed.json()["error"]
+
+
+def test_updating_an_order_keeps_or_changes_its_own_number(api: Api) -> None:
+    seed_fixture(api)
+    again = api.post("/orders", {"entity": json.loads(FIXTURE.read_text())})  # the same order saved again
+    assert again.status_code == 200 and again.json()["entity_id"] == 3 and again.json()["increment_id"] == "000000003"
+    status = api.post("/orders", {"entity": {"entity_id": 3, "increment_id": "000000003", "status": "holded"}})
+    assert status.status_code == 200 and status.json()["status"] == "holded"
+    other = api.post("/orders", {"entity": _new_order()}).json()
+    steal = api.post("/orders", {"entity": {"entity_id": other["entity_id"], "increment_id": "000000003"}})
+    assert steal.status_code == 400 and steal.json()["message"] == "Unique constraint violation found"
+    assert api.get(f"/orders/{other['entity_id']}").json()["increment_id"] == other["increment_id"]  # unchanged
+    moved = api.post("/orders", {"entity": {"entity_id": 3, "increment_id": "000000777"}})
+    assert moved.status_code == 200 and moved.json()["increment_id"] == "000000777"
+    reuse = api.post("/orders", {"entity": _new_order(increment_id="000000003")})  # its old number is free again
+    assert reuse.status_code == 200 and reuse.json()["entity_id"] != 3
+    assert api.post("/orders", {"entity": _new_order()}).json()["increment_id"] == "000000778"

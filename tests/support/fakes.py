@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from erpsync.errors import NotFoundError
 from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, Order, SalesOrderDraft, Shipment
-from erpsync.runtime.errors import NotFoundError
 
 
 class _Recording:
@@ -106,7 +106,7 @@ class FakeErp(_Recording):
         self.orders[nbr] = draft
         if self.lose_next_response:
             self.lose_next_response = False
-            from erpsync.runtime.errors import RetryableError
+            from erpsync.errors import RetryableError
 
             raise RetryableError("read timeout (the order was saved, the answer lost)")
         return self._ref(nbr, draft)
@@ -133,3 +133,46 @@ class FakeErp(_Recording):
 
 def as_dict(x: Any) -> Any:
     return x.model_dump(mode="json") if hasattr(x, "model_dump") else x
+
+
+class StoreOrdersPort:
+    """``FakeStore`` seen through the orders flow's source port."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        return self.store.get_order(id, snapshot)
+
+    def find(self, number: str) -> str | None:
+        return self.store.find_order_id(number)
+
+
+class ErpOrdersPort:
+    """``FakeErp`` seen through the orders flow's target port."""
+
+    def __init__(self, erp: FakeErp) -> None:
+        self.erp = erp
+
+    def find(self, number: str) -> ErpOrderRef | None:
+        return self.erp.find_order(number)
+
+    def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
+        return self.erp.create_order(draft)
+
+
+class ErpCustomersPort:
+    """``FakeErp``'s customers as the orders flow's customer dependency sees them."""
+
+    def __init__(self, erp: FakeErp, prefix: str = "W") -> None:
+        self.erp, self.prefix = erp, prefix
+
+    def find(self, email: str) -> list[Customer]:
+        cid = self.erp.find_customer(email)
+        return [Customer(email=email, source_id=cid)] if cid else []
+
+    def create(self, customer: Customer) -> Customer:
+        import hashlib
+
+        derived = self.prefix + hashlib.sha256(customer.email.encode()).hexdigest()[:10].upper()
+        return customer.model_copy(update={"source_id": self.erp.create_customer(customer, derived)})

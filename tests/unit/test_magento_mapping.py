@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from erpsync.errors import MappingMissing, ValidationFailed
 from erpsync.model import DocumentLine
-from erpsync.runtime.errors import MappingMissing, ValidationFailed
 from erpsync.systems.magento.mapping import document_items, has_marker, order_from_magento, ref_marker
 from sandbox.sims.magento_orders import CartLine, Coupon, build_order, sample_catalog, sample_customer
 

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from erpsync.flows.orders import OrdersFlow
+from erpsync.errors import MappingMissing, RetryableError, ValidationFailed
+from erpsync.flows import catalog
+from erpsync.flows.orders import OrderRules
+from erpsync.flows.sync import FlowContext
 from erpsync.model import ChangeNotice, Order
-from erpsync.runtime.errors import MappingMissing, RetryableError, ValidationFailed
-from erpsync.runtime.settings import OrderSyncPreferences, Settings
+from erpsync.settings import OrderSyncPreferences, Settings
 from erpsync.state.bindings import Bindings
 from erpsync.systems.magento.mapping import order_from_magento
 from sandbox.sims import magento_orders as mo
-from tests.support.fakes import FakeErp, FakeStore
+from tests.support.fakes import ErpCustomersPort, ErpOrdersPort, FakeErp, FakeStore, StoreOrdersPort
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "magento"
 D = Decimal
@@ -37,9 +39,19 @@ def settings() -> Settings:
     return Settings(tax_id="STORETAX")
 
 
-def make_flow(bindings_table: str, settings: Settings, *orders: Order) -> tuple[OrdersFlow, FakeStore, FakeErp]:
+def make_flow(bindings_table: str, settings: Settings, *orders: Order) -> tuple[OrderRules, FakeStore, FakeErp]:
     store, erp = FakeStore(list(orders)), FakeErp()
-    return OrdersFlow(store, erp, Bindings(bindings_table), settings), store, erp
+    ctx = FlowContext(
+        spec=catalog.get("orders"),
+        source="magento",
+        target="acumatica",
+        source_port=StoreOrdersPort(store),
+        target_port=ErpOrdersPort(erp),
+        bindings=Bindings(bindings_table),
+        settings=settings,
+        extra={("customer", "target"): ErpCustomersPort(erp)},
+    )
+    return OrderRules(ctx), store, erp
 
 
 def test_real_order_becomes_one_erp_order_once(bindings_table: str, settings: Settings) -> None:
@@ -132,7 +144,7 @@ def test_unmapped_shipping_method_fails_naming_the_setting(bindings_table: str) 
     flow, _, erp = make_flow(bindings_table, Settings(tax_id="T"), order)
     with pytest.raises(MappingMissing, match=r"dhl_express.*shipping_methods"):
         flow.sync(notice(order))
-    flow.settings = Settings(tax_id="T", default_ship_via="GROUND")
+    flow.ctx.settings = Settings(tax_id="T", default_ship_via="GROUND")
     assert flow.sync(notice(order)).outcome == "synced"
     assert next(iter(erp.orders.values())).ship_via == "GROUND"
 

@@ -1,4 +1,5 @@
-"""template.yaml: the shape the design promises (queues with DLQs, partial batches, least privilege)."""
+"""template.yaml: the shape the design promises (queues with DLQs, partial batches, least privilege),
+and the local reading of it (Fn::ForEach expanded, intrinsics resolved against the local stack)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ from typing import Any
 
 import pytest
 
+from erpsync.flows.catalog import FLOWS
 from sandbox.local.scheduler import Cron, rate_seconds
-from sandbox.local.template import load_template, parse_yaml
+from sandbox.local.template import TemplateError, expand_foreach, load_template, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOWS = ("Orders", "Shipments", "Invoices")
+LIDS = tuple(f.logical_id for f in FLOWS)
+STACK_QUEUES = "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-*"
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
+    """The template with its Fn::ForEach loops expanded (what the SAM transform sees)."""
     return parse_yaml(ROOT / "template.yaml")
 
 
@@ -23,33 +27,56 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, Any]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-def test_parses_with_the_transform(template: dict[str, Any]) -> None:
-    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+def find_in_map(lid: str, key: str) -> dict[str, Any]:
+    return {"Fn::FindInMap": ["Flows", lid, key]}
+
+
+def test_parses_with_the_transforms(template: dict[str, Any]) -> None:
+    assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
     assert template["Globals"]["Function"]["Runtime"] == "python3.11"
     assert set(resources(template, "AWS::Serverless::Function")) == {
         "WebhooksFunction",
         "OperatorFunction",
-        *(f"{f}Function" for f in FLOWS),
+        *(f"{lid}Function" for lid in LIDS),
     }
 
 
-def test_every_flow_has_a_partial_batch_sqs_event_and_a_schedule(template: dict[str, Any]) -> None:
-    for flow in FLOWS:
-        events = template["Resources"][f"{flow}Function"]["Properties"]["Events"]
+def test_every_flow_runs_the_one_flow_handler_with_its_name_in_flow(template: dict[str, Any]) -> None:
+    assert (ROOT / "functions" / "flow" / "app.py").is_file()
+    for lid in LIDS:
+        props = template["Resources"][f"{lid}Function"]["Properties"]
+        assert (props["CodeUri"], props["Handler"]) == ("functions/flow", "app.handler")
+        assert props["Environment"]["Variables"] == {"FLOW": find_in_map(lid, "Name")}
+        assert props["Timeout"] == {"Ref": "FlowTimeout"}
+
+
+def test_every_flow_has_a_partial_batch_sqs_event_a_poll_and_a_sweep(template: dict[str, Any]) -> None:
+    for lid in LIDS:
+        events = template["Resources"][f"{lid}Function"]["Properties"]["Events"]
         sqs = [e["Properties"] for e in events.values() if e["Type"] == "SQS"]
-        assert len(sqs) == 1, flow
-        assert sqs[0]["Queue"] == {"Fn::GetAtt": [f"{flow}Queue", "Arn"]}
+        assert len(sqs) == 1, lid
+        assert sqs[0]["Queue"] == {"Fn::Sub": f"${{{lid}Queue.Arn}}"}
         assert sqs[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert sqs[0]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "FlowConcurrency"}}
         schedules = [e["Properties"] for e in events.values() if e["Type"] == "Schedule"]
-        assert schedules[0] == {"Schedule": {"Ref": "PollSchedule"}, "Input": '{"erpsync": "poll"}'}
+        assert schedules == [
+            {"Schedule": {"Ref": "PollSchedule"}, "Input": '{"erpsync": "poll"}'},
+            {
+                "Schedule": {"Ref": "SweepSchedule"},
+                "Input": '{"erpsync": "sweep", "hours": 24}',
+                "State": find_in_map(lid, "Sweep"),
+            },
+        ]
 
 
-def test_orders_are_reconciled_by_a_sweep_schedule(template: dict[str, Any]) -> None:
-    events = template["Resources"]["OrdersFunction"]["Properties"]["Events"]
-    sweep = [
-        e["Properties"] for e in events.values() if e["Type"] == "Schedule" and "sweep" in e["Properties"]["Input"]
-    ]
-    assert sweep == [{"Schedule": {"Ref": "SweepSchedule"}, "Input": '{"erpsync": "sweep", "hours": 24}'}]
+def test_flow_concurrency_and_timeout_are_parameters(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    assert params["FlowConcurrency"]["Default"] == 5 and params["FlowConcurrency"]["MinValue"] == 2
+    assert str(params["FlowTimeout"]["Default"]) == "60"
+    visibility = template["Mappings"]["FlowTimeouts"]
+    allowed = [str(v) for v in params["FlowTimeout"]["AllowedValues"]]
+    assert sorted(visibility, key=int) == allowed  # one row per allowed timeout
+    assert all(row == {"VisibilityTimeout": 6 * int(t)} for t, row in visibility.items())
 
 
 def test_operator_routes_require_iam(template: dict[str, Any]) -> None:
@@ -58,20 +85,21 @@ def test_operator_routes_require_iam(template: dict[str, Any]) -> None:
 
 
 def test_every_queue_has_a_dlq_with_the_parameterised_max_receive_count(template: dict[str, Any]) -> None:
-    timeout = template["Globals"]["Function"]["Timeout"]
-    for flow in FLOWS:
-        queue = template["Resources"][f"{flow}Queue"]["Properties"]
+    for lid in LIDS:
+        queue = template["Resources"][f"{lid}Queue"]["Properties"]
         assert queue["RedrivePolicy"] == {
-            "deadLetterTargetArn": {"Fn::GetAtt": [f"{flow}DLQ", "Arn"]},
+            "deadLetterTargetArn": {"Fn::Sub": f"${{{lid}DLQ.Arn}}"},
             "maxReceiveCount": {"Ref": "MaxReceiveCount"},
         }
-        assert queue["VisibilityTimeout"] >= 6 * timeout
-        dlq = template["Resources"][f"{flow}DLQ"]["Properties"]
+        assert queue["VisibilityTimeout"] == {
+            "Fn::FindInMap": ["FlowTimeouts", {"Ref": "FlowTimeout"}, "VisibilityTimeout"]
+        }
+        dlq = template["Resources"][f"{lid}DLQ"]["Properties"]
         assert dlq["RedriveAllowPolicy"]["redrivePermission"] == "byQueue"
         alarms = [
             a["Properties"]
             for a in resources(template, "AWS::CloudWatch::Alarm").values()
-            if a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [f"{flow}DLQ", "QueueName"]}
+            if a["Properties"]["Dimensions"][0]["Value"] == {"Fn::Sub": f"${{{lid}DLQ.QueueName}}"}
         ]
         assert alarms and alarms[0]["MetricName"] == "ApproximateNumberOfMessagesVisible"
 
@@ -83,7 +111,7 @@ def test_messages_are_kept_14_days(template: dict[str, Any]) -> None:
 
 
 def _statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for name, fn in resources(template, "AWS::Serverless::Function").items():
         for policy in fn["Properties"].get("Policies", []):
             assert isinstance(policy, dict), f"{name}: use explicit statements, not managed policy names"
@@ -91,30 +119,46 @@ def _statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
 def test_no_iam_statement_has_a_wildcard_action(template: dict[str, Any]) -> None:
     statements = _statements(template)
     assert statements
     for name, statement in statements:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        assert all("*" not in a for a in actions), (name, statement.get("Sid"), actions)
+        assert all("*" not in a for a in _actions(statement)), (name, statement.get("Sid"))
         if statement["Resource"] == "*":
             assert statement.get("Condition"), (name, statement.get("Sid"))
 
 
 def test_the_webhook_function_may_only_enqueue_and_dedupe(template: dict[str, Any]) -> None:
-    actions = {
-        a
-        for name, s in _statements(template)
-        if name == "WebhooksFunction"
-        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
-    }
-    assert actions == {
+    statements = [s for name, s in _statements(template) if name == "WebhooksFunction"]
+    assert {a for s in statements for a in _actions(s)} == {
         "sqs:SendMessage",
         "secretsmanager:GetSecretValue",
         "dynamodb:PutItem",
         "dynamodb:GetItem",
         "dynamodb:DeleteItem",
     }
+    enqueue = next(s for s in statements if s["Sid"] == "EnqueueNotices")
+    assert enqueue["Resource"] == {"Fn::Sub": STACK_QUEUES}  # every flow's queue, whatever the flows
+
+
+def test_the_operator_reaches_every_queue_by_the_stack_prefix(template: dict[str, Any]) -> None:
+    queues = next(s for name, s in _statements(template) if name == "OperatorFunction" and s["Sid"] == "Queues")
+    assert queues["Resource"] == {"Fn::Sub": STACK_QUEUES}
+
+
+def test_a_flow_reaches_its_own_queues_the_tables_the_secrets_and_its_metrics(template: dict[str, Any]) -> None:
+    for lid in LIDS:
+        statements = {s["Sid"]: s for name, s in _statements(template) if name == f"{lid}Function"}
+        assert set(statements) == {"OwnQueue", "ParkFailed", "State", "ReadSystemSecrets", "Metrics"}
+        assert statements["OwnQueue"]["Resource"] == {"Fn::Sub": f"${{{lid}Queue.Arn}}"}
+        assert statements["ParkFailed"]["Resource"] == {"Fn::Sub": f"${{{lid}DLQ.Arn}}"}
+        secrets = [r["Fn::Sub"] for r in statements["ReadSystemSecrets"]["Resource"]]
+        assert secrets[0].endswith(":secret:erpsync/*") and len(secrets) == 3
+        assert statements["Metrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "erpsync"}}
 
 
 def test_tables(template: dict[str, Any]) -> None:
@@ -135,18 +179,100 @@ def test_one_log_group_per_function_with_retention(template: dict[str, Any]) -> 
     assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
 
 
-def test_the_local_reading_resolves_everything(tmp_path: Path) -> None:
+def test_every_flow_log_group_has_its_saved_queries(template: dict[str, Any]) -> None:
+    queries = resources(template, "AWS::Logs::QueryDefinition").values()
+    for lid in LIDS:
+        mine = [q for q in queries if {"Fn::Sub": f"${{{lid}LogGroup}}"} in q["Properties"]["LogGroupNames"]]
+        assert len(mine) == 4, lid  # failed records, retries by error type, record history, sync durations
+
+
+def test_outputs_give_every_queue_and_the_queue_url_prefix(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    for lid in LIDS:
+        assert outputs[f"{lid}QueueUrl"]["Value"] == {"Fn::Sub": f"${{{lid}Queue}}"}
+        assert outputs[f"{lid}DLQUrl"]["Value"] == {"Fn::Sub": f"${{{lid}DLQ}}"}
+    prefix = template["Globals"]["Function"]["Environment"]["Variables"]["QUEUE_URL_PREFIX"]
+    assert outputs["QueueUrlPrefix"]["Value"] == prefix
+
+
+def test_the_local_reading_resolves_everything() -> None:
     st = load_template(ROOT / "template.yaml", {"MaxReceiveCount": "3"}, aws_endpoint="http://127.0.0.1:1")
     orders = st.functions["OrdersFunction"]
-    assert orders.environment["ORDERS_QUEUE_URL"] == "http://127.0.0.1:1/123456789012/erpsync-orders"
+    assert orders.environment["QUEUE_URL_PREFIX"] == "http://127.0.0.1:1/123456789012/erpsync-"
+    assert orders.environment["QUEUE_URL_PREFIX"] + "orders" == st.queues["OrdersQueue"].url
+    assert orders.environment["FLOW"] == "orders"
     assert orders.environment["BINDINGS_TABLE"] == st.tables["BindingsTable"].name
     assert orders.environment["MAX_RECEIVE_COUNT"] == "3"
+    assert orders.handler_file == ROOT / "functions" / "flow" / "app.py"
     assert st.queues["OrdersQueue"].max_receive_count == 3
     assert st.queues["OrdersQueue"].dead_letter_queue == "OrdersDLQ"
     assert orders.sqs_events[0].report_batch_item_failures and orders.sqs_events[0].batch_size == 10
+    assert orders.sqs_events[0].queue == "OrdersQueue" and orders.sqs_events[0].maximum_concurrency == 5
     assert orders.schedule_events[0].input == {"erpsync": "poll"}
+    assert orders.timeout == 60 and st.queues["OrdersQueue"].visibility_timeout == 360
     assert st.functions["WebhooksFunction"].api_events[0].path == "/webhooks/{source}"
     assert any((layer.import_path / "erpsync" / "__init__.py").is_file() for layer in st.layers.values())
+
+
+def test_flow_timeout_and_concurrency_reach_every_flow() -> None:
+    st = load_template(ROOT / "template.yaml", {"FlowTimeout": "120", "FlowConcurrency": "8"})
+    for lid in LIDS:
+        assert st.functions[f"{lid}Function"].timeout == 120
+        assert st.functions[f"{lid}Function"].sqs_events[0].maximum_concurrency == 8
+        assert st.queues[f"{lid}Queue"].visibility_timeout == 720
+    with pytest.raises(TemplateError):
+        load_template(ROOT / "template.yaml", {"FlowTimeout": "61"})
+
+
+# --------------------------------------------------------------------------- Fn::ForEach, as read locally
+
+LE = ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+
+
+def test_foreach_stamps_out_keys_refs_and_subs() -> None:
+    doc = {
+        "Transform": LE,
+        "Resources": {
+            "Fn::ForEach::Q": [
+                "Name",
+                ["a-b", "c"],
+                {
+                    "Q&{Name}": {"Properties": {"N": {"Ref": "Name"}, "S": {"Fn::Sub": "${Name}-${AWS::StackName}"}}},
+                    "Fn::ForEach::Inner": ["X", ["1", "2"], {"Q&{Name}${X}": {"Ref": "Q&{Name}"}}],
+                },
+            ],
+            "Other": {"Ref": "Name"},
+        },
+    }
+    out = expand_foreach(doc)["Resources"]
+    assert out["Qab"] == {"Properties": {"N": "a-b", "S": {"Fn::Sub": "a-b-${AWS::StackName}"}}}
+    assert out["Qc1"] == {"Ref": "Qc"} and set(out) == {"Qab", "Qc", "Qab1", "Qab2", "Qc1", "Qc2", "Other"}
+    assert out["Other"] == {"Ref": "Name"}  # outside the loop the identifier means nothing
+
+
+def test_foreach_collections_may_be_a_list_parameter() -> None:
+    doc = {
+        "Transform": LE,
+        "Parameters": {"Names": {"Type": "CommaDelimitedList", "Default": "x, y"}},
+        "Resources": {"Fn::ForEach::L": ["N", {"Ref": "Names"}, {"R${N}": {"Type": "T"}}]},
+    }
+    assert set(expand_foreach(doc)["Resources"]) == {"Rx", "Ry"}
+    assert set(expand_foreach(doc, {"Names": ["z"]})["Resources"]) == {"Rz"}
+
+
+@pytest.mark.parametrize(
+    ("resources_", "transform", "message"),
+    [
+        ({"Fn::ForEach::L": ["N", ["a"], {"R${N}": {}}]}, "AWS::Serverless-2016-10-31", "LanguageExtensions"),
+        ({"Fn::ForEach::L": ["N", ["a"], {"R": {}}]}, LE, "does not contain"),
+        ({"Fn::ForEach::L": ["N", ["a", "a"], {"R${N}": {}}]}, LE, "output twice"),
+        ({"Ra": {}, "Fn::ForEach::L": ["N", ["a"], {"R${N}": {}}]}, LE, "defined twice"),
+        ({"Fn::ForEach::L": ["N", "a", {"R${N}": {}}]}, LE, "collection"),
+    ],
+)
+def test_foreach_mistakes_are_refused(resources_: dict[str, Any], transform: Any, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        expand_foreach({"Transform": transform, "Resources": resources_})
 
 
 def test_schedule_expressions() -> None:

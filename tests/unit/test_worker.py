@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
+from erpsync.errors import OutageError, RateLimitedError, RetryableError, UnknownItemError
 from erpsync.flows.base import SyncResult
 from erpsync.model import ChangeNotice
-from erpsync.runtime.errors import OutageError, RateLimitedError, RetryableError, UnknownItemError
 from erpsync.runtime.worker import Envelope, Worker, backoff_seconds
 from erpsync.state.guards import Breaker, Leases
 from erpsync.state.synclog import SyncLog

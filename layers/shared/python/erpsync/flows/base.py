@@ -5,12 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
 
 from pydantic import BaseModel
-
-from erpsync.model import ChangeNotice
 
 
 @dataclass(frozen=True)
@@ -20,18 +16,6 @@ class SyncResult:
     outcome: str
     target_id: str = ""
     message: str = ""
-
-
-class Flow(Protocol):
-    """What the runtime needs of a flow: find changes (poll) and sync one record."""
-
-    name: str
-    source: str
-    target: str
-
-    def changes(self, since: datetime) -> list[ChangeNotice]: ...
-
-    def sync(self, notice: ChangeNotice) -> SyncResult: ...
 
 
 def content_hash(model: BaseModel) -> str:

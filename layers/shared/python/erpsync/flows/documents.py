@@ -8,51 +8,40 @@ possibly lost earlier create, create, bind.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections import defaultdict
-from datetime import datetime
 
+from erpsync.errors import MappingMissing
 from erpsync.flows.base import SyncResult
-from erpsync.model import ChangeNotice, DocumentLine, Invoice, Shipment
-from erpsync.runtime.errors import MappingMissing
-from erpsync.runtime.settings import Settings
-from erpsync.state.bindings import PENDING, Bindings
-from erpsync.systems.ports import Erp, Store
+from erpsync.flows.sync import RecordSync
+from erpsync.model import DocumentLine, Invoice, Shipment
+from erpsync.state.bindings import PENDING, Binding
 
 Document = Shipment | Invoice
 
 
-class DocumentFlow(ABC):
+class DocumentRules(RecordSync):
     """An ERP document (shipment, invoice) -> store documents, one per order it covers."""
 
-    name: str
-    entity: str
+    kind: str
 
-    def __init__(self, store: Store, erp: Erp, bindings: Bindings, settings: Settings) -> None:
-        self.store, self.erp, self.bindings, self.settings = store, erp, bindings, settings
-        self.source, self.target = erp.name, store.name
+    def must_skip(self, record: Document) -> SyncResult | None:
+        reason = self.not_final(record)
+        return SyncResult("filtered", "", reason) if reason else None
 
-    @abstractmethod
-    def changes(self, since: datetime) -> list[ChangeNotice]: ...
-
-    @abstractmethod
-    def fetch(self, doc_id: str) -> Document: ...
-
-    @abstractmethod
     def not_final(self, doc: Document) -> str:
         """Why the document is not ready for the store yet ('' when it is)."""
+        raise NotImplementedError
 
-    @abstractmethod
-    def find(self, order_id: str, ref: str) -> str | None: ...
+    def up_to_date(self, record: Document, binding: Binding | None) -> SyncResult | None:
+        return None  # one binding per (document, order) part: settled in ``write``
 
-    @abstractmethod
-    def create(self, order_id: str, doc: Document, ref: str) -> str: ...
+    def pair_key(self, record: Document, binding: Binding | None) -> str:
+        return f"{self.source}:{record.source_id}"
 
-    def sync(self, notice: ChangeNotice) -> SyncResult:
-        doc = self.fetch(notice.id)
-        reason = self.not_final(doc)
-        if reason:
-            return SyncResult("filtered", "", reason)
+    def create(self, order_id: str, doc: Document, ref: str) -> str:
+        raise NotImplementedError
+
+    def write(self, doc: Document, binding: Binding | None) -> SyncResult:
         by_order: dict[str, list[DocumentLine]] = defaultdict(list)
         for line in doc.lines:
             by_order[line.order_key].append(line)
@@ -83,11 +72,12 @@ class DocumentFlow(ABC):
             return ""
         resolved = [self._resolve(line, line_map, order_id) for line in lines if line.qty > 0]
         part = doc.model_copy(update={"lines": resolved})
+        target = self.ctx.target_port
         if binding:
-            found = self.find(order_id, ref)
+            found = target.find(order_id, ref)
             if found:
                 self.bindings.bind(self.entity, self.source, key, self.target, found)
-                return found
+                return str(found)
         self.bindings.mark_pending(self.entity, self.source, key, self.target)
         created = self.create(order_id, part, ref)
         self.bindings.bind(self.entity, self.source, key, self.target, created)
@@ -103,48 +93,24 @@ class DocumentFlow(ABC):
         return line.model_copy(update={"store_line_id": store_line})
 
 
-class ShipmentsFlow(DocumentFlow):
+class ShipmentRules(DocumentRules):
     """Confirmed ERP shipments become store shipments with tracking."""
-
-    name = "shipments"
-    entity = "shipment"
-
-    def changes(self, since: datetime) -> list[ChangeNotice]:
-        return self.erp.changed_shipments(since)
-
-    def fetch(self, doc_id: str) -> Document:
-        return self.erp.get_shipment(doc_id)
 
     def not_final(self, doc: Document) -> str:
         return "" if isinstance(doc, Shipment) and doc.confirmed else f"shipment {doc.source_id} is {doc.status}"
 
-    def find(self, order_id: str, ref: str) -> str | None:
-        return self.store.find_shipment(order_id, ref)
-
     def create(self, order_id: str, doc: Document, ref: str) -> str:
         assert isinstance(doc, Shipment)
         carrier = self.settings.carriers.get(doc.ship_via or "", self.settings.default_carrier)
-        return self.store.create_shipment(order_id, doc, ref, carrier)
+        return str(self.ctx.target_port.create(order_id, doc, ref, carrier))
 
 
-class InvoicesFlow(DocumentFlow):
+class InvoiceRules(DocumentRules):
     """Released ERP invoices become store invoices (and complete the order once all is done)."""
-
-    name = "invoices"
-    entity = "invoice"
-
-    def changes(self, since: datetime) -> list[ChangeNotice]:
-        return self.erp.changed_invoices(since)
-
-    def fetch(self, doc_id: str) -> Document:
-        return self.erp.get_invoice(doc_id)
 
     def not_final(self, doc: Document) -> str:
         return "" if isinstance(doc, Invoice) and doc.released else f"invoice {doc.source_id} is {doc.status}"
 
-    def find(self, order_id: str, ref: str) -> str | None:
-        return self.store.find_invoice(order_id, ref)
-
     def create(self, order_id: str, doc: Document, ref: str) -> str:
         assert isinstance(doc, Invoice)
-        return self.store.create_invoice(order_id, doc, ref)
+        return str(self.ctx.target_port.create(order_id, doc, ref))

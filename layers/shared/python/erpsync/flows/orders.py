@@ -1,17 +1,21 @@
 """Orders: a store order becomes one ERP sales order, exactly once, adding up to the cent.
 
-Run order for one record: skip if already bound, fetch the order, filter by the order sync
-preferences, resolve the customer (find by email, create if missing, never overwrite),
-map and check the money, look up a possibly lost earlier create, create, bind.
+In the run order of ``flows.sync``: settled from the binding before any read when already sent;
+fetch (or the poll's fresh snapshot); the order sync preferences as must-skip rules; a lease on
+the store number; the customer first (found by email, created if missing, never overwritten);
+map and check the money; look up a possibly lost earlier create; create; bind.
+
+A store number already sent from the same connection under another store id (a store that
+reused a number) is never sent again: it fails as ``duplicate_number`` naming both records.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime
 from decimal import Decimal
 
+from erpsync.errors import MappingMissing, PermanentError, ValidationFailed
 from erpsync.flows.base import SyncResult, content_hash
+from erpsync.flows.sync import RecordSync
 from erpsync.model import (
     ChangeNotice,
     Customer,
@@ -22,42 +26,59 @@ from erpsync.model import (
     allocate_proportionally,
     cents,
 )
-from erpsync.runtime.errors import MappingMissing, ValidationFailed
-from erpsync.runtime.settings import Settings
-from erpsync.state.bindings import PENDING, Bindings
-from erpsync.systems.ports import Erp, Store
+from erpsync.state.bindings import PENDING, Binding
 
 
-class OrdersFlow:
-    name = "orders"
+class DuplicateOrderNumber(PermanentError):
+    error_type = "duplicate_number"
 
-    def __init__(self, store: Store, erp: Erp, bindings: Bindings, settings: Settings) -> None:
-        self.store, self.erp, self.bindings, self.settings = store, erp, bindings, settings
-        self.source, self.target = store.name, erp.name
 
-    def changes(self, since: datetime) -> list[ChangeNotice]:
-        return self.store.changed_orders(since)
+class OrderRules(RecordSync):
+    """One store order -> one ERP sales order (insert only: an order synced once is never rewritten)."""
 
-    def sync(self, notice: ChangeNotice) -> SyncResult:
+    def before_fetch(self, notice: ChangeNotice) -> SyncResult | None:
         # the binding first: an order already in the ERP (an echo of our own shipment or invoice,
         # a redelivered notice) costs no call to the store
         binding = self.bindings.get("order", self.source, notice.id, self.target)
         if binding and binding.status != PENDING:
             return SyncResult("skipped", binding.other_id or "", f"already in {self.target}")
-        order = self.store.get_order(notice.id, notice.fresh_snapshot(self.settings.snapshot_max_age_s))
-        reason = self.left_out(order)
-        if reason:
-            return SyncResult("filtered", "", reason)
-        customer_id = self.resolve_customer(order.customer)
-        draft = self.draft(order, customer_id)
+        return None
+
+    def fetch(self, notice: ChangeNotice) -> Order:
+        order: Order = self.ctx.source_port.get(notice.id, notice.fresh_snapshot(self.settings.snapshot_max_age_s))
+        return order
+
+    def must_skip(self, record: Order) -> SyncResult | None:
+        reason = self.left_out(record)
+        return SyncResult("filtered", "", reason) if reason else None
+
+    def up_to_date(self, record: Order, binding: Binding | None) -> SyncResult | None:
+        return None  # insert only: a bound order was settled before the fetch
+
+    def pair_key(self, record: Order, binding: Binding | None) -> str:
+        return f"{self.source}:number:{record.number}"
+
+    def dependencies(self, record: Order) -> None:
+        self.customer_id = self.resolve_customer(record.customer)
+
+    def write(self, order: Order, binding: Binding | None) -> SyncResult:
+        sent = self.bindings.get("order", self.source, f"number:{order.number}", self.target)
+        if sent and sent.data.get("source_id") not in (None, order.source_id):
+            raise DuplicateOrderNumber(
+                f"{self.source} order number {order.number} was already sent (as {self.source} order "
+                f"{sent.data.get('source_id')}, {self.target} order {sent.other_id}); this {self.source} order "
+                f"{order.source_id} carries the same number and is held for review, not sent twice"
+            )
+        draft = self.draft(order, self.customer_id)
         digest = content_hash(draft)
-        if binding or self.settings.lookup_before_create:
-            found = self.erp.find_order(order.number)
+        target = self.ctx.target_port
+        if binding or sent or self.settings.lookup_before_create:
+            found = target.find(order.number)
             if found:
                 self._bind(order, found, digest)
                 return SyncResult("synced", found.key, f"found existing {self.target} order {found.number}")
         self.bindings.mark_pending("order", self.source, order.source_id, self.target)
-        ref = self.erp.create_order(draft)
+        ref = target.create(draft)
         self._bind(order, ref, digest)
         return SyncResult("synced", ref.key, f"created {self.target} order {ref.number}")
 
@@ -75,16 +96,11 @@ class OrdersFlow:
         known = self.bindings.find("customer", "email", customer.email, self.target)
         if known:
             return known
-        customer_id = self.erp.find_customer(customer.email)
-        if not customer_id:
-            customer_id = self.erp.create_customer(customer, self.customer_id_for(customer.email))
+        port = self.ctx.extra[("customer", "target")]
+        found = port.find(customer.email)
+        customer_id = str(found[0].source_id) if found else str(port.create(customer).source_id)
         self.bindings.bind("customer", "email", customer.email, self.target, customer_id)
         return customer_id
-
-    def customer_id_for(self, email: str) -> str:
-        """A stable ERP customer id derived from the email, so a retried create finds its twin."""
-        digest = hashlib.sha256(email.encode()).hexdigest()[:10].upper()
-        return f"{self.settings.customer_id_prefix}{digest}"
 
     def draft(self, order: Order, customer_id: str) -> SalesOrderDraft:
         """Map the order for the ERP; the money must add up to the store's grand total."""
@@ -146,13 +162,28 @@ class OrdersFlow:
         raise MappingMissing(f"no mapping for {code!r} in settings.{name} and no default set")
 
     def _bind(self, order: Order, ref: ErpOrderRef, digest: str) -> None:
-        self.bindings.bind(
+        """Both binding items and the store number's index, in one transaction."""
+        fwd = Binding(
             "order",
             self.source,
             order.source_id,
             self.target,
             ref.key,
             hash=digest,
+            written_hash=None,
             data={"number": order.number, "erp_id": ref.id, "order_type": ref.order_type},
-            reverse_data={"number": order.number, "line_map": ref.line_map},
         )
+        rev = Binding(
+            "order",
+            self.target,
+            ref.key,
+            self.source,
+            order.source_id,
+            hash=digest,
+            written_hash=digest,
+            data={"number": order.number, "line_map": ref.line_map},
+        )
+        index = Binding(
+            "order", self.source, f"number:{order.number}", self.target, ref.key, data={"source_id": order.source_id}
+        )
+        self.bindings.bind_pair(fwd, rev, also=[index])

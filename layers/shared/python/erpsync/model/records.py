@@ -48,9 +48,19 @@ class Customer(Model):
     company: str = ""
     phone: str = ""
     group: str | None = None
+    """The store's customer group id (the ERP side's price class is mapped to it by the flow)."""
     is_guest: bool = False
     address: Address | None = None
+    """The default billing address."""
+    shipping: Address | None = None
+    """The default shipping address (None: same as billing)."""
     source_id: str | None = None
+    version: str | None = None
+    """The system's change marker (Magento ``updated_at``, Acumatica ``LastModifiedDateTime``)."""
+    price_class: str | None = None
+    """ERP side: the customer price class as the ERP holds it."""
+    customer_class: str | None = None
+    """ERP side: the customer class."""
 
     @field_validator("email")
     @classmethod
@@ -234,8 +244,11 @@ class ChangeNotice(Model):
     """A doorbell: something changed in ``source``; the worker reads the record itself."""
 
     source: str
+    """The connection the change comes from (an id such as ``magento``)."""
     entity: str
     id: str
+    target: str | None = None
+    """The connection to sync it to; None: every route of the flow from ``source``."""
     event_id: str | None = None
     occurred_at: datetime | None = None
     version: str | None = None

@@ -1,8 +1,10 @@
 """The webhook doorbell: authenticate, validate, de-duplicate, enqueue. Never calls an ERP.
 
-``POST /webhooks/{source}`` with ``source`` one of ``magento`` or ``acumatica``. Answers
-202 with what was accepted, or a 4xx naming the problem (nothing is enqueued then). A body
-that fails anywhere is never half-enqueued: notices are validated before any is sent.
+``POST /webhooks/{source}`` with ``source`` a connection id (``magento``, ``acumatica`` by
+default). The connection's plugin verifies and parses the body; each notice goes to the queue of
+the catalogue's flow for its entity coming from that connection's role. Answers 202 with what was
+accepted, or a 4xx naming the problem (nothing is enqueued then). A body that fails anywhere is
+never half-enqueued: notices are validated before any is sent.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ logs.install(os.environ.get("LOG_LEVEL", "INFO"))
 
 MAX_BODY_BYTES = 256 * 1024
 EVENT_TTL_S = 7 * 86400
-QUEUE_ENV = {"order": "ORDERS_QUEUE_URL", "shipment": "SHIPMENTS_QUEUE_URL", "invoice": "INVOICES_QUEUE_URL"}
 
 
 class Rejected(Exception):
@@ -54,16 +55,16 @@ def handle(event: dict[str, Any], secrets: Callable[[], dict[str, Any]] = webhoo
     """An API Gateway proxy event -> a proxy response. Never raises, never answers 5xx for bad input."""
     try:
         notices = _accept(event, secrets)
-        fresh = [n for n in notices if _first_delivery(n)]
+        fresh = [(flow, n) for flow, n in notices if _first_delivery(n)]
         by_queue: dict[str, list[ChangeNotice]] = {}
-        for n in fresh:
-            by_queue.setdefault(os.environ[QUEUE_ENV[n.entity]], []).append(n)
+        for flow, n in fresh:
+            by_queue.setdefault(queues.queue_url(flow), []).append(n)
         try:
             for url, batch in by_queue.items():
                 queues.send_notices(url, batch)
         except Exception:
             log.exception("could not enqueue; the sender will retry")
-            for n in fresh:
+            for _, n in fresh:
                 _forget(n)
             return respond(503, {"message": "could not enqueue the notice; retry later"})
         log.info("accepted %d notice(s), %d duplicate(s)", len(fresh), len(notices) - len(fresh))
@@ -73,38 +74,52 @@ def handle(event: dict[str, Any], secrets: Callable[[], dict[str, Any]] = webhoo
         return respond(exc.status, {"message": str(exc)})
 
 
-def _accept(event: dict[str, Any], secrets: Callable[[], dict[str, Any]]) -> list[ChangeNotice]:
-    from erpsync.systems.acumatica import webhooks as acumatica
-    from erpsync.systems.magento import webhooks as magento
+def _accept(event: dict[str, Any], secrets: Callable[[], dict[str, Any]]) -> list[tuple[str, ChangeNotice]]:
+    """(flow name, notice) for each change the body announces; ``Rejected`` says what is wrong."""
+    from erpsync.flows import catalog
+    from erpsync.settings import Settings
+    from erpsync.systems import registry
+    from erpsync.systems.plugin import BadWebhook
 
     source = (event.get("pathParameters") or {}).get("source", "")
-    if source not in ("magento", "acumatica"):
-        raise Rejected(404, f"unknown webhook source {source!r}: use /webhooks/magento or /webhooks/acumatica")
+    conns = _connections(Settings)
+    if source not in conns:
+        raise Rejected(404, f"unknown webhook source {source!r}: use /webhooks/<connection> ({', '.join(conns)})")
+    conn = conns[source]
+    plugin = registry.plugin(conn.kind)
+    if plugin.webhooks is None:
+        raise Rejected(404, f"{conn.kind} sends no webhooks: its changes are polled")
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
     if len(body) > MAX_BODY_BYTES:
         raise Rejected(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
-    secret = secrets().get(source)
     try:
-        if source == "magento":
-            if secret:
-                magento.verify(secret, body, headers)
-            return magento.parse(_json(body), headers)
-        if secret:
-            acumatica.verify(secret, headers)
-        return acumatica.parse(_json(body))
-    except (magento.BadWebhook, acumatica.BadPush) as exc:
+        notices = plugin.webhooks(secrets().get(source), body, headers)
+    except BadWebhook as exc:
         raise Rejected(exc.status, str(exc)) from exc
+    routed: list[tuple[str, ChangeNotice]] = []
+    for n in notices:
+        spec = catalog.for_notice(n.entity, conn.role)
+        if spec is None:
+            raise Rejected(422, f"no flow carries {n.entity} changes from a {conn.role} ({source})")
+        routed.append((spec.name, n.model_copy(update={"source": source})))
+    return routed
 
 
-def _json(body: bytes) -> Any:
-    if not body:
-        raise Rejected(400, "empty body: expected a JSON object")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected(400, f"body is not valid JSON: {exc}") from exc
+def _connections(settings_model: Any) -> dict[str, Any]:
+    """The connections in force (the stored settings' connections over the deployment's own)."""
+    table = os.environ.get("BINDINGS_TABLE")
+    if not table:
+        return dict(settings_model().effective_connections())
+    return dict(_settings_store(table).load().effective_connections())
+
+
+@lru_cache(maxsize=1)
+def _settings_store(table: str) -> Any:
+    from erpsync.state.settings import SettingsStore
+
+    return SettingsStore(table)
 
 
 def _event_key(notice: ChangeNotice) -> dict[str, Any]:

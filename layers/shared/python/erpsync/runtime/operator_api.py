@@ -19,7 +19,6 @@ from erpsync.runtime.ingress import respond
 
 log = logging.getLogger("erpsync.operator")
 
-FLOWS = ("orders", "shipments", "invoices")
 SAFETY_MS = 10_000
 API_BUDGET_S = 24.0
 """API Gateway waits 29 s for an answer: a bulk resync stops in time and says there is more."""
@@ -28,8 +27,10 @@ API_BUDGET_S = 24.0
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     params = event.get("pathParameters") or {}
     action, flow = params.get("action", ""), params.get("flow", "")
-    if flow not in FLOWS:
-        return respond(404, {"message": f"unknown flow {flow!r}: use one of {list(FLOWS)}"})
+    from erpsync.flows.catalog import BY_NAME, NAMES
+
+    if flow not in BY_NAME:
+        return respond(404, {"message": f"unknown flow {flow!r}: use one of {list(NAMES)}"})
     try:
         body = json.loads(event.get("body") or "{}")
     except ValueError:

@@ -1,22 +1,24 @@
-"""The schedule side of a flow: enqueue every change since the cursor, then move the cursor.
+"""The schedule side of a flow: stream the changes since the cursor into the queue.
 
-The poll re-reads ``lookback_seconds`` behind its cursor (clock skew between systems); a
-record whose version the worker already finished is left out, and anything enqueued twice is
-harmless because workers skip records already in step. The cursor
-moves to the newest change seen, and only after every notice was enqueued.
+The poll re-reads ``lookback_seconds`` behind its cursor (clock skew between systems), reads the
+source page by page, enqueues each page (leaving out records whose version a worker already
+finished) and moves the cursor to the page's checkpoint once the page is enqueued. It stops
+between pages when ``should_stop`` says the invocation's time is nearly up; the next tick carries
+on from the last checkpoint. Memory holds one page, whatever the number of changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from erpsync.flows.base import Flow
 from erpsync.model import ChangeNotice
 from erpsync.runtime import queues
-from erpsync.runtime.settings import Settings
+from erpsync.settings import Settings
 from erpsync.state.bindings import SeenVersions
 from erpsync.state.cursors import Cursors
+from erpsync.systems.ports import Page
 
 
 @dataclass
@@ -24,6 +26,9 @@ class PollResult:
     since: datetime
     enqueued: int
     cursor: datetime
+    pages: int = 0
+    stopped: bool = False
+    """True when the poll stopped for time before the source had no more pages."""
 
 
 def changed_at(notice: ChangeNotice) -> datetime | None:
@@ -40,23 +45,42 @@ def changed_at(notice: ChangeNotice) -> datetime | None:
 
 
 def poll(
-    flow: Flow,
+    flow: str,
+    source: str,
+    target: str,
+    pages: Callable[[datetime], Iterator[Page]],
     cursors: Cursors,
     queue_url: str,
     settings: Settings,
+    *,
     now: datetime | None = None,
     seen: SeenVersions | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> PollResult:
+    """Enqueue every change of ``source`` since the cursor of (``flow``, ``source``), for ``target``."""
     now = now or datetime.now(UTC)
-    cursor = cursors.get(flow.name) or now - timedelta(days=settings.first_poll_days)
+    key = f"{flow}#{source}"
+    cursor = cursors.get(key, legacy=flow) or now - timedelta(days=settings.first_poll_days)
     since = cursor - timedelta(seconds=settings.lookback_seconds)
-    notices = flow.changes(since)
-    fresh = notices
-    if seen is not None and notices:
-        done = seen.get_many(flow.name, [n.id for n in notices])
-        fresh = [n for n in notices if not n.version or done.get(n.id) != n.version]
-    enqueued = queues.send_notices(queue_url, fresh)
-    times = [t for t in (changed_at(n) for n in notices) if t is not None]
-    newest = max([cursor, *times])
-    cursors.set(flow.name, newest)
-    return PollResult(since=since, enqueued=enqueued, cursor=newest)
+    result = PollResult(since=since, enqueued=0, cursor=cursor)
+    stream = pages(since)
+    for page in stream:
+        notices = [n.model_copy(update={"source": source, "target": target}) for n in page.notices]
+        fresh = notices
+        if seen is not None and notices:
+            done = seen.get_many(flow, [n.id for n in notices])
+            fresh = [n for n in notices if not n.version or done.get(n.id) != n.version]
+        result.enqueued += queues.send_notices(queue_url, fresh)
+        result.pages += 1
+        if page.checkpoint is not None:
+            point = min(page.checkpoint if page.checkpoint.tzinfo else page.checkpoint.replace(tzinfo=UTC), now)
+            if point > result.cursor:
+                cursors.set(key, point)
+                result.cursor = point
+        if should_stop():
+            result.stopped = True
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+            break
+    return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -12,6 +13,18 @@ from erpsync.model import ChangeNotice
 BATCH = 10
 MAX_BATCH_BYTES = 250_000
 """SQS takes at most 256 KiB per message and per batch; this leaves room for attributes."""
+
+
+def queue_url(flow: str) -> str:
+    """The URL of a flow's queue: ``QUEUE_URL_PREFIX`` + name (the template sets it; queues are named
+    ``<stack>-<flow>``), or ``<FLOW>_QUEUE_URL`` where a test or script set one."""
+    own = os.environ.get(f"{flow.upper().replace('-', '_')}_QUEUE_URL")
+    if own:
+        return own
+    prefix = os.environ.get("QUEUE_URL_PREFIX")
+    if not prefix:
+        raise KeyError(f"no queue for flow {flow!r}: set QUEUE_URL_PREFIX (the template does)")
+    return f"{prefix}{flow}"
 
 
 @lru_cache(maxsize=1)

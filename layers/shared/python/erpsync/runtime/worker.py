@@ -26,20 +26,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from erpsync.flows.base import Flow
+from erpsync.errors import PermanentError, RateLimitedError, RetryableError, SyncError
 from erpsync.model import ChangeNotice
 from erpsync.runtime import queues
-from erpsync.runtime.errors import PermanentError, RateLimitedError, RetryableError, SyncError
 from erpsync.state.bindings import SeenVersions
 from erpsync.state.guards import Breaker, Leases, LimitExceeded
 from erpsync.state.synclog import LogRow, SyncLog
+from erpsync.systems.ports import Deadline
 
 log = logging.getLogger("erpsync.worker")
 
 BASE_DELAY_S = 10
 MAX_DELAY_S = 900  # SQS's longest message delay
 BUSY_DELAY_S = 5
-TRANSIENT = ("outage", "timeout", "rate_limited", "server_error", "breaker_open", "busy", "ceiling")
+RECORD_RESERVE_S = 5.0
+"""A record is not started with less than this left before the deadline's margin."""
+TRANSIENT = ("outage", "timeout", "rate_limited", "server_error", "breaker_open", "busy", "ceiling", "budget")
 
 
 @dataclass
@@ -97,7 +99,7 @@ def transient_kind(exc: RetryableError) -> str:
 class Worker:
     def __init__(
         self,
-        flow: Flow,
+        flow: Any,
         synclog: SyncLog,
         queue_url: str,
         max_attempts: int,
@@ -107,19 +109,40 @@ class Worker:
         give_up_after_hours: float = 96.0,
         on_throttle: Any = None,
         seen: SeenVersions | None = None,
+        deadline: Deadline | None = None,
+        flow_name: str | None = None,
     ) -> None:
+        self.deadline = deadline
+        self.flow_name = flow_name or flow.name
         self.flow, self.synclog, self.queue_url, self.max_attempts = flow, synclog, queue_url, max_attempts
         self.breaker, self.leases, self.give_up_after_hours = breaker, leases, give_up_after_hours
         self.on_throttle = on_throttle
         self.seen = seen
         self.max_delay_s = MAX_DELAY_S
         """Longest re-queue delay (SQS allows 900 s; tests set 0 to see re-queued notices at once)."""
-        self.systems = tuple(dict.fromkeys((flow.source, flow.target)))
+        self.systems: tuple[str, ...] = tuple(dict.fromkeys((flow.source, flow.target))) if flow is not None else ()
 
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
-        """An SQS event -> the partial batch response (ReportBatchItemFailures)."""
+        """An SQS event -> the partial batch response (ReportBatchItemFailures).
+
+        The batch keeps the invocation's deadline: once less than ``RECORD_RESERVE_S`` is left, the
+        records not yet started are reported as failures untouched (SQS delivers them again; no
+        attempt is spent) instead of being cut off mid-write by the Lambda timeout.
+        """
         failures = []
-        for record in event.get("Records", []):
+        records = event.get("Records", [])
+        for i, record in enumerate(records):
+            left = self.deadline.remaining() if self.deadline else None
+            if left is not None and left < RECORD_RESERVE_S:
+                failures += [{"itemIdentifier": r["messageId"]} for r in records[i:]]
+                log.warning(
+                    "%s: %.1fs left in the invocation; %d record(s) handed back untouched",
+                    self.flow_name,
+                    max(left, 0),
+                    len(records) - i,
+                    extra={"flow": self.flow_name, "handed_back": len(records) - i},
+                )
+                break
             if not self.handle_record(record).ok:
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}
@@ -139,7 +162,7 @@ class Worker:
             return self._again(
                 env, started, RetryableError(f"circuit open for {wait:.0f}s", error_type="breaker_open"), wait
             )
-        lease = f"{self.flow.name}#{notice.source}#{notice.id}"
+        lease = f"{self.flow_name}#{notice.source}#{notice.id}"
         if self.leases and not self.leases.acquire(lease):
             return self._again(
                 env, started, RetryableError("another worker holds this record", error_type="busy"), BUSY_DELAY_S
@@ -173,7 +196,7 @@ class Worker:
                 self.breaker.success(system)
         self._log(env, result.outcome, started, target_id=result.target_id, message=result.message)
         if self.seen and notice.version:
-            self.seen.mark(self.flow.name, notice.id, notice.version)
+            self.seen.mark(self.flow_name, notice.id, notice.version)
         return Outcome(True, result.outcome, result.message)
 
     def _breaker_wait(self) -> float:
@@ -231,7 +254,7 @@ class Worker:
             self.queue_url,
             body,
             {
-                "flow": self.flow.name,
+                "flow": self.flow_name,
                 "entity": notice.entity if notice else "",
                 "source": notice.source if notice else "",
                 "id": notice.id if notice else "",
@@ -255,11 +278,11 @@ class Worker:
     ) -> None:
         notice = env.notice
         row = LogRow(
-            flow=self.flow.name,
+            flow=self.flow_name,
             source_system=notice.source,
             source_id=notice.id,
             outcome=outcome,
-            target_system=self.flow.target,
+            target_system=notice.target or self.flow.target,
             target_id=target_id,
             attempt=env.attempt,
             duration_ms=int((time.monotonic() - t0) * 1000),
@@ -268,12 +291,12 @@ class Worker:
         )
         log.info(
             "%s %s %s: %s",
-            self.flow.name,
+            self.flow_name,
             notice.id,
             outcome,
             message,
             extra={
-                "flow": self.flow.name,
+                "flow": self.flow_name,
                 "record": notice.id,
                 "outcome": outcome,
                 "error_type": row.error_type,

@@ -1,7 +1,10 @@
 """Bindings: which record on one side is which record on the other, and what we last wrote.
 
 One item per direction, so either side's id finds the other in one read:
-``pk = <entity>#<system>#<id>``, ``sk = <other system>``. An item is ``pending`` from just
+``pk = <entity>#<connection>#<id>``, ``sk = <other connection>`` (connection ids default to the
+system kinds, so bindings written before connections existed read the same). Each item keeps the
+hashes of its side: what we last synced (``seen_hash``) and what that side held right after our
+last write (``written_hash``), so a change that is only our own echo is recognised. An item is ``pending`` from just
 before a create until the create is bound; a pending binding tells the next attempt that a
 response may have been lost, so it must look the record up before creating it again.
 """
@@ -30,6 +33,13 @@ class Binding:
     data: dict[str, Any] = field(default_factory=dict)
     updated_at: float = 0.0
     attempts: int = 0
+    version: str | None = None
+    """This side's change marker when we last synced from or to it."""
+    seen_hash: str | None = None
+    """Content hash of this side's record as we last synced it."""
+    written_hash: str | None = None
+    """Content hash of this side's record as it stood right after our last write to it: a change
+    that comes back with this hash is our own echo."""
 
     @property
     def key(self) -> dict[str, str]:
@@ -62,6 +72,9 @@ class Bindings:
             data=row.get("data", {}),
             updated_at=float(row.get("updated_at", 0)),
             attempts=int(row.get("attempts", 0)),
+            version=row.get("version"),
+            seen_hash=row.get("seen_hash"),
+            written_hash=row.get("written_hash"),
         )
 
     def mark_pending(self, entity: str, system: str, id: str, other_system: str) -> Binding:
@@ -105,9 +118,20 @@ class Bindings:
         b = self.get(entity, system, id, other_system)
         return b.other_id if b and b.status == SYNCED else None
 
+    def bind_pair(self, forward: Binding, reverse: Binding, *, also: list[Binding] | None = None) -> None:
+        """Write both items of a pair (and ``also``: e.g. an email index) in one transaction, so
+        neither side ever sees a half-bound pair."""
+        now = time.time()
+        items = [forward, reverse, *(also or [])]
+        for b in items:
+            b.status, b.updated_at = SYNCED, now
+        dynamo.client().transact_write_items(
+            TransactItems=[{"Put": {"TableName": self.table, "Item": dynamo.to_item(self._row(b))}} for b in items]
+        )
+
     @staticmethod
     def _row(b: Binding) -> dict[str, Any]:
-        return {
+        row = {
             **b.key,
             "entity": b.entity,
             "other_id": b.other_id,
@@ -116,6 +140,10 @@ class Bindings:
             "data": b.data,
             "updated_at": b.updated_at,
         }
+        for name in ("version", "seen_hash", "written_hash"):
+            if getattr(b, name) is not None:
+                row[name] = getattr(b, name)
+        return row
 
     def unbound(self, entity: str, system: str, ids: list[str], other_system: str) -> list[str]:
         """Those of ``ids`` with no synced binding (100 keys per read)."""

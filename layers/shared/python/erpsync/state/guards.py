@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from erpsync.errors import RetryableError
 from erpsync.state import dynamo
 
 
@@ -48,6 +49,16 @@ class Leases:
             if _conditional_failed(exc):
                 return False
             raise
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Hold the lease on ``name`` for the block; another holder makes it a ``busy`` retry."""
+        if not self.acquire(name):
+            raise RetryableError(f"another worker holds {name}", error_type="busy")
+        try:
+            yield
+        finally:
+            self.release(name)
 
     def release(self, name: str) -> None:
         try:

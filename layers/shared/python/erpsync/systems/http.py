@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from erpsync.runtime.errors import OutageError, RetryableError
-from erpsync.runtime.gate import Gate
+from erpsync.errors import OutageError, RetryableError
+from erpsync.systems.ports import Gate
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -1,95 +1,179 @@
-"""The two Protocols every adapter implements: ``Store`` (Magento, Shopify) and ``Erp``
-(Acumatica, SAP, QuickBooks). Flows only ever see these.
+"""The ports: what flows ask of a system, one small port per entity and direction, and what the
+runtime hands a system (a rate ``Gate``, a ``Deadline``).
 
-Adapters raise the typed errors of ``erpsync.runtime.errors``: ``RetryableError`` (and its
+A system package implements the ports it serves (its ``plugin.py`` says which); flows only ever
+see these Protocols. Every ``changes`` is a stream of pages: the poll enqueues and checkpoints
+page by page, so memory stays flat whatever the number of changes.
+
+Adapters raise the typed errors of ``erpsync.errors``: ``RetryableError`` (and its
 ``RateLimitedError``/``OutageError``) for what may pass, ``PermanentError`` subclasses for what
 will not, ``NotFoundError`` when a record asked for does not exist.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from erpsync.model import (
-    ChangeNotice,
-    Customer,
-    ErpOrderRef,
-    Invoice,
-    Order,
-    SalesOrderDraft,
-    Shipment,
-)
+from erpsync.errors import RetryableError
+from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, Order, SalesOrderDraft, Shipment
+
+# -- what the runtime hands a system ------------------------------------------------------------
 
 
-class Store(Protocol):
-    """The online store: where orders come from and fulfilment goes back to."""
+class Gate(Protocol):
+    """A slot under a system's shared ceilings (``erpsync.state.guards.SystemGate`` in Lambda)."""
 
-    name: str
-
-    def changed_orders(self, since: datetime) -> list[ChangeNotice]:
-        """Notices for every order updated after ``since`` (all pages, oldest first)."""
+    def request(self) -> AbstractContextManager[None]:
+        """Held for the duration of one request; may wait, or raise when no slot comes in time."""
         ...
 
-    def get_order(self, order_id: str, snapshot: dict[str, Any] | None = None) -> Order:
-        """The order as it is now. ``order_id`` is the store's id (Magento entity_id). A fresh
-        ``snapshot`` from the notice (what ``changed_orders`` read) stands in for the read."""
+    def throttled(self, retry_after_s: float | None) -> None:
+        """The system answered 429: slow every worker down."""
         ...
 
-    def find_order_id(self, number: str) -> str | None:
-        """The store's id of the order with visible reference ``number``, if any."""
+
+@dataclass
+class Deadline:
+    """The time left in the current invocation: every HTTP timeout fits inside it.
+
+    The runtime calls ``start`` at each invocation with the Lambda's remaining time; a client asks
+    ``timeout(default)`` before each request. With no deadline set, the default applies.
+    """
+
+    margin_s: float = 3.0
+    """Kept free at the end of the invocation (release leases, report the batch)."""
+    min_request_s: float = 1.0
+    """A request needs at least this long; with less left it is not sent."""
+    _ends_at: float | None = field(default=None, repr=False)
+
+    def start(self, remaining_s: float | None) -> None:
+        self._ends_at = None if remaining_s is None else time.monotonic() + remaining_s
+
+    def clear(self) -> None:
+        self._ends_at = None
+
+    def remaining(self) -> float | None:
+        """Seconds usable before the margin (None: no deadline)."""
+        if self._ends_at is None:
+            return None
+        return self._ends_at - time.monotonic() - self.margin_s
+
+    def timeout(self, default: float, system: str = "") -> float:
+        """The timeout of the next request: ``default``, cut to the time left; raises when too little is left."""
+        left = self.remaining()
+        if left is None:
+            return default
+        if left < self.min_request_s:
+            raise RetryableError(
+                f"{system or 'request'} not sent: {max(left, 0):.1f}s left in this invocation",
+                error_type="budget",
+            )
+        return min(default, left)
+
+
+# -- changes as a stream -------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """One page of changes and the checkpoint it proves: every change up to ``checkpoint`` has been
+    read once this page and those before it are enqueued (None: not yet, keep the cursor)."""
+
+    notices: list[ChangeNotice]
+    checkpoint: datetime | None = None
+
+
+class ChangeSource(Protocol):
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Pages of notices for records changed after ``since``, oldest window first."""
         ...
 
-    def find_shipment(self, order_id: str, ref: str) -> str | None:
-        """The id of a shipment of ``order_id`` we created for ERP shipment ``ref``, if any."""
+
+# -- one port per entity and direction --------------------------------------------------------------
+
+
+class CustomerPort(ChangeSource, Protocol):
+    """Customers on either side: email is the identity."""
+
+    def get(self, id: str) -> Customer:
+        """The customer as it is now (``source_id`` and ``version`` set)."""
         ...
 
-    def create_shipment(self, order_id: str, shipment: Shipment, ref: str, carrier_code: str) -> str:
-        """Ship the shipment's lines (``store_line_id`` set) with its tracks; the new id.
-
-        ``ref`` is written on the shipment (comment) so ``find_shipment`` recognises it;
-        ``carrier_code`` is the store's carrier code for the tracks.
-        """
+    def find(self, email: str) -> list[Customer]:
+        """Every customer with this email (case-insensitive); more than one is a conflict."""
         ...
 
-    def find_invoice(self, order_id: str, ref: str) -> str | None:
-        """The id of an invoice of ``order_id`` we created for ERP invoice ``ref``, if any."""
+    def create(self, customer: Customer) -> Customer:
+        """Create the customer; the created record (``source_id``, ``version``)."""
         ...
 
-    def create_invoice(self, order_id: str, invoice: Invoice, ref: str) -> str:
+    def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
+        """Write ``customer``'s synced fields onto record ``id`` (``current``: as just read, to keep
+        what we do not sync); the updated record."""
+        ...
+
+
+class OrderSource(ChangeSource, Protocol):
+    """Store orders, the source of the orders flow."""
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        """The order as it is now. A fresh ``snapshot`` (what ``changes`` read) stands in for the read."""
+        ...
+
+    def find(self, number: str) -> str | None:
+        """The store's id of the order with visible number ``number``, if any."""
+        ...
+
+
+class OrderTarget(Protocol):
+    """ERP sales orders, the target of the orders flow."""
+
+    def find(self, number: str) -> ErpOrderRef | None:
+        """The ERP order that carries the store reference ``number``, if any."""
+        ...
+
+    def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
+        """Create the sales order; the ref carries the ERP line numbers of each line."""
+        ...
+
+
+class ShipmentSource(ChangeSource, Protocol):
+    def get(self, id: str) -> Shipment: ...
+
+
+class ShipmentTarget(Protocol):
+    def find(self, order_id: str, ref: str) -> str | None:
+        """The id of a shipment of ``order_id`` we created for source shipment ``ref``, if any."""
+        ...
+
+    def create(self, order_id: str, shipment: Shipment, ref: str, carrier_code: str) -> str:
+        """Ship the shipment's lines (``store_line_id`` set) with its tracks; the new id."""
+        ...
+
+
+class InvoiceSource(ChangeSource, Protocol):
+    def get(self, id: str) -> Invoice: ...
+
+
+class InvoiceTarget(Protocol):
+    def find(self, order_id: str, ref: str) -> str | None:
+        """The id of an invoice of ``order_id`` we created for source invoice ``ref``, if any."""
+        ...
+
+    def create(self, order_id: str, invoice: Invoice, ref: str) -> str:
         """Invoice the invoice's lines (``store_line_id`` set); the new id."""
         ...
 
 
-class Erp(Protocol):
-    """The ERP: where orders go and shipments and invoices come from."""
+class System(Protocol):
+    """A connected system: hands out the port of an entity in a direction ("source" or "target")."""
 
-    name: str
+    kind: str
+    connection: str
 
-    def find_customer(self, email: str) -> str | None:
-        """The ERP customer id of the customer with this email, if any."""
-        ...
-
-    def create_customer(self, customer: Customer, customer_id: str) -> str:
-        """Create the customer under ``customer_id`` (insert only; an existing one is kept)."""
-        ...
-
-    def find_order(self, number: str) -> ErpOrderRef | None:
-        """The ERP order that carries the store reference ``number``, if any."""
-        ...
-
-    def create_order(self, draft: SalesOrderDraft) -> ErpOrderRef:
-        """Create the sales order; the ref carries the ERP line numbers of each line."""
-        ...
-
-    def changed_shipments(self, since: datetime) -> list[ChangeNotice]:
-        """Notices for every confirmed shipment changed after ``since``."""
-        ...
-
-    def get_shipment(self, shipment_id: str) -> Shipment: ...
-
-    def changed_invoices(self, since: datetime) -> list[ChangeNotice]:
-        """Notices for every released invoice changed after ``since``."""
-        ...
-
-    def get_invoice(self, invoice_id: str) -> Invoice: ...
+    def port(self, entity: str, direction: str) -> Any: ...

@@ -1,58 +1,42 @@
-"""Which adapter serves which system name; imports a system's package only when asked for.
+"""Which plugin serves which system kind. The runtime reaches a system only through here; a
+system's package is imported only when a connection of its kind is used.
 
-Credentials come from Secrets Manager (cached by Powertools Parameters for five minutes),
-as a JSON document per system (see docs/DEPLOY.md for the shapes).
+``KINDS`` is the one list of system kinds (the template's ``AllowedValues`` are checked against
+it). Credentials come from Secrets Manager (cached by Powertools Parameters for five minutes).
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from erpsync.runtime.gate import Gate
-from erpsync.runtime.settings import Settings
-from erpsync.systems.ports import Erp, Store
+from erpsync.systems.plugin import Plugin
 
+KINDS: dict[str, str] = {
+    "magento": "erpsync.systems.magento.plugin",
+    "acumatica": "erpsync.systems.acumatica.plugin",
+}
 SECRET_MAX_AGE_S = 300
 
 
-def secret(name: str) -> dict[str, Any]:
+class UnknownSystem(ValueError):
+    pass
+
+
+def plugin(kind: str) -> Plugin:
+    """The plugin of ``kind``; ``UnknownSystem`` names the kinds there are."""
+    if kind not in KINDS:
+        raise UnknownSystem(f"no system {kind!r} (systems with an adapter: {', '.join(KINDS)})")
+    found = importlib.import_module(KINDS[kind]).PLUGIN
+    assert isinstance(found, Plugin)
+    return found
+
+
+def secret(name: str, *, force: bool = False) -> dict[str, Any]:
+    """The JSON secret ``name`` (``force``: skip the cache, e.g. after a 401)."""
     from aws_lambda_powertools.utilities import parameters
 
-    value = parameters.get_secret(name, transform="json", max_age=SECRET_MAX_AGE_S)
+    value = parameters.get_secret(name, transform="json", max_age=SECRET_MAX_AGE_S, force_fetch=force)
     if not isinstance(value, dict):
         raise ValueError(f"secret {name} is not a JSON object")
     return value
-
-
-def store(system: str, secret_name: str, gate: Gate | None = None) -> Store:
-    cfg = secret(secret_name)
-    if system == "magento":
-        from erpsync.systems.magento.adapter import MagentoStore
-        from erpsync.systems.magento.client import MagentoClient
-
-        return MagentoStore(MagentoClient(cfg["base_url"], cfg["username"], cfg["password"], gate=gate))
-    raise ValueError(f"unknown store system {system!r} (known: magento)")
-
-
-def erp(system: str, secret_name: str, settings: Settings, gate: Gate | None = None) -> Erp:
-    cfg = secret(secret_name)
-    if system == "acumatica":
-        from erpsync.systems.acumatica.adapter import AcumaticaErp
-        from erpsync.systems.acumatica.client import AcumaticaClient
-
-        client = AcumaticaClient(
-            cfg["base_url"],
-            cfg["username"],
-            cfg["password"],
-            cfg.get("company", ""),
-            cfg.get("branch", ""),
-            endpoint=cfg.get("endpoint", "Default/24.200.001"),
-            gate=gate,
-        )
-        return AcumaticaErp(
-            client,
-            order_type=settings.order_type,
-            customer_class=settings.customer_class,
-            warehouse_id=settings.warehouse_id,
-        )
-    raise ValueError(f"unknown ERP system {system!r} (known: acumatica)")

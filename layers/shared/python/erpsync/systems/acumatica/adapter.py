@@ -1,20 +1,30 @@
-"""``AcumaticaErp``: the ``Erp`` port over Acumatica's contract-based REST API.
+"""Acumatica's contract-based REST API behind erpsync's ports: sales orders (target), shipments
+and invoices (sources), customers (both ways). ``AcumaticaSystem`` hands each out.
 
-Orders are found by ``CustomerOrder`` (the store's order number) and created with one PUT;
-the line map rides in each line's ``LineDescription`` (see ``mapping``). Confirmed shipments
-and released invoices are polled by ``LastModifiedDateTime``, page by page until a short page.
+Orders are found by ``CustomerOrder`` (the store's order number) and created with one PUT; the
+line map rides in each line's ``LineDescription`` (see ``mapping``). Changes are read by
+``LastModifiedDateTime`` in time windows (Acumatica has no ``$orderby``, so ``$skip`` pages are
+only stable inside a window): one request when a window's changes fit a page, the window halved
+while they do not, and a checkpoint after each window.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hashlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from erpsync.errors import NotFoundError
 from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, SalesOrderDraft, Shipment
 from erpsync.systems.acumatica import mapping
 from erpsync.systems.acumatica.client import AcumaticaClient, AlreadyExists
+from erpsync.systems.acumatica.settings import AcumaticaSettings
+from erpsync.systems.ports import Page
 
 PAGE_SIZE = 100
+MIN_WINDOW = timedelta(seconds=1)
+CUSTOMER_EXPAND = "MainContact/Address,ShippingContact/Address"
 
 
 def odata_string(text: str) -> str:
@@ -30,7 +40,8 @@ def odata_time(moment: datetime) -> str:
 
 
 class AcumaticaErp:
-    """Acumatica as the ERP of a flow."""
+    """Acumatica as the ERP of the order flows. Settings are read at each use (a warm worker
+    follows changes); ``order_type`` etc. may be given directly for scripts and tests."""
 
     name = "acumatica"
 
@@ -38,16 +49,31 @@ class AcumaticaErp:
         self,
         client: AcumaticaClient,
         *,
+        settings: Callable[[], AcumaticaSettings] | None = None,
         order_type: str = "SO",
         customer_class: str = "DEFAULT",
         warehouse_id: str | None = None,
         page_size: int = PAGE_SIZE,
+        connection: str = "acumatica",
     ) -> None:
         self.client = client
-        self.order_type, self.customer_class, self.warehouse_id = order_type, customer_class, warehouse_id
-        self.page_size = page_size
+        if settings is None:
+            fixed = AcumaticaSettings(
+                order_type=order_type, customer_class=customer_class, warehouse_id=warehouse_id, page_size=page_size
+            )
+            settings = lambda: fixed  # noqa: E731
+        self.settings = settings
+        self.name = connection
 
-    # -- customers ---------------------------------------------------------------------------
+    @property
+    def order_type(self) -> str:
+        return self.settings().order_type
+
+    @property
+    def page_size(self) -> int:
+        return self.settings().page_size
+
+    # -- customers the orders flow needs -------------------------------------------------------
 
     def find_customer(self, email: str) -> str | None:
         rows = self.client.get_list(
@@ -56,7 +82,7 @@ class AcumaticaErp:
         return str(mapping.value(rows[0], "CustomerID")) if rows and mapping.value(rows[0], "CustomerID") else None
 
     def create_customer(self, customer: Customer, customer_id: str) -> str:
-        record = mapping.customer_record(customer, customer_id, customer_class=self.customer_class)
+        record = mapping.customer_record(customer, customer_id, customer_class=self.settings().customer_class)
         try:
             saved = self.client.put("Customer", record, select="CustomerID", if_none_match=True)
         except AlreadyExists:
@@ -75,7 +101,8 @@ class AcumaticaErp:
         return self._ref(rows[0]) if rows else None
 
     def create_order(self, draft: SalesOrderDraft) -> ErpOrderRef:
-        record = mapping.sales_order_record(draft, order_type=self.order_type, warehouse_id=self.warehouse_id)
+        cfg = self.settings()
+        record = mapping.sales_order_record(draft, order_type=cfg.order_type, warehouse_id=cfg.warehouse_id)
         saved = self.client.put("SalesOrder", record, expand="Details")
         ref = self._ref(saved)
         if len(ref.line_map) != len(draft.lines):
@@ -93,43 +120,180 @@ class AcumaticaErp:
             line_map=mapping.line_map(record.get("Details")),
         )
 
-    # -- documents -----------------------------------------------------------------------------
+    # -- changes, in time windows ----------------------------------------------------------------
 
-    def _changed(self, entity: str, key: str, condition: str, since: datetime, kind: str) -> list[ChangeNotice]:
-        filter_ = f"LastModifiedDateTime gt {odata_time(since)} and {condition}"
-        notices: list[ChangeNotice] = []
-        skip = 0
-        while True:
-            rows = self.client.get_list(
-                entity, filter=filter_, select=f"{key},LastModifiedDateTime", top=self.page_size, skip=skip
-            )
-            for row in rows:
-                version = mapping.value(row, "LastModifiedDateTime")
-                notices.append(
-                    ChangeNotice(
-                        source=self.name,
-                        entity=kind,
-                        id=str(mapping.value(row, key, "")),
-                        version=str(version) if version else None,
-                        occurred_at=mapping.when(version),
-                    )
+    def pages(self, entity: str, key: str, condition: str, since: datetime, kind: str) -> Iterator[Page]:
+        """Pages of notices for ``entity`` records changed after ``since`` (and matching ``condition``).
+
+        The first request asks for the whole range. A full page means the window holds more than a
+        page: it is cut at the median change time of the rows it returned (an estimate of the
+        window's own median), until it fits in a page or cannot be cut any more, in which case it is
+        read by ``$skip`` inside the window. Each window ends with a checkpoint at its end.
+        """
+        until = datetime.now(UTC)
+        start = since if since.tzinfo else since.replace(tzinfo=UTC)
+        size = self.page_size
+        select = f"{key},LastModifiedDateTime"
+        while start < until:
+            end = until
+            while True:
+                filter_ = f"LastModifiedDateTime gt {odata_time(start)} and LastModifiedDateTime le {odata_time(end)}"
+                if condition:
+                    filter_ += f" and {condition}"
+                rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=0)
+                if len(rows) < size or end - start <= MIN_WINDOW:
+                    break
+                times = sorted(t for t in (mapping.when(mapping.value(r, "LastModifiedDateTime")) for r in rows) if t)
+                cut = times[len(times) // 2] if times else None
+                if cut is None or cut <= start or cut >= end:
+                    break  # cannot be cut: read it page by page
+                end = cut
+            skip = len(rows)
+            while len(rows) >= size:
+                yield Page(self._notices(rows, key, kind))
+                rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=skip)
+                skip += len(rows)
+            yield Page(self._notices(rows, key, kind), checkpoint=end)
+            start = end
+
+    def _notices(self, rows: list[dict[str, Any]], key: str, kind: str) -> list[ChangeNotice]:
+        out = []
+        for row in rows:
+            version = mapping.value(row, "LastModifiedDateTime")
+            out.append(
+                ChangeNotice(
+                    source=self.name,
+                    entity=kind,
+                    id=str(mapping.value(row, key, "")),
+                    version=str(version) if version else None,
+                    occurred_at=mapping.when(version),
                 )
-            if len(rows) < self.page_size:
-                break
-            skip += len(rows)
-        notices.sort(key=lambda n: n.occurred_at or datetime.min.replace(tzinfo=UTC))
-        return notices
+            )
+        out.sort(key=lambda n: n.occurred_at or datetime.min.replace(tzinfo=UTC))
+        return out
+
+    def shipment_pages(self, since: datetime) -> Iterator[Page]:
+        statuses = " or ".join(f"Status eq {odata_string(s)}" for s in mapping.CONFIRMED_SHIPMENT)
+        return self.pages("Shipment", "ShipmentNbr", f"({statuses})", since, "shipment")
+
+    def invoice_pages(self, since: datetime) -> Iterator[Page]:
+        statuses = " or ".join(f"Status eq {odata_string(s)}" for s in mapping.RELEASED_INVOICE)
+        return self.pages("SalesInvoice", "ReferenceNbr", f"Type eq 'Invoice' and ({statuses})", since, "invoice")
 
     def changed_shipments(self, since: datetime) -> list[ChangeNotice]:
-        statuses = " or ".join(f"Status eq {odata_string(s)}" for s in mapping.CONFIRMED_SHIPMENT)
-        return self._changed("Shipment", "ShipmentNbr", f"({statuses})", since, "shipment")
+        """Every confirmed shipment changed after ``since`` (all windows)."""
+        return [n for p in self.shipment_pages(since) for n in p.notices]
+
+    def changed_invoices(self, since: datetime) -> list[ChangeNotice]:
+        """Every released invoice changed after ``since`` (all windows)."""
+        return [n for p in self.invoice_pages(since) for n in p.notices]
+
+    # -- documents -----------------------------------------------------------------------------
 
     def get_shipment(self, shipment_id: str) -> Shipment:
         return mapping.shipment(self.client.get_record("Shipment", shipment_id, expand="Details,Packages"))
 
-    def changed_invoices(self, since: datetime) -> list[ChangeNotice]:
-        statuses = " or ".join(f"Status eq {odata_string(s)}" for s in mapping.RELEASED_INVOICE)
-        return self._changed("SalesInvoice", "ReferenceNbr", f"Type eq 'Invoice' and ({statuses})", since, "invoice")
-
     def get_invoice(self, invoice_id: str) -> Invoice:
         return mapping.invoice(self.client.get_record("SalesInvoice", ["Invoice", invoice_id], expand="Details"))
+
+
+class AcumaticaOrders:
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def find(self, number: str) -> ErpOrderRef | None:
+        return self.erp.find_order(number)
+
+    def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
+        return self.erp.create_order(draft)
+
+
+class AcumaticaShipments:
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.erp.shipment_pages(since)
+
+    def get(self, id: str) -> Shipment:
+        return self.erp.get_shipment(id)
+
+
+class AcumaticaInvoices:
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.erp.invoice_pages(since)
+
+    def get(self, id: str) -> Invoice:
+        return self.erp.get_invoice(id)
+
+
+class AcumaticaCustomers:
+    """Customers both ways. Acumatica does not enforce unique emails: ``find`` returns them all."""
+
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+        self.client = erp.client
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.erp.pages("Customer", "CustomerID", "", since, "customer")
+
+    def get(self, id: str) -> Customer:
+        return mapping.customer_from_acumatica(self.client.get_record("Customer", id, expand=CUSTOMER_EXPAND))
+
+    def find(self, email: str) -> list[Customer]:
+        rows = self.client.get_list(
+            "Customer",
+            filter=f"MainContact/Email eq {odata_string(email.strip().lower())}",
+            expand=CUSTOMER_EXPAND,
+            top=5,
+        )
+        return [mapping.customer_from_acumatica(r) for r in rows]
+
+    def id_for(self, email: str) -> str:
+        """A stable customer id derived from the email, so a create retried after a lost answer
+        finds its twin instead of making a second customer."""
+        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:10].upper()
+        return f"{self.erp.settings().customer_id_prefix}{digest}"
+
+    def create(self, customer: Customer) -> Customer:
+        cid = self.id_for(customer.email)
+        cls = customer.customer_class or self.erp.settings().customer_class
+        record = mapping.customer_upsert_record(customer, cid, customer_class=cls, price_class=customer.price_class)
+        try:
+            saved = self.client.put("Customer", record, expand=CUSTOMER_EXPAND, if_none_match=True)
+        except AlreadyExists:
+            # our own earlier create (its answer lost): that customer, as it is (never overwritten here)
+            return self.get(cid)
+        return mapping.customer_from_acumatica(saved)
+
+    def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
+        record = mapping.customer_upsert_record(customer, id, price_class=customer.price_class)
+        saved = self.client.put("Customer", record, expand=CUSTOMER_EXPAND, if_match=True)
+        return mapping.customer_from_acumatica(saved)
+
+
+class AcumaticaSystem:
+    """An Acumatica connection: its ports by entity and direction."""
+
+    kind = "acumatica"
+
+    def __init__(self, client: AcumaticaClient, connection: str, settings: Callable[[], AcumaticaSettings]) -> None:
+        self.connection = connection
+        self.client = client
+        self.erp = AcumaticaErp(client, settings=settings, connection=connection)
+        self._ports: dict[tuple[str, str], object] = {
+            ("order", "target"): AcumaticaOrders(self.erp),
+            ("shipment", "source"): AcumaticaShipments(self.erp),
+            ("invoice", "source"): AcumaticaInvoices(self.erp),
+            ("customer", "source"): AcumaticaCustomers(self.erp),
+        }
+        self._ports[("customer", "target")] = self._ports[("customer", "source")]
+
+    def port(self, entity: str, direction: str) -> Any:
+        try:
+            return self._ports[(entity, direction)]
+        except KeyError:
+            raise NotFoundError(f"acumatica serves no {entity} {direction}", system="acumatica") from None

@@ -3,7 +3,7 @@
 An optional ``Gate`` (shared rate limiter) is held around every request and told about 429s.
 One cookie session per client, signed in lazily and reused across calls (Lambda keeps the
 client between invocations, so one sign-in per worker); a 401 signs in again once. Every
-failure becomes a typed error of ``erpsync.runtime.errors``:
+failure becomes a typed error of ``erpsync.errors``:
 
 - transport errors and timeouts -> ``RetryableError`` (connect errors and 503 -> ``OutageError``)
 - 429 -> ``RateLimitedError`` (``retry_after`` from ``Retry-After``); other 5xx -> ``RetryableError``
@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from erpsync.runtime.errors import (
+from erpsync.errors import (
     AuthError,
     NotFoundError,
     OutageError,
@@ -35,8 +35,8 @@ from erpsync.runtime.errors import (
     UnknownItemError,
     ValidationFailed,
 )
-from erpsync.runtime.gate import Gate
 from erpsync.systems import http as transport
+from erpsync.systems.ports import Deadline, Gate
 
 SYSTEM = "acumatica"
 _SYSTEM_PROPS = {"id", "rowNumber", "note", "custom", "_links", "error", "delete", "files"}
@@ -135,8 +135,10 @@ class AcumaticaClient:
         poll_interval: float = 1.0,
         max_polls: int = 120,
         gate: Gate | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.deadline = deadline
         self.username, self.password, self.company, self.branch = username, password, company, branch
         self.endpoint = endpoint.strip("/")
         self.http = http if http is not None else httpx.Client(timeout=timeout)
@@ -159,7 +161,8 @@ class AcumaticaClient:
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         with self._lock:
             self.requests_made += 1
-        return transport.send(self.http, method, url, system=SYSTEM, timeout=self.timeout, gate=self.gate, **kwargs)
+        timeout = self.deadline.timeout(self.timeout, SYSTEM) if self.deadline else self.timeout
+        return transport.send(self.http, method, url, system=SYSTEM, timeout=timeout, gate=self.gate, **kwargs)
 
     def login(self) -> None:
         """Sign in (cookie session)."""

@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from erpsync.errors import ValidationFailed
 from erpsync.model import Address, Customer, DocumentLine, Invoice, SalesOrderDraft, Shipment, Track, cents
+
+SYSTEM = "acumatica"
 
 LINE_REF = re.compile(r"\s*\[ref:(?P<id>[^\]]+)\]\s*$")
 DESCRIPTION_MAX = 256
@@ -87,7 +90,7 @@ def address_record(addr: Address) -> dict[str, Any]:
     """An Address linked entity."""
     return {
         "AddressLine1": v(addr.street[0] if addr.street else ""),
-        "AddressLine2": v(", ".join(addr.street[1:])),
+        "AddressLine2": v(", ".join(addr.street[1:])),  # more than two lines are joined
         "City": v(addr.city),
         "State": v(addr.region_code or addr.region),
         "PostalCode": v(addr.postcode),
@@ -160,7 +163,7 @@ def line_map(details: Any) -> dict[str, str]:
 
 
 def customer_record(customer: Customer, customer_id: str, *, customer_class: str = "DEFAULT") -> dict[str, Any]:
-    """The Customer to PUT (insert only)."""
+    """The Customer to PUT when an order needs one (insert only)."""
     addr = customer.address or Address()
     return {
         "CustomerID": v(customer_id),
@@ -172,6 +175,83 @@ def customer_record(customer: Customer, customer_id: str, *, customer_class: str
             "Address": address_record(addr),
         },
     }
+
+
+def address_from_record(record: Mapping[str, Any] | None) -> Address | None:
+    """An Acumatica Address linked entity; None when it holds nothing."""
+    if not isinstance(record, Mapping):
+        return None
+    lines = [str(value(record, k) or "").strip() for k in ("AddressLine1", "AddressLine2")]
+    addr = Address(
+        street=[x for x in lines if x],
+        city=str(value(record, "City") or ""),
+        region_code=str(value(record, "State") or ""),
+        postcode=str(value(record, "PostalCode") or ""),
+        country=str(value(record, "Country") or ""),
+    )
+    return None if addr == Address() else addr
+
+
+def customer_from_acumatica(record: Mapping[str, Any]) -> Customer:
+    """An Acumatica Customer (``$expand=MainContact,ShippingContact``) as the canonical customer."""
+    main = record.get("MainContact") if isinstance(record.get("MainContact"), Mapping) else {}
+    email = value(main, "Email") or value(record, "Email")
+    cid = str(value(record, "CustomerID", ""))
+    if not email:
+        raise ValidationFailed(f"acumatica customer {cid}: no email on its main contact", system=SYSTEM)
+    first, last = value(main, "FirstName") or "", value(main, "LastName") or ""
+    name = str(value(record, "CustomerName") or "")
+    company = str(value(main, "CompanyName") or "")
+    if not first and not last and name and name != company:
+        first, _, last = name.partition(" ")
+    billing = address_from_record(main.get("Address") if isinstance(main, Mapping) else None)
+    shipping = None
+    if value(record, "ShippingAddressOverride"):
+        ship = record.get("ShippingContact")
+        shipping = address_from_record(ship.get("Address") if isinstance(ship, Mapping) else None)
+    return Customer(
+        email=str(email),
+        first_name=str(first),
+        last_name=str(last),
+        company=company,
+        phone=str(value(main, "Phone1") or ""),
+        address=billing,
+        shipping=shipping if shipping != billing else None,
+        source_id=cid,
+        version=str(value(record, "LastModifiedDateTime") or "") or None,
+        price_class=value(record, "PriceClassID"),
+        customer_class=value(record, "CustomerClass"),
+    )
+
+
+def customer_upsert_record(
+    customer: Customer, customer_id: str, *, customer_class: str | None = None, price_class: str | None = None
+) -> dict[str, Any]:
+    """The Customer to PUT for the customers flow: name, main contact (names, company, email, phone,
+    billing address), the shipping address as an override when it differs, the price class.
+    ``customer_class`` only on a create (an existing class is the ERP's)."""
+    name = customer.company or " ".join(p for p in (customer.first_name, customer.last_name) if p) or customer.email
+    record: dict[str, Any] = {
+        "CustomerID": v(customer_id),
+        "CustomerName": v(name),
+        "MainContact": {
+            "FirstName": v(customer.first_name),
+            "LastName": v(customer.last_name),
+            "CompanyName": v(customer.company),
+            "Email": v(customer.email),
+            "Phone1": v(customer.phone),
+            "Address": address_record(customer.address or Address()),
+        },
+    }
+    if customer_class:
+        record["CustomerClass"] = v(customer_class)
+    if price_class:
+        record["PriceClassID"] = v(price_class)
+    differs = customer.shipping is not None and customer.shipping != customer.address
+    record["ShippingAddressOverride"] = v(bool(differs))
+    if differs and customer.shipping is not None:
+        record["ShippingContact"] = {"Address": address_record(customer.shipping)}
+    return record
 
 
 def _document_lines(record: Mapping[str, Any], qty_field: str) -> list[DocumentLine]:

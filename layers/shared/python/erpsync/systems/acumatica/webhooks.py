@@ -2,7 +2,8 @@
 
 Body (SM302000): ``{"Inserted": [rows], "Deleted": [rows], "Query": name, "CompanyId", "Id",
 "TimeStamp"}``; an update is a Deleted+Inserted pair. Rows that carry ``ShipmentNbr`` are
-shipments, rows with ``ReferenceNbr`` (and a ``Type`` of Invoice, when present) are invoices.
+shipments, rows with ``ReferenceNbr`` (and a ``Type`` of Invoice, when present) are invoices,
+other rows with ``CustomerID`` are customers.
 Delivery is at least once: the event id is ``Id`` + ``Query``.
 """
 
@@ -13,15 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from erpsync.model import ChangeNotice
+from erpsync.systems.plugin import BadWebhook
 
 TOKEN_HEADER = "x-erpsync-token"
 _TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 
-class BadPush(ValueError):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+BadPush = BadWebhook
 
 
 def verify(secret: str, headers: dict[str, str]) -> None:
@@ -50,12 +49,14 @@ def parse(body: Any, window: timedelta = timedelta(hours=24), now: datetime | No
             entity, rid = "shipment", str(row["ShipmentNbr"])
         elif row.get("ReferenceNbr") and str(row.get("Type", "Invoice")) in ("Invoice", "INV"):
             entity, rid = "invoice", str(row["ReferenceNbr"])
+        elif row.get("CustomerID"):
+            entity, rid = "customer", str(row["CustomerID"])
         else:
             continue
         event_id = f"{body['Id']}|{body['Query']}|{rid}"
         notices.append(ChangeNotice(source="acumatica", entity=entity, id=rid, event_id=event_id, occurred_at=occurred))
     if inserted and not notices:
-        raise BadPush(f"query {body['Query']!r} rows carry neither ShipmentNbr nor an invoice ReferenceNbr")
+        raise BadPush(f"query {body['Query']!r} rows carry no ShipmentNbr, invoice ReferenceNbr or CustomerID")
     return notices
 
 

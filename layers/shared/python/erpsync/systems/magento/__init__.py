@@ -1,8 +1,8 @@
-"""Magento 2 (Open Source / Adobe Commerce) REST: client, mapping to the canonical model, Store adapter."""
+"""Magento 2 (Open Source / Adobe Commerce) REST: client, mapping to the canonical model, ports, webhooks."""
 
 from __future__ import annotations
 
-from erpsync.systems.magento.adapter import MagentoStore
+from erpsync.systems.magento.adapter import MagentoCustomers, MagentoStore, MagentoSystem
 from erpsync.systems.magento.client import Filter, MagentoClient, search_params
 
-__all__ = ["Filter", "MagentoClient", "MagentoStore", "search_params"]
+__all__ = ["Filter", "MagentoClient", "MagentoCustomers", "MagentoStore", "MagentoSystem", "search_params"]

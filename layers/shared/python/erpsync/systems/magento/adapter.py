@@ -1,15 +1,28 @@
-"""``MagentoStore``: the ``Store`` port over Magento 2's REST API."""
+"""Magento 2's REST API behind erpsync's ports: orders (source), shipments and invoices
+(targets), customers (both ways). ``MagentoSystem`` hands each out by entity and direction."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from erpsync.model import ChangeNotice, Invoice, Order, Shipment
-from erpsync.runtime.errors import NotFoundError, RetryableError
+from erpsync.errors import NotFoundError, RetryableError
+from erpsync.model import ChangeNotice, Customer, Invoice, Order, Shipment
 from erpsync.systems.magento.client import Filter, MagentoClient
-from erpsync.systems.magento.mapping import document_items, format_timestamp, has_marker, order_from_magento, ref_marker
+from erpsync.systems.magento.mapping import (
+    customer_from_magento,
+    customer_to_magento,
+    document_items,
+    format_timestamp,
+    has_marker,
+    order_from_magento,
+    parse_timestamp,
+    ref_marker,
+)
+from erpsync.systems.magento.settings import MagentoSettings
+from erpsync.systems.ports import Page
 
 SNAPSHOT_MAX_BYTES = 200_000
 """A polled order rides in its notice up to this size (an SQS message holds 256 KiB; a big order's
@@ -38,38 +51,44 @@ class MagentoStore:
 
     name = "magento"
 
-    def __init__(self, client: MagentoClient, *, page_size: int = 100) -> None:
+    def __init__(self, client: MagentoClient, *, page_size: int = 100, connection: str = "magento") -> None:
         self.client = client
         self.page_size = page_size
+        self.name = connection
 
-    def changed_orders(self, since: datetime) -> list[ChangeNotice]:
-        """Notices for orders with ``updated_at`` after ``since``, oldest first (all pages)."""
+    def order_pages(self, since: datetime) -> Iterator[Page]:
+        """Pages of notices for orders with ``updated_at`` after ``since``, oldest first; each page's
+        checkpoint is its newest ``updated_at`` (the search is sorted by it)."""
         read_at = datetime.now(UTC)  # before the first page: a snapshot is never taken for fresher than it is
-        rows = self.client.search(
+        seen: set[str] = set()
+        for rows in self.client.pages(
             "/V1/orders",
             [Filter("updated_at", format_timestamp(since), "gt")],
             sort=[("updated_at", "ASC"), ("entity_id", "ASC")],
             page_size=self.page_size,
-        )
-        seen: set[str] = set()
-        notices: list[ChangeNotice] = []
-        for row in rows:
-            oid = str(row.get("entity_id"))
-            if oid in seen:
-                continue
-            seen.add(oid)
-            small = len(json.dumps(row, separators=(",", ":"), default=str)) <= SNAPSHOT_MAX_BYTES
-            notices.append(
-                ChangeNotice(
-                    source=self.name,
-                    entity="order",
-                    id=oid,
-                    version=str(row.get("updated_at") or ""),
-                    snapshot=row if small else None,
-                    read_at=read_at if small else None,
+        ):
+            notices: list[ChangeNotice] = []
+            for row in rows:
+                oid = str(row.get("entity_id"))
+                if oid in seen:
+                    continue
+                seen.add(oid)
+                small = len(json.dumps(row, separators=(",", ":"), default=str)) <= SNAPSHOT_MAX_BYTES
+                notices.append(
+                    ChangeNotice(
+                        source=self.name,
+                        entity="order",
+                        id=oid,
+                        version=str(row.get("updated_at") or ""),
+                        snapshot=row if small else None,
+                        read_at=read_at if small else None,
+                    )
                 )
-            )
-        return notices
+            yield Page(notices, _newest(rows))
+
+    def changed_orders(self, since: datetime) -> list[ChangeNotice]:
+        """Every order notice since ``since`` (all pages, oldest first)."""
+        return [n for page in self.order_pages(since) for n in page.notices]
 
     def get_order(self, order_id: str, snapshot: dict[str, Any] | None = None) -> Order:
         if snapshot is not None and str(snapshot.get("entity_id")) == str(_id(order_id)):
@@ -112,3 +131,134 @@ class MagentoStore:
             "comment": {"comment": f"Invoiced in the ERP {ref_marker(ref)}", "is_visible_on_front": 0},
         }
         return _new_id(self.client.post(f"/V1/order/{_id(order_id)}/invoice", body), "invoice")
+
+
+def _newest(rows: list[dict[str, Any]]) -> datetime | None:
+    times = [t for t in (parse_timestamp(r.get("updated_at")) for r in rows) if t is not None]
+    return max(times) if times else None
+
+
+class MagentoOrders:
+    """Store orders, the source of the orders flow."""
+
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.store.order_pages(since)
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        return self.store.get_order(id, snapshot)
+
+    def find(self, number: str) -> str | None:
+        return self.store.find_order_id(number)
+
+
+class MagentoShipments:
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def find(self, order_id: str, ref: str) -> str | None:
+        return self.store.find_shipment(order_id, ref)
+
+    def create(self, order_id: str, shipment: Shipment, ref: str, carrier_code: str) -> str:
+        return self.store.create_shipment(order_id, shipment, ref, carrier_code)
+
+
+class MagentoInvoices:
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def find(self, order_id: str, ref: str) -> str | None:
+        return self.store.find_invoice(order_id, ref)
+
+    def create(self, order_id: str, invoice: Invoice, ref: str) -> str:
+        return self.store.create_invoice(order_id, invoice, ref)
+
+
+class MagentoCustomers:
+    """Customer accounts, both ways. Email (lower-case) within the configured website is the identity."""
+
+    def __init__(self, client: MagentoClient, settings: Callable[[], MagentoSettings], connection: str) -> None:
+        self.client, self.settings, self.connection = client, settings, connection
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        cfg = self.settings()
+        for rows in self.client.pages(
+            "/V1/customers/search",
+            [Filter("updated_at", format_timestamp(since), "gt"), Filter("website_id", cfg.website_id)],
+            sort=[("updated_at", "ASC"), ("entity_id", "ASC")],
+            page_size=cfg.page_size,
+        ):
+            notices = [
+                ChangeNotice(
+                    source=self.connection,
+                    entity="customer",
+                    id=str(r.get("id")),
+                    version=str(r.get("updated_at") or "") or None,
+                    occurred_at=parse_timestamp(r.get("updated_at")),
+                )
+                for r in rows
+            ]
+            yield Page(notices, _newest(rows))
+
+    def _read(self, id: str) -> dict[str, Any]:
+        if not str(id).isdigit():
+            raise NotFoundError(f"magento customer id {id!r} is not numeric", system="magento")
+        record = self.client.get(f"/V1/customers/{int(id)}")
+        if not isinstance(record, dict):
+            raise RetryableError(f"magento answered customer {id} with {type(record).__name__}", system="magento")
+        return record
+
+    def get(self, id: str) -> Customer:
+        return customer_from_magento(self._read(id))
+
+    def find(self, email: str) -> list[Customer]:
+        cfg = self.settings()
+        rows = self.client.search(
+            "/V1/customers/search",
+            [Filter("email", email.strip().lower()), Filter("website_id", cfg.website_id)],
+            page_size=10,
+        )
+        return [customer_from_magento(r) for r in rows]
+
+    def create(self, customer: Customer) -> Customer:
+        cfg = self.settings()
+        body = customer_to_magento(customer, None, website_id=cfg.website_id, store_id=cfg.store_id)
+        saved = self.client.post("/V1/customers", {"customer": body})
+        if not isinstance(saved, dict):
+            raise RetryableError(f"magento answered the customer create with {saved!r}", system="magento")
+        return customer_from_magento(saved)
+
+    def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
+        cfg = self.settings()
+        record = self._read(id)  # a PUT replaces the aggregate: send back what we do not sync
+        body = customer_to_magento(customer, record, website_id=cfg.website_id, store_id=cfg.store_id)
+        saved = self.client.put(f"/V1/customers/{int(id)}", {"customer": body})
+        if not isinstance(saved, dict):
+            raise RetryableError(f"magento answered the customer update with {saved!r}", system="magento")
+        return customer_from_magento(saved)
+
+
+class MagentoSystem:
+    """A Magento connection: its ports by entity and direction."""
+
+    kind = "magento"
+
+    def __init__(self, client: MagentoClient, connection: str, settings: Callable[[], MagentoSettings]) -> None:
+        self.connection = connection
+        self.client = client
+        self.store = MagentoStore(client, page_size=settings().page_size, connection=connection)
+        self._ports: dict[tuple[str, str], object] = {
+            ("order", "source"): MagentoOrders(self.store),
+            ("shipment", "target"): MagentoShipments(self.store),
+            ("invoice", "target"): MagentoInvoices(self.store),
+            ("customer", "source"): MagentoCustomers(client, settings, connection),
+        }
+        self._ports[("customer", "target")] = self._ports[("customer", "source")]
+
+    def port(self, entity: str, direction: str) -> Any:
+        try:
+            return self._ports[(entity, direction)]
+        except KeyError:
+            raise NotFoundError(f"magento serves no {entity} {direction}", system="magento") from None

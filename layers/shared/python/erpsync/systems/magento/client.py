@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import httpx
 
-from erpsync.runtime.errors import (
+from erpsync.errors import (
     AuthError,
     NotFoundError,
     OutageError,
@@ -17,8 +17,8 @@ from erpsync.runtime.errors import (
     RetryableError,
     ValidationFailed,
 )
-from erpsync.runtime.gate import Gate
 from erpsync.systems import http as transport
+from erpsync.systems.ports import Deadline, Gate
 
 SYSTEM = "magento"
 
@@ -95,8 +95,10 @@ class MagentoClient:
         http: httpx.Client | None = None,
         timeout: float = 10.0,
         gate: Gate | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.deadline = deadline
         self.username = username
         self.password = password
         self.timeout = timeout
@@ -125,7 +127,7 @@ class MagentoClient:
             method,
             url,
             system=SYSTEM,
-            timeout=self.timeout,
+            timeout=self.deadline.timeout(self.timeout, SYSTEM) if self.deadline else self.timeout,
             gate=self.gate,
             params=params,
             json=json,
@@ -220,6 +222,27 @@ class MagentoClient:
         if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
             raise RetryableError(f"magento sent an unexpected search result for {path}", system=SYSTEM)
         return data
+
+    def pages(
+        self,
+        path: str,
+        filters: FilterGroups = (),
+        sort: Sequence[tuple[str, str]] = (),
+        page_size: int = 100,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """A search page by page until ``total_count`` (Magento repeats the last page past the end)."""
+        seen = 0
+        page = 1
+        while True:
+            data = self.search_page(path, filters, sort, page_size, page)
+            batch = data.get("items") or []
+            if batch:
+                yield batch
+            seen += len(batch)
+            total = int(data.get("total_count") or 0)
+            if not batch or seen >= total or page * page_size >= total:
+                return
+            page += 1
 
     def search(
         self,

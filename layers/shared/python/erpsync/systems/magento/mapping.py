@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from erpsync.errors import MappingMissing, ValidationFailed
 from erpsync.model import Address, Customer, DocumentLine, Order, OrderLine, cents
-from erpsync.runtime.errors import MappingMissing, ValidationFailed
 
 SYSTEM = "magento"
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -262,3 +262,109 @@ def document_items(lines: Iterable[DocumentLine], what: str) -> list[dict[str, A
     if not qty_by_item:
         raise ValidationFailed(f"{what} has no quantity to send to magento", system=SYSTEM)
     return [{"order_item_id": i, "qty": _qty(q)} for i, q in qty_by_item.items()]
+
+
+# -- customers ------------------------------------------------------------------------------------
+
+
+def _address_by_id(record: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    wanted = record.get(key)
+    for addr in record.get("addresses") or []:
+        if isinstance(addr, Mapping) and (
+            (wanted is not None and str(addr.get("id")) == str(wanted)) or addr.get(key) is True
+        ):
+            return addr
+    return None
+
+
+def customer_from_magento(record: Any) -> Customer:
+    """A Magento customer account (``GET /V1/customers/{id}``) as the canonical customer.
+
+    Company and phone live on Magento's addresses: they are read from the default billing address.
+    """
+    if not isinstance(record, Mapping) or not record.get("email"):
+        raise ValidationFailed(
+            f"magento customer {record.get('id') if isinstance(record, Mapping) else record!r}: no email"
+        )
+    billing_raw = _address_by_id(record, "default_billing")
+    shipping_raw = _address_by_id(record, "default_shipping")
+    billing = address_from_magento(billing_raw)
+    shipping = address_from_magento(shipping_raw)
+    if billing is not None:
+        billing = billing.model_copy(update={"email": ""})
+    if shipping is not None:
+        shipping = shipping.model_copy(update={"email": ""})
+    return Customer(
+        email=str(record["email"]),
+        first_name=str(record.get("firstname") or ""),
+        last_name=str(record.get("lastname") or ""),
+        company=billing.company if billing else "",
+        phone=billing.phone if billing else "",
+        group=str(record.get("group_id")) if record.get("group_id") is not None else None,
+        address=billing,
+        shipping=shipping if shipping is not None and shipping != billing else None,
+        source_id=str(record.get("id")),
+        version=str(record.get("updated_at") or "") or None,
+    )
+
+
+def address_to_magento(addr: Address, customer: Customer, **flags: Any) -> dict[str, Any]:
+    """A Magento customer address; names, company and phone fall back to the customer's."""
+    return {
+        "firstname": addr.first_name or customer.first_name,
+        "lastname": addr.last_name or customer.last_name,
+        "company": addr.company or customer.company,
+        "street": list(addr.street),
+        "city": addr.city,
+        "region": {"region_code": addr.region_code, "region": addr.region or addr.region_code},
+        "postcode": addr.postcode,
+        "country_id": addr.country,
+        "telephone": addr.phone or customer.phone,
+        **flags,
+    }
+
+
+def customer_to_magento(
+    customer: Customer, current: Mapping[str, Any] | None, *, website_id: int, store_id: int
+) -> dict[str, Any]:
+    """The whole customer to send (``POST`` or ``PUT /V1/customers/{id}``).
+
+    A Magento update replaces the customer aggregate: addresses left out are deleted and default
+    flags not sent are reset. So the current record is sent back whole, with the synced fields and
+    the default billing and shipping addresses replaced (keeping their ids); other addresses stay.
+    """
+    body: dict[str, Any] = dict(current or {})
+    body.pop("addresses", None)
+    body.update(email=customer.email, firstname=customer.first_name or "-", lastname=customer.last_name or "-")
+    if customer.group is not None:
+        body["group_id"] = int(customer.group) if customer.group.isdigit() else customer.group
+    if current is None:
+        body.update(website_id=website_id, store_id=store_id)
+    kept = [
+        dict(a)
+        for a in (current or {}).get("addresses") or []
+        if isinstance(a, Mapping)
+        and str(a.get("id"))
+        not in {str((current or {}).get("default_billing")), str((current or {}).get("default_shipping"))}
+    ]
+    for a in kept:
+        a["default_billing"] = False
+        a["default_shipping"] = False
+    billing_id = (current or {}).get("default_billing")
+    shipping_id = (current or {}).get("default_shipping")
+    addresses: list[dict[str, Any]] = []
+    if customer.address is not None:
+        same = customer.shipping is None or customer.shipping == customer.address
+        a = address_to_magento(customer.address, customer, default_billing=True, default_shipping=same)
+        if billing_id is not None:
+            a["id"] = int(billing_id)
+        addresses.append(a)
+        if not same and customer.shipping is not None:
+            s = address_to_magento(customer.shipping, customer, default_billing=False, default_shipping=True)
+            if shipping_id is not None and str(shipping_id) != str(billing_id):
+                s["id"] = int(shipping_id)
+            addresses.append(s)
+    body["addresses"] = addresses + kept
+    for key in ("default_billing", "default_shipping"):
+        body.pop(key, None)
+    return body

@@ -20,19 +20,12 @@ from datetime import datetime
 from typing import Any
 
 from erpsync.model import ChangeNotice
+from erpsync.systems.plugin import BadWebhook
 
 SIGNATURE_HEADER = "x-erpsync-signature"
 TIMESTAMP_HEADER = "x-erpsync-timestamp"
 EVENT_ID_HEADER = "x-erpsync-event-id"
-ENTITIES = {"order": "order", "sales_order": "order"}
-
-
-class BadWebhook(ValueError):
-    """The request is not an acceptable webhook; the message says why (goes back as a 4xx)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+ENTITIES = {"order": "order", "sales_order": "order", "customer": "customer"}
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
@@ -76,7 +69,7 @@ def parse(body: Any, headers: dict[str, str]) -> list[ChangeNotice]:
     entity = _entity(event_type)
     if not isinstance(record, dict):
         raise BadWebhook(f"event {event_type!r} carries no {entity} record in 'data'")
-    record_id = record.get("entity_id")
+    record_id = record.get("entity_id", record.get("id") if entity == "customer" else None)
     if isinstance(record_id, bool) or not isinstance(record_id, int | str) or not str(record_id).strip():
         raise BadWebhook(f"the {entity} record has no 'entity_id'")
     if isinstance(record_id, str) and not record_id.strip().isdigit():
@@ -106,4 +99,7 @@ def _entity(event_type: str) -> str:
     for key, entity in ENTITIES.items():
         if f"{key}_save" in event_type or f"{key}_place" in event_type:
             return entity
-    raise BadWebhook(f"event type {event_type!r} is not one erpsync handles (orders: *sales_order_save_after)")
+    raise BadWebhook(
+        f"event type {event_type!r} is not one erpsync handles "
+        "(orders: *sales_order_save_after, customers: *customer_save_after)"
+    )

@@ -1,0 +1,128 @@
+"""The one record-sync run order every flow uses (after OCA connector's importer):
+
+1. fetch the source record (``before_fetch`` may settle it first from the binding alone);
+2. must-skip rules: skip, filter (logged with the reason) or fail (``PermanentError``);
+3. binding: is this record already paired with one on the target?
+4. up to date? the source version, and the content hash of what we last wrote to this side (an
+   equal hash is our own echo: skipped without a write) or last synced from it;
+5. a lease on the *pair* of records, so the two directions of one record never run at once;
+6. dependencies first (the customer before the order);
+7. map, then create or update on the target;
+8. bind, with the new hashes, on both binding items in one transaction.
+
+``RecordSync`` holds the order; each entity's rules (``flows/<entity>.py``) fill in the steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from erpsync.flows.base import SyncResult
+from erpsync.flows.catalog import FlowSpec
+from erpsync.model import ChangeNotice
+from erpsync.settings import Settings
+from erpsync.state.bindings import Binding, Bindings
+from erpsync.state.guards import Leases
+
+
+@dataclass
+class FlowContext:
+    """What one flow between two connections works with."""
+
+    spec: FlowSpec
+    source: str
+    """Source connection id."""
+    target: str
+    """Target connection id."""
+    source_port: Any
+    target_port: Any
+    bindings: Bindings
+    settings: Settings
+    """The settings in force for this route (overrides merged)."""
+    leases: Leases | None = None
+    extra: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """Other ports a flow's dependencies need, e.g. ``("customer", "target")``."""
+
+
+class RecordSync:
+    """The run order. Subclasses are an entity's rules; they override the steps they need."""
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+        self.bindings = ctx.bindings
+        self.source, self.target = ctx.source, ctx.target
+        self.entity = ctx.spec.entity
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    # -- the run order ---------------------------------------------------------------------------
+
+    def sync(self, notice: ChangeNotice) -> SyncResult:
+        early = self.before_fetch(notice)
+        if early is not None:
+            return early
+        record = self.fetch(notice)
+        skipped = self.must_skip(record)
+        if skipped is not None:
+            return skipped
+        binding = self.bindings.get(self.entity, self.source, self.source_id(record), self.target)
+        current = self.up_to_date(record, binding)
+        if current is not None:
+            return current
+        with self._pair_lease(self.pair_key(record, binding)):
+            self.dependencies(record)
+            return self.write(record, binding)
+
+    def _pair_lease(self, key: str) -> Any:
+        from contextlib import nullcontext
+
+        return self.ctx.leases.hold(f"{self.entity}#{key}") if self.ctx.leases else nullcontext()
+
+    # -- the steps ---------------------------------------------------------------------------------
+
+    def before_fetch(self, notice: ChangeNotice) -> SyncResult | None:
+        """Settle the notice without reading the source (e.g. an order already in the ERP)."""
+        return None
+
+    def fetch(self, notice: ChangeNotice) -> Any:
+        return self.ctx.source_port.get(notice.id)
+
+    def source_id(self, record: Any) -> str:
+        return str(record.source_id)
+
+    def must_skip(self, record: Any) -> SyncResult | None:
+        """``SyncResult('filtered'|'skipped', ...)`` to leave the record out; raise to fail it."""
+        return None
+
+    def up_to_date(self, record: Any, binding: Binding | None) -> SyncResult | None:
+        """Skip a record whose content we already synced, or that is our own echo."""
+        if binding is None or binding.status != "synced":
+            return None
+        digest = self.content_hash(record)
+        if digest is None:
+            return None
+        if digest == binding.written_hash:
+            return SyncResult("skipped", binding.other_id or "", f"echo of our own write to {self.source}")
+        if digest == binding.seen_hash:
+            return SyncResult("skipped", binding.other_id or "", "unchanged since the last sync")
+        return None
+
+    def content_hash(self, record: Any) -> str | None:
+        """The hash of what this flow syncs of ``record`` (None: no hash comparison)."""
+        return None
+
+    def pair_key(self, record: Any, binding: Binding | None) -> str:
+        """The lease key shared by both directions of this pair."""
+        if binding is not None and binding.other_id:
+            return "|".join(sorted((f"{self.source}:{self.source_id(record)}", f"{self.target}:{binding.other_id}")))
+        return f"{self.source}:{self.source_id(record)}"
+
+    def dependencies(self, record: Any) -> None:
+        """Sync what the record needs on the target first."""
+
+    def write(self, record: Any, binding: Binding | None) -> SyncResult:
+        """Map, create or update, bind."""
+        raise NotImplementedError

@@ -1,0 +1,66 @@
+"""Acumatica as an ERP: what it serves, its settings, its secret, its push notifications."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from erpsync.model import ChangeNotice
+from erpsync.systems.acumatica import webhooks
+from erpsync.systems.acumatica.settings import AcumaticaSecret, AcumaticaSettings
+from erpsync.systems.plugin import SOURCE, TARGET, BadWebhook, Plugin, Wiring
+from erpsync.systems.ports import System
+
+
+def connect(wiring: Wiring) -> System:
+    from erpsync.systems.acumatica.adapter import AcumaticaSystem
+    from erpsync.systems.acumatica.client import AcumaticaClient
+
+    secret = wiring.secret
+    assert isinstance(secret, AcumaticaSecret)
+
+    def settings() -> AcumaticaSettings:
+        current = wiring.settings()
+        assert isinstance(current, AcumaticaSettings)
+        return current
+
+    client = AcumaticaClient(
+        secret.base_url,
+        secret.username,
+        secret.password,
+        secret.company,
+        secret.branch,
+        endpoint=secret.endpoint,
+        gate=wiring.gate,
+        deadline=wiring.deadline,
+    )
+    return AcumaticaSystem(client, wiring.connection, settings)
+
+
+def parse_webhook(secret: Any, body: bytes, headers: dict[str, str]) -> list[ChangeNotice]:
+    """Verify (when a token is configured) and parse an Acumatica push notification."""
+    if secret:
+        webhooks.verify(str(secret), headers)
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadWebhook(f"body is not valid JSON: {exc}") from exc
+    if data is None:
+        raise BadWebhook("empty body: expected a JSON object")
+    return webhooks.parse(data)
+
+
+PLUGIN = Plugin(
+    kind="acumatica",
+    role="erp",
+    serves={
+        "customer": frozenset({SOURCE, TARGET}),
+        "order": frozenset({TARGET}),
+        "shipment": frozenset({SOURCE}),
+        "invoice": frozenset({SOURCE}),
+    },
+    settings_model=AcumaticaSettings,
+    secret_model=AcumaticaSecret,
+    connect=connect,
+    webhooks=parse_webhook,
+)
