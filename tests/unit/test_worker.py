@@ -175,3 +175,43 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
     assert 20 <= backoff_seconds(3) <= 40
     assert backoff_seconds(20) <= 900
     assert backoff_seconds(1, retry_after=120) == 120
+
+
+class SlowFlow(ScriptedFlow):
+    """Each sync takes ``seconds`` (a slow ERP answer)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def sync(self, notice: ChangeNotice) -> SyncResult:
+        import time
+
+        time.sleep(self.seconds)
+        return super().sync(notice)
+
+
+def test_a_batch_hands_back_untouched_what_the_deadline_cannot_fit(synclog_table: str, queue: str) -> None:
+    from erpsync.systems.ports import Deadline
+
+    deadline = Deadline(margin_s=0.0)
+    deadline.start(5.0 + 0.5)  # room for one record before the 5 s reserve is reached
+    flow = SlowFlow(0.6)
+    w = worker(flow, synclog_table, queue, deadline=deadline)
+    batch = {"Records": [record({**NOTICE, "id": str(i)}, i) for i in range(4)]}
+    out = w.handle_batch(batch)
+    assert flow.calls == 1  # the first record ran; the rest were never started
+    assert [f["itemIdentifier"] for f in out["batchItemFailures"]] == ["m1", "m2", "m3"]
+
+
+def test_a_request_is_not_sent_with_too_little_time_left() -> None:
+    from erpsync.systems.ports import Deadline
+
+    d = Deadline(margin_s=1.0, min_request_s=1.0)
+    assert d.timeout(30.0) == 30.0  # no deadline: the default
+    d.start(10.0)
+    assert 8.0 < d.timeout(30.0) <= 9.0  # cut to what is left, less the margin
+    d.start(1.5)
+    with pytest.raises(RetryableError) as err:
+        d.timeout(30.0, "acumatica")
+    assert err.value.error_type == "budget"
