@@ -28,12 +28,14 @@ def _child(count: int) -> dict[str, Any]:
     import resource
     import time
 
-    from erpsync.flows.orders import OrdersFlow
+    from erpsync.flows import catalog as flows
+    from erpsync.flows.orders import OrderRules
+    from erpsync.flows.sync import FlowContext
     from erpsync.model import ChangeNotice
     from erpsync.runtime.worker import Worker
     from erpsync.settings import Settings
-    from erpsync.systems.acumatica.adapter import AcumaticaErp
-    from erpsync.systems.magento.adapter import MagentoStore
+    from erpsync.systems.acumatica.adapter import AcumaticaErp, AcumaticaOrders
+    from erpsync.systems.magento.adapter import MagentoOrders, MagentoStore
     from sandbox.sims import magento_orders as mo
 
     catalog = mo.sample_catalog()
@@ -74,6 +76,9 @@ def _child(count: int) -> dict[str, Any]:
         def bind(self, *a: Any, **k: Any) -> None:
             return None
 
+        def bind_pair(self, *a: Any, **k: Any) -> None:
+            return None
+
     class SyncLog:
         rows = 0
 
@@ -83,8 +88,18 @@ def _child(count: int) -> dict[str, Any]:
     settings = Settings(tax_id="STORETAX")
     store = MagentoStore(Magento())  # type: ignore[arg-type]
     erp = AcumaticaErp(Acumatica())  # type: ignore[arg-type]
-    flow = OrdersFlow(store, erp, Bindings(), settings)  # type: ignore[arg-type]
-    worker = Worker(flow, SyncLog(), "queue", 5)  # type: ignore[arg-type]
+    flow = OrderRules(
+        FlowContext(
+            spec=flows.get("orders"),
+            source="magento",
+            target="acumatica",
+            source_port=MagentoOrders(store),
+            target_port=AcumaticaOrders(erp),
+            bindings=Bindings(),  # type: ignore[arg-type]
+            settings=settings,
+        )
+    )
+    worker = Worker(flow, SyncLog(), "queue", 5, flow_name="orders")  # type: ignore[arg-type]
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     synced = 0
