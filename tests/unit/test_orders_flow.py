@@ -214,3 +214,47 @@ def test_a_fresh_snapshot_stands_in_for_the_read_and_a_stale_one_does_not(
     assert flow.sync(stale).outcome == "synced"
     assert store.calls.count("get_order") == 1
     assert [d.number for d in erp.orders.values()] == ["000000003", "000000004"]
+
+
+def test_a_second_store_order_with_a_number_already_sent_is_held_not_sent(
+    bindings_table: str, settings: Settings
+) -> None:
+    """A store that saved two orders under one number (entity 3 and entity 6 as 000000003): the ERP
+    gets the first; the second fails as duplicate_number naming both, and no second ERP order exists."""
+    from erpsync.errors import PermanentError
+
+    catalog_ = mo.sample_catalog()
+    first, second = (
+        order_from_magento(
+            mo.build_order(
+                catalog_,
+                [mo.CartLine("24-MB01", 1)],
+                customer=mo.sample_customer("jane@example.com", customer_id=1),
+                entity_id=eid,
+                increment_id="000000003",
+            )
+        )
+        for eid in (3, 6)
+    )
+    flow, _, erp = make_flow(bindings_table, settings, first, second)
+    assert flow.sync(notice(first)).outcome == "synced"
+    with pytest.raises(PermanentError) as err:
+        flow.sync(notice(second))
+    assert err.value.error_type == "duplicate_number"
+    assert "000000003" in str(err.value) and "order 3" in str(err.value) and "order 6" in str(err.value)
+    assert len(erp.orders) == 1 and erp.calls.count("create_order") == 1
+    assert flow.sync(notice(first)).outcome == "skipped"  # the first one is still in step
+
+
+def test_a_guest_customer_made_for_an_order_is_marked_for_the_erp_to_store_flow(
+    bindings_table: str, settings: Settings
+) -> None:
+    raw = real_order()
+    raw.update(customer_is_guest=1, customer_email="guest@example.com")
+    raw.pop("customer_id", None)
+    order = order_from_magento(raw)
+    assert order.customer.is_guest
+    flow, _, erp = make_flow(bindings_table, settings, order)
+    assert flow.sync(notice(order)).outcome == "synced"
+    [customer_id] = {d.customer_id for d in erp.orders.values()}
+    assert Bindings(bindings_table).find("customer", "guest", customer_id, "acumatica") == "guest@example.com"

@@ -215,3 +215,34 @@ def test_a_request_is_not_sent_with_too_little_time_left() -> None:
     with pytest.raises(RetryableError) as err:
         d.timeout(30.0, "acumatica")
     assert err.value.error_type == "budget"
+
+
+class WaitingFlow(ScriptedFlow):
+    """Record "slow" waits until every other record of the batch has finished (or 5 s)."""
+
+    def __init__(self, others: int) -> None:
+        super().__init__()
+        import threading
+
+        self.done = threading.Semaphore(0)
+        self.others = others
+        self.saw_others_finish = False
+
+    def sync(self, notice: ChangeNotice) -> SyncResult:
+        if notice.id == "slow":
+            self.saw_others_finish = all(self.done.acquire(timeout=5) for _ in range(self.others))
+            return SyncResult("synced", "SLOW")
+        self.done.release()
+        return SyncResult("synced", notice.id)
+
+
+def test_a_slow_record_does_not_hold_up_the_rest_of_its_batch(synclog_table: str, queue: str) -> None:
+    flow = WaitingFlow(others=3)
+    w = worker(flow, synclog_table, queue)
+    w.parallel = 4
+    batch = {
+        "Records": [record({**NOTICE, "id": "slow"}, 0)] + [record({**NOTICE, "id": str(i)}, i) for i in (1, 2, 3)]
+    }
+    assert w.handle_batch(batch) == {"batchItemFailures": []}
+    assert flow.saw_others_finish  # the three others ran while the first one was still waiting
+    # (on one thread the slow record would wait its 5 s out alone and saw_others_finish would be False)

@@ -123,6 +123,17 @@ class CustomerRules(RecordSync):
 
     # -- the steps ---------------------------------------------------------------------------------
 
+    def before_fetch(self, notice: Any) -> SyncResult | None:
+        """An ERP customer the orders flow made for a guest checkout gets no store account (until
+        the guest registers with that email and the two are linked)."""
+        if self.source_role != ERP:
+            return None
+        if self.bindings.get(self.entity, self.source, notice.id, self.target) is not None:
+            return None
+        if self.bindings.find(self.entity, "guest", notice.id, self.source):
+            return SyncResult("filtered", "", f"{self.source} customer {notice.id} was made for a guest checkout")
+        return None
+
     def fetch(self, notice: Any) -> Customer:
         return self.neutral(self.ctx.source_port.get(notice.id), self.source_role)
 
@@ -139,7 +150,7 @@ class CustomerRules(RecordSync):
             return super().pair_key(record, binding)
         return f"email:{record.email.lower()}"
 
-    def write(self, record: Customer, binding: Binding | None) -> SyncResult:
+    def write(self, record: Customer, binding: Binding | None, deps: Any = None) -> SyncResult:
         target = self.ctx.target_port
         if binding is not None and binding.other_id:
             current = self.neutral(target.get(binding.other_id), self.target_role)

@@ -41,7 +41,7 @@ class DocumentRules(RecordSync):
     def create(self, order_id: str, doc: Document, ref: str) -> str:
         raise NotImplementedError
 
-    def write(self, doc: Document, binding: Binding | None) -> SyncResult:
+    def write(self, doc: Document, binding: Binding | None, deps: object = None) -> SyncResult:
         by_order: dict[str, list[DocumentLine]] = defaultdict(list)
         for line in doc.lines:
             by_order[line.order_key].append(line)

@@ -58,10 +58,10 @@ class OrderRules(RecordSync):
     def pair_key(self, record: Order, binding: Binding | None) -> str:
         return f"{self.source}:number:{record.number}"
 
-    def dependencies(self, record: Order) -> None:
-        self.customer_id = self.resolve_customer(record.customer)
+    def dependencies(self, record: Order) -> str:
+        return self.resolve_customer(record.customer)
 
-    def write(self, order: Order, binding: Binding | None) -> SyncResult:
+    def write(self, order: Order, binding: Binding | None, deps: str | None = None) -> SyncResult:
         sent = self.bindings.get("order", self.source, f"number:{order.number}", self.target)
         if sent and sent.data.get("source_id") not in (None, order.source_id):
             raise DuplicateOrderNumber(
@@ -69,7 +69,7 @@ class OrderRules(RecordSync):
                 f"{sent.data.get('source_id')}, {self.target} order {sent.other_id}); this {self.source} order "
                 f"{order.source_id} carries the same number and is held for review, not sent twice"
             )
-        draft = self.draft(order, self.customer_id)
+        draft = self.draft(order, deps or self.resolve_customer(order.customer))
         digest = content_hash(draft)
         target = self.ctx.target_port
         if binding or sent or self.settings.lookup_before_create:
@@ -99,6 +99,9 @@ class OrderRules(RecordSync):
         port = self.ctx.extra[("customer", "target")]
         found = port.find(customer.email)
         customer_id = str(found[0].source_id) if found else str(port.create(customer).source_id)
+        if customer.is_guest and not found:
+            # made for a guest checkout: the ERP-to-store customers flow leaves it out
+            self.bindings.put(Binding("customer", "guest", customer_id, self.target, customer.email))
         self.bindings.bind("customer", "email", customer.email, self.target, customer_id)
         return customer_id
 

@@ -73,8 +73,8 @@ class RecordSync:
         if current is not None:
             return current
         with self._pair_lease(self.pair_key(record, binding)):
-            self.dependencies(record)
-            return self.write(record, binding)
+            deps = self.dependencies(record)
+            return self.write(record, binding, deps)
 
     def _pair_lease(self, key: str) -> Any:
         from contextlib import nullcontext
@@ -120,9 +120,11 @@ class RecordSync:
             return "|".join(sorted((f"{self.source}:{self.source_id(record)}", f"{self.target}:{binding.other_id}")))
         return f"{self.source}:{self.source_id(record)}"
 
-    def dependencies(self, record: Any) -> None:
-        """Sync what the record needs on the target first."""
+    def dependencies(self, record: Any) -> Any:
+        """Sync what the record needs on the target first; what it returns is handed to ``write``.
+        (Rules hold no per-record state: a batch runs its records on several threads.)"""
+        return None
 
-    def write(self, record: Any, binding: Binding | None) -> SyncResult:
+    def write(self, record: Any, binding: Binding | None, deps: Any = None) -> SyncResult:
         """Map, create or update, bind."""
         raise NotImplementedError

@@ -256,6 +256,7 @@ class FlowRuntime:
         self.worker.max_attempts = settings.max_attempts
         self.worker.give_up_after_hours = settings.give_up_after_hours
         self.worker.max_delay_s = settings.retry_delay_cap_s
+        self.worker.parallel = settings.batch_parallelism
         if self.worker.breaker:
             self.worker.breaker.threshold = settings.breaker_threshold
             self.worker.breaker.base_open_s = settings.breaker_open_s
@@ -395,6 +396,7 @@ def build(flow_name: str) -> FlowRuntime:
         flow_name=spec.name,
     )
     worker.max_delay_s = settings.retry_delay_cap_s
+    worker.parallel = settings.batch_parallelism
     rt = FlowRuntime(
         spec, settings_store, connections, worker, Cursors(table), queue_url, Bindings(table), Leases(table)
     )

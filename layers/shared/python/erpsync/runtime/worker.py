@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from erpsync.errors import PermanentError, RateLimitedError, RetryableError, SyncError
 from erpsync.model import ChangeNotice
 from erpsync.runtime import queues
+from erpsync.state import dynamo
 from erpsync.state.bindings import SeenVersions
 from erpsync.state.guards import Breaker, Leases, LimitExceeded
 from erpsync.state.synclog import LogRow, SyncLog
@@ -113,6 +114,8 @@ class Worker:
         flow_name: str | None = None,
     ) -> None:
         self.deadline = deadline
+        self.parallel = 1
+        """Records of one batch handled side by side (set from the settings by the runtime)."""
         self.flow_name = flow_name or flow.name
         self.flow, self.synclog, self.queue_url, self.max_attempts = flow, synclog, queue_url, max_attempts
         self.breaker, self.leases, self.give_up_after_hours = breaker, leases, give_up_after_hours
@@ -125,27 +128,38 @@ class Worker:
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
         """An SQS event -> the partial batch response (ReportBatchItemFailures).
 
-        The batch keeps the invocation's deadline: once less than ``RECORD_RESERVE_S`` is left, the
-        records not yet started are reported as failures untouched (SQS delivers them again; no
+        Records run side by side on up to ``parallel`` threads, so one slow answer does not hold up
+        the rest of the batch (the shared rate gate still caps what reaches each system). The batch
+        keeps the invocation's deadline: a record not yet started when less than
+        ``RECORD_RESERVE_S`` is left is reported as a failure untouched (SQS delivers it again; no
         attempt is spent) instead of being cut off mid-write by the Lambda timeout.
         """
-        failures = []
         records = event.get("Records", [])
-        for i, record in enumerate(records):
-            left = self.deadline.remaining() if self.deadline else None
-            if left is not None and left < RECORD_RESERVE_S:
-                failures += [{"itemIdentifier": r["messageId"]} for r in records[i:]]
-                log.warning(
-                    "%s: %.1fs left in the invocation; %d record(s) handed back untouched",
-                    self.flow_name,
-                    max(left, 0),
-                    len(records) - i,
-                    extra={"flow": self.flow_name, "handed_back": len(records) - i},
-                )
-                break
-            if not self.handle_record(record).ok:
-                failures.append({"itemIdentifier": record["messageId"]})
+        if self.parallel <= 1 or len(records) <= 1:
+            results = [self._run(r) for r in records]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            queues.client(), dynamo.client()  # made once, before threads race to make them
+            with ThreadPoolExecutor(max_workers=min(self.parallel, len(records))) as pool:
+                results = list(pool.map(self._run, records))
+        failures = [{"itemIdentifier": r["messageId"]} for r, ok in zip(records, results, strict=True) if not ok]
+        handed_back = results.count(None)
+        if handed_back:
+            log.warning(
+                "%s: too little time left in the invocation; %d record(s) handed back untouched",
+                self.flow_name,
+                handed_back,
+                extra={"flow": self.flow_name, "handed_back": handed_back},
+            )
         return {"batchItemFailures": failures}
+
+    def _run(self, record: dict[str, Any]) -> bool | None:
+        """Handle one record of a batch: True when done with, False to redeliver, None when not started."""
+        left = self.deadline.remaining() if self.deadline else None
+        if left is not None and left < RECORD_RESERVE_S:
+            return None
+        return self.handle_record(record).ok
 
     def handle_record(self, record: dict[str, Any]) -> Outcome:
         started = time.monotonic()

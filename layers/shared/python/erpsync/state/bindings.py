@@ -118,6 +118,11 @@ class Bindings:
         b = self.get(entity, system, id, other_system)
         return b.other_id if b and b.status == SYNCED else None
 
+    def put(self, b: Binding) -> None:
+        """Write one item alone (an index or a marker that has no twin)."""
+        b.status, b.updated_at = SYNCED, time.time()
+        dynamo.client().put_item(TableName=self.table, Item=dynamo.to_item(self._row(b)))
+
     def bind_pair(self, forward: Binding, reverse: Binding, *, also: list[Binding] | None = None) -> None:
         """Write both items of a pair (and ``also``: e.g. an email index) in one transaction, so
         neither side ever sees a half-bound pair."""

@@ -31,18 +31,18 @@ class Leases:
         self.table, self.seconds, self.clock = table, seconds, clock
         self.owner = uuid.uuid4().hex
 
-    def acquire(self, name: str) -> bool:
-        """Take the lease on ``name`` unless another worker holds an unexpired one."""
+    def acquire(self, name: str, token: str | None = None) -> bool:
+        """Take the lease on ``name`` unless another holder has an unexpired one. ``token`` tells
+        holders apart within one process (threads); default: this process."""
+        me = token or self.owner
         now = self.clock()
         try:
             dynamo.client().put_item(
                 TableName=self.table,
-                Item=dynamo.to_item(
-                    {"pk": f"lease#{name}", "sk": "-", "owner": self.owner, "until": now + self.seconds}
-                ),
+                Item=dynamo.to_item({"pk": f"lease#{name}", "sk": "-", "owner": me, "until": now + self.seconds}),
                 ConditionExpression="attribute_not_exists(pk) OR #u < :now OR #o = :me",
                 ExpressionAttributeNames={"#u": "until", "#o": "owner"},
-                ExpressionAttributeValues=dynamo.to_item({":now": now, ":me": self.owner}),
+                ExpressionAttributeValues=dynamo.to_item({":now": now, ":me": me}),
             )
             return True
         except Exception as exc:
@@ -53,21 +53,23 @@ class Leases:
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
         """Hold the lease on ``name`` for the block; another holder makes it a ``busy`` retry."""
-        if not self.acquire(name):
+        token = f"{self.owner}:{uuid.uuid4().hex}"
+        if not self.acquire(name, token):
             raise RetryableError(f"another worker holds {name}", error_type="busy")
         try:
             yield
         finally:
-            self.release(name)
+            self.release(name, token)
 
-    def release(self, name: str) -> None:
+    def release(self, name: str, token: str | None = None) -> None:
+        me = token or self.owner
         try:
             dynamo.client().delete_item(
                 TableName=self.table,
                 Key=dynamo.to_item({"pk": f"lease#{name}", "sk": "-"}),
                 ConditionExpression="#o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues=dynamo.to_item({":me": self.owner}),
+                ExpressionAttributeValues=dynamo.to_item({":me": me}),
             )
         except Exception as exc:
             if not _conditional_failed(exc):
