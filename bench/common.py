@@ -86,6 +86,47 @@ class Bench:
         return rt
 
 
+class Wire:
+    """One system client's requests as its caller sees them: how many, bytes each way (bodies and
+    URLs), and the time spent waiting for them (the round trip, the server's own work included)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.seconds = 0.0
+
+    def reset(self) -> None:
+        self.requests = self.bytes_in = self.bytes_out = 0
+        self.seconds = 0.0
+
+    def attach(self, client: Any) -> Callable[[], None]:
+        """Count ``client._send`` (the Magento and Acumatica clients' one door); returns the undo."""
+        had = "_send" in vars(client)
+        send = client._send
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                response = send(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t0
+            self.requests += 1
+            self.bytes_in += len(response.content)
+            self.bytes_out += len(response.request.content or b"") + len(str(response.request.url))
+            return response
+
+        client._send = counted
+
+        def undo() -> None:
+            if had:
+                client._send = send
+            else:
+                vars(client).pop("_send", None)
+
+        return undo
+
+
 class AwsCounter:
     """Counts the AWS API calls of this process (the layer's cached DynamoDB and SQS clients)."""
 
@@ -139,6 +180,11 @@ class AwsCounter:
                 self.units["rru"] += len(spec.get("Keys", [])) * (1 if spec.get("ConsistentRead") else 0.5)
         elif op == "BatchWriteItem":
             self.units["wru"] += sum(len(v) for v in params.get("RequestItems", {}).values())
+        elif op == "TransactWriteItems":
+            # a transactional write costs two WRU per item (prepare and commit)
+            self.units["wru"] += 2 * len(params.get("TransactItems", []))
+        elif op == "TransactGetItems":
+            self.units["rru"] += 2 * len(params.get("TransactItems", []))
         elif op in ("Query", "Scan"):
             self.units["rru"] += 1
 

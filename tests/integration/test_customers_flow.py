@@ -149,8 +149,15 @@ def test_an_edit_in_acumatica_reaches_magento_and_its_echo_is_skipped(pair: Pair
         "Customer",
         {"CustomerID": {"value": erp.source_id}, "MainContact": {"Phone1": {"value": "512-555-9999"}}},
     )
+    pair.clear()
     back = pair.to_store.sync(ChangeNotice(source="acumatica", entity="customer", id=str(erp.source_id)))
     assert back.outcome == "synced", back.message
+    magento = [
+        f"{r['method']} {r['path']}"
+        for r in pair.mhttp.get("/_sim/requests").json()["requests"]
+        if "/token" not in r["path"]
+    ]
+    assert magento == [f"GET /rest/default/V1/customers/{mid}", f"PUT /rest/default/V1/customers/{mid}"]
     assert pair.magento.port("customer", "source").get(mid).phone == "512-555-9999"
     pair.clear()
     echo = pair.to_erp.sync(ChangeNotice(source="magento", entity="customer", id=mid))
@@ -240,3 +247,17 @@ def test_both_sides_changed_the_owner_wins_and_the_loss_is_said(pair: Pair) -> N
     assert "conflict: contact changed in acumatica lost to magento" in out.message
     [after] = pair.acumatica.port("customer", "target").find("jdoe@example.com")
     assert after.phone == "222"  # the store owns the contact fields by default
+
+
+def test_an_erp_customer_made_for_a_guest_checkout_gets_no_store_account(pair: Pair) -> None:
+    from erpsync.state.bindings import Binding
+
+    pair.acumatica.client.put(
+        "Customer", {"CustomerID": {"value": "WGUEST"}, "MainContact": {"Email": {"value": "guest@example.com"}}}
+    )
+    pair.bindings.put(Binding("customer", "guest", "WGUEST", "acumatica", "guest@example.com"))
+    pair.clear()
+    out = pair.to_store.sync(ChangeNotice(source="acumatica", entity="customer", id="WGUEST"))
+    assert out.outcome == "filtered" and "guest" in out.message
+    assert pair.magento.port("customer", "target").find("guest@example.com") == []
+    assert pair.writes() == []

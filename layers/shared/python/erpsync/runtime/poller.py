@@ -68,7 +68,7 @@ def poll(
         notices = [n.model_copy(update={"source": source, "target": target}) for n in page.notices]
         fresh = notices
         if seen is not None and notices:
-            done = seen.get_many(flow, [n.id for n in notices])
+            done = seen.get_many(key, [n.id for n in notices])
             fresh = [n for n in notices if not n.version or done.get(n.id) != n.version]
         result.enqueued += queues.send_notices(queue_url, fresh)
         result.pages += 1

@@ -210,7 +210,7 @@ class Worker:
                 self.breaker.success(system)
         self._log(env, result.outcome, started, target_id=result.target_id, message=result.message)
         if self.seen and notice.version:
-            self.seen.mark(self.flow_name, notice.id, notice.version)
+            self.seen.mark(f"{self.flow_name}#{notice.source}", notice.id, notice.version)
         return Outcome(True, result.outcome, result.message)
 
     def _breaker_wait(self) -> float:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -179,8 +182,29 @@ class MagentoInvoices:
 class MagentoCustomers:
     """Customer accounts, both ways. Email (lower-case) within the configured website is the identity."""
 
+    RECENT = 256
+    """Customer records kept as last read, so an update right after a read sends them back whole
+    without reading them again (a Magento PUT replaces the aggregate)."""
+
     def __init__(self, client: MagentoClient, settings: Callable[[], MagentoSettings], connection: str) -> None:
         self.client, self.settings, self.connection = client, settings, connection
+        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._recent[str(record.get("id"))] = record
+            self._recent.move_to_end(str(record.get("id")))
+            while len(self._recent) > self.RECENT:
+                self._recent.popitem(last=False)
+
+    def _as_read(self, id: str, version: str | None) -> dict[str, Any] | None:
+        """The record as last read, if it is still the version the caller saw."""
+        with self._lock:
+            found = self._recent.get(str(id))
+        if found is not None and version and str(found.get("updated_at") or "") == version:
+            return copy.deepcopy(found)
+        return None
 
     def changes(self, since: datetime) -> Iterator[Page]:
         cfg = self.settings()
@@ -208,6 +232,7 @@ class MagentoCustomers:
         record = self.client.get(f"/V1/customers/{int(id)}")
         if not isinstance(record, dict):
             raise RetryableError(f"magento answered customer {id} with {type(record).__name__}", system="magento")
+        self._remember(record)
         return record
 
     def get(self, id: str) -> Customer:
@@ -232,11 +257,13 @@ class MagentoCustomers:
 
     def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
         cfg = self.settings()
-        record = self._read(id)  # a PUT replaces the aggregate: send back what we do not sync
+        # a PUT replaces the aggregate: send back whole what we do not sync (as just read, or read now)
+        record = self._as_read(id, current.version if current else None) or self._read(id)
         body = customer_to_magento(customer, record, website_id=cfg.website_id, store_id=cfg.store_id)
         saved = self.client.put(f"/V1/customers/{int(id)}", {"customer": body})
         if not isinstance(saved, dict):
             raise RetryableError(f"magento answered the customer update with {saved!r}", system="magento")
+        self._remember(saved)
         return customer_from_magento(saved)
 
 
