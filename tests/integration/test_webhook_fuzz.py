@@ -51,7 +51,7 @@ def event(source: str, body: bytes, headers: dict[str, str], b64: bool = False) 
 def queued(aws: dict[str, Any]) -> int:
     sqs = boto3.client("sqs")
     total = 0
-    for name in ("OrdersQueue", "ShipmentsQueue", "InvoicesQueue"):
+    for name in ("OrdersQueue", "ShipmentsQueue", "InvoicesQueue", "CustomersQueue", "ErpCustomersQueue"):
         attrs = sqs.get_queue_attributes(QueueUrl=aws["queues"][name], AttributeNames=["ApproximateNumberOfMessages"])
         total += int(attrs["Attributes"]["ApproximateNumberOfMessages"])
     return total
@@ -63,6 +63,8 @@ def env(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("ORDERS_QUEUE_URL", aws["queues"]["OrdersQueue"])
     monkeypatch.setenv("SHIPMENTS_QUEUE_URL", aws["queues"]["ShipmentsQueue"])
     monkeypatch.setenv("INVOICES_QUEUE_URL", aws["queues"]["InvoicesQueue"])
+    monkeypatch.setenv("CUSTOMERS_QUEUE_URL", aws["queues"]["CustomersQueue"])
+    monkeypatch.setenv("ERP_CUSTOMERS_QUEUE_URL", aws["queues"]["ErpCustomersQueue"])
     return aws
 
 
@@ -125,3 +127,33 @@ def test_a_webhook_delivered_twice_is_enqueued_once(env: dict[str, Any]) -> None
     assert json.loads(first["body"]) == {"accepted": 1, "duplicates": 0}
     assert json.loads(again["body"]) == {"accepted": 0, "duplicates": 1}
     assert queued(env) == 1
+
+
+def count(aws: dict[str, Any], name: str) -> int:
+    attrs = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws["queues"][name], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_customer_webhooks_ring_the_customers_flows_of_each_side(env: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    sample = Path(__file__).parents[2] / "events" / "webhooks" / "magento_customer_saved.json"
+    body = sample.read_bytes()
+    r = handle("magento", body, sign(SECRETS["magento"], body))
+    assert r["statusCode"] == 202, r["body"]
+    assert count(env, "CustomersQueue") == 1 and count(env, "OrdersQueue") == 0
+    push = json.dumps(
+        {"Query": "Customers", "Id": "p-1", "CompanyId": "Company", "Inserted": [{"CustomerID": "C000123"}]}
+    ).encode()
+    r = handle("acumatica", push, {"X-Erpsync-Token": SECRETS["acumatica"]})
+    assert r["statusCode"] == 202, r["body"]
+    assert count(env, "ErpCustomersQueue") == 1
+    msg = boto3.client("sqs").receive_message(QueueUrl=env["queues"]["ErpCustomersQueue"])["Messages"][0]
+    assert json.loads(msg["Body"])["source"] == "acumatica" and json.loads(msg["Body"])["entity"] == "customer"
+
+
+def test_an_unknown_connection_is_404_naming_the_known_ones(env: dict[str, Any]) -> None:
+    r = handle("shopify", b"{}", {})
+    assert r["statusCode"] == 404 and "magento" in r["body"] and "acumatica" in r["body"]

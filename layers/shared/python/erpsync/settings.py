@@ -152,8 +152,6 @@ class CustomerSync(BaseModel):
     """Store customer group id -> ERP customer price class (and back; unmapped ones are not synced)."""
     customer_classes: dict[str, str] = Field(default_factory=dict)
     """Store customer group id -> ERP customer class for customers created in the ERP."""
-    default_group: str = "1"
-    """Store group of an ERP customer whose price class maps to no group (1 = General)."""
     owner: dict[str, str] = Field(default_factory=lambda: {"contact": "store", "addresses": "store", "group": "erp"})
     """When both sides changed since the last sync: which side wins each field group
     (``contact``: names, company, phone; ``addresses``; ``group``). The losing change is logged."""
