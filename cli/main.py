@@ -244,14 +244,15 @@ def settings_set(
     from pydantic import ValidationError
 
     target.choose(stack)
+    from erpsync.runtime.lambda_app import ConfigurationError, check_settings
     from erpsync.state.settings import SettingsStore
 
     try:
         doc = json.loads(changes)
         if not isinstance(doc, dict):
             raise ValueError("settings must be a JSON object")
-        saved = SettingsStore(os.environ["BINDINGS_TABLE"]).update(doc)
-    except (ValueError, ValidationError) as exc:
+        saved = SettingsStore(os.environ["BINDINGS_TABLE"]).update(doc, check=check_settings)
+    except (ValueError, ValidationError, ConfigurationError) as exc:
         console.print(f"[red]settings not changed:[/] {exc}")
         raise typer.Exit(2) from exc
     console.print_json(saved.model_dump_json())

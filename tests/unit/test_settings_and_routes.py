@@ -89,3 +89,21 @@ def test_two_websites_feed_one_erp_with_their_own_overrides() -> None:
     lanes = check_routes(catalog.get("orders"), settings)
     assert [(s, t) for s, t, _ in lanes] == [("magento", "acumatica"), ("magento-eu", "acumatica")]
     assert settings.for_route(lanes[1][2]).tax_id == "EUVAT" and settings.for_route(lanes[0][2]).tax_id is None
+
+
+def test_settings_no_system_could_run_are_refused_and_not_saved(bindings_table: str) -> None:
+    from erpsync.runtime.lambda_app import check_settings
+
+    store = SettingsStore(bindings_table)
+    store.update({"tax_id": "STORETAX"})
+    with pytest.raises(ConfigurationError) as err:
+        store.update(
+            {"connections": {"acumatica": {"kind": "acumatica", "role": "erp", "settings": {"order_typ": "SO"}}}},
+            check=check_settings,
+        )
+    assert "order_typ" in str(err.value) and "acumatica" in str(err.value)
+    with pytest.raises(ConfigurationError) as err:
+        store.update({"routes": [{"store": "magento", "erp": "qbo", "flows": ["orders"]}]}, check=check_settings)
+    assert "'qbo'" in str(err.value)
+    fresh = SettingsStore(bindings_table).load()
+    assert fresh.tax_id == "STORETAX" and not fresh.routes and not fresh.connections

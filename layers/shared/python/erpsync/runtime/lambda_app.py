@@ -146,6 +146,31 @@ def check_routes(spec: FlowSpec, settings: Settings) -> list[tuple[str, str, Rou
     return lanes
 
 
+def check_settings(settings: Settings) -> None:
+    """Refuse settings no deployment could run: every flow's routes (``check_routes``) and every
+    connection's own settings against its plugin's model. ``ConfigurationError`` names each problem."""
+    from pydantic import ValidationError
+
+    from erpsync.flows.catalog import FLOWS
+    from erpsync.systems import registry
+
+    problems: list[str] = []
+    for spec in FLOWS:
+        try:
+            check_routes(spec, settings)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    for cid, conn in settings.effective_connections().items():
+        try:
+            registry.plugin(conn.kind).settings_model.model_validate(conn.settings)
+        except registry.UnknownSystem:
+            continue  # named by the route check
+        except ValidationError as exc:
+            problems.append(f"settings of connection {cid!r} ({conn.kind}): {exc}")
+    if problems:
+        raise ConfigurationError("; ".join(dict.fromkeys(problems)))
+
+
 @dataclass
 class Dispatcher:
     """What the worker sees as "the flow": routes each notice to its lane's rules."""

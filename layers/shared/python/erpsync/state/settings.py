@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from erpsync.settings import Settings, merge, migrate
@@ -61,11 +62,16 @@ class SettingsStore:
         self._cached, self._read_at = settings, time.monotonic()
         self.generation += 1
 
-    def update(self, changes: dict[str, Any], *, actor: str = "cli") -> Settings:
+    def update(
+        self, changes: dict[str, Any], *, actor: str = "cli", check: Callable[[Settings], None] | None = None
+    ) -> Settings:
         """Apply a partial document as a JSON merge patch (nested maps merge, ``null`` removes a
-        key), validate the result and save it. Nothing is saved when it does not validate."""
+        key), validate the result (and ``check`` it, e.g. against the systems' plugins) and save it.
+        Nothing is saved when it does not validate."""
         current = json.loads(self.load().model_dump_json())
         settings = Settings.model_validate(merge(current, changes))
+        if check is not None:
+            check(settings)
         self.save(settings, actor=actor, patch=changes)
         return settings
 
