@@ -261,3 +261,24 @@ def test_an_erp_customer_made_for_a_guest_checkout_gets_no_store_account(pair: P
     assert out.outcome == "filtered" and "guest" in out.message
     assert pair.magento.port("customer", "target").find("guest@example.com") == []
     assert pair.writes() == []
+
+
+def test_customer_groups_map_to_price_and_customer_classes_both_ways(bindings_table: str) -> None:
+    from erpsync.settings import CustomerSync
+
+    settings = Settings(
+        customers=CustomerSync(price_classes={"1": "RETAIL", "2": "WHOLESALE"}, customer_classes={"2": "WHOLESALE"})
+    )
+    pair = Pair(bindings_table, settings)
+    mid = create_in_magento(pair, group_id=2)
+    assert pair.to_erp.sync(ChangeNotice(source="magento", entity="customer", id=mid)).outcome == "synced"
+    [erp] = pair.acumatica.port("customer", "target").find("jdoe@example.com")
+    assert (erp.price_class, erp.customer_class) == ("WHOLESALE", "WHOLESALE")
+    pair.acumatica.client.put("Customer", {"CustomerID": {"value": erp.source_id}, "PriceClassID": {"value": "RETAIL"}})
+    back = pair.to_store.sync(ChangeNotice(source="acumatica", entity="customer", id=str(erp.source_id)))
+    assert back.outcome == "synced", back.message
+    assert pair.magento.client.get(f"/V1/customers/{mid}")["group_id"] == 1
+    pair.clear()
+    for _ in range(2):
+        assert set(pair.poll_both()) <= {"skipped"}
+    assert pair.writes() == []

@@ -92,8 +92,13 @@ class CustomerRules(RecordSync):
     # -- neutral form: the ERP's price class <-> the store's group --------------------------------
 
     def neutral(self, c: Customer, role: str) -> Customer:
+        """``c`` in neutral terms: the group is the store's group id, or None when groups are not
+        synced (no ``price_classes`` mapping) or the ERP's price class maps to none."""
+        classes = self.settings.customers.price_classes
+        if not classes:
+            return c.model_copy(update={"group": None})
         if role == ERP:
-            inverse = {v: k for k, v in self.settings.customers.price_classes.items()}
+            inverse = {v: k for k, v in classes.items()}
             return c.model_copy(update={"group": inverse.get(c.price_class or "")})
         return c
 
@@ -167,7 +172,7 @@ class CustomerRules(RecordSync):
         if found:
             return self._reconcile(record, found[0], None, None, linked=f"linked existing {found[0].source_id}; ")
         created = self.neutral(target.create(self.for_role(record, self.target_role, None)), self.target_role)
-        self._bind(record, created, record, wrote_source=None)
+        self._bind(record, created, record, wrote_source=None, binding=None)
         return SyncResult("synced", str(created.source_id), f"created {self.target} customer {created.source_id}")
 
     def _reconcile(
@@ -205,7 +210,14 @@ class CustomerRules(RecordSync):
             wrote_source = self.neutral(
                 self.ctx.source_port.update(str(record.source_id), sent, record), self.source_role
             )
-        self._bind(record, wrote_target, merged, wrote_source=wrote_source, target_written=wrote_target is not current)
+        self._bind(
+            record,
+            wrote_target,
+            merged,
+            wrote_source=wrote_source,
+            binding=binding,
+            target_written=wrote_target is not current,
+        )
         tid = str(current.source_id)
         conflict = ("; conflict: " + "; ".join(lost)) if lost else ""
         if wrote_target is current and wrote_source is None:
@@ -220,6 +232,7 @@ class CustomerRules(RecordSync):
         agreed: Customer,
         *,
         wrote_source: Customer | None,
+        binding: Binding | None,
         target_written: bool = True,
     ) -> None:
         """Bind both items with their hashes in one transaction, and the email index for orders."""
@@ -247,9 +260,8 @@ class CustomerRules(RecordSync):
             written_hash=customer_hash(target) if target_written else None,
             data={"email": target.email, "groups": groups},
         )
-        if wrote_source is None:
-            old = self.bindings.get(self.entity, self.source, str(record.source_id), self.target)
-            fwd.written_hash = old.written_hash if old else None
+        if wrote_source is None and binding is not None:
+            fwd.written_hash = binding.written_hash  # still what our last write left there
         erp_id = str(target.source_id) if self.target_role == ERP else str(record.source_id)
         erp_conn = self.target if self.target_role == ERP else self.source
         index = Binding(self.entity, "email", record.email.lower(), erp_conn, erp_id)
