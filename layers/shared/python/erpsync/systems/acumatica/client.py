@@ -136,9 +136,12 @@ class AcumaticaClient:
         max_polls: int = 120,
         gate: Gate | None = None,
         deadline: Deadline | None = None,
+        name: str = SYSTEM,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline
+        self.name = name
+        """The connection this client serves: named in its errors, so breakers and gates are per connection."""
         self.username, self.password, self.company, self.branch = username, password, company, branch
         self.endpoint = endpoint.strip("/")
         self.http = http if http is not None else httpx.Client(timeout=timeout)
@@ -161,8 +164,8 @@ class AcumaticaClient:
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         with self._lock:
             self.requests_made += 1
-        timeout = self.deadline.timeout(self.timeout, SYSTEM) if self.deadline else self.timeout
-        return transport.send(self.http, method, url, system=SYSTEM, timeout=timeout, gate=self.gate, **kwargs)
+        timeout = self.deadline.timeout(self.timeout, self.name) if self.deadline else self.timeout
+        return transport.send(self.http, method, url, system=self.name, timeout=timeout, gate=self.gate, **kwargs)
 
     def login(self) -> None:
         """Sign in (cookie session)."""
@@ -175,7 +178,7 @@ class AcumaticaClient:
         if response.status_code in (401, 403) or (
             response.status_code == 500 and "credential" in response.text.lower()
         ):
-            raise AuthError(f"Acumatica sign-in refused: {_message(response)}", system=SYSTEM)
+            raise AuthError(f"Acumatica sign-in refused: {_message(response)}", system=self.name)
         if response.status_code >= 300:
             self._raise(response, "sign-in")
         self._signed_in = True
@@ -218,7 +221,7 @@ class AcumaticaClient:
             self._ensure_login()
             response = self._send(method, url, json=json, headers=dict(headers or {}))
             if response.status_code == 401:
-                raise AuthError(f"Acumatica refused the session: {_message(response)}", system=SYSTEM)
+                raise AuthError(f"Acumatica refused the session: {_message(response)}", system=self.name)
         if response.status_code >= 400:
             self._raise(response, what or f"{method} {path}")
         return response
@@ -227,25 +230,27 @@ class AcumaticaClient:
         status = response.status_code
         message = f"Acumatica {status} on {what}: {_message(response)}"
         if status == 429:
-            raise RateLimitedError(message, system=SYSTEM, retry_after=transport.retry_after(response), status=status)
+            raise RateLimitedError(
+                message, system=self.name, retry_after=transport.retry_after(response), status=status
+            )
         if status == 503:
-            raise OutageError(message, system=SYSTEM, retry_after=transport.retry_after(response), status=status)
+            raise OutageError(message, system=self.name, retry_after=transport.retry_after(response), status=status)
         if status >= 500:
-            raise RetryableError(message, system=SYSTEM, retry_after=transport.retry_after(response), status=status)
+            raise RetryableError(message, system=self.name, retry_after=transport.retry_after(response), status=status)
         if status == 422:
             try:
                 body = response.json()
             except ValueError:
                 body = None
             _raise_for_record(body, what)
-            raise ValidationFailed(message, system=SYSTEM)
+            raise ValidationFailed(message, system=self.name)
         if status == 404:
-            raise NotFoundError(message, system=SYSTEM)
+            raise NotFoundError(message, system=self.name)
         if status == 412:
-            raise PreconditionFailed(message, system=SYSTEM)
+            raise PreconditionFailed(message, system=self.name)
         if status in (401, 403):
-            raise AuthError(message, system=SYSTEM)
-        raise ValidationFailed(message, system=SYSTEM)
+            raise AuthError(message, system=self.name)
+        raise ValidationFailed(message, system=self.name)
 
     # -- API -----------------------------------------------------------------------------------
 
@@ -272,14 +277,14 @@ class AcumaticaClient:
         """``get`` without a key, typed as a list."""
         rows = self.get(entity, None, **options)
         if not isinstance(rows, list):
-            raise ValidationFailed(f"Acumatica returned {type(rows).__name__} for a list of {entity}", system=SYSTEM)
+            raise ValidationFailed(f"Acumatica returned {type(rows).__name__} for a list of {entity}", system=self.name)
         return rows
 
     def get_record(self, entity: str, key_or_id: str | Sequence[str], **options: Any) -> dict[str, Any]:
         """``get`` with a key, typed as one record."""
         rec = self.get(entity, key_or_id, **options)
         if not isinstance(rec, dict):
-            raise ValidationFailed(f"Acumatica returned {type(rec).__name__} for one {entity}", system=SYSTEM)
+            raise ValidationFailed(f"Acumatica returned {type(rec).__name__} for one {entity}", system=self.name)
         return rec
 
     def put(
@@ -301,12 +306,12 @@ class AcumaticaClient:
             )
         except PreconditionFailed as exc:
             if if_none_match:
-                raise AlreadyExists(str(exc), system=SYSTEM) from exc
+                raise AlreadyExists(str(exc), system=self.name) from exc
             raise
         saved = response.json()
         _raise_for_record(saved, f"PUT {entity}")
         if not isinstance(saved, dict):
-            raise ValidationFailed(f"Acumatica returned no record for PUT {entity}", system=SYSTEM)
+            raise ValidationFailed(f"Acumatica returned no record for PUT {entity}", system=self.name)
         return saved
 
     def action(
@@ -331,7 +336,9 @@ class AcumaticaClient:
                 return
             if attempt + 1 < self.max_polls and self.poll_interval:
                 time.sleep(self.poll_interval)
-        raise RetryableError(f"Acumatica {entity}/{action} still running after {self.max_polls} polls", system=SYSTEM)
+        raise RetryableError(
+            f"Acumatica {entity}/{action} still running after {self.max_polls} polls", system=self.name
+        )
 
     wrap = staticmethod(wrap)
     unwrap = staticmethod(unwrap)

@@ -33,6 +33,7 @@ def connect(wiring: Wiring) -> System:
         endpoint=secret.endpoint,
         gate=wiring.gate,
         deadline=wiring.deadline,
+        name=wiring.connection,
     )
     return AcumaticaSystem(client, wiring.connection, settings)
 

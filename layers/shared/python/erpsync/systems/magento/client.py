@@ -96,9 +96,12 @@ class MagentoClient:
         timeout: float = 10.0,
         gate: Gate | None = None,
         deadline: Deadline | None = None,
+        name: str = SYSTEM,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline
+        self.name = name
+        """The connection this client serves: named in its errors, so breakers and gates are per connection."""
         self.username = username
         self.password = password
         self.timeout = timeout
@@ -126,8 +129,8 @@ class MagentoClient:
             self.http,
             method,
             url,
-            system=SYSTEM,
-            timeout=self.deadline.timeout(self.timeout, SYSTEM) if self.deadline else self.timeout,
+            system=self.name,
+            timeout=self.deadline.timeout(self.timeout, self.name) if self.deadline else self.timeout,
             gate=self.gate,
             params=params,
             json=json,
@@ -146,10 +149,10 @@ class MagentoClient:
             token=None,
         )
         if response.status_code in (401, 403):
-            raise AuthError(f"magento refused the admin credentials: {self._message(response)}", system=SYSTEM)
+            raise AuthError(f"magento refused the admin credentials: {self._message(response)}", system=self.name)
         data = self._decode(response, "POST", "/V1/integration/admin/token")
         if not isinstance(data, str) or not data:
-            raise RetryableError("magento returned no token", system=SYSTEM)
+            raise RetryableError("magento returned no token", system=self.name)
         self._token = data
         return data
 
@@ -159,7 +162,7 @@ class MagentoClient:
         if response.status_code == 401:
             response = self._send(method, path, params=params, json=json, token=self.token(renew=True))
             if response.status_code == 401:
-                raise AuthError(f"magento: {self._message(response)}", system=SYSTEM)
+                raise AuthError(f"magento: {self._message(response)}", system=self.name)
         return self._decode(response, method, path)
 
     @staticmethod
@@ -176,27 +179,27 @@ class MagentoClient:
             try:
                 return response.json()
             except ValueError as exc:
-                raise RetryableError(f"magento sent a non-JSON answer to {method} {path}", system=SYSTEM) from exc
+                raise RetryableError(f"magento sent a non-JSON answer to {method} {path}", system=self.name) from exc
         message = self._message(response)
         where = f"{method} {path}"
         if status == 429:
             raise RateLimitedError(
                 f"magento rate limited {where}: {message}",
-                system=SYSTEM,
+                system=self.name,
                 retry_after=transport.retry_after(response),
                 status=status,
             )
         if status == 503:
-            raise OutageError(f"magento unavailable ({status}) on {where}: {message}", system=SYSTEM, status=status)
+            raise OutageError(f"magento unavailable ({status}) on {where}: {message}", system=self.name, status=status)
         if status >= 500:
-            raise RetryableError(f"magento error {status} on {where}: {message}", system=SYSTEM, status=status)
+            raise RetryableError(f"magento error {status} on {where}: {message}", system=self.name, status=status)
         if status == 404:
-            raise NotFoundError(message, system=SYSTEM)
+            raise NotFoundError(message, system=self.name)
         if status == 400:
-            raise ValidationFailed(message, system=SYSTEM)
+            raise ValidationFailed(message, system=self.name)
         if status in (401, 403):
-            raise AuthError(f"magento {status} on {where}: {message}", system=SYSTEM)
-        raise PermanentError(f"magento {status} on {where}: {message}", system=SYSTEM)
+            raise AuthError(f"magento {status} on {where}: {message}", system=self.name)
+        raise PermanentError(f"magento {status} on {where}: {message}", system=self.name)
 
     # ----------------------------------------------------------------- verbs
 
@@ -220,7 +223,7 @@ class MagentoClient:
         """One page of a search: Magento's ``{"items", "search_criteria", "total_count"}``."""
         data = self.get(path, search_params(filters, sort, page_size, current_page))
         if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
-            raise RetryableError(f"magento sent an unexpected search result for {path}", system=SYSTEM)
+            raise RetryableError(f"magento sent an unexpected search result for {path}", system=self.name)
         return data
 
     def pages(

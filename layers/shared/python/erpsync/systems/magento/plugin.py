@@ -24,7 +24,12 @@ def connect(wiring: Wiring) -> System:
         return current
 
     client = MagentoClient(
-        secret.base_url, secret.username, secret.password, gate=wiring.gate, deadline=wiring.deadline
+        secret.base_url,
+        secret.username,
+        secret.password,
+        gate=wiring.gate,
+        deadline=wiring.deadline,
+        name=wiring.connection,
     )
     return MagentoSystem(client, wiring.connection, settings)
 
