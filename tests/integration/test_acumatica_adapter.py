@@ -236,3 +236,16 @@ def test_a_200_with_errors_is_validation_failed() -> None:
     with pytest.raises(ValidationFailed, match="Cannot release"):
         client.put("SalesOrder", {"OrderNbr": {"value": "1"}})
     assert client.requests_made == 2
+
+
+def test_settings_changed_in_a_warm_worker_reach_the_adapter(http: TestClient) -> None:
+    """order_type and warehouse are read at each use, not frozen when the adapter was built."""
+    from erpsync.systems.acumatica.settings import AcumaticaSettings
+
+    current = {"now": AcumaticaSettings(order_type="SO")}
+    client = AcumaticaClient("http://testserver", "admin", "123", "Company", http=http, poll_interval=0)
+    erp = AcumaticaErp(client, settings=lambda: current["now"])
+    assert erp.create_order(draft(number="W1")).order_type == "SO"
+    current["now"] = AcumaticaSettings(order_type="IN")
+    assert erp.create_order(draft(number="W2")).order_type == "IN"
+    assert erp.find_order("W2") is not None and erp.find_order("W1") is None  # looked up in the new type
