@@ -282,3 +282,20 @@ def test_customer_groups_map_to_price_and_customer_classes_both_ways(bindings_ta
     for _ in range(2):
         assert set(pair.poll_both()) <= {"skipped"}
     assert pair.writes() == []
+
+
+def test_an_erp_customer_made_for_an_order_links_to_an_account_but_never_creates_one(pair: Pair) -> None:
+    port = pair.acumatica.port("customer", "source")
+    for email in ("noaccount@example.com", "jdoe@example.com"):
+        pair.acumatica.client.put(
+            "Customer", {"CustomerID": {"value": port.id_for(email)}, "MainContact": {"Email": {"value": email}}}
+        )
+    out = pair.to_store.sync(
+        ChangeNotice(source="acumatica", entity="customer", id=port.id_for("noaccount@example.com"))
+    )
+    assert out.outcome == "filtered" and "made by erpsync for a store order" in out.message
+    assert pair.magento.port("customer", "target").find("noaccount@example.com") == []
+    mid = create_in_magento(pair)
+    linked = pair.to_store.sync(ChangeNotice(source="acumatica", entity="customer", id=port.id_for("jdoe@example.com")))
+    assert linked.outcome == "synced" and "linked existing" in linked.message
+    assert pair.bindings.find("customer", "acumatica", port.id_for("jdoe@example.com"), "magento") == mid

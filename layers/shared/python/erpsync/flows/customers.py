@@ -139,6 +139,13 @@ class CustomerRules(RecordSync):
             return SyncResult("filtered", "", f"{self.source} customer {notice.id} was made for a guest checkout")
         return None
 
+    def made_for_an_order(self, record: Customer) -> bool:
+        """Whether this ERP customer is one the orders flow made (its id derived from its email):
+        such customers (guests among them, also those made before guests were marked) link to a
+        store account with their email but never create one."""
+        id_for = getattr(self.ctx.source_port, "id_for", None)
+        return self.source_role == ERP and callable(id_for) and id_for(record.email) == record.source_id
+
     def fetch(self, notice: Any) -> Customer:
         return self.neutral(self.ctx.source_port.get(notice.id), self.source_role)
 
@@ -171,6 +178,13 @@ class CustomerRules(RecordSync):
             )
         if found:
             return self._reconcile(record, found[0], None, None, linked=f"linked existing {found[0].source_id}; ")
+        if self.made_for_an_order(record):
+            return SyncResult(
+                "filtered",
+                "",
+                f"{self.source} customer {record.source_id} was made by erpsync for a store order "
+                f"and {record.email} has no {self.target} account: none is created",
+            )
         created = self.neutral(target.create(self.for_role(record, self.target_role, None)), self.target_role)
         self._bind(record, created, record, wrote_source=None, binding=None)
         return SyncResult("synced", str(created.source_id), f"created {self.target} customer {created.source_id}")

@@ -98,7 +98,11 @@ class ChangeSource(Protocol):
 
 
 class CustomerPort(ChangeSource, Protocol):
-    """Customers on either side: email is the identity."""
+    """Customers on either side: email is the identity.
+
+    An ERP's port may also offer ``id_for(email) -> str``, the id it gives customers it creates
+    (derived from the email, so a retried create finds its twin); the customers flows use it to
+    recognise customers made for store orders."""
 
     def get(self, id: str) -> Customer:
         """The customer as it is now (``source_id`` and ``version`` set)."""
