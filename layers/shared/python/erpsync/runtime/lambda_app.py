@@ -81,11 +81,18 @@ class Connections:
             raise ConfigurationError(f"secret {conn.secret} of connection {cid!r} ({conn.kind}): {exc}") from exc
 
         def own_settings() -> Any:
-            current = settings().effective_connections()[cid].settings
+            doc = settings()
             cached = self.settings_of.get(cid)
-            if cached is None or cached[0] != current:
-                self.settings_of[cid] = (current, plugin.settings_model.model_validate(current))
-            return self.settings_of[cid][1]
+            if cached is not None and cached[0] is doc:  # the same settings document: as validated
+                return cached[1]
+            current = doc.effective_connections()[cid].settings
+            validated = (
+                cached[1]
+                if cached is not None and cached[2] == current
+                else plugin.settings_model.model_validate(current)
+            )
+            self.settings_of[cid] = (doc, validated, current)
+            return validated
 
         try:
             own_settings()
