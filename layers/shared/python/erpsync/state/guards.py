@@ -11,6 +11,7 @@ the rate limiter of each external system. Each is one small DynamoDB item update
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -318,14 +319,51 @@ class RateLimiter:
             self._free_slot(slot)
 
 
+class AdaptiveConcurrency:
+    """How many requests this container sends one system at once, learned from its answers
+    (additive increase, multiplicative decrease, as TCP does): one more per window of answers that
+    went through, half as many after a 429. With no ceiling configured, this is what keeps a burst
+    of workers from swamping an ERP whose licence allows only a few requests at a time; with one
+    configured, the shared ``RateLimiter`` holds it across every worker as well.
+    """
+
+    def __init__(self, start: float = 4.0, floor: float = 1.0, ceiling: float = 64.0, max_wait_s: float = 30.0):
+        self.limit, self.floor, self.ceiling, self.max_wait_s = start, floor, ceiling, max_wait_s
+        self.in_use = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """Wait for a free place (at most ``max_wait_s``: then go anyway rather than stall a record)."""
+        give_up = clock() + self.max_wait_s
+        with self._cond:
+            while self.in_use >= max(1, int(self.limit)):
+                left = give_up - clock()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, 1.0))
+            self.in_use += 1
+
+    def release(self, throttled: bool) -> None:
+        with self._cond:
+            self.in_use -= 1
+            if throttled:
+                self.limit = max(self.floor, self.limit / 2)
+            else:
+                self.limit = min(self.ceiling, self.limit + 1 / max(self.limit, 1.0))
+            self._cond.notify_all()
+
+
 class SystemGate:
-    """The gate of one system as the settings say now: a ceiling set or changed in the settings
-    applies from the next refresh, in every warm worker, without a restart. With no ceiling
-    configured requests pass straight through (no DynamoDB call); a 429 is still shared."""
+    """The gate of one system (connection) as the settings say now: a ceiling set or changed in the
+    settings applies from the next refresh, in every warm worker, without a restart. With no
+    ceiling configured requests pass without a DynamoDB call; a 429 is still shared, and every
+    request goes through the container's ``AdaptiveConcurrency``."""
 
     def __init__(self, table: str, system: str) -> None:
         self.table, self.system = table, system
         self.limiter: RateLimiter | None = None
+        self.adaptive = AdaptiveConcurrency()
+        self._local = threading.local()
 
     def configure(self, per_minute: int | None, concurrent: int | None) -> None:
         """Apply the system's current ceilings (``per_minute`` None: none)."""
@@ -335,14 +373,25 @@ class SystemGate:
             self.limiter = RateLimiter(self.table, self.system, per_minute, concurrent)
         else:
             self.limiter.per_minute, self.limiter.concurrent = per_minute, concurrent
+        if concurrent:
+            self.adaptive.ceiling = float(concurrent)
+            self.adaptive.limit = min(self.adaptive.limit, self.adaptive.ceiling)
 
     @contextmanager
     def request(self) -> Iterator[None]:
-        if self.limiter is None:
-            yield
-            return
-        with self.limiter.request():
-            yield
+        self._local.throttled = False
+        self.adaptive.acquire()
+        try:
+            if self.limiter is None:
+                yield
+            else:
+                with self.limiter.request():
+                    yield
+        finally:
+            self.adaptive.release(bool(getattr(self._local, "throttled", False)))
 
     def throttled(self, retry_after_s: float | None) -> None:
+        """The system answered 429 (called inside ``request``): fewer at once here, and every worker
+        waits out ``Retry-After``."""
+        self._local.throttled = True
         (self.limiter or RateLimiter(self.table, self.system, 1)).throttled(retry_after_s)

@@ -3,6 +3,8 @@ the ``Retry-After`` header read (seconds or an HTTP date)."""
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -10,7 +12,11 @@ from typing import Any
 import httpx
 
 from erpsync.errors import OutageError, RetryableError
-from erpsync.systems.ports import Gate
+from erpsync.systems.ports import Deadline, Gate
+
+THROTTLE_TRIES = 3
+MAX_INLINE_WAIT_S = 5.0
+"""A 429 asking for a longer wait goes back to the queue instead (the record waits there)."""
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -39,20 +45,44 @@ def send(
     system: str,
     timeout: float,
     gate: Gate | None = None,
+    deadline: Deadline | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """One request, under the system's shared ceilings when a ``gate`` is given.
 
-    Connect errors become ``OutageError``, timeouts and other transport errors
-    ``RetryableError``; a 429 tells the gate, so every worker slows down.
+    A 429 (the request was refused, not applied) tells the gate, so every worker slows down, and is
+    tried again here after ``Retry-After`` (or a short jittered wait) while the wait is short and the
+    invocation has time for it: a refused request costs a moment, not a trip back to the queue.
+    Connect errors become ``OutageError``, timeouts and other transport errors ``RetryableError``.
     """
+    for attempt in range(THROTTLE_TRIES):
+        response = _once(http, method, url, system=system, timeout=timeout, gate=gate, **kwargs)
+        if response.status_code != 429 or attempt == THROTTLE_TRIES - 1:
+            return response
+        wait = retry_after(response)
+        wait = random.uniform(0.1, 0.3) * 2**attempt if wait is None else wait
+        if wait > MAX_INLINE_WAIT_S:
+            return response
+        if deadline is not None:
+            left = deadline.remaining()
+            if left is not None and left < wait + 2 * deadline.min_request_s:
+                return response
+        time.sleep(wait)
+        if deadline is not None:
+            timeout = deadline.timeout(timeout, system)
+    return response
+
+
+def _once(
+    http: httpx.Client, method: str, url: str, *, system: str, timeout: float, gate: Gate | None, **kwargs: Any
+) -> httpx.Response:
     try:
         if gate is None:
             return http.request(method, url, timeout=timeout, **kwargs)
         with gate.request():
             response = http.request(method, url, timeout=timeout, **kwargs)
-        if response.status_code == 429:
-            gate.throttled(retry_after(response))
+            if response.status_code == 429:
+                gate.throttled(retry_after(response))
         return response
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise OutageError(f"{system} unreachable: {exc}", system=system) from exc

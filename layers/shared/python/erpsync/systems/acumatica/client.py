@@ -165,7 +165,9 @@ class AcumaticaClient:
         with self._lock:
             self.requests_made += 1
         timeout = self.deadline.timeout(self.timeout, self.name) if self.deadline else self.timeout
-        return transport.send(self.http, method, url, system=self.name, timeout=timeout, gate=self.gate, **kwargs)
+        return transport.send(
+            self.http, method, url, system=self.name, timeout=timeout, gate=self.gate, deadline=self.deadline, **kwargs
+        )
 
     def login(self) -> None:
         """Sign in (cookie session)."""

@@ -132,6 +132,7 @@ class MagentoClient:
             system=self.name,
             timeout=self.deadline.timeout(self.timeout, self.name) if self.deadline else self.timeout,
             gate=self.gate,
+            deadline=self.deadline,
             params=params,
             json=json,
             headers=headers,
