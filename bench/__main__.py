@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cold_start, cost, memory, per_record, poll_cost, throughput
+from bench import cold_start, cost, customers, latency, memory, per_record, poll_cost, poll_memory, throughput
 from bench.common import RUNS, git_commit, local_bench
 from bench.report import write
 
@@ -38,6 +38,8 @@ def main() -> int:
     results["cold_start"] = cold_start.run()
     step("memory")
     results["memory"] = memory.run()
+    step("poll memory")
+    results["poll_memory"] = poll_memory.run()
     with local_bench() as bench:
         for noisy in ("httpx", "httpcore", "erpsync", "botocore", "werkzeug"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -45,8 +47,12 @@ def main() -> int:
         results["per_record"] = per_record.run(bench, RUNS)
         step("throughput")
         results["throughput"] = throughput.run(bench, RUNS)
+        step("customer changes")
+        results["customers"] = customers.run(bench, RUNS)
         step("poll cost")
         results["poll_cost"] = poll_cost.run(bench, RUNS)
+    step("webhook latency")
+    results["latency"] = latency.run()
     results["cost"] = cost.estimate(results["per_record"]["steady"])  # type: ignore[index]
     results["elapsed_s"] = time.perf_counter() - started
     results["commit"], results["run_at"] = git_commit(ROOT), f"{datetime.now(UTC):%Y-%m-%d %H:%M}"

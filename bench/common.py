@@ -8,7 +8,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +86,16 @@ class Bench:
         return rt
 
 
+def warm_sessions(rt: Any) -> None:
+    """Sign a runtime's clients in, as in a warm container (the Magento token, the Acumatica session)."""
+    for system in rt.connections.systems.values():
+        client = system.client
+        if hasattr(client, "token"):
+            client.token()
+        else:
+            client.login()
+
+
 class Wire:
     """One system client's requests as its caller sees them: how many, bytes each way (bodies and
     URLs), and the time spent waiting for them (the round trip, the server's own work included)."""
@@ -132,7 +142,7 @@ class AwsCounter:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        self.units: Counter[str] = Counter()
+        self.units: defaultdict[str, float] = defaultdict(float)
         self.seconds = 0.0
         self._attached: set[int] = set()
         self._t0 = 0.0
@@ -192,6 +202,7 @@ class AwsCounter:
 @contextlib.contextmanager
 def local_bench(customers: int = 4) -> Iterator[Bench]:
     """The local stack with the catalog in both sims and ``tax_id`` set; the story's customers seeded."""
+    from bench.moto_server import cheap_transactions
     from sandbox.local.stack import LocalStack
     from sandbox.story import AcumaticaUser, MagentoAdmin, Story
 
@@ -199,7 +210,7 @@ def local_bench(customers: int = 4) -> Iterator[Bench]:
         stack = LocalStack(
             state_file=Path(tmp) / "local.json", run_pollers=False, run_schedules=False, moto_process=True
         )
-        with stack:
+        with cheap_transactions(), stack:
             info = stack.info
             story = Story(
                 magento=MagentoAdmin(**info["magento"]),

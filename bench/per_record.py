@@ -11,6 +11,8 @@ from bench.common import RUNS, Bench, median
 from bench.naive import NaiveConnector
 
 ORDERS_PER_RUN = 30
+DOCUMENT_ORDERS = 12
+"""Orders per run shipped and invoiced in Acumatica for the shipments and invoices flows."""
 _guest = itertools.count(1)
 
 
@@ -110,7 +112,7 @@ def run(bench: Bench, runs: int = RUNS) -> dict[str, Any]:
         # documents: ship and invoice the steady run's orders, then sync them back
         story = bench.story
         story.orders = []
-        ids = place(bench, 12, cold=False, customers=customers)
+        ids = place(bench, DOCUMENT_ORDERS, cold=False, customers=customers)
         rt.poll()
         rt.drain()
         for oid in ids:

@@ -39,11 +39,10 @@ def _stamp(cursor: datetime, i: int, total: int, changed: int) -> datetime:
     return cursor + timedelta(seconds=i - (total - changed)) if i > total - changed else cursor - timedelta(days=2)
 
 
-def _fill_orders(bench: Bench, total: int, changed: int, cursor: datetime) -> None:
-    template_id = place(bench, 1, cold=False, customers=bench.story.seed_customers(1))[0]
-    sim = bench.stack.sim_apps["magento"].state.sim
+def fill_orders(sim: Any, template: dict[str, Any], total: int, changed: int, cursor: datetime) -> None:
+    """Replace the Magento sim's orders with ``total`` copies of ``template``, the last ``changed``
+    of them changed after ``cursor``."""
     with sim.lock:
-        template = sim.orders[template_id]
         sim.orders = {}
         for i in range(1, total + 1):
             order = dict(template)
@@ -53,11 +52,12 @@ def _fill_orders(bench: Bench, total: int, changed: int, cursor: datetime) -> No
             sim.orders[i] = order
 
 
-def _fill_customers(bench: Bench, total: int, changed: int, cursor: datetime) -> None:
+def fill_customers(sim: Any, total: int, changed: int, cursor: datetime) -> None:
+    """Replace the Magento sim's customers with ``total`` accounts, the last ``changed`` changed after ``cursor``."""
     from sandbox.sims import magento_orders as mo
 
-    sim = bench.stack.sim_apps["magento"].state.sim
     with sim.lock:
+        sim.customers = {}  # the template is saved into the new store, never into the one replaced
         template = sim.save_customer(mo.sample_customer(email="poll-template@example.com"))
         sim.customers = {}
         for i in range(1, total + 1):
@@ -67,9 +67,11 @@ def _fill_customers(bench: Bench, total: int, changed: int, cursor: datetime) ->
             sim.customers[i] = c
 
 
-def _fill_erp_customers(bench: Bench, total: int, changed: int, cursor: datetime) -> None:
-    sim = bench.stack.sim_apps["acumatica"].state.sim
+def fill_erp_customers(sim: Any, total: int, changed: int, cursor: datetime) -> None:
+    """Replace the Acumatica sim's customers with ``total``, the last ``changed`` changed after ``cursor``."""
     with sim.lock:
+        sim.records["Customer"] = {}  # as for the Magento template: never into the records replaced
+        sim.index = {k: v for k, v in sim.index.items() if k[0] != "Customer"}
         template = sim.put(
             "Customer",
             {
@@ -91,6 +93,22 @@ def _fill_erp_customers(bench: Bench, total: int, changed: int, cursor: datetime
             rec["LastModifiedDateTime"] = {"value": when.isoformat(timespec="milliseconds")}
             sim.records["Customer"][rid] = rec
             sim.index[("Customer", (cid.casefold(),))] = rid
+
+
+def _fill_orders(bench: Bench, total: int, changed: int, cursor: datetime) -> None:
+    template_id = place(bench, 1, cold=False, customers=bench.story.seed_customers(1))[0]
+    sim = bench.stack.sim_apps["magento"].state.sim
+    with sim.lock:
+        template = sim.orders[template_id]
+    fill_orders(sim, template, total, changed, cursor)
+
+
+def _fill_customers(bench: Bench, total: int, changed: int, cursor: datetime) -> None:
+    fill_customers(bench.stack.sim_apps["magento"].state.sim, total, changed, cursor)
+
+
+def _fill_erp_customers(bench: Bench, total: int, changed: int, cursor: datetime) -> None:
+    fill_erp_customers(bench.stack.sim_apps["acumatica"].state.sim, total, changed, cursor)
 
 
 FILL: dict[str, Callable[[Bench, int, int, datetime], None]] = {
@@ -190,7 +208,7 @@ def _sim_search_seconds(bench: Bench, since: datetime) -> float:
     )
     t0 = time.perf_counter()
     with sim.lock:
-        _h_orders(sim, None, list(params.items()), None)
+        _h_orders(sim, None, list(params.items()), None)  # type: ignore[arg-type]
     return time.perf_counter() - t0
 
 

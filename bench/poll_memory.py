@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ WARM_UP = 300
 STEP = timedelta(seconds=1)
 """Change times of the synthetic records, one apart (Magento prints whole seconds)."""
 TS = "%Y-%m-%d %H:%M:%S"
-_WINDOW = re.compile(r"LastModifiedDateTime gt datetimeoffset'([^']+)' and LastModifiedDateTime le datetimeoffset'([^']+)'")
+_WINDOW = re.compile(
+    r"LastModifiedDateTime gt datetimeoffset'([^']+)' and LastModifiedDateTime le datetimeoffset'([^']+)'"
+)
 
 
 class SyntheticMagento:
@@ -96,12 +99,19 @@ class SyntheticMagento:
 class SyntheticAcumatica:
     """An Acumatica endpoint where ``count`` records of ``entity`` changed, one second apart from
     ``base``: answers sign-in and ``GET <entity>?$filter=LastModifiedDateTime gt .. and le ..``
-    with ``$top``/``$skip``, rows in key order (which is change order here, as for records created
-    one after the other)."""
+    with ``$top``/``$skip``, rows in key order (Acumatica has no ``$orderby``). By default key order
+    is change order (records created one after the other); with ``shuffle_seed`` the keys are
+    shuffled against the change times (customers keyed by a hash of their email, say)."""
 
-    def __init__(self, count: int, base: datetime, entity: str, key: str) -> None:
+    def __init__(self, count: int, base: datetime, entity: str, key: str, shuffle_seed: int | None = None) -> None:
         self.count, self.base, self.entity, self.key = count, base, entity, key
         self.requests = 0
+        self.key_at: list[int] | None = None
+        if shuffle_seed is not None:
+            import random
+
+            self.key_at = list(range(1, count + 1))
+            random.Random(shuffle_seed).shuffle(self.key_at)
 
     def time_of(self, i: int) -> datetime:
         return self.base + i * STEP
@@ -124,32 +134,42 @@ class SyntheticAcumatica:
         after, until = (datetime.fromisoformat(x) for x in m.groups())
         lo, hi = self._index_after(after) + 1, self._index_after(until)
         top, skip = int(q.get("$top", "100")), int(q.get("$skip", "0"))
-        rows = []
-        for i in range(lo + skip, min(hi, lo + skip + top - 1) + 1):
-            rows.append(
-                {
-                    "id": f"00000000-0000-4000-8000-{i:012d}",
-                    "rowNumber": i - lo - skip + 1,
-                    self.key: {"value": f"{i:06d}"},
-                    "LastModifiedDateTime": {"value": self.time_of(i).isoformat(timespec="milliseconds")},
-                    "custom": {},
-                }
-            )
+        if self.key_at is None:
+            chosen = [(i, i) for i in range(lo + skip, min(hi, lo + skip + top - 1) + 1)]
+        else:
+            import heapq
+
+            keys = self.key_at
+            chosen = heapq.nsmallest(skip + top, ((keys[i - 1], i) for i in range(lo, hi + 1)))[skip:]
+        rows = [
+            {
+                "id": f"00000000-0000-4000-8000-{i:012d}",
+                "rowNumber": n,
+                self.key: {"value": f"{k:06d}"},
+                "LastModifiedDateTime": {"value": self.time_of(i).isoformat(timespec="milliseconds")},
+                "custom": {},
+            }
+            for n, (k, i) in enumerate(chosen, 1)
+        ]
         return httpx.Response(200, content=json.dumps(rows).encode(), headers={"Content-Type": "application/json"})
 
 
-class _Sqs:
-    """``SendMessageBatch`` that counts and drops (so SQS's own memory is not the child's)."""
+class StubSqs:
+    """``SendMessageBatch`` that counts and drops (so SQS's own memory is not the child's);
+    ``on_send`` is called after each batch (a test watches the poll stream with it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_send: Callable[[StubSqs], None] | None = None) -> None:
         self.messages = 0
         self.batches = 0
         self.bytes = 0
+        self.on_send = on_send
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.batches += 1
         self.messages += len(Entries)
         self.bytes += sum(len(e["MessageBody"]) for e in Entries)
+        if self.on_send is not None:
+            self.on_send(self)
         return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
 
 
@@ -172,37 +192,45 @@ class _Seen:
         return {}
 
 
-def poll_once(kind: str, count: int) -> dict[str, Any]:
-    """One poll of ``count`` changed records of ``kind`` in this process: what it read and enqueued."""
-    from erpsync.runtime import poller, queues
-    from erpsync.settings import Settings
+def _mock(transport: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
+    return httpx.Client(transport=httpx.MockTransport(transport))
+
+
+def source(kind: str, count: int, base: datetime) -> tuple[Any, Callable[[datetime], Any]]:
+    """The synthetic server of ``kind`` and the adapter's stream of pages reading it."""
     from erpsync.systems.acumatica.adapter import AcumaticaCustomers, AcumaticaErp
     from erpsync.systems.acumatica.client import AcumaticaClient
     from erpsync.systems.magento.adapter import MagentoStore
     from erpsync.systems.magento.client import MagentoClient
 
-    now = datetime.now(UTC)
-    base = (now - (count + 120) * STEP).replace(microsecond=0)
-    sqs = _Sqs()
-    queues.client = lambda: sqs  # type: ignore[assignment]
-    server: SyntheticMagento | SyntheticAcumatica
     if kind == "orders":
-        server = SyntheticMagento(count, base)
-        client: Any = MagentoClient(
-            "http://magento.synthetic/rest/default", "admin", "x", http=httpx.Client(transport=httpx.MockTransport(server))
-        )
-        pages = MagentoStore(client).order_pages
-    else:
-        entity, key = ("Shipment", "ShipmentNbr") if kind == "shipments" else ("Customer", "CustomerID")
-        server = SyntheticAcumatica(count, base, entity, key)
-        client = AcumaticaClient(
-            "http://acumatica.synthetic", "admin", "x", http=httpx.Client(transport=httpx.MockTransport(server))
-        )
-        erp = AcumaticaErp(client)
-        pages = erp.shipment_pages if kind == "shipments" else AcumaticaCustomers(erp).changes
+        shop = SyntheticMagento(count, base)
+        return shop, MagentoStore(
+            MagentoClient("http://magento.synthetic/rest/default", "a", "x", http=_mock(shop))
+        ).order_pages
+    entity, key = ("Shipment", "ShipmentNbr") if kind == "shipments" else ("Customer", "CustomerID")
+    server = SyntheticAcumatica(count, base, entity, key)
+    erp = AcumaticaErp(AcumaticaClient("http://acumatica.synthetic", "a", "x", http=_mock(server)))
+    return server, (erp.shipment_pages if kind == "shipments" else AcumaticaCustomers(erp).changes)
+
+
+def poll_once(kind: str, count: int, on_send: Callable[[Any, StubSqs], None] | None = None) -> dict[str, Any]:
+    """One poll of ``count`` changed records of ``kind`` in this process: what it read and enqueued.
+    ``on_send(server, sqs)`` is called after each SendMessageBatch."""
+    from erpsync.runtime import poller, queues
+    from erpsync.settings import Settings
+
+    base = (datetime.now(UTC) - (count + 120) * STEP).replace(microsecond=0)
+    server, pages = source(kind, count, base)
+    sqs = StubSqs(None if on_send is None else lambda q: on_send(server, q))
     settings = Settings()
     cursors = _Cursors(base - timedelta(seconds=1) + timedelta(seconds=settings.lookback_seconds))
-    res = poller.poll(kind, "source", "target", pages, cursors, "queue", settings, seen=_Seen())  # type: ignore[arg-type]
+    real = queues.client
+    queues.client = lambda: sqs  # type: ignore[assignment]
+    try:
+        res = poller.poll(kind, "source", "target", pages, cursors, "queue", settings, seen=_Seen())  # type: ignore[arg-type]
+    finally:
+        queues.client = real
     return {
         "enqueued": res.enqueued,
         "pages": res.pages,
@@ -211,6 +239,31 @@ def poll_once(kind: str, count: int) -> dict[str, Any]:
         "sqs_batches": sqs.batches,
         "sqs_bytes": sqs.bytes,
         "cursor_at_end": cursors.value is not None and cursors.value >= base + count * STEP,
+    }
+
+
+WINDOW_SIZES = (1_000, 10_000)
+
+
+def window_requests(count: int, shuffled: bool) -> dict[str, Any]:
+    """Requests the Acumatica customers poll's time windows take to read ``count`` changes (in this
+    process; the rows come in change order, or with their keys shuffled against it)."""
+    from erpsync.systems.acumatica.adapter import PAGE_SIZE, AcumaticaCustomers, AcumaticaErp
+    from erpsync.systems.acumatica.client import AcumaticaClient
+
+    base = (datetime.now(UTC) - (count + 120) * STEP).replace(microsecond=0)
+    server = SyntheticAcumatica(count, base, "Customer", "CustomerID", shuffle_seed=7 if shuffled else None)
+    erp = AcumaticaErp(AcumaticaClient("http://acumatica.synthetic", "admin", "x", http=_mock(server)))
+    ids = [n.id for page in AcumaticaCustomers(erp).changes(base - timedelta(seconds=1)) for n in page.notices]
+    reads = server.requests - 1  # the sign-in
+    return {
+        "count": count,
+        "shuffled": shuffled,
+        "read": len(ids),
+        "distinct": len(set(ids)),
+        "requests": reads,
+        "per_100": 100 * reads / count,
+        "ideal_per_100": 100 / PAGE_SIZE,
     }
 
 
@@ -224,7 +277,8 @@ def _child(kind: str, count: int) -> dict[str, Any]:
     out = poll_once(kind, count)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"kind": kind, "count": count, **out, "rss_before_mb": before / 1024, "peak_rss_mb": peak / 1024, "s": seconds}
+    rss = {"rss_before_mb": before / 1024, "peak_rss_mb": peak / 1024}
+    return {"kind": kind, "count": count, **out, **rss, "s": seconds}
 
 
 def child_run(kind: str, count: int) -> dict[str, Any]:
@@ -257,7 +311,8 @@ def run(runs: int = RUNS, sizes: tuple[int, ...] = SIZES, kinds: tuple[str, ...]
         mine = [r for r in rows if r["kind"] == kind]
         if len(mine) > 1:
             ratios[kind] = mine[-1]["peak_rss_mb"] / mine[0]["peak_rss_mb"]
-    return {"runs": runs, "warm_up": WARM_UP, "rows": rows, "ratios": ratios}
+    windows = [window_requests(n, shuffled) for shuffled in (False, True) for n in WINDOW_SIZES]
+    return {"runs": runs, "warm_up": WARM_UP, "rows": rows, "ratios": ratios, "windows": windows}
 
 
 if __name__ == "__main__":

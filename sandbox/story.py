@@ -177,8 +177,17 @@ class Story:
         return people
 
     # -- chapter 2: customers buy ---------------------------------------------------------------
-    def order_body(self, i: int, customers: list[JSON], cart: list[mo.CartLine], coupon: mo.Coupon | None) -> JSON:
-        """The ``i``-th order of a run: every fifth a guest, shipping, tax and payment varied by ``i``."""
+    def order_body(
+        self,
+        i: int,
+        customers: list[JSON],
+        cart: list[mo.CartLine],
+        coupon: mo.Coupon | None,
+        increment_id: str | None = None,
+    ) -> JSON:
+        """The ``i``-th order of a run: every fifth a guest, shipping, tax and payment varied by ``i``.
+        With ``increment_id`` the order carries its number (a save retried after a lost answer is
+        then refused as a duplicate instead of placing the order twice)."""
         guest = i % 5 == 4
         return mo.build_order(
             self.catalog,
@@ -191,6 +200,7 @@ class Story:
             shipping_amount=5 * (1 + i % 3),
             tax_rate="8.25" if i % 3 == 0 else 0,
             payment_method="checkmo" if i % 2 else "banktransfer",
+            increment_id=increment_id,
         )
 
     def place_orders(self, customers: list[JSON], count: int = 24) -> list[PlacedOrder]:
@@ -228,26 +238,32 @@ class Story:
         for n, placed in enumerate(self.orders):
             if n % 3 == 2:
                 continue
-            [so] = self.acumatica.orders_for(placed.increment_id)
             tracking = f"1Z{placed.increment_id[-6:]}{n:03d}"
-            if n == 1:
-                shipment_nbr = self._ship_part(so, tracking)
-                self.partially.add(placed.increment_id)
-            else:
-                shipment_nbr = self._ship_all(so, tracking)
-            self.shipped[placed.increment_id] = [tracking]
-            self.acumatica.action("Shipment", "ConfirmShipment", {"ShipmentNbr": {"value": shipment_nbr}})
-            if n % 3 == 0 or n == 1:
-                self.acumatica.action("Shipment", "PrepareInvoice", {"ShipmentNbr": {"value": shipment_nbr}})
-                shipment = self.acumatica.get(f"Shipment/{shipment_nbr}", "$expand=Orders")
-                for o in shipment.get("Orders", []):
-                    if v(o.get("InvoiceNbr")):
-                        keys = {
-                            "Type": {"value": v(o.get("InvoiceType")) or "Invoice"},
-                            "ReferenceNbr": o["InvoiceNbr"],
-                        }
-                        self.acumatica.action("SalesInvoice", "ReleaseSalesInvoice", keys)
-                        self.invoiced.add(placed.increment_id)
+            self.ship(placed.increment_id, tracking, invoice=n % 3 == 0 or n == 1, partial=n == 1)
+
+    def ship(self, number: str, tracking: str, *, invoice: bool = False, partial: bool = False) -> str:
+        """Ship store order ``number`` in Acumatica (all of it, or one unit of its first line),
+        confirm the shipment, and with ``invoice`` prepare and release its invoice. The shipment number."""
+        [so] = self.acumatica.orders_for(number)
+        if partial:
+            shipment_nbr = self._ship_part(so, tracking)
+            self.partially.add(number)
+        else:
+            shipment_nbr = self._ship_all(so, tracking)
+        self.shipped[number] = [tracking]
+        self.acumatica.action("Shipment", "ConfirmShipment", {"ShipmentNbr": {"value": shipment_nbr}})
+        if invoice:
+            self.acumatica.action("Shipment", "PrepareInvoice", {"ShipmentNbr": {"value": shipment_nbr}})
+            shipment = self.acumatica.get(f"Shipment/{shipment_nbr}", "$expand=Orders")
+            for o in shipment.get("Orders", []):
+                if v(o.get("InvoiceNbr")):
+                    keys = {
+                        "Type": {"value": v(o.get("InvoiceType")) or "Invoice"},
+                        "ReferenceNbr": o["InvoiceNbr"],
+                    }
+                    self.acumatica.action("SalesInvoice", "ReleaseSalesInvoice", keys)
+                    self.invoiced.add(number)
+        return shipment_nbr
 
     def _ship_all(self, so: JSON, tracking: str) -> str:
         self.acumatica.action(

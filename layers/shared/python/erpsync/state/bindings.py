@@ -195,6 +195,6 @@ class SeenVersions:
                 res = dynamo.client().batch_get_item(RequestItems=request)
                 for item in res.get("Responses", {}).get(self.table, []):
                     row = dynamo.from_item(item)
-                    found[str(row["pk"]).split("#", 2)[2]] = str(row.get("version", ""))
+                    found[str(row["pk"]).removeprefix(f"seen#{flow}#")] = str(row.get("version", ""))
                 request = res.get("UnprocessedKeys") or {}
         return found

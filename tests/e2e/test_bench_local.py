@@ -1,0 +1,54 @@
+"""The small version of the benchmarks that run on the local stack (``bench.customers``,
+``bench.poll_cost``): the same code as ``make bench``, a few records, structural assertions only
+(request counts from the sims' logs, no times)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bench import customers, poll_cost
+from bench.common import Bench, local_bench
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[Bench]:
+    with local_bench() as b:
+        yield b
+
+
+def test_a_steady_state_customer_edit_costs_one_read_and_one_write_on_the_other_side(bench: Bench) -> None:
+    r = customers.run(bench, runs=1, customers=2)
+    fwd, rev = r["summary"]["forward"], r["summary"]["reverse"]
+    # Magento edit -> Acumatica: the customer as it is (1 GET), then the PUT; nothing else there
+    assert fwd["acumatica"] == {"read": 1, "write": 1, "poll": 0, "auth": 0, "other": 0}
+    assert fwd["magento"]["read"] == 1 and fwd["magento"]["write"] == 0  # the worker's read of the source
+    # Acumatica edit -> Magento: 1 GET and the PUT that sends the record as just read
+    assert rev["magento"] == {"read": 1, "write": 1, "poll": 0, "auth": 0, "other": 0}
+    assert rev["acumatica"]["read"] == 1 and rev["acumatica"]["write"] == 0
+    # no ping-pong: the echo and two further ticks of both flows write nothing
+    assert r["echo_writes"] == 0 and r["quiet_writes"] == 0
+    [sample] = r["samples"]
+    assert sample["forward"]["outcomes"] == {"synced": 2} and sample["reverse"]["outcomes"] == {"synced": 2}
+
+
+def test_a_poll_over_a_store_twice_as_big_costs_the_same_requests_and_bytes(bench: Bench) -> None:
+    r = poll_cost.run(bench, runs=1, sizes=(), fixed_sizes=(200, 400), fixed_changed=5)
+    for flow, rows in r["fixed"].items():
+        small, big = rows
+        assert small["enqueued"] == big["enqueued"] == 5, flow
+        assert small["source_requests"] == big["source_requests"] == 1, flow
+        assert abs(big["bytes_in"] - small["bytes_in"]) <= 0.01 * small["bytes_in"], flow
+        assert small["aws_calls"] == big["aws_calls"], flow
+    assert set(r["fixed"]) == {"orders", "customers", "erp-customers"}
+
+
+def test_the_poll_cost_benchmark_leaves_the_sims_as_it_found_them(bench: Bench) -> None:
+    mag = bench.stack.sim_apps["magento"].state.sim
+    before: dict[str, Any] = {"orders": len(mag.orders), "customers": len(mag.customers)}
+    poll_cost.run(bench, runs=1, sizes=(), fixed_sizes=(50,), fixed_changed=2, flows=("customers",))
+    assert {"orders": len(mag.orders), "customers": len(mag.customers)} == before
