@@ -10,6 +10,7 @@ not see each other's data; stacks that overlap in time share it and need differe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -160,9 +161,19 @@ class Provisioned:
 
 
 def provision(st: StackTemplate, endpoint: str) -> Provisioned:
-    """Create the template's tables and queues in moto at ``endpoint``."""
+    """Create the template's tables and queues in moto at ``endpoint``, fresh: a table or queue of
+    the same name left by an earlier stack in this process (moto's state is per process, and is not
+    reset while another stack's moto serves it) is dropped first, so no stack starts with another's
+    bindings or messages."""
     out = Provisioned()
     ddb = client("dynamodb", endpoint, st.region)
+    sqs = client("sqs", endpoint, st.region)
+    for table in st.tables.values():
+        with contextlib.suppress(ddb.exceptions.ResourceNotFoundException):
+            ddb.delete_table(TableName=table.name)
+    for queue in st.queues.values():
+        with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=queue.name)["QueueUrl"])
     for lid, table in st.tables.items():
         desc = ddb.create_table(**table.create_table_kwargs())["TableDescription"]
         if table.ttl_attribute:
@@ -172,7 +183,6 @@ def provision(st: StackTemplate, endpoint: str) -> Provisioned:
             )
         out.tables[lid] = table.name
         out.table_arns[lid] = desc["TableArn"]
-    sqs = client("sqs", endpoint, st.region)
     dlqs = st.dead_letter_queues
     # A RedrivePolicy must name an existing queue: dead-letter queues first.
     for lid, queue in sorted(st.queues.items(), key=lambda kv: kv[0] not in dlqs):

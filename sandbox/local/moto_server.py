@@ -37,6 +37,9 @@ def make(host: str, port: int) -> BaseWSGIServer:
     """A threaded werkzeug server with every moto backend behind ``SerialDynamoDB``."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
+    from sandbox.local.moto_transactions import patch
+
+    patch()  # transactions back up what they touch, not the whole table (memory stays flat)
     app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
     return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 

@@ -128,12 +128,12 @@ class CustomerRules(RecordSync):
 
     # -- the steps ---------------------------------------------------------------------------------
 
-    def before_fetch(self, notice: Any) -> SyncResult | None:
+    def before_fetch(self, notice: Any, binding: Binding | None) -> SyncResult | None:
         """An ERP customer the orders flow made for a guest checkout gets no store account (until
         the guest registers with that email and the two are linked)."""
         if self.source_role != ERP:
             return None
-        if self.bindings.get(self.entity, self.source, notice.id, self.target) is not None:
+        if binding is not None:
             return None
         if self.bindings.find(self.entity, "guest", notice.id, self.source):
             return SyncResult("filtered", "", f"{self.source} customer {notice.id} was made for a guest checkout")

@@ -36,10 +36,9 @@ class DuplicateOrderNumber(PermanentError):
 class OrderRules(RecordSync):
     """One store order -> one ERP sales order (insert only: an order synced once is never rewritten)."""
 
-    def before_fetch(self, notice: ChangeNotice) -> SyncResult | None:
-        # the binding first: an order already in the ERP (an echo of our own shipment or invoice,
-        # a redelivered notice) costs no call to the store
-        binding = self.bindings.get("order", self.source, notice.id, self.target)
+    def before_fetch(self, notice: ChangeNotice, binding: Binding | None) -> SyncResult | None:
+        # an order already in the ERP (an echo of our own shipment or invoice, a redelivered
+        # notice) costs no call to the store
         if binding and binding.status != PENDING:
             return SyncResult("skipped", binding.other_id or "", f"already in {self.target}")
         return None

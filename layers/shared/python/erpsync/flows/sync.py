@@ -1,6 +1,6 @@
 """The one record-sync run order every flow uses (after OCA connector's importer):
 
-1. fetch the source record (``before_fetch`` may settle it first from the binding alone);
+1. the binding, then fetch the source record (``before_fetch`` may settle it from the binding alone);
 2. must-skip rules: skip, filter (logged with the reason) or fail (``PermanentError``);
 3. binding: is this record already paired with one on the target?
 4. up to date? the source version, and the content hash of what we last wrote to this side (an
@@ -61,14 +61,16 @@ class RecordSync:
     # -- the run order ---------------------------------------------------------------------------
 
     def sync(self, notice: ChangeNotice) -> SyncResult:
-        early = self.before_fetch(notice)
+        binding = self.bindings.get(self.entity, self.source, notice.id, self.target)
+        early = self.before_fetch(notice, binding)
         if early is not None:
             return early
         record = self.fetch(notice)
         skipped = self.must_skip(record)
         if skipped is not None:
             return skipped
-        binding = self.bindings.get(self.entity, self.source, self.source_id(record), self.target)
+        if self.source_id(record) != notice.id:  # the notice named the record another way
+            binding = self.bindings.get(self.entity, self.source, self.source_id(record), self.target)
         current = self.up_to_date(record, binding)
         if current is not None:
             return current
@@ -83,8 +85,9 @@ class RecordSync:
 
     # -- the steps ---------------------------------------------------------------------------------
 
-    def before_fetch(self, notice: ChangeNotice) -> SyncResult | None:
-        """Settle the notice without reading the source (e.g. an order already in the ERP)."""
+    def before_fetch(self, notice: ChangeNotice, binding: Binding | None) -> SyncResult | None:
+        """Settle the notice without reading the source (e.g. an order already in the ERP);
+        ``binding`` is the record's, read once for the whole run."""
         return None
 
     def fetch(self, notice: ChangeNotice) -> Any:
