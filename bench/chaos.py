@@ -49,8 +49,8 @@ def default_config(orders: int = 150, seed: int = ChaosConfig.seed) -> ChaosConf
         customers=15,
         new_accounts=10,
         account_edits=5,
-        erp_customers=6,
-        erp_edits=4,
+        erp_customers=4,
+        erp_edits=2,
         ship_every=5,
         max_run_s=3600.0,
     )
@@ -322,7 +322,9 @@ HOW = [
     "`tests/integration/test_customers_flow.py`, not here.)",
     "- **Nothing lost, outages cost no attempts.** 5xx, 504, 429, connection failures, an open breaker and a "
     "busy lease are transient (`runtime/worker.py`): the notice goes back on the queue with a delay and its "
-    "attempt count unchanged. The shared circuit breaker stops every worker calling Acumatica while it is down. "
+    "attempt count unchanged. The shared circuit breaker stops every worker calling Acumatica while it is down: "
+    "it counts the answers themselves (no answer, 502, 503, 504; any other answer closes it, so records failing "
+    "on a 500 of their own do not stop the rest), and a notice that meets it open waits until it closes. "
     "The schedules' polls and the orders and customers sweeps re-enqueue anything a lost notice missed.",
     "- **Permanent failures parked with the reason.** `UnknownItemError` (Acumatica: the InventoryID cannot be "
     "found) is a `PermanentError`: the notice goes to the orders failed queue at once, with error type, reason, "
@@ -332,9 +334,12 @@ HOW = [
     "remaining time; every HTTP request's timeout is cut to what is left (less a margin), a batch stops starting "
     "records with less than 5 s left and hands the rest back untouched, and a poll stops between pages with less "
     "than 10 s left.",
-    "- **The ERP's ceilings (when set).** With `rate_limits` set, every Acumatica request holds a concurrency "
-    "slot and a token of a sliding 60-second window (`state/guards.py` `RateLimiter`, shared through DynamoDB by "
-    "every worker), and a 429 makes every worker wait out `Retry-After`. The window is counted in one-second "
+    "- **The ERP's ceilings.** Every request holds one of the system's seats (`state/guards.py` `Seats`, "
+    "shared through DynamoDB by every worker): how many requests it takes at once, learned from its answers "
+    "(a 429 takes one away, once per burst; while every seat is busy and answers go through, one more per "
+    "eight answers a seat) and capped by `rate_limits.<connection>.concurrent` when set. With `per_minute` set, "
+    "each request also takes a token of a sliding 60-second window (`RateLimiter`), and a 429 makes every "
+    "worker wait out `Retry-After`. The window is counted in one-second "
     "buckets (calendar minutes let up to twice the ceiling through across a boundary), with a second of margin "
     "for the time a request "
     "takes to arrive; a token whose DynamoDB write took longer than half of that is not used.",

@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -542,6 +543,11 @@ def run(cfg: ChaosConfig, workdir: Path, say: Callable[[str], None] = print) -> 
 
             where = traceback.extract_tb(exc.__traceback__)[-1]
             report.problems.append(f"the run stopped: {type(exc).__name__}: {exc} ({where.name}:{where.lineno})")
+            for figures in (_figures, _invocations):  # what can still be read from the logs
+                try:
+                    figures(env)
+                except Exception as more:  # the first failure is the one reported
+                    log.debug("no %s after the stop: %s", figures.__name__, more)
         finally:
             for poller in env.pollers:
                 poller.signal_stop()
@@ -1038,7 +1044,7 @@ def _wait_drained(env: _Env, t0: float) -> None:
 
 def _acumatica_orders(env: _Env, number: str) -> list[mo.JSON]:
     flt = quote(f"CustomerOrder eq '{number}'")
-    return list(env.story.acumatica.get("SalesOrder", f"$filter={flt}&$select=OrderNbr,CustomerOrder,OrderTotal"))
+    return list(_erp_get(env, "SalesOrder", f"$filter={flt}&$select=OrderNbr,CustomerOrder,OrderTotal"))
 
 
 def _check_orders(env: _Env, when: str) -> None:
@@ -1085,7 +1091,8 @@ def _resync(env: _Env) -> None:
     report = env.report
     if not env.bad_ids:
         return
-    env.story.acumatica.put(
+    _erp_put(
+        env,
         "StockItem",
         {
             "InventoryID": {"value": BAD_SKU},
@@ -1362,7 +1369,8 @@ def _quiet_cycles(env: _Env, cycles: int = 2) -> None:
     store, erp = _customers_now(env)
     store_ids = [str(c["id"]) for rows in store.values() for c in rows]
     erp_ids = [str(v(c["CustomerID"])) for rows in erp.values() for c in rows]
-    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
+    # from now on (a sync that ended just before, its message gone from the queue, is not one of these)
+    since = datetime.now(UTC).isoformat(timespec="milliseconds")
     outcomes: Counter[str] = Counter()
     for _ in range(cycles):
         for flow in CUSTOMER_FLOWS:  # the poll, its notices worked off by the flow's own poller

@@ -241,12 +241,20 @@ def _sort_key(fld: str) -> Callable[[JSON], tuple[int, Any]]:
     return lambda r: _comparable(r.get(fld))
 
 
-def search(records: list[JSON], criteria: JSON, id_field: str) -> JSON:
-    """Filter, sort and page ``records`` like Magento's repositories do."""
-    rows = [r for r in records if all(any(matches(r, f) for f in g["filters"]) for g in criteria["filter_groups"])]
+def search(records: list[JSON], criteria: JSON, id_field: str, columns: dict[str, str] | None = None) -> JSON:
+    """Filter, sort and page ``records`` like Magento's repositories do. ``columns`` maps a field
+    searched by its database column to the record key it shows as (a customer's ``entity_id``
+    column is its ``id``: Magento filters and sorts on ``entity_id``)."""
+    names = columns or {}
+
+    def as_key(flt: JSON) -> JSON:
+        return {**flt, "field": names.get(flt["field"], flt["field"])}
+
+    groups = [[as_key(f) for f in g["filters"]] for g in criteria["filter_groups"]]
+    rows = [r for r in records if all(any(matches(r, f) for f in g) for g in groups)]
     rows.sort(key=lambda r: _comparable(r.get(id_field)))
     for s in reversed(criteria.get("sort_orders", [])):
-        rows.sort(key=_sort_key(s["field"]), reverse=s["direction"] == "DESC")
+        rows.sort(key=_sort_key(names.get(s["field"], s["field"])), reverse=s["direction"] == "DESC")
     total = len(rows)
     size = criteria.get("page_size")
     if size:
@@ -1106,8 +1114,10 @@ def _int(value: str) -> int:
     return int(value)
 
 
-def _search(records: list[JSON], q: list[tuple[str, str]], id_field: str) -> JSON:
-    return copy.deepcopy(search(records, parse_search_criteria(q), id_field))
+def _search(
+    records: list[JSON], q: list[tuple[str, str]], id_field: str, columns: dict[str, str] | None = None
+) -> JSON:
+    return copy.deepcopy(search(records, parse_search_criteria(q), id_field, columns))
 
 
 def _h_orders(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
@@ -1187,7 +1197,7 @@ def _h_invoice_comments(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, st
 
 
 def _h_customers_search(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
-    return _search(list(sim.customers.values()), q, "id")
+    return _search(list(sim.customers.values()), q, "id", {"entity_id": "id"})
 
 
 def _h_customer(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:

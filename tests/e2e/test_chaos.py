@@ -41,7 +41,7 @@ def test_orders_and_customers_under_chaos_arrive_exactly_once_within_the_ceiling
         schedule_speedup=20,
     )
     report = run(cfg, tmp_path, say=lambda _msg: None)
-    assert report.problems == []
+    assert report.problems == [], "\n".join(report.problems)
     assert report.bad == 2 and report.parked_bad == 2 and report.resynced == 2 and report.resync_exit == 0
     assert report.max_per_window <= cfg.per_minute
     assert report.peak_concurrency <= cfg.concurrent
@@ -75,7 +75,7 @@ def test_default_settings_and_thirty_second_hangs_never_overrun_a_function_timeo
         schedule_speedup=20,
     )
     report = run(cfg, tmp_path, say=lambda _msg: None)
-    assert report.problems == []
+    assert report.problems == [], "\n".join(report.problems)
     assert report.overruns == []
     assert report.invocations > 0
     assert all(timeout == 30 for lid, (_, timeout, _n) in report.invocation_max.items() if lid != "WebhooksFunction")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -20,6 +24,8 @@ from erpsync.errors import (
 )
 from erpsync.model import Address, Customer, DraftLine, SalesOrderDraft
 from erpsync.systems.acumatica import AcumaticaClient, AcumaticaErp, AlreadyExists
+from erpsync.systems.acumatica.adapter import AcumaticaCustomers
+from erpsync.systems.acumatica.settings import AcumaticaSettings
 from sandbox.sims.acumatica import create_app
 
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -152,10 +158,11 @@ def test_changed_shipments_pages_until_a_short_page(http: TestClient) -> None:
     notices = erp.changed_shipments(SINCE)
     assert [n.id for n in notices] == ["000001", "000002", "000003", "000004", "000005"]
     gets = [r for r in requests(http) if r["path"].endswith("/Shipment")]
-    # the whole range first; a full page is cut at its rows' median change time until it fits or
-    # cannot be cut (all within a second here), then read by $skip: a handful of requests, not 26 years of windows
-    assert len(gets) <= 8
-    assert "$skip=4" in str(gets[-1]["query"]) or len(gets) < 8
+    # windows of an hour, then 16 hours, ... (x16 while empty) cross the 26 quiet years in five
+    # requests; a full window is cut at its rows' median change time until it fits or cannot be cut
+    # (all within a second here), then read by $skip: a handful of requests, not 26 years of windows
+    assert len(gets) <= 10
+    assert "$skip=2" in str(gets[-1]["query"]) or len(gets) < 10
 
 
 def test_unknown_item_is_unknown_item_error(http: TestClient) -> None:
@@ -249,3 +256,103 @@ def test_settings_changed_in_a_warm_worker_reach_the_adapter(http: TestClient) -
     current["now"] = AcumaticaSettings(order_type="IN")
     assert erp.create_order(draft(number="W2")).order_type == "IN"
     assert erp.find_order("W2") is not None and erp.find_order("W1") is None  # looked up in the new type
+
+
+# -- polls in time windows sized from what the last one held
+
+
+def _customers_changed_at(http: TestClient, offsets: list[timedelta], *, origin: datetime, shuffle: bool) -> list[str]:
+    """One customer per offset, changed at ``origin`` + offset (in key order, or shuffled against
+    it); the ids of every customer."""
+    people = [{"CustomerID": f"K{n:05d}", "MainContact": {"Email": f"k{n}@example.com"}} for n in range(len(offsets))]
+    http.post("/_sim/seed", json={"customers": people})
+    records = list(http.app.state.sim.records["Customer"].values())  # type: ignore[attr-defined]
+    stamps = [origin + o for o in offsets]
+    if shuffle:
+        random.Random(7).shuffle(stamps)
+    for rec, when in zip((r for r in records if r["CustomerID"]["value"].startswith("K")), stamps, strict=True):
+        rec["LastModifiedDateTime"] = {"value": when.isoformat(timespec="milliseconds")}
+    for rec in records:
+        if not rec["CustomerID"]["value"].startswith("K"):
+            rec["LastModifiedDateTime"] = {"value": (origin - timedelta(days=1)).isoformat(timespec="milliseconds")}
+    return [p["CustomerID"] for p in people]
+
+
+def _windows(http: TestClient) -> list[tuple[datetime, datetime, int]]:
+    """(after, until, $skip) of each Customer list request the poll sent."""
+    out = []
+    for r in requests(http):
+        if r["method"] == "GET" and r["path"].endswith("/Customer"):
+            query = unquote(str(r["query"]))
+            after, until = (datetime.fromisoformat(t) for t in re.findall(r"datetimeoffset'([^']+)'", query))
+            out.append((after, until, int(re.search(r"\$skip=(\d+)", query).group(1))))  # type: ignore[union-attr]
+    return out
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["keys-in-change-order", "keys-shuffled"])
+def test_a_poll_over_a_month_of_changes_costs_about_a_request_per_page(http: TestClient, shuffle: bool) -> None:
+    """400 changes spread over 30 days, 40 a page (10 pages): the windows settle at about a page
+    each. Restarting every window from the whole rest of the range and cutting it down cost 37
+    requests here (54 with shuffled keys), 4 to 5 a page."""
+    count, page = 400, 40
+    origin = datetime.now(UTC) - timedelta(days=30)
+    ids = _customers_changed_at(
+        http, [timedelta(days=30) * (n + 0.5) / count for n in range(count)], origin=origin, shuffle=shuffle
+    )
+    erp = make(http, page_size=page)
+    erp.client.get_list("Customer", top=1)  # signs in
+    http.delete("/_sim/requests")
+    read = [n.id for p in AcumaticaCustomers(erp).changes(origin - timedelta(seconds=1)) for n in p.notices]
+    assert sorted(read) == sorted(ids)
+    windows = _windows(http)
+    assert len(windows) <= 2 * count // page  # 15: about N / (0.75 page), and a few while the size settles
+    assert windows[0][0] == origin - timedelta(seconds=1)  # the first asks for the whole range
+
+
+def test_a_burst_after_a_quiet_month(http: TestClient) -> None:
+    """Three pages of changes in the last minutes of a 30-day range: the quiet month costs three
+    empty windows (an hour, 16 hours, 11 days), the burst about three requests a page while the
+    size settles (cut twice from the whole rest of the range). Cutting every window from the whole
+    rest of the range took 9 requests here: this shape was never the old way's weak spot."""
+    count, page = 120, 40
+    origin = datetime.now(UTC) - timedelta(days=30)
+    ids = _customers_changed_at(
+        http,
+        [timedelta(days=30) - timedelta(minutes=10) + timedelta(seconds=n) for n in range(count)],
+        origin=origin,
+        shuffle=False,
+    )
+    erp = make(http, page_size=page)
+    erp.client.get_list("Customer", top=1)
+    http.delete("/_sim/requests")
+    pages = list(AcumaticaCustomers(erp).changes(origin - timedelta(seconds=1)))
+    assert sorted(n.id for p in pages for n in p.notices) == sorted(ids)
+    assert len(_windows(http)) <= 3 + 3 * count // page
+
+
+def test_a_quiet_poll_is_one_request_and_windows_run_back_to_back_to_the_start_of_the_poll(
+    http: TestClient,
+) -> None:
+    client = AcumaticaClient("http://testserver", "admin", "123", "Company", http=http, poll_interval=0)
+    erp = AcumaticaErp(client, settings=lambda: AcumaticaSettings(page_size=10))
+    client.get_list("Customer", top=1)
+    http.delete("/_sim/requests")
+    before = datetime.now(UTC)
+    since = before - timedelta(hours=2)
+    pages = list(erp.pages("Customer", "CustomerID", "", since, "customer"))
+    after = datetime.now(UTC)
+    [window] = _windows(http)  # nothing changed: one request over the whole range
+    assert window[0] == since and before <= window[1] <= after
+    assert pages[-1].checkpoint == window[1]
+    origin = datetime.now(UTC) - timedelta(days=2)
+    _customers_changed_at(http, [timedelta(hours=n) for n in range(45)], origin=origin, shuffle=False)
+    http.delete("/_sim/requests")
+    before = datetime.now(UTC)
+    pages = list(erp.pages("Customer", "CustomerID", "", origin - timedelta(seconds=1), "customer"))
+    windows = _windows(http)
+    assert len(windows) > 4  # 45 changes, 10 a page
+    # each request repeats its window's start (a cut, a $skip page) or starts where the last ended
+    assert all(s2 in (s1, e1) for (s1, e1, _), (s2, _, _) in pairwise(windows))
+    assert before <= windows[-1][1]
+    assert pages[-1].checkpoint == windows[-1][1]
+    assert len({n.id for p in pages for n in p.notices}) == 45

@@ -212,3 +212,91 @@ def test_search_stops_by_total_count(client: MagentoClient, http: TestClient) ->
     rows = client.search("/V1/orders", sort=[("entity_id", "ASC")], page_size=2)
     assert len(rows) == 5 and len({r["entity_id"] for r in rows}) == 5
     assert client.request_count - before <= 4  # 3 pages (+ a token)
+
+
+# -- polls read by keyset: nothing skipped when a record moves mid-poll, checkpoints never inside a second
+
+
+def _seed_orders(http: TestClient, stamps: list[str]) -> list[int]:
+    """One order per ``updated_at`` in ``stamps``; their entity ids, in order."""
+    orders = []
+    for stamp in stamps:
+        order = build_order(sample_catalog(), [CartLine("24-MB01")], customer=sample_customer())
+        order["updated_at"] = order["created_at"] = stamp
+        orders.append(order)
+    return [o["entity_id"] for o in http.post("/_sim/seed", json={"orders": orders}).json()["orders"]]
+
+
+def test_an_order_updated_between_pages_moves_no_other_order_out_of_the_poll(
+    http: TestClient, store: MagentoStore, client: MagentoClient
+) -> None:
+    ids = _seed_orders(http, [f"2020-01-01 00:00:0{n}" for n in range(1, 8)])
+    store.page_size = 2
+    pages = store.order_pages(datetime(2019, 12, 31, tzinfo=UTC))
+    first = next(pages)
+    assert [n.id for n in first.notices] == [str(i) for i in ids[:2]]
+    # the store edits the first order now: it moves to the end of the search (updated_at now)
+    client.post(f"/V1/orders/{ids[0]}/comments", {"statusHistory": {"comment": "called the customer"}})
+    rest = [n for page in pages for n in page.notices]
+    # offset paging would skip ids[2] here: page 2 of the shifted search starts at ids[3]
+    assert [n.id for n in rest] == [str(i) for i in [*ids[2:], ids[0]]]
+    assert rest[-1].version > first.notices[0].version  # the edited order again, at its new version
+
+
+def test_orders_sharing_one_second_over_several_pages(http: TestClient, store: MagentoStore) -> None:
+    same = "2020-01-01 00:00:05"
+    ids = _seed_orders(http, ["2020-01-01 00:00:04", *[same] * 7, "2020-01-01 00:00:06"])
+    store.page_size = 3
+    pages = list(store.order_pages(datetime(2019, 12, 31, tzinfo=UTC)))
+    assert [n.id for p in pages for n in p.notices] == [str(i) for i in ids]  # each once, in (updated_at, id) order
+    at = datetime(2020, 1, 1, 0, 0, 5, tzinfo=UTC)
+    # a page that ends inside 00:00:05 (more of it may follow) never checkpoints 00:00:05 itself:
+    # the one before it, when the page completed it, or no checkpoint
+    assert [p.checkpoint for p in pages] == [at - timedelta(seconds=1), None, at + timedelta(seconds=1)]
+
+
+def test_a_poll_resumed_from_a_checkpoint_reads_the_rest_of_its_second(http: TestClient, store: MagentoStore) -> None:
+    """The runtime stops between pages when time runs low and resumes from the last checkpoint."""
+    ids = _seed_orders(http, ["2020-01-01 00:00:04", *["2020-01-01 00:00:05"] * 4])
+    store.page_size = 2
+    pages = store.order_pages(datetime(2019, 12, 31, tzinfo=UTC))
+    first = next(pages)
+    pages.close()  # time is up after one page
+    assert first.checkpoint is not None  # 00:00:04: its second is over
+    resumed = list(store.order_pages(first.checkpoint))  # the next tick, with no lookback
+    read = [n.id for n in first.notices] + [n.id for p in resumed for n in p.notices]
+    assert set(read) == {str(i) for i in ids}
+
+
+def test_an_empty_poll_and_a_last_page_that_is_full(
+    http: TestClient, store: MagentoStore, client: MagentoClient
+) -> None:
+    assert list(store.order_pages(datetime(2040, 1, 1, tzinfo=UTC))) == []
+    ids = _seed_orders(http, ["2020-01-01 00:00:01", "2020-01-01 00:00:02", "2020-01-01 00:00:02"])
+    store.page_size = 3
+    before = client.request_count
+    [page] = store.order_pages(datetime(2019, 12, 31, tzinfo=UTC))
+    assert [n.id for n in page.notices] == [str(i) for i in ids]
+    assert page.checkpoint == datetime(2020, 1, 1, 0, 0, 2, tzinfo=UTC)  # total_count says nothing follows
+    assert client.request_count - before == 1
+
+
+def test_the_customers_poll_reads_by_keyset_too(http: TestClient, client: MagentoClient, sim: MagentoSim) -> None:
+    from erpsync.systems.magento.adapter import MagentoCustomers
+    from erpsync.systems.magento.settings import MagentoSettings
+
+    people = [sample_customer() | {"email": f"c{n}@example.com"} for n in range(7)]
+    ids = [c["id"] for c in http.post("/_sim/seed", json={"customers": people}).json()["customers"]]
+    for n, cid in enumerate(ids):  # the last four share 00:00:04, more than a page
+        sim.customers[cid]["updated_at"] = "2020-01-01 00:00:0" + str(min(n, 3) + 1)
+    customers = MagentoCustomers(client, lambda: MagentoSettings(page_size=2), "magento")
+    pages = customers.changes(datetime(2019, 12, 31, tzinfo=UTC))
+    first = next(pages)
+    record = client.get(f"/V1/customers/{ids[0]}")
+    client.put(f"/V1/customers/{ids[0]}", {"customer": {**record, "lastname": "Moved"}})  # now: to the end
+    rest = list(pages)
+    assert [n.id for n in first.notices] == [str(i) for i in ids[:2]]
+    assert [n.id for p in rest for n in p.notices] == [str(i) for i in [*ids[2:], ids[0]]]
+    # 00:00:02 ends page 1 and might go on; 00:00:04 holds pages 2 to 4
+    assert first.checkpoint == datetime(2020, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert [p.checkpoint for p in rest][:2] == [datetime(2020, 1, 1, 0, 0, 3, tzinfo=UTC), None]

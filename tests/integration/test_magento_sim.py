@@ -114,6 +114,44 @@ def test_search_criteria_semantics(api: Api) -> None:
     assert api.get("/orders", **camel).json()["total_count"] == 3
 
 
+def test_keyset_search_on_updated_at_and_entity_id(api: Api) -> None:
+    """The keyset a poll pages by: (updated_at gt T OR entity_id gt I) AND updated_at gteq T, sorted
+    by both; customers are searched by their entity_id column (the record shows it as ``id``)."""
+    catalog, customer = sample_catalog(), sample_customer()
+    stamps = ["2024-01-01 10:00:00", "2024-01-01 10:00:01", "2024-01-01 10:00:01", "2024-01-01 10:00:01"]
+    orders = [build_order(catalog, [CartLine("24-MB01")], customer=customer) for _ in stamps]
+    for order, stamp in zip(orders, stamps, strict=True):
+        order["updated_at"] = stamp
+    ids = [o["entity_id"] for o in api.client.post("/_sim/seed", json={"orders": orders}).json()["orders"]]
+    keyset = criteria(
+        [
+            [("updated_at", "2024-01-01 10:00:01", "gt"), ("entity_id", str(ids[1]), "gt")],
+            [("updated_at", "2024-01-01 10:00:01", "gteq")],
+        ],
+        pageSize="10",
+        currentPage="1",
+    )
+    keyset.update(
+        {
+            "searchCriteria[sortOrders][0][field]": "updated_at",
+            "searchCriteria[sortOrders][0][direction]": "ASC",
+            "searchCriteria[sortOrders][1][field]": "entity_id",
+            "searchCriteria[sortOrders][1][direction]": "DESC",
+        }
+    )
+    found = api.get("/orders", **keyset).json()
+    assert found["total_count"] == 2 and [o["entity_id"] for o in found["items"]] == [ids[3], ids[2]]
+    same = criteria([[("updated_at", "2024-01-01 10:00:01", "eq")], [("entity_id", str(ids[1]), "gt")]])
+    assert sorted(o["entity_id"] for o in api.get("/orders", **same).json()["items"]) == [ids[2], ids[3]]
+    people = [sample_customer() | {"email": f"k{n}@example.com"} for n in range(3)]
+    cids = [c["id"] for c in api.client.post("/_sim/seed", json={"customers": people}).json()["customers"]]
+    by_column = criteria([[("entity_id", str(cids[0]), "gt")]])
+    by_column["searchCriteria[sortOrders][0][field]"] = "entity_id"
+    by_column["searchCriteria[sortOrders][0][direction]"] = "DESC"
+    rows = api.get("/customers/search", **by_column).json()["items"]
+    assert [r["id"] for r in rows] == [cids[2], cids[1]] and all("entity_id" not in r for r in rows)
+
+
 def test_ship_partial_over_and_state(api: Api) -> None:
     seed_fixture(api)
     # a configurable is shipped by its child id (as in shipment_create_payload.json); qty lands on both lines

@@ -1,10 +1,14 @@
-"""The shared rate limiter holds its ceiling over any 60 seconds, not per calendar minute."""
+"""The shared guards of a system: the rate limiter holds its ceiling over any 60 seconds (not per
+calendar minute); the seats are shared by every container and learned from the answers; the
+breaker opens on answers that show the system down."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from erpsync.state.guards import LimitExceeded, RateLimiter
+from erpsync.state.guards import Breaker, LimitExceeded, RateLimiter, Seats, SystemGate
 
 
 class Clock:
@@ -31,7 +35,7 @@ def test_no_sixty_seconds_hold_more_than_the_ceiling_across_a_minute_boundary(bi
     assert granted[5] - granted[0] >= 60
 
 
-def test_a_429_makes_everyone_wait_and_no_slot_means_limit_exceeded(bindings_table: str) -> None:
+def test_a_429_makes_everyone_wait_and_no_token_means_limit_exceeded(bindings_table: str) -> None:
     clock = Clock(1_000_000.0)
     limiter = RateLimiter(bindings_table, "erp", per_minute=100, clock=clock, sleep=clock.sleep, max_wait_s=1)
     limiter.throttled(5.0)
@@ -42,13 +46,78 @@ def test_a_429_makes_everyone_wait_and_no_slot_means_limit_exceeded(bindings_tab
         pass
 
 
-def test_concurrent_slots_are_held_while_a_request_runs(bindings_table: str) -> None:
-    clock = Clock(2_000_000.0)
-    one = RateLimiter(bindings_table, "erp", per_minute=100, concurrent=1, clock=clock, sleep=clock.sleep, max_wait_s=1)
-    other = RateLimiter(
-        bindings_table, "erp", per_minute=100, concurrent=1, clock=clock, sleep=clock.sleep, max_wait_s=1
-    )
-    with one.request(), pytest.raises(LimitExceeded), other.request():
+def test_seats_are_shared_by_every_container_and_held_while_a_request_runs(bindings_table: str) -> None:
+    one = SystemGate(bindings_table, "erp")
+    other = SystemGate(bindings_table, "erp")  # another container: its own gate, the same seats
+    one.configure(None, 1)
+    other.configure(None, 1)
+    with one.request(), pytest.raises(LimitExceeded), other.request(0.3):
         pass
-    with other.request():
+    with other.request(0.3):
         pass
+
+
+def test_a_refusal_takes_a_seat_away_once_per_burst_and_busy_answers_grow_it_back(bindings_table: str) -> None:
+    clock = Clock(3_000_000.0)
+    seats = Seats(bindings_table, "erp", start=5.0, clock=clock)
+    seats.refused()
+    seats.refused()  # the same burst: counted once
+    assert seats.count() == 4.0
+    clock.now += seats.hold_s + 0.1
+    seats.refused()
+    assert seats.count() == 3.0
+    for _ in range(int(seats.growth * 3)):
+        seats.served(waited=False)  # seats were not short: no growth
+    assert seats.count() == 3.0
+    for _ in range(int(seats.growth * 3)):
+        seats.served(waited=True)
+    assert 3.7 < Seats(bindings_table, "erp").count() < 4.1  # about one more, as every container reads it
+
+
+def test_a_burst_of_refusals_from_many_seats_comes_down_by_quarters(bindings_table: str) -> None:
+    clock = Clock(4_000_000.0)
+    seats = Seats(bindings_table, "erp", start=16.0, clock=clock)
+    seats.refused()
+    assert seats.count() == 12.0
+
+
+def test_the_configured_ceiling_caps_the_learned_seats(bindings_table: str) -> None:
+    gate = SystemGate(bindings_table, "erp")
+    gate.configure(None, 2)
+    held = []
+    with gate.request(), gate.request(), pytest.raises(LimitExceeded), gate.request(0.2):
+        held.append("third")
+    assert held == []
+
+
+def test_a_freed_seat_goes_to_a_waiting_thread_at_once(bindings_table: str) -> None:
+    gate = SystemGate(bindings_table, "erp")
+    gate.configure(None, 1)
+    entered = threading.Event()
+
+    def second() -> None:
+        with gate.request(5.0):
+            entered.set()
+
+    with gate.request():
+        t = threading.Thread(target=second)
+        t.start()
+        assert not entered.wait(0.3)  # held while the first request is in flight
+    assert entered.wait(5)
+    t.join()
+
+
+def test_the_breaker_counts_answers_that_show_the_system_down_not_a_records_own_error(bindings_table: str) -> None:
+    breaker = Breaker(bindings_table, threshold=3, cache_s=0)
+    gate = SystemGate(bindings_table, "erp", breaker)
+    for status in (500, 500, 500, 422, 429):  # the system answers: it is up
+        gate.answered(status)
+    assert breaker.open_for("erp") == 0
+    gate.answered(503)
+    gate.answered(None)
+    gate.answered(200)  # an answer in between: counting starts again
+    gate.answered(504)
+    gate.answered(None)
+    assert breaker.open_for("erp") == 0
+    gate.answered(502)
+    assert breaker.open_for("erp") > 0

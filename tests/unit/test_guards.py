@@ -1,11 +1,11 @@
-"""The guards every worker shares: per-minute and concurrency ceilings, 429 cool-downs, breaker."""
+"""The guards every worker shares: per-minute ceilings, seats, 429 cool-downs, breaker."""
 
 from __future__ import annotations
 
 import pytest
 
 from erpsync.state import dynamo
-from erpsync.state.guards import Breaker, LimitExceeded, RateLimiter, SystemGate
+from erpsync.state.guards import Breaker, LimitExceeded, RateLimiter, Seats, SystemGate
 
 
 class Clock:
@@ -60,24 +60,16 @@ def test_a_429_cools_every_worker_down(bindings_table: str) -> None:
     assert clock.slept and 6.9 < clock.slept[0] < 7.2
 
 
-def test_concurrency_slots_are_shared(bindings_table: str) -> None:
+def test_a_crashed_holder_frees_its_seat_after_the_ttl(bindings_table: str) -> None:
     clock = Clock()
-    a = limiter(bindings_table, clock, per_minute=100, concurrent=1, max_wait_s=0.2)
-    b = limiter(bindings_table, clock, per_minute=100, concurrent=1, max_wait_s=0.2)
-    with a.request(), pytest.raises(LimitExceeded), b.request():
-        pass
-    with b.request():  # freed
-        pass
-
-
-def test_a_crashed_holder_frees_its_slot_after_the_ttl(bindings_table: str) -> None:
-    clock = Clock()
-    a = limiter(bindings_table, clock, per_minute=100, concurrent=1, slot_ttl_s=30)
-    a._take_slot()  # taken and never released: the worker died
-    b = limiter(bindings_table, clock, per_minute=100, concurrent=1, max_wait_s=60, slot_ttl_s=30)
-    with b.request():
-        pass
-    assert sum(clock.slept) >= 30
+    crashed = Seats(bindings_table, "acumatica", ceiling=1, ttl_s=30, clock=clock)
+    crashed.take(0)  # taken and never freed: the worker died
+    other = Seats(bindings_table, "acumatica", ceiling=1, ttl_s=30, clock=clock, poll_s=0.01)
+    with pytest.raises(LimitExceeded):
+        other.take(0.05)
+    clock.t += 30.1
+    seat, _waited = other.take(0.05)
+    other.free(seat)
 
 
 def test_breaker_opens_after_the_threshold_doubles_and_closes_on_success(bindings_table: str) -> None:

@@ -1,15 +1,15 @@
-"""A refused request (429) is tried again in place while the wait is short and time allows; the
-container's concurrency towards a system follows its answers (AIMD)."""
+"""A refused request (429) is tried again in place while the wait is short and time allows; every
+answer, or its absence, is told to the gate."""
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
 
-from erpsync.errors import OutageError
-from erpsync.state.guards import AdaptiveConcurrency
+from erpsync.errors import OutageError, RetryableError
 from erpsync.systems import http as transport
 from erpsync.systems.ports import Deadline
 
@@ -56,30 +56,44 @@ def test_connect_errors_are_an_outage() -> None:
         )
 
 
-def test_adaptive_concurrency_halves_on_429_and_grows_back_slowly() -> None:
-    a = AdaptiveConcurrency(start=8)
-    a.acquire()
-    a.release(throttled=True)
-    assert a.limit == 4
-    for _ in range(4):
-        a.acquire()
-        a.release(throttled=False)
-    assert 4.9 < a.limit < 5.1  # one more after a window of four answers that went through
+class Gate:
+    """Records what the transport tells a gate."""
+
+    def __init__(self) -> None:
+        self.waits: list[float | None] = []
+        self.answers: list[int | None] = []
+        self.throttles: list[float | None] = []
+
+    @contextmanager
+    def request(self, wait_s: float | None = None) -> Iterator[None]:
+        self.waits.append(wait_s)
+        yield
+
+    def throttled(self, retry_after_s: float | None) -> None:
+        self.throttles.append(retry_after_s)
+
+    def answered(self, status: int | None) -> None:
+        self.answers.append(status)
 
 
-def test_adaptive_concurrency_holds_callers_beyond_its_limit() -> None:
-    a = AdaptiveConcurrency(start=1, max_wait_s=5)
-    a.acquire()
-    entered = threading.Event()
+def test_the_gate_hears_every_answer_and_waits_no_longer_than_the_invocation_allows() -> None:
+    http, _ = client([429, 500, 200], retry_after="0")
+    gate = Gate()
+    deadline = Deadline(margin_s=0.0, min_request_s=1.0)
+    deadline.start(10.0)
+    r = transport.send(http, "PUT", "http://erp/x", system="acumatica", timeout=5, gate=gate, deadline=deadline)
+    assert r.status_code == 500
+    assert gate.answers == [429, 500] and gate.throttles == [0.0]
+    assert all(w is not None and 8.0 < w <= 9.0 for w in gate.waits)
 
-    def second() -> None:
-        a.acquire()
-        entered.set()
-        a.release(throttled=False)
 
-    t = threading.Thread(target=second)
-    t.start()
-    assert not entered.wait(0.3)  # held while the first request is in flight
-    a.release(throttled=False)
-    assert entered.wait(5)
-    t.join()
+def test_no_answer_is_told_to_the_gate_as_none() -> None:
+    def hang(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    gate = Gate()
+    with pytest.raises(RetryableError):
+        transport.send(
+            httpx.Client(transport=httpx.MockTransport(hang)), "GET", "http://erp/x", system="a", timeout=1, gate=gate
+        )
+    assert gate.answers == [None]

@@ -121,24 +121,47 @@ def test_an_outage_waits_without_spending_attempts(
     assert not messages(dlq)
 
 
-def test_breaker_opens_for_every_worker_and_stops_calls(synclog_table: str, queue: str, bindings_table: str) -> None:
-    flow = ScriptedFlow(*[RetryableError("500", status=500, system="acumatica")] * 2)
-    w1 = worker(flow, synclog_table, queue, breaker=Breaker(bindings_table, threshold=2))
-    w1.handle_record(record(NOTICE, 1))
-    w1.handle_record(record(NOTICE, 2))
+def test_an_open_breaker_stops_calls_and_waits_it_out(synclog_table: str, queue: str, bindings_table: str) -> None:
+    breaker = Breaker(bindings_table, threshold=2)
+    for _ in range(2):
+        breaker.failure("acumatica")  # what the gate does when the system gives no answer
     other = ScriptedFlow()
-    w2 = worker(other, synclog_table, queue, breaker=Breaker(bindings_table, threshold=2))
-    out = w2.handle_record(record(NOTICE, 3))
+    w = worker(other, synclog_table, queue, breaker=Breaker(bindings_table, threshold=2))
+    out = w.handle_record(record(NOTICE, 3))
     assert out.outcome == "retrying" and "circuit open" in out.message
     assert other.calls == 0
+    [again] = messages(queue)
+    assert Envelope.parse(again["Body"]).attempt == 0
 
 
-def test_429_tells_everyone_to_slow_down(synclog_table: str, queue: str) -> None:
-    seen: list[tuple[str, float | None]] = []
-    flow = ScriptedFlow(RateLimitedError("429", system="acumatica", retry_after=7, status=429))
-    w = worker(flow, synclog_table, queue, on_throttle=lambda s, ra: seen.append((s, ra)))
+class DownFlow(ScriptedFlow):
+    """Its system gives no answer: the gate tells the breaker, then the error reaches the worker."""
+
+    def __init__(self, breaker: Breaker) -> None:
+        super().__init__()
+        self.breaker = breaker
+
+    def sync(self, notice: ChangeNotice) -> SyncResult:
+        self.calls += 1
+        self.breaker.failure("acumatica")
+        raise OutageError("acumatica unreachable", system="acumatica")
+
+
+def test_a_failure_that_opens_the_breaker_waits_until_it_closes(
+    synclog_table: str, queue: str, bindings_table: str
+) -> None:
+    breaker = Breaker(bindings_table, threshold=1, base_open_s=120)
+    w = worker(DownFlow(breaker), synclog_table, queue, breaker=breaker)
+    w.max_delay_s = 900
     assert w.handle_record(record(NOTICE)).outcome == "retrying"
-    assert seen == [("acumatica", 7)]
+    [row] = SyncLog(synclog_table).history("orders", "42")
+    assert "again in 119s" in row["message"] or "again in 120s" in row["message"]
+
+
+def test_a_429_goes_back_without_spending_an_attempt(synclog_table: str, queue: str) -> None:
+    flow = ScriptedFlow(RateLimitedError("429", system="acumatica", retry_after=7, status=429))
+    w = worker(flow, synclog_table, queue)
+    assert w.handle_record(record(NOTICE)).outcome == "retrying"
     [again] = messages(queue)
     assert Envelope.parse(again["Body"]).attempt == 0
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from erpsync.settings import Connection, Route, Settings
     from erpsync.state.bindings import Bindings
     from erpsync.state.cursors import Cursors
-    from erpsync.state.guards import Leases, SystemGate
+    from erpsync.state.guards import Breaker, Leases, SystemGate
     from erpsync.state.settings import SettingsStore
     from erpsync.systems.ports import Deadline, System
 
@@ -59,6 +59,8 @@ class Connections:
 
     table: str
     deadline: Deadline
+    breaker: Breaker | None = None
+    """Told every answer of every connection (see ``SystemGate.answered``)."""
     systems: dict[str, System] = field(default_factory=dict)
     gates: dict[str, SystemGate] = field(default_factory=dict)
     settings_of: dict[str, Any] = field(default_factory=dict)
@@ -98,7 +100,7 @@ class Connections:
             own_settings()
         except ValidationError as exc:
             raise ConfigurationError(f"settings of connection {cid!r} ({conn.kind}): {exc}") from exc
-        gate = self.gates.setdefault(cid, SystemGate(self.table, cid))
+        gate = self.gates.setdefault(cid, SystemGate(self.table, cid, self.breaker))
         system = plugin.connect(Wiring(cid, secret, own_settings, gate, self.deadline))
         self.systems[cid] = system
         return system
@@ -407,22 +409,18 @@ def build(flow_name: str) -> FlowRuntime:
     table = os.environ["BINDINGS_TABLE"]
     settings_store = SettingsStore(table)
     settings = settings_store.load()
-    connections = Connections(table, Deadline())
+    breaker = Breaker(table, threshold=settings.breaker_threshold, base_open_s=settings.breaker_open_s)
+    connections = Connections(table, Deadline(), breaker)
     queue_url = queues.queue_url(spec.name)
     synclog = SyncLog(os.environ["SYNC_LOG_TABLE"], settings.log_retention_days)
-
-    def throttled(system: str, retry_after: float | None) -> None:
-        if system in connections.gates:
-            connections.gates[system].throttled(retry_after)
 
     worker = Worker(
         None,  # the dispatcher, set by FlowRuntime
         synclog,
         queue_url,
         settings.max_attempts,
-        breaker=Breaker(table, threshold=settings.breaker_threshold, base_open_s=settings.breaker_open_s),
+        breaker=breaker,
         give_up_after_hours=settings.give_up_after_hours,
-        on_throttle=throttled,
         seen=SeenVersions(table),
         deadline=connections.deadline,
         flow_name=spec.name,

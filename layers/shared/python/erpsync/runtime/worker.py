@@ -83,7 +83,7 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> int:
 
 
 def transient_kind(exc: RetryableError) -> str:
-    """What kind of passing trouble this is, for the breaker and the attempt count ('' = the record's)."""
+    """What kind of passing trouble this is ('' = the record's own: it spends an attempt)."""
     if isinstance(exc, RateLimitedError):
         return "rate_limited"
     if exc.error_type in TRANSIENT:
@@ -108,7 +108,6 @@ class Worker:
         breaker: Breaker | None = None,
         leases: Leases | None = None,
         give_up_after_hours: float = 96.0,
-        on_throttle: Any = None,
         seen: SeenVersions | None = None,
         deadline: Deadline | None = None,
         flow_name: str | None = None,
@@ -119,7 +118,6 @@ class Worker:
         self.flow_name = flow_name or flow.name
         self.flow, self.synclog, self.queue_url, self.max_attempts = flow, synclog, queue_url, max_attempts
         self.breaker, self.leases, self.give_up_after_hours = breaker, leases, give_up_after_hours
-        self.on_throttle = on_throttle
         self.seen = seen
         self.max_delay_s = MAX_DELAY_S
         """Longest re-queue delay (SQS allows 900 s; tests set 0 to see re-queued notices at once)."""
@@ -198,16 +196,13 @@ class Worker:
         except RetryableError as exc:
             kind = transient_kind(exc)
             if kind:
-                return self._transient(env, exc, kind, started)
+                return self._transient(env, exc, started)
             return self._retry(env, exc, started)
         except Exception as exc:
             log.exception("unexpected error syncing %s %s", notice.entity, notice.id)
             return self._retry(
                 env, RetryableError(f"unexpected {type(exc).__name__}: {exc}", error_type="unexpected"), started
             )
-        if self.breaker:
-            for system in self.systems:
-                self.breaker.success(system)
         self._log(env, result.outcome, started, target_id=result.target_id, message=result.message)
         if self.seen and notice.version:
             self.seen.mark(f"{self.flow_name}#{notice.source}", notice.id, notice.version)
@@ -218,13 +213,12 @@ class Worker:
             return 0.0
         return max(self.breaker.open_for(s) for s in self.systems)
 
-    def _transient(self, env: Envelope, exc: RetryableError, kind: str, started: float) -> Outcome:
-        """The remote is in trouble, not the record: wait without spending an attempt."""
+    def _transient(self, env: Envelope, exc: RetryableError, started: float) -> Outcome:
+        """The remote is in trouble, not the record: wait without spending an attempt (until the
+        breaker closes, when the system's answers opened it: see ``SystemGate.answered``)."""
         delay = float(exc.retry_after or 0)
-        if kind == "rate_limited" and self.on_throttle and exc.system:
-            self.on_throttle(exc.system, exc.retry_after)
-        elif self.breaker and exc.system:
-            delay = max(delay, self.breaker.failure(exc.system))
+        if self.breaker and exc.system:
+            delay = max(delay, self.breaker.open_for(exc.system))
         if self._too_old(env):
             return self._failed(env, exc, started)
         return self._again(env, started, exc, max(delay, backoff_seconds(1)))

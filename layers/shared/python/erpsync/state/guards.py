@@ -2,15 +2,18 @@
 the rate limiter of each external system. Each is one small DynamoDB item updated atomically.
 
 - ``Leases``: a short lease per record, so two workers never write the same record at once.
-- ``Breaker``: after ``threshold`` consecutive outage-like failures of a system, every worker
+- ``Breaker``: after ``threshold`` outage-like failures of a system with no answer between, every worker
   stops calling it for a cool-down that doubles while it stays down (up to ``max_open_s``).
 - ``RateLimiter``: at most ``per_minute`` requests per system in any 60 seconds (a sliding
-  window) and ``concurrent`` at once, across all workers; a 429 makes everyone wait out
-  ``Retry-After``.
+  window), across all workers; a 429 makes everyone wait out ``Retry-After``.
+- ``Seats``: how many requests a system takes at once, across all workers, learned from its
+  answers (fewer after a 429, slowly more while busy) and capped by a configured ``concurrent``.
+- ``SystemGate``: all of the above for one connection, as its clients see it.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
@@ -133,8 +136,10 @@ class Breaker:
         return open_s
 
     def success(self, system: str) -> None:
-        """A call went through: close the breaker (only writes when there is something to reset)."""
-        row = self.state(system)
+        """A call went through: close the breaker. Costs nothing unless this container last saw
+        failures or trips to reset (it reads the breaker before each record: ``open_for``)."""
+        cached = self._seen.get(system)
+        row = cached[1] if cached else {}
         if not row.get("failures") and not row.get("trips"):
             return
         dynamo.client().update_item(
@@ -156,7 +161,7 @@ class LimitExceeded(Exception):
 
 @dataclass
 class RateLimiter:
-    """Requests per minute and concurrent requests to one system, held across all workers.
+    """Requests per minute to one system, held across all workers.
 
     The minute is a sliding one. One item (``limit#<system>``) counts the grants of the last
     minute in one-second buckets, and a request gets a token only while the buckets that overlap
@@ -166,23 +171,19 @@ class RateLimiter:
     buckets let up to twice the ceiling through across a boundary.) ``margin_s`` covers the time
     a request takes to reach the system, which counts by arrival; a token whose write took more
     than half of it is stale and not used. A 429 sets ``until`` on the same item: nobody gets a
-    token before it. Concurrency uses ``concurrent`` slot items, each a lease with a short expiry
-    (so a crashed worker frees its slot); the slot is taken before the token, so a token is spent
-    at once.
+    token before it. (Requests at once are the ``Seats``; the gate takes the seat before the token,
+    so a token is spent at once.)
     """
 
     table: str
     system: str
     per_minute: int
-    concurrent: int | None = None
     max_wait_s: float = 20.0
-    slot_ttl_s: float = 60.0
     window_s: float = 60.0
     margin_s: float = 1.0
     bucket_s: float = 1.0
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
-    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def _key(self) -> dict[str, Any]:
         return dynamo.to_item({"pk": f"limit#{self.system}", "sk": "-"})
@@ -263,135 +264,257 @@ class RateLimiter:
             if not _conditional_failed(exc):
                 raise
 
-    def _take_slot(self) -> int | None:
-        if not self.concurrent:
-            return -1
-        now = self.clock()
-        for i in range(self.concurrent):
-            try:
-                dynamo.client().put_item(
-                    TableName=self.table,
-                    Item=dynamo.to_item(
-                        {
-                            "pk": f"slot#{self.system}#{i}",
-                            "sk": "-",
-                            "owner": self.owner,
-                            "until": now + self.slot_ttl_s,
-                        }
-                    ),
-                    ConditionExpression="attribute_not_exists(pk) OR #u < :now",
-                    ExpressionAttributeNames={"#u": "until"},
-                    ExpressionAttributeValues=dynamo.to_item({":now": now}),
-                )
-                return i
-            except Exception as exc:
-                if not _conditional_failed(exc):
-                    raise
-        return None
-
-    def _free_slot(self, i: int) -> None:
-        if i < 0:
-            return
-        dynamo.client().delete_item(
-            TableName=self.table, Key=dynamo.to_item({"pk": f"slot#{self.system}#{i}", "sk": "-"})
-        )
-
     @contextmanager
-    def request(self) -> Iterator[None]:
-        """Hold a concurrency slot and a minute token for one request, waiting up to ``max_wait_s``."""
-        deadline = self.clock() + self.max_wait_s
-        slot = self._take_slot()
-        while slot is None:
-            if self.clock() + 0.05 > deadline:
-                raise LimitExceeded(self.system, 1.0)
-            self.sleep(0.05)
-            slot = self._take_slot()
-        try:
-            while True:
-                wait = self._take_minute_token()
-                if not wait:
-                    break
-                if self.clock() + wait > deadline:
-                    raise LimitExceeded(self.system, wait)
-                self.sleep(wait)
-            yield
-        finally:
-            self._free_slot(slot)
+    def request(self, wait_s: float | None = None) -> Iterator[None]:
+        """Hold a minute token for one request, waiting up to ``wait_s`` (default ``max_wait_s``)."""
+        deadline = self.clock() + (self.max_wait_s if wait_s is None else min(wait_s, self.max_wait_s))
+        while True:
+            wait = self._take_minute_token()
+            if not wait:
+                break
+            if self.clock() + wait > deadline:
+                raise LimitExceeded(self.system, wait)
+            self.sleep(wait)
+        yield
 
 
-class AdaptiveConcurrency:
-    """How many requests this container sends one system at once, learned from its answers
-    (additive increase, multiplicative decrease, as TCP does): one more per window of answers that
-    went through, half as many after a 429. With no ceiling configured, this is what keeps a burst
-    of workers from swamping an ERP whose licence allows only a few requests at a time; with one
-    configured, the shared ``RateLimiter`` holds it across every worker as well.
+@dataclass
+class Seats:
+    """How many requests one system takes at once, shared by every worker and learned from its answers.
+
+    An ERP licence serves a few requests at a time and refuses (429) the rest; workers that each
+    guess alone crowd the ERP with refusals, and a refused request still holds the ERP's seat for
+    as long as a served one. The seats live under one key (``seats#<system>``): one item per seat
+    held (a lease with an expiry, so a crashed worker frees its seat) and one ``count`` item with
+    how many seats there are. A refusal takes one seat away (a quarter from eight up; at most once
+    per ``hold_s``, so one burst of refusals counts once); while every seat is busy and answers go
+    through, the count grows by one per ``growth`` x count answers (additive increase,
+    multiplicative decrease, as TCP does). A configured ``concurrent`` caps it. Taking a seat is a
+    query and a conditional put; within a container only one waiting thread asks DynamoDB at a
+    time, and a thread that frees a seat wakes it.
     """
 
-    def __init__(self, start: float = 4.0, floor: float = 1.0, ceiling: float = 64.0, max_wait_s: float = 30.0):
-        self.limit, self.floor, self.ceiling, self.max_wait_s = start, floor, ceiling, max_wait_s
-        self.in_use = 0
-        self._cond = threading.Condition()
+    table: str
+    system: str
+    ceiling: int = 32
+    start: float = 8.0
+    floor: float = 1.0
+    hold_s: float = 2.0
+    growth: float = 8.0
+    ttl_s: float = 120.0
+    poll_s: float = 0.1
+    clock: Callable[[], float] = time.time
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _polling: bool = field(default=False, repr=False)
+    _grown: float = field(default=0.0, repr=False)
+    _count: float | None = field(default=None, repr=False)
 
-    def acquire(self, clock: Callable[[], float] = time.monotonic) -> None:
-        """Wait for a free place (at most ``max_wait_s``: then go anyway rather than stall a record)."""
-        give_up = clock() + self.max_wait_s
-        with self._cond:
-            while self.in_use >= max(1, int(self.limit)):
-                left = give_up - clock()
-                if left <= 0:
-                    break
-                self._cond.wait(min(left, 1.0))
-            self.in_use += 1
+    def _pk(self) -> str:
+        return f"seats#{self.system}"
 
-    def release(self, throttled: bool) -> None:
+    def _read(self) -> tuple[float, set[int]]:
+        """The learned count (capped by the ceiling) and the seats held now."""
+        res = dynamo.client().query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=dynamo.to_item({":pk": self._pk()}),
+            ConsistentRead=True,
+        )
+        now = self.clock()
+        count, busy = self.start, set()
+        for item in res.get("Items", []):
+            row = dynamo.from_item(item)
+            if row["sk"] == "count":
+                count = float(row.get("n", self.start))
+            elif float(row.get("until", 0)) > now:
+                busy.add(int(row["sk"]))
+        self._count = max(self.floor, min(float(self.ceiling), count))
+        return self._count, busy
+
+    def count(self) -> float:
+        """How many seats there are now (as last read)."""
+        return self._count if self._count is not None else self._read()[0]
+
+    def _take(self) -> int | None:
+        count, busy = self._read()
+        if len(busy) >= int(count):
+            return None
+        seat = next(i for i in range(int(count) + len(busy)) if i not in busy)
+        now = self.clock()
+        try:
+            dynamo.client().put_item(
+                TableName=self.table,
+                Item=dynamo.to_item(
+                    {"pk": self._pk(), "sk": str(seat), "owner": self.owner, "until": now + self.ttl_s}
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #u < :now",
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues=dynamo.to_item({":now": now}),
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+            return None  # taken in between
+        return seat
+
+    def take(self, wait_s: float) -> tuple[int, bool]:
+        """A seat, waiting up to ``wait_s`` (else ``LimitExceeded``); and whether it had to wait."""
+        give_up = time.monotonic() + max(0.0, wait_s)
+        waited = False
+        while True:
+            with self._cond:
+                while self._polling:
+                    left = give_up - time.monotonic()
+                    if left <= 0:
+                        raise LimitExceeded(self.system, self.poll_s * 10)
+                    waited = True
+                    self._cond.wait(left)
+                self._polling = True
+            try:
+                while True:
+                    seat = self._take()
+                    if seat is not None:
+                        return seat, waited
+                    waited = True
+                    left = give_up - time.monotonic()
+                    if left <= 0:
+                        raise LimitExceeded(self.system, self.poll_s * 10)
+                    with self._cond:  # a seat freed here wakes us at once; one freed elsewhere is polled for
+                        self._cond.wait(min(left, self.poll_s * random.uniform(0.5, 1.5)))
+            finally:
+                with self._cond:
+                    self._polling = False
+                    self._cond.notify_all()
+
+    def free(self, seat: int) -> None:
+        try:
+            dynamo.client().delete_item(
+                TableName=self.table,
+                Key=dynamo.to_item({"pk": self._pk(), "sk": str(seat)}),
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues=dynamo.to_item({":me": self.owner}),
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
         with self._cond:
-            self.in_use -= 1
-            if throttled:
-                self.limit = max(self.floor, self.limit / 2)
-            else:
-                self.limit = min(self.ceiling, self.limit + 1 / max(self.limit, 1.0))
             self._cond.notify_all()
+
+    def refused(self) -> None:
+        """The system refused a request (429): one seat fewer (a quarter fewer from eight up)."""
+        count = self.count()
+        fewer = max(self.floor, count - 1 if count < 8 else count * 0.75)
+        now = self.clock()
+        try:
+            dynamo.client().put_item(
+                TableName=self.table,
+                Item=dynamo.to_item({"pk": self._pk(), "sk": "count", "n": fewer, "at": now}),
+                ConditionExpression="attribute_not_exists(pk) OR #at < :hold",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues=dynamo.to_item({":hold": now - self.hold_s}),
+            )
+            self._count = fewer
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+        with self._cond:
+            self._grown = 0.0
+
+    def served(self, waited: bool) -> None:
+        """A request went through; when seats were short, grow the count a little."""
+        if not waited:
+            return
+        count = self.count()
+        if count >= self.ceiling:
+            return
+        with self._cond:
+            self._grown += 1.0 / (self.growth * count)
+            grow, self._grown = (self._grown, 0.0) if self._grown >= 0.25 else (0.0, self._grown)
+        if not grow:
+            return
+        try:
+            res = dynamo.client().update_item(
+                TableName=self.table,
+                Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}),
+                UpdateExpression="SET n = if_not_exists(n, :start) + :grow, #at = if_not_exists(#at, :zero)",
+                ConditionExpression="attribute_not_exists(n) OR n < :ceiling",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues=dynamo.to_item(
+                    {":start": self.start, ":grow": grow, ":zero": 0, ":ceiling": self.ceiling}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+            self._count = min(float(self.ceiling), float(dynamo.from_item(res["Attributes"])["n"]))
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
 
 
 class SystemGate:
     """The gate of one system (connection) as the settings say now: a ceiling set or changed in the
-    settings applies from the next refresh, in every warm worker, without a restart. With no
-    ceiling configured requests pass without a DynamoDB call; a 429 is still shared, and every
-    request goes through the container's ``AdaptiveConcurrency``."""
+    settings applies from the next refresh, in every warm worker, without a restart.
 
-    def __init__(self, table: str, system: str) -> None:
-        self.table, self.system = table, system
+    Every request holds one of the system's shared ``Seats`` (how many, learned from its answers
+    and capped by a configured ``concurrent``) and, with ``per_minute`` set, a token of the
+    ``RateLimiter``. Each answer is told to the ``breaker`` when one is given: no answer (a
+    timeout, a refused connection) or a 502/503/504 counts towards opening it, any other answer
+    closes it, so a record that fails on a 500 of its own does not stop the others.
+    """
+
+    DOWN = (502, 503, 504)
+
+    def __init__(self, table: str, system: str, breaker: Breaker | None = None) -> None:
+        self.table, self.system, self.breaker = table, system, breaker
         self.limiter: RateLimiter | None = None
-        self.adaptive = AdaptiveConcurrency()
+        self.seats = Seats(table, system)
+        self.max_wait_s = 20.0
         self._local = threading.local()
 
     def configure(self, per_minute: int | None, concurrent: int | None) -> None:
-        """Apply the system's current ceilings (``per_minute`` None: none)."""
+        """Apply the system's current ceilings (None: none)."""
         if per_minute is None:
             self.limiter = None
         elif self.limiter is None:
-            self.limiter = RateLimiter(self.table, self.system, per_minute, concurrent)
+            self.limiter = RateLimiter(self.table, self.system, per_minute)
         else:
-            self.limiter.per_minute, self.limiter.concurrent = per_minute, concurrent
-        if concurrent:
-            self.adaptive.ceiling = float(concurrent)
-            self.adaptive.limit = min(self.adaptive.limit, self.adaptive.ceiling)
+            self.limiter.per_minute = per_minute
+        self.seats.ceiling = concurrent or Seats.ceiling
+        self.seats.start = min(Seats.start, float(self.seats.ceiling))
 
     @contextmanager
-    def request(self) -> Iterator[None]:
-        self._local.throttled = False
-        self.adaptive.acquire()
+    def request(self, wait_s: float | None = None) -> Iterator[None]:
+        """Hold a seat (and a minute token) for one request, waiting at most ``wait_s``
+        (default ``max_wait_s``); ``LimitExceeded`` when none comes in time."""
+        wait = self.max_wait_s if wait_s is None else min(wait_s, self.max_wait_s)
+        give_up = time.monotonic() + wait
+        self._local.refused = False
+        seat, waited = self.seats.take(wait)
         try:
             if self.limiter is None:
                 yield
             else:
-                with self.limiter.request():
+                with self.limiter.request(max(0.0, give_up - time.monotonic())):
                     yield
         finally:
-            self.adaptive.release(bool(getattr(self._local, "throttled", False)))
+            self.seats.free(seat)
+        if not self._local.refused:
+            self.seats.served(waited)
 
     def throttled(self, retry_after_s: float | None) -> None:
-        """The system answered 429 (called inside ``request``): fewer at once here, and every worker
-        waits out ``Retry-After``."""
-        self._local.throttled = True
-        (self.limiter or RateLimiter(self.table, self.system, 1)).throttled(retry_after_s)
+        """The system answered 429 (called inside ``request``): one seat fewer for everyone and,
+        with a per-minute ceiling, every worker waits out ``Retry-After``."""
+        self._local.refused = True
+        self.seats.refused()
+        if self.limiter is not None:
+            self.limiter.throttled(retry_after_s)
+
+    def answered(self, status: int | None) -> None:
+        """How the system answered a request (None: it did not), for the breaker."""
+        if self.breaker is None or status == 429:
+            return
+        if status is None or status in self.DOWN:
+            self.breaker.failure(self.system)
+        else:
+            self.breaker.success(self.system)

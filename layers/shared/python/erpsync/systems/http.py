@@ -56,7 +56,7 @@ def send(
     Connect errors become ``OutageError``, timeouts and other transport errors ``RetryableError``.
     """
     for attempt in range(THROTTLE_TRIES):
-        response = _once(http, method, url, system=system, timeout=timeout, gate=gate, **kwargs)
+        response = _once(http, method, url, system=system, timeout=timeout, gate=gate, deadline=deadline, **kwargs)
         if response.status_code != 429 or attempt == THROTTLE_TRIES - 1:
             return response
         wait = retry_after(response)
@@ -74,13 +74,32 @@ def send(
 
 
 def _once(
-    http: httpx.Client, method: str, url: str, *, system: str, timeout: float, gate: Gate | None, **kwargs: Any
+    http: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    system: str,
+    timeout: float,
+    gate: Gate | None,
+    deadline: Deadline | None,
+    **kwargs: Any,
 ) -> httpx.Response:
+    """One request; under a gate, waiting for a seat no longer than the invocation allows (the
+    request's timeout is then cut to what is left), and every answer (or its absence) told to it."""
     try:
         if gate is None:
             return http.request(method, url, timeout=timeout, **kwargs)
-        with gate.request():
-            response = http.request(method, url, timeout=timeout, **kwargs)
+        left = deadline.remaining() if deadline is not None else None
+        wait = None if left is None or deadline is None else max(0.0, left - deadline.min_request_s)
+        with gate.request(wait):
+            if deadline is not None:
+                timeout = deadline.timeout(timeout, system)
+            try:
+                response = http.request(method, url, timeout=timeout, **kwargs)
+            except httpx.TransportError:
+                gate.answered(None)
+                raise
+            gate.answered(response.status_code)
             if response.status_code == 429:
                 gate.throttled(retry_after(response))
         return response

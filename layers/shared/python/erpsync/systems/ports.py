@@ -28,12 +28,17 @@ from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, Order, S
 class Gate(Protocol):
     """A slot under a system's shared ceilings (``erpsync.state.guards.SystemGate`` in Lambda)."""
 
-    def request(self) -> AbstractContextManager[None]:
-        """Held for the duration of one request; may wait, or raise when no slot comes in time."""
+    def request(self, wait_s: float | None = None) -> AbstractContextManager[None]:
+        """Held for the duration of one request; may wait (at most ``wait_s``), or raise when no
+        slot comes in time."""
         ...
 
     def throttled(self, retry_after_s: float | None) -> None:
         """The system answered 429: slow every worker down."""
+        ...
+
+    def answered(self, status: int | None) -> None:
+        """The status the system answered a request with (None: no answer at all)."""
         ...
 
 

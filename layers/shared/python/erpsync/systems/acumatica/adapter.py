@@ -4,8 +4,9 @@ and invoices (sources), customers (both ways). ``AcumaticaSystem`` hands each ou
 Orders are found by ``CustomerOrder`` (the store's order number) and created with one PUT; the
 line map rides in each line's ``LineDescription`` (see ``mapping``). Changes are read by
 ``LastModifiedDateTime`` in time windows (Acumatica has no ``$orderby``, so ``$skip`` pages are
-only stable inside a window): one request when a window's changes fit a page, the window halved
-while they do not, and a checkpoint after each window.
+only stable inside a window): the first asks for the whole range (a quiet poll is one request),
+each next is sized from what the last one held so that it fits a page, a full window is cut at its
+median change time, and a checkpoint follows each window.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from erpsync.systems.ports import Page
 
 PAGE_SIZE = 100
 MIN_WINDOW = timedelta(seconds=1)
+FILL = 0.75
+"""A time window is sized to hold about this share of a page (the rest is room for a busier stretch)."""
+GROW = 16
+"""The most a window grows over the last one (after an empty one: a quiet stretch is crossed in a few requests)."""
+SHRINK = 4
+"""The most a window shrinks under the last one (after one read by ``$skip``)."""
 CUSTOMER_EXPAND = "MainContact/Address,ShippingContact/Address"
 
 
@@ -125,17 +132,24 @@ class AcumaticaErp:
     def pages(self, entity: str, key: str, condition: str, since: datetime, kind: str) -> Iterator[Page]:
         """Pages of notices for ``entity`` records changed after ``since`` (and matching ``condition``).
 
-        The first request asks for the whole range. A full page means the window holds more than a
-        page: it is cut at the median change time of the rows it returned (an estimate of the
-        window's own median), until it fits in a page or cannot be cut any more, in which case it is
-        read by ``$skip`` inside the window. Each window ends with a checkpoint at its end.
+        The range is read in consecutive time windows, oldest first, each ending with a checkpoint
+        at its end; no window reaches past the time the poll started. The first window is the whole
+        range, so a quiet poll costs one request. A window that comes back as a full page holds more than a page: it
+        is cut at the median change time of the rows it returned (an estimate of the window's own
+        median) until it fits in a page or cannot be cut any more, in which case it is read by
+        ``$skip`` inside the window. Each next window is sized from what the last one held, so that
+        it holds about ``FILL`` of a page: longer after a sparse window (at most ``GROW`` times, also
+        after an empty one), shorter after a crowded one (at most ``SHRINK`` times). A poll over N
+        changes thus costs about N / (FILL * page_size) requests, plus a few while the size adapts.
         """
         until = datetime.now(UTC)
         start = since if since.tzinfo else since.replace(tzinfo=UTC)
-        size = self.page_size
+        cfg = self.settings()
+        size = cfg.page_size
+        width: timedelta | None = None  # the first window: the whole range
         select = f"{key},LastModifiedDateTime"
         while start < until:
-            end = until
+            end = start + width if width is not None and width < until - start else until
             while True:
                 filter_ = f"LastModifiedDateTime gt {odata_time(start)} and LastModifiedDateTime le {odata_time(end)}"
                 if condition:
@@ -148,12 +162,14 @@ class AcumaticaErp:
                 if cut is None or cut <= start or cut >= end:
                     break  # cannot be cut: read it page by page
                 end = cut
-            skip = len(rows)
+            held = len(rows)
             while len(rows) >= size:
                 yield Page(self._notices(rows, key, kind))
-                rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=skip)
-                skip += len(rows)
+                rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=held)
+                held += len(rows)
             yield Page(self._notices(rows, key, kind), checkpoint=end)
+            factor = GROW if held == 0 else min(GROW, max(1 / SHRINK, FILL * size / held))
+            width = max((end - start) * factor, MIN_WINDOW)
             start = end
 
     def _notices(self, rows: list[dict[str, Any]], key: str, kind: str) -> list[ChangeNotice]:

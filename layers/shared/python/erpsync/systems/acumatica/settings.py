@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class AcumaticaSettings(BaseModel):
@@ -16,9 +18,16 @@ class AcumaticaSettings(BaseModel):
     """Customers erpsync creates get ``<prefix><10 hex of sha256(email)>``, so a retried create finds its twin."""
     warehouse_id: str | None = None
     page_size: int = Field(100, ge=1, le=1000)
-    window_minutes: int = Field(60, ge=1)
-    """Acumatica has no ``$orderby``: polls read changes in time windows this long, paged inside,
-    and checkpoint after each window."""
+    """Rows per request of a poll (its time windows are sized to fit one page)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired(cls, data: Any) -> Any:
+        """``window_minutes`` (never used: the windows size themselves) is dropped, so settings
+        that still name it load."""
+        if isinstance(data, dict) and "window_minutes" in data:
+            data = {k: v for k, v in data.items() if k != "window_minutes"}
+        return data
 
 
 class AcumaticaSecret(BaseModel):

@@ -60,34 +60,27 @@ class MagentoStore:
         self.name = connection
 
     def order_pages(self, since: datetime) -> Iterator[Page]:
-        """Pages of notices for orders with ``updated_at`` after ``since``, oldest first; each page's
-        checkpoint is its newest ``updated_at`` (the search is sorted by it)."""
+        """Pages of notices for orders with ``updated_at`` after ``since``, oldest first, read by
+        keyset (see ``MagentoClient.changed_pages``: an order updated during the poll is read again
+        at its new version, and moves no other order out of it). Each page's checkpoint is the
+        newest ``updated_at`` up to which every order has been read: never the second a page ends
+        in while more of it may follow, but the one before it in the page, or None."""
         read_at = datetime.now(UTC)  # before the first page: a snapshot is never taken for fresher than it is
-        seen: set[str] = set()
-        for rows in self.client.pages(
-            "/V1/orders",
-            [Filter("updated_at", format_timestamp(since), "gt")],
-            sort=[("updated_at", "ASC"), ("entity_id", "ASC")],
-            page_size=self.page_size,
-        ):
+        for rows, done in self.client.changed_pages("/V1/orders", format_timestamp(since), page_size=self.page_size):
             notices: list[ChangeNotice] = []
             for row in rows:
-                oid = str(row.get("entity_id"))
-                if oid in seen:
-                    continue
-                seen.add(oid)
                 small = len(json.dumps(row, separators=(",", ":"), default=str)) <= SNAPSHOT_MAX_BYTES
                 notices.append(
                     ChangeNotice(
                         source=self.name,
                         entity="order",
-                        id=oid,
+                        id=str(row.get("entity_id")),
                         version=str(row.get("updated_at") or ""),
                         snapshot=row if small else None,
                         read_at=read_at if small else None,
                     )
                 )
-            yield Page(notices, _newest(rows))
+            yield Page(notices, parse_timestamp(done))
 
     def changed_orders(self, since: datetime) -> list[ChangeNotice]:
         """Every order notice since ``since`` (all pages, oldest first)."""
@@ -134,11 +127,6 @@ class MagentoStore:
             "comment": {"comment": f"Invoiced in the ERP {ref_marker(ref)}", "is_visible_on_front": 0},
         }
         return _new_id(self.client.post(f"/V1/order/{_id(order_id)}/invoice", body), "invoice")
-
-
-def _newest(rows: list[dict[str, Any]]) -> datetime | None:
-    times = [t for t in (parse_timestamp(r.get("updated_at")) for r in rows) if t is not None]
-    return max(times) if times else None
 
 
 class MagentoOrders:
@@ -207,12 +195,15 @@ class MagentoCustomers:
         return None
 
     def changes(self, since: datetime) -> Iterator[Page]:
+        """Pages of notices for the website's customers with ``updated_at`` after ``since``, oldest
+        first, read by keyset like the orders (the search filters on ``entity_id``; rows call it ``id``)."""
         cfg = self.settings()
-        for rows in self.client.pages(
+        for rows, done in self.client.changed_pages(
             "/V1/customers/search",
-            [Filter("updated_at", format_timestamp(since), "gt"), Filter("website_id", cfg.website_id)],
-            sort=[("updated_at", "ASC"), ("entity_id", "ASC")],
+            format_timestamp(since),
+            [Filter("website_id", cfg.website_id)],
             page_size=cfg.page_size,
+            row_id="id",
         ):
             notices = [
                 ChangeNotice(
@@ -224,7 +215,7 @@ class MagentoCustomers:
                 )
                 for r in rows
             ]
-            yield Page(notices, _newest(rows))
+            yield Page(notices, parse_timestamp(done))
 
     def _read(self, id: str) -> dict[str, Any]:
         if not str(id).isdigit():

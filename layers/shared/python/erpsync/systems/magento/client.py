@@ -78,6 +78,12 @@ def render_message(body: Any, fallback: str) -> str:
     return message
 
 
+def _position(point: tuple[str, Any]) -> tuple[str, int, str]:
+    """A (time, id) keyset position, comparable (numeric ids as numbers)."""
+    text = str(point[1])
+    return (point[0], int(text) if text.isdigit() else -1, text)
+
+
 class MagentoClient:
     """Talks to ``<base_url>/V1/...`` with an admin token fetched lazily and renewed once on 401.
 
@@ -227,26 +233,62 @@ class MagentoClient:
             raise RetryableError(f"magento sent an unexpected search result for {path}", system=self.name)
         return data
 
-    def pages(
+    def changed_pages(
         self,
         path: str,
+        since: str,
         filters: FilterGroups = (),
-        sort: Sequence[tuple[str, str]] = (),
+        *,
         page_size: int = 100,
-    ) -> Iterator[list[dict[str, Any]]]:
-        """A search page by page until ``total_count`` (Magento repeats the last page past the end)."""
-        seen = 0
-        page = 1
+        time_field: str = "updated_at",
+        id_field: str = "entity_id",
+        row_id: str | None = None,
+    ) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+        """Every row with ``time_field`` after ``since`` (and matching ``filters``), oldest first, read
+        by keyset: every request asks for page 1, sorted by ``time_field`` then ``id_field``, of the
+        rows after the last row read, (T, I): ``time_field gt T``, or ``time_field`` T and
+        ``id_field gt I``, sent as the groups ``[time_field gt T OR id_field gt I]`` AND
+        ``[time_field gteq T]`` (Magento ORs the filters of a group and ANDs the groups). Unlike
+        ``currentPage`` offsets, a record updated during the read (it moves to the end) shifts no
+        other record, so none is skipped, and nothing is kept from page to page.
+
+        Yields ``(rows, done)``: ``done`` is the newest ``time_field`` value up to which every row
+        has been yielded. While more rows of the last row's time may follow, it is the time before
+        that one in the page (None when the page holds only that time); after the last page, the
+        last row's time. ``row_id`` names the id in the rows when it differs from ``id_field``
+        (customers: ``id``).
+        """
+        sort = [(time_field, "ASC"), (id_field, "ASC")]
+        row_id = row_id or id_field
+        last: tuple[str, Any] | None = None
         while True:
-            data = self.search_page(path, filters, sort, page_size, page)
-            batch = data.get("items") or []
-            if batch:
-                yield batch
-            seen += len(batch)
-            total = int(data.get("total_count") or 0)
-            if not batch or seen >= total or page * page_size >= total:
+            if last is None:
+                keyset: list[Filter | list[Filter]] = [Filter(time_field, since, "gt")]
+            else:
+                keyset = [
+                    [Filter(time_field, last[0], "gt"), Filter(id_field, last[1], "gt")],
+                    Filter(time_field, last[0], "gteq"),
+                ]
+            data = self.search_page(path, [*keyset, *filters], sort, page_size, 1)
+            rows: list[dict[str, Any]] = data.get("items") or []
+            if not rows:
+                if last is not None:
+                    yield [], last[0]  # the last page was full and nothing followed it
                 return
-            page += 1
+            at, key = rows[-1].get(time_field), rows[-1].get(row_id)
+            if at in (None, "") or key in (None, ""):
+                raise RetryableError(f"magento sent a {path} row without {time_field} or {row_id}", system=self.name)
+            first = (str(rows[0].get(time_field) or ""), rows[0].get(row_id))
+            if last is not None and _position(first) <= _position(last):
+                raise RetryableError(f"magento did not page {path} past {last}", system=self.name)
+            total = data.get("total_count")
+            more = len(rows) >= page_size and (total is None or int(total) > len(rows))
+            if not more:
+                yield rows, str(at)
+                return
+            times = (str(t) for t in (r.get(time_field) for r in reversed(rows)) if t not in (None, ""))
+            yield rows, next((t for t in times if t != str(at)), None)
+            last = (str(at), key)
 
     def search(
         self,
