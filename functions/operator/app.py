@@ -6,6 +6,8 @@ from typing import Any
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from erpsync.runtime import operator_api  # boto3 and pydantic: loaded by the first invocation, then cached
+    # boto3 and pydantic: loaded by the first invocation, then cached. ``observed`` logs JSON lines
+    # (cold start, request id) and flushes the invocation's metrics.
+    from erpsync.runtime import logs, operator_api
 
-    return operator_api.handle(event, context)
+    return logs.observed(operator_api.handle)(event, context)

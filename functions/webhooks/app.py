@@ -6,6 +6,8 @@ from typing import Any
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from erpsync.runtime import ingress  # boto3 and pydantic: loaded by the first invocation, then cached
+    # boto3, pydantic and Powertools: loaded by the first invocation, then cached. ``lambda_handler``
+    # logs JSON lines (cold start, request id, each notice's correlation id) and flushes the metrics.
+    from erpsync.runtime import ingress
 
-    return ingress.handle(event)
+    return ingress.lambda_handler(event, context)

@@ -17,6 +17,7 @@ from erpsync.errors import (
     AuthError,
     NotFoundError,
     OutageError,
+    PermanentError,
     RateLimitedError,
     RetryableError,
     UnknownItemError,
@@ -211,6 +212,24 @@ def test_bad_credentials_are_auth_error(http: TestClient) -> None:
     client = AcumaticaClient("http://testserver", "admin", "wrong", http=http)
     with pytest.raises(AuthError):
         client.get_list("Customer")
+
+
+def test_a_refused_sign_in_reads_the_secret_again_once(http: TestClient) -> None:
+    reads: list[str] = []
+
+    def fixed() -> tuple[str, str]:
+        reads.append("fixed")
+        return "admin", "123"
+
+    client = AcumaticaClient("http://testserver", "admin", "old", http=http, credentials=fixed)
+    client.get_list("Customer")  # refused with the old password, signed in with the secret's new one
+    assert reads == ["fixed"] and client.password == "123"
+    http.delete("/_sim/requests")
+    still = AcumaticaClient("http://testserver", "admin", "wrong", http=http, credentials=lambda: ("admin", "wrong"))
+    with pytest.raises(AuthError) as refused:
+        still.get_list("Customer")
+    assert not isinstance(refused.value, PermanentError)  # the system's trouble: no attempt is spent
+    assert [r["path"] for r in requests(http)] == ["/entity/auth/login"]  # the same secret is not tried twice
 
 
 def test_transport_failures() -> None:

@@ -161,6 +161,10 @@ def test_token_renewed_once_on_401(client: MagentoClient, http: TestClient, sim:
     with pytest.raises(AuthError):
         bad.get("/V1/orders/3")
 
+    secret_now = (client.username, client.password)
+    fixed = MagentoClient("/rest/default", "admin", "wrong", http=http, credentials=lambda: secret_now)
+    assert fixed.get("/V1/orders/3")["entity_id"] == 3  # the secret read again holds the right password
+
 
 def test_error_mapping(client: MagentoClient, http: TestClient) -> None:
     with pytest.raises(NotFoundError):

@@ -81,13 +81,17 @@ def test_a_burst_of_refusals_from_many_seats_comes_down_by_quarters(bindings_tab
     assert seats.count() == 12.0
 
 
-def test_the_configured_ceiling_caps_the_learned_seats(bindings_table: str) -> None:
+def test_a_configured_concurrent_is_the_licence_s_word_not_learned(bindings_table: str) -> None:
     gate = SystemGate(bindings_table, "erp")
     gate.configure(None, 2)
     held = []
     with gate.request(), gate.request(), pytest.raises(LimitExceeded), gate.request(0.2):
         held.append("third")
     assert held == []
+    gate.seats.refused()  # a 429 under a configured count: a per-minute or passing limit
+    assert gate.seats.count() == 2
+    gate.configure(None, None)  # not configured any more: learned again
+    assert gate.seats.count() == Seats.start
 
 
 def test_a_freed_seat_goes_to_a_waiting_thread_at_once(bindings_table: str) -> None:

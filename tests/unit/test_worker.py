@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from erpsync.errors import OutageError, RateLimitedError, RetryableError, UnknownItemError
+from erpsync.errors import AuthError, OutageError, RateLimitedError, RetryableError, UnknownItemError
 from erpsync.flows.base import SyncResult
 from erpsync.model import ChangeNotice
 from erpsync.runtime.worker import Envelope, Worker, backoff_seconds
@@ -156,6 +156,21 @@ def test_a_failure_that_opens_the_breaker_waits_until_it_closes(
     assert w.handle_record(record(NOTICE)).outcome == "retrying"
     [row] = SyncLog(synclog_table).history("orders", "42")
     assert "again in 119s" in row["message"] or "again in 120s" in row["message"]
+
+
+def test_refused_credentials_open_the_breaker_and_spend_no_attempt(
+    synclog_table: str, queue: str, dlq: str, bindings_table: str
+) -> None:
+    breaker = Breaker(bindings_table, base_open_s=60)
+    flow = ScriptedFlow(AuthError("Acumatica sign-in refused", system="acumatica"))
+    w = worker(flow, synclog_table, queue, breaker=breaker)
+    w.max_delay_s = 900
+    assert w.handle_record(record(NOTICE)).outcome == "retrying"
+    assert 59 < breaker.open_for("acumatica") <= 60  # every worker waits, no request goes out
+    assert not messages(dlq)
+    [row] = SyncLog(synclog_table).history("orders", "42")  # back on the queue, delayed until it closes
+    assert row["error_type"] == "auth" and int(row["attempt"]) == 0
+    assert "again in 59s" in row["message"] or "again in 60s" in row["message"]
 
 
 def test_a_429_goes_back_without_spending_an_attempt(synclog_table: str, queue: str) -> None:

@@ -87,7 +87,9 @@ class NotFoundError(PermanentError):
     error_type = "not_found"
 
 
-class AuthError(PermanentError):
-    """Credentials were refused; an operator must fix the secret."""
+class AuthError(RetryableError):
+    """Credentials were refused, also after the secret was read again: the system is closed to us
+    until an operator fixes the secret. Not the record's fault: no attempt is spent, the breaker
+    opens for every worker, and the records go through by themselves once the secret is fixed."""
 
     error_type = "auth"

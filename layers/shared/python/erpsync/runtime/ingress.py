@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from erpsync.model import ChangeNotice
-from erpsync.runtime import logs, queues
+from erpsync.runtime import logs, metrics, queues
 from erpsync.state import dynamo
 
 log = logging.getLogger("erpsync.webhooks")
@@ -52,26 +52,50 @@ def webhook_secrets() -> dict[str, Any]:
 
 
 def handle(event: dict[str, Any], secrets: Callable[[], dict[str, Any]] = webhook_secrets) -> dict[str, Any]:
-    """An API Gateway proxy event -> a proxy response. Never raises, never answers 5xx for bad input."""
+    """An API Gateway proxy event -> a proxy response. Never raises, never answers 5xx for bad input.
+
+    Each notice queued gets a correlation id (in its message body) and a log line carrying it."""
+    source = str((event.get("pathParameters") or {}).get("source", ""))
     try:
         notices = _accept(event, secrets)
         fresh = [(flow, n) for flow, n in notices if _first_delivery(n)]
-        by_queue: dict[str, list[ChangeNotice]] = {}
+        by_queue: dict[str, tuple[str, list[ChangeNotice]]] = {}
         for flow, n in fresh:
-            by_queue.setdefault(queues.queue_url(flow), []).append(n)
+            by_queue.setdefault(queues.queue_url(flow), (flow, []))[1].append(n)
+        sent: list[logs.Correlation] = []
         try:
-            for url, batch in by_queue.items():
-                queues.send_notices(url, batch)
+            for url, (flow, batch) in by_queue.items():
+                correlation = logs.Correlation(flow, "webhook")
+                queues.send_notices(url, batch, correlation)
+                sent.append(correlation)
         except Exception:
-            log.exception("could not enqueue; the sender will retry")
+            log.exception("could not enqueue; the sender will retry", extra={"connection": source})
             for _, n in fresh:
                 _forget(n)
             return respond(503, {"message": "could not enqueue the notice; retry later"})
-        log.info("accepted %d notice(s), %d duplicate(s)", len(fresh), len(notices) - len(fresh))
+        for correlation in sent:
+            dims = {"flow": correlation.flow, "connection": source, "via": "webhook"}
+            metrics.add("Queued", correlation.queued(), dimensions=dims, rollups=metrics.BY_FLOW)
+        log.info(
+            "accepted %d notice(s), %d duplicate(s)",
+            len(fresh),
+            len(notices) - len(fresh),
+            extra={"connection": source},
+        )
         return respond(202, {"accepted": len(fresh), "duplicates": len(notices) - len(fresh)})
     except Rejected as exc:
-        log.warning("webhook refused (%s): %s", exc.status, exc)
+        log.warning("webhook refused (%s): %s", exc.status, exc, extra={"connection": source, "status": exc.status})
+        metrics.add("WebhooksRefused", dimensions={"connection": source})
         return respond(exc.status, {"message": str(exc)})
+
+
+def _invoked(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event)
+
+
+lambda_handler = logs.observed(_invoked)
+"""The webhook function's entry point: ``handle`` with JSON logs (cold start, request id) and the
+invocation's metrics flushed (``logs.observed``)."""
 
 
 def _accept(event: dict[str, Any], secrets: Callable[[], dict[str, Any]]) -> list[tuple[str, ChangeNotice]]:

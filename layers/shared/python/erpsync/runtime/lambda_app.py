@@ -8,13 +8,14 @@ plugins; it refuses, before any record is touched, a route whose systems cannot 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from erpsync.runtime import logs
+from erpsync.runtime import logs, metrics
 
 if TYPE_CHECKING:
     from erpsync.flows.base import SyncResult
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 # heavy parts on the first invocation, once per container, and ``runtime`` keeps what it built.
 
 logs.install(os.environ.get("LOG_LEVEL", "INFO"))
+log = logging.getLogger("erpsync.runtime")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 POLL_RESERVE_S = 10.0
@@ -64,6 +66,8 @@ class Connections:
     systems: dict[str, System] = field(default_factory=dict)
     gates: dict[str, SystemGate] = field(default_factory=dict)
     settings_of: dict[str, Any] = field(default_factory=dict)
+    flow: str = ""
+    """The flow these connections serve (the ``flow`` dimension of their request metrics)."""
 
     def connect(self, cid: str, conn: Connection, settings: Callable[[], Settings]) -> System:
         if cid in self.systems:
@@ -100,8 +104,20 @@ class Connections:
             own_settings()
         except ValidationError as exc:
             raise ConfigurationError(f"settings of connection {cid!r} ({conn.kind}): {exc}") from exc
-        gate = self.gates.setdefault(cid, SystemGate(self.table, cid, self.breaker))
-        system = plugin.connect(Wiring(cid, secret, own_settings, gate, self.deadline))
+        if cid not in self.gates:
+            self.gates[cid] = SystemGate(self.table, cid, self.breaker)
+            self.gates[cid].observer = metrics.gate_observer(self.flow, cid)
+        gate = self.gates[cid]
+
+        def reload_secret() -> Any:
+            """The secret as stored now; the one in hand when it cannot be read or is not valid."""
+            try:
+                return plugin.secret_model.model_validate(registry.secret(conn.secret, force=True))
+            except Exception:
+                log.exception("could not read secret %s again for connection %s", conn.secret, cid)
+                return secret
+
+        system = plugin.connect(Wiring(cid, secret, own_settings, gate, self.deadline, reload_secret))
         self.systems[cid] = system
         return system
 
@@ -316,6 +332,22 @@ class FlowRuntime:
                 should_stop=should_stop,
             )
             enqueued += r.enqueued
+            metrics.add(
+                "Queued",
+                r.enqueued,
+                dimensions={"flow": self.spec.name, "connection": lane.source, "via": "poll"},
+                rollups=metrics.BY_FLOW,
+            )
+            log.info(
+                "%s poll of %s since %s: %d queued in %d page(s)%s",
+                self.spec.name,
+                lane.source,
+                r.since.isoformat(),
+                r.enqueued,
+                r.pages,
+                " (stopped for time)" if r.stopped else "",
+                extra={"flow": self.spec.name, "connection": lane.source, "via": "poll", "queued": r.enqueued},
+            )
             results.append(
                 {
                     "source": lane.source,
@@ -355,7 +387,16 @@ class FlowRuntime:
                     for n in page.notices
                     if n.id in missing
                 ]
-                enqueued += queues.send_notices(self.queue_url, batch)
+                correlation = logs.Correlation(self.spec.name, "sweep")
+                found = queues.send_notices(self.queue_url, batch, correlation)
+                correlation.queued()
+                metrics.add(
+                    "SweepFound",
+                    found,
+                    dimensions={"flow": self.spec.name, "connection": lane.source},
+                    rollups=metrics.BY_FLOW,
+                )
+                enqueued += found
                 checked += len(ids)
                 if should_stop():
                     break
@@ -410,7 +451,7 @@ def build(flow_name: str) -> FlowRuntime:
     settings_store = SettingsStore(table)
     settings = settings_store.load()
     breaker = Breaker(table, threshold=settings.breaker_threshold, base_open_s=settings.breaker_open_s)
-    connections = Connections(table, Deadline(), breaker)
+    connections = Connections(table, Deadline(), breaker, flow=spec.name)
     queue_url = queues.queue_url(spec.name)
     synclog = SyncLog(os.environ["SYNC_LOG_TABLE"], settings.log_retention_days)
 
@@ -452,7 +493,9 @@ def _remaining_s(context: Any) -> float | None:
 
 
 def flow_handler(flow_name: str) -> Handler:
-    """The Lambda entry point of ``flow_name``."""
+    """The Lambda entry point of ``flow_name``: JSON log lines with the flow, cold start and request
+    id (each record's lines with its id and correlation id), and the metrics flushed at the end
+    (``logs.observed``)."""
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         import time
@@ -471,7 +514,12 @@ def flow_handler(flow_name: str) -> Handler:
                 return rt.worker.handle_batch(event)
             action = event.get("erpsync")
             if action == "poll":
-                return rt.poll(should_stop)
+                try:
+                    return rt.poll(should_stop)
+                except Exception:
+                    metrics.add("PollFailed", dimensions={"flow": flow_name})
+                    log.exception("%s poll failed; the next tick starts from the last checkpoint", flow_name)
+                    raise
             if action == "sweep":
                 return rt.sweep(float(event.get("hours", 24)), should_stop)
             if action == "sync" and event.get("id"):
@@ -481,7 +529,7 @@ def flow_handler(flow_name: str) -> Handler:
         finally:
             rt.connections.deadline.clear()
 
-    return handler
+    return logs.observed(handler, flow=flow_name)
 
 
 def flow_handler_from_env() -> Handler:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from erpsync.model import ChangeNotice
-from erpsync.runtime import queues
+from erpsync.runtime import logs, queues
 from erpsync.settings import Settings
 from erpsync.state.bindings import SeenVersions
 from erpsync.state.cursors import Cursors
@@ -63,6 +63,7 @@ def poll(
     cursor = cursors.get(key, legacy=flow) or now - timedelta(days=settings.first_poll_days)
     since = cursor - timedelta(seconds=settings.lookback_seconds)
     result = PollResult(since=since, enqueued=0, cursor=cursor)
+    correlation = logs.Correlation(flow, "poll")
     stream = pages(since)
     for page in stream:
         notices = [n.model_copy(update={"source": source, "target": target}) for n in page.notices]
@@ -70,7 +71,8 @@ def poll(
         if seen is not None and notices:
             done = seen.get_many(key, [n.id for n in notices])
             fresh = [n for n in notices if not n.version or done.get(n.id) != n.version]
-        result.enqueued += queues.send_notices(queue_url, fresh)
+        result.enqueued += queues.send_notices(queue_url, fresh, correlation)
+        correlation.queued()
         result.pages += 1
         if page.checkpoint is not None:
             point = min(page.checkpoint if page.checkpoint.tzinfo else page.checkpoint.replace(tzinfo=UTC), now)

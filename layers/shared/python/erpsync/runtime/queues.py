@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -34,15 +34,20 @@ def client() -> Any:
     return boto3.client("sqs")
 
 
-def send_notices(queue_url: str, notices: Iterable[ChangeNotice]) -> int:
+def send_notices(
+    queue_url: str, notices: Iterable[ChangeNotice], correlate: Callable[[ChangeNotice], str] | None = None
+) -> int:
     """Enqueue notices in batches (at most 10 and 250 KB each); raises if any could not be sent (so
-    cursors stay put)."""
+    cursors stay put). ``correlate`` gives each notice its correlation id (``logs.Correlation``),
+    carried in the message body beside the notice (the worker's ``Envelope`` reads it)."""
     batch: list[dict[str, Any]] = []
     size = sent = 0
     for notice in notices:
         body = notice.model_dump_json(exclude_none=True)
         if len(body.encode()) > MAX_BATCH_BYTES:  # a snapshot too big for SQS: the worker reads the record
             body = notice.model_copy(update={"snapshot": None, "read_at": None}).model_dump_json(exclude_none=True)
+        if correlate is not None:
+            body = f"{body[:-1]},{json.dumps('correlation_id')}:{json.dumps(correlate(notice))}}}"
         body_bytes = len(body.encode())
         if batch and size + body_bytes > MAX_BATCH_BYTES:
             sent += _flush(queue_url, batch)

@@ -26,9 +26,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from erpsync.errors import PermanentError, RateLimitedError, RetryableError, SyncError
+from erpsync.errors import AuthError, PermanentError, RateLimitedError, RetryableError, SyncError
 from erpsync.model import ChangeNotice
-from erpsync.runtime import queues
+from erpsync.runtime import logs, metrics, queues
 from erpsync.state import dynamo
 from erpsync.state.bindings import SeenVersions
 from erpsync.state.guards import Breaker, Leases, LimitExceeded
@@ -42,7 +42,7 @@ MAX_DELAY_S = 900  # SQS's longest message delay
 BUSY_DELAY_S = 5
 RECORD_RESERVE_S = 5.0
 """A record is not started with less than this left before the deadline's margin."""
-TRANSIENT = ("outage", "timeout", "rate_limited", "server_error", "breaker_open", "busy", "ceiling", "budget")
+TRANSIENT = ("outage", "timeout", "rate_limited", "server_error", "breaker_open", "busy", "ceiling", "budget", "auth")
 
 
 @dataclass
@@ -52,6 +52,9 @@ class Outcome:
     outcome: str
     message: str = ""
 
+    def __post_init__(self) -> None:
+        self.message = logs.mask(self.message)  # a failure reason may quote the record
+
 
 @dataclass
 class Envelope:
@@ -60,6 +63,9 @@ class Envelope:
     notice: ChangeNotice
     attempt: int = 0
     first_attempt_at: str = ""
+    correlation_id: str = ""
+    """Made where the notice was made (webhook, poll, sweep; see ``logs.Correlation``), kept through
+    re-queues and the failed queue: every log line of this record's processing carries it."""
 
     @classmethod
     def parse(cls, body: str) -> Envelope:
@@ -68,11 +74,13 @@ class Envelope:
             raise ValueError("message body is not a JSON object")
         attempt = int(data.pop("attempt", 0))
         first = str(data.pop("first_attempt_at", ""))
-        return cls(ChangeNotice.model_validate(data), attempt, first)
+        correlation_id = str(data.pop("correlation_id", "") or "")
+        return cls(ChangeNotice.model_validate(data), attempt, first, correlation_id)
 
     def body(self) -> str:
         data = self.notice.model_dump(mode="json", exclude_none=True)
-        return json.dumps({**data, "attempt": self.attempt, "first_attempt_at": self.first_attempt_at})
+        extra = {"correlation_id": self.correlation_id} if self.correlation_id else {}
+        return json.dumps({**data, "attempt": self.attempt, "first_attempt_at": self.first_attempt_at, **extra})
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> int:
@@ -165,7 +173,19 @@ class Worker:
             env = Envelope.parse(record["body"])
         except (ValueError, ValidationError) as exc:
             self._park(record["body"], None, "bad_message", f"not a change notice: {exc}", 0, "")
+            metrics.attempt(self.flow_name, "", "failed", (time.monotonic() - started) * 1000)
             return Outcome(True, "failed", "bad message")
+        env.correlation_id = env.correlation_id or logs.new_correlation_id()
+        with logs.record_context(
+            flow=self.flow_name,
+            record=env.notice.id,
+            connection=env.notice.source,
+            correlation_id=env.correlation_id,
+        ):
+            return self._attempt(env, started)
+
+    def _attempt(self, env: Envelope, started: float) -> Outcome:
+        """One attempt at the record of ``env`` (every line it logs carries the record's context)."""
         env.attempt += 1
         env.first_attempt_at = env.first_attempt_at or datetime.now(UTC).isoformat()
         notice = env.notice
@@ -217,6 +237,10 @@ class Worker:
         """The remote is in trouble, not the record: wait without spending an attempt (until the
         breaker closes, when the system's answers opened it: see ``SystemGate.answered``)."""
         delay = float(exc.retry_after or 0)
+        if isinstance(exc, AuthError):
+            log.error("%s refused its credentials (also as read again from the secret): fix the secret", exc.system)
+            if self.breaker and exc.system:
+                self.breaker.trip(exc.system)  # no request can go through: every worker waits
         if self.breaker and exc.system:
             delay = max(delay, self.breaker.open_for(exc.system))
         if self._too_old(env):
@@ -267,7 +291,7 @@ class Worker:
                 "source": notice.source if notice else "",
                 "id": notice.id if notice else "",
                 "error_type": error_type,
-                "reason": reason[:1000],
+                "reason": logs.mask(reason)[:1000],
                 "attempts": str(attempt),
                 "first_attempt_at": first_at,
                 "last_attempt_at": datetime.now(UTC).isoformat(),
@@ -297,7 +321,8 @@ class Worker:
             error_type=error.error_type if error else "",
             message=message[:2000],
         )
-        log.info(
+        log.log(
+            logging.WARNING if outcome == "failed" else logging.INFO,
             "%s %s %s: %s",
             self.flow_name,
             notice.id,
@@ -313,4 +338,5 @@ class Worker:
                 "target_id": target_id,
             },
         )
+        metrics.attempt(self.flow_name, notice.source, outcome, row.duration_ms, row.error_type, env.first_attempt_at)
         self.synclog.write(row)

@@ -123,7 +123,17 @@ class Breaker:
         if failures < self.threshold:
             self._seen[system] = (now, row)
             return 0.0
-        trips = int(row.get("trips", 0))
+        return self._open(system, now, int(row.get("trips", 0)))
+
+    def trip(self, system: str) -> float:
+        """Open now, whatever the count (e.g. credentials refused: no request can go through), unless
+        it is open already (the workers that met the same refusal open it once). Open seconds."""
+        row, now = self.state(system, fresh=True), self.clock()
+        if float(row.get("open_until", 0)) > now:
+            return float(row["open_until"]) - now
+        return self._open(system, now, int(row.get("trips", 0)))
+
+    def _open(self, system: str, now: float, trips: int) -> float:
         open_s = min(self.max_open_s, self.base_open_s * 2**trips)
         res = dynamo.client().update_item(
             TableName=self.table,
@@ -289,7 +299,9 @@ class Seats:
     how many seats there are. A refusal takes one seat away (a quarter from eight up; at most once
     per ``hold_s``, so one burst of refusals counts once); while every seat is busy and answers go
     through, the count grows by one per ``growth`` x count answers (additive increase,
-    multiplicative decrease, as TCP does). A configured ``concurrent`` caps it. Taking a seat is a
+    multiplicative decrease, as TCP does). A configured ``concurrent`` is taken as the licence's
+    word: that many seats, nothing learned (a 429 then means a per-minute or passing limit, which
+    the ``RateLimiter`` and the retry handle). Taking a seat is a
     query and a conditional put; within a container only one waiting thread asks DynamoDB at a
     time, and a thread that frees a seat wakes it.
     """
@@ -298,6 +310,8 @@ class Seats:
     system: str
     ceiling: int = 32
     start: float = 8.0
+    learn: bool = True
+    """False: exactly ``ceiling`` seats (a configured ``concurrent``)."""
     floor: float = 1.0
     hold_s: float = 2.0
     growth: float = 8.0
@@ -329,8 +343,14 @@ class Seats:
                 count = float(row.get("n", self.start))
             elif float(row.get("until", 0)) > now:
                 busy.add(int(row["sk"]))
-        self._count = max(self.floor, min(float(self.ceiling), count))
+        self._count = max(self.floor, min(float(self.ceiling), count)) if self.learn else float(self.ceiling)
         return self._count, busy
+
+    def configure(self, concurrent: int | None) -> None:
+        """``concurrent`` seats exactly, or (None) as many as learned, up to the default ceiling."""
+        self.ceiling = concurrent or Seats.ceiling
+        self.learn = concurrent is None
+        self._count = None  # read again under the new rule
 
     def count(self) -> float:
         """How many seats there are now (as last read)."""
@@ -404,6 +424,8 @@ class Seats:
 
     def refused(self) -> None:
         """The system refused a request (429): one seat fewer (a quarter fewer from eight up)."""
+        if not self.learn:
+            return
         count = self.count()
         fewer = max(self.floor, count - 1 if count < 8 else count * 0.75)
         now = self.clock()
@@ -424,7 +446,7 @@ class Seats:
 
     def served(self, waited: bool) -> None:
         """A request went through; when seats were short, grow the count a little."""
-        if not waited:
+        if not waited or not self.learn:
             return
         count = self.count()
         if count >= self.ceiling:
@@ -471,6 +493,9 @@ class SystemGate:
         self.seats = Seats(table, system)
         self.max_wait_s = 20.0
         self._local = threading.local()
+        self.observer: Callable[[int | None, float], None] | None = None
+        """Told each answer (``answered``): its status (None: no answer) and the seconds the breaker
+        opened for on it (0: it did not). The runtime counts requests and breaker trips with it."""
 
     def configure(self, per_minute: int | None, concurrent: int | None) -> None:
         """Apply the system's current ceilings (None: none)."""
@@ -480,8 +505,7 @@ class SystemGate:
             self.limiter = RateLimiter(self.table, self.system, per_minute)
         else:
             self.limiter.per_minute = per_minute
-        self.seats.ceiling = concurrent or Seats.ceiling
-        self.seats.start = min(Seats.start, float(self.seats.ceiling))
+        self.seats.configure(concurrent)
 
     @contextmanager
     def request(self, wait_s: float | None = None) -> Iterator[None]:
@@ -511,10 +535,12 @@ class SystemGate:
             self.limiter.throttled(retry_after_s)
 
     def answered(self, status: int | None) -> None:
-        """How the system answered a request (None: it did not), for the breaker."""
-        if self.breaker is None or status == 429:
-            return
-        if status is None or status in self.DOWN:
-            self.breaker.failure(self.system)
-        else:
-            self.breaker.success(self.system)
+        """How the system answered a request (None: it did not), for the breaker and the observer."""
+        opened = 0.0
+        if self.breaker is not None and status != 429:
+            if status is None or status in self.DOWN:
+                opened = self.breaker.failure(self.system)
+            else:
+                self.breaker.success(self.system)
+        if self.observer is not None:
+            self.observer(status, opened)

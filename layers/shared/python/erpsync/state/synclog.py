@@ -1,7 +1,8 @@
 """The sync log: one row per attempt, kept for ``retention_days`` (DynamoDB TTL).
 
 Keys: ``record = <flow>#<source id>`` and ``at`` (ISO time + a short unique suffix), so a
-record's history is one query; the ``by-outcome`` index lists rows by outcome and time.
+record's history is one query; the ``by-outcome`` index lists rows by outcome and time. A row's
+message (a reason may quote the record) is stored with personal data masked (``erpsync.masking``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from erpsync.masking import mask
 from erpsync.state import dynamo
 
 OUTCOMES = ("synced", "skipped", "filtered", "failed", "retrying")
@@ -43,6 +45,7 @@ class SyncLog:
 
     def write(self, row: LogRow) -> None:
         item = asdict(row)
+        item["message"] = mask(row.message)
         item["record"] = f"{row.flow}#{row.source_id}"
         item["at"] = f"{row.at}#{uuid.uuid4().hex[:6]}"
         item["expires_at"] = int(time.time()) + self.retention_days * 86400

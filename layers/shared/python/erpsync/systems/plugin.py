@@ -41,6 +41,8 @@ class Wiring:
     """The connection's settings as they are now (re-read by warm workers)."""
     gate: Gate | None = None
     deadline: Deadline = field(default_factory=Deadline)
+    reload_secret: Callable[[], BaseModel] | None = None
+    """The secret read again from its store (not a cache): called when the system refuses it."""
 
 
 WebhookParser = Callable[[Any, bytes, dict[str, str]], list[ChangeNotice]]

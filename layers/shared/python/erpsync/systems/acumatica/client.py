@@ -10,7 +10,8 @@ failure becomes a typed error of ``erpsync.errors``:
 - 422, or a 200 whose record carries ``error``s -> ``ValidationFailed`` with every field error,
   or ``UnknownItemError`` when an ``InventoryID`` cannot be found
 - 404 -> ``NotFoundError``; 412 -> ``AlreadyExists`` (for ``If-None-Match: *``) or
-  ``PreconditionFailed``; 401 after signing in again -> ``AuthError``
+  ``PreconditionFailed``; a sign-in refused also with the credentials read again from the secret
+  (``credentials``) -> ``AuthError`` (the system's trouble, not the record's)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -137,6 +138,7 @@ class AcumaticaClient:
         gate: Gate | None = None,
         deadline: Deadline | None = None,
         name: str = SYSTEM,
+        credentials: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline
@@ -149,6 +151,8 @@ class AcumaticaClient:
         self.timeout = timeout
         self.poll_interval, self.max_polls = poll_interval, max_polls
         self.gate = gate
+        self.credentials = credentials
+        """(username, password) as the secret holds them now, read again when a sign-in is refused."""
         self.requests_made = 0
         self.logins = 0
         self._signed_in = False
@@ -177,9 +181,11 @@ class AcumaticaClient:
         if self.branch:
             body["branch"] = self.branch
         response = self._send("POST", f"{self.base_url}/entity/auth/login", json=body)
-        if response.status_code in (401, 403) or (
-            response.status_code == 500 and "credential" in response.text.lower()
-        ):
+        if _refused(response):
+            fresh = self.credentials() if self.credentials is not None else None
+            if fresh is not None and fresh != (self.username, self.password):
+                self.username, self.password = fresh  # the secret changed: once more with it
+                return self.login()
             raise AuthError(f"Acumatica sign-in refused: {_message(response)}", system=self.name)
         if response.status_code >= 300:
             self._raise(response, "sign-in")
@@ -360,6 +366,11 @@ def _options(**options: Any) -> dict[str, str]:
 def _query_string(query: Mapping[str, Any]) -> str:
     # '+' must travel as %2B (datetimeoffset'...+00:00'); keep the OData punctuation readable.
     return "&".join(f"{quote(k, safe='$')}={quote(str(v), safe=chr(39) + '$,/():*')}" for k, v in query.items())
+
+
+def _refused(response: httpx.Response) -> bool:
+    """A sign-in refused for its credentials (Acumatica answers some with a 500 naming them)."""
+    return response.status_code in (401, 403) or (response.status_code == 500 and "credential" in response.text.lower())
 
 
 def _message(response: httpx.Response) -> str:

@@ -19,6 +19,11 @@ def connect(wiring: Wiring) -> System:
     secret = wiring.secret
     assert isinstance(secret, AcumaticaSecret)
 
+    def credentials() -> tuple[str, str]:
+        fresh = wiring.reload_secret() if wiring.reload_secret else secret
+        assert isinstance(fresh, AcumaticaSecret)
+        return fresh.username, fresh.password
+
     def settings() -> AcumaticaSettings:
         current = wiring.settings()
         assert isinstance(current, AcumaticaSettings)
@@ -34,6 +39,7 @@ def connect(wiring: Wiring) -> System:
         gate=wiring.gate,
         deadline=wiring.deadline,
         name=wiring.connection,
+        credentials=credentials,
     )
     return AcumaticaSystem(client, wiring.connection, settings)
 

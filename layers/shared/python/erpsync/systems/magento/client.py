@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import httpx
@@ -103,9 +103,12 @@ class MagentoClient:
         gate: Gate | None = None,
         deadline: Deadline | None = None,
         name: str = SYSTEM,
+        credentials: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline
+        self.credentials = credentials
+        """(username, password) as the secret holds them now, read again when they are refused."""
         self.name = name
         """The connection this client serves: named in its errors, so breakers and gates are per connection."""
         self.username = username
@@ -156,6 +159,10 @@ class MagentoClient:
             token=None,
         )
         if response.status_code in (401, 403):
+            fresh = self.credentials() if self.credentials is not None else None
+            if fresh is not None and fresh != (self.username, self.password):
+                self.username, self.password = fresh  # the secret changed: once more with it
+                return self.token(renew=True)
             raise AuthError(f"magento refused the admin credentials: {self._message(response)}", system=self.name)
         data = self._decode(response, "POST", "/V1/integration/admin/token")
         if not isinstance(data, str) or not data:

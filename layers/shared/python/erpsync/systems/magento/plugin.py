@@ -18,6 +18,11 @@ def connect(wiring: Wiring) -> System:
     secret = wiring.secret
     assert isinstance(secret, MagentoSecret)
 
+    def credentials() -> tuple[str, str]:
+        fresh = wiring.reload_secret() if wiring.reload_secret else secret
+        assert isinstance(fresh, MagentoSecret)
+        return fresh.username, fresh.password
+
     def settings() -> MagentoSettings:
         current = wiring.settings()
         assert isinstance(current, MagentoSettings)
@@ -30,6 +35,7 @@ def connect(wiring: Wiring) -> System:
         gate=wiring.gate,
         deadline=wiring.deadline,
         name=wiring.connection,
+        credentials=credentials,
     )
     return MagentoSystem(client, wiring.connection, settings)
 
