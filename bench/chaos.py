@@ -323,8 +323,9 @@ HOW = [
     "- **Nothing lost, outages cost no attempts.** 5xx, 504, 429, connection failures, an open breaker and a "
     "busy lease are transient (`runtime/worker.py`): the notice goes back on the queue with a delay and its "
     "attempt count unchanged. The shared circuit breaker stops every worker calling Acumatica while it is down: "
-    "it counts the answers themselves (no answer, 502, 503, 504; any other answer closes it, so records failing "
-    "on a 500 of their own do not stop the rest), and a notice that meets it open waits until it closes. "
+    "each container counts the answers themselves, in a row (no answer, 502, 503, 504; any other answer starts "
+    "the count again, so records failing on a 500 of their own do not stop the rest), and a notice that meets "
+    "it open waits until it closes. "
     "The schedules' polls and the orders and customers sweeps re-enqueue anything a lost notice missed.",
     "- **Permanent failures parked with the reason.** `UnknownItemError` (Acumatica: the InventoryID cannot be "
     "found) is a `PermanentError`: the notice goes to the orders failed queue at once, with error type, reason, "

@@ -14,12 +14,13 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 
 def _clear_clients() -> None:
-    from erpsync.runtime import queues
+    from erpsync.runtime import queues, report
     from erpsync.state import dynamo
 
     dynamo.client.cache_clear()
     queues.client.cache_clear()
     queues.dlq_url.cache_clear()
+    report.sns.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +44,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     _clear_clients()
     made = provision(load_template("template.yaml", stack_name="unit", aws_endpoint=moto_endpoint), moto_endpoint)
-    yield {"tables": made.tables, "queues": made.queues, "dlqs": made.dlqs}
+    yield {"tables": made.tables, "queues": made.queues, "dlqs": made.dlqs, "topics": made.topics}
     _clear_clients()
 
 

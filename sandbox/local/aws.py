@@ -2,8 +2,8 @@
 
 ``MotoServer`` serves moto (port 0 picks a free port) with DynamoDB requests serialised, as
 DynamoDB's conditional writes are atomic and moto's are not (``sandbox/local/moto_server.py``).
-``provision`` creates the tables (key schema, GSIs, TTL) and queues (DLQs first, then sources
-with their RedrivePolicy) of a resolved template. Moto keeps its state per process, so
+``provision`` creates the tables (key schema, GSIs, TTL), queues (DLQs first, then sources
+with their RedrivePolicy) and SNS topics of a resolved template. Moto keeps its state per process, so
 ``start()`` resets it: two stacks started one after the other in one process (a test session) do
 not see each other's data; stacks that overlap in time share it and need different stack names.
 """
@@ -158,6 +158,8 @@ class Provisioned:
     """The dead-letter queues only, logical id -> URL."""
     secrets: dict[str, str] = field(default_factory=dict)
     """Secret name -> ARN."""
+    topics: dict[str, str] = field(default_factory=dict)
+    """SNS topics, logical id -> ARN."""
 
 
 def provision(st: StackTemplate, endpoint: str) -> Provisioned:
@@ -193,6 +195,14 @@ def provision(st: StackTemplate, endpoint: str) -> Provisioned:
         out.queue_arns[lid] = queue.arn
         if lid in dlqs:
             out.dlqs[lid] = url
+    if st.topics:
+        sns = client("sns", endpoint, st.region)
+        for lid, topic in st.topics.items():
+            sns.delete_topic(TopicArn=topic.arn)  # and its subscriptions: a fresh topic, as above
+            arn = sns.create_topic(Name=topic.name)["TopicArn"]
+            if arn != topic.arn:
+                raise RuntimeError(f"moto named {lid} {arn}, the template resolved it to {topic.arn}")
+            out.topics[lid] = arn
     return out
 
 

@@ -2,7 +2,9 @@
 
 ``rate(5 minutes)`` fires every 300 s and ``cron(0/15 * * * ? *)`` at the next matching UTC
 minute; ``speedup`` divides every wait (a speed-up of 60 turns minutes into seconds) and
-``interval_override_s`` replaces it outright (the local stack polls every few seconds). The
+``interval_override_s`` replaces it outright (the local stack polls every few seconds). A
+schedule that fires once a day or less often (``DAILY_S``: the daily report) is neither sped up
+nor overridden: it keeps its own time, as a report every few seconds would only be noise. The
 event is the schedule's ``Input`` when it has one, otherwise EventBridge's "Scheduled Event".
 An exception in the handler is logged and the schedule carries on.
 """
@@ -22,6 +24,8 @@ from sandbox.local.template import ScheduleEvent
 
 log = logging.getLogger("erpsync.local.schedule")
 
+DAILY_S = 86400.0
+"""A schedule this far apart or more keeps its own time locally (not sped up, not overridden)."""
 RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
@@ -166,15 +170,26 @@ class Schedule:
     def name(self) -> str:
         return f"schedule-{self.function.spec.logical_id}-{self.event.name}"
 
+    @property
+    def daily(self) -> bool:
+        """Fires once a day or less often (its own time is kept locally)."""
+        if self.rate_s is not None:
+            return self.rate_s >= DAILY_S
+        assert self.cron is not None
+        first = self.cron.next_after(datetime.now(UTC))
+        return (self.cron.next_after(first) - first).total_seconds() >= DAILY_S
+
     def next_delay(self, now: datetime | None = None) -> float:
         """Seconds until the next firing."""
-        if self.interval_override_s is not None:
+        daily = self.daily
+        if self.interval_override_s is not None and not daily:
             return self.interval_override_s
+        speedup = 1.0 if daily else self.speedup
         if self.rate_s is not None:
-            return self.rate_s / self.speedup
+            return self.rate_s / speedup
         assert self.cron is not None
         now = now or datetime.now(UTC)
-        return max(0.0, (self.cron.next_after(now) - now).total_seconds() / self.speedup)
+        return max(0.0, (self.cron.next_after(now) - now).total_seconds() / speedup)
 
     def payload(self) -> dict[str, Any]:
         if self.event.input is not None:

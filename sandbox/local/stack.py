@@ -1,6 +1,6 @@
 """The whole stack on a laptop: template.yaml on moto, the sims, the webhook API, pollers and schedules.
 
-No cloud account and no Docker: moto serves DynamoDB, SQS and Secrets Manager on a loopback
+No cloud account and no Docker: moto serves DynamoDB, SQS, SNS and Secrets Manager on a loopback
 port, the Magento and Acumatica sims run under uvicorn, the ``Api`` events are served as API
 Gateway proxy events, each ``SQS`` event is polled the way Lambda's event source mapping does
 it and each ``Schedule`` fires (every ``schedule_seconds`` by default). Every name, queue,
@@ -204,7 +204,8 @@ class LocalStack:
     After ``start()``: ``template`` (the resolved :class:`StackTemplate`), ``aws_endpoint``,
     ``api_url`` (stage included), ``sim_urls``/``sim_apps`` (per sim), ``credentials`` (per sim),
     ``webhook_secrets``, ``secrets`` (name -> document), ``tables``/``queues``/``dlqs`` (logical
-    id -> name/URL), ``queue_arns``, ``functions`` (logical id -> :class:`LocalFunction`),
+    id -> name/URL), ``queue_arns``, ``topics`` (logical id -> SNS topic ARN, in moto: the daily
+    report publishes there), ``functions`` (logical id -> :class:`LocalFunction`),
     ``pollers``, ``schedules`` and ``info`` (what ``state_file`` holds).
     """
 
@@ -236,7 +237,9 @@ class LocalStack:
     ) -> None:
         """
         ``schedule_seconds`` fires every schedule that often (None: the template's expression
-        divided by ``schedule_speedup``). ``sims`` names the sims to serve (``sandbox.sims.<name>``).
+        divided by ``schedule_speedup``); a schedule of once a day or rarer (the daily report) keeps
+        its own time either way (``LocalStack.invoke("report", {})`` runs it now). ``sims`` names
+        the sims to serve (``sandbox.sims.<name>``).
         ``code_overrides`` points a function (logical id) at another CodeUri. ``secrets`` adds or
         replaces Secrets Manager documents. ``seed`` maps a sim to the body of its ``/_sim/seed``.
         ``settings`` are admin settings saved before any poller or schedule runs.
@@ -274,6 +277,7 @@ class LocalStack:
         self.queues: dict[str, str] = {}
         self.dlqs: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
+        self.topics: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[SqsPoller] = []
         self.schedules: list[Schedule] = []
@@ -321,7 +325,7 @@ class LocalStack:
         self.template = st
         created = aws.provision(st, self.aws_endpoint)
         self.tables, self.queues, self.dlqs = created.tables, created.queues, created.dlqs
-        self.queue_arns = created.queue_arns
+        self.queue_arns, self.topics = created.queue_arns, created.topics
 
         for name in self.sim_names:
             app = _sim_app(name)
@@ -493,6 +497,7 @@ class LocalStack:
             "tables": dict(self.tables),
             "queues": {k: v for k, v in self.queues.items() if k not in self.dlqs},
             "dlqs": dict(self.dlqs),
+            "topics": dict(self.topics),
             "functions": {
                 lid: {
                     "name": spec.name,

@@ -1,7 +1,8 @@
 """Read template.yaml into what the local stack needs: tables, queues, layers, functions and their events.
 
-Nothing about the stack is described twice: every name, key schema, redrive policy, handler,
-environment variable and event comes from the template. ``Fn::ForEach`` loops (the
+Nothing about the stack is described twice: every name, key schema, redrive policy, topic, handler,
+environment variable and event comes from the template (alarms and dashboards have no local
+counterpart and are left alone). ``Fn::ForEach`` loops (the
 ``AWS::LanguageExtensions`` transform: one definition per flow, stamped out for every flow) are
 expanded first, as CloudFormation does before the SAM transform: ``${Id}`` and ``&{Id}`` in keys
 and strings, and ``{"Ref": Id}``, become each item of the collection. Parameters take their
@@ -111,6 +112,17 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class TopicSpec:
+    """An SNS topic (``AWS::SNS::Topic``): the local stack creates it in moto, so a function can
+    publish to it (and a test can subscribe a queue to read what was published). Its subscriptions
+    (an email address) are not made locally; alarms and dashboards have no local counterpart."""
+
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """A layer (``AWS::Serverless::LayerVersion``) and where its code is importable from locally."""
 
@@ -209,6 +221,7 @@ class StackTemplate:
     raw: Json
     tables: dict[str, TableSpec] = field(default_factory=dict)
     queues: dict[str, QueueSpec] = field(default_factory=dict)
+    topics: dict[str, TopicSpec] = field(default_factory=dict)
     layers: dict[str, LayerSpec] = field(default_factory=dict)
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     apis: dict[str, str] = field(default_factory=dict)
@@ -364,6 +377,9 @@ def load_template(
             st.tables[lid] = _table(st, lid, resolver.resolve(props))
         elif kind == "AWS::SQS::Queue":
             st.queues[lid] = _queue(st, lid, props, resolver)
+        elif kind == "AWS::SNS::Topic":
+            name = _topic_name(st, lid, props, resolver)
+            st.topics[lid] = TopicSpec(lid, name, _topic_arn(st, name))
         elif kind in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
             uri = props.get("ContentUri") or (props.get("Content") or {})
             if isinstance(uri, str):
@@ -449,6 +465,15 @@ def _queue_name(st: StackTemplate, lid: str, raw_props: Json, resolver: _Resolve
         return str(name)
     fifo = str(raw_props.get("FifoQueue", "")).lower() == "true"
     return f"{st.stack_name}-{lid}" + (".fifo" if fifo else "")
+
+
+def _topic_name(st: StackTemplate, lid: str, raw_props: Json, resolver: _Resolver) -> str:
+    name = resolver.resolve(raw_props.get("TopicName")) if raw_props.get("TopicName") else None
+    return str(name) if name else f"{st.stack_name}-{lid}"
+
+
+def _topic_arn(st: StackTemplate, name: str) -> str:
+    return f"arn:{PARTITION}:sns:{st.region}:{st.account_id}:{name}"
 
 
 def _queue(st: StackTemplate, lid: str, raw_props: Json, resolver: _Resolver) -> QueueSpec:
@@ -663,6 +688,8 @@ class _Resolver:
             return f"arn:{PARTITION}:lambda:{st.region}:{st.account_id}:layer:{st.stack_name}-{lid}:1"
         if kind == "AWS::Logs::LogGroup":
             return _physical_name(st, lid, self._props(lid), "LogGroupName")
+        if kind == "AWS::SNS::Topic":  # a topic's Ref is its ARN
+            return _topic_arn(st, _topic_name(st, lid, res.get("Properties") or {}, self))
         return f"{st.stack_name}-{lid}"
 
     def _props(self, lid: str) -> Json:
@@ -686,6 +713,9 @@ class _Resolver:
             values = {"Arn": arn, "StreamArn": f"{arn}/stream/local"}
         elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             values = {"Arn": f"arn:{PARTITION}:lambda:{st.region}:{st.account_id}:function:{st.stack_name}-{lid}"}
+        elif kind == "AWS::SNS::Topic":
+            name = _topic_name(st, lid, self.resources[lid].get("Properties") or {}, self)
+            values = {"TopicArn": _topic_arn(st, name), "TopicName": name}
         else:
             values = {"Arn": f"arn:{PARTITION}:local:{st.region}:{st.account_id}:{st.stack_name}-{lid}"}
         if attr not in values:

@@ -62,7 +62,7 @@ def handler(event, context):
     return {"ok": True}
 '''
 
-FUNCTIONS = ("WebhooksFunction", "OperatorFunction", *(f"{f.logical_id}Function" for f in FLOWS))
+FUNCTIONS = ("WebhooksFunction", "OperatorFunction", "ReportFunction", *(f"{f.logical_id}Function" for f in FLOWS))
 
 
 def fast_template(tmp: Path) -> Path:
@@ -173,6 +173,8 @@ def test_state_file_describes_the_stack(stack: LocalStack) -> None:
     assert set(info["queues"]) == {f"{f.logical_id}Queue" for f in FLOWS}
     assert set(info["dlqs"]) == {f"{f.logical_id}DLQ" for f in FLOWS}
     assert set(info["functions"]) == set(FUNCTIONS)
+    assert info["topics"] == {"AlertsTopic": "arn:aws:sns:us-east-1:123456789012:erpsync-alerts"}
+    assert stack.client("sns").get_topic_attributes(TopicArn=info["topics"]["AlertsTopic"])["Attributes"]
     assert info["env"]["BINDINGS_TABLE"] == info["tables"]["BindingsTable"]
     assert set(info["webhook_secrets"]) == {"magento", "acumatica"}
     sm = stack.client("secretsmanager")
@@ -273,3 +275,4 @@ def test_schedules_fire_their_input(stack: LocalStack) -> None:
     for flow in (f.name for f in FLOWS):
         stack.wait_for(lambda flow=flow: {"erpsync": "poll"} in events(stack, flow), timeout=5)
     assert not any(e == {"erpsync": "poll"} for e in events(stack, "webhooks"))
+    assert not events(stack, "report")  # a daily schedule keeps its own time, however fast the others fire

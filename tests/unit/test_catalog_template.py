@@ -124,4 +124,4 @@ def test_the_systems_offered_are_registered_plugins(written: dict[str, Any]) -> 
 
 def test_no_function_folder_per_flow() -> None:
     folders = {p.name for p in (ROOT / "functions").iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
-    assert folders == {"flow", "webhooks", "operator"}
+    assert folders == {"flow", "webhooks", "operator", "report"}

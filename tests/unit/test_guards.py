@@ -87,6 +87,26 @@ def test_breaker_opens_after_the_threshold_doubles_and_closes_on_success(binding
     assert br.failure("acumatica") == 0
 
 
+def test_the_breaker_knows_how_long_its_system_has_been_down(bindings_table: str) -> None:
+    """``down_for`` (what ``BreakerOpenFor`` and its alarm read) counts from the first opening of a
+    run of trips, through every re-opening, and is gone with the first answer that goes through."""
+    clock = Clock()
+    br = Breaker(bindings_table, threshold=1, base_open_s=10, cache_s=0, clock=clock)
+    assert br.down_for("acumatica") == 0
+    br.failure("acumatica")
+    clock.t += 11
+    assert br.open_for("acumatica") == 0 and br.down_for("acumatica") == 11  # closed, but nothing answered
+    br.failure("acumatica")  # opens again, longer: still the same outage
+    clock.t += 5
+    assert br.down_for("acumatica") == 16
+    br.trip("erp-eu")  # credentials refused: open now, counted as well
+    assert br.down_for("erp-eu") == 0 and br.open_for("erp-eu") > 0
+    clock.t += 60
+    assert br.down_for("erp-eu") == 60
+    br.success("acumatica")
+    assert br.down_for("acumatica") == 0 and "down_since" not in br.state("acumatica", fresh=True)
+
+
 def test_a_token_whose_write_was_slow_is_not_used(bindings_table: str) -> None:
     """A stamp older than the request would free the window early: such a token stays spent."""
     clock = Clock()

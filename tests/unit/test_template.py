@@ -3,6 +3,8 @@ and the local reading of it (Fn::ForEach expanded, intrinsics resolved against t
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ def test_parses_with_the_transforms(template: dict[str, Any]) -> None:
     assert set(resources(template, "AWS::Serverless::Function")) == {
         "WebhooksFunction",
         "OperatorFunction",
+        "ReportFunction",
         *(f"{lid}Function" for lid in LIDS),
     }
 
@@ -99,7 +102,7 @@ def test_every_queue_has_a_dlq_with_the_parameterised_max_receive_count(template
         alarms = [
             a["Properties"]
             for a in resources(template, "AWS::CloudWatch::Alarm").values()
-            if a["Properties"]["Dimensions"][0]["Value"] == {"Fn::Sub": f"${{{lid}DLQ.QueueName}}"}
+            if a["Properties"].get("Dimensions", [{}])[0].get("Value") == {"Fn::Sub": f"${{{lid}DLQ.QueueName}}"}
         ]
         assert alarms and alarms[0]["MetricName"] == "ApproximateNumberOfMessagesVisible"
 
@@ -283,3 +286,211 @@ def test_schedule_expressions() -> None:
     at = datetime(2026, 1, 5, 10, 7, tzinfo=UTC)  # a Monday
     assert Cron("cron(0/15 * * * ? *)").next_after(at) == datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
     assert Cron("cron(0 8 ? * MON-FRI *)").next_after(at) == datetime(2026, 1, 6, 8, 0, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- alerts, dashboard, daily report
+
+ALARM = "AWS::CloudWatch::Alarm"
+FLOW_ALARMS = ("DLQ", "NoticeAge", "PollFailed", "BreakerOpen", "Auth", "Errors", "Throttles")
+OTHER_FUNCTIONS = ("Webhooks", "Operator", "Report")
+
+
+def _emitted() -> set[tuple[str, frozenset[str]]]:
+    """(metric, dimension names) of every EMF dimension set the code writes, as written in Lambda:
+    the calls of the worker, the gate observer, the poll and the ingress (erpsync.runtime.metrics)."""
+    import io
+    import os
+    from contextlib import redirect_stdout
+    from unittest import mock
+
+    from erpsync.runtime import metrics
+
+    out = io.StringIO()
+    with mock.patch.dict(os.environ, {"AWS_LAMBDA_FUNCTION_NAME": "t", "POWERTOOLS_METRICS_DISABLED": "false"}):
+        metrics.attempt("orders", "magento", "synced", 5, "", "2026-01-01T00:00:00+00:00")
+        for outcome, kind in (("failed", "unknown_item"), ("retrying", "auth"), ("skipped", ""), ("filtered", "")):
+            metrics.attempt("orders", "magento", outcome, 5, kind, "2026-01-01T00:00:00+00:00")
+        metrics.gate_observer("orders", "acumatica")(None, 15.0)
+        metrics.gate_observer("orders", "acumatica")(429, 0.0)
+        metrics.breaker_open_for("orders", "acumatica", 120.0)
+        metrics.add("PollFailed", dimensions={"flow": "orders"})  # as lambda_app.flow_handler
+        metrics.add(
+            "Queued", 1, dimensions={"flow": "orders", "connection": "magento", "via": "poll"}, rollups=metrics.BY_FLOW
+        )
+        metrics.add("SweepFound", dimensions={"flow": "orders", "connection": "magento"}, rollups=metrics.BY_FLOW)
+        metrics.add("WebhooksRefused", dimensions={"connection": "magento"})
+        with redirect_stdout(out):
+            metrics.flush()
+    found: set[tuple[str, frozenset[str]]] = set()
+    for line in out.getvalue().splitlines():
+        [directive] = json.loads(line)["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == metrics.NAMESPACE
+        for dims in directive["Dimensions"]:
+            found |= {(m["Name"], frozenset(dims)) for m in directive["Metrics"]}
+    return found
+
+
+def test_every_alarm_tells_the_alerts_topic(template: dict[str, Any]) -> None:
+    """Every alarm, those the Fn::ForEach loops stamp out per flow included (expanded as the local
+    stack expands them), has an action on the alerts topic, and its return to OK too."""
+    alarms = resources(template, ALARM)
+    expected = {f"{lid}{kind}Alarm" for lid in LIDS for kind in FLOW_ALARMS}
+    expected |= {f"{fn}{kind}Alarm" for fn in OTHER_FUNCTIONS for kind in ("Errors", "Throttles")}
+    expected.add("ApiServerErrorsAlarm")
+    assert expected <= set(alarms)
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlertsTopic"}], name
+        assert props["OKActions"] == [{"Ref": "AlertsTopic"}], name
+        assert props["TreatMissingData"] == "notBreaching", name  # no data means nothing went wrong
+        assert "docs/OPERATIONS.md" in json.dumps(props["AlarmDescription"]), name
+    st = load_template(ROOT / "template.yaml", aws_endpoint="http://127.0.0.1:1")
+    topic = st.topics["AlertsTopic"].arn
+    for name in alarms:
+        props = st.resolve(st.raw["Resources"][name]["Properties"])
+        assert props["AlarmActions"] == [topic] and props["OKActions"] == [topic], name
+    names = [st.resolve(st.raw["Resources"][a]["Properties"]["AlarmName"]) for a in alarms]
+    assert len(set(names)) == len(names) and all(n.startswith("erpsync-") for n in names)
+
+
+def test_the_alerts_topic_and_the_email_parameter(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["AlertEmail"]
+    assert param["Default"] == ""
+    assert all(re.fullmatch(param["AllowedPattern"], ok) for ok in ("", "ops@example.com"))
+    assert not re.fullmatch(param["AllowedPattern"], "ops at example")
+    assert template["Resources"]["AlertsTopic"]["Type"] == "AWS::SNS::Topic"
+    sub = template["Resources"]["AlertsEmailSubscription"]
+    assert sub["Type"] == "AWS::SNS::Subscription" and sub["Condition"] == "HasAlertEmail"
+    assert sub["Properties"] == {
+        "TopicArn": {"Ref": "AlertsTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlertEmail"},
+    }
+    by_default = load_template(ROOT / "template.yaml", aws_endpoint="http://127.0.0.1:1")
+    assert by_default.resolve({"Fn::If": ["HasAlertEmail", "subscribed", "none"]}) == "none"
+    given = load_template(ROOT / "template.yaml", {"AlertEmail": "ops@example.com"}, aws_endpoint="http://127.0.0.1:1")
+    assert given.resolve({"Fn::If": ["HasAlertEmail", "subscribed", "none"]}) == "subscribed"
+    assert given.topics["AlertsTopic"].arn == "arn:aws:sns:us-east-1:123456789012:erpsync-alerts"
+    assert template["Outputs"]["AlertsTopicArn"]["Value"] == {"Ref": "AlertsTopic"}
+
+
+def test_each_alarm_on_an_erpsync_metric_names_one_the_code_writes(template: dict[str, Any]) -> None:
+    """Metric name and dimension set exactly as the EMF lines carry them, or the alarm never sees data."""
+    from erpsync.runtime import metrics
+
+    emitted = _emitted()
+    st = load_template(ROOT / "template.yaml", aws_endpoint="http://127.0.0.1:1")
+    flows = {f.name for f in FLOWS}
+    checked = 0
+    for name in resources(template, ALARM):
+        props = st.resolve(st.raw["Resources"][name]["Properties"])
+        stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        for metric in stats or [props]:
+            if metric["Namespace"] != metrics.NAMESPACE:
+                continue
+            dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            assert (metric["MetricName"], frozenset(dims)) in emitted, (name, metric["MetricName"], sorted(dims))
+            assert dims["service"] == metrics.SERVICE and dims["flow"] in flows, name
+            checked += 1
+    assert checked == len(LIDS) * 4  # notice age, failed polls, breaker open, auth: per flow
+
+
+def test_the_alarms_say_what_the_issue_asks(template: dict[str, Any]) -> None:
+    st = load_template(ROOT / "template.yaml", aws_endpoint="http://127.0.0.1:1")
+
+    def props(lid: str) -> dict[str, Any]:
+        resolved: dict[str, Any] = st.resolve(st.raw["Resources"][lid]["Properties"])
+        return resolved
+
+    for f in FLOWS:
+        lid = f.logical_id
+        dlq = props(f"{lid}DLQAlarm")
+        assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": st.queues[f"{lid}DLQ"].name}]
+        age = props(f"{lid}NoticeAgeAlarm")  # minutes, from the NoticeAge maximum in seconds
+        assert [m.get("Expression") for m in age["Metrics"]] == [None, "age / 60"]
+        assert age["Metrics"][0]["MetricStat"]["Stat"] == "Maximum" and age["Metrics"][0]["MetricStat"]["Period"] == 300
+        assert age["Threshold"] == str(template["Parameters"]["NoticeAgeAlarmMinutes"]["Default"]) == "60"
+        breaker = props(f"{lid}BreakerOpenAlarm")
+        assert breaker["Metrics"][0]["MetricStat"]["Metric"]["MetricName"] == "BreakerOpenFor"
+        assert breaker["Threshold"] == str(template["Parameters"]["BreakerOpenAlarmMinutes"]["Default"])
+        auth = props(f"{lid}AuthAlarm")
+        assert {d["Name"]: d["Value"] for d in auth["Dimensions"]}["error_type"] == "auth"
+        assert (auth["MetricName"], auth["Statistic"], auth["Threshold"]) == ("Retrying", "Sum", 0)
+        assert props(f"{lid}PollFailedAlarm")["MetricName"] == "PollFailed"
+        for kind, metric in (("Errors", "Errors"), ("Throttles", "Throttles")):
+            fn = props(f"{lid}{kind}Alarm")
+            assert (fn["Namespace"], fn["MetricName"]) == ("AWS/Lambda", metric)
+            assert fn["Dimensions"] == [{"Name": "FunctionName", "Value": f"erpsync-{lid}Function"}]
+    for fn_lid in OTHER_FUNCTIONS:
+        assert props(f"{fn_lid}ErrorsAlarm")["Dimensions"][0]["Value"] == f"erpsync-{fn_lid}Function"
+    api = props("ApiServerErrorsAlarm")
+    assert (api["Namespace"], api["MetricName"]) == ("AWS/ApiGateway", "5XXError")
+    api_name = st.resolve(template["Resources"]["WebhookApi"]["Properties"]["Name"])
+    assert {d["Name"]: d["Value"] for d in api["Dimensions"]} == {"ApiName": api_name, "Stage": "dev"}
+
+
+def test_the_dashboard_charts_every_figure_from_metrics_that_exist(template: dict[str, Any]) -> None:
+    dashboards = resources(template, "AWS::CloudWatch::Dashboard")
+    assert list(dashboards) == ["Dashboard"]
+    st = load_template(ROOT / "template.yaml", aws_endpoint="http://127.0.0.1:1")
+    body = json.loads(st.resolve(dashboards["Dashboard"]["Properties"]["DashboardBody"]))
+    widgets = body["widgets"]
+    text = json.dumps(widgets)
+    assert "${!" not in text and "${PROP('Dim.flow')}" in text  # dynamic labels survive Fn::Sub
+    for metric in ("Synced", "Failed", "Retrying", "NoticeAge", "Requests", "BreakerOpened", "BreakerOpenFor"):
+        assert f'MetricName=\\"{metric}\\"' in text, metric
+    assert 'ApproximateNumberOfMessagesVisible\\" QueueName=erpsync NOT QueueName=dlq' in text  # flow queues
+    assert 'ApproximateNumberOfMessagesVisible\\" QueueName=erpsync QueueName=dlq' in text  # failed queues
+    emitted = _emitted()
+    searches = re.findall(r"SEARCH\('\{erpsync,([a-z_,]+)\} MetricName=\\\"(\w+)\\\"", text)
+    assert len(searches) >= 10
+    for dims, metric in searches:
+        assert (metric, frozenset(dims.split(","))) in emitted, (metric, dims)
+    for w in widgets:  # a 24-column grid, nothing overlapping
+        assert w["x"] + w["width"] <= 24
+        if w["type"] == "metric":
+            assert w["properties"]["region"] == "us-east-1" and w["properties"]["metrics"]
+    cells = [(w["y"] + dy, w["x"] + dx) for w in widgets for dy in range(w["height"]) for dx in range(w["width"])]
+    assert len(cells) == len(set(cells))
+    assert "dashboards:name=${Dashboard}" in template["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
+
+
+def test_the_daily_report_function_its_schedule_and_env(template: dict[str, Any]) -> None:
+    fn = template["Resources"]["ReportFunction"]["Properties"]
+    assert (fn["CodeUri"], fn["Handler"]) == ("functions/report", "app.handler")
+    assert (ROOT / "functions" / "report" / "app.py").is_file()
+    assert fn["Environment"]["Variables"]["ALERTS_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
+    [event] = fn["Events"].values()
+    assert event["Type"] == "Schedule" and event["Properties"]["Schedule"] == {"Ref": "DailyReportCron"}
+    assert template["Parameters"]["DailyReportCron"]["Default"] == "cron(0 7 * * ? *)"
+    statements = {s["Sid"]: s for name, s in _statements(template) if name == "ReportFunction"}
+    assert {sid: _actions(s) for sid, s in statements.items()} == {
+        "PublishReport": ["sns:Publish"],
+        "ReadSyncLog": ["dynamodb:Query"],
+        "PeekFailedQueues": ["sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"],
+    }
+    assert statements["PublishReport"]["Resource"] == {"Ref": "AlertsTopic"}
+    assert statements["ReadSyncLog"]["Resource"] == {"Fn::Sub": "${SyncLogTable.Arn}/index/by-outcome"}
+    assert statements["PeekFailedQueues"]["Resource"]["Fn::Sub"].endswith(":${AWS::StackName}-*-dlq")
+
+
+def test_the_local_stack_reads_the_report_and_keeps_its_daily_time() -> None:
+    from datetime import UTC, datetime
+
+    from sandbox.local.lambda_runtime import LocalFunction
+    from sandbox.local.scheduler import Schedule
+
+    st = load_template(ROOT / "template.yaml", aws_endpoint="http://127.0.0.1:1")
+    spec = st.functions["ReportFunction"]
+    assert spec.environment["ALERTS_TOPIC_ARN"] == st.topics["AlertsTopic"].arn
+    assert spec.environment["SYNC_LOG_TABLE"] == st.tables["SyncLogTable"].name
+    assert spec.handler_file == ROOT / "functions" / "report" / "app.py"
+    [daily] = spec.schedule_events
+    assert daily.expression == "cron(0 7 * * ? *)" and daily.input == {"erpsync": "report", "hours": 24}
+    fn = LocalFunction(spec)
+    # every other schedule fires every few seconds locally; a daily one keeps its own time
+    at = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+    report = Schedule(fn, daily, interval_override_s=5.0, speedup=60.0)
+    assert report.daily and report.next_delay(at) == 3600.0
+    poll = st.functions["OrdersFunction"].schedule_events[0]
+    assert Schedule(LocalFunction(st.functions["OrdersFunction"]), poll, interval_override_s=5.0).next_delay(at) == 5.0

@@ -173,6 +173,43 @@ def test_refused_credentials_open_the_breaker_and_spend_no_attempt(
     assert "again in 59s" in row["message"] or "again in 60s" in row["message"]
 
 
+def test_records_meeting_a_down_system_count_how_long_it_has_been_down(
+    synclog_table: str, queue: str, bindings_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``BreakerOpenFor`` (what the template's breaker alarm reads): written by a record that meets
+    the breaker open and by one that fails on the system while it keeps opening; not once it answers."""
+    from erpsync.runtime import metrics
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "erpsync-OrdersFunction")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    with metrics._lock:
+        metrics._docs.clear()
+    now = [1_000_000.0]
+    breaker = Breaker(bindings_table, threshold=1, base_open_s=10, cache_s=0, clock=lambda: now[0])
+    w = worker(DownFlow(breaker), synclog_table, queue, breaker=breaker)
+    w.handle_record(record(NOTICE))  # opens it
+    now[0] += 90  # closed again, still no answer: the next record fails on it too
+    w.handle_record(record(NOTICE, 2))
+    now[0] += 5  # open: this one only meets it
+    w.flow = ScriptedFlow()
+    w.handle_record(record(NOTICE, 3))
+
+    def open_for() -> list[float]:
+        kept = [d for d in metrics.pending().values() if "BreakerOpenFor" in d.values]
+        assert all(d.dimensions == {"flow": "orders", "connection": "acumatica"} for d in kept)
+        return [v for d in kept for v in d.values["BreakerOpenFor"][1]]
+
+    try:
+        assert open_for() == [90.0, 95.0]  # the first opening counts from 0, which says nothing
+        breaker.success("acumatica")
+        now[0] += 30
+        w.handle_record(record(NOTICE, 4))
+        assert open_for() == [90.0, 95.0]
+    finally:
+        with metrics._lock:
+            metrics._docs.clear()
+
+
 def test_a_429_goes_back_without_spending_an_attempt(synclog_table: str, queue: str) -> None:
     flow = ScriptedFlow(RateLimitedError("429", system="acumatica", retry_after=7, status=429))
     w = worker(flow, synclog_table, queue)

@@ -20,6 +20,7 @@ Every line has the dimension ``service`` (``erpsync``) and is also rolled up as 
 | ``Throttled`` | Count | flow, connection | connection | 429 answer |
 | ``Unanswered`` | Count | flow, connection | connection | request with no answer, or 502/503/504 |
 | ``BreakerOpened`` | Count | flow, connection | connection | time a system's breaker opened |
+| ``BreakerOpenFor`` | Seconds | flow, connection | flow; connection | record meeting a down system (below) |
 | ``Queued`` | Count | flow, connection, via | flow | notice queued by a webhook or a poll |
 | ``SweepFound`` | Count | flow, connection | flow | record a sweep found unsynced and queued |
 | ``PollFailed`` | Count | flow | - | scheduled poll that raised |
@@ -28,7 +29,10 @@ Every line has the dimension ``service`` (``erpsync``) and is also rolled up as 
 ``connection`` is the record's source connection for record metrics (``Synced`` ... ``NoticeAge``,
 ``Queued``, ``SweepFound``) and the system called for the request and breaker metrics.
 ``NoticeAge`` is written on every attempt, retries included, so its *Maximum* grows through an
-outage of hours although no message stays in a queue.
+outage of hours although no message stays in a queue. ``BreakerOpenFor`` is the seconds since a
+system's breaker first opened with no answer going through since, written by each record that
+meets it open or fails on the system while it keeps opening: it grows while the system stays
+down and stops with the first answer (the template's breaker alarm reads its *Maximum*).
 """
 
 from __future__ import annotations
@@ -125,6 +129,18 @@ def attempt(
     age = notice_age_s(first_attempt_at)
     if age is not None:
         add("NoticeAge", age, unit=SECONDS, dimensions=dims, rollups=BY_FLOW)
+
+
+def breaker_open_for(flow: str, connection: str, seconds: float) -> None:
+    """A record of ``flow`` met the breaker of ``connection`` (the system called) that first opened
+    ``seconds`` ago with no answer going through since."""
+    add(
+        "BreakerOpenFor",
+        seconds,
+        unit=SECONDS,
+        dimensions={"flow": flow, "connection": connection},
+        rollups=(("flow",), ("connection",)),
+    )
 
 
 def notice_age_s(first_attempt_at: str, now: datetime | None = None) -> float | None:

@@ -191,6 +191,7 @@ class Worker:
         notice = env.notice
         wait = self._breaker_wait()
         if wait:
+            self._breaker_down(self.systems)
             return self._again(
                 env, started, RetryableError(f"circuit open for {wait:.0f}s", error_type="breaker_open"), wait
             )
@@ -233,6 +234,14 @@ class Worker:
             return 0.0
         return max(self.breaker.open_for(s) for s in self.systems)
 
+    def _breaker_down(self, systems: tuple[str, ...]) -> None:
+        """How long each of ``systems`` has been down (``BreakerOpenFor``, what the breaker alarm reads)."""
+        if self.breaker and metrics.enabled():
+            for system in systems:
+                down = self.breaker.down_for(system)
+                if down > 0:
+                    metrics.breaker_open_for(self.flow_name, system, down)
+
     def _transient(self, env: Envelope, exc: RetryableError, started: float) -> Outcome:
         """The remote is in trouble, not the record: wait without spending an attempt (until the
         breaker closes, when the system's answers opened it: see ``SystemGate.answered``)."""
@@ -243,6 +252,7 @@ class Worker:
                 self.breaker.trip(exc.system)  # no request can go through: every worker waits
         if self.breaker and exc.system:
             delay = max(delay, self.breaker.open_for(exc.system))
+            self._breaker_down((exc.system,))
         if self._too_old(env):
             return self._failed(env, exc, started)
         return self._again(env, started, exc, max(delay, backoff_seconds(1)))

@@ -82,7 +82,13 @@ class Leases:
 
 @dataclass
 class Breaker:
-    """A circuit breaker per system, shared by every worker."""
+    """A circuit breaker per system, shared by every worker.
+
+    Each container counts the outage-like failures it meets in a row (any answer in between, in
+    any of its threads, starts the count again): at ``threshold`` it opens the shared breaker,
+    for ``base_open_s`` doubling with each trip that no answer closed (up to ``max_open_s``).
+    Counting in the container keeps "in a row" true: a shared count would add up the failures of
+    every worker between answers it cannot see, and open on a system that mostly answers."""
 
     table: str
     threshold: int = 5
@@ -91,6 +97,8 @@ class Breaker:
     cache_s: float = 1.0
     clock: Callable[[], float] = time.time
     _seen: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _in_a_row: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _key(self, system: str) -> dict[str, Any]:
         return dynamo.to_item({"pk": f"breaker#{system}", "sk": "-"})
@@ -110,55 +118,55 @@ class Breaker:
 
     def failure(self, system: str) -> float:
         """Count an outage-like failure; opens (or re-opens, longer) at the threshold. Open seconds."""
-        now = self.clock()
-        res = dynamo.client().update_item(
-            TableName=self.table,
-            Key=self._key(system),
-            UpdateExpression="ADD failures :one SET last_failure = :now",
-            ExpressionAttributeValues=dynamo.to_item({":one": 1, ":now": now}),
-            ReturnValues="ALL_NEW",
-        )
-        row = dynamo.from_item(res["Attributes"])
-        failures = int(row.get("failures", 0))
-        if failures < self.threshold:
-            self._seen[system] = (now, row)
-            return 0.0
-        return self._open(system, now, int(row.get("trips", 0)))
+        with self._lock:
+            self._in_a_row[system] = self._in_a_row.get(system, 0) + 1
+            if self._in_a_row[system] < self.threshold:
+                return 0.0
+            self._in_a_row[system] = 0
+        return self.trip(system)
+
+    def down_for(self, system: str) -> float:
+        """Seconds since the breaker of ``system`` first opened with no answer going through since
+        (0 once one has): how long the system has been down, as the workers saw it."""
+        since = self.state(system).get("down_since")
+        return max(0.0, self.clock() - float(since)) if since is not None else 0.0
 
     def trip(self, system: str) -> float:
-        """Open now, whatever the count (e.g. credentials refused: no request can go through), unless
-        it is open already (the workers that met the same refusal open it once). Open seconds."""
+        """Open now (also without reaching the threshold, e.g. credentials refused: no request can go
+        through), unless it is open already: the workers that met the same trouble open it once.
+        Open seconds."""
         row, now = self.state(system, fresh=True), self.clock()
         if float(row.get("open_until", 0)) > now:
             return float(row["open_until"]) - now
-        return self._open(system, now, int(row.get("trips", 0)))
-
-    def _open(self, system: str, now: float, trips: int) -> float:
+        trips = int(row.get("trips", 0))
         open_s = min(self.max_open_s, self.base_open_s * 2**trips)
         res = dynamo.client().update_item(
             TableName=self.table,
             Key=self._key(system),
-            UpdateExpression="SET open_until = :until, failures = :zero ADD trips :one",
-            ExpressionAttributeValues=dynamo.to_item({":until": now + open_s, ":zero": 0, ":one": 1}),
+            # down_since: the first opening of this run of trips (removed by ``success``)
+            UpdateExpression="SET open_until = :until, down_since = if_not_exists(down_since, :now) ADD trips :one",
+            ExpressionAttributeValues=dynamo.to_item({":until": now + open_s, ":one": 1, ":now": now}),
             ReturnValues="ALL_NEW",
         )
         self._seen[system] = (now, dynamo.from_item(res["Attributes"]))
         return open_s
 
     def success(self, system: str) -> None:
-        """A call went through: close the breaker. Costs nothing unless this container last saw
-        failures or trips to reset (it reads the breaker before each record: ``open_for``)."""
+        """An answer: the count in a row starts again, and a breaker that tripped is reset (a write
+        only when this container last saw trips: it reads the breaker before each record)."""
+        with self._lock:
+            self._in_a_row[system] = 0
         cached = self._seen.get(system)
         row = cached[1] if cached else {}
-        if not row.get("failures") and not row.get("trips"):
+        if not row.get("trips"):
             return
         dynamo.client().update_item(
             TableName=self.table,
             Key=self._key(system),
-            UpdateExpression="SET failures = :zero, trips = :zero",
+            UpdateExpression="SET trips = :zero REMOVE down_since",
             ExpressionAttributeValues=dynamo.to_item({":zero": 0}),
         )
-        self._seen[system] = (self.clock(), {})
+        self._seen[system] = (self.clock(), {**{k: v for k, v in row.items() if k != "down_since"}, "trips": 0})
 
 
 class LimitExceeded(Exception):

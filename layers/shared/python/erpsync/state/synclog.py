@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +74,28 @@ class SyncLog:
             Limit=limit,
             **({"ExpressionAttributeNames": {"#a": "at"}} if since else {}),
         )[:limit]
+
+    def since(
+        self, outcome: str, since: str, attributes: Sequence[str] = ("flow", "record", "error_type")
+    ) -> Iterator[dict[str, Any]]:
+        """Every row with ``outcome`` at or after the ISO time ``since``, oldest first, with only
+        ``attributes`` (page by page through the ``by-outcome`` index: counting a day costs its reads,
+        not its memory)."""
+        names = {f"#{i}": a for i, a in enumerate(attributes)}
+        kwargs: dict[str, Any] = {
+            "IndexName": "by-outcome",
+            "KeyConditionExpression": "outcome = :o AND #at >= :s",
+            "ExpressionAttributeNames": {"#at": "at", **names},
+            "ExpressionAttributeValues": dynamo.to_item({":o": outcome, ":s": since}),
+            "ProjectionExpression": ", ".join(names),
+        }
+        while True:
+            res = dynamo.client().query(TableName=self.table, **kwargs)
+            for item in res.get("Items", []):
+                yield dynamo.from_item(item)
+            if "LastEvaluatedKey" not in res:
+                return
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
 
     def recent(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest rows of every outcome (for `erpsync log`)."""
