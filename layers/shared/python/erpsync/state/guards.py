@@ -30,6 +30,21 @@ def _conditional_failed(exc: Exception) -> bool:
     return type(exc).__name__ == "ConditionalCheckFailedException"
 
 
+def _delete_if_owner(table: str, key: dict[str, str], owner: str) -> None:
+    """Delete a lease-like item unless someone else holds it now (its lease ran out and was taken)."""
+    try:
+        dynamo.client().delete_item(
+            TableName=table,
+            Key=dynamo.to_item(key),
+            ConditionExpression="#o = :me",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues=dynamo.to_item({":me": owner}),
+        )
+    except Exception as exc:
+        if not _conditional_failed(exc):
+            raise
+
+
 class Leases:
     def __init__(self, table: str, seconds: float = 60.0, clock: Callable[[], float] = time.time) -> None:
         self.table, self.seconds, self.clock = table, seconds, clock
@@ -66,18 +81,7 @@ class Leases:
             self.release(name, token)
 
     def release(self, name: str, token: str | None = None) -> None:
-        me = token or self.owner
-        try:
-            dynamo.client().delete_item(
-                TableName=self.table,
-                Key=dynamo.to_item({"pk": f"lease#{name}", "sk": "-"}),
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues=dynamo.to_item({":me": me}),
-            )
-        except Exception as exc:
-            if not _conditional_failed(exc):
-                raise
+        _delete_if_owner(self.table, {"pk": f"lease#{name}", "sk": "-"}, token or self.owner)
 
 
 @dataclass
@@ -416,17 +420,7 @@ class Seats:
                     self._cond.notify_all()
 
     def free(self, seat: int) -> None:
-        try:
-            dynamo.client().delete_item(
-                TableName=self.table,
-                Key=dynamo.to_item({"pk": self._pk(), "sk": str(seat)}),
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues=dynamo.to_item({":me": self.owner}),
-            )
-        except Exception as exc:
-            if not _conditional_failed(exc):
-                raise
+        _delete_if_owner(self.table, {"pk": self._pk(), "sk": str(seat)}, self.owner)
         with self._cond:
             self._cond.notify_all()
 
