@@ -1346,6 +1346,7 @@ def _check_customers(env: _Env) -> None:
     if len(diffs) > 20:
         report.problems.append(f"... and {len(diffs) - 20} more customer difference(s)")
     store, erp = _customers_now(env)
+    report.problems += _customer_histories(env, diffs, store, erp)
     report.customers["in Magento"] = sum(len(x) for x in store.values())
     report.customers["in Acumatica"] = sum(len(x) for x in erp.values())
     report.customers["guests (Acumatica only)"] = len(env.guests)
@@ -1353,6 +1354,26 @@ def _check_customers(env: _Env) -> None:
     for flow in CUSTOMER_FLOWS:
         for r in env.failed(flow)[:5]:
             report.problems.append(f"{flow} {r.id} parked as {r.error_type}: {r.reason[:160]}")
+
+
+def _customer_histories(
+    env: _Env, diffs: list[str], store: dict[str, list[dict[str, Any]]], erp: dict[str, list[dict[str, Any]]]
+) -> list[str]:
+    """What both customer flows last did to (at most three of) the customers not in step: the sync
+    log says why a change did not arrive."""
+    from erpsync.state.synclog import SyncLog
+
+    log = SyncLog(os.environ["SYNC_LOG_TABLE"])
+    emails = list(dict.fromkeys(d.split()[1].rstrip(":") for d in diffs if d.startswith("customer ")))[:3]
+    out = []
+    for email in emails:
+        ids = [("customers", str(c["id"])) for c in store.get(email, [])]
+        ids += [("erp-customers", str(v(c.get("CustomerID")))) for c in erp.get(email, [])]
+        for flow, id in ids:
+            for r in log.history(flow, id)[-4:]:
+                at, message = str(r.get("at"))[:23], str(r.get("message"))[:200]
+                out.append(f"  {flow} {id} {r.get('outcome')} at {at}: {message}")
+    return out
 
 
 def _quiet_cycles(env: _Env, cycles: int = 2) -> None:

@@ -299,3 +299,69 @@ def test_an_erp_customer_made_for_an_order_links_to_an_account_but_never_creates
     linked = pair.to_store.sync(ChangeNotice(source="acumatica", entity="customer", id=port.id_for("jdoe@example.com")))
     assert linked.outcome == "synced" and "linked existing" in linked.message
     assert pair.bindings.find("customer", "acumatica", port.id_for("jdoe@example.com"), "magento") == mid
+
+
+def test_a_customer_made_by_an_order_between_the_lookup_and_the_create_is_brought_in_step(pair: Pair) -> None:
+    """The orders flow makes the ERP customer (from the order: an older name and phone) just after
+    the customers flow looked for it and found none: the customers flow's create meets that customer
+    (same id, not overwritten by a create) and must bring it in step, not bind it as if it held what
+    was sent (then both sides' hashes say "in step" and the edit never arrives)."""
+    mid = create_in_magento(pair)
+    port = pair.acumatica.port("customer", "target")
+    cid = port.id_for("jdoe@example.com")
+    pair.acumatica.client.put(
+        "Customer",
+        {
+            "CustomerID": {"value": cid},
+            "CustomerName": {"value": "Jane Olderson"},
+            "MainContact": {
+                "Email": {"value": "jdoe@example.com"},
+                "FirstName": {"value": "Jane"},
+                "LastName": {"value": "Olderson"},
+                "Phone1": {"value": "512-555-0000"},
+            },
+        },
+    )
+    real_find = port.find
+    port.find = lambda email: []  # type: ignore[method-assign]  # the lookup ran before that create
+    try:
+        out = pair.to_erp.sync(ChangeNotice(source="magento", entity="customer", id=mid))
+    finally:
+        port.find = real_find  # type: ignore[method-assign]
+    assert out.outcome == "synced" and f"linked existing {cid}" in out.message
+    erp = port.get(cid)
+    assert (erp.last_name, erp.phone) == ("Doe", "512-555-1111")
+    assert pair.bindings.find("customer", "magento", mid, "acumatica") == cid
+    pair.clear()
+    for _ in range(2):
+        assert set(pair.poll_both()) <= {"skipped"}
+    assert pair.writes() == []
+
+
+def test_an_account_registered_between_the_lookup_and_the_create_is_linked_not_parked(pair: Pair) -> None:
+    """The shopper registers in Magento just after the ERP-to-store flow looked for the email: the
+    create meets Magento's duplicate-email answer (400), and the account is linked and brought in
+    step instead of the record being parked as invalid."""
+    record = copy.deepcopy(json.loads((FIXTURES / "acumatica" / "request_customer_create.json").read_text()))
+    record = record["request"]["body"]
+    record["MainContact"] = {
+        "Email": {"value": "jdoe@example.com"},
+        "FirstName": {"value": "Jane"},
+        "LastName": {"value": "Doe"},
+        "Phone1": {"value": "512-555-2222"},
+    }
+    saved = pair.acumatica.client.put("Customer", record, expand="MainContact")
+    cid = str(saved["CustomerID"]["value"])
+    mid = create_in_magento(pair)
+    port = pair.magento.port("customer", "target")
+    real_find, looked = port.find, []
+
+    def find_once_too_early(email: str) -> Any:
+        looked.append(email)
+        return [] if len(looked) == 1 else real_find(email)
+
+    port.find = find_once_too_early  # type: ignore[method-assign]
+    out = pair.to_store.sync(ChangeNotice(source="acumatica", entity="customer", id=cid))
+    assert out.outcome == "synced" and f"linked existing {mid}" in out.message, out.message
+    assert len(real_find("jdoe@example.com")) == 1
+    assert pair.bindings.find("customer", "acumatica", cid, "magento") == mid

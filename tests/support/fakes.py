@@ -83,6 +83,16 @@ class FakeErp(_Recording):
         self.shipments: dict[str, Shipment] = {}
         self.invoices: dict[str, Invoice] = {}
         self.lose_next_response = False
+        self.fail_next_create: Exception | None = None
+        """Raised by the next create_order instead of saving (a refusal, or a create cut short)."""
+        self.applying: list[SalesOrderDraft] = []
+        """Creates cut short that the ERP is still applying (``apply_late`` saves them)."""
+
+    def apply_late(self) -> None:
+        """The ERP finishes the creates it was still applying after the client gave up."""
+        for draft in self.applying:
+            self.orders[f"SO{len(self.orders) + 1:06d}"] = draft
+        self.applying.clear()
 
     def find_customer(self, email: str) -> str | None:
         self._call("find_customer")
@@ -102,6 +112,11 @@ class FakeErp(_Recording):
 
     def create_order(self, draft: SalesOrderDraft) -> ErpOrderRef:
         self._call("create_order")
+        if self.fail_next_create is not None:
+            exc, self.fail_next_create = self.fail_next_create, None
+            if getattr(exc, "error_type", "") == "timeout":
+                self.applying.append(draft)  # the client gave up; the ERP goes on
+            raise exc
         nbr = f"SO{len(self.orders) + 1:06d}"
         self.orders[nbr] = draft
         if self.lose_next_response:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from erpsync.errors import OutageError, RetryableError
+from erpsync.errors import AuthError, OutageError, RateLimitedError, RetryableError, may_have_been_applied
 from erpsync.systems import http as transport
 from erpsync.systems.ports import Deadline
 
@@ -79,12 +79,12 @@ class Gate:
 def test_the_gate_hears_every_answer_and_waits_no_longer_than_the_invocation_allows() -> None:
     http, _ = client([429, 500, 200], retry_after="0")
     gate = Gate()
-    deadline = Deadline(margin_s=0.0, min_request_s=1.0)
-    deadline.start(10.0)
+    deadline = Deadline(margin_s=0.0, min_request_s=1.0, min_write_s=5.0)
+    deadline.start(20.0)
     r = transport.send(http, "PUT", "http://erp/x", system="acumatica", timeout=5, gate=gate, deadline=deadline)
     assert r.status_code == 500
     assert gate.answers == [429, 500] and gate.throttles == [0.0]
-    assert all(w is not None and 8.0 < w <= 9.0 for w in gate.waits)
+    assert all(w is not None and 14.0 < w <= 15.0 for w in gate.waits)  # a write keeps min_write_s
 
 
 def test_no_answer_is_told_to_the_gate_as_none() -> None:
@@ -97,3 +97,36 @@ def test_no_answer_is_told_to_the_gate_as_none() -> None:
             httpx.Client(transport=httpx.MockTransport(hang)), "GET", "http://erp/x", system="a", timeout=1, gate=gate
         )
     assert gate.answers == [None]
+
+
+def test_a_write_needs_more_time_left_than_a_read() -> None:
+    """A write cut short may still be applied after we gave up: with less than ``min_write_s`` left
+    it is not sent at all (the record comes back in the next invocation); a read still is."""
+    http, seen = client([200])
+    deadline = Deadline(margin_s=0.0, min_request_s=1.0, min_write_s=5.0)
+    deadline.start(3.0)
+    with pytest.raises(RetryableError, match="PUT not sent") as refused:
+        transport.send(http, "PUT", "http://erp/x", system="acumatica", timeout=30, gate=Gate(), deadline=deadline)
+    assert refused.value.error_type == "budget" and seen == []
+    r = transport.send(http, "GET", "http://erp/x", system="acumatica", timeout=30, gate=Gate(), deadline=deadline)
+    assert r.status_code == 200 and seen == [200]
+
+
+@pytest.mark.parametrize(
+    ("exc", "applied"),
+    [
+        (RetryableError("acumatica timed out: PUT", error_type="timeout"), True),
+        (RetryableError("acumatica transport error: Server disconnected"), True),
+        (RetryableError("Acumatica 504 on PUT SalesOrder", status=504), True),
+        (RetryableError("Acumatica 502 on PUT SalesOrder", status=502), True),
+        (RetryableError("Acumatica 500 on PUT SalesOrder", status=500), False),
+        (RateLimitedError("Acumatica 429", status=429), False),
+        (OutageError("Acumatica 503", status=503), False),
+        (OutageError("acumatica unreachable: refused"), False),
+        (AuthError("refused"), False),
+        (RetryableError("PUT not sent: 0.2s left", error_type="budget"), False),
+        (ValueError("not a sync error"), False),
+    ],
+)
+def test_which_failed_writes_may_have_been_applied(exc: Exception, applied: bool) -> None:
+    assert may_have_been_applied(exc) is applied

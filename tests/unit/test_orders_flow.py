@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from erpsync.errors import MappingMissing, RetryableError, ValidationFailed
+from erpsync.errors import MappingMissing, OutageError, RateLimitedError, RetryableError, ValidationFailed
 from erpsync.flows import catalog
 from erpsync.flows.orders import OrderRules
 from erpsync.flows.sync import FlowContext
@@ -185,6 +185,55 @@ def test_a_lost_answer_is_found_not_created_twice(bindings_table: str, settings:
     assert r.outcome == "synced" and "found existing" in r.message
     assert len(erp.orders) == 1
     assert flow.sync(notice(order)).outcome == "skipped"
+
+
+def test_a_create_cut_short_is_not_sent_again_while_the_erp_may_still_apply_it(
+    bindings_table: str, settings: Settings
+) -> None:
+    order = order_from_magento(real_order())
+    flow, _, erp = make_flow(bindings_table, settings, order)
+    erp.fail_next_create = RetryableError("acumatica timed out: PUT SalesOrder", error_type="timeout")
+    with pytest.raises(RetryableError):
+        flow.sync(notice(order))
+    assert not erp.orders and len(erp.applying) == 1  # the ERP is still working on it
+    with pytest.raises(RetryableError, match="got no answer and is not there yet") as held:
+        flow.sync(notice(order))
+    assert held.value.error_type == "in_doubt" and 0 < (held.value.retry_after or 0) <= settings.in_doubt_wait_s
+    assert erp.calls.count("create_order") == 1  # looked for, not sent again
+    erp.apply_late()
+    r = flow.sync(notice(order))
+    assert r.outcome == "synced" and "found existing" in r.message
+    assert len(erp.orders) == 1 and erp.calls.count("create_order") == 1
+
+
+def test_a_create_in_doubt_is_sent_again_once_the_wait_is_over(bindings_table: str) -> None:
+    order = order_from_magento(real_order())
+    flow, _, erp = make_flow(bindings_table, Settings(tax_id="T", in_doubt_wait_s=0), order)
+    erp.fail_next_create = RetryableError("acumatica 504 on PUT SalesOrder", status=504)
+    with pytest.raises(RetryableError):
+        flow.sync(notice(order))
+    erp.applying.clear()  # the gateway's 504 hid a create that never happened
+    r = flow.sync(notice(order))
+    assert r.outcome == "synced" and "created" in r.message and len(erp.orders) == 1
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        RateLimitedError("acumatica 429", status=429),
+        OutageError("acumatica 503", status=503),
+        RetryableError("acumatica POST not sent: 0.4s left in this invocation", error_type="budget"),
+    ],
+    ids=["429", "503", "not sent"],
+)
+def test_a_refused_create_is_sent_again_at_once(bindings_table: str, settings: Settings, refusal: Exception) -> None:
+    order = order_from_magento(real_order())
+    flow, _, erp = make_flow(bindings_table, settings, order)
+    erp.fail_next_create = refusal
+    with pytest.raises(RetryableError):
+        flow.sync(notice(order))
+    r = flow.sync(notice(order))
+    assert r.outcome == "synced" and "created" in r.message and len(erp.orders) == 1
 
 
 def test_first_attempt_makes_no_lookup_unless_asked(bindings_table: str, settings: Settings) -> None:

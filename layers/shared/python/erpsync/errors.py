@@ -93,3 +93,19 @@ class AuthError(RetryableError):
     opens for every worker, and the records go through by themselves once the secret is fixed."""
 
     error_type = "auth"
+
+
+NO_ANSWER_STATUSES = (502, 504)
+"""A gateway answered for the system: the request may have reached it and may still be applied."""
+
+
+def may_have_been_applied(exc: BaseException) -> bool:
+    """Whether a write that failed with ``exc`` may have been applied, or may still be: no answer
+    came (a timeout, a dropped connection) or a gateway answered for the system (502, 504). A refusal
+    (429, 503, credentials), a request never sent (no time left, no connection) and an answer from
+    the system itself are not."""
+    if not isinstance(exc, RetryableError) or isinstance(exc, (RateLimitedError, OutageError, AuthError)):
+        return False
+    if exc.error_type == "budget":
+        return False
+    return exc.status is None or exc.status in NO_ANSWER_STATUSES

@@ -90,6 +90,10 @@ class Settings(BaseModel):
     tax_id: str | None = None
     """ERP tax id that carries the store's tax as charged (required when an order has tax)."""
     customers: CustomerSync = Field(default_factory=lambda: CustomerSync())
+    in_doubt_wait_s: float = Field(30.0, ge=0)
+    """After a create whose answer was lost (timeout, dropped connection, 502/504), how long the
+    target may still be applying it: a retry that does not find it waits this long before creating
+    it again."""
     lookback_seconds: int = 120
     """Each poll re-reads this far behind its cursor, for clock skew between systems."""
     first_poll_days: int = 7

@@ -185,7 +185,17 @@ class CustomerRules(RecordSync):
                 f"{self.source} customer {record.source_id} was made by erpsync for a store order "
                 f"and {record.email} has no {self.target} account: none is created",
             )
-        created = self.neutral(target.create(self.for_role(record, self.target_role, None)), self.target_role)
+        made, _ = self.create_once(
+            (self.entity, self.source, str(record.source_id), self.target),
+            binding,
+            lambda: None,  # looked for by email just above
+            lambda: target.create(self.for_role(record, self.target_role, None)),
+        )
+        created = self.neutral(made, self.target_role)
+        if customer_hash(created) != customer_hash(record):
+            # not what we sent: a customer with this id was there already (the orders flow made it
+            # meanwhile, or our own earlier create): linked and brought in step, never bound as ours
+            return self._reconcile(record, created, None, None, linked=f"linked existing {created.source_id}; ")
         self._bind(record, created, record, wrote_source=None, binding=None)
         return SyncResult("synced", str(created.source_id), f"created {self.target} customer {created.source_id}")
 

@@ -73,15 +73,14 @@ class DocumentRules(RecordSync):
         resolved = [self._resolve(line, line_map, order_id) for line in lines if line.qty > 0]
         part = doc.model_copy(update={"lines": resolved})
         target = self.ctx.target_port
-        if binding:
-            found = target.find(order_id, ref)
-            if found:
-                self.bindings.bind(self.entity, self.source, key, self.target, found)
-                return str(found)
-        self.bindings.mark_pending(self.entity, self.source, key, self.target)
-        created = self.create(order_id, part, ref)
-        self.bindings.bind(self.entity, self.source, key, self.target, created)
-        return created
+        made, _ = self.create_once(
+            (self.entity, self.source, key, self.target),
+            binding,
+            lambda: target.find(order_id, ref),
+            lambda: self.create(order_id, part, ref),
+        )
+        self.bindings.bind(self.entity, self.source, key, self.target, str(made))
+        return str(made)
 
     def _resolve(self, line: DocumentLine, line_map: dict[str, str], order_id: str) -> DocumentLine:
         store_line = line_map.get(str(line.line_nbr)) if line.line_nbr is not None else None

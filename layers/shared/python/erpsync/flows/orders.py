@@ -71,14 +71,16 @@ class OrderRules(RecordSync):
         draft = self.draft(order, deps or self.resolve_customer(order.customer))
         digest = content_hash(draft)
         target = self.ctx.target_port
-        if binding or sent or self.settings.lookup_before_create:
+        if not (binding and binding.status == PENDING) and (sent or self.settings.lookup_before_create):
             found = target.find(order.number)
             if found:
                 self._bind(order, found, digest)
                 return SyncResult("synced", found.key, f"found existing {self.target} order {found.number}")
-        self.bindings.mark_pending("order", self.source, order.source_id, self.target)
-        ref = target.create(draft)
+        key = ("order", self.source, order.source_id, self.target)
+        ref, created = self.create_once(key, binding, lambda: target.find(order.number), lambda: target.create(draft))
         self._bind(order, ref, digest)
+        if not created:
+            return SyncResult("synced", ref.key, f"found existing {self.target} order {ref.number}")
         return SyncResult("synced", ref.key, f"created {self.target} order {ref.number}")
 
     def left_out(self, order: Order) -> str:
@@ -97,7 +99,12 @@ class OrderRules(RecordSync):
             return known
         port = self.ctx.extra[("customer", "target")]
         found = port.find(customer.email)
-        customer_id = str(found[0].source_id) if found else str(port.create(customer).source_id)
+        if found:
+            customer_id = str(found[0].source_id)
+        else:
+            key = ("customer", "email", customer.email, self.target)
+            made, _ = self.create_once(key, self.bindings.get(*key), lambda: None, lambda: port.create(customer))
+            customer_id = str(made.source_id)
         if customer.is_guest and not found:
             # made for a guest checkout: the ERP-to-store customers flow leaves it out
             self.bindings.put(Binding("customer", "guest", customer_id, self.target, customer.email))

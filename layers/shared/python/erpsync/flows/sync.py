@@ -7,7 +7,8 @@
    equal hash is our own echo: skipped without a write) or last synced from it;
 5. a lease on the *pair* of records, so the two directions of one record never run at once;
 6. dependencies first (the customer before the order);
-7. map, then create or update on the target;
+7. map, then create or update on the target (a create that lost its answer is looked up first,
+   and not sent again while the target may still be applying it: ``create_once``);
 8. bind, with the new hashes, on both binding items in one transaction.
 
 ``RecordSync`` holds the order; each entity's rules (``flows/<entity>.py``) fill in the steps.
@@ -15,15 +16,20 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from erpsync.errors import RetryableError, may_have_been_applied
 from erpsync.flows.base import SyncResult
 from erpsync.flows.catalog import FlowSpec
 from erpsync.model import ChangeNotice
 from erpsync.settings import Settings
-from erpsync.state.bindings import Binding, Bindings
+from erpsync.state.bindings import PENDING, Binding, Bindings
 from erpsync.state.guards import Leases
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -131,3 +137,41 @@ class RecordSync:
     def write(self, record: Any, binding: Binding | None, deps: Any = None) -> SyncResult:
         """Map, create or update, bind."""
         raise NotImplementedError
+
+    # -- creating exactly once -------------------------------------------------------------------
+
+    def create_once(
+        self,
+        key: tuple[str, str, str, str],
+        binding: Binding | None,
+        find: Callable[[], T | None],
+        create: Callable[[], T],
+    ) -> tuple[T, bool]:
+        """``(record, created)``: the target record of the binding ``key`` (entity, system, id,
+        other system), created at most once.
+
+        A binding still pending means an earlier create may have gone through: ``find`` looks for
+        it first. A create whose answer was lost (``may_have_been_applied``) marks the binding in
+        doubt for ``settings.in_doubt_wait_s``: the target may still be applying it, so until then a
+        retry that does not find it waits instead of creating a second one.
+        """
+        if binding is not None and binding.status == PENDING:
+            found = find()
+            if found is not None:
+                return found, False
+            left = binding.in_doubt_until - time.time()
+            if left > 0:
+                raise RetryableError(
+                    f"an earlier create of {key[0]} {key[2]} in {key[3]} got no answer and is not there yet: "
+                    f"looking again in {left:.0f}s before creating it",
+                    error_type="in_doubt",
+                    system=key[3],
+                    retry_after=left,
+                )
+        self.bindings.mark_pending(*key)
+        try:
+            return create(), True
+        except Exception as exc:
+            if may_have_been_applied(exc):
+                self.bindings.mark_in_doubt(*key, until=time.time() + self.settings.in_doubt_wait_s)
+            raise

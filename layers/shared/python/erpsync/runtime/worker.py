@@ -42,7 +42,18 @@ MAX_DELAY_S = 900  # SQS's longest message delay
 BUSY_DELAY_S = 5
 RECORD_RESERVE_S = 5.0
 """A record is not started with less than this left before the deadline's margin."""
-TRANSIENT = ("outage", "timeout", "rate_limited", "server_error", "breaker_open", "busy", "ceiling", "budget", "auth")
+TRANSIENT = (
+    "outage",
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "breaker_open",
+    "busy",
+    "ceiling",
+    "budget",
+    "auth",
+    "in_doubt",
+)
 
 
 @dataclass

@@ -40,6 +40,9 @@ class Binding:
     written_hash: str | None = None
     """Content hash of this side's record as it stood right after our last write to it: a change
     that comes back with this hash is our own echo."""
+    in_doubt_until: float = 0.0
+    """Pending only: the create sent last got no answer; until this time (epoch seconds) the target
+    may still be applying it, so a retry that does not find it must not create it again yet."""
 
     @property
     def key(self) -> dict[str, str]:
@@ -75,6 +78,7 @@ class Bindings:
             version=row.get("version"),
             seen_hash=row.get("seen_hash"),
             written_hash=row.get("written_hash"),
+            in_doubt_until=float(row.get("in_doubt_until", 0)),
         )
 
     def mark_pending(self, entity: str, system: str, id: str, other_system: str) -> Binding:
@@ -91,6 +95,21 @@ class Bindings:
         )
         row = dynamo.from_item(res["Attributes"])
         return Binding(entity, system, id, other_system, status=PENDING, attempts=int(row.get("attempts", 1)))
+
+    def mark_in_doubt(self, entity: str, system: str, id: str, other_system: str, until: float) -> None:
+        """The create just sent on this pending binding got no answer: it may be applied up to ``until``."""
+        key = {"pk": f"{entity}#{system}#{id}", "sk": other_system}
+        try:
+            dynamo.client().update_item(
+                TableName=self.table,
+                Key=dynamo.to_item(key),
+                UpdateExpression="SET in_doubt_until = :u",
+                ConditionExpression="#s = :p",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=dynamo.to_item({":u": until, ":p": PENDING}),
+            )
+        except dynamo.client().exceptions.ConditionalCheckFailedException:
+            pass  # bound meanwhile (another worker found it): nothing is in doubt
 
     def bind(
         self,

@@ -65,11 +65,11 @@ def send(
             return response
         if deadline is not None:
             left = deadline.remaining()
-            if left is not None and left < wait + 2 * deadline.min_request_s:
+            if left is not None and left < wait + 2 * deadline.floor(method):
                 return response
         time.sleep(wait)
         if deadline is not None:
-            timeout = deadline.timeout(timeout, system)
+            timeout = deadline.timeout(timeout, system, method)
     return response
 
 
@@ -90,10 +90,10 @@ def _once(
         if gate is None:
             return http.request(method, url, timeout=timeout, **kwargs)
         left = deadline.remaining() if deadline is not None else None
-        wait = None if left is None or deadline is None else max(0.0, left - deadline.min_request_s)
+        wait = None if left is None or deadline is None else max(0.0, left - deadline.floor(method))
         with gate.request(wait):
             if deadline is not None:
-                timeout = deadline.timeout(timeout, system)
+                timeout = deadline.timeout(timeout, system, method)
             try:
                 response = http.request(method, url, timeout=timeout, **kwargs)
             except httpx.TransportError:

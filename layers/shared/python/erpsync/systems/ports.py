@@ -42,6 +42,9 @@ class Gate(Protocol):
         ...
 
 
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 @dataclass
 class Deadline:
     """The time left in the current invocation: every HTTP timeout fits inside it.
@@ -53,7 +56,10 @@ class Deadline:
     margin_s: float = 3.0
     """Kept free at the end of the invocation (release leases, report the batch)."""
     min_request_s: float = 1.0
-    """A request needs at least this long; with less left it is not sent."""
+    """A read needs at least this long; with less left it is not sent."""
+    min_write_s: float = 5.0
+    """A write needs at least this long: one cut short may still be applied after we gave up, and
+    then waits ``in_doubt_wait_s`` before it is looked for again."""
     _ends_at: float | None = field(default=None, repr=False)
 
     def start(self, remaining_s: float | None) -> None:
@@ -68,14 +74,19 @@ class Deadline:
             return None
         return self._ends_at - time.monotonic() - self.margin_s
 
-    def timeout(self, default: float, system: str = "") -> float:
-        """The timeout of the next request: ``default``, cut to the time left; raises when too little is left."""
+    def floor(self, method: str = "GET") -> float:
+        """The least time a request of ``method`` needs (a write more than a read)."""
+        return self.min_request_s if method.upper() in READS else max(self.min_request_s, self.min_write_s)
+
+    def timeout(self, default: float, system: str = "", method: str = "GET") -> float:
+        """The timeout of the next request: ``default``, cut to the time left; raises when less than
+        the request's ``floor`` is left."""
         left = self.remaining()
         if left is None:
             return default
-        if left < self.min_request_s:
+        if left < min(self.floor(method), default):
             raise RetryableError(
-                f"{system or 'request'} not sent: {max(left, 0):.1f}s left in this invocation",
+                f"{system or 'request'} {method.upper()} not sent: {max(left, 0):.1f}s left in this invocation",
                 error_type="budget",
             )
         return min(default, left)

@@ -168,7 +168,7 @@ class AcumaticaClient:
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         with self._lock:
             self.requests_made += 1
-        timeout = self.deadline.timeout(self.timeout, self.name) if self.deadline else self.timeout
+        timeout = self.deadline.timeout(self.timeout, self.name, method) if self.deadline else self.timeout
         return transport.send(
             self.http, method, url, system=self.name, timeout=timeout, gate=self.gate, deadline=self.deadline, **kwargs
         )

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from erpsync.errors import NotFoundError, RetryableError
+from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
 from erpsync.model import ChangeNotice, Customer, Invoice, Order, Shipment
 from erpsync.systems.magento.client import Filter, MagentoClient
 from erpsync.systems.magento.mapping import (
@@ -167,6 +167,10 @@ class MagentoInvoices:
         return self.store.create_invoice(order_id, invoice, ref)
 
 
+DUPLICATE_EMAIL = "customer with the same email address already exists"
+"""What Magento says (400) to a create whose email has an account in the website."""
+
+
 class MagentoCustomers:
     """Customer accounts, both ways. Email (lower-case) within the configured website is the identity."""
 
@@ -241,7 +245,15 @@ class MagentoCustomers:
     def create(self, customer: Customer) -> Customer:
         cfg = self.settings()
         body = customer_to_magento(customer, None, website_id=cfg.website_id, store_id=cfg.store_id)
-        saved = self.client.post("/V1/customers", {"customer": body})
+        try:
+            saved = self.client.post("/V1/customers", {"customer": body})
+        except ValidationFailed as exc:
+            # made meanwhile (the shopper registered, or our own create whose answer was lost): that
+            # account as it is; the flow links it and brings it in step
+            found = self.find(customer.email) if DUPLICATE_EMAIL in str(exc) else []
+            if len(found) != 1:
+                raise
+            return found[0]
         if not isinstance(saved, dict):
             raise RetryableError(f"magento answered the customer create with {saved!r}", system="magento")
         return customer_from_magento(saved)

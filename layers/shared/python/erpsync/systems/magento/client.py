@@ -139,7 +139,7 @@ class MagentoClient:
             method,
             url,
             system=self.name,
-            timeout=self.deadline.timeout(self.timeout, self.name) if self.deadline else self.timeout,
+            timeout=self.deadline.timeout(self.timeout, self.name, method) if self.deadline else self.timeout,
             gate=self.gate,
             deadline=self.deadline,
             params=params,
