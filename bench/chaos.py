@@ -185,8 +185,8 @@ def _run_section(n: int, r: ChaosReport) -> list[str]:
         f"| retries (sync-log rows `retrying`, by error type) | {sum(r.retries.values())}: {_kinds(r.retries)} |",
         f"| time for the orders (first placed to every good order in Acumatica, every bad one parked) "
         f"| {r.drain_s:g} s |",
-        f"| failed queue after the chaos | {r.parked_messages} message(s) for {r.parked_bad} order(s), all "
-        "`unknown_item` naming the SKU |",
+        f"| failures desk after the chaos | {r.parked_messages} open item(s) for {r.parked_bad} bad order(s), all "
+        f"`unknown_item` naming the SKU; at most {r.failed_rows_per_bad} failed sync-log row(s) per bad order |",
         f"| failed, then resynced by `erpsync resync orders --failed` | {r.resynced} "
         f"(CLI: {_kinds(r.resync_counts)}; {r.resync_passes} pass(es), exit {r.resync_exit}) |",
         f"| customers at the end | {cust.get('in Magento', 0)} in Magento, {cust.get('in Acumatica', 0)} in Acumatica "
@@ -265,15 +265,16 @@ CHECKS = [
     "that each pair of customers is linked):",
     "",
     "- **Orders, exactly once.** Every good order is in Acumatica once (`SalesOrder?$filter=CustomerOrder eq "
-    "'<increment id>'` returns one order) with the store's grand total; every bad order waited in the orders "
-    "failed queue as `unknown_item` with a reason naming the SKU, and no good order did; after the stock item "
-    "was created, `erpsync resync orders --failed` (the CLI, in a subprocess, under the faults) brought each in "
-    "once and left the failed queue empty.",
+    "'<increment id>'` returns one order) with the store's grand total; every bad order waited on the failures "
+    "desk as one `unknown_item` item with a reason naming the SKU (held there: polls, sweeps and duplicate "
+    "deliveries do not try it again, so it failed a few times at most), and no good order did; after the stock "
+    "item was created, `erpsync resync orders --failed` (the CLI, in a subprocess, under the faults) brought each "
+    "in once and resolved every item.",
     "- **Customers, exactly once and in step.** Each email the harness made or edited is one Magento account and "
     "one Acumatica customer; every customer made for a guest checkout is one Acumatica customer and no Magento "
     "account; neither side holds a customer nobody made. For each pair, first and last name, phone and billing "
     "street, city, postcode and country are equal on both sides and equal to the last edit made on either "
-    "side (no edit was lost). The customer failed queues are empty.",
+    "side (no edit was lost). No customer is open on the failures desk.",
     "- **Shipments and invoices, exactly once.** Each shipped order has exactly one Magento shipment, carrying its "
     "tracking number, and each invoiced order exactly one Magento invoice.",
     "- **No ping-pong.** With the sims' request logs cleared, two further cycles of both customer flows (each: the "
@@ -327,10 +328,10 @@ HOW = [
     "the count again, so records failing on a 500 of their own do not stop the rest), and a notice that meets "
     "it open waits until it closes. "
     "The schedules' polls and the orders and customers sweeps re-enqueue anything a lost notice missed.",
-    "- **Permanent failures parked with the reason.** `UnknownItemError` (Acumatica: the InventoryID cannot be "
-    "found) is a `PermanentError`: the notice goes to the orders failed queue at once, with error type, reason, "
-    "attempts and times as message attributes (`erpsync failed`). `erpsync resync orders --failed` syncs each "
-    "again and removes it.",
+    "- **Permanent failures on the desk with the reason.** `UnknownItemError` (Acumatica: the InventoryID cannot "
+    "be found) is a `PermanentError`: the record goes onto the failures desk at once, one item with error type, "
+    "reason, attempts and times (`erpsync failed`). `erpsync resync orders --failed` syncs each again and "
+    "resolves it.",
     "- **Invocations within their timeout.** Each invocation starts a `Deadline` from the Lambda context's "
     "remaining time; every HTTP request's timeout is cut to what is left (less a margin), a batch stops starting "
     "records with less than 5 s left and hands the rest back untouched, and a poll stops between pages with less "

@@ -9,17 +9,18 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli import target
+from cli.settings import settings_app
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 local_app = typer.Typer(help="The local stack: sims, moto, the webhook API, pollers and schedules.")
-settings_app = typer.Typer(help="Admin settings (mappings, order sync preferences, attempts).")
 app.add_typer(local_app, name="local")
 app.add_typer(settings_app, name="settings")
 console = Console()
@@ -64,7 +65,7 @@ def sync(
     rt = build(flow)
     if id:
         outcome = rt.sync_now(id)
-        console.print(f"{flow} {id}: [bold]{outcome.outcome}[/] {outcome.message}")
+        console.print(f"{flow} {id}: [bold]{outcome.outcome}[/] {escape(outcome.message)}")
         raise typer.Exit(0 if outcome.outcome != "failed" else 1)
     polled = rt.poll()
     outcomes = rt.drain()
@@ -82,94 +83,251 @@ def _flow(name: str) -> str:
         raise typer.BadParameter(str(exc)) from exc
 
 
-@app.command()
-def failed(
-    flow: Annotated[
-        str | None, typer.Option(help="Only this flow (default: all)", autocompletion=_complete_flow)
-    ] = None,
-    error_type: Annotated[str | None, typer.Option(help="Only this error type, e.g. unknown_item")] = None,
-    since: Annotated[str | None, typer.Option(help="Only records that last failed after this ISO time")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
-    stack: StackOpt = None,
-) -> None:
-    """List the failed queues: what failed, why, how often, since when."""
+failed_app = typer.Typer(help="The failures desk: what failed, why, since when; `show` one record.")
+app.add_typer(failed_app, name="failed")
 
-    target.choose(stack)
+FlowOpt = Annotated[str | None, typer.Option(help="Only this flow (default: all)", autocompletion=_complete_flow)]
+ErrorTypeOpt = Annotated[str | None, typer.Option(help="Only this error type, e.g. unknown_item")]
+SinceOpt = Annotated[str | None, typer.Option(help="Only records that last failed after this ISO time")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before acting on several records")]
+
+
+def _desk() -> Any:
+    import os
+
+    from erpsync.state.failures import FailuresDesk
+
+    return FailuresDesk(os.environ["BINDINGS_TABLE"])
+
+
+def _open_failures(flows: list[str], error_type: str | None, since: str | None, ids: list[str] | None) -> list[Any]:
     from erpsync.runtime import operator
-
-    rows = []
     from erpsync.runtime.queues import queue_url
 
-    for f in [_flow(flow)] if flow else _flow_names():
-        rows += operator.list_failed(queue_url(f), f, error_type=error_type, since=since)
+    desk, rows = _desk(), []
+    for f in flows:
+        rows += operator.list_failed(queue_url(f), f, desk, error_type=error_type, since=since, ids=ids)
+    return rows
+
+
+@failed_app.callback(invoke_without_command=True)
+def failed(
+    ctx: typer.Context,
+    flow: FlowOpt = None,
+    error_type: ErrorTypeOpt = None,
+    since: SinceOpt = None,
+    resolved: Annotated[bool, typer.Option("--resolved", help="The latest resolved failures instead")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines (one object a line) instead of a table")] = False,
+    stack: StackOpt = None,
+) -> None:
+    """List the open failures: what failed, why, how often, since when."""
+    if ctx.invoked_subcommand is not None:
+        return
+    target.choose(stack)
+    flows = [_flow(flow)] if flow else _flow_names()
+    if resolved:
+        rows = [f for f in _desk().resolved(200) if f.flow in flows]
+    else:
+        rows = _open_failures(flows, error_type, since, None)
     if as_json:
         for r in rows:
-            console.print_json(json.dumps(r.as_json()))
+            print(json.dumps(r.as_json()))
         return
-    table = Table("flow", "id", "error type", "attempts", "first attempt", "last attempt", "reason", title="failed")
+    title = "resolved failures" if resolved else "open failures"
+    table = Table("flow", "id", "error type", "failures", "first failed", "last failed", "reason", title=title)
     for r in rows:
         table.add_row(
-            r.flow, r.id, r.error_type, str(r.attempts), r.first_attempt_at[:19], r.last_attempt_at[:19], r.reason[:90]
+            r.flow,
+            escape(r.id),
+            escape(r.error_type),
+            str(r.failures),
+            r.first_failed_at[:19],
+            r.last_failed_at[:19],
+            escape((f"{r.resolution} by {r.resolved_by}: {r.note} / " if resolved else "") + r.reason[:90]),
         )
     console.print(table)
-    console.print(f"{len(rows)} failed record(s)")
+    console.print(f"{len(rows)} {title}")
+
+
+@failed_app.command("show")
+def failed_show(
+    id: Annotated[str, typer.Argument(help="The record's id in its source (store order id, ERP doc nbr)")],
+    flow: FlowOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text")] = False,
+    stack: StackOpt = None,
+) -> None:
+    """One failed record: both ids, why, how often, the notice, and its sync-log history."""
+    import os
+
+    target.choose(stack)
+    from erpsync.state.synclog import SyncLog
+
+    rows = _open_failures([_flow(flow)] if flow else _flow_names(), None, None, [id])
+    if not rows:
+        _fail(f"no open failure with id {id}" + (f" in {flow}" if flow else "") + " (see `erpsync failed`)")
+    history = SyncLog(os.environ["SYNC_LOG_TABLE"])
+    for r in rows:
+        rows_log = history.history(r.flow, r.id)
+        if as_json:
+            print(json.dumps({**r.as_json(), "history": rows_log}, default=str))
+            continue
+        for name, value in r.as_json().items():
+            if value not in ("", None, 0) or name in ("failures", "attempts"):
+                console.print(f"{name:>17}: {value}", markup=False, highlight=False)
+        console.print("          history:", markup=False)
+        for h in rows_log[-10:]:
+            line = f"  {str(h.get('at', ''))[:23]} {h.get('outcome')} try {h.get('attempt')}: {h.get('message', '')}"
+            console.print(line[:300], markup=False, highlight=False)
+
+
+def _fail(message: str) -> None:
+    console.print(message, markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+def _confirm(what: str, n: int, yes: bool) -> None:
+    if n > 1 and not yes and not typer.confirm(f"{what} {n} records?"):
+        raise typer.Exit(1)
+
+
+def _bulk(
+    verb: str,
+    flow: str,
+    ids: list[str],
+    error_type: str | None,
+    since: str | None,
+    yes: bool,
+    act: Any,
+) -> Counter[str]:
+    """Act on the matching open failures of ``flow`` with a progress bar, after asking."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    waiting = _open_failures([flow], error_type, since, ids or None)
+    if not waiting:
+        console.print(f"{flow}: no open failure matches", markup=False)
+        return Counter()
+    _confirm(f"{verb} {flow}:", len(waiting), yes)
+    counts: Counter[str] = Counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task(f"{verb} {flow}", total=len(waiting))
+
+        def progress(_failure: Any, outcome: str) -> None:
+            counts[outcome] += 1
+            bar.advance(task)
+
+        act([f.id for f in waiting], progress)
+    console.print(f"{flow}: " + _counts(counts), markup=False)
+    return counts
+
+
+@app.command()
+def retry(
+    flow: Annotated[str, typer.Argument(help="A flow of the catalogue", autocompletion=_complete_flow)],
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Record ids (default: every open failure that matches)")
+    ] = None,
+    error_type: ErrorTypeOpt = None,
+    since: SinceOpt = None,
+    yes: YesOpt = False,
+    stack: StackOpt = None,
+) -> None:
+    """Try failed records again now, one or in bulk: each that goes through leaves the desk, each that
+    fails again stays open with the new reason."""
+    flow = _flow(flow)
+    target.choose(stack)
+    from erpsync.runtime import operator
+    from erpsync.runtime.lambda_app import build
+
+    rt = build(flow)
+
+    def act(chosen: list[str], progress: Any) -> None:
+        operator.retry_failed(
+            rt.queue_url,
+            flow,
+            _desk(),
+            lambda rid, source: rt.sync_now(rid, source).outcome,
+            ids=chosen,
+            progress=progress,
+        )
+
+    counts = _bulk("retry", flow, list(ids or []), error_type, since, yes, act)
+    raise typer.Exit(1 if counts.get("failed") else 0)
+
+
+@app.command()
+def skip(
+    flow: Annotated[str, typer.Argument(help="A flow of the catalogue", autocompletion=_complete_flow)],
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Record ids (default: every open failure that matches)")
+    ] = None,
+    note: Annotated[str, typer.Option(help="Why it is skipped (kept with the record)")] = "",
+    error_type: ErrorTypeOpt = None,
+    since: SinceOpt = None,
+    yes: YesOpt = False,
+    stack: StackOpt = None,
+) -> None:
+    """Close failed records without syncing them (dealt with another way), with a note."""
+    import getpass
+
+    flow = _flow(flow)
+    if not note.strip():
+        raise typer.BadParameter("say why with --note (it is kept with the record)")
+    if not ids and not error_type and not since:
+        raise typer.BadParameter("name the records: ids, --error-type or --since")
+    target.choose(stack)
+    from erpsync.runtime import operator
+    from erpsync.runtime.queues import queue_url
+
+    def act(chosen: list[str], progress: Any) -> None:
+        operator.skip_failed(queue_url(flow), flow, _desk(), note, getpass.getuser(), ids=chosen, progress=progress)
+
+    _bulk("skip", flow, list(ids or []), error_type, since, yes, act)
 
 
 @app.command()
 def resync(
     flow: Annotated[str, typer.Argument(help="A flow of the catalogue", autocompletion=_complete_flow)],
     id: Annotated[str | None, typer.Argument(help="One record (store order id, ERP document nbr)")] = None,
-    failed_only: Annotated[bool, typer.Option("--failed", help="Every record in the failed queue")] = False,
+    failed_only: Annotated[bool, typer.Option("--failed", help="Every open failure of the flow")] = False,
     error_type: Annotated[str | None, typer.Option(help="With --failed: only this error type")] = None,
     since: Annotated[
         str | None, typer.Option(help="With --failed: only records that failed after this ISO time")
     ] = None,
+    yes: YesOpt = False,
     stack: StackOpt = None,
 ) -> None:
-    """Sync failed records now, one or in bulk; a record already in step is a no-op."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+    """Sync records now, one (failed or not) or every open failure; a record already in step is a no-op."""
     flow = _flow(flow)
     if bool(id) == failed_only:
         raise typer.BadParameter("give a record id or --failed (not both)")
+    if failed_only:
+        retry(flow, None, error_type, since, yes, stack)
+        return
     target.choose(stack)
-    from erpsync.runtime import operator
     from erpsync.runtime.lambda_app import build
 
-    rt = build(flow)
-    if id:
-        outcome = operator.resync_one(rt.queue_url, flow, id, rt.sync_now)
-        console.print(f"{flow} {id}: [bold]{outcome.outcome}[/] {outcome.message}")
-        raise typer.Exit(1 if outcome.outcome == "failed" else 0)
-    waiting = operator.list_failed(rt.queue_url, flow, error_type=error_type, since=since)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
-        task = bar.add_task(f"resync {flow}", total=len(waiting))
-        counts = operator.resync_failed(
-            rt.queue_url,
-            flow,
-            lambda rid: rt.sync_now(rid).outcome,
-            error_type=error_type,
-            since=since,
-            progress=lambda r, outcome: bar.advance(task),
-        )
-    console.print(f"{flow}: " + _counts(Counter(counts)))
-    raise typer.Exit(1 if counts.get("failed") else 0)
+    outcome = build(flow).sync_now(str(id))
+    console.print(f"{flow} {id}: {outcome.outcome} {outcome.message}", markup=False, highlight=False)
+    raise typer.Exit(1 if outcome.outcome == "failed" else 0)
 
 
 @app.command()
 def redrive(
     flow: Annotated[str, typer.Argument(help="A flow of the catalogue", autocompletion=_complete_flow)],
+    yes: YesOpt = False,
     stack: StackOpt = None,
 ) -> None:
-    """Move a flow's failed queue (DLQ) back to its queue, attempts reset."""
+    """Send every open failure of a flow back to its queue as a retry (the workers try them)."""
 
     flow = _flow(flow)
     target.choose(stack)
     from erpsync.runtime import operator
     from erpsync.runtime.queues import queue_url
 
-    moved = operator.redrive(queue_url(flow))
-    console.print(f"{flow}: {moved} record(s) moved back to the queue")
+    waiting = _open_failures([flow], None, None, None)
+    _confirm(f"redrive {flow}:", len(waiting), yes)
+    moved = operator.redrive(queue_url(flow), flow, _desk())
+    console.print(f"{flow}: {moved} record(s) sent back to the queue")
 
 
 @app.command()
@@ -218,44 +376,6 @@ def log(
         )
     console.print(table)
     console.print(_counts(Counter(r.get("outcome", "") for r in rows)))
-
-
-@settings_app.command("show")
-def settings_show(stack: StackOpt = None) -> None:
-    """Print the settings in force (defaults included)."""
-    import os
-
-    target.choose(stack)
-    from erpsync.state.settings import SettingsStore
-
-    console.print_json(SettingsStore(os.environ["BINDINGS_TABLE"]).load().model_dump_json())
-
-
-@settings_app.command("set")
-def settings_set(
-    changes: Annotated[
-        str, typer.Argument(help='A JSON object of top-level settings, e.g. \'{"tax_id": "STORETAX"}\'')
-    ],
-    stack: StackOpt = None,
-) -> None:
-    """Change settings (validated before anything is saved)."""
-    import os
-
-    from pydantic import ValidationError
-
-    target.choose(stack)
-    from erpsync.runtime.lambda_app import ConfigurationError, check_settings
-    from erpsync.state.settings import SettingsStore
-
-    try:
-        doc = json.loads(changes)
-        if not isinstance(doc, dict):
-            raise ValueError("settings must be a JSON object")
-        saved = SettingsStore(os.environ["BINDINGS_TABLE"]).update(doc, check=check_settings)
-    except (ValueError, ValidationError, ConfigurationError) as exc:
-        console.print(f"[red]settings not changed:[/] {exc}")
-        raise typer.Exit(2) from exc
-    console.print_json(saved.model_dump_json())
 
 
 def _counts(counts: Counter[str]) -> str:

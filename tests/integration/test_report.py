@@ -1,6 +1,6 @@
 """The daily report against moto: counts per flow from the sync log, the open failures from the
-failed queues, published to the alerts topic (read back through a queue subscribed to it), and the
-report function run the way the local stack runs it."""
+failures desk (the failed queues folded in), published to the alerts topic (read back through a
+queue subscribed to it), and the report function run the way the local stack runs it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from erpsync.runtime import logs, queues, report
+from erpsync.state.failures import FailuresDesk
 from erpsync.state.synclog import LogRow, SyncLog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,7 @@ def env(aws: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
     prefix = str(aws["queues"]["OrdersQueue"]).removesuffix("orders")
     topic = str(aws["topics"]["AlertsTopic"])
     monkeypatch.setenv("SYNC_LOG_TABLE", str(aws["tables"]["SyncLogTable"]))
+    monkeypatch.setenv("BINDINGS_TABLE", str(aws["tables"]["BindingsTable"]))
     monkeypatch.setenv("QUEUE_URL_PREFIX", prefix)
     monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
     monkeypatch.setenv("STACK_NAME", "unit")
@@ -111,16 +113,18 @@ def test_the_report_counts_each_flow_and_names_the_oldest_open_failure(env: dict
     assert "no ShipVia for flatrate_flatrate" in waiting
     assert any(x.startswith("  shipments: 1 waiting; the oldest is 000123 (not_found)") for x in lines)
     assert "The oldest open failure: orders 6, waiting since" in text
-    assert "erpsync resync <flow> --failed" in text
+    assert "`erpsync retry <flow>`" in text and "erpsync failed show <id>" in text
 
-    # peeking hid nothing for good: every parked record is still there, visible
-    left = queues.receive(f"{env['prefix']}orders-dlq", 10, visibility_s=0)
-    assert sorted(m["messageAttributes"]["id"]["StringValue"] for m in left) == ["6", "7"]
+    # the failed queues were folded into the desk: one open item per record, nothing lost
+    assert not queues.receive(f"{env['prefix']}orders-dlq", 10, visibility_s=0)
+    open_ = FailuresDesk(env["tables"]["BindingsTable"]).open()
+    assert sorted((f.flow, f.id) for f in open_) == [("orders", "6"), ("orders", "7"), ("shipments", "000123")]
 
 
 def test_personal_data_in_a_reason_stays_masked(env: dict[str, Any]) -> None:
     park(env, "orders", "7", "validation", "bad address for jane.doe@example.com, phone +1 555 0100 1234", 2)
-    text = report.gather(SyncLog(env["tables"]["SyncLogTable"]), report.failed_queue_urls(), stack="unit").text()
+    desk = FailuresDesk(env["tables"]["BindingsTable"])
+    text = report.gather(SyncLog(env["tables"]["SyncLogTable"]), desk, report.queue_urls(), stack="unit").text()
     assert "jane.doe@example.com" not in text and "j***@example.com" in text
 
 
@@ -132,7 +136,7 @@ def test_a_day_with_nothing_to_tell_still_says_so(env: dict[str, Any], inbox: st
     [note] = received(inbox)
     assert note["Subject"] == "unit daily report: nothing synced, nothing failed"
     assert "Nothing to report: no record was synced, failed or retried in the last 24 hours," in note["Message"]
-    assert "every failed queue is empty" in note["Message"] and answer["published"]
+    assert "no failure is open" in note["Message"] and answer["published"]
 
 
 def test_without_a_topic_the_report_is_returned_not_published(
@@ -175,11 +179,12 @@ def test_a_record_sqs_moved_after_crashes_and_an_unreadable_queue_are_reported(e
     first = (NOW - timedelta(hours=5)).isoformat()
     crashed = json.dumps({"source": "magento", "entity": "order", "id": "77", "attempt": 3, "first_attempt_at": first})
     queues.client().send_message(QueueUrl=f"{env['prefix']}orders-dlq", MessageBody=crashed)  # no attributes
-    urls = {**report.failed_queue_urls(), "ghost": f"{env['prefix']}ghost-dlq"}
-    got = report.gather(SyncLog(env["tables"]["SyncLogTable"]), urls, stack="unit")
+    urls = {**report.queue_urls(), "ghost": f"{env['prefix']}ghost"}
+    desk = FailuresDesk(env["tables"]["BindingsTable"])
+    got = report.gather(SyncLog(env["tables"]["SyncLogTable"]), desk, urls, stack="unit")
     orders = next(f for f in got.flows if f.flow == "orders")
     assert orders.open_failures == 1 and orders.oldest is not None
     assert (orders.oldest.id, orders.oldest.first_attempt_at) == ("77", first)
-    assert "moved here by SQS after repeated crashes" in orders.oldest.reason
+    assert "moved to the failed queue by SQS after repeated crashes" in orders.oldest.reason
     text = got.text()
-    assert "Could not read the failed queue of ghost: " in text and "  orders: 1 waiting; the oldest is 77" in text
+    assert "Could not read the open failures of ghost: " in text and "  orders: 1 waiting; the oldest is 77" in text

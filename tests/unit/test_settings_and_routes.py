@@ -40,7 +40,7 @@ def test_stored_old_settings_load_migrated_and_history_is_kept(bindings_table: s
     assert again.payment_methods["stripe"] == "CARD" and again.payment_methods["checkmo"] == "CHECK"
     assert again.effective_connections()["acumatica"].settings["order_type"] == "WO"
     [last, *_] = store.history()
-    assert last["actor"] == "ops@example.com" and "stripe" in last["patch"]
+    assert last.actor == "ops@example.com" and last.patch == {"payment_methods": {"stripe": "CARD"}}
 
 
 def test_default_routes_pair_the_deployments_two_connections() -> None:

@@ -291,7 +291,7 @@ def test_schedule_expressions() -> None:
 # --------------------------------------------------------------------------- alerts, dashboard, daily report
 
 ALARM = "AWS::CloudWatch::Alarm"
-FLOW_ALARMS = ("DLQ", "NoticeAge", "PollFailed", "BreakerOpen", "Auth", "Errors", "Throttles")
+FLOW_ALARMS = ("DLQ", "OpenFailures", "NoticeAge", "PollFailed", "BreakerOpen", "Auth", "Errors", "Throttles")
 OTHER_FUNCTIONS = ("Webhooks", "Operator", "Report")
 
 
@@ -314,6 +314,7 @@ def _emitted() -> set[tuple[str, frozenset[str]]]:
         metrics.gate_observer("orders", "acumatica")(429, 0.0)
         metrics.breaker_open_for("orders", "acumatica", 120.0)
         metrics.add("PollFailed", dimensions={"flow": "orders"})  # as lambda_app.flow_handler
+        metrics.open_failures("orders", 2)
         metrics.add(
             "Queued", 1, dimensions={"flow": "orders", "connection": "magento", "via": "poll"}, rollups=metrics.BY_FLOW
         )
@@ -392,7 +393,7 @@ def test_each_alarm_on_an_erpsync_metric_names_one_the_code_writes(template: dic
             assert (metric["MetricName"], frozenset(dims)) in emitted, (name, metric["MetricName"], sorted(dims))
             assert dims["service"] == metrics.SERVICE and dims["flow"] in flows, name
             checked += 1
-    assert checked == len(LIDS) * 4  # notice age, failed polls, breaker open, auth: per flow
+    assert checked == len(LIDS) * 5  # notice age, failed polls, breaker open, auth, open failures: per flow
 
 
 def test_the_alarms_say_what_the_issue_asks(template: dict[str, Any]) -> None:
@@ -406,6 +407,9 @@ def test_the_alarms_say_what_the_issue_asks(template: dict[str, Any]) -> None:
         lid = f.logical_id
         dlq = props(f"{lid}DLQAlarm")
         assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": st.queues[f"{lid}DLQ"].name}]
+        desk = props(f"{lid}OpenFailuresAlarm")  # written by each poll (FlowRuntime.poll)
+        assert (desk["Namespace"], desk["MetricName"], desk["Threshold"]) == ("erpsync", "OpenFailures", 0)
+        assert {d["Name"]: d["Value"] for d in desk["Dimensions"]} == {"service": "erpsync", "flow": f.name}
         age = props(f"{lid}NoticeAgeAlarm")  # minutes, from the NoticeAge maximum in seconds
         assert [m.get("Expression") for m in age["Metrics"]] == [None, "age / 60"]
         assert age["Metrics"][0]["MetricStat"]["Stat"] == "Maximum" and age["Metrics"][0]["MetricStat"]["Period"] == 300

@@ -359,6 +359,11 @@ class FlowRuntime:
                     "stopped": r.stopped,
                 }
             )
+        if self.worker.desk is not None:  # the open-failures alarm reads this (see template.yaml)
+            try:
+                metrics.open_failures(self.spec.name, len(self.worker.desk.open(flow=self.spec.name)))
+            except Exception:
+                log.exception("could not count the open failures of %s", self.spec.name)
         first = results[0] if results else {"since": "", "cursor": ""}
         return {
             "flow": self.spec.name,
@@ -378,10 +383,12 @@ class FlowRuntime:
         from erpsync.runtime import queues
 
         checked = enqueued = 0
+        desk = self.worker.desk
         for lane in self.dispatcher.lanes:
+            held = {f.id for f in desk.open(flow=self.spec.name) if f.source == lane.source} if desk else set()
             for page in lane.rules.ctx.source_port.changes(datetime.now(UTC) - timedelta(hours=hours)):
                 ids = [n.id for n in page.notices]
-                missing = set(self.bindings.unbound(self.spec.entity, lane.source, ids, lane.target))
+                missing = set(self.bindings.unbound(self.spec.entity, lane.source, ids, lane.target)) - held
                 batch = [
                     n.model_copy(update={"source": lane.source, "target": lane.target, "snapshot": None})
                     for n in page.notices
@@ -420,8 +427,10 @@ class FlowRuntime:
         return outcomes
 
     def sync_now(self, record_id: str, source: str | None = None) -> Outcome:
-        """Sync one record now, as the worker would (the "sync this record" button)."""
+        """Sync one record now, as the worker would (the "sync this record" button): an operator's
+        retry, tried even when the record is held on the failures desk."""
         from erpsync.model import ChangeNotice
+        from erpsync.runtime.worker import Envelope
 
         lane = next((ln for ln in self.dispatcher.lanes if source in (None, ln.source)), None)
         notice = ChangeNotice(
@@ -430,8 +439,8 @@ class FlowRuntime:
             id=record_id,
             target=lane.target if lane else None,
         )
-        record = {"messageId": f"now-{record_id}", "body": notice.model_dump_json(exclude_none=True), "attributes": {}}
-        return self.worker.handle_record(record)
+        body = Envelope(notice, by_operator=True).body()
+        return self.worker.handle_record({"messageId": f"now-{record_id}", "body": body, "attributes": {}})
 
 
 def build(flow_name: str) -> FlowRuntime:
@@ -441,6 +450,7 @@ def build(flow_name: str) -> FlowRuntime:
     from erpsync.runtime.worker import Worker
     from erpsync.state.bindings import Bindings, SeenVersions
     from erpsync.state.cursors import Cursors
+    from erpsync.state.failures import FailuresDesk
     from erpsync.state.guards import Breaker, Leases
     from erpsync.state.settings import SettingsStore
     from erpsync.state.synclog import SyncLog
@@ -465,6 +475,7 @@ def build(flow_name: str) -> FlowRuntime:
         seen=SeenVersions(table),
         deadline=connections.deadline,
         flow_name=spec.name,
+        desk=FailuresDesk(table),
     )
     worker.max_delay_s = settings.retry_delay_cap_s
     worker.parallel = settings.batch_parallelism

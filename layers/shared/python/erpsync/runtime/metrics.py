@@ -131,6 +131,11 @@ def attempt(
         add("NoticeAge", age, unit=SECONDS, dimensions=dims, rollups=BY_FLOW)
 
 
+def open_failures(flow: str, count: int) -> None:
+    """How many records of ``flow`` are open on the failures desk now (each poll writes it)."""
+    add("OpenFailures", count, dimensions={"flow": flow})
+
+
 def breaker_open_for(flow: str, connection: str, seconds: float) -> None:
     """A record of ``flow`` met the breaker of ``connection`` (the system called) that first opened
     ``seconds`` ago with no answer going through since."""

@@ -6,9 +6,9 @@ template's ``AlertEmail``).
   its ``by-outcome`` index, page by page from the start of the window, with failures and retries
   broken down by error type. "Retried" counts attempts sent back to the queue and the records they
   were for (a record waiting out an outage is retried many times).
-- **Open failures** are the records waiting in each flow's failed queue (``<queue>-dlq``, the
-  template's naming): its depth, and the oldest record's id, error type, reason and first attempt,
-  read by peeking (each message is hidden for ``PEEK_VISIBILITY_S`` and released at once).
+- **Open failures** are the records open on the failures desk (``state/failures.py``; each flow's
+  failed queue, the backstop for crashed workers, folded in first): how many per flow, and the
+  oldest one's id, error type, reason and first failure.
 
 A day with nothing to tell still sends a report that says so: silence would look the same as a
 broken report. ``handle`` is the report function's entry point (``functions/report/app.py``); the
@@ -17,8 +17,6 @@ event may set ``hours`` (default 24) for another window.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 from collections import Counter
@@ -31,21 +29,19 @@ from typing import Any
 from erpsync.flows.catalog import FLOWS
 from erpsync.masking import mask
 from erpsync.runtime import queues
+from erpsync.state.failures import FailuresDesk
 from erpsync.state.synclog import SyncLog
 
 log = logging.getLogger("erpsync.report")
 
 COUNTED = ("synced", "failed", "retrying")
-PEEK_VISIBILITY_S = 30
-PEEK_LIMIT = 1000
-"""Failed messages peeked per flow to find the oldest (SQS has no "oldest first" read)."""
 MAX_MESSAGE_CHARS = 200_000
 """SNS takes 256 KB per message."""
 
 
 @dataclass
 class OpenFailure:
-    """A record waiting in a failed queue."""
+    """A record open on the failures desk."""
 
     flow: str
     id: str
@@ -56,7 +52,7 @@ class OpenFailure:
 
 @dataclass
 class FlowDay:
-    """What one flow did in the window, and what waits in its failed queue now."""
+    """What one flow did in the window, and what waits on the failures desk now."""
 
     flow: str
     synced: int = 0
@@ -67,10 +63,8 @@ class FlowDay:
     retried_by: Counter[str] = field(default_factory=Counter)
     open_failures: int = 0
     oldest: OpenFailure | None = None
-    peeked_all: bool = True
-    """False when the failed queue held more than was peeked (the oldest is the oldest seen)."""
     queue_error: str = ""
-    """Why the failed queue could not be read (its open failures are unknown)."""
+    """Why the open failures could not be read (they are unknown)."""
 
     @property
     def quiet(self) -> bool:
@@ -117,7 +111,7 @@ class Report:
         if self.quiet:
             lines += [
                 f"Nothing to report: no record was synced, failed or retried in the last {hours} hours,",
-                "and every failed queue is empty.",
+                "and no failure is open.",
                 "",
                 "If the store or the ERP did change records in that time, check that the webhooks",
                 "reach the stack and the schedules run (the stack's CloudWatch dashboard and alarms).",
@@ -126,7 +120,7 @@ class Report:
         lines += _table(self.flows)
         failed = [(f.flow, f.failed_by) for f in self.flows if f.failed_by]
         if failed:
-            lines += ["", "Failed (parked in the failed queue), by error type:"]
+            lines += ["", "Failed (onto the failures desk), by error type:"]
             lines += [f"  {flow}: {_counts(by)}" for flow, by in failed]
         retried = [(f.flow, f.retried_by) for f in self.flows if f.retried_by]
         if retried:
@@ -135,21 +129,21 @@ class Report:
         lines += [""]
         unread = [f for f in self.flows if f.queue_error]
         for f in unread:
-            lines.append(f"Could not read the failed queue of {f.flow}: {f.queue_error}")
+            lines.append(f"Could not read the open failures of {f.flow}: {f.queue_error}")
         waiting = [f for f in self.flows if f.open_failures]
         if not waiting and not unread:
-            lines.append("Open failures: none. Every failed queue is empty.")
+            lines.append("Open failures: none.")
         elif not waiting:
-            lines.append("Open failures: none in the failed queues that could be read.")
+            lines.append("Open failures: none in the flows that could be read.")
         else:
-            lines.append("Open failures (records waiting for a person in the failed queues):")
+            lines.append("Open failures (records waiting for a person on the failures desk):")
             for f in waiting:
                 line = f"  {f.flow}: {f.open_failures} waiting"
                 if f.oldest:
                     o = f.oldest
-                    line += f"; the oldest{'' if f.peeked_all else ' seen'} is {o.id or '(no id)'} ({o.error_type})"
+                    line += f"; the oldest is {o.id or '(no id)'} ({o.error_type})"
                     if o.first_attempt_at:
-                        line += f", first tried {_when(o.first_attempt_at)} ({_ago(o.first_attempt_at, now)} ago)"
+                        line += f", first failed {_when(o.first_attempt_at)} ({_ago(o.first_attempt_at, now)} ago)"
                     if o.reason:
                         line += f": {o.reason[:200]}"
                 lines.append(line)
@@ -162,8 +156,9 @@ class Report:
                 ]
             lines += [
                 "",
-                "What to do: `erpsync failed --flow <flow>` shows each record and why; fix the cause",
-                "(a mapping, an item, the record itself), then `erpsync resync <flow> --failed`.",
+                "What to do: `erpsync failed --flow <flow>` lists them and `erpsync failed show <id>` says why;",
+                "fix the cause (a mapping, an item, the record itself), then `erpsync retry <flow>`,",
+                "or `erpsync skip <flow> <id> --note ...` for one dealt with another way.",
             ]
         return "\n".join(lines) + "\n"
 
@@ -237,87 +232,37 @@ def tally(synclog: SyncLog, since: datetime, flows: Iterable[str]) -> dict[str, 
     return days
 
 
-def open_failures(dlq_url: str, flow: str, limit: int = PEEK_LIMIT) -> tuple[int, OpenFailure | None, bool]:
-    """How many records wait in the failed queue at ``dlq_url``, the oldest of them (by first
-    attempt), and whether every one was peeked."""
-    attrs = (
-        queues.client()
-        .get_queue_attributes(
-            QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        )
-        .get("Attributes", {})
-    )
-    depth = int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
-        attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
-    )
-    if depth == 0:
-        return 0, None, True
-    seen: dict[str, OpenFailure] = {}
-    held: list[str] = []  # receipt handles: hidden while the queue is read, released at the end
-    empty_rounds = 0
-    try:
-        while len(seen) < limit and empty_rounds < 2:
-            batch = queues.receive(dlq_url, 10, visibility_s=PEEK_VISIBILITY_S)
-            held += [m["receiptHandle"] for m in batch]
-            fresh = [m for m in batch if m["messageId"] not in seen]
-            empty_rounds = 0 if fresh else empty_rounds + 1
-            for m in fresh:
-                seen[m["messageId"]] = _failure(flow, m)
-    except Exception:
-        log.exception("could not peek the failed queue of %s; its depth is reported without the oldest", flow)
-    finally:
-        for receipt in held:
-            try:
-                queues.release(dlq_url, receipt)
-            except Exception:  # visible again after PEEK_VISIBILITY_S anyway
-                log.warning("could not release a peeked message of the %s failed queue", flow)
-    dated = [f for f in seen.values() if _parse(f.first_attempt_at)]
-    oldest = min(dated, key=lambda f: _parse(f.first_attempt_at) or datetime.now(UTC), default=None)
-    return max(depth, len(seen)), oldest or next(iter(seen.values()), None), len(seen) >= depth
-
-
-def _failure(flow: str, msg: dict[str, Any]) -> OpenFailure:
-    """A parked message: why it failed is in its attributes (``worker._park``; "-" stands for empty).
-    One moved here by SQS after repeated crashes has none: its body (the notice) and SQS's send time."""
-    a = {k: str(v.get("StringValue", "")) for k, v in (msg.get("messageAttributes") or {}).items()}
-    a = {k: "" if v == "-" else v for k, v in a.items()}
-    body: dict[str, Any] = {}
-    with contextlib.suppress(ValueError, TypeError):
-        loaded = json.loads(msg.get("body") or "")
-        body = loaded if isinstance(loaded, dict) else {}
-    first = a.get("first_attempt_at") or str(body.get("first_attempt_at") or "")
-    sent = (msg.get("attributes") or {}).get("SentTimestamp")
-    if not first and sent:
-        first = datetime.fromtimestamp(int(sent) / 1000, UTC).isoformat()
-    return OpenFailure(
-        flow=a.get("flow") or flow,
-        id=a.get("id") or str(body.get("id") or ""),
-        error_type=a.get("error_type") or "unknown",
-        reason=mask(a.get("reason") or "(no reason recorded: moved here by SQS after repeated crashes)"),
-        first_attempt_at=first,
-    )
-
-
 def gather(
     synclog: SyncLog,
-    failed_queues: Mapping[str, str],
+    desk: FailuresDesk,
+    queue_urls: Mapping[str, str],
     *,
     stack: str = "erpsync",
     hours: float = 24.0,
     now: datetime | None = None,
     flows: Iterable[str] | None = None,
 ) -> Report:
-    """The report of the ``hours`` before ``now``; ``failed_queues`` maps a flow to its failed queue URL."""
+    """The report of the ``hours`` before ``now``; ``queue_urls`` maps a flow to its queue's URL (its
+    failed queue is folded into the desk first)."""
+    from erpsync.runtime.operator import fold_dlq
+
     until = now or datetime.now(UTC)
     since = until - timedelta(hours=hours)
     days = tally(synclog, since, flows if flows is not None else [f.name for f in FLOWS])
-    for flow, url in failed_queues.items():
+    for flow, url in queue_urls.items():
         day = days.setdefault(flow, FlowDay(flow))
         try:
-            day.open_failures, day.oldest, day.peeked_all = open_failures(url, flow)
+            fold_dlq(url, flow, desk)
+            rows = desk.open(flow=flow)
         except Exception as exc:  # the rest of the report is still worth sending
-            log.exception("could not read the failed queue of %s", flow)
+            log.exception("could not read the open failures of %s", flow)
             day.queue_error = f"{type(exc).__name__}: {exc}"[:200]
+            continue
+        day.open_failures = len(rows)
+        if rows:  # waiting since its first attempt (a record may have retried for hours before it failed)
+            first = min(rows, key=lambda f: f.first_attempt_at or f.first_failed_at)
+            waiting_since = first.first_attempt_at or first.first_failed_at
+            day.oldest = OpenFailure(first.flow, first.id, first.error_type, mask(first.reason), waiting_since)
     return Report(stack, since, until, list(days.values()))
 
 
@@ -337,9 +282,9 @@ def publish(report: Report, topic_arn: str) -> str:
     return str(res.get("MessageId", ""))
 
 
-def failed_queue_urls(flows: Iterable[str] | None = None) -> dict[str, str]:
-    """Each flow's failed queue: its queue's URL + ``-dlq`` (the template names them so)."""
-    return {name: f"{queues.queue_url(name)}-dlq" for name in (flows or [f.name for f in FLOWS])}
+def queue_urls(flows: Iterable[str] | None = None) -> dict[str, str]:
+    """Each flow's queue URL."""
+    return {name: queues.queue_url(name) for name in (flows or [f.name for f in FLOWS])}
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -348,7 +293,8 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     hours = float((event or {}).get("hours") or 24)
     report = gather(
         SyncLog(os.environ["SYNC_LOG_TABLE"]),
-        failed_queue_urls(),
+        FailuresDesk(os.environ["BINDINGS_TABLE"]),
+        queue_urls(),
         stack=os.environ.get("STACK_NAME", "erpsync"),
         hours=hours,
     )

@@ -1,13 +1,19 @@
 """The worker side of a flow: sync each queued notice and decide what happens on failure.
 
-- success (synced, skipped, filtered): the message is done;
-- ``PermanentError``: parked in the failed queue at once with the reason;
+- success (synced, skipped, filtered): the message is done, and the record's item on the failures
+  desk (``state/failures.py``), if one is open, is resolved;
+- ``PermanentError``: onto the failures desk at once with the reason (one item per record, however
+  often it fails; the failed queue only when the desk cannot be written);
 - transient trouble of a remote system (outage, 5xx, timeout, 429, an open circuit breaker,
   another worker holding the record's lease): the notice goes back on the queue with a delay and
   *without* spending an attempt, so an ERP outage of hours fails nothing; only a record retrying
   for longer than ``give_up_after_hours`` is parked;
 - anything attributable to the record that may pass (a bug, an unexpected answer): back on the
-  queue with exponential backoff and jitter until ``max_attempts``, then parked.
+  queue with exponential backoff and jitter until ``max_attempts``, then onto the desk.
+
+A record open on the desk is *held*: a notice of the version that failed (a poll's or sweep's
+re-find, a second delivery) is done with at once, without a sync or a sync-log row; a newer version
+of the record, or an operator's retry, is tried again.
 
 A notice travels with its own attempt count and first-attempt time (the message body), so
 re-queuing never trips SQS's own redrive, which stays as the backstop for crashed workers.
@@ -16,6 +22,7 @@ Every attempt writes one sync-log row.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -31,6 +38,7 @@ from erpsync.model import ChangeNotice
 from erpsync.runtime import logs, metrics, queues
 from erpsync.state import dynamo
 from erpsync.state.bindings import SeenVersions
+from erpsync.state.failures import Failure, FailuresDesk, failure_key
 from erpsync.state.guards import Breaker, Leases, LimitExceeded
 from erpsync.state.synclog import LogRow, SyncLog
 from erpsync.systems.ports import Deadline
@@ -77,6 +85,8 @@ class Envelope:
     correlation_id: str = ""
     """Made where the notice was made (webhook, poll, sweep; see ``logs.Correlation``), kept through
     re-queues and the failed queue: every log line of this record's processing carries it."""
+    by_operator: bool = False
+    """An operator's retry: tried even when the record is held on the failures desk."""
 
     @classmethod
     def parse(cls, body: str) -> Envelope:
@@ -86,11 +96,14 @@ class Envelope:
         attempt = int(data.pop("attempt", 0))
         first = str(data.pop("first_attempt_at", ""))
         correlation_id = str(data.pop("correlation_id", "") or "")
-        return cls(ChangeNotice.model_validate(data), attempt, first, correlation_id)
+        by_operator = bool(data.pop("by_operator", False))
+        return cls(ChangeNotice.model_validate(data), attempt, first, correlation_id, by_operator)
 
     def body(self) -> str:
         data = self.notice.model_dump(mode="json", exclude_none=True)
-        extra = {"correlation_id": self.correlation_id} if self.correlation_id else {}
+        extra: dict[str, Any] = {"correlation_id": self.correlation_id} if self.correlation_id else {}
+        if self.by_operator:
+            extra["by_operator"] = True
         return json.dumps({**data, "attempt": self.attempt, "first_attempt_at": self.first_attempt_at, **extra})
 
 
@@ -130,8 +143,10 @@ class Worker:
         seen: SeenVersions | None = None,
         deadline: Deadline | None = None,
         flow_name: str | None = None,
+        desk: FailuresDesk | None = None,
     ) -> None:
         self.deadline = deadline
+        self.desk = desk
         self.parallel = 1
         """Records of one batch handled side by side (set from the settings by the runtime)."""
         self.flow_name = flow_name or flow.name
@@ -183,7 +198,15 @@ class Worker:
         try:
             env = Envelope.parse(record["body"])
         except (ValueError, ValidationError) as exc:
-            self._park(record["body"], None, "bad_message", f"not a change notice: {exc}", 0, "")
+            bad = Failure(
+                self.flow_name,
+                "",
+                f"message:{record.get('messageId', '')}",
+                error_type="bad_message",
+                reason=f"not a change notice: {exc}",
+                request=str(record.get("body", "")),
+            )
+            self._to_desk(bad, str(record.get("body", "")))
             metrics.attempt(self.flow_name, "", "failed", (time.monotonic() - started) * 1000)
             return Outcome(True, "failed", "bad message")
         env.correlation_id = env.correlation_id or logs.new_correlation_id()
@@ -197,8 +220,34 @@ class Worker:
 
     def _attempt(self, env: Envelope, started: float) -> Outcome:
         """One attempt at the record of ``env`` (every line it logs carries the record's context)."""
+        notice = env.notice
+        failure = self._open_failure(env)
+        if failure is not None and not env.by_operator and (not notice.version or notice.version == failure.version):
+            log.info(
+                "%s %s is held on the failures desk (%s): tried again when it changes or an operator retries it",
+                self.flow_name,
+                notice.id,
+                failure.error_type,
+                extra={"flow": self.flow_name, "record": notice.id, "outcome": "held"},
+            )
+            return Outcome(True, "held", failure.reason)
         env.attempt += 1
         env.first_attempt_at = env.first_attempt_at or datetime.now(UTC).isoformat()
+        outcome = self._leased(env, started)
+        if failure is not None and outcome.outcome in ("synced", "skipped", "filtered") and self.desk:
+            self.desk.resolve(failure.key, outcome.outcome, "operator" if env.by_operator else "sync")
+        return outcome
+
+    def _open_failure(self, env: Envelope) -> Failure | None:
+        if self.desk is None:
+            return None
+        try:
+            return self.desk.get(failure_key(self.flow_name, env.notice.source, env.notice.id))
+        except Exception:  # the desk unreadable: try the record (a failure is recorded again)
+            log.exception("could not read the failures desk for %s", env.notice.id)
+            return None
+
+    def _leased(self, env: Envelope, started: float) -> Outcome:
         notice = env.notice
         wait = self._breaker_wait()
         if wait:
@@ -297,8 +346,40 @@ class Worker:
 
     def _failed(self, env: Envelope, exc: SyncError, started: float) -> Outcome:
         self._log(env, "failed", started, error=exc, message=str(exc))
-        self._park(env.body(), env.notice, exc.error_type, str(exc), env.attempt, env.first_attempt_at)
+        notice = env.notice
+        failure = Failure(
+            self.flow_name,
+            notice.source,
+            notice.id,
+            entity=notice.entity,
+            target=notice.target or getattr(self.flow, "target", "") or "",
+            error_type=exc.error_type,
+            reason=str(exc),
+            attempts=env.attempt,
+            first_attempt_at=env.first_attempt_at,
+            version=notice.version or "",
+            correlation_id=env.correlation_id,
+            request=Envelope(notice.model_copy(update={"snapshot": None}), 0, "", env.correlation_id).body(),
+        )
+        if self._to_desk(failure, env.body()) and self.seen and notice.version:
+            # a poll leaves this version out: one failure is one item and one row, not one per poll
+            self.seen.mark(f"{self.flow_name}#{notice.source}", notice.id, notice.version)
         return Outcome(True, "failed", str(exc))
+
+    def _to_desk(self, failure: Failure, body: str) -> bool:
+        """Record a failure on the desk; True when it is there. Without a desk, or when it cannot be
+        written, the message goes to the failed queue instead (nothing is lost)."""
+        if self.desk is not None:
+            try:
+                self.desk.record(failure)
+                return True
+            except Exception:
+                log.exception("could not write the failures desk; %s goes to the failed queue", failure.id)
+        notice = None
+        with contextlib.suppress(ValueError, ValidationError):
+            notice = Envelope.parse(body).notice
+        self._park(body, notice, failure.error_type, failure.reason, failure.attempts, failure.first_attempt_at)
+        return False
 
     def _park(
         self, body: str, notice: ChangeNotice | None, error_type: str, reason: str, attempt: int, first_at: str

@@ -311,11 +311,10 @@ class Seats:
     how many seats there are. A refusal takes one seat away (a quarter from eight up; at most once
     per ``hold_s``, so one burst of refusals counts once); while every seat is busy and answers go
     through, the count grows by one per ``growth`` x count answers (additive increase,
-    multiplicative decrease, as TCP does). The count item also keeps ``peak``, the count at which
-    refusals came, fading by half every ``peak_half_life_s``: below it the count grows by one per
-    count answers (it doubles each round, like TCP's slow start), so after a burst of trouble the
-    seats come back in seconds to where the licence was, then probe past it slowly. A configured
-    ``concurrent`` is taken as the licence's
+    multiplicative decrease, as TCP does), and by one per count answers (it doubles each round, like
+    TCP's slow start) once no refusal came for ``calm_s``: when a burst of trouble ends, the seats
+    come back in seconds instead of minutes, and the first refusal puts them back on the slow
+    climb. A configured ``concurrent`` is taken as the licence's
     word: that many seats, nothing learned (a 429 then means a per-minute or passing limit, which
     the ``RateLimiter`` and the retry handle). Taking a seat is a
     query and a conditional put; within a container only one waiting thread asks DynamoDB at a
@@ -331,7 +330,7 @@ class Seats:
     floor: float = 1.0
     hold_s: float = 2.0
     growth: float = 8.0
-    peak_half_life_s: float = 600.0
+    calm_s: float = 10.0
     ttl_s: float = 120.0
     poll_s: float = 0.1
     clock: Callable[[], float] = time.time
@@ -340,8 +339,8 @@ class Seats:
     _polling: bool = field(default=False, repr=False)
     _grown: float = field(default=0.0, repr=False)
     _count: float | None = field(default=None, repr=False)
-    _peak: tuple[float, float] = field(default=(0.0, 0.0), repr=False)
-    """(peak, when it was set) as last read."""
+    _refused_at: float = field(default=0.0, repr=False)
+    """When the last refusal cut the count (as last read; 0: never)."""
 
     def _pk(self) -> str:
         return f"seats#{self.system}"
@@ -360,7 +359,7 @@ class Seats:
             row = dynamo.from_item(item)
             if row["sk"] == "count":
                 count = float(row.get("n", self.start))
-                self._peak = (float(row.get("peak", 0)), float(row.get("peak_at", 0)))
+                self._refused_at = float(row.get("at", 0))
             elif float(row.get("until", 0)) > now:
                 busy.add(int(row["sk"]))
         self._count = max(self.floor, min(float(self.ceiling), count)) if self.learn else float(self.ceiling)
@@ -432,13 +431,6 @@ class Seats:
         with self._cond:
             self._cond.notify_all()
 
-    def peak(self) -> float:
-        """The count refusals came at, faded by the time since (0: none known)."""
-        peak, at = self._peak
-        if peak <= 0:
-            return 0.0
-        return peak * 0.5 ** (max(0.0, self.clock() - at) / self.peak_half_life_s)
-
     def refused(self) -> None:
         """The system refused a request (429): one seat fewer (a quarter fewer from eight up)."""
         if not self.learn:
@@ -446,18 +438,15 @@ class Seats:
         count = self.count()
         fewer = max(self.floor, count - 1 if count < 8 else count * 0.75)
         now = self.clock()
-        peak = max(self.peak(), count)
         try:
             dynamo.client().put_item(
                 TableName=self.table,
-                Item=dynamo.to_item(
-                    {"pk": self._pk(), "sk": "count", "n": fewer, "at": now, "peak": peak, "peak_at": now}
-                ),
+                Item=dynamo.to_item({"pk": self._pk(), "sk": "count", "n": fewer, "at": now}),
                 ConditionExpression="attribute_not_exists(pk) OR #at < :hold",
                 ExpressionAttributeNames={"#at": "at"},
                 ExpressionAttributeValues=dynamo.to_item({":hold": now - self.hold_s}),
             )
-            self._count, self._peak = fewer, (peak, now)
+            self._count, self._refused_at = fewer, now
         except Exception as exc:
             if not _conditional_failed(exc):
                 raise
@@ -465,14 +454,15 @@ class Seats:
             self._grown = 0.0
 
     def served(self, waited: bool) -> None:
-        """A request went through; when seats were short, grow the count: fast below the peak, a
-        little above it."""
+        """A request went through; when seats were short, grow the count: a little, or fast once no
+        refusal came for ``calm_s``."""
         if not waited or not self.learn:
             return
         count = self.count()
         if count >= self.ceiling:
             return
-        step = 1.0 / count if count + 1 <= self.peak() else 1.0 / (self.growth * count)
+        calm = self.clock() - self._refused_at >= self.calm_s
+        step = 1.0 / count if calm else 1.0 / (self.growth * count)
         with self._cond:
             self._grown += step
             grow, self._grown = (self._grown, 0.0) if self._grown >= 0.25 else (0.0, self._grown)
