@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)/layers/shared/python:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test unit lint typecheck sam-validate build local bench chaos clean
+.PHONY: help venv browser demo test unit lint typecheck sam-validate build local bench chaos clean
 
 help:
 	@echo "make demo   - run the order-to-cash story on the local stack (no cloud account needed)"
@@ -34,12 +34,23 @@ $(SAMVENV)/bin/.installed: requirements-sam.txt
 
 venv: $(BIN)/.installed
 
+# The console's browser test drives Debian's headless Chromium: installed here (as root) when missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "the console's browser test needs: sudo apt-get install -y chromium chromium-driver" >&2; exit 1; fi; \
+	  echo "installing chromium and chromium-driver (Debian packages) for the console's browser test"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq >/dev/null && \
+	  apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-liberation >/dev/null; \
+	fi
+
 demo: venv
 	$(BIN)/python -m sandbox.demo
 
 test: lint unit
 
-unit: venv
+unit: venv browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 lint: venv $(SAMVENV)/bin/.installed

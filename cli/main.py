@@ -17,12 +17,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli import target
+from cli.console import console as console_command
 from cli.settings import settings_app
+from cli.sim import sim as sim_command
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 local_app = typer.Typer(help="The local stack: sims, moto, the webhook API, pollers and schedules.")
 app.add_typer(local_app, name="local")
 app.add_typer(settings_app, name="settings")
+app.command("console")(console_command)
+app.command("sim")(sim_command)
 console = Console()
 
 
@@ -44,11 +48,25 @@ def local_up(
     schedule_seconds: Annotated[float, typer.Option(help="How often each flow polls")] = 5.0,
     seed: Annotated[bool, typer.Option(help="Seed both sims with the sample catalog")] = True,
     state_file: Annotated[Path, typer.Option(help="Where to write URLs and credentials")] = target.LOCAL_FILE,
+    connect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--connect",
+            metavar="SYSTEM=URL",
+            help="Use the system at URL instead of its sim (repeatable); credentials from "
+            "ERPSYNC_<SYSTEM>_USERNAME, _PASSWORD, ... or the sim's defaults",
+        ),
+    ] = None,
 ) -> None:
     """Start everything on loopback; Ctrl-C stops it cleanly."""
-    from sandbox.local.stack import run_forever
+    from sandbox.local.stack import parse_connect, run_forever
 
-    run_forever(schedule_seconds=schedule_seconds, seed=seed, state_file=state_file)
+    try:
+        systems = parse_connect(connect or [])
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    run_forever(schedule_seconds=schedule_seconds, seed=seed, state_file=state_file, connect=systems)
 
 
 @app.command()

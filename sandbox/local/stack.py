@@ -12,7 +12,9 @@ handler and environment variable comes from the template (see ``sandbox.local.te
 ``start()`` also points this process at the stack (``AWS_ENDPOINT_URL``, test credentials, the
 region) and clears the ``functools`` caches of loaded ``erpsync`` modules, so the layer's cached
 boto3 clients and secrets belong to this stack (a cold start); ``stop()`` restores the
-environment. ``erpsync local up`` runs :func:`run_forever`.
+environment. ``erpsync local up`` runs :func:`run_forever`; ``erpsync sim`` runs :func:`start_sim`.
+``connect`` (``erpsync local up --connect acumatica=https://...``) uses a system at a URL instead of
+starting its sim (:func:`parse_connect`, :func:`connect_credentials`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from sandbox.local import aws
 from sandbox.local.lambda_runtime import LocalFunction, add_layers_to_path
@@ -71,10 +74,14 @@ def free_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     ``close_fds=False``) would keep the port listening after ``stop()`` closed it.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -162,6 +169,48 @@ def sim_credentials(name: str, url: str) -> dict[str, str]:
     raise ValueError(f"no credentials known for sim {name!r}")
 
 
+def parse_connect(values: Sequence[str]) -> dict[str, str]:
+    """``--connect`` values (``<system>=<url>``) as system -> URL; ValueError says what is wrong."""
+    out: dict[str, str] = {}
+    for value in values:
+        system, sep, url = value.partition("=")
+        system, url = system.strip().lower(), url.strip().rstrip("/")
+        if not sep:
+            raise ValueError(f"--connect {value!r}: expected <system>=<url>, e.g. acumatica=https://erp.example.com")
+        if system not in SIMS:
+            raise ValueError(f"--connect {value!r}: unknown system {system!r} (systems: {', '.join(SIMS)})")
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"--connect {value!r}: {url!r} is not a URL (e.g. http://127.0.0.1:8081)")
+        if system in out:
+            raise ValueError(f"--connect: {system} given twice")
+        out[system] = url
+    return out
+
+
+def connect_env(name: str, key: str) -> str:
+    """The environment variable that sets ``key`` of a connected system's secret."""
+    return f"ERPSYNC_{name.upper()}_{key.upper()}"
+
+
+def connect_credentials(name: str, url: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The secret of system ``name`` at ``url``: each field from ``ERPSYNC_<NAME>_<FIELD>``
+    (``ERPSYNC_ACUMATICA_PASSWORD``), else the sim's default. A Magento URL without ``/rest`` gets
+    ``/rest/default``."""
+    env = os.environ if environ is None else environ
+    creds = sim_credentials(name, url)
+    if name == "magento" and "/rest" in urlsplit(url).path:
+        creds["base_url"] = url
+    for key in creds:
+        if key != "base_url" and connect_env(name, key) in env:
+            creds[key] = env[connect_env(name, key)]
+    return creds
+
+
 def _reset_layer_caches() -> None:
     """Clear ``functools`` caches of loaded erpsync modules: a new stack means new clients and secrets.
 
@@ -234,6 +283,7 @@ class LocalStack:
         seed: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
         moto_process: bool = False,
+        connect: Mapping[str, str] | None = None,
     ) -> None:
         """
         ``schedule_seconds`` fires every schedule that often (None: the template's expression
@@ -244,7 +294,8 @@ class LocalStack:
         replaces Secrets Manager documents. ``seed`` maps a sim to the body of its ``/_sim/seed``.
         ``settings`` are admin settings saved before any poller or schedule runs.
         Ports 0 pick free ports. ``moto_process`` runs moto in a child process rather than a thread
-        (its own GIL: load tests get a second core).
+        (its own GIL: load tests get a second core). ``connect`` maps a system to the URL of one
+        to use instead of its sim (credentials from :func:`connect_credentials`; never seeded).
         """
         self.template_path = Path(template)
         self.parameters = dict(parameters or {})
@@ -262,6 +313,7 @@ class LocalStack:
         self.seed = dict(seed or {})
         self.settings = dict(settings or {})
         self.moto_process = moto_process
+        self.connect = dict(connect or {})
         self.webhook_secrets: dict[str, str] = dict(
             webhook_secrets or {"magento": pysecrets.token_hex(16), "acumatica": pysecrets.token_hex(16)}
         )
@@ -327,7 +379,11 @@ class LocalStack:
         self.tables, self.queues, self.dlqs = created.tables, created.queues, created.dlqs
         self.queue_arns, self.topics = created.queue_arns, created.topics
 
+        for name, url in self.connect.items():
+            self.credentials[name] = connect_credentials(name, url)
         for name in self.sim_names:
+            if name in self.connect:
+                continue
             app = _sim_app(name)
             server = ServerThread(app, f"sim-{name}", self.host, self.sim_ports.get(name, 0))
             server.start()
@@ -381,6 +437,8 @@ class LocalStack:
         self.info = self._describe()
         if self.state_file:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            self.state_file.touch(0o600)
+            self.state_file.chmod(0o600)  # it holds the credentials: readable by you only
             self.state_file.write_text(json.dumps(self.info, indent=2) + "\n")
         if self.run_pollers:
             for poller in self.pollers:
@@ -421,14 +479,9 @@ class LocalStack:
     # ------------------------------------------------------------------ helpers
 
     def _seed_sims(self) -> None:
-        import httpx
-
         for name, body in self.seed.items():
-            if name not in self.sim_urls or not body:
-                continue
-            res = httpx.post(f"{self.sim_urls[name]}/_sim/seed", json=body, timeout=30)
-            if res.status_code >= 400:
-                raise RuntimeError(f"seeding {name} failed ({res.status_code}): {res.text[:500]}")
+            if name in self.sim_urls and body:
+                seed_sim(name, self.sim_urls[name], body)
 
     def _secret_documents(self, st: StackTemplate) -> dict[str, dict[str, Any]]:
         params = st.parameters
@@ -492,6 +545,7 @@ class LocalStack:
             },
             **{name: dict(creds) for name, creds in self.credentials.items()},
             "sims": dict(self.sim_urls),
+            "connected": dict(self.connect),
             "webhook_secrets": dict(self.webhook_secrets),
             "secrets": sorted(self.secrets),
             "tables": dict(self.tables),
@@ -578,6 +632,42 @@ def default_seed() -> dict[str, Any]:
     return seed
 
 
+def seed_sim(name: str, url: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """Load ``body`` into the sim at ``url`` (``POST /_sim/seed``); what it created."""
+    import httpx
+
+    res = httpx.post(f"{url}/_sim/seed", json=dict(body), timeout=30)
+    if res.status_code >= 400:
+        raise RuntimeError(f"seeding {name} failed ({res.status_code}): {res.text[:500]}")
+    created: dict[str, Any] = res.json()
+    return created
+
+
+def start_sim(name: str, host: str = "127.0.0.1", port: int = 0) -> ServerThread:
+    """Serve sim ``name`` alone on ``host:port`` (0: a free port), started; ``stop()`` it.
+    ValueError for an unknown sim, OSError (or OverflowError) when it cannot listen there."""
+    if name not in SIMS:
+        raise ValueError(f"no simulator {name!r} (simulators: {', '.join(SIMS)})")
+    server = ServerThread(_sim_app(name), f"sim-{name}", host, port)
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _answers(url: str) -> bool:
+    """Whether anything answers HTTP at ``url`` (any status)."""
+    import httpx
+
+    try:
+        httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 LOCAL_SETTINGS: dict[str, Any] = {
     "tax_id": "STORETAX",
     "default_ship_via": "GROUND",
@@ -633,7 +723,12 @@ def run_forever(
             table.add_row(f"  webhook {src}", f"{url}  (secret {info['webhook_secrets'][src]})")
         for name in stack.credentials:
             creds = info[name]
-            table.add_row(name, f"{creds['base_url']}  ({creds['username']} / {creds['password']})")
+            password = creds["password"]
+            if name in stack.connect:
+                env = connect_env(name, "password")
+                password = f"from {env}" if env in os.environ else f"{password}, the sim's default"
+            label = f"{name} (connected)" if name in stack.connect else f"{name} sim"
+            table.add_row(label, f"{creds['base_url']}  ({creds['username']} / {password})")
         for lid, url in info["queues"].items():
             table.add_row(f"queue {lid}", url)
         for lid, name in info["tables"].items():
@@ -643,6 +738,10 @@ def run_forever(
         if seed:
             table.add_row("settings", ", ".join(f"{k}={v}" for k, v in LOCAL_SETTINGS.items()))
         console.print(table)
+        for name, url in stack.connect.items():
+            if not _answers(url):
+                warning = f"warning: nothing answers at {url} ({name}); its flows retry until it does"
+                console.print(warning, markup=False)
         console.print("Ctrl-C stops everything.")
         while not done.wait(0.5):
             pass

@@ -1,6 +1,7 @@
 """The small version of the benchmarks that run on the local stack (``bench.customers``,
-``bench.poll_cost``): the same code as ``make bench``, a few records, structural assertions only
-(request counts from the sims' logs, no times)."""
+``bench.poll_cost``) and of the cold-start benchmark (``bench.cold_start``): the same code as
+``make bench``, a few records or interpreters, structural assertions only (request counts from the
+sims' logs, what each first invocation did; no times: ``make test`` runs on two busy workers)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench import customers, poll_cost
+from bench import cold_start, customers, poll_cost
 from bench.common import Bench, local_bench
 
 pytestmark = pytest.mark.e2e
@@ -52,3 +53,25 @@ def test_the_poll_cost_benchmark_leaves_the_sims_as_it_found_them(bench: Bench) 
     before: dict[str, Any] = {"orders": len(mag.orders), "customers": len(mag.customers)}
     poll_cost.run(bench, runs=1, sizes=(), fixed_sizes=(50,), fixed_changed=2, flows=("customers",))
     assert {"orders": len(mag.orders), "customers": len(mag.customers)} == before
+
+
+def test_the_cold_start_benchmark_measures_every_function_against_boto3_in_the_same_run() -> None:
+    """One round (boto3 and every function in fresh interpreters): each first invocation worked
+    (``cold_start`` checks the answer), and each function has its ratio and its goal. No ratio is
+    asserted: measured on a machine running the other tests, it is not the function's."""
+    r = cold_start.run(runs=1)
+    rows = {row["module"]: row for row in r["rows"]}
+    assert list(rows) == ["boto3", *cold_start.HANDLERS, cold_start.LIBRARIES]
+    assert r["boto3_ms"] > 0 and rows["boto3"]["ratio"] == 1.0
+    for name in cold_start.HANDLERS:
+        row = rows[name]
+        goal = {"webhooks": 1.5, "operator": None}.get(name, 2.0)
+        assert row["goal"] == goal and row["total_ratio"] >= row["ratio"] > 0, name
+        assert row["met"] == (None if goal is None else row["ratio"] <= goal), name
+        assert "aws_lambda_powertools.logging.logger" in row["loaded"], name  # Powertools Logger and Metrics
+        emf = "aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch"
+        assert emf in row["loaded"] or name == "operator", name  # (a listing counts no metric)
+    webhooks = rows["webhooks"]
+    assert webhooks["aws_calls"] == ["GetItem", "GetSecretValue", "PutItem", "SendMessageBatch"]
+    assert "pydantic" not in webhooks["loaded"] and "httpx" not in webhooks["loaded"]
+    assert {"pydantic", "httpx"} <= set(rows["orders"]["loaded"])

@@ -12,27 +12,14 @@ try. Stored (with history of who changed what) by ``erpsync.state.settings``.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-VERSION = 2
-LEGACY_ERP_FIELDS = ("customer_class", "customer_id_prefix", "order_type", "warehouse_id")
-"""Settings of version 1 that now belong to the Acumatica connection's own settings."""
-
-
-def merge(base: Any, patch: Any) -> Any:
-    """JSON merge patch (RFC 7396): nested maps merge, ``null`` deletes a key, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(base) if isinstance(base, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge(out.get(key), value)
-    return out
+from erpsync.settings_doc import LEGACY_ERP_FIELDS as LEGACY_ERP_FIELDS
+from erpsync.settings_doc import VERSION, merge
+from erpsync.settings_doc import default_connections as default_connection_docs
+from erpsync.settings_doc import migrate as migrate
 
 
 class OrderSyncPreferences(BaseModel):
@@ -193,33 +180,7 @@ class Route(BaseModel):
 
 def default_connections() -> dict[str, Connection]:
     """The deployment's own store and ERP, from the template's parameters (ids = kinds)."""
-    store = os.environ.get("STORE_SYSTEM", "magento")
-    erp = os.environ.get("ERP_SYSTEM", "acumatica")
-    return {
-        store: Connection(kind=store, role="store", secret=os.environ.get("STORE_SECRET_NAME", f"erpsync/{store}")),
-        erp: Connection(kind=erp, role="erp", secret=os.environ.get("ERP_SECRET_NAME", f"erpsync/{erp}")),
-    }
-
-
-def migrate(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored settings document of any version, as the current version reads it.
-
-    Version 1 (no ``version``) kept the Acumatica settings at the top level: they move into the
-    ERP connection's settings (connection id: the deployment's ERP kind).
-    """
-    if int(doc.get("version", 1)) >= VERSION:
-        return doc
-    out = {k: v for k, v in doc.items() if k not in LEGACY_ERP_FIELDS}
-    moved = {k: doc[k] for k in LEGACY_ERP_FIELDS if k in doc}
-    if moved:
-        erp = os.environ.get("ERP_SYSTEM", "acumatica")
-        conns = dict(out.get("connections") or {})
-        conn = dict(conns.get(erp) or {"kind": erp, "role": "erp"})
-        conn["settings"] = {**moved, **(conn.get("settings") or {})}
-        conns[erp] = conn
-        out["connections"] = conns
-    out["version"] = VERSION
-    return out
+    return {cid: Connection(**doc) for cid, doc in default_connection_docs().items()}
 
 
 Settings.model_rebuild()

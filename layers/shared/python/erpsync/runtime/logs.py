@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from erpsync.masking import EMAIL, PHONE, mask, mask_value
 
 if TYPE_CHECKING:
-    from erpsync.model import ChangeNotice
+    from erpsync.runtime.queues import Notice
 
 __all__ = [
     "EMAIL",
@@ -137,9 +137,9 @@ class Correlation:
 
     def __init__(self, flow: str, via: str) -> None:
         self.flow, self.via = flow, via
-        self.pending: list[tuple[ChangeNotice, str]] = []
+        self.pending: list[tuple[Notice, str]] = []
 
-    def __call__(self, notice: ChangeNotice) -> str:
+    def __call__(self, notice: Notice) -> str:
         cid = new_correlation_id()
         self.pending.append((notice, cid))
         return cid

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import Any
-
-from erpsync.model import ChangeNotice
+from typing import Any, Protocol
 
 BATCH = 10
 MAX_BATCH_BYTES = 250_000
 """SQS takes at most 256 KiB per message and per batch; this leaves room for attributes."""
+
+
+class Notice(Protocol):
+    """What ``send_notices`` sends: an ``erpsync.model.ChangeNotice``, or the webhook ingress's
+    pydantic-free twin of one (``ingress.WebhookNotice``, serialised the same)."""
+
+    source: str
+    entity: str
+    id: str
+
+    def model_dump_json(self, *, exclude_none: bool = False) -> str: ...
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Notice: ...
 
 
 def queue_url(flow: str) -> str:
@@ -34,9 +45,7 @@ def client() -> Any:
     return boto3.client("sqs")
 
 
-def send_notices(
-    queue_url: str, notices: Iterable[ChangeNotice], correlate: Callable[[ChangeNotice], str] | None = None
-) -> int:
+def send_notices(queue_url: str, notices: Iterable[Notice], correlate: Callable[[Notice], str] | None = None) -> int:
     """Enqueue notices in batches (at most 10 and 250 KB each); raises if any could not be sent (so
     cursors stay put). ``correlate`` gives each notice its correlation id (``logs.Correlation``),
     carried in the message body beside the notice (the worker's ``Envelope`` reads it)."""

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:  # importing this module stays free of pydantic (the webhook ingress needs BadWebhook)
+    from pydantic import BaseModel
 
-from erpsync.model import ChangeNotice
-from erpsync.systems.ports import Deadline, Gate, System
+    from erpsync.model import ChangeNotice
+    from erpsync.systems.ports import Deadline, Gate, System
 
 SOURCE, TARGET = "source", "target"
 
@@ -31,6 +32,12 @@ class BadWebhook(ValueError):
         self.status = status
 
 
+def _deadline() -> Deadline:
+    from erpsync.systems.ports import Deadline
+
+    return Deadline()
+
+
 @dataclass(frozen=True)
 class Wiring:
     """What the runtime hands a system when it connects it."""
@@ -40,12 +47,12 @@ class Wiring:
     settings: Callable[[], BaseModel]
     """The connection's settings as they are now (re-read by warm workers)."""
     gate: Gate | None = None
-    deadline: Deadline = field(default_factory=Deadline)
+    deadline: Deadline = field(default_factory=_deadline)
     reload_secret: Callable[[], BaseModel] | None = None
     """The secret read again from its store (not a cache): called when the system refuses it."""
 
 
-WebhookParser = Callable[[Any, bytes, dict[str, str]], list[ChangeNotice]]
+WebhookParser = Callable[[Any, bytes, dict[str, str]], "list[ChangeNotice]"]
 """(secret or None, raw body, lower-cased headers) -> notices; raises ``BadWebhook``."""
 
 

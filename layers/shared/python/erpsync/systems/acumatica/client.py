@@ -146,7 +146,7 @@ class AcumaticaClient:
         """The connection this client serves: named in its errors, so breakers and gates are per connection."""
         self.username, self.password, self.company, self.branch = username, password, company, branch
         self.endpoint = endpoint.strip("/")
-        self.http = http if http is not None else httpx.Client(timeout=timeout)
+        self.http = http if http is not None else transport.new_client(timeout)
         self._own_http = http is None
         self.timeout = timeout
         self.poll_interval, self.max_polls = poll_interval, max_polls

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from erpsync.model import ChangeNotice
 from erpsync.systems.acumatica import webhooks
 from erpsync.systems.acumatica.settings import AcumaticaSecret, AcumaticaSettings
-from erpsync.systems.plugin import SOURCE, TARGET, BadWebhook, Plugin, Wiring
+from erpsync.systems.plugin import SOURCE, TARGET, Plugin, Wiring
 from erpsync.systems.ports import System
 
 
@@ -46,15 +45,7 @@ def connect(wiring: Wiring) -> System:
 
 def parse_webhook(secret: Any, body: bytes, headers: dict[str, str]) -> list[ChangeNotice]:
     """Verify (when a token is configured) and parse an Acumatica push notification."""
-    if secret:
-        webhooks.verify(str(secret), headers)
-    try:
-        data = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadWebhook(f"body is not valid JSON: {exc}") from exc
-    if data is None:
-        raise BadWebhook("empty body: expected a JSON object")
-    return webhooks.parse(data)
+    return [ChangeNotice(**fields) for fields in webhooks.receive(secret, body, headers)]
 
 
 PLUGIN = Plugin(

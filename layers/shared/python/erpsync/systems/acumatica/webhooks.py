@@ -10,11 +10,14 @@ Delivery is at least once: the event id is ``Id`` + ``Query``.
 from __future__ import annotations
 
 import hmac
+import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from erpsync.model import ChangeNotice
 from erpsync.systems.plugin import BadWebhook
+
+if TYPE_CHECKING:
+    from erpsync.model import ChangeNotice
 
 TOKEN_HEADER = "x-erpsync-token"
 _TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
@@ -31,7 +34,32 @@ def verify(secret: str, headers: dict[str, str]) -> None:
         raise BadPush(f"{TOKEN_HEADER} does not match", 401)
 
 
+def receive(secret: Any, body: bytes, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Verify (when a token is configured) and parse an Acumatica push notification: the fields of
+    each ``ChangeNotice`` it announces (the plugin's ``webhooks``; the ingress uses these as they
+    are, without pydantic)."""
+    if secret:
+        verify(str(secret), headers)
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadPush(f"body is not valid JSON: {exc}") from exc
+    if data is None:
+        raise BadPush("empty body: expected a JSON object")
+    return notice_fields(data)
+
+
 def parse(body: Any, window: timedelta = timedelta(hours=24), now: datetime | None = None) -> list[ChangeNotice]:
+    from erpsync.model import ChangeNotice
+
+    return [ChangeNotice(**fields) for fields in notice_fields(body, window, now)]
+
+
+def notice_fields(
+    body: Any, window: timedelta = timedelta(hours=24), now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """``parse`` without the model: the fields of each notice, every one of the type ``ChangeNotice``
+    holds."""
     if not isinstance(body, dict):
         raise BadPush("body must be a JSON object")
     missing = [k for k in ("Query", "Id") if not isinstance(body.get(k), str) or not body.get(k)]
@@ -43,7 +71,7 @@ def parse(body: Any, window: timedelta = timedelta(hours=24), now: datetime | No
     occurred = _ticks(body.get("TimeStamp"))
     if occurred and abs((now or datetime.now(UTC)) - occurred) > window:
         raise BadPush(f"'TimeStamp' {occurred.isoformat()} is outside the accepted window (replay?)")
-    notices: list[ChangeNotice] = []
+    notices: list[dict[str, Any]] = []
     for row in inserted:
         if row.get("ShipmentNbr"):
             entity, rid = "shipment", str(row["ShipmentNbr"])
@@ -54,7 +82,9 @@ def parse(body: Any, window: timedelta = timedelta(hours=24), now: datetime | No
         else:
             continue
         event_id = f"{body['Id']}|{body['Query']}|{rid}"
-        notices.append(ChangeNotice(source="acumatica", entity=entity, id=rid, event_id=event_id, occurred_at=occurred))
+        notices.append(
+            {"source": "acumatica", "entity": entity, "id": rid, "event_id": event_id, "occurred_at": occurred}
+        )
     if inserted and not notices:
         raise BadPush(f"query {body['Query']!r} rows carry no ShipmentNbr, invoice ReferenceNbr or CustomerID")
     return notices

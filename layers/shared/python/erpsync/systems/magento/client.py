@@ -114,7 +114,7 @@ class MagentoClient:
         self.username = username
         self.password = password
         self.timeout = timeout
-        self.http = http if http is not None else httpx.Client(timeout=timeout)
+        self.http = http if http is not None else transport.new_client(timeout)
         self.request_count = 0
         self.gate = gate
         self._token: str | None = None

@@ -42,17 +42,7 @@ def connect(wiring: Wiring) -> System:
 
 def parse_webhook(secret: Any, body: bytes, headers: dict[str, str]) -> list[ChangeNotice]:
     """Verify (when a secret is configured) and parse a signed Magento webhook."""
-    import json
-
-    if secret:
-        webhooks.verify(str(secret), body, headers)
-    try:
-        data = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise webhooks.BadWebhook(f"body is not valid JSON: {exc}") from exc
-    if data is None:
-        raise webhooks.BadWebhook("empty body: expected a JSON object")
-    return webhooks.parse(data, headers)
+    return [ChangeNotice(**fields) for fields in webhooks.receive(secret, body, headers)]
 
 
 PLUGIN = Plugin(

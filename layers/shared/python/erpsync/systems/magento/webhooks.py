@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from erpsync.model import ChangeNotice
 from erpsync.systems.plugin import BadWebhook
+
+if TYPE_CHECKING:
+    from erpsync.model import ChangeNotice
 
 SIGNATURE_HEADER = "x-erpsync-signature"
 TIMESTAMP_HEADER = "x-erpsync-timestamp"
@@ -50,8 +53,31 @@ def verify(secret: str, body: bytes, headers: dict[str, str], window_s: int = 30
         raise BadWebhook("signature does not match", 401)
 
 
+def receive(secret: Any, body: bytes, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Verify (when a secret is configured) and parse a signed Magento webhook: the fields of each
+    ``ChangeNotice`` it announces (the plugin's ``webhooks``; the ingress uses these as they are,
+    without pydantic)."""
+    if secret:
+        verify(str(secret), body, headers)
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadWebhook(f"body is not valid JSON: {exc}") from exc
+    if data is None:
+        raise BadWebhook("empty body: expected a JSON object")
+    return notice_fields(data, headers)
+
+
 def parse(body: Any, headers: dict[str, str]) -> list[ChangeNotice]:
     """Change notices from a webhook body; ``BadWebhook`` names what is wrong."""
+    from erpsync.model import ChangeNotice
+
+    return [ChangeNotice(**fields) for fields in notice_fields(body, headers)]
+
+
+def notice_fields(body: Any, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """``parse`` without the model: the fields of each notice (source, entity, id, event_id,
+    occurred_at, version), every one of the type ``ChangeNotice`` holds."""
     if not isinstance(body, dict):
         raise BadWebhook("body must be a JSON object")
     if "specversion" in body:
@@ -84,14 +110,14 @@ def parse(body: Any, headers: dict[str, str]) -> list[ChangeNotice]:
     if event_id is None:
         event_id = hashlib.sha256(f"{event_type}|{record_id}|{version}".encode()).hexdigest()[:32]
     return [
-        ChangeNotice(
-            source="magento",
-            entity=entity,
-            id=str(record_id).strip(),
-            event_id=str(event_id),
-            occurred_at=occurred,
-            version=version if isinstance(version, str) else None,
-        )
+        {
+            "source": "magento",
+            "entity": entity,
+            "id": str(record_id).strip(),
+            "event_id": str(event_id),
+            "occurred_at": occurred,
+            "version": version if isinstance(version, str) else None,
+        }
     ]
 
 
