@@ -1,5 +1,5 @@
 """`python -m cli` is the `erpsync` command."""
 
-from cli.main import app
+from cli.main import main
 
-app(prog_name="erpsync")
+main()

@@ -21,7 +21,7 @@ from cli.console import console as console_command
 from cli.settings import settings_app
 from cli.sim import sim as sim_command
 
-app = typer.Typer(help=__doc__, no_args_is_help=True)
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 local_app = typer.Typer(help="The local stack: sims, moto, the webhook API, pollers and schedules.")
 app.add_typer(local_app, name="local")
 app.add_typer(settings_app, name="settings")
@@ -39,6 +39,8 @@ def _flow_names() -> list[str]:
 def _complete_flow(incomplete: str) -> list[str]:
     return [n for n in _flow_names() if n.startswith(incomplete)]
 
+
+OUTCOMES = ("synced", "skipped", "filtered", "failed", "retrying")
 
 StackOpt = Annotated[str | None, typer.Option("--stack", help="A deployed CloudFormation stack (default: local)")]
 
@@ -75,8 +77,18 @@ def sync(
     id: Annotated[str | None, typer.Option("--id", help="Sync just this record (store order id, ERP doc nbr)")] = None,
     stack: StackOpt = None,
 ) -> None:
-    """Run one flow now: everything changed since its cursor, or one record."""
+    """Run one flow now: everything changed since its cursor, or one record. With --stack the
+    deployed stack does it (through its operator API): no flow runs here with its secrets."""
     flow = _flow(flow)
+    if stack:
+        ops = _remote(stack)
+        if id:
+            res = ops.call("POST", f"resync/{flow}", {"id": id})
+            console.print(f"{flow} {id}: {res['outcome']} {res.get('message', '')}", markup=False, highlight=False)
+            raise typer.Exit(0 if res["outcome"] != "failed" else 1)
+        res = ops.call("POST", f"poll/{flow}", {})
+        console.print(f"{flow}: {res['enqueued']} change(s) since {res['since']} queued in {stack}", markup=False)
+        return
     target.choose(stack)
     from erpsync.runtime.lambda_app import build
 
@@ -90,6 +102,17 @@ def sync(
     counts = Counter(o.outcome for o in outcomes)
     console.print(f"{flow}: {polled['enqueued']} change(s) since {polled['since']}; " + _counts(counts))
     raise typer.Exit(1 if counts.get("failed") else 0)
+
+
+def _remote(stack: str) -> Any:
+    """The operator API client of a deployed stack (requests signed with your AWS credentials)."""
+    from cli.console_app.operator_client import OperatorClient
+
+    info = target.choose(stack)
+    api = info.get("outputs", {}).get("ApiUrl")
+    if not api:
+        raise typer.BadParameter(f"stack {stack} has no ApiUrl output: is it an erpsync stack?", param_hint="--stack")
+    return OperatorClient(api)
 
 
 def _flow(name: str) -> str:
@@ -141,12 +164,21 @@ def failed(
     """List the open failures: what failed, why, how often, since when."""
     if ctx.invoked_subcommand is not None:
         return
-    target.choose(stack)
     flows = [_flow(flow)] if flow else _flow_names()
-    if resolved:
-        rows = [f for f in _desk().resolved(200) if f.flow in flows]
+    since = _iso(since, "--since")
+    if stack and not resolved:  # through the stack's operator API (it folds its failed queues in)
+        ops = _remote(stack)
+        rows = [
+            _as_failure(r)
+            for f in flows
+            for r in ops.call("GET", f"failed/{f}", query={"error_type": error_type, "since": since})["failed"]
+        ]
     else:
-        rows = _open_failures(flows, error_type, since, None)
+        target.choose(stack)
+        if resolved:
+            rows = [f for f in _desk().resolved(200) if f.flow in flows]
+        else:
+            rows = _open_failures(flows, error_type, since, None)
     if as_json:
         for r in rows:
             print(json.dumps(r.as_json()))
@@ -196,6 +228,30 @@ def failed_show(
         for h in rows_log[-10:]:
             line = f"  {str(h.get('at', ''))[:23]} {h.get('outcome')} try {h.get('attempt')}: {h.get('message', '')}"
             console.print(line[:300], markup=False, highlight=False)
+
+
+def _as_failure(row: dict[str, Any]) -> Any:
+    from dataclasses import fields
+
+    from erpsync.state.failures import Failure
+
+    names = {f.name for f in fields(Failure)}
+    return Failure.from_row({k: v for k, v in row.items() if k in names})
+
+
+def _iso(value: str | None, option: str) -> str | None:
+    """``value`` if it is an ISO date or time (else a clear error naming ``option``)."""
+    if value is None:
+        return None
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO date or time (e.g. 2026-11-01 or 2026-11-01T08:00)", param_hint=option
+        ) from None
+    return value
 
 
 def _fail(message: str) -> None:
@@ -252,6 +308,20 @@ def retry(
     """Try failed records again now, one or in bulk: each that goes through leaves the desk, each that
     fails again stays open with the new reason."""
     flow = _flow(flow)
+    since = _iso(since, "--since")
+    if stack:  # the deployed stack syncs them, with its own secrets
+        ops = _remote(stack)
+        rows = [
+            r for r in ops.call("GET", f"failed/{flow}", query={"error_type": error_type, "since": since})["failed"]
+        ]
+        chosen = [str(r["id"]) for r in rows if not ids or str(r["id"]) in ids]
+        if not chosen:
+            console.print(f"{flow}: no open failure matches", markup=False)
+            raise typer.Exit(0)
+        _confirm(f"retry {flow}:", len(chosen), yes)
+        counts = Counter(ops.retry(flow, chosen))
+        console.print(f"{flow}: " + _counts(counts), markup=False)
+        raise typer.Exit(1 if counts.get("failed") else 0)
     target.choose(stack)
     from erpsync.runtime import operator
     from erpsync.runtime.lambda_app import build
@@ -292,6 +362,15 @@ def skip(
         raise typer.BadParameter("say why with --note (it is kept with the record)")
     if not ids and not error_type and not since:
         raise typer.BadParameter("name the records: ids, --error-type or --since")
+    since = _iso(since, "--since")
+    if stack:
+        ops = _remote(stack)
+        rows = ops.call("GET", f"failed/{flow}", query={"error_type": error_type, "since": since})["failed"]
+        chosen = [str(r["id"]) for r in rows if not ids or str(r["id"]) in ids]
+        _confirm(f"skip {flow}:", len(chosen), yes)
+        skipped = ops.skip(flow, chosen, note) if chosen else 0
+        console.print(f"{flow}: {skipped} skipped", markup=False)
+        return
     target.choose(stack)
     from erpsync.runtime import operator
     from erpsync.runtime.queues import queue_url
@@ -321,6 +400,9 @@ def resync(
     if failed_only:
         retry(flow, None, error_type, since, yes, stack)
         return
+    if stack:
+        sync(flow, id, stack)
+        return
     target.choose(stack)
     from erpsync.runtime.lambda_app import build
 
@@ -338,6 +420,11 @@ def redrive(
     """Send every open failure of a flow back to its queue as a retry (the workers try them)."""
 
     flow = _flow(flow)
+    if stack:
+        ops = _remote(stack)
+        _confirm(f"redrive {flow}:", len(ops.failed(flow)), yes)
+        console.print(f"{flow}: {ops.redrive(flow)} record(s) sent back to the queue in {stack}", markup=False)
+        return
     target.choose(stack)
     from erpsync.runtime import operator
     from erpsync.runtime.queues import queue_url
@@ -353,20 +440,26 @@ def log(
     flow: Annotated[str | None, typer.Option(help="Only this flow", autocompletion=_complete_flow)] = None,
     outcome: Annotated[str | None, typer.Option(help="synced, skipped, filtered, failed or retrying")] = None,
     id: Annotated[str | None, typer.Option("--id", help="The history of one record (needs --flow)")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
+    limit: Annotated[int, typer.Option(help="At most this many rows", min=1)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
     stack: StackOpt = None,
 ) -> None:
     """Show the sync log, newest first."""
     import os
 
+    if flow:
+        flow = _flow(flow)
+    if outcome and outcome not in OUTCOMES:
+        raise typer.BadParameter(
+            f"{outcome!r} is not an outcome: use one of {', '.join(OUTCOMES)}", param_hint="--outcome"
+        )
+    if id and not flow:
+        raise typer.BadParameter("--id needs --flow")
     target.choose(stack)
     from erpsync.state.synclog import SyncLog
 
     synclog = SyncLog(os.environ["SYNC_LOG_TABLE"])
-    if id:
-        if not flow:
-            raise typer.BadParameter("--id needs --flow")
+    if id and flow:
         rows = list(reversed(synclog.history(flow, id)))
     elif outcome:
         rows = synclog.by_outcome(outcome, limit=limit)
@@ -377,7 +470,7 @@ def log(
     rows = rows[:limit]
     if as_json:
         for r in rows:
-            console.print_json(json.dumps(r, default=str))
+            print(json.dumps(r, default=str))
         return
     table = Table("at", "flow", "source id", "outcome", "target id", "try", "ms", "error", "message", title="sync log")
     for r in rows:
@@ -389,8 +482,8 @@ def log(
             str(r.get("target_id", "")),
             str(r.get("attempt", "")),
             str(r.get("duration_ms", "")),
-            r.get("error_type", ""),
-            str(r.get("message", ""))[:80],
+            escape(str(r.get("error_type", ""))),
+            escape(str(r.get("message", ""))[:80]),
         )
     console.print(table)
     console.print(_counts(Counter(r.get("outcome", "") for r in rows)))
@@ -403,3 +496,46 @@ def _counts(counts: Counter[str]) -> str:
 def _styled(outcome: str) -> str:
     color = {"synced": "green", "skipped": "dim", "filtered": "cyan", "failed": "red", "retrying": "yellow"}
     return f"[{color.get(outcome, 'white')}]{outcome}[/]"
+
+
+def explain(exc: BaseException) -> str:
+    """One line saying what went wrong and what to do, for an error no command expected."""
+    from botocore import exceptions as aws
+
+    from erpsync.errors import SyncError
+
+    if isinstance(exc, aws.EndpointConnectionError):
+        url = str(getattr(exc, "kwargs", {}).get("endpoint_url", "")).rstrip("/")
+        if "127.0.0.1" in url or "localhost" in url:
+            return f"the local stack is not answering at {url}: start it with `erpsync local up`, or use --stack NAME"
+        return f"cannot reach AWS at {url}: check the network and the region"
+    if isinstance(exc, aws.NoCredentialsError):
+        return "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    if isinstance(exc, aws.NoRegionError):
+        return "no AWS region set: set AWS_DEFAULT_REGION (or AWS_REGION) to the stack's region"
+    if isinstance(exc, aws.ClientError):
+        err = exc.response.get("Error", {})
+        return f"AWS refused {exc.operation_name}: {err.get('Code', '')} {err.get('Message', '')}".strip()
+    if isinstance(exc, SyncError):
+        return f"{exc.error_type}: {exc}"
+    if type(exc).__name__ == "OperatorError":
+        return str(exc)
+    return f"{type(exc).__name__}: {exc} (run with ERPSYNC_DEBUG=1 to see the traceback)"
+
+
+def main() -> None:
+    """The `erpsync` command: whatever fails, one clear line on stderr and a non-zero exit, never a
+    traceback (``ERPSYNC_DEBUG=1`` shows it)."""
+    import os
+    import sys
+
+    try:
+        app(prog_name="erpsync")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("ERPSYNC_DEBUG"):
+            raise
+        print(f"error: {' '.join(explain(exc).split())}", file=sys.stderr)
+        sys.exit(1)

@@ -11,8 +11,23 @@ import os
 from pathlib import Path
 from typing import Any
 
-LOCAL_FILE = Path(os.environ.get("ERPSYNC_LOCAL_FILE", ".erpsync/local.json"))
-"""Where `erpsync local up` writes the stack's URLs and credentials (``ERPSYNC_LOCAL_FILE`` moves it)."""
+
+def _local_file() -> Path:
+    """``ERPSYNC_LOCAL_FILE``, else ``.erpsync/local.json`` in this folder or the nearest folder above
+    it that has one (a command run from a subfolder of the clone finds the stack), else here."""
+    if os.environ.get("ERPSYNC_LOCAL_FILE"):
+        return Path(os.environ["ERPSYNC_LOCAL_FILE"])
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        candidate = folder / ".erpsync" / "local.json"
+        if candidate.exists():
+            return candidate
+    return Path(".erpsync/local.json")
+
+
+LOCAL_FILE = _local_file()
+"""Where `erpsync local up` writes the stack's URLs and credentials and the other commands read them
+(``ERPSYNC_LOCAL_FILE`` moves it)."""
 
 OUTPUT_ENV = {
     "BindingsTableName": "BINDINGS_TABLE",
@@ -24,8 +39,17 @@ OUTPUT_ENV = {
 def use_local(path: Path = LOCAL_FILE) -> dict[str, Any]:
     """Point this process at the local stack described by ``path``; its contents."""
     if not path.exists():
-        raise SystemExit(f"{path} not found: start the local stack first with `erpsync local up`")
-    info: dict[str, Any] = json.loads(path.read_text())
+        raise SystemExit(
+            f"error: no local stack found ({path} does not exist here or in a folder above): start it with "
+            "`erpsync local up` in the clone, or use --stack NAME"
+        )
+    try:
+        info: dict[str, Any] = json.loads(path.read_text())
+        info["aws_endpoint"]
+    except (ValueError, KeyError, TypeError):
+        raise SystemExit(
+            f"error: {path} is not a local stack file: start the stack again with `erpsync local up`"
+        ) from None
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": info["aws_endpoint"],

@@ -8,6 +8,8 @@
 - ``POST /operator/skip/{flow}`` ``{"ids": [...], "note": "..."}`` (or ``error_type``/``since``)
   resolve open failures without syncing them, with a note
 - ``POST /operator/redrive/{flow}`` every open failure back to the queue as a retry, attempts reset
+- ``POST /operator/poll/{flow}`` poll the flow now: its changes since the cursor go onto its queue
+  (the stack's workers sync them)
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return respond(400, {"message": 'name what to skip: {"ids": [...]} or error_type / since'})
         skipped = operator.skip_failed(rt.queue_url, flow, desk, str(body["note"]), caller, **filters)
         return respond(200, {"skipped": skipped})
+    if action == "poll" and event.get("httpMethod") == "POST":
+        polled = rt.poll()
+        return respond(200, {"enqueued": polled["enqueued"], "since": polled["since"]})
     if action == "redrive" and event.get("httpMethod") == "POST":
         return respond(200, {"moved": operator.redrive(rt.queue_url, flow, desk)})
     return respond(404, {"message": f"no operator action {event.get('httpMethod')} {action!r}"})

@@ -1,0 +1,119 @@
+"""THE list of flows. Handlers, the webhook ingress, the operator API, the CLI, the local stack,
+the demo and the template test all read it; no flow name is listed anywhere else.
+
+A flow moves one entity in one direction between two roles (``store`` and ``erp``). Which
+connections play those roles comes from the routing document in the settings; which systems can
+serve an entity in a direction comes from each system's plugin. Adding a flow: one entry here,
+one row in the template's ``Flows`` mapping, the entity's rules in ``flows/<entity>.py`` and the
+ports it needs in each system (docs/ARCHITECTURE.md walks through the customers flows).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+STORE, ERP = "store", "erp"
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    name: str
+    """The flow's name: queue ``<stack>-<name>``, CLI argument, operator path, sync-log ``flow``."""
+    entity: str
+    """The canonical entity it moves (binding keys are ``<entity>#<connection>#<id>``)."""
+    source: str
+    """Role the records come from: ``store`` or ``erp``."""
+    target: str
+    """Role they are written to."""
+    rules: str
+    """``module:Class`` of the entity's rules (lazily imported)."""
+    topics: tuple[str, ...] = ()
+    """Webhook topics (canonical ``<entity>.<event>``) that ring this flow's doorbell."""
+    schedule: str = "poll"
+    """What the schedule does: ``poll`` (changes since the cursor), or ``none``."""
+    sweep: bool = False
+    """An hourly reconciliation sweep re-enqueues recent source records that have no binding."""
+    summary: str = ""
+
+    @property
+    def logical_id(self) -> str:
+        """The name in template logical ids: ``erp-customers`` -> ``ErpCustomers``."""
+        return "".join(part.capitalize() for part in self.name.replace("_", "-").split("-"))
+
+    def load_rules(self) -> type[Any]:
+        module, _, cls = self.rules.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+FLOWS: tuple[FlowSpec, ...] = (
+    FlowSpec(
+        "customers",
+        "customer",
+        STORE,
+        ERP,
+        "erpsync.flows.customers:CustomerRules",
+        topics=("customer.saved",),
+        sweep=True,
+        summary="store accounts -> ERP customers (created or updated, linked by email)",
+    ),
+    FlowSpec(
+        "erp-customers",
+        "customer",
+        ERP,
+        STORE,
+        "erpsync.flows.customers:CustomerRules",
+        topics=("customer.saved",),
+        summary="ERP customers -> store accounts (created or updated, linked by email)",
+    ),
+    FlowSpec(
+        "orders",
+        "order",
+        STORE,
+        ERP,
+        "erpsync.flows.orders:OrderRules",
+        topics=("order.saved",),
+        sweep=True,
+        summary="store orders -> ERP sales orders, exactly once, to the cent",
+    ),
+    FlowSpec(
+        "shipments",
+        "shipment",
+        ERP,
+        STORE,
+        "erpsync.flows.documents:ShipmentRules",
+        topics=("shipment.saved",),
+        summary="confirmed ERP shipments -> store shipments with tracking",
+    ),
+    FlowSpec(
+        "invoices",
+        "invoice",
+        ERP,
+        STORE,
+        "erpsync.flows.documents:InvoiceRules",
+        topics=("invoice.saved",),
+        summary="released ERP invoices -> store invoices",
+    ),
+)
+
+BY_NAME: dict[str, FlowSpec] = {f.name: f for f in FLOWS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+class UnknownFlow(ValueError):
+    pass
+
+
+def get(name: str) -> FlowSpec:
+    """The flow called ``name`` (a singular entity name is accepted for a store-to-ERP flow)."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    if f"{name}s" in BY_NAME:
+        return BY_NAME[f"{name}s"]
+    raise UnknownFlow(f"unknown flow {name!r}; flows are: {', '.join(NAMES)}")
+
+
+def for_notice(entity: str, source_role: str) -> FlowSpec | None:
+    """The flow that carries a change of ``entity`` coming from a system of ``source_role``."""
+    return next((f for f in FLOWS if f.entity == entity and f.source == source_role), None)

@@ -1,0 +1,198 @@
+"""Orders: a store order becomes one ERP sales order, exactly once, adding up to the cent.
+
+In the run order of ``flows.sync``: settled from the binding before any read when already sent;
+fetch (or the poll's fresh snapshot); the order sync preferences as must-skip rules; a lease on
+the store number; the customer first (found by email, created if missing, never overwritten);
+map and check the money; look up a possibly lost earlier create; create; bind.
+
+A store number already sent from the same connection under another store id (a store that
+reused a number) is never sent again: it fails as ``duplicate_number`` naming both records.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from erpsync.errors import MappingMissing, PermanentError, ValidationFailed
+from erpsync.flows.base import SyncResult, content_hash
+from erpsync.flows.sync import RecordSync
+from erpsync.model import (
+    ChangeNotice,
+    Customer,
+    DraftLine,
+    ErpOrderRef,
+    Order,
+    SalesOrderDraft,
+    allocate_proportionally,
+    cents,
+)
+from erpsync.state.bindings import PENDING, Binding
+
+
+class DuplicateOrderNumber(PermanentError):
+    error_type = "duplicate_number"
+
+
+class OrderRules(RecordSync):
+    """One store order -> one ERP sales order (insert only: an order synced once is never rewritten)."""
+
+    def before_fetch(self, notice: ChangeNotice, binding: Binding | None) -> SyncResult | None:
+        # an order already in the ERP (an echo of our own shipment or invoice, a redelivered
+        # notice) costs no call to the store
+        if binding and binding.status != PENDING:
+            return SyncResult("skipped", binding.other_id or "", f"already in {self.target}")
+        return None
+
+    def fetch(self, notice: ChangeNotice) -> Order:
+        order: Order = self.ctx.source_port.get(notice.id, notice.fresh_snapshot(self.settings.snapshot_max_age_s))
+        return order
+
+    def must_skip(self, record: Order) -> SyncResult | None:
+        reason = self.left_out(record)
+        return SyncResult("filtered", "", reason) if reason else None
+
+    def up_to_date(self, record: Order, binding: Binding | None) -> SyncResult | None:
+        return None  # insert only: a bound order was settled before the fetch
+
+    def pair_key(self, record: Order, binding: Binding | None) -> str:
+        return f"{self.source}:number:{record.number}"
+
+    def dependencies(self, record: Order) -> str:
+        return self.resolve_customer(record.customer)
+
+    def write(self, order: Order, binding: Binding | None, deps: str | None = None) -> SyncResult:
+        sent = self.bindings.get("order", self.source, f"number:{order.number}", self.target)
+        if sent and sent.data.get("source_id") not in (None, order.source_id):
+            raise DuplicateOrderNumber(
+                f"{self.source} order number {order.number} was already sent (as {self.source} order "
+                f"{sent.data.get('source_id')}, {self.target} order {sent.other_id}); this {self.source} order "
+                f"{order.source_id} carries the same number and is held for review, not sent twice"
+            )
+        draft = self.draft(order, deps or self.resolve_customer(order.customer))
+        digest = content_hash(draft)
+        target = self.ctx.target_port
+        if not (binding and binding.status == PENDING) and (sent or self.settings.lookup_before_create):
+            found = target.find(order.number)
+            if found:
+                self._bind(order, found, digest)
+                return SyncResult("synced", found.key, f"found existing {self.target} order {found.number}")
+        key = ("order", self.source, order.source_id, self.target)
+        ref, created = self.create_once(key, binding, lambda: target.find(order.number), lambda: target.create(draft))
+        self._bind(order, ref, digest)
+        if not created:
+            return SyncResult("synced", ref.key, f"found existing {self.target} order {ref.number}")
+        return SyncResult("synced", ref.key, f"created {self.target} order {ref.number}")
+
+    def left_out(self, order: Order) -> str:
+        """Why the order sync preferences leave this order out ('' when it syncs)."""
+        prefs = self.settings.order_sync
+        if prefs.statuses and order.status not in prefs.statuses:
+            return f"status {order.status!r} is not one of {prefs.statuses}"
+        if prefs.require_payment_captured and not order.payment_captured:
+            return f"payment not captured (paid {order.paid} of {order.grand_total})"
+        return ""
+
+    def resolve_customer(self, customer: Customer) -> str:
+        """The ERP customer for this email: bound, found, or created. Never updated by an order."""
+        known = self.bindings.find("customer", "email", customer.email, self.target)
+        if known:
+            return known
+        port = self.ctx.extra[("customer", "target")]
+        found = port.find(customer.email)
+        if found:
+            customer_id = str(found[0].source_id)
+        else:
+            key = ("customer", "email", customer.email, self.target)
+            made, _ = self.create_once(key, self.bindings.get(*key), lambda: None, lambda: port.create(customer))
+            customer_id = str(made.source_id)
+        if customer.is_guest and not found:
+            # made for a guest checkout: the ERP-to-store customers flow leaves it out
+            self.bindings.put(Binding("customer", "guest", customer_id, self.target, customer.email))
+        self.bindings.bind("customer", "email", customer.email, self.target, customer_id)
+        return customer_id
+
+    def draft(self, order: Order, customer_id: str) -> SalesOrderDraft:
+        """Map the order for the ERP; the money must add up to the store's grand total."""
+        s = self.settings
+        ship_via = self._mapped(order.shipping_method, s.shipping_methods, s.default_ship_via, "shipping_methods")
+        payment = self._mapped(order.payment_method, s.payment_methods, s.default_payment_method, "payment_methods")
+        if order.tax_total and not s.tax_id:
+            raise MappingMissing("order has tax but settings.tax_id (the ERP tax id for store tax) is not set")
+        if not order.lines:
+            raise ValidationFailed(f"order {order.number} has no lines")
+        spread = allocate_proportionally(
+            order.order_discount, [ln.row_total - cents(ln.discount) for ln in order.lines]
+        )
+        lines = [
+            DraftLine(
+                line_id=ln.line_id,
+                sku=ln.sku,
+                description=ln.name,
+                qty=ln.qty,
+                unit_price=ln.unit_price,
+                discount=cents(ln.discount) + extra,
+            )
+            for ln, extra in zip(order.lines, spread, strict=True)
+        ]
+        draft = SalesOrderDraft(
+            number=order.number,
+            customer_id=customer_id,
+            date=order.created_at,
+            currency=order.currency,
+            description=f"{self.source} order {order.number}",
+            ship_via=ship_via,
+            payment_method=payment,
+            bill_to=order.bill_to,
+            ship_to=order.ship_to,
+            email=order.customer.email,
+            lines=lines,
+            freight=cents(order.freight),
+            tax_total=cents(order.tax_total),
+            tax_id=s.tax_id if order.tax_total else None,
+            total=cents(order.grand_total),
+        )
+        if draft.computed_total() != draft.total:
+            raise ValidationFailed(
+                f"order {order.number} does not add up: lines - discounts + freight + tax = "
+                f"{draft.computed_total()} but the store charged {draft.total}"
+            )
+        if any(ln.amount < Decimal(0) for ln in lines):
+            raise ValidationFailed(f"order {order.number} has a line discounted below zero")
+        return draft
+
+    @staticmethod
+    def _mapped(code: str | None, table: dict[str, str], default: str | None, name: str) -> str | None:
+        if not code:
+            return default
+        if code in table:
+            return table[code]
+        if default is not None:
+            return default
+        raise MappingMissing(f"no mapping for {code!r} in settings.{name} and no default set")
+
+    def _bind(self, order: Order, ref: ErpOrderRef, digest: str) -> None:
+        """Both binding items and the store number's index, in one transaction."""
+        fwd = Binding(
+            "order",
+            self.source,
+            order.source_id,
+            self.target,
+            ref.key,
+            hash=digest,
+            written_hash=None,
+            data={"number": order.number, "erp_id": ref.id, "order_type": ref.order_type},
+        )
+        rev = Binding(
+            "order",
+            self.target,
+            ref.key,
+            self.source,
+            order.source_id,
+            hash=digest,
+            written_hash=digest,
+            data={"number": order.number, "line_map": ref.line_map},
+        )
+        index = Binding(
+            "order", self.source, f"number:{order.number}", self.target, ref.key, data={"source_id": order.source_id}
+        )
+        self.bindings.bind_pair(fwd, rev, also=[index])

@@ -1,0 +1,42 @@
+"""Canonical models: what flows speak, whatever the systems on either side.
+
+Money is ``Decimal`` in the document's currency (``Order.currency``); quantities are
+``Decimal`` too. Ids are strings on every side.
+"""
+
+from __future__ import annotations
+
+from erpsync.model.money import allocate_proportionally, cents
+from erpsync.model.records import (
+    Address,
+    ChangeNotice,
+    Customer,
+    DocumentLine,
+    DraftLine,
+    ErpOrderRef,
+    Invoice,
+    Order,
+    OrderLine,
+    SalesOrderDraft,
+    Shipment,
+    Track,
+    erp_order_key,
+)
+
+__all__ = [
+    "Address",
+    "ChangeNotice",
+    "Customer",
+    "DocumentLine",
+    "DraftLine",
+    "ErpOrderRef",
+    "Invoice",
+    "Order",
+    "OrderLine",
+    "SalesOrderDraft",
+    "Shipment",
+    "Track",
+    "allocate_proportionally",
+    "cents",
+    "erp_order_key",
+]

@@ -1,0 +1,267 @@
+"""The canonical records every flow works with, independent of any concrete system."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from erpsync.model.money import cents
+
+
+class Model(BaseModel):
+    """Base: strict about unknown fields, so a typo in a mapping fails loudly.
+
+    Validators are built on first use (``defer_build``), so a handler pays only for the models
+    it touches (the webhook ingress builds ``ChangeNotice`` alone) and importing stays cheap.
+    """
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Address(Model):
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    street: list[str] = Field(default_factory=list)
+    city: str = ""
+    region: str = ""
+    region_code: str = ""
+    postcode: str = ""
+    country: str = ""
+    phone: str = ""
+    email: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+class Customer(Model):
+    """A customer; the email address is the identity on every side."""
+
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    phone: str = ""
+    group: str | None = None
+    """The store's customer group id (the ERP side's price class is mapped to it by the flow)."""
+    is_guest: bool = False
+    address: Address | None = None
+    """The default billing address."""
+    shipping: Address | None = None
+    """The default shipping address (None: same as billing)."""
+    source_id: str | None = None
+    version: str | None = None
+    """The system's change marker (Magento ``updated_at``, Acumatica ``LastModifiedDateTime``)."""
+    price_class: str | None = None
+    """ERP side: the customer price class as the ERP holds it."""
+    customer_class: str | None = None
+    """ERP side: the customer class."""
+
+    @field_validator("email")
+    @classmethod
+    def _normalise_email(cls, v: str) -> str:
+        v = v.strip().lower()
+        if "@" not in v:
+            raise ValueError(f"not an email address: {v!r}")
+        return v
+
+    @property
+    def name(self) -> str:
+        name = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return name or self.company or self.email
+
+
+class OrderLine(Model):
+    """One real line of an order (a configurable parent and its child fold into one)."""
+
+    line_id: str
+    """The store's id for this line: the one it ships and invoices against."""
+    sku: str
+    name: str = ""
+    qty: Decimal
+    unit_price: Decimal
+    discount: Decimal = Decimal("0")
+    """The line's own discount amount (for the whole line, positive)."""
+    tax: Decimal = Decimal("0")
+    product_type: str = "simple"
+    store_line_ids: list[str] = Field(default_factory=list)
+    """Every store line folded into this one (e.g. a configurable parent and its child)."""
+
+    @property
+    def row_total(self) -> Decimal:
+        return cents(self.unit_price * self.qty)
+
+
+class Order(Model):
+    """A store order, as the store charged it."""
+
+    source_id: str
+    number: str
+    """The store's visible reference (Magento increment_id); the ERP carries it too."""
+    status: str = ""
+    state: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    currency: str
+    customer: Customer
+    bill_to: Address
+    ship_to: Address | None = None
+    shipping_method: str | None = None
+    shipping_description: str = ""
+    payment_method: str | None = None
+    lines: list[OrderLine]
+    subtotal: Decimal = Decimal("0")
+    order_discount: Decimal = Decimal("0")
+    """Cart-level discount not carried by any line (positive); spread over lines on the way."""
+    freight: Decimal = Decimal("0")
+    """Shipping charged, net of any shipping discount."""
+    tax_total: Decimal = Decimal("0")
+    grand_total: Decimal
+    paid: Decimal = Decimal("0")
+
+    @property
+    def payment_captured(self) -> bool:
+        return self.grand_total > 0 and self.paid >= self.grand_total
+
+    def computed_total(self) -> Decimal:
+        """Lines less their discounts, less the cart discount, plus freight and tax."""
+        lines = sum((ln.row_total - cents(ln.discount) for ln in self.lines), Decimal("0"))
+        return cents(lines - self.order_discount + self.freight + self.tax_total)
+
+
+class DraftLine(Model):
+    line_id: str
+    sku: str
+    description: str = ""
+    qty: Decimal
+    unit_price: Decimal
+    discount: Decimal = Decimal("0")
+
+    @property
+    def amount(self) -> Decimal:
+        return cents(self.unit_price * self.qty) - cents(self.discount)
+
+
+class SalesOrderDraft(Model):
+    """What the orders flow asks the ERP to create: resolved, mapped and adding up."""
+
+    number: str
+    customer_id: str
+    date: datetime | None = None
+    currency: str
+    description: str = ""
+    ship_via: str | None = None
+    payment_method: str | None = None
+    bill_to: Address
+    ship_to: Address | None = None
+    email: str = ""
+    lines: list[DraftLine]
+    freight: Decimal = Decimal("0")
+    tax_total: Decimal = Decimal("0")
+    tax_id: str | None = None
+    total: Decimal
+
+    def computed_total(self) -> Decimal:
+        return cents(sum((ln.amount for ln in self.lines), Decimal("0")) + self.freight + self.tax_total)
+
+
+class ErpOrderRef(Model):
+    """Where an order landed in the ERP."""
+
+    id: str
+    """The ERP's stable id (Acumatica record GUID)."""
+    number: str
+    """The ERP's visible number (Acumatica OrderNbr)."""
+    order_type: str = ""
+    status: str = ""
+    line_map: dict[str, str] = Field(default_factory=dict)
+    """ERP line number -> store line_id."""
+
+    @property
+    def key(self) -> str:
+        return erp_order_key(self.order_type, self.number)
+
+
+def erp_order_key(order_type: str, number: str) -> str:
+    """How bindings name an ERP order: its type and number (numbers repeat across types)."""
+    return f"{order_type}/{number}" if order_type else number
+
+
+class Track(Model):
+    number: str
+    carrier: str = ""
+    title: str = ""
+
+
+class DocumentLine(Model):
+    """A shipped or invoiced quantity of one order line, as the ERP reports it."""
+
+    order_number: str
+    """The ERP's order number the line belongs to."""
+    order_type: str = ""
+    line_nbr: str | None = None
+    sku: str = ""
+    qty: Decimal
+    store_line_id: str | None = None
+    """Filled in by the flow: the store's line to ship or invoice."""
+
+    @property
+    def order_key(self) -> str:
+        return erp_order_key(self.order_type, self.order_number)
+
+
+class Shipment(Model):
+    source_id: str
+    status: str = ""
+    confirmed: bool = False
+    """True once the ERP has confirmed it (goods left the warehouse)."""
+    ship_date: datetime | None = None
+    ship_via: str | None = None
+    lines: list[DocumentLine]
+    tracks: list[Track] = Field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+class Invoice(Model):
+    source_id: str
+    doc_type: str = "Invoice"
+    status: str = ""
+    released: bool = False
+    """True once the ERP has released it (posted; no longer a draft)."""
+    date: datetime | None = None
+    amount: Decimal = Decimal("0")
+    currency: str = ""
+    lines: list[DocumentLine]
+    updated_at: datetime | None = None
+
+
+class ChangeNotice(Model):
+    """A doorbell: something changed in ``source``; the worker reads the record itself."""
+
+    source: str
+    """The connection the change comes from (an id such as ``magento``)."""
+    entity: str
+    id: str
+    target: str | None = None
+    """The connection to sync it to; None: every route of the flow from ``source``."""
+    event_id: str | None = None
+    occurred_at: datetime | None = None
+    version: str | None = None
+    """The source's version marker when known (e.g. updated_at)."""
+    snapshot: dict[str, Any] | None = None
+    """The record as the source returned it when the notice was made (a poll's search already reads
+    whole orders), so a worker that picks the notice up soon after need not read it again."""
+    read_at: datetime | None = None
+    """When ``snapshot`` was read."""
+
+    def fresh_snapshot(self, max_age_s: float, now: datetime | None = None) -> dict[str, Any] | None:
+        """``snapshot`` if it was read less than ``max_age_s`` ago; else None (read the record)."""
+        if not self.snapshot or self.read_at is None or max_age_s <= 0:
+            return None
+        age = ((now or datetime.now(UTC)) - self.read_at).total_seconds()
+        return self.snapshot if 0 <= age < max_age_s else None

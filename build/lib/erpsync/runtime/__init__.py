@@ -1,0 +1,1 @@
+"""Lambda plumbing: settings, error classes, queue envelopes, logging."""

@@ -1,0 +1,444 @@
+"""The worker side of a flow: sync each queued notice and decide what happens on failure.
+
+- success (synced, skipped, filtered): the message is done, and the record's item on the failures
+  desk (``state/failures.py``), if one is open, is resolved;
+- ``PermanentError``: onto the failures desk at once with the reason (one item per record, however
+  often it fails; the failed queue only when the desk cannot be written);
+- transient trouble of a remote system (outage, 5xx, timeout, 429, an open circuit breaker,
+  another worker holding the record's lease): the notice goes back on the queue with a delay and
+  *without* spending an attempt, so an ERP outage of hours fails nothing; only a record retrying
+  for longer than ``give_up_after_hours`` is parked;
+- anything attributable to the record that may pass (a bug, an unexpected answer): back on the
+  queue with exponential backoff and jitter until ``max_attempts``, then onto the desk.
+
+A record open on the desk is *held*: a notice of the version that failed (a poll's or sweep's
+re-find, a second delivery) is done with at once, without a sync or a sync-log row; a newer version
+of the record, or an operator's retry, is tried again.
+
+A notice travels with its own attempt count and first-attempt time (the message body), so
+re-queuing never trips SQS's own redrive, which stays as the backstop for crashed workers.
+Every attempt writes one sync-log row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from erpsync.errors import AuthError, PermanentError, RateLimitedError, RetryableError, SyncError
+from erpsync.model import ChangeNotice
+from erpsync.runtime import logs, metrics, queues
+from erpsync.state import dynamo
+from erpsync.state.bindings import SeenVersions
+from erpsync.state.failures import Failure, FailuresDesk, failure_key
+from erpsync.state.guards import Breaker, Leases, LimitExceeded
+from erpsync.state.synclog import LogRow, SyncLog
+from erpsync.systems.ports import Deadline
+
+log = logging.getLogger("erpsync.worker")
+
+BASE_DELAY_S = 10
+MAX_DELAY_S = 900  # SQS's longest message delay
+BUSY_DELAY_S = 5
+RECORD_RESERVE_S = 5.0
+"""A record is not started with less than this left before the deadline's margin."""
+TRANSIENT = (
+    "outage",
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "breaker_open",
+    "busy",
+    "ceiling",
+    "budget",
+    "auth",
+    "in_doubt",
+)
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    """True when the message is done with (synced, skipped, filtered, parked or re-queued)."""
+    outcome: str
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        self.message = logs.mask(self.message)  # a failure reason may quote the record
+
+
+@dataclass
+class Envelope:
+    """A notice with its delivery history (what the message body carries)."""
+
+    notice: ChangeNotice
+    attempt: int = 0
+    first_attempt_at: str = ""
+    correlation_id: str = ""
+    """Made where the notice was made (webhook, poll, sweep; see ``logs.Correlation``), kept through
+    re-queues and the failed queue: every log line of this record's processing carries it."""
+    by_operator: bool = False
+    """An operator's retry: tried even when the record is held on the failures desk."""
+
+    @classmethod
+    def parse(cls, body: str) -> Envelope:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("message body is not a JSON object")
+        attempt = int(data.pop("attempt", 0))
+        first = str(data.pop("first_attempt_at", ""))
+        correlation_id = str(data.pop("correlation_id", "") or "")
+        by_operator = bool(data.pop("by_operator", False))
+        return cls(ChangeNotice.model_validate(data), attempt, first, correlation_id, by_operator)
+
+    def body(self) -> str:
+        data = self.notice.model_dump(mode="json", exclude_none=True)
+        extra: dict[str, Any] = {"correlation_id": self.correlation_id} if self.correlation_id else {}
+        if self.by_operator:
+            extra["by_operator"] = True
+        return json.dumps({**data, "attempt": self.attempt, "first_attempt_at": self.first_attempt_at, **extra})
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> int:
+    """Exponential backoff with jitter (half to full), never shorter than the remote's Retry-After."""
+    ceiling = min(MAX_DELAY_S, BASE_DELAY_S * 2 ** max(0, attempt - 1))
+    wait = random.uniform(ceiling / 2, ceiling)
+    return int(min(MAX_DELAY_S, max(wait, retry_after or 0)))
+
+
+def transient_kind(exc: RetryableError) -> str:
+    """What kind of passing trouble this is ('' = the record's own: it spends an attempt)."""
+    if isinstance(exc, RateLimitedError):
+        return "rate_limited"
+    if exc.error_type in TRANSIENT:
+        return exc.error_type
+    if exc.status is not None and exc.status >= 500:
+        return "server_error"
+    if exc.error_type in ("retryable",) and exc.status is None and "timed out" in str(exc):
+        return "timeout"
+    if exc.error_type == "retryable" and exc.status is None:
+        return "outage"  # transport trouble
+    return ""
+
+
+class Worker:
+    def __init__(
+        self,
+        flow: Any,
+        synclog: SyncLog,
+        queue_url: str,
+        max_attempts: int,
+        *,
+        breaker: Breaker | None = None,
+        leases: Leases | None = None,
+        give_up_after_hours: float = 96.0,
+        seen: SeenVersions | None = None,
+        deadline: Deadline | None = None,
+        flow_name: str | None = None,
+        desk: FailuresDesk | None = None,
+    ) -> None:
+        self.deadline = deadline
+        self.desk = desk
+        self.parallel = 1
+        """Records of one batch handled side by side (set from the settings by the runtime)."""
+        self.flow_name = flow_name or flow.name
+        self.flow, self.synclog, self.queue_url, self.max_attempts = flow, synclog, queue_url, max_attempts
+        self.breaker, self.leases, self.give_up_after_hours = breaker, leases, give_up_after_hours
+        self.seen = seen
+        self.max_delay_s = MAX_DELAY_S
+        """Longest re-queue delay (SQS allows 900 s; tests set 0 to see re-queued notices at once)."""
+        self.systems: tuple[str, ...] = tuple(dict.fromkeys((flow.source, flow.target))) if flow is not None else ()
+
+    def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An SQS event -> the partial batch response (ReportBatchItemFailures).
+
+        Records run side by side on up to ``parallel`` threads, so one slow answer does not hold up
+        the rest of the batch (the shared rate gate still caps what reaches each system). The batch
+        keeps the invocation's deadline: a record not yet started when less than
+        ``RECORD_RESERVE_S`` is left is reported as a failure untouched (SQS delivers it again; no
+        attempt is spent) instead of being cut off mid-write by the Lambda timeout.
+        """
+        records = event.get("Records", [])
+        if self.parallel <= 1 or len(records) <= 1:
+            results = [self._run(r) for r in records]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            queues.client(), dynamo.client()  # made once, before threads race to make them
+            with ThreadPoolExecutor(max_workers=min(self.parallel, len(records))) as pool:
+                results = list(pool.map(self._run, records))
+        failures = [{"itemIdentifier": r["messageId"]} for r, ok in zip(records, results, strict=True) if not ok]
+        handed_back = results.count(None)
+        if handed_back:
+            log.warning(
+                "%s: too little time left in the invocation; %d record(s) handed back untouched",
+                self.flow_name,
+                handed_back,
+                extra={"flow": self.flow_name, "handed_back": handed_back},
+            )
+        return {"batchItemFailures": failures}
+
+    def _run(self, record: dict[str, Any]) -> bool | None:
+        """Handle one record of a batch: True when done with, False to redeliver, None when not started."""
+        left = self.deadline.remaining() if self.deadline else None
+        if left is not None and left < RECORD_RESERVE_S:
+            return None
+        return self.handle_record(record).ok
+
+    def handle_record(self, record: dict[str, Any]) -> Outcome:
+        started = time.monotonic()
+        try:
+            env = Envelope.parse(record["body"])
+        except (ValueError, ValidationError) as exc:
+            bad = Failure(
+                self.flow_name,
+                "",
+                f"message:{record.get('messageId', '')}",
+                error_type="bad_message",
+                reason=f"not a change notice: {exc}",
+                request=str(record.get("body", "")),
+            )
+            self._to_desk(bad, str(record.get("body", "")))
+            metrics.attempt(self.flow_name, "", "failed", (time.monotonic() - started) * 1000)
+            return Outcome(True, "failed", "bad message")
+        env.correlation_id = env.correlation_id or logs.new_correlation_id()
+        with logs.record_context(
+            flow=self.flow_name,
+            record=env.notice.id,
+            connection=env.notice.source,
+            correlation_id=env.correlation_id,
+        ):
+            return self._attempt(env, started)
+
+    def _attempt(self, env: Envelope, started: float) -> Outcome:
+        """One attempt at the record of ``env`` (every line it logs carries the record's context)."""
+        notice = env.notice
+        failure = self._open_failure(env)
+        if failure is not None and not env.by_operator and (not notice.version or notice.version == failure.version):
+            log.info(
+                "%s %s is held on the failures desk (%s): tried again when it changes or an operator retries it",
+                self.flow_name,
+                notice.id,
+                failure.error_type,
+                extra={"flow": self.flow_name, "record": notice.id, "outcome": "held"},
+            )
+            return Outcome(True, "held", failure.reason)
+        env.attempt += 1
+        env.first_attempt_at = env.first_attempt_at or datetime.now(UTC).isoformat()
+        outcome = self._leased(env, started)
+        if failure is not None and outcome.outcome in ("synced", "skipped", "filtered") and self.desk:
+            self.desk.resolve(failure.key, outcome.outcome, "operator" if env.by_operator else "sync")
+        return outcome
+
+    def _open_failure(self, env: Envelope) -> Failure | None:
+        if self.desk is None:
+            return None
+        try:
+            return self.desk.get(failure_key(self.flow_name, env.notice.source, env.notice.id))
+        except Exception:  # the desk unreadable: try the record (a failure is recorded again)
+            log.exception("could not read the failures desk for %s", env.notice.id)
+            return None
+
+    def _leased(self, env: Envelope, started: float) -> Outcome:
+        notice = env.notice
+        wait = self._breaker_wait()
+        if wait:
+            self._breaker_down(self.systems)
+            return self._again(
+                env, started, RetryableError(f"circuit open for {wait:.0f}s", error_type="breaker_open"), wait
+            )
+        lease = f"{self.flow_name}#{notice.source}#{notice.id}"
+        if self.leases and not self.leases.acquire(lease):
+            return self._again(
+                env, started, RetryableError("another worker holds this record", error_type="busy"), BUSY_DELAY_S
+            )
+        try:
+            return self._sync(env, started)
+        finally:
+            if self.leases:
+                self.leases.release(lease)
+
+    def _sync(self, env: Envelope, started: float) -> Outcome:
+        notice = env.notice
+        try:
+            result = self.flow.sync(notice)
+        except PermanentError as exc:
+            return self._failed(env, exc, started)
+        except LimitExceeded as exc:
+            return self._again(env, started, RetryableError(str(exc), error_type="ceiling"), exc.wait_s)
+        except RetryableError as exc:
+            kind = transient_kind(exc)
+            if kind:
+                return self._transient(env, exc, started)
+            return self._retry(env, exc, started)
+        except Exception as exc:
+            log.exception("unexpected error syncing %s %s", notice.entity, notice.id)
+            return self._retry(
+                env, RetryableError(f"unexpected {type(exc).__name__}: {exc}", error_type="unexpected"), started
+            )
+        self._log(env, result.outcome, started, target_id=result.target_id, message=result.message)
+        if self.seen and notice.version:
+            self.seen.mark(f"{self.flow_name}#{notice.source}", notice.id, notice.version)
+        return Outcome(True, result.outcome, result.message)
+
+    def _breaker_wait(self) -> float:
+        if not self.breaker:
+            return 0.0
+        return max(self.breaker.open_for(s) for s in self.systems)
+
+    def _breaker_down(self, systems: tuple[str, ...]) -> None:
+        """How long each of ``systems`` has been down (``BreakerOpenFor``, what the breaker alarm reads)."""
+        if self.breaker and metrics.enabled():
+            for system in systems:
+                down = self.breaker.down_for(system)
+                if down > 0:
+                    metrics.breaker_open_for(self.flow_name, system, down)
+
+    def _transient(self, env: Envelope, exc: RetryableError, started: float) -> Outcome:
+        """The remote is in trouble, not the record: wait without spending an attempt (until the
+        breaker closes, when the system's answers opened it: see ``SystemGate.answered``)."""
+        delay = float(exc.retry_after or 0)
+        if isinstance(exc, AuthError):
+            log.error("%s refused its credentials (also as read again from the secret): fix the secret", exc.system)
+            if self.breaker and exc.system:
+                self.breaker.trip(exc.system)  # no request can go through: every worker waits
+        if self.breaker and exc.system:
+            delay = max(delay, self.breaker.open_for(exc.system))
+            self._breaker_down((exc.system,))
+        if self._too_old(env):
+            return self._failed(env, exc, started)
+        return self._again(env, started, exc, max(delay, backoff_seconds(1)))
+
+    def _again(self, env: Envelope, started: float, exc: RetryableError, delay: float) -> Outcome:
+        """Back on the queue after ``delay`` without spending an attempt."""
+        env.attempt -= 1
+        return self._requeue(env, started, exc, int(max(1, delay)))
+
+    def _retry(self, env: Envelope, exc: RetryableError, started: float) -> Outcome:
+        if env.attempt >= self.max_attempts or self._too_old(env):
+            return self._failed(env, exc, started)
+        return self._requeue(env, started, exc, backoff_seconds(env.attempt, exc.retry_after))
+
+    def _requeue(self, env: Envelope, started: float, exc: RetryableError, delay: int) -> Outcome:
+        delay = max(0, min(self.max_delay_s, delay))
+        self._log(env, "retrying", started, error=exc, message=f"{exc} (again in {delay}s)")
+        try:
+            queues.requeue(self.queue_url, env.body(), delay)
+        except Exception:
+            log.exception("could not re-queue %s; SQS will redeliver it", env.notice.id)
+            return Outcome(False, "retrying", str(exc))
+        return Outcome(True, "retrying", str(exc))
+
+    def _too_old(self, env: Envelope) -> bool:
+        try:
+            first = datetime.fromisoformat(env.first_attempt_at)
+        except ValueError:
+            return False
+        return (datetime.now(UTC) - first).total_seconds() > self.give_up_after_hours * 3600
+
+    def _failed(self, env: Envelope, exc: SyncError, started: float) -> Outcome:
+        self._log(env, "failed", started, error=exc, message=str(exc))
+        notice = env.notice
+        failure = Failure(
+            self.flow_name,
+            notice.source,
+            notice.id,
+            entity=notice.entity,
+            target=notice.target or getattr(self.flow, "target", "") or "",
+            error_type=exc.error_type,
+            reason=str(exc),
+            attempts=env.attempt,
+            first_attempt_at=env.first_attempt_at,
+            version=notice.version or "",
+            correlation_id=env.correlation_id,
+            request=Envelope(notice.model_copy(update={"snapshot": None}), 0, "", env.correlation_id).body(),
+        )
+        if self._to_desk(failure, env.body()) and self.seen and notice.version:
+            # a poll leaves this version out: one failure is one item and one row, not one per poll
+            self.seen.mark(f"{self.flow_name}#{notice.source}", notice.id, notice.version)
+        return Outcome(True, "failed", str(exc))
+
+    def _to_desk(self, failure: Failure, body: str) -> bool:
+        """Record a failure on the desk; True when it is there. Without a desk, or when it cannot be
+        written, the message goes to the failed queue instead (nothing is lost)."""
+        if self.desk is not None:
+            try:
+                self.desk.record(failure)
+                return True
+            except Exception:
+                log.exception("could not write the failures desk; %s goes to the failed queue", failure.id)
+        notice = None
+        with contextlib.suppress(ValueError, ValidationError):
+            notice = Envelope.parse(body).notice
+        self._park(body, notice, failure.error_type, failure.reason, failure.attempts, failure.first_attempt_at)
+        return False
+
+    def _park(
+        self, body: str, notice: ChangeNotice | None, error_type: str, reason: str, attempt: int, first_at: str
+    ) -> None:
+        queues.park_failed(
+            self.queue_url,
+            body,
+            {
+                "flow": self.flow_name,
+                "entity": notice.entity if notice else "",
+                "source": notice.source if notice else "",
+                "id": notice.id if notice else "",
+                "error_type": error_type,
+                "reason": logs.mask(reason)[:1000],
+                "attempts": str(attempt),
+                "first_attempt_at": first_at,
+                "last_attempt_at": datetime.now(UTC).isoformat(),
+            },
+        )
+
+    def _log(
+        self,
+        env: Envelope,
+        outcome: str,
+        t0: float,
+        *,
+        target_id: str = "",
+        message: str = "",
+        error: SyncError | None = None,
+    ) -> None:
+        notice = env.notice
+        row = LogRow(
+            flow=self.flow_name,
+            source_system=notice.source,
+            source_id=notice.id,
+            outcome=outcome,
+            target_system=notice.target or self.flow.target,
+            target_id=target_id,
+            attempt=env.attempt,
+            duration_ms=int((time.monotonic() - t0) * 1000),
+            error_type=error.error_type if error else "",
+            message=message[:2000],
+        )
+        log.log(
+            logging.WARNING if outcome == "failed" else logging.INFO,
+            "%s %s %s: %s",
+            self.flow_name,
+            notice.id,
+            outcome,
+            message,
+            extra={
+                "flow": self.flow_name,
+                "record": notice.id,
+                "outcome": outcome,
+                "error_type": row.error_type,
+                "attempt": env.attempt,
+                "duration_ms": row.duration_ms,
+                "target_id": target_id,
+            },
+        )
+        metrics.attempt(self.flow_name, notice.source, outcome, row.duration_ms, row.error_type, env.first_attempt_at)
+        self.synclog.write(row)

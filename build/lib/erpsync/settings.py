@@ -1,0 +1,186 @@
+"""Admin settings models: which connections sync what, how records map, which sync, how hard to
+try. Stored (with history of who changed what) by ``erpsync.state.settings``.
+
+- ``connections``: each store or ERP tenant erpsync talks to (id -> kind, secret, its own settings,
+  validated by the kind's plugin). The connection id, not the kind, keys bindings, cursors, rate
+  limits and breakers. Absent, the deployment's two connections come from the template's
+  ``StoreSystem``/``ErpSystem`` parameters (ids equal to the kinds: ``magento``, ``acumatica``).
+- ``routes``: which store connection syncs which flows with which ERP connection, with mapping
+  overrides per pair (e.g. each Magento website to its own Acumatica branch and tax id).
+- everything else: mappings and preferences shared by every route unless a route overrides them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from erpsync.settings_doc import LEGACY_ERP_FIELDS as LEGACY_ERP_FIELDS
+from erpsync.settings_doc import VERSION, merge
+from erpsync.settings_doc import default_connections as default_connection_docs
+from erpsync.settings_doc import migrate as migrate
+
+
+class OrderSyncPreferences(BaseModel):
+    """Which store orders go to the ERP. An order left out is logged as filtered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statuses: list[str] = Field(default_factory=lambda: ["pending", "processing", "complete"])
+    """Store statuses that sync; empty means every status."""
+    require_payment_captured: bool = False
+    """Only orders paid in full (e.g. captured card payments) sync."""
+
+
+class RateLimit(BaseModel):
+    """A ceiling on one external system, held across every worker (e.g. the ERP licence)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: int = Field(ge=1)
+    concurrent: int | None = Field(None, ge=1)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_sync: OrderSyncPreferences = Field(default_factory=OrderSyncPreferences)
+    shipping_methods: dict[str, str] = Field(
+        default_factory=lambda: {
+            "flatrate_flatrate": "FLATRATE",
+            "tablerate_bestway": "BESTWAY",
+            "freeshipping_freeshipping": "FREESHIP",
+        }
+    )
+    """Store shipping method code -> ERP ShipVia."""
+    default_ship_via: str | None = None
+    payment_methods: dict[str, str] = Field(
+        default_factory=lambda: {
+            "checkmo": "CHECK",
+            "banktransfer": "WIRE",
+            "cashondelivery": "CASH",
+            "purchaseorder": "PO",
+            "free": "FREE",
+            "braintree": "CREDITCARD",
+            "authorizenet_acceptjs": "CREDITCARD",
+            "paypal_express": "PAYPAL",
+        }
+    )
+    """Store payment method code -> ERP PaymentMethod."""
+    default_payment_method: str | None = None
+    carriers: dict[str, str] = Field(
+        default_factory=lambda: {"UPSGROUND": "ups", "UPS": "ups", "FEDEX": "fedex", "USPS": "usps", "DHL": "dhl"}
+    )
+    """ERP ShipVia -> store carrier code for tracking numbers (default_carrier otherwise)."""
+    default_carrier: str = "custom"
+    tax_id: str | None = None
+    """ERP tax id that carries the store's tax as charged (required when an order has tax)."""
+    customers: CustomerSync = Field(default_factory=lambda: CustomerSync())
+    in_doubt_wait_s: float = Field(30.0, ge=0)
+    """After a create whose answer was lost (timeout, dropped connection, 502/504), how long the
+    target may still be applying it: a retry that does not find it waits this long before creating
+    it again."""
+    lookback_seconds: int = 120
+    """Each poll re-reads this far behind its cursor, for clock skew between systems."""
+    first_poll_days: int = 7
+    """With no cursor yet, the first poll reads this far back."""
+    snapshot_max_age_s: float = Field(120.0, ge=0)
+    """A polled order read less than this long ago is used as read (no second GET); 0 always reads."""
+    lookup_before_create: bool = False
+    """Look the ERP order up by store reference before every create, not only on a retry."""
+    max_attempts: int = Field(5, ge=1)
+    """Attempts for failures attributable to the record (not outages, 5xx, 429: those wait)."""
+    give_up_after_hours: float = Field(96.0, gt=0)
+    """A record still failing transiently after this long is parked in the failed queue."""
+    retry_delay_cap_s: int = Field(900, ge=0, le=900)
+    """Longest wait before a notice is tried again (SQS allows at most 900 s)."""
+    breaker_threshold: int = Field(5, ge=1)
+    """Consecutive outage-like failures of a system before every worker stops calling it."""
+    breaker_open_s: float = Field(15.0, gt=0)
+    """First cool-down of an open breaker; it doubles while the system stays down (to 300 s)."""
+    batch_parallelism: int = Field(5, ge=1, le=10)
+    """Records of one SQS batch handled side by side, so one slow answer does not hold up the rest
+    (the rate limits still cap what reaches each system)."""
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    """Per connection id (e.g. "acumatica"): requests per minute and concurrent requests."""
+    log_retention_days: int = 30
+    version: int = VERSION
+    connections: dict[str, Connection] = Field(default_factory=dict)
+    """Connection id -> connection. Absent: the deployment's store and ERP (see ``effective_connections``)."""
+    routes: list[Route] = Field(default_factory=list)
+    """Which flows run between which connections. Absent: every flow between the two connections."""
+
+    def effective_connections(self) -> dict[str, Connection]:
+        """The connections in force: those stored, over the deployment's own two."""
+        found = dict(default_connections())
+        for cid, conn in self.connections.items():
+            base = found.get(cid)
+            found[cid] = conn if base is None else conn.model_copy(update={"secret": conn.secret or base.secret})
+        return found
+
+    def effective_routes(self) -> list[Route]:
+        if self.routes:
+            return self.routes
+        conns = self.effective_connections()
+        stores = [c for c, v in conns.items() if v.role == "store"]
+        erps = [c for c, v in conns.items() if v.role == "erp"]
+        return [Route(store=stores[0], erp=erps[0])] if stores and erps else []
+
+    def for_route(self, route: Route) -> Settings:
+        """These settings with the route's overrides merged in (nested maps merge)."""
+        if not route.overrides:
+            return self
+        return Settings.model_validate(merge(self.model_dump(mode="json"), route.overrides))
+
+
+class CustomerSync(BaseModel):
+    """How customers map between the store and the ERP, and who wins when both sides changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    price_classes: dict[str, str] = Field(default_factory=dict)
+    """Store customer group id -> ERP customer price class (and back; unmapped ones are not synced)."""
+    customer_classes: dict[str, str] = Field(default_factory=dict)
+    """Store customer group id -> ERP customer class for customers created in the ERP."""
+    owner: dict[str, str] = Field(default_factory=lambda: {"contact": "store", "addresses": "store", "group": "erp"})
+    """When both sides changed since the last sync: which side wins each field group
+    (``contact``: names, company, phone; ``addresses``; ``group``). The losing change is logged."""
+
+
+class Connection(BaseModel):
+    """One store or ERP tenant: its kind (a registered plugin), its secret and its own settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    role: str = Field(pattern="^(store|erp)$")
+    """``store`` or ``erp`` (the startup check refuses a kind that cannot play it)."""
+    secret: str = ""
+    """Secrets Manager name of its credentials (the plugin says what the secret holds)."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """The connection's own settings, validated by its plugin's settings model."""
+
+
+class Route(BaseModel):
+    """A store connection and an ERP connection, the flows between them, and overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str
+    erp: str
+    flows: list[str] = Field(default_factory=lambda: ["*"])
+    """Flow names from the catalogue, or ``*`` for every flow both systems serve."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Top-level settings that differ for this pair (merged, nested maps included)."""
+
+    def runs(self, flow: str) -> bool:
+        return "*" in self.flows or flow in self.flows
+
+
+def default_connections() -> dict[str, Connection]:
+    """The deployment's own store and ERP, from the template's parameters (ids = kinds)."""
+    return {cid: Connection(**doc) for cid, doc in default_connection_docs().items()}
+
+
+Settings.model_rebuild()

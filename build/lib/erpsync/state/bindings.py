@@ -1,0 +1,219 @@
+"""Bindings: which record on one side is which record on the other, and what we last wrote.
+
+One item per direction, so either side's id finds the other in one read:
+``pk = <entity>#<connection>#<id>``, ``sk = <other connection>`` (connection ids default to the
+system kinds, so bindings written before connections existed read the same). Each item keeps the
+hashes of its side: what we last synced (``seen_hash``) and what that side held right after our
+last write (``written_hash``), so a change that is only our own echo is recognised. An item is ``pending`` from just
+before a create until the create is bound; a pending binding tells the next attempt that a
+response may have been lost, so it must look the record up before creating it again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from erpsync.state import dynamo
+
+SYNCED = "synced"
+PENDING = "pending"
+
+
+@dataclass
+class Binding:
+    entity: str
+    system: str
+    id: str
+    other_system: str
+    other_id: str | None = None
+    status: str = SYNCED
+    hash: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    updated_at: float = 0.0
+    attempts: int = 0
+    version: str | None = None
+    """This side's change marker when we last synced from or to it."""
+    seen_hash: str | None = None
+    """Content hash of this side's record as we last synced it."""
+    written_hash: str | None = None
+    """Content hash of this side's record as it stood right after our last write to it: a change
+    that comes back with this hash is our own echo."""
+    in_doubt_until: float = 0.0
+    """Pending only: the create sent last got no answer; until this time (epoch seconds) the target
+    may still be applying it, so a retry that does not find it must not create it again yet."""
+
+    @property
+    def key(self) -> dict[str, str]:
+        return {"pk": f"{self.entity}#{self.system}#{self.id}", "sk": self.other_system}
+
+
+class Bindings:
+    """The bindings table (also home of cursors and settings: see those modules)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def get(self, entity: str, system: str, id: str, other_system: str) -> Binding | None:
+        res = dynamo.client().get_item(
+            TableName=self.table,
+            Key=dynamo.to_item({"pk": f"{entity}#{system}#{id}", "sk": other_system}),
+            ConsistentRead=True,
+        )
+        if "Item" not in res:
+            return None
+        row = dynamo.from_item(res["Item"])
+        return Binding(
+            entity=entity,
+            system=system,
+            id=id,
+            other_system=other_system,
+            other_id=row.get("other_id"),
+            status=row.get("status", SYNCED),
+            hash=row.get("hash"),
+            data=row.get("data", {}),
+            updated_at=float(row.get("updated_at", 0)),
+            attempts=int(row.get("attempts", 0)),
+            version=row.get("version"),
+            seen_hash=row.get("seen_hash"),
+            written_hash=row.get("written_hash"),
+            in_doubt_until=float(row.get("in_doubt_until", 0)),
+        )
+
+    def mark_pending(self, entity: str, system: str, id: str, other_system: str) -> Binding:
+        """Record that a create is about to be sent (counts the attempts); returns the binding."""
+        key = {"pk": f"{entity}#{system}#{id}", "sk": other_system}
+        res = dynamo.client().update_item(
+            TableName=self.table,
+            Key=dynamo.to_item(key),
+            UpdateExpression="SET #s = :p, updated_at = :now ADD attempts :one",
+            ConditionExpression="attribute_not_exists(#s) OR #s = :p",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=dynamo.to_item({":p": PENDING, ":now": time.time(), ":one": 1}),
+            ReturnValues="ALL_NEW",
+        )
+        row = dynamo.from_item(res["Attributes"])
+        return Binding(entity, system, id, other_system, status=PENDING, attempts=int(row.get("attempts", 1)))
+
+    def mark_in_doubt(self, entity: str, system: str, id: str, other_system: str, until: float) -> None:
+        """The create just sent on this pending binding got no answer: it may be applied up to ``until``."""
+        key = {"pk": f"{entity}#{system}#{id}", "sk": other_system}
+        try:
+            dynamo.client().update_item(
+                TableName=self.table,
+                Key=dynamo.to_item(key),
+                UpdateExpression="SET in_doubt_until = :u",
+                ConditionExpression="#s = :p",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=dynamo.to_item({":u": until, ":p": PENDING}),
+            )
+        except dynamo.client().exceptions.ConditionalCheckFailedException:
+            pass  # bound meanwhile (another worker found it): nothing is in doubt
+
+    def bind(
+        self,
+        entity: str,
+        system: str,
+        id: str,
+        other_system: str,
+        other_id: str,
+        *,
+        hash: str | None = None,
+        data: dict[str, Any] | None = None,
+        reverse_data: dict[str, Any] | None = None,
+    ) -> Binding:
+        """Bind both directions: ``system/id`` <-> ``other_system/other_id``."""
+        now = time.time()
+        forward = Binding(entity, system, id, other_system, other_id, SYNCED, hash, data or {}, now)
+        reverse = Binding(entity, other_system, other_id, system, id, SYNCED, hash, reverse_data or {}, now)
+        # the reverse item first: a forward item marked synced always has its twin
+        for b in (reverse, forward):
+            dynamo.client().put_item(TableName=self.table, Item=dynamo.to_item(self._row(b)))
+        return forward
+
+    def find(self, entity: str, system: str, id: str, other_system: str) -> str | None:
+        """The other side's id, if bound and synced."""
+        b = self.get(entity, system, id, other_system)
+        return b.other_id if b and b.status == SYNCED else None
+
+    def put(self, b: Binding) -> None:
+        """Write one item alone (an index or a marker that has no twin)."""
+        b.status, b.updated_at = SYNCED, time.time()
+        dynamo.client().put_item(TableName=self.table, Item=dynamo.to_item(self._row(b)))
+
+    def bind_pair(self, forward: Binding, reverse: Binding, *, also: list[Binding] | None = None) -> None:
+        """Write both items of a pair (and ``also``: e.g. an email index) in one transaction, so
+        neither side ever sees a half-bound pair."""
+        now = time.time()
+        items = [forward, reverse, *(also or [])]
+        for b in items:
+            b.status, b.updated_at = SYNCED, now
+        dynamo.client().transact_write_items(
+            TransactItems=[{"Put": {"TableName": self.table, "Item": dynamo.to_item(self._row(b))}} for b in items]
+        )
+
+    @staticmethod
+    def _row(b: Binding) -> dict[str, Any]:
+        row = {
+            **b.key,
+            "entity": b.entity,
+            "other_id": b.other_id,
+            "status": b.status,
+            "hash": b.hash,
+            "data": b.data,
+            "updated_at": b.updated_at,
+        }
+        for name in ("version", "seen_hash", "written_hash"):
+            if getattr(b, name) is not None:
+                row[name] = getattr(b, name)
+        return row
+
+    def unbound(self, entity: str, system: str, ids: list[str], other_system: str) -> list[str]:
+        """Those of ``ids`` with no synced binding (100 keys per read)."""
+        bound: set[str] = set()
+        for i in range(0, len(ids), 100):
+            keys = [dynamo.to_item({"pk": f"{entity}#{system}#{x}", "sk": other_system}) for x in ids[i : i + 100]]
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "pk, #s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                }
+            }
+            while request:
+                res = dynamo.client().batch_get_item(RequestItems=request)
+                for item in res.get("Responses", {}).get(self.table, []):
+                    row = dynamo.from_item(item)
+                    if row.get("status") == SYNCED:
+                        bound.add(str(row["pk"]).split("#", 2)[2])
+                request = res.get("UnprocessedKeys") or {}
+        return [x for x in ids if x not in bound]
+
+
+class SeenVersions:
+    """The source version each flow last finished a record at, so a poll can leave out what it
+    already handled (a re-read of the look-back window then costs no call to the source)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def mark(self, flow: str, id: str, version: str) -> None:
+        dynamo.client().put_item(
+            TableName=self.table,
+            Item=dynamo.to_item({"pk": f"seen#{flow}#{id}", "sk": "-", "version": version}),
+        )
+
+    def get_many(self, flow: str, ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(ids))
+        for i in range(0, len(unique), 100):
+            keys = [dynamo.to_item({"pk": f"seen#{flow}#{x}", "sk": "-"}) for x in unique[i : i + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys}}
+            while request:
+                res = dynamo.client().batch_get_item(RequestItems=request)
+                for item in res.get("Responses", {}).get(self.table, []):
+                    row = dynamo.from_item(item)
+                    found[str(row["pk"]).removeprefix(f"seen#{flow}#")] = str(row.get("version", ""))
+                request = res.get("UnprocessedKeys") or {}
+        return found

@@ -1,0 +1,558 @@
+"""Guards shared by every worker through the bindings table: leases, the circuit breaker and
+the rate limiter of each external system. Each is one small DynamoDB item updated atomically.
+
+- ``Leases``: a short lease per record, so two workers never write the same record at once.
+- ``Breaker``: after ``threshold`` outage-like failures of a system with no answer between, every worker
+  stops calling it for a cool-down that doubles while it stays down (up to ``max_open_s``).
+- ``RateLimiter``: at most ``per_minute`` requests per system in any 60 seconds (a sliding
+  window), across all workers; a 429 makes everyone wait out ``Retry-After``.
+- ``Seats``: how many requests a system takes at once, across all workers, learned from its
+  answers (fewer after a 429, slowly more while busy) and capped by a configured ``concurrent``.
+- ``SystemGate``: all of the above for one connection, as its clients see it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from erpsync.errors import RetryableError
+from erpsync.state import dynamo
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    return type(exc).__name__ == "ConditionalCheckFailedException"
+
+
+def _delete_if_owner(table: str, key: dict[str, str], owner: str) -> None:
+    """Delete a lease-like item unless someone else holds it now (its lease ran out and was taken)."""
+    try:
+        dynamo.client().delete_item(
+            TableName=table,
+            Key=dynamo.to_item(key),
+            ConditionExpression="#o = :me",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues=dynamo.to_item({":me": owner}),
+        )
+    except Exception as exc:
+        if not _conditional_failed(exc):
+            raise
+
+
+class Leases:
+    def __init__(self, table: str, seconds: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+        self.table, self.seconds, self.clock = table, seconds, clock
+        self.owner = uuid.uuid4().hex
+
+    def acquire(self, name: str, token: str | None = None) -> bool:
+        """Take the lease on ``name`` unless another holder has an unexpired one. ``token`` tells
+        holders apart within one process (threads); default: this process."""
+        me = token or self.owner
+        now = self.clock()
+        try:
+            dynamo.client().put_item(
+                TableName=self.table,
+                Item=dynamo.to_item({"pk": f"lease#{name}", "sk": "-", "owner": me, "until": now + self.seconds}),
+                ConditionExpression="attribute_not_exists(pk) OR #u < :now OR #o = :me",
+                ExpressionAttributeNames={"#u": "until", "#o": "owner"},
+                ExpressionAttributeValues=dynamo.to_item({":now": now, ":me": me}),
+            )
+            return True
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Hold the lease on ``name`` for the block; another holder makes it a ``busy`` retry."""
+        token = f"{self.owner}:{uuid.uuid4().hex}"
+        if not self.acquire(name, token):
+            raise RetryableError(f"another worker holds {name}", error_type="busy")
+        try:
+            yield
+        finally:
+            self.release(name, token)
+
+    def release(self, name: str, token: str | None = None) -> None:
+        _delete_if_owner(self.table, {"pk": f"lease#{name}", "sk": "-"}, token or self.owner)
+
+
+@dataclass
+class Breaker:
+    """A circuit breaker per system, shared by every worker.
+
+    Each container counts the outage-like failures it meets in a row (any answer in between, in
+    any of its threads, starts the count again): at ``threshold`` it opens the shared breaker,
+    for ``base_open_s`` doubling with each trip that no answer closed (up to ``max_open_s``).
+    Counting in the container keeps "in a row" true: a shared count would add up the failures of
+    every worker between answers it cannot see, and open on a system that mostly answers."""
+
+    table: str
+    threshold: int = 5
+    base_open_s: float = 15.0
+    max_open_s: float = 300.0
+    cache_s: float = 1.0
+    clock: Callable[[], float] = time.time
+    _seen: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _in_a_row: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _key(self, system: str) -> dict[str, Any]:
+        return dynamo.to_item({"pk": f"breaker#{system}", "sk": "-"})
+
+    def state(self, system: str, fresh: bool = False) -> dict[str, Any]:
+        cached = self._seen.get(system)
+        if cached and not fresh and self.clock() - cached[0] < self.cache_s:
+            return cached[1]
+        res = dynamo.client().get_item(TableName=self.table, Key=self._key(system), ConsistentRead=True)
+        row = dynamo.from_item(res["Item"]) if "Item" in res else {}
+        self._seen[system] = (self.clock(), row)
+        return row
+
+    def open_for(self, system: str) -> float:
+        """Seconds the breaker of ``system`` stays open (0 when calls may go through)."""
+        return max(0.0, float(self.state(system).get("open_until", 0)) - self.clock())
+
+    def failure(self, system: str) -> float:
+        """Count an outage-like failure; opens (or re-opens, longer) at the threshold. Open seconds."""
+        with self._lock:
+            self._in_a_row[system] = self._in_a_row.get(system, 0) + 1
+            if self._in_a_row[system] < self.threshold:
+                return 0.0
+            self._in_a_row[system] = 0
+        return self.trip(system)
+
+    def down_for(self, system: str) -> float:
+        """Seconds since the breaker of ``system`` first opened with no answer going through since
+        (0 once one has): how long the system has been down, as the workers saw it."""
+        since = self.state(system).get("down_since")
+        return max(0.0, self.clock() - float(since)) if since is not None else 0.0
+
+    def trip(self, system: str) -> float:
+        """Open now (also without reaching the threshold, e.g. credentials refused: no request can go
+        through), unless it is open already: the workers that met the same trouble open it once.
+        Open seconds."""
+        row, now = self.state(system, fresh=True), self.clock()
+        if float(row.get("open_until", 0)) > now:
+            return float(row["open_until"]) - now
+        trips = int(row.get("trips", 0))
+        open_s = min(self.max_open_s, self.base_open_s * 2**trips)
+        res = dynamo.client().update_item(
+            TableName=self.table,
+            Key=self._key(system),
+            # down_since: the first opening of this run of trips (removed by ``success``)
+            UpdateExpression="SET open_until = :until, down_since = if_not_exists(down_since, :now) ADD trips :one",
+            ExpressionAttributeValues=dynamo.to_item({":until": now + open_s, ":one": 1, ":now": now}),
+            ReturnValues="ALL_NEW",
+        )
+        self._seen[system] = (now, dynamo.from_item(res["Attributes"]))
+        return open_s
+
+    def success(self, system: str) -> None:
+        """An answer: the count in a row starts again, and a breaker that tripped is reset (a write
+        only when this container last saw trips: it reads the breaker before each record)."""
+        with self._lock:
+            self._in_a_row[system] = 0
+        cached = self._seen.get(system)
+        row = cached[1] if cached else {}
+        if not row.get("trips"):
+            return
+        dynamo.client().update_item(
+            TableName=self.table,
+            Key=self._key(system),
+            UpdateExpression="SET trips = :zero REMOVE down_since",
+            ExpressionAttributeValues=dynamo.to_item({":zero": 0}),
+        )
+        self._seen[system] = (self.clock(), {**{k: v for k, v in row.items() if k != "down_since"}, "trips": 0})
+
+
+class LimitExceeded(Exception):
+    """No request slot within the wait budget; ``wait_s`` says when to try again."""
+
+    def __init__(self, system: str, wait_s: float) -> None:
+        super().__init__(f"{system}: request ceiling reached; next slot in {wait_s:.1f}s")
+        self.wait_s = wait_s
+
+
+@dataclass
+class RateLimiter:
+    """Requests per minute to one system, held across all workers.
+
+    The minute is a sliding one. One item (``limit#<system>``) counts the grants of the last
+    minute in one-second buckets, and a request gets a token only while the buckets that overlap
+    the last ``window_s + margin_s`` seconds hold fewer than ``per_minute`` (an optimistic,
+    versioned update), so no 60-second span ever holds more than the ceiling, whatever the
+    boundaries; the item stays small (about 62 counters) whatever the ceiling. (Calendar-minute
+    buckets let up to twice the ceiling through across a boundary.) ``margin_s`` covers the time
+    a request takes to reach the system, which counts by arrival; a token whose write took more
+    than half of it is stale and not used. A 429 sets ``until`` on the same item: nobody gets a
+    token before it. (Requests at once are the ``Seats``; the gate takes the seat before the token,
+    so a token is spent at once.)
+    """
+
+    table: str
+    system: str
+    per_minute: int
+    max_wait_s: float = 20.0
+    window_s: float = 60.0
+    margin_s: float = 1.0
+    bucket_s: float = 1.0
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    def _key(self) -> dict[str, Any]:
+        return dynamo.to_item({"pk": f"limit#{self.system}", "sk": "-"})
+
+    def _window(self, row: dict[str, Any], now: float) -> dict[int, int]:
+        """The grant counts per bucket of ``row`` whose bucket overlaps the last span."""
+        since = now - self.window_s - self.margin_s
+        grants = row.get("grants")
+        counts = {int(k): int(c) for k, c in grants.items()} if isinstance(grants, dict) else {}
+        return {k: c for k, c in counts.items() if (k + 1) * self.bucket_s > since}
+
+    def _wait_for_room(self, window: dict[int, int], now: float) -> float:
+        """Seconds until enough old buckets leave the span for one more grant."""
+        excess = sum(window.values()) - self.per_minute + 1
+        for k in sorted(window):
+            excess -= window[k]
+            if excess <= 0:
+                return (k + 1) * self.bucket_s + self.window_s + self.margin_s - now + 0.01
+        return self.bucket_s  # unreachable while per_minute >= 1
+
+    def _take_minute_token(self) -> float:
+        """0 when a token was taken; else the seconds to wait (ceiling reached, or a 429 cool-down)."""
+        for _ in range(50):
+            res = dynamo.client().get_item(TableName=self.table, Key=self._key(), ConsistentRead=True)
+            row = dynamo.from_item(res["Item"]) if "Item" in res else {}
+            now = self.clock()  # after the read: the grant is stamped as close to the request as it can be
+            until = float(row.get("until", 0))
+            if until > now:
+                return until - now + 0.01
+            window = self._window(row, now)
+            if sum(window.values()) >= self.per_minute:
+                return self._wait_for_room(window, now)
+            bucket = int(now // self.bucket_s)
+            window[bucket] = window.get(bucket, 0) + 1
+            version = int(row.get("v", 0))
+            try:
+                dynamo.client().update_item(
+                    TableName=self.table,
+                    Key=self._key(),
+                    UpdateExpression="SET grants = :g, v = :nv, expires_at = :exp",
+                    ConditionExpression="(attribute_not_exists(v) OR v = :v) AND "
+                    "(attribute_not_exists(#u) OR #u < :now)",
+                    ExpressionAttributeNames={"#u": "until"},
+                    ExpressionAttributeValues=dynamo.to_item(
+                        {
+                            ":g": {str(k): c for k, c in window.items()},
+                            ":nv": version + 1,
+                            ":v": version,
+                            ":exp": int(now + self.window_s) + 180,
+                            ":now": now,
+                        }
+                    ),
+                )
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+                continue  # another worker took a token (or a 429 arrived) in between: look again
+            if self.clock() - now <= self.margin_s / 2:
+                return 0.0
+            # the write took so long the stamp is stale: the request would arrive later than it
+            # says, and the window would free too early. The token stays spent; take a fresh one.
+        return 0.05
+
+    def throttled(self, retry_after_s: float | None) -> None:
+        """The system answered 429: every worker waits ``retry_after_s`` (default 5 s)."""
+        now = self.clock()
+        until = now + (retry_after_s if retry_after_s is not None else 5.0)
+        try:
+            dynamo.client().update_item(
+                TableName=self.table,
+                Key=self._key(),
+                UpdateExpression="SET #u = :u",
+                ConditionExpression="attribute_not_exists(#u) OR #u < :u",
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues=dynamo.to_item({":u": until}),
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    @contextmanager
+    def request(self, wait_s: float | None = None) -> Iterator[None]:
+        """Hold a minute token for one request, waiting up to ``wait_s`` (default ``max_wait_s``)."""
+        deadline = self.clock() + (self.max_wait_s if wait_s is None else min(wait_s, self.max_wait_s))
+        while True:
+            wait = self._take_minute_token()
+            if not wait:
+                break
+            if self.clock() + wait > deadline:
+                raise LimitExceeded(self.system, wait)
+            self.sleep(wait)
+        yield
+
+
+@dataclass
+class Seats:
+    """How many requests one system takes at once, shared by every worker and learned from its answers.
+
+    An ERP licence serves a few requests at a time and refuses (429) the rest; workers that each
+    guess alone crowd the ERP with refusals, and a refused request still holds the ERP's seat for
+    as long as a served one. The seats live under one key (``seats#<system>``): one item per seat
+    held (a lease with an expiry, so a crashed worker frees its seat) and one ``count`` item with
+    how many seats there are. A refusal takes one seat away (a quarter from eight up; at most once
+    per ``hold_s``, so one burst of refusals counts once); while every seat is busy and answers go
+    through, the count grows by one per ``growth`` x count answers (additive increase,
+    multiplicative decrease, as TCP does), and by one per count answers (it doubles each round, like
+    TCP's slow start) once no refusal came for ``calm_s``: when a burst of trouble ends, the seats
+    come back in seconds instead of minutes, and the first refusal puts them back on the slow
+    climb. A configured ``concurrent`` is taken as the licence's
+    word: that many seats, nothing learned (a 429 then means a per-minute or passing limit, which
+    the ``RateLimiter`` and the retry handle). Taking a seat is a
+    query and a conditional put; within a container only one waiting thread asks DynamoDB at a
+    time, and a thread that frees a seat wakes it.
+    """
+
+    table: str
+    system: str
+    ceiling: int = 32
+    start: float = 8.0
+    learn: bool = True
+    """False: exactly ``ceiling`` seats (a configured ``concurrent``)."""
+    floor: float = 1.0
+    hold_s: float = 2.0
+    growth: float = 8.0
+    calm_s: float = 10.0
+    ttl_s: float = 120.0
+    poll_s: float = 0.1
+    clock: Callable[[], float] = time.time
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _polling: bool = field(default=False, repr=False)
+    _grown: float = field(default=0.0, repr=False)
+    _count: float | None = field(default=None, repr=False)
+    _refused_at: float = field(default=0.0, repr=False)
+    """When the last refusal cut the count (as last read; 0: never)."""
+
+    def _pk(self) -> str:
+        return f"seats#{self.system}"
+
+    def _read(self) -> tuple[float, set[int]]:
+        """The learned count (capped by the ceiling) and the seats held now."""
+        res = dynamo.client().query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=dynamo.to_item({":pk": self._pk()}),
+            ConsistentRead=True,
+        )
+        now = self.clock()
+        count, busy = self.start, set()
+        for item in res.get("Items", []):
+            row = dynamo.from_item(item)
+            if row["sk"] == "count":
+                count = float(row.get("n", self.start))
+                self._refused_at = float(row.get("at", 0))
+            elif float(row.get("until", 0)) > now:
+                busy.add(int(row["sk"]))
+        self._count = max(self.floor, min(float(self.ceiling), count)) if self.learn else float(self.ceiling)
+        return self._count, busy
+
+    def configure(self, concurrent: int | None) -> None:
+        """``concurrent`` seats exactly, or (None) as many as learned, up to the default ceiling."""
+        self.ceiling = concurrent or Seats.ceiling
+        self.learn = concurrent is None
+        self._count = None  # read again under the new rule
+
+    def count(self) -> float:
+        """How many seats there are now (as last read)."""
+        return self._count if self._count is not None else self._read()[0]
+
+    def _take(self) -> int | None:
+        count, busy = self._read()
+        if len(busy) >= int(count):
+            return None
+        seat = next(i for i in range(int(count) + len(busy)) if i not in busy)
+        now = self.clock()
+        try:
+            dynamo.client().put_item(
+                TableName=self.table,
+                Item=dynamo.to_item(
+                    {"pk": self._pk(), "sk": str(seat), "owner": self.owner, "until": now + self.ttl_s}
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #u < :now",
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues=dynamo.to_item({":now": now}),
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+            return None  # taken in between
+        return seat
+
+    def take(self, wait_s: float) -> tuple[int, bool]:
+        """A seat, waiting up to ``wait_s`` (else ``LimitExceeded``); and whether it had to wait."""
+        give_up = time.monotonic() + max(0.0, wait_s)
+        waited = False
+        while True:
+            with self._cond:
+                while self._polling:
+                    left = give_up - time.monotonic()
+                    if left <= 0:
+                        raise LimitExceeded(self.system, self.poll_s * 10)
+                    waited = True
+                    self._cond.wait(left)
+                self._polling = True
+            try:
+                while True:
+                    seat = self._take()
+                    if seat is not None:
+                        return seat, waited
+                    waited = True
+                    left = give_up - time.monotonic()
+                    if left <= 0:
+                        raise LimitExceeded(self.system, self.poll_s * 10)
+                    with self._cond:  # a seat freed here wakes us at once; one freed elsewhere is polled for
+                        self._cond.wait(min(left, self.poll_s * random.uniform(0.5, 1.5)))
+            finally:
+                with self._cond:
+                    self._polling = False
+                    self._cond.notify_all()
+
+    def free(self, seat: int) -> None:
+        _delete_if_owner(self.table, {"pk": self._pk(), "sk": str(seat)}, self.owner)
+        with self._cond:
+            self._cond.notify_all()
+
+    def refused(self) -> None:
+        """The system refused a request (429): one seat fewer (a quarter fewer from eight up)."""
+        if not self.learn:
+            return
+        count = self.count()
+        fewer = max(self.floor, count - 1 if count < 8 else count * 0.75)
+        now = self.clock()
+        try:
+            dynamo.client().put_item(
+                TableName=self.table,
+                Item=dynamo.to_item({"pk": self._pk(), "sk": "count", "n": fewer, "at": now}),
+                ConditionExpression="attribute_not_exists(pk) OR #at < :hold",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues=dynamo.to_item({":hold": now - self.hold_s}),
+            )
+            self._count, self._refused_at = fewer, now
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+        with self._cond:
+            self._grown = 0.0
+
+    def served(self, waited: bool) -> None:
+        """A request went through; when seats were short, grow the count: a little, or fast once no
+        refusal came for ``calm_s``."""
+        if not waited or not self.learn:
+            return
+        count = self.count()
+        if count >= self.ceiling:
+            return
+        calm = self.clock() - self._refused_at >= self.calm_s
+        step = 1.0 / count if calm else 1.0 / (self.growth * count)
+        with self._cond:
+            self._grown += step
+            grow, self._grown = (self._grown, 0.0) if self._grown >= 0.25 else (0.0, self._grown)
+        if not grow:
+            return
+        try:
+            res = dynamo.client().update_item(
+                TableName=self.table,
+                Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}),
+                UpdateExpression="SET n = if_not_exists(n, :start) + :grow, #at = if_not_exists(#at, :zero)",
+                ConditionExpression="attribute_not_exists(n) OR n < :ceiling",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues=dynamo.to_item(
+                    {":start": self.start, ":grow": grow, ":zero": 0, ":ceiling": self.ceiling}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+            self._count = min(float(self.ceiling), float(dynamo.from_item(res["Attributes"])["n"]))
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+
+
+class SystemGate:
+    """The gate of one system (connection) as the settings say now: a ceiling set or changed in the
+    settings applies from the next refresh, in every warm worker, without a restart.
+
+    Every request holds one of the system's shared ``Seats`` (how many, learned from its answers
+    and capped by a configured ``concurrent``) and, with ``per_minute`` set, a token of the
+    ``RateLimiter``. Each answer is told to the ``breaker`` when one is given: no answer (a
+    timeout, a refused connection) or a 502/503/504 counts towards opening it, any other answer
+    closes it, so a record that fails on a 500 of its own does not stop the others.
+    """
+
+    DOWN = (502, 503, 504)
+
+    def __init__(self, table: str, system: str, breaker: Breaker | None = None) -> None:
+        self.table, self.system, self.breaker = table, system, breaker
+        self.limiter: RateLimiter | None = None
+        self.seats = Seats(table, system)
+        self.max_wait_s = 20.0
+        self._local = threading.local()
+        self.observer: Callable[[int | None, float], None] | None = None
+        """Told each answer (``answered``): its status (None: no answer) and the seconds the breaker
+        opened for on it (0: it did not). The runtime counts requests and breaker trips with it."""
+
+    def configure(self, per_minute: int | None, concurrent: int | None) -> None:
+        """Apply the system's current ceilings (None: none)."""
+        if per_minute is None:
+            self.limiter = None
+        elif self.limiter is None:
+            self.limiter = RateLimiter(self.table, self.system, per_minute)
+        else:
+            self.limiter.per_minute = per_minute
+        self.seats.configure(concurrent)
+
+    @contextmanager
+    def request(self, wait_s: float | None = None) -> Iterator[None]:
+        """Hold a seat (and a minute token) for one request, waiting at most ``wait_s``
+        (default ``max_wait_s``); ``LimitExceeded`` when none comes in time."""
+        wait = self.max_wait_s if wait_s is None else min(wait_s, self.max_wait_s)
+        give_up = time.monotonic() + wait
+        self._local.refused = False
+        seat, waited = self.seats.take(wait)
+        try:
+            if self.limiter is None:
+                yield
+            else:
+                with self.limiter.request(max(0.0, give_up - time.monotonic())):
+                    yield
+        finally:
+            self.seats.free(seat)
+        if not self._local.refused:
+            self.seats.served(waited)
+
+    def throttled(self, retry_after_s: float | None) -> None:
+        """The system answered 429 (called inside ``request``): one seat fewer for everyone and,
+        with a per-minute ceiling, every worker waits out ``Retry-After``."""
+        self._local.refused = True
+        self.seats.refused()
+        if self.limiter is not None:
+            self.limiter.throttled(retry_after_s)
+
+    def answered(self, status: int | None) -> None:
+        """How the system answered a request (None: it did not), for the breaker and the observer."""
+        opened = 0.0
+        if self.breaker is not None and status != 429:
+            if status is None or status in self.DOWN:
+                opened = self.breaker.failure(self.system)
+            else:
+                self.breaker.success(self.system)
+        if self.observer is not None:
+            self.observer(status, opened)

@@ -1,0 +1,1 @@
+"""External systems: the ports flows speak, and one adapter package per system."""

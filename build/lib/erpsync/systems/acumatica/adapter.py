@@ -1,0 +1,315 @@
+"""Acumatica's contract-based REST API behind erpsync's ports: sales orders (target), shipments
+and invoices (sources), customers (both ways). ``AcumaticaSystem`` hands each out.
+
+Orders are found by ``CustomerOrder`` (the store's order number) and created with one PUT; the
+line map rides in each line's ``LineDescription`` (see ``mapping``). Changes are read by
+``LastModifiedDateTime`` in time windows (Acumatica has no ``$orderby``, so ``$skip`` pages are
+only stable inside a window): the first asks for the whole range (a quiet poll is one request),
+each next is sized from what the last one held so that it fits a page, a full window is cut at its
+median change time, and a checkpoint follows each window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from erpsync.errors import NotFoundError
+from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, SalesOrderDraft, Shipment
+from erpsync.systems.acumatica import mapping
+from erpsync.systems.acumatica.client import AcumaticaClient, AlreadyExists
+from erpsync.systems.acumatica.settings import AcumaticaSettings
+from erpsync.systems.ports import Page
+
+PAGE_SIZE = 100
+MIN_WINDOW = timedelta(seconds=1)
+FILL = 0.75
+"""A time window is sized to hold about this share of a page (the rest is room for a busier stretch)."""
+GROW = 16
+"""The most a window grows over the last one (after an empty one: a quiet stretch is crossed in a few requests)."""
+SHRINK = 4
+"""The most a window shrinks under the last one (after one read by ``$skip``)."""
+CUSTOMER_EXPAND = "MainContact/Address,ShippingContact/Address"
+
+
+def odata_string(text: str) -> str:
+    """``text`` as an OData string literal (quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def odata_time(moment: datetime) -> str:
+    """``moment`` as a ``datetimeoffset'...'`` literal (naive taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"datetimeoffset'{moment.isoformat()}'"
+
+
+class AcumaticaErp:
+    """Acumatica as the ERP of the order flows. Settings are read at each use (a warm worker
+    follows changes); ``order_type`` etc. may be given directly for scripts and tests."""
+
+    name = "acumatica"
+
+    def __init__(
+        self,
+        client: AcumaticaClient,
+        *,
+        settings: Callable[[], AcumaticaSettings] | None = None,
+        order_type: str = "SO",
+        customer_class: str = "DEFAULT",
+        warehouse_id: str | None = None,
+        page_size: int = PAGE_SIZE,
+        connection: str = "acumatica",
+    ) -> None:
+        self.client = client
+        if settings is None:
+            fixed = AcumaticaSettings(
+                order_type=order_type, customer_class=customer_class, warehouse_id=warehouse_id, page_size=page_size
+            )
+            settings = lambda: fixed  # noqa: E731
+        self.settings = settings
+        self.name = connection
+
+    @property
+    def order_type(self) -> str:
+        return self.settings().order_type
+
+    @property
+    def page_size(self) -> int:
+        return self.settings().page_size
+
+    # -- customers the orders flow needs -------------------------------------------------------
+
+    def find_customer(self, email: str) -> str | None:
+        rows = self.client.get_list(
+            "Customer", filter=f"MainContact/Email eq {odata_string(email)}", select="CustomerID", top=1
+        )
+        return str(mapping.value(rows[0], "CustomerID")) if rows and mapping.value(rows[0], "CustomerID") else None
+
+    def create_customer(self, customer: Customer, customer_id: str) -> str:
+        record = mapping.customer_record(customer, customer_id, customer_class=self.settings().customer_class)
+        try:
+            saved = self.client.put("Customer", record, select="CustomerID", if_none_match=True)
+        except AlreadyExists:
+            return customer_id
+        return str(mapping.value(saved, "CustomerID", customer_id))
+
+    # -- orders --------------------------------------------------------------------------------
+
+    def find_order(self, number: str) -> ErpOrderRef | None:
+        rows = self.client.get_list(
+            "SalesOrder",
+            filter=f"OrderType eq {odata_string(self.order_type)} and CustomerOrder eq {odata_string(number)}",
+            expand="Details",
+            top=1,
+        )
+        return self._ref(rows[0]) if rows else None
+
+    def create_order(self, draft: SalesOrderDraft) -> ErpOrderRef:
+        cfg = self.settings()
+        record = mapping.sales_order_record(draft, order_type=cfg.order_type, warehouse_id=cfg.warehouse_id)
+        saved = self.client.put("SalesOrder", record, expand="Details")
+        ref = self._ref(saved)
+        if len(ref.line_map) != len(draft.lines):
+            # the ERP renumbered or dropped the marker: fall back on the line order we sent
+            numbers = sorted(int(mapping.value(d, "LineNbr", 0)) for d in saved.get("Details") or [])
+            ref.line_map = {str(n): line.line_id for n, line in zip(numbers, draft.lines, strict=False)}
+        return ref
+
+    def _ref(self, record: dict[str, Any]) -> ErpOrderRef:
+        return ErpOrderRef(
+            id=str(record.get("id", "")),
+            number=str(mapping.value(record, "OrderNbr", "")),
+            order_type=str(mapping.value(record, "OrderType", self.order_type)),
+            status=str(mapping.value(record, "Status", "")),
+            line_map=mapping.line_map(record.get("Details")),
+        )
+
+    # -- changes, in time windows ----------------------------------------------------------------
+
+    def pages(self, entity: str, key: str, condition: str, since: datetime, kind: str) -> Iterator[Page]:
+        """Pages of notices for ``entity`` records changed after ``since`` (and matching ``condition``).
+
+        The range is read in consecutive time windows, oldest first, each ending with a checkpoint
+        at its end; no window reaches past the time the poll started. The first window is the whole
+        range, so a quiet poll costs one request. A window that comes back as a full page holds more than a page: it
+        is cut at the median change time of the rows it returned (an estimate of the window's own
+        median) until it fits in a page or cannot be cut any more, in which case it is read by
+        ``$skip`` inside the window. Each next window is sized from what the last one held, so that
+        it holds about ``FILL`` of a page: longer after a sparse window (at most ``GROW`` times, also
+        after an empty one), shorter after a crowded one (at most ``SHRINK`` times). A poll over N
+        changes thus costs about N / (FILL * page_size) requests, plus a few while the size adapts.
+        """
+        until = datetime.now(UTC)
+        start = since if since.tzinfo else since.replace(tzinfo=UTC)
+        cfg = self.settings()
+        size = cfg.page_size
+        width: timedelta | None = None  # the first window: the whole range
+        select = f"{key},LastModifiedDateTime"
+        while start < until:
+            end = start + width if width is not None and width < until - start else until
+            while True:
+                filter_ = f"LastModifiedDateTime gt {odata_time(start)} and LastModifiedDateTime le {odata_time(end)}"
+                if condition:
+                    filter_ += f" and {condition}"
+                rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=0)
+                if len(rows) < size or end - start <= MIN_WINDOW:
+                    break
+                times = sorted(t for t in (mapping.when(mapping.value(r, "LastModifiedDateTime")) for r in rows) if t)
+                cut = times[len(times) // 2] if times else None
+                if cut is None or cut <= start or cut >= end:
+                    break  # cannot be cut: read it page by page
+                end = cut
+            held = len(rows)
+            while len(rows) >= size:
+                yield Page(self._notices(rows, key, kind))
+                rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=held)
+                held += len(rows)
+            yield Page(self._notices(rows, key, kind), checkpoint=end)
+            factor = GROW if held == 0 else min(GROW, max(1 / SHRINK, FILL * size / held))
+            width = max((end - start) * factor, MIN_WINDOW)
+            start = end
+
+    def _notices(self, rows: list[dict[str, Any]], key: str, kind: str) -> list[ChangeNotice]:
+        out = []
+        for row in rows:
+            version = mapping.value(row, "LastModifiedDateTime")
+            out.append(
+                ChangeNotice(
+                    source=self.name,
+                    entity=kind,
+                    id=str(mapping.value(row, key, "")),
+                    version=str(version) if version else None,
+                    occurred_at=mapping.when(version),
+                )
+            )
+        out.sort(key=lambda n: n.occurred_at or datetime.min.replace(tzinfo=UTC))
+        return out
+
+    def shipment_pages(self, since: datetime) -> Iterator[Page]:
+        statuses = " or ".join(f"Status eq {odata_string(s)}" for s in mapping.CONFIRMED_SHIPMENT)
+        return self.pages("Shipment", "ShipmentNbr", f"({statuses})", since, "shipment")
+
+    def invoice_pages(self, since: datetime) -> Iterator[Page]:
+        statuses = " or ".join(f"Status eq {odata_string(s)}" for s in mapping.RELEASED_INVOICE)
+        return self.pages("SalesInvoice", "ReferenceNbr", f"Type eq 'Invoice' and ({statuses})", since, "invoice")
+
+    def changed_shipments(self, since: datetime) -> list[ChangeNotice]:
+        """Every confirmed shipment changed after ``since`` (all windows)."""
+        return [n for p in self.shipment_pages(since) for n in p.notices]
+
+    def changed_invoices(self, since: datetime) -> list[ChangeNotice]:
+        """Every released invoice changed after ``since`` (all windows)."""
+        return [n for p in self.invoice_pages(since) for n in p.notices]
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def get_shipment(self, shipment_id: str) -> Shipment:
+        return mapping.shipment(self.client.get_record("Shipment", shipment_id, expand="Details,Packages"))
+
+    def get_invoice(self, invoice_id: str) -> Invoice:
+        return mapping.invoice(self.client.get_record("SalesInvoice", ["Invoice", invoice_id], expand="Details"))
+
+
+class AcumaticaOrders:
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def find(self, number: str) -> ErpOrderRef | None:
+        return self.erp.find_order(number)
+
+    def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
+        return self.erp.create_order(draft)
+
+
+class AcumaticaShipments:
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.erp.shipment_pages(since)
+
+    def get(self, id: str) -> Shipment:
+        return self.erp.get_shipment(id)
+
+
+class AcumaticaInvoices:
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.erp.invoice_pages(since)
+
+    def get(self, id: str) -> Invoice:
+        return self.erp.get_invoice(id)
+
+
+class AcumaticaCustomers:
+    """Customers both ways. Acumatica does not enforce unique emails: ``find`` returns them all."""
+
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+        self.client = erp.client
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.erp.pages("Customer", "CustomerID", "", since, "customer")
+
+    def get(self, id: str) -> Customer:
+        return mapping.customer_from_acumatica(self.client.get_record("Customer", id, expand=CUSTOMER_EXPAND))
+
+    def find(self, email: str) -> list[Customer]:
+        rows = self.client.get_list(
+            "Customer",
+            filter=f"MainContact/Email eq {odata_string(email.strip().lower())}",
+            expand=CUSTOMER_EXPAND,
+            top=5,
+        )
+        return [mapping.customer_from_acumatica(r) for r in rows]
+
+    def id_for(self, email: str) -> str:
+        """A stable customer id derived from the email, so a create retried after a lost answer
+        finds its twin instead of making a second customer."""
+        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:10].upper()
+        return f"{self.erp.settings().customer_id_prefix}{digest}"
+
+    def create(self, customer: Customer) -> Customer:
+        cid = self.id_for(customer.email)
+        cls = customer.customer_class or self.erp.settings().customer_class
+        record = mapping.customer_upsert_record(customer, cid, customer_class=cls, price_class=customer.price_class)
+        try:
+            saved = self.client.put("Customer", record, expand=CUSTOMER_EXPAND, if_none_match=True)
+        except AlreadyExists:
+            # our own earlier create (its answer lost): that customer, as it is (never overwritten here)
+            return self.get(cid)
+        return mapping.customer_from_acumatica(saved)
+
+    def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
+        record = mapping.customer_upsert_record(customer, id, price_class=customer.price_class)
+        saved = self.client.put("Customer", record, expand=CUSTOMER_EXPAND, if_match=True)
+        return mapping.customer_from_acumatica(saved)
+
+
+class AcumaticaSystem:
+    """An Acumatica connection: its ports by entity and direction."""
+
+    kind = "acumatica"
+
+    def __init__(self, client: AcumaticaClient, connection: str, settings: Callable[[], AcumaticaSettings]) -> None:
+        self.connection = connection
+        self.client = client
+        self.erp = AcumaticaErp(client, settings=settings, connection=connection)
+        self._ports: dict[tuple[str, str], object] = {
+            ("order", "target"): AcumaticaOrders(self.erp),
+            ("shipment", "source"): AcumaticaShipments(self.erp),
+            ("invoice", "source"): AcumaticaInvoices(self.erp),
+            ("customer", "source"): AcumaticaCustomers(self.erp),
+        }
+        self._ports[("customer", "target")] = self._ports[("customer", "source")]
+
+    def port(self, entity: str, direction: str) -> Any:
+        try:
+            return self._ports[(entity, direction)]
+        except KeyError:
+            raise NotFoundError(f"acumatica serves no {entity} {direction}", system="acumatica") from None

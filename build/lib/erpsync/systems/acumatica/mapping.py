@@ -1,0 +1,308 @@
+"""Canonical records to and from Acumatica's contract-based records (``{"Field": {"value": ...}}``).
+
+The store's line id travels in each sales order line's ``LineDescription`` as a trailing
+marker ``" [ref:<line id>]"`` (a real, free-text field of every endpoint version), so the line
+map (ERP ``LineNbr`` -> store line id) can be recovered from the ERP alone, e.g. after a lost
+response. Lines are also sent in draft order, which Acumatica numbers 1..n.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from erpsync.errors import ValidationFailed
+from erpsync.model import Address, Customer, DocumentLine, Invoice, SalesOrderDraft, Shipment, Track, cents
+
+SYSTEM = "acumatica"
+
+LINE_REF = re.compile(r"\s*\[ref:(?P<id>[^\]]+)\]\s*$")
+DESCRIPTION_MAX = 256
+CONFIRMED_SHIPMENT = ("Confirmed", "Completed", "Invoiced")
+RELEASED_INVOICE = ("Open", "Closed")
+
+
+def v(value: Any) -> dict[str, Any]:
+    """A field wrapper; Decimals travel as JSON numbers."""
+    if isinstance(value, Decimal):
+        return {"value": float(value)}
+    return {"value": value}
+
+
+def value(record: Mapping[str, Any] | None, name: str, default: Any = None) -> Any:
+    """The unwrapped value of ``record[name]``."""
+    if not record:
+        return default
+    f = record.get(name)
+    if isinstance(f, Mapping):
+        got = f.get("value")
+        return default if got is None else got
+    return default
+
+
+def dec(record: Mapping[str, Any] | None, name: str) -> Decimal:
+    raw = value(record, name)
+    if raw is None or raw == "":
+        return Decimal(0)
+    try:
+        return Decimal(str(raw))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def when(raw: Any) -> datetime | None:
+    """An Acumatica date/time (ISO, with or without offset; naive taken as UTC)."""
+    if not raw:
+        return None
+    try:
+        dt = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def line_description(description: str, line_id: str) -> str:
+    """The description with the store line marker, cut to fit Acumatica's 256 characters."""
+    marker = f" [ref:{line_id}]"
+    return description[: max(DESCRIPTION_MAX - len(marker), 0)].rstrip() + marker
+
+
+def line_id_of(description: Any) -> str | None:
+    """The store line id carried by a ``LineDescription``, if any."""
+    m = LINE_REF.search(str(description or ""))
+    return m.group("id") if m else None
+
+
+def _contact(addr: Address, email: str) -> dict[str, Any]:
+    out = {
+        "Attention": v(addr.full_name),
+        "BusinessName": v(addr.company or addr.full_name),
+        "Email": v(addr.email or email),
+        "Phone1": v(addr.phone),
+    }
+    return out
+
+
+def address_record(addr: Address) -> dict[str, Any]:
+    """An Address linked entity."""
+    return {
+        "AddressLine1": v(addr.street[0] if addr.street else ""),
+        "AddressLine2": v(", ".join(addr.street[1:])),  # more than two lines are joined
+        "City": v(addr.city),
+        "State": v(addr.region_code or addr.region),
+        "PostalCode": v(addr.postcode),
+        "Country": v(addr.country),
+    }
+
+
+def sales_order_record(
+    draft: SalesOrderDraft, *, order_type: str = "SO", warehouse_id: str | None = None
+) -> dict[str, Any]:
+    """The SalesOrder to PUT for a draft: manual discounts, premium freight, the store's tax."""
+    ship_to = draft.ship_to or draft.bill_to
+    details = []
+    for line in draft.lines:
+        row: dict[str, Any] = {
+            "InventoryID": v(line.sku),
+            "LineDescription": v(line_description(line.description or line.sku, line.line_id)),
+            "OrderQty": v(line.qty),
+            "UnitPrice": v(line.unit_price),
+            "DiscountAmount": v(cents(line.discount)),
+            "ManualDiscount": v(True),
+        }
+        if warehouse_id:
+            row["WarehouseID"] = v(warehouse_id)
+        details.append(row)
+    record: dict[str, Any] = {
+        "OrderType": v(order_type),
+        "CustomerID": v(draft.customer_id),
+        "CustomerOrder": v(draft.number),
+        "ExternalRef": v(draft.number),
+        "Description": v(draft.description),
+        "CurrencyID": v(draft.currency),
+        "Hold": v(False),
+        "BillToContactOverride": v(True),
+        "BillToContact": _contact(draft.bill_to, draft.email),
+        "BillToAddressOverride": v(True),
+        "BillToAddress": address_record(draft.bill_to),
+        "ShipToContactOverride": v(True),
+        "ShipToContact": _contact(ship_to, draft.email),
+        "ShipToAddressOverride": v(True),
+        "ShipToAddress": address_record(ship_to),
+        "Details": details,
+    }
+    if draft.date:
+        record["Date"] = v(draft.date.isoformat())
+    if draft.ship_via:
+        record["ShipVia"] = v(draft.ship_via)
+        record["ShippingSettings"] = {"ShipVia": v(draft.ship_via)}
+    if draft.payment_method:
+        record["PaymentMethod"] = v(draft.payment_method)
+    if draft.freight:
+        record["Totals"] = {"PremiumFreight": v(cents(draft.freight))}
+    if draft.tax_id:
+        record["DisableAutomaticTaxCalculation"] = v(True)
+        record["IsTaxValid"] = v(True)
+        record["TaxDetails"] = [{"TaxID": v(draft.tax_id), "TaxAmount": v(cents(draft.tax_total))}]
+    return record
+
+
+def line_map(details: Any) -> dict[str, str]:
+    """ERP ``LineNbr`` -> store line id, from returned order lines that carry the marker."""
+    out: dict[str, str] = {}
+    for row in details or []:
+        if not isinstance(row, Mapping):
+            continue
+        nbr, line_id = value(row, "LineNbr"), line_id_of(value(row, "LineDescription"))
+        if nbr is not None and line_id:
+            out[str(int(nbr))] = line_id
+    return out
+
+
+def customer_record(customer: Customer, customer_id: str, *, customer_class: str = "DEFAULT") -> dict[str, Any]:
+    """The Customer to PUT when an order needs one (insert only)."""
+    addr = customer.address or Address()
+    return {
+        "CustomerID": v(customer_id),
+        "CustomerName": v(customer.name),
+        "CustomerClass": v(customer_class),
+        "MainContact": {
+            "Email": v(customer.email),
+            "Phone1": v(customer.phone or addr.phone),
+            "Address": address_record(addr),
+        },
+    }
+
+
+def address_from_record(record: Mapping[str, Any] | None) -> Address | None:
+    """An Acumatica Address linked entity; None when it holds nothing."""
+    if not isinstance(record, Mapping):
+        return None
+    lines = [str(value(record, k) or "").strip() for k in ("AddressLine1", "AddressLine2")]
+    addr = Address(
+        street=[x for x in lines if x],
+        city=str(value(record, "City") or ""),
+        region_code=str(value(record, "State") or ""),
+        postcode=str(value(record, "PostalCode") or ""),
+        country=str(value(record, "Country") or ""),
+    )
+    return None if addr == Address() else addr
+
+
+def customer_from_acumatica(record: Mapping[str, Any]) -> Customer:
+    """An Acumatica Customer (``$expand=MainContact,ShippingContact``) as the canonical customer."""
+    main = record.get("MainContact") if isinstance(record.get("MainContact"), Mapping) else {}
+    email = value(main, "Email") or value(record, "Email")
+    cid = str(value(record, "CustomerID", ""))
+    if not email:
+        raise ValidationFailed(f"acumatica customer {cid}: no email on its main contact", system=SYSTEM)
+    first, last = value(main, "FirstName") or "", value(main, "LastName") or ""
+    name = str(value(record, "CustomerName") or "")
+    company = str(value(main, "CompanyName") or "")
+    if not first and not last and name and name != company:
+        first, _, last = name.partition(" ")
+    billing = address_from_record(main.get("Address") if isinstance(main, Mapping) else None)
+    shipping = None
+    if value(record, "ShippingAddressOverride"):
+        ship = record.get("ShippingContact")
+        shipping = address_from_record(ship.get("Address") if isinstance(ship, Mapping) else None)
+    return Customer(
+        email=str(email),
+        first_name=str(first),
+        last_name=str(last),
+        company=company,
+        phone=str(value(main, "Phone1") or ""),
+        address=billing,
+        shipping=shipping if shipping != billing else None,
+        source_id=cid,
+        version=str(value(record, "LastModifiedDateTime") or "") or None,
+        price_class=value(record, "PriceClassID"),
+        customer_class=value(record, "CustomerClass"),
+    )
+
+
+def customer_upsert_record(
+    customer: Customer, customer_id: str, *, customer_class: str | None = None, price_class: str | None = None
+) -> dict[str, Any]:
+    """The Customer to PUT for the customers flow: name, main contact (names, company, email, phone,
+    billing address), the shipping address as an override when it differs, the price class.
+    ``customer_class`` only on a create (an existing class is the ERP's)."""
+    name = customer.company or " ".join(p for p in (customer.first_name, customer.last_name) if p) or customer.email
+    record: dict[str, Any] = {
+        "CustomerID": v(customer_id),
+        "CustomerName": v(name),
+        "MainContact": {
+            "FirstName": v(customer.first_name),
+            "LastName": v(customer.last_name),
+            "CompanyName": v(customer.company),
+            "Email": v(customer.email),
+            "Phone1": v(customer.phone),
+            "Address": address_record(customer.address or Address()),
+        },
+    }
+    if customer_class:
+        record["CustomerClass"] = v(customer_class)
+    if price_class:
+        record["PriceClassID"] = v(price_class)
+    differs = customer.shipping is not None and customer.shipping != customer.address
+    record["ShippingAddressOverride"] = v(bool(differs))
+    if differs and customer.shipping is not None:
+        record["ShippingContact"] = {"Address": address_record(customer.shipping)}
+    return record
+
+
+def _document_lines(record: Mapping[str, Any], qty_field: str) -> list[DocumentLine]:
+    """The Details of a shipment or invoice, each pointing at its sales order line."""
+    return [
+        DocumentLine(
+            order_number=str(value(d, "OrderNbr", "")),
+            order_type=str(value(d, "OrderType", "")),
+            line_nbr=None if value(d, "OrderLineNbr") is None else str(int(value(d, "OrderLineNbr"))),
+            sku=str(value(d, "InventoryID", "")),
+            qty=dec(d, qty_field),
+        )
+        for d in record.get("Details") or []
+        if isinstance(d, Mapping)
+    ]
+
+
+def shipment(record: Mapping[str, Any]) -> Shipment:
+    """An Acumatica Shipment (with Details and Packages expanded) as the canonical one."""
+    status = str(value(record, "Status", ""))
+    ship_via = value(record, "ShipVia")
+    lines = _document_lines(record, "ShippedQty")
+    tracks = [
+        Track(number=str(value(p, "TrackingNbr")), carrier=str(ship_via or ""))
+        for p in record.get("Packages") or []
+        if isinstance(p, Mapping) and value(p, "TrackingNbr")
+    ]
+    return Shipment(
+        source_id=str(value(record, "ShipmentNbr", "")),
+        status=status,
+        confirmed=status in CONFIRMED_SHIPMENT,
+        ship_date=when(value(record, "ShipmentDate")),
+        ship_via=str(ship_via) if ship_via else None,
+        lines=lines,
+        tracks=tracks,
+        updated_at=when(value(record, "LastModifiedDateTime")),
+    )
+
+
+def invoice(record: Mapping[str, Any]) -> Invoice:
+    """An Acumatica SalesInvoice (with Details expanded) as the canonical one."""
+    status = str(value(record, "Status", ""))
+    lines = _document_lines(record, "Qty")
+    return Invoice(
+        source_id=str(value(record, "ReferenceNbr", "")),
+        doc_type=str(value(record, "Type", "Invoice")),
+        status=status,
+        released=status in RELEASED_INVOICE,
+        date=when(value(record, "Date")),
+        amount=dec(record, "Amount"),
+        currency=str(value(record, "CurrencyID", "")),
+        lines=lines,
+        updated_at=when(value(record, "LastModifiedDateTime")),
+    )

@@ -1,0 +1,45 @@
+"""An Acumatica connection's own settings and the shape of its secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class AcumaticaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_type: str = "SO"
+    """Sales order type of store orders."""
+    customer_class: str = "DEFAULT"
+    """Customer class of customers erpsync creates (store groups may map to others)."""
+    customer_id_prefix: str = "W"
+    """Customers erpsync creates get ``<prefix><10 hex of sha256(email)>``, so a retried create finds its twin."""
+    warehouse_id: str | None = None
+    page_size: int = Field(100, ge=1, le=1000)
+    """Rows per request of a poll (its time windows are sized to fit one page)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired(cls, data: Any) -> Any:
+        """``window_minutes`` (never used: the windows size themselves) is dropped, so settings
+        that still name it load."""
+        if isinstance(data, dict) and "window_minutes" in data:
+            data = {k: v for k, v in data.items() if k != "window_minutes"}
+        return data
+
+
+class AcumaticaSecret(BaseModel):
+    """Secrets Manager JSON: ``{"base_url", "username", "password", "company", "branch", "endpoint"}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    base_url: str = Field(min_length=1)
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+    company: str = ""
+    branch: str = ""
+    endpoint: str = "Default/24.200.001"
+    webhook_secret: str = ""
+    """Token Acumatica's push notifications carry in ``X-Erpsync-Token``."""

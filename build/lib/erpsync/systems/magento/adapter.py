@@ -1,0 +1,294 @@
+"""Magento 2's REST API behind erpsync's ports: orders (source), shipments and invoices
+(targets), customers (both ways). ``MagentoSystem`` hands each out by entity and direction."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
+from erpsync.model import ChangeNotice, Customer, Invoice, Order, Shipment
+from erpsync.systems.magento.client import Filter, MagentoClient
+from erpsync.systems.magento.mapping import (
+    customer_from_magento,
+    customer_to_magento,
+    document_items,
+    format_timestamp,
+    has_marker,
+    order_from_magento,
+    parse_timestamp,
+    ref_marker,
+)
+from erpsync.systems.magento.settings import MagentoSettings
+from erpsync.systems.ports import Page
+
+SNAPSHOT_MAX_BYTES = 200_000
+"""A polled order rides in its notice up to this size (an SQS message holds 256 KiB; a big order's
+worker reads it instead). A typical order is 10 to 40 KB."""
+
+
+def _id(order_id: str) -> int:
+    try:
+        value = int(str(order_id))
+    except ValueError as exc:
+        raise NotFoundError(f"magento order id {order_id!r} is not numeric", system="magento") from exc
+    if value <= 0:
+        raise NotFoundError(f"magento order id {order_id!r} does not exist", system="magento")
+    return value
+
+
+def _new_id(result: Any, what: str) -> str:
+    text = str(result).strip().strip('"')
+    if not text.isdigit():
+        raise RetryableError(f"magento answered {what} with {result!r}, not an id", system="magento")
+    return text
+
+
+class MagentoStore:
+    """The online store, as Magento 2 shows it through REST."""
+
+    name = "magento"
+
+    def __init__(self, client: MagentoClient, *, page_size: int = 100, connection: str = "magento") -> None:
+        self.client = client
+        self.page_size = page_size
+        self.name = connection
+
+    def order_pages(self, since: datetime) -> Iterator[Page]:
+        """Pages of notices for orders with ``updated_at`` after ``since``, oldest first, read by
+        keyset (see ``MagentoClient.changed_pages``: an order updated during the poll is read again
+        at its new version, and moves no other order out of it). Each page's checkpoint is the
+        newest ``updated_at`` up to which every order has been read: never the second a page ends
+        in while more of it may follow, but the one before it in the page, or None."""
+        read_at = datetime.now(UTC)  # before the first page: a snapshot is never taken for fresher than it is
+        for rows, done in self.client.changed_pages("/V1/orders", format_timestamp(since), page_size=self.page_size):
+            notices: list[ChangeNotice] = []
+            for row in rows:
+                small = len(json.dumps(row, separators=(",", ":"), default=str)) <= SNAPSHOT_MAX_BYTES
+                notices.append(
+                    ChangeNotice(
+                        source=self.name,
+                        entity="order",
+                        id=str(row.get("entity_id")),
+                        version=str(row.get("updated_at") or ""),
+                        snapshot=row if small else None,
+                        read_at=read_at if small else None,
+                    )
+                )
+            yield Page(notices, parse_timestamp(done))
+
+    def changed_orders(self, since: datetime) -> list[ChangeNotice]:
+        """Every order notice since ``since`` (all pages, oldest first)."""
+        return [n for page in self.order_pages(since) for n in page.notices]
+
+    def get_order(self, order_id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        if snapshot is not None and str(snapshot.get("entity_id")) == str(_id(order_id)):
+            return order_from_magento(snapshot)
+        return order_from_magento(self.client.get(f"/V1/orders/{_id(order_id)}"))
+
+    def find_order_id(self, number: str) -> str | None:
+        page = self.client.search_page("/V1/orders", [Filter("increment_id", number)], page_size=1)
+        items = page.get("items") or []
+        return str(items[0]["entity_id"]) if items else None
+
+    def find_shipment(self, order_id: str, ref: str) -> str | None:
+        rows = self.client.search("/V1/shipments", [Filter("order_id", _id(order_id))], page_size=self.page_size)
+        return next((str(r["entity_id"]) for r in rows if has_marker(r, ref)), None)
+
+    def create_shipment(self, order_id: str, shipment: Shipment, ref: str, carrier_code: str) -> str:
+        body = {
+            "items": document_items(shipment.lines, f"shipment {ref}"),
+            "notify": True,
+            "appendComment": True,
+            "comment": {"comment": f"Shipped from the ERP {ref_marker(ref)}", "is_visible_on_front": 0},
+            "tracks": [
+                {"track_number": t.number, "title": t.title or t.carrier or carrier_code, "carrier_code": carrier_code}
+                for t in shipment.tracks
+                if t.number
+            ],
+        }
+        return _new_id(self.client.post(f"/V1/order/{_id(order_id)}/ship", body), "ship")
+
+    def find_invoice(self, order_id: str, ref: str) -> str | None:
+        rows = self.client.search("/V1/invoices", [Filter("order_id", _id(order_id))], page_size=self.page_size)
+        return next((str(r["entity_id"]) for r in rows if has_marker(r, ref)), None)
+
+    def create_invoice(self, order_id: str, invoice: Invoice, ref: str) -> str:
+        body = {
+            "capture": True,
+            "items": document_items(invoice.lines, f"invoice {ref}"),
+            "notify": False,
+            "appendComment": True,
+            "comment": {"comment": f"Invoiced in the ERP {ref_marker(ref)}", "is_visible_on_front": 0},
+        }
+        return _new_id(self.client.post(f"/V1/order/{_id(order_id)}/invoice", body), "invoice")
+
+
+class MagentoOrders:
+    """Store orders, the source of the orders flow."""
+
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.store.order_pages(since)
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        return self.store.get_order(id, snapshot)
+
+    def find(self, number: str) -> str | None:
+        return self.store.find_order_id(number)
+
+
+class MagentoShipments:
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def find(self, order_id: str, ref: str) -> str | None:
+        return self.store.find_shipment(order_id, ref)
+
+    def create(self, order_id: str, shipment: Shipment, ref: str, carrier_code: str) -> str:
+        return self.store.create_shipment(order_id, shipment, ref, carrier_code)
+
+
+class MagentoInvoices:
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def find(self, order_id: str, ref: str) -> str | None:
+        return self.store.find_invoice(order_id, ref)
+
+    def create(self, order_id: str, invoice: Invoice, ref: str) -> str:
+        return self.store.create_invoice(order_id, invoice, ref)
+
+
+DUPLICATE_EMAIL = "customer with the same email address already exists"
+"""What Magento says (400) to a create whose email has an account in the website."""
+
+
+class MagentoCustomers:
+    """Customer accounts, both ways. Email (lower-case) within the configured website is the identity."""
+
+    RECENT = 256
+    """Customer records kept as last read, so an update right after a read sends them back whole
+    without reading them again (a Magento PUT replaces the aggregate)."""
+
+    def __init__(self, client: MagentoClient, settings: Callable[[], MagentoSettings], connection: str) -> None:
+        self.client, self.settings, self.connection = client, settings, connection
+        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._recent[str(record.get("id"))] = record
+            self._recent.move_to_end(str(record.get("id")))
+            while len(self._recent) > self.RECENT:
+                self._recent.popitem(last=False)
+
+    def _as_read(self, id: str, version: str | None) -> dict[str, Any] | None:
+        """The record as last read, if it is still the version the caller saw."""
+        with self._lock:
+            found = self._recent.get(str(id))
+        if found is not None and version and str(found.get("updated_at") or "") == version:
+            return copy.deepcopy(found)
+        return None
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Pages of notices for the website's customers with ``updated_at`` after ``since``, oldest
+        first, read by keyset like the orders (the search filters on ``entity_id``; rows call it ``id``)."""
+        cfg = self.settings()
+        for rows, done in self.client.changed_pages(
+            "/V1/customers/search",
+            format_timestamp(since),
+            [Filter("website_id", cfg.website_id)],
+            page_size=cfg.page_size,
+            row_id="id",
+        ):
+            notices = [
+                ChangeNotice(
+                    source=self.connection,
+                    entity="customer",
+                    id=str(r.get("id")),
+                    version=str(r.get("updated_at") or "") or None,
+                    occurred_at=parse_timestamp(r.get("updated_at")),
+                )
+                for r in rows
+            ]
+            yield Page(notices, parse_timestamp(done))
+
+    def _read(self, id: str) -> dict[str, Any]:
+        if not str(id).isdigit():
+            raise NotFoundError(f"magento customer id {id!r} is not numeric", system="magento")
+        record = self.client.get(f"/V1/customers/{int(id)}")
+        if not isinstance(record, dict):
+            raise RetryableError(f"magento answered customer {id} with {type(record).__name__}", system="magento")
+        self._remember(record)
+        return record
+
+    def get(self, id: str) -> Customer:
+        return customer_from_magento(self._read(id))
+
+    def find(self, email: str) -> list[Customer]:
+        cfg = self.settings()
+        rows = self.client.search(
+            "/V1/customers/search",
+            [Filter("email", email.strip().lower()), Filter("website_id", cfg.website_id)],
+            page_size=10,
+        )
+        return [customer_from_magento(r) for r in rows]
+
+    def create(self, customer: Customer) -> Customer:
+        cfg = self.settings()
+        body = customer_to_magento(customer, None, website_id=cfg.website_id, store_id=cfg.store_id)
+        try:
+            saved = self.client.post("/V1/customers", {"customer": body})
+        except ValidationFailed as exc:
+            # made meanwhile (the shopper registered, or our own create whose answer was lost): that
+            # account as it is; the flow links it and brings it in step
+            found = self.find(customer.email) if DUPLICATE_EMAIL in str(exc) else []
+            if len(found) != 1:
+                raise
+            return found[0]
+        if not isinstance(saved, dict):
+            raise RetryableError(f"magento answered the customer create with {saved!r}", system="magento")
+        return customer_from_magento(saved)
+
+    def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
+        cfg = self.settings()
+        # a PUT replaces the aggregate: send back whole what we do not sync (as just read, or read now)
+        record = self._as_read(id, current.version if current else None) or self._read(id)
+        body = customer_to_magento(customer, record, website_id=cfg.website_id, store_id=cfg.store_id)
+        saved = self.client.put(f"/V1/customers/{int(id)}", {"customer": body})
+        if not isinstance(saved, dict):
+            raise RetryableError(f"magento answered the customer update with {saved!r}", system="magento")
+        self._remember(saved)
+        return customer_from_magento(saved)
+
+
+class MagentoSystem:
+    """A Magento connection: its ports by entity and direction."""
+
+    kind = "magento"
+
+    def __init__(self, client: MagentoClient, connection: str, settings: Callable[[], MagentoSettings]) -> None:
+        self.connection = connection
+        self.client = client
+        self.store = MagentoStore(client, page_size=settings().page_size, connection=connection)
+        self._ports: dict[tuple[str, str], object] = {
+            ("order", "source"): MagentoOrders(self.store),
+            ("shipment", "target"): MagentoShipments(self.store),
+            ("invoice", "target"): MagentoInvoices(self.store),
+            ("customer", "source"): MagentoCustomers(client, settings, connection),
+        }
+        self._ports[("customer", "target")] = self._ports[("customer", "source")]
+
+    def port(self, entity: str, direction: str) -> Any:
+        try:
+            return self._ports[(entity, direction)]
+        except KeyError:
+            raise NotFoundError(f"magento serves no {entity} {direction}", system="magento") from None

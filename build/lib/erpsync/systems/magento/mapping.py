@@ -1,0 +1,370 @@
+"""Magento 2 records to and from the canonical model (orders in; shipments and invoices out)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+
+from erpsync.errors import MappingMissing, ValidationFailed
+from erpsync.model import Address, Customer, DocumentLine, Order, OrderLine, cents
+
+SYSTEM = "magento"
+TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+REF_MARKER = "[erpsync ref: {ref}]"
+
+
+def _fail(order_id: Any, field: str, problem: str) -> ValidationFailed:
+    return ValidationFailed(f"magento order {order_id}: {field} {problem}", system=SYSTEM)
+
+
+def _decimal(data: Mapping[str, Any], key: str, where: str, order_id: Any, *, required: bool = False) -> Decimal:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise _fail(order_id, f"{where}{key}", "is missing")
+        return Decimal("0")
+    if isinstance(value, bool):
+        raise _fail(order_id, f"{where}{key}", f"is not a number: {value!r}")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise _fail(order_id, f"{where}{key}", f"is not a number: {value!r}") from exc
+    if not result.is_finite():
+        raise _fail(order_id, f"{where}{key}", f"is not a number: {value!r}")
+    return result
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """Magento's UTC ``YYYY-MM-DD HH:MM:SS`` (or ISO 8601) as an aware datetime."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        parsed = datetime.strptime(text, TS_FORMAT)
+    except ValueError:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def format_timestamp(when: datetime) -> str:
+    """``when`` as Magento's UTC timestamp text (naive datetimes are taken as UTC)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime(TS_FORMAT)
+
+
+def address_from_magento(data: Mapping[str, Any] | None) -> Address | None:
+    """An order or customer address (region as text or ``{region, region_code}``)."""
+    if not data:
+        return None
+    region = data.get("region")
+    region_code = data.get("region_code") or ""
+    if isinstance(region, Mapping):
+        region_code = region.get("region_code") or region_code
+        region = region.get("region")
+    street = data.get("street") or []
+    if isinstance(street, str):
+        street = [street]
+    return Address(
+        first_name=str(data.get("firstname") or ""),
+        last_name=str(data.get("lastname") or ""),
+        company=str(data.get("company") or ""),
+        street=[str(s) for s in street if s],
+        city=str(data.get("city") or ""),
+        region=str(region or ""),
+        region_code=str(region_code or ""),
+        postcode=str(data.get("postcode") or ""),
+        country=str(data.get("country_id") or ""),
+        phone=str(data.get("telephone") or ""),
+        email=str(data.get("email") or ""),
+    )
+
+
+def _line(item: Mapping[str, Any], order_id: Any, **over: Any) -> OrderLine:
+    where = f"items[{item.get('item_id')}]."
+    values: dict[str, Any] = {
+        "line_id": str(item["item_id"]),
+        "sku": str(item.get("sku") or ""),
+        "name": str(item.get("name") or ""),
+        "qty": _decimal(item, "qty_ordered", where, order_id, required=True),
+        "unit_price": _decimal(item, "price", where, order_id),
+        "discount": _decimal(item, "discount_amount", where, order_id),
+        "tax": _decimal(item, "tax_amount", where, order_id),
+        "product_type": str(item.get("product_type") or "simple"),
+        "store_line_ids": [str(item["item_id"])],
+    }
+    values.update(over)
+    if not values["sku"]:
+        raise _fail(order_id, f"{where}sku", "is missing")
+    return OrderLine(**values)
+
+
+def order_lines(items: Iterable[Mapping[str, Any]], order_id: Any) -> list[OrderLine]:
+    """The real lines: configurable parent+child fold into one, dynamic bundles become their children."""
+    rows = list(items)
+    for i, item in enumerate(rows):
+        if not isinstance(item, Mapping):
+            raise _fail(order_id, f"items[{i}]", "is not an object")
+        if item.get("item_id") is None:
+            raise _fail(order_id, f"items[{i}].item_id", "is missing")
+    by_id = {r["item_id"]: r for r in rows}
+    children: dict[Any, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        parent = r.get("parent_item_id")
+        if parent is not None and parent in by_id:
+            children.setdefault(parent, []).append(r)
+    lines: list[OrderLine] = []
+    for item in rows:
+        if item.get("parent_item_id") is not None and item["parent_item_id"] in by_id:
+            continue
+        kids = children.get(item["item_id"], [])
+        ptype = str(item.get("product_type") or "simple")
+        if ptype == "bundle" and kids:
+            where = f"items[{item['item_id']}]."
+            if any(_decimal(k, "price", where, order_id) > 0 for k in kids):
+                lines.extend(_line(k, order_id) for k in kids)
+            else:
+                ids = [str(item["item_id"]), *(str(k["item_id"]) for k in kids)]
+                lines.append(_line(item, order_id, store_line_ids=ids))
+        elif kids:
+            child = kids[0]
+            lines.append(
+                _line(
+                    item,
+                    order_id,
+                    line_id=str(child["item_id"]),
+                    sku=str(child.get("sku") or item.get("sku") or ""),
+                    name=str(child.get("name") or item.get("name") or ""),
+                    store_line_ids=[str(item["item_id"]), *(str(k["item_id"]) for k in kids)],
+                )
+            )
+        else:
+            lines.append(_line(item, order_id))
+    return lines
+
+
+def order_from_magento(data: Any) -> Order:
+    """A Magento order (``GET /V1/orders/{id}``) as the canonical Order."""
+    if not isinstance(data, Mapping):
+        raise ValidationFailed("magento order: not a JSON object", system=SYSTEM)
+    order_id = data.get("entity_id")
+    if order_id is None:
+        raise _fail("?", "entity_id", "is missing")
+    for key in ("increment_id", "order_currency_code", "customer_email"):
+        if not data.get(key):
+            raise _fail(order_id, key, "is missing")
+    items = data.get("items")
+    if not isinstance(items, list) or not items:
+        raise _fail(order_id, "items", "is missing or empty")
+    lines = order_lines(items, order_id)
+    bill_to = address_from_magento(data.get("billing_address"))
+    if bill_to is None:
+        raise _fail(order_id, "billing_address", "is missing")
+    shipping: Mapping[str, Any] = {}
+    assignments = (data.get("extension_attributes") or {}).get("shipping_assignments") or []
+    if assignments and isinstance(assignments[0], Mapping):
+        shipping = assignments[0].get("shipping") or {}
+    ship_to = address_from_magento(shipping.get("address"))
+    payment = data.get("payment") or {}
+
+    shipping_discount = _decimal(data, "shipping_discount_amount", "", order_id)
+    discount_total = abs(_decimal(data, "discount_amount", "", order_id))
+    line_discounts = sum((ln.discount for ln in lines), Decimal("0"))
+    paid = _decimal(data, "total_paid", "", order_id) if data.get("total_paid") is not None else None
+    if paid is None:
+        paid = _decimal(payment, "amount_paid", "payment.", order_id)
+    group = data.get("customer_group_id")
+    try:
+        customer = Customer(
+            email=str(data["customer_email"]),
+            first_name=str(data.get("customer_firstname") or bill_to.first_name),
+            last_name=str(data.get("customer_lastname") or bill_to.last_name),
+            company=bill_to.company,
+            phone=bill_to.phone,
+            group=None if group is None else str(group),
+            is_guest=bool(int(data.get("customer_is_guest") or 0)),
+            address=bill_to,
+            source_id=None if data.get("customer_id") is None else str(data["customer_id"]),
+        )
+    except (ValidationError, ValueError) as exc:
+        raise _fail(order_id, "customer_email", f"is invalid: {data.get('customer_email')!r}") from exc
+    try:
+        created_at = parse_timestamp(data.get("created_at"))
+        updated_at = parse_timestamp(data.get("updated_at"))
+    except ValueError as exc:
+        raise _fail(order_id, "created_at/updated_at", f"is not a timestamp: {exc}") from exc
+    try:
+        return Order(
+            source_id=str(order_id),
+            number=str(data["increment_id"]),
+            status=str(data.get("status") or ""),
+            state=str(data.get("state") or ""),
+            created_at=created_at,
+            updated_at=updated_at,
+            currency=str(data["order_currency_code"]),
+            customer=customer,
+            bill_to=bill_to,
+            ship_to=ship_to,
+            shipping_method=shipping.get("method") or data.get("shipping_method") or None,
+            shipping_description=str(data.get("shipping_description") or ""),
+            payment_method=payment.get("method") or None,
+            lines=lines,
+            subtotal=_decimal(data, "subtotal", "", order_id),
+            order_discount=max(Decimal("0"), cents(discount_total - line_discounts - shipping_discount)),
+            freight=_decimal(data, "shipping_amount", "", order_id) - shipping_discount,
+            tax_total=_decimal(data, "tax_amount", "", order_id),
+            grand_total=_decimal(data, "grand_total", "", order_id, required=True),
+            paid=paid,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise _fail(order_id, field, f"is invalid: {first['msg']}") from exc
+
+
+# ------------------------------------------------------------------------- fulfilment out
+
+
+def ref_marker(ref: str) -> str:
+    """The text we write on a shipment or invoice comment so we recognise it later."""
+    return REF_MARKER.format(ref=ref)
+
+
+def has_marker(record: Mapping[str, Any], ref: str) -> bool:
+    """Whether one of the record's comments carries our marker for ``ref``."""
+    marker = ref_marker(ref)
+    return any(isinstance(c, Mapping) and marker in str(c.get("comment") or "") for c in record.get("comments") or [])
+
+
+def _qty(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def document_items(lines: Iterable[DocumentLine], what: str) -> list[dict[str, Any]]:
+    """``[{"order_item_id", "qty"}]`` for a ship or invoice call (lines of the same item add up)."""
+    qty_by_item: dict[int, Decimal] = {}
+    for line in lines:
+        if not line.store_line_id:
+            raise MappingMissing(
+                f"{what} line {line.line_nbr or line.sku} has no store line id (order {line.order_number})",
+                system=SYSTEM,
+            )
+        try:
+            item_id = int(line.store_line_id)
+        except ValueError as exc:
+            raise MappingMissing(f"{what} line store id {line.store_line_id!r} is not a Magento item id") from exc
+        if line.qty > 0:
+            qty_by_item[item_id] = qty_by_item.get(item_id, Decimal("0")) + line.qty
+    if not qty_by_item:
+        raise ValidationFailed(f"{what} has no quantity to send to magento", system=SYSTEM)
+    return [{"order_item_id": i, "qty": _qty(q)} for i, q in qty_by_item.items()]
+
+
+# -- customers ------------------------------------------------------------------------------------
+
+
+def _address_by_id(record: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    wanted = record.get(key)
+    for addr in record.get("addresses") or []:
+        if isinstance(addr, Mapping) and (
+            (wanted is not None and str(addr.get("id")) == str(wanted)) or addr.get(key) is True
+        ):
+            return addr
+    return None
+
+
+def customer_from_magento(record: Any) -> Customer:
+    """A Magento customer account (``GET /V1/customers/{id}``) as the canonical customer.
+
+    Company and phone live on Magento's addresses: they are read from the default billing address.
+    """
+    if not isinstance(record, Mapping) or not record.get("email"):
+        raise ValidationFailed(
+            f"magento customer {record.get('id') if isinstance(record, Mapping) else record!r}: no email"
+        )
+    billing_raw = _address_by_id(record, "default_billing")
+    shipping_raw = _address_by_id(record, "default_shipping")
+    billing = address_from_magento(billing_raw)
+    shipping = address_from_magento(shipping_raw)
+    if billing is not None:
+        billing = billing.model_copy(update={"email": ""})
+    if shipping is not None:
+        shipping = shipping.model_copy(update={"email": ""})
+    return Customer(
+        email=str(record["email"]),
+        first_name=str(record.get("firstname") or ""),
+        last_name=str(record.get("lastname") or ""),
+        company=billing.company if billing else "",
+        phone=billing.phone if billing else "",
+        group=str(record.get("group_id")) if record.get("group_id") is not None else None,
+        address=billing,
+        shipping=shipping if shipping is not None and shipping != billing else None,
+        source_id=str(record.get("id")),
+        version=str(record.get("updated_at") or "") or None,
+    )
+
+
+def address_to_magento(addr: Address, customer: Customer, **flags: Any) -> dict[str, Any]:
+    """A Magento customer address; names, company and phone fall back to the customer's."""
+    return {
+        "firstname": addr.first_name or customer.first_name,
+        "lastname": addr.last_name or customer.last_name,
+        "company": addr.company or customer.company,
+        "street": list(addr.street),
+        "city": addr.city,
+        "region": {"region_code": addr.region_code, "region": addr.region or addr.region_code},
+        "postcode": addr.postcode,
+        "country_id": addr.country,
+        "telephone": addr.phone or customer.phone,
+        **flags,
+    }
+
+
+def customer_to_magento(
+    customer: Customer, current: Mapping[str, Any] | None, *, website_id: int, store_id: int
+) -> dict[str, Any]:
+    """The whole customer to send (``POST`` or ``PUT /V1/customers/{id}``).
+
+    A Magento update replaces the customer aggregate: addresses left out are deleted and default
+    flags not sent are reset. So the current record is sent back whole, with the synced fields and
+    the default billing and shipping addresses replaced (keeping their ids); other addresses stay.
+    """
+    body: dict[str, Any] = dict(current or {})
+    body.pop("addresses", None)
+    body.update(email=customer.email, firstname=customer.first_name or "-", lastname=customer.last_name or "-")
+    if customer.group is not None:
+        body["group_id"] = int(customer.group) if customer.group.isdigit() else customer.group
+    if current is None:
+        body.update(website_id=website_id, store_id=store_id)
+    kept = [
+        dict(a)
+        for a in (current or {}).get("addresses") or []
+        if isinstance(a, Mapping)
+        and str(a.get("id"))
+        not in {str((current or {}).get("default_billing")), str((current or {}).get("default_shipping"))}
+    ]
+    for a in kept:
+        a["default_billing"] = False
+        a["default_shipping"] = False
+    billing_id = (current or {}).get("default_billing")
+    shipping_id = (current or {}).get("default_shipping")
+    addresses: list[dict[str, Any]] = []
+    if customer.address is not None:
+        same = customer.shipping is None or customer.shipping == customer.address
+        a = address_to_magento(customer.address, customer, default_billing=True, default_shipping=same)
+        if billing_id is not None:
+            a["id"] = int(billing_id)
+        addresses.append(a)
+        if not same and customer.shipping is not None:
+            s = address_to_magento(customer.shipping, customer, default_billing=False, default_shipping=True)
+            if shipping_id is not None and str(shipping_id) != str(billing_id):
+                s["id"] = int(shipping_id)
+            addresses.append(s)
+    body["addresses"] = addresses + kept
+    for key in ("default_billing", "default_shipping"):
+        body.pop(key, None)
+    return body

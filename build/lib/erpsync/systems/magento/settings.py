@@ -1,0 +1,27 @@
+"""A Magento connection's own settings and the shape of its secret."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MagentoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    website_id: int = Field(1, ge=0)
+    """The website whose customers this connection syncs (email is unique per website)."""
+    store_id: int = Field(1, ge=0)
+    """The store view new customers are created in."""
+    page_size: int = Field(100, ge=1, le=1000)
+
+
+class MagentoSecret(BaseModel):
+    """Secrets Manager JSON: ``{"base_url": "https://shop/rest/default", "username", "password"}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    base_url: str = Field(min_length=1)
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+    webhook_secret: str = ""
+    """Shared secret of the signed webhooks (also accepted from the webhooks secret)."""

@@ -1,0 +1,72 @@
+"""What a system package declares about itself (its ``plugin.py`` exports one ``PLUGIN``).
+
+- ``serves``: which entities it serves in which direction (``source``: we read changes from it,
+  ``target``: we write to it); the startup check compares this with the routes before any record
+  is touched;
+- ``settings_model`` and ``secret_model``: the shape of the connection's own settings and of its
+  secret, validated at startup with a message naming the connection and the field;
+- ``connect``: the system, wired to its secret, its live settings, a rate gate and the deadline;
+- ``webhooks``: verify and parse a webhook body into change notices (None: the system has none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # importing this module stays free of pydantic (the webhook ingress needs BadWebhook)
+    from pydantic import BaseModel
+
+    from erpsync.model import ChangeNotice
+    from erpsync.systems.ports import Deadline, Gate, System
+
+SOURCE, TARGET = "source", "target"
+
+
+class BadWebhook(ValueError):
+    """A webhook that is not acceptable; the message says why and goes back with ``status`` (4xx)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _deadline() -> Deadline:
+    from erpsync.systems.ports import Deadline
+
+    return Deadline()
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the runtime hands a system when it connects it."""
+
+    connection: str
+    secret: BaseModel
+    settings: Callable[[], BaseModel]
+    """The connection's settings as they are now (re-read by warm workers)."""
+    gate: Gate | None = None
+    deadline: Deadline = field(default_factory=_deadline)
+    reload_secret: Callable[[], BaseModel] | None = None
+    """The secret read again from its store (not a cache): called when the system refuses it."""
+
+
+WebhookParser = Callable[[Any, bytes, dict[str, str]], "list[ChangeNotice]"]
+"""(secret or None, raw body, lower-cased headers) -> notices; raises ``BadWebhook``."""
+
+
+@dataclass(frozen=True)
+class Plugin:
+    kind: str
+    role: str
+    """``store`` or ``erp``."""
+    serves: Mapping[str, frozenset[str]]
+    """entity -> the directions it serves (``source``, ``target``)."""
+    settings_model: type[BaseModel]
+    secret_model: type[BaseModel]
+    connect: Callable[[Wiring], System]
+    webhooks: WebhookParser | None = None
+
+    def can(self, entity: str, direction: str) -> bool:
+        return direction in self.serves.get(entity, frozenset())

@@ -1,0 +1,199 @@
+"""The ports: what flows ask of a system, one small port per entity and direction, and what the
+runtime hands a system (a rate ``Gate``, a ``Deadline``).
+
+A system package implements the ports it serves (its ``plugin.py`` says which); flows only ever
+see these Protocols. Every ``changes`` is a stream of pages: the poll enqueues and checkpoints
+page by page, so memory stays flat whatever the number of changes.
+
+Adapters raise the typed errors of ``erpsync.errors``: ``RetryableError`` (and its
+``RateLimitedError``/``OutageError``) for what may pass, ``PermanentError`` subclasses for what
+will not, ``NotFoundError`` when a record asked for does not exist.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from erpsync.errors import RetryableError
+from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, Order, SalesOrderDraft, Shipment
+
+# -- what the runtime hands a system ------------------------------------------------------------
+
+
+class Gate(Protocol):
+    """A slot under a system's shared ceilings (``erpsync.state.guards.SystemGate`` in Lambda)."""
+
+    def request(self, wait_s: float | None = None) -> AbstractContextManager[None]:
+        """Held for the duration of one request; may wait (at most ``wait_s``), or raise when no
+        slot comes in time."""
+        ...
+
+    def throttled(self, retry_after_s: float | None) -> None:
+        """The system answered 429: slow every worker down."""
+        ...
+
+    def answered(self, status: int | None) -> None:
+        """The status the system answered a request with (None: no answer at all)."""
+        ...
+
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class Deadline:
+    """The time left in the current invocation: every HTTP timeout fits inside it.
+
+    The runtime calls ``start`` at each invocation with the Lambda's remaining time; a client asks
+    ``timeout(default)`` before each request. With no deadline set, the default applies.
+    """
+
+    margin_s: float = 3.0
+    """Kept free at the end of the invocation (release leases, report the batch)."""
+    min_request_s: float = 1.0
+    """A read needs at least this long; with less left it is not sent."""
+    min_write_s: float = 5.0
+    """A write needs at least this long: one cut short may still be applied after we gave up, and
+    then waits ``in_doubt_wait_s`` before it is looked for again."""
+    _ends_at: float | None = field(default=None, repr=False)
+
+    def start(self, remaining_s: float | None) -> None:
+        self._ends_at = None if remaining_s is None else time.monotonic() + remaining_s
+
+    def clear(self) -> None:
+        self._ends_at = None
+
+    def remaining(self) -> float | None:
+        """Seconds usable before the margin (None: no deadline)."""
+        if self._ends_at is None:
+            return None
+        return self._ends_at - time.monotonic() - self.margin_s
+
+    def floor(self, method: str = "GET") -> float:
+        """The least time a request of ``method`` needs (a write more than a read)."""
+        return self.min_request_s if method.upper() in READS else max(self.min_request_s, self.min_write_s)
+
+    def timeout(self, default: float, system: str = "", method: str = "GET") -> float:
+        """The timeout of the next request: ``default``, cut to the time left; raises when less than
+        the request's ``floor`` is left."""
+        left = self.remaining()
+        if left is None:
+            return default
+        if left < min(self.floor(method), default):
+            raise RetryableError(
+                f"{system or 'request'} {method.upper()} not sent: {max(left, 0):.1f}s left in this invocation",
+                error_type="budget",
+            )
+        return min(default, left)
+
+
+# -- changes as a stream -------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """One page of changes and the checkpoint it proves: every change up to ``checkpoint`` has been
+    read once this page and those before it are enqueued (None: not yet, keep the cursor)."""
+
+    notices: list[ChangeNotice]
+    checkpoint: datetime | None = None
+
+
+class ChangeSource(Protocol):
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Pages of notices for records changed after ``since``, oldest window first."""
+        ...
+
+
+# -- one port per entity and direction --------------------------------------------------------------
+
+
+class CustomerPort(ChangeSource, Protocol):
+    """Customers on either side: email is the identity.
+
+    An ERP's port may also offer ``id_for(email) -> str``, the id it gives customers it creates
+    (derived from the email, so a retried create finds its twin); the customers flows use it to
+    recognise customers made for store orders."""
+
+    def get(self, id: str) -> Customer:
+        """The customer as it is now (``source_id`` and ``version`` set)."""
+        ...
+
+    def find(self, email: str) -> list[Customer]:
+        """Every customer with this email (case-insensitive); more than one is a conflict."""
+        ...
+
+    def create(self, customer: Customer) -> Customer:
+        """Create the customer; the created record (``source_id``, ``version``)."""
+        ...
+
+    def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
+        """Write ``customer``'s synced fields onto record ``id`` (``current``: as just read, to keep
+        what we do not sync); the updated record."""
+        ...
+
+
+class OrderSource(ChangeSource, Protocol):
+    """Store orders, the source of the orders flow."""
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        """The order as it is now. A fresh ``snapshot`` (what ``changes`` read) stands in for the read."""
+        ...
+
+    def find(self, number: str) -> str | None:
+        """The store's id of the order with visible number ``number``, if any."""
+        ...
+
+
+class OrderTarget(Protocol):
+    """ERP sales orders, the target of the orders flow."""
+
+    def find(self, number: str) -> ErpOrderRef | None:
+        """The ERP order that carries the store reference ``number``, if any."""
+        ...
+
+    def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
+        """Create the sales order; the ref carries the ERP line numbers of each line."""
+        ...
+
+
+class ShipmentSource(ChangeSource, Protocol):
+    def get(self, id: str) -> Shipment: ...
+
+
+class ShipmentTarget(Protocol):
+    def find(self, order_id: str, ref: str) -> str | None:
+        """The id of a shipment of ``order_id`` we created for source shipment ``ref``, if any."""
+        ...
+
+    def create(self, order_id: str, shipment: Shipment, ref: str, carrier_code: str) -> str:
+        """Ship the shipment's lines (``store_line_id`` set) with its tracks; the new id."""
+        ...
+
+
+class InvoiceSource(ChangeSource, Protocol):
+    def get(self, id: str) -> Invoice: ...
+
+
+class InvoiceTarget(Protocol):
+    def find(self, order_id: str, ref: str) -> str | None:
+        """The id of an invoice of ``order_id`` we created for source invoice ``ref``, if any."""
+        ...
+
+    def create(self, order_id: str, invoice: Invoice, ref: str) -> str:
+        """Invoice the invoice's lines (``store_line_id`` set); the new id."""
+        ...
+
+
+class System(Protocol):
+    """A connected system: hands out the port of an entity in a direction ("source" or "target")."""
+
+    kind: str
+    connection: str
+
+    def port(self, entity: str, direction: str) -> Any: ...

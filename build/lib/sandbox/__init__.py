@@ -1,0 +1,1 @@
+"""What a laptop lacks: simulators of each external system and the local stack (never deployed)."""

@@ -1,0 +1,1 @@
+"""In-memory ASGI simulators that speak the real APIs of the external systems."""
