@@ -143,3 +143,22 @@ def test_the_breaker_counts_answers_that_show_the_system_down_not_a_records_own_
     assert breaker.open_for("erp") == 0
     gate.answered(502)
     assert breaker.open_for("erp") > 0
+
+
+def test_a_seat_whose_request_got_no_answer_stays_taken_while_the_erp_may_still_hold_it(bindings_table: str) -> None:
+    """A read timeout: the ERP may still be working on the request, holding one of its licence seats.
+    Giving ours back at once would send one request too many (a 429) and teach the seats a licence
+    smaller than it is."""
+    clock = Clock(5_000_000.0)
+    gate = SystemGate(bindings_table, "erp")
+    gate.configure(None, 2)
+    gate.seats.clock = clock
+    gate.linger_s = 30.0
+    with gate.request():
+        gate.answered(None)
+        gate.abandoned()
+    with gate.request(), pytest.raises(LimitExceeded), gate.request(0.2):
+        pass  # one seat still held by the abandoned request, one by this one
+    clock.now += 31.0
+    with gate.request(), gate.request(0.2):
+        pass  # the ERP is surely done with it now: both seats free

@@ -75,6 +75,9 @@ class Gate:
     def answered(self, status: int | None) -> None:
         self.answers.append(status)
 
+    def abandoned(self) -> None:
+        self.answers.append(-1)  # marks "gave up on the answer"
+
 
 def test_the_gate_hears_every_answer_and_waits_no_longer_than_the_invocation_allows() -> None:
     http, _ = client([429, 500, 200], retry_after="0")
@@ -96,7 +99,7 @@ def test_no_answer_is_told_to_the_gate_as_none() -> None:
         transport.send(
             httpx.Client(transport=httpx.MockTransport(hang)), "GET", "http://erp/x", system="a", timeout=1, gate=gate
         )
-    assert gate.answers == [None]
+    assert gate.answers == [None, -1]  # no answer, and abandoned: the seat lingers
 
 
 def test_a_write_needs_more_time_left_than_a_read() -> None:

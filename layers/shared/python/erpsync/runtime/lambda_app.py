@@ -491,6 +491,7 @@ def configure_gates(gates: dict[str, SystemGate], settings: Settings) -> None:
     for name, gate in gates.items():
         limit = settings.rate_limits.get(name)
         gate.configure(limit.per_minute if limit else None, limit.concurrent if limit else None)
+        gate.linger_s = settings.in_doubt_wait_s
 
 
 @lru_cache(maxsize=16)

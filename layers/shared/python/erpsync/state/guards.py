@@ -426,7 +426,23 @@ class Seats:
                     self._polling = False
                     self._cond.notify_all()
 
-    def free(self, seat: int) -> None:
+    def free(self, seat: int, linger_s: float = 0.0) -> None:
+        """Give the seat back; with ``linger_s``, only after that long (a request we gave up on may
+        still hold the ERP's seat: no one else takes it until the ERP is likely done)."""
+        if linger_s > 0:
+            try:
+                dynamo.client().update_item(
+                    TableName=self.table,
+                    Key=dynamo.to_item({"pk": self._pk(), "sk": str(seat)}),
+                    UpdateExpression="SET #u = :until",
+                    ConditionExpression="#o = :me",
+                    ExpressionAttributeNames={"#u": "until", "#o": "owner"},
+                    ExpressionAttributeValues=dynamo.to_item({":until": self.clock() + linger_s, ":me": self.owner}),
+                )
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+            return
         _delete_if_owner(self.table, {"pk": self._pk(), "sk": str(seat)}, self.owner)
         with self._cond:
             self._cond.notify_all()
@@ -504,6 +520,9 @@ class SystemGate:
         self.limiter: RateLimiter | None = None
         self.seats = Seats(table, system)
         self.max_wait_s = 20.0
+        self.linger_s = 30.0
+        """How long a seat stays taken after a request got no answer (``abandoned``): the ERP may
+        still be working on it, holding its licence seat (the settings' ``in_doubt_wait_s``)."""
         self._local = threading.local()
         self.observer: Callable[[int | None, float], None] | None = None
         """Told each answer (``answered``): its status (None: no answer) and the seconds the breaker
@@ -525,7 +544,7 @@ class SystemGate:
         (default ``max_wait_s``); ``LimitExceeded`` when none comes in time."""
         wait = self.max_wait_s if wait_s is None else min(wait_s, self.max_wait_s)
         give_up = time.monotonic() + wait
-        self._local.refused = False
+        self._local.refused = self._local.abandoned = False
         seat, waited = self.seats.take(wait)
         try:
             if self.limiter is None:
@@ -534,9 +553,14 @@ class SystemGate:
                 with self.limiter.request(max(0.0, give_up - time.monotonic())):
                     yield
         finally:
-            self.seats.free(seat)
-        if not self._local.refused:
+            self.seats.free(seat, self.linger_s if self._local.abandoned else 0.0)
+        if not self._local.refused and not self._local.abandoned:
             self.seats.served(waited)
+
+    def abandoned(self) -> None:
+        """We gave up waiting for the answer (called inside ``request``): the seat stays taken for
+        ``linger_s``, as the ERP's may."""
+        self._local.abandoned = True
 
     def throttled(self, retry_after_s: float | None) -> None:
         """The system answered 429 (called inside ``request``): one seat fewer for everyone and,

@@ -112,8 +112,10 @@ def _once(
                 timeout = deadline.timeout(timeout, system, method)
             try:
                 response = http.request(method, url, timeout=timeout, **kwargs)
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
                 gate.answered(None)
+                if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout)):
+                    gate.abandoned()  # it reached the system, which may still be working on it
                 raise
             gate.answered(response.status_code)
             if response.status_code == 429:

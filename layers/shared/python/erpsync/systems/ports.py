@@ -41,6 +41,10 @@ class Gate(Protocol):
         """The status the system answered a request with (None: no answer at all)."""
         ...
 
+    def abandoned(self) -> None:
+        """We gave up on the answer (a read timeout): the system may still be working on it."""
+        ...
+
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
