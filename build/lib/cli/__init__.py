@@ -1,1 +1,0 @@
-"""The `erpsync` command for operators, against the local stack or a deployed stack."""

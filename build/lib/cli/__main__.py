@@ -1,5 +1,0 @@
-"""`python -m cli` is the `erpsync` command."""
-
-from cli.main import main
-
-main()

@@ -1,1 +1,0 @@
-"""System-agnostic flows: fetch, filter, map, resolve, write, bind. Never a concrete system."""

@@ -1,1 +1,0 @@
-"""Lambda plumbing: settings, error classes, queue envelopes, logging."""

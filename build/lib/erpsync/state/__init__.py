@@ -1,1 +1,0 @@
-"""DynamoDB state: bindings (ID cross-references), cursors, settings, leases, and the sync log."""

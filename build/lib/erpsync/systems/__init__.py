@@ -1,1 +1,0 @@
-"""External systems: the ports flows speak, and one adapter package per system."""

@@ -1,1 +1,0 @@
-"""What a laptop lacks: simulators of each external system and the local stack (never deployed)."""

@@ -1,1 +1,0 @@
-"""In-memory ASGI simulators that speak the real APIs of the external systems."""
