@@ -168,11 +168,7 @@ def failed(
     since = _iso(since, "--since")
     if stack and not resolved:  # through the stack's operator API (it folds its failed queues in)
         ops = _remote(stack)
-        rows = [
-            _as_failure(r)
-            for f in flows
-            for r in ops.call("GET", f"failed/{f}", query={"error_type": error_type, "since": since})["failed"]
-        ]
+        rows = [_as_failure(r) for f in flows for r in ops.failed(f, error_type, since)]
     else:
         target.choose(stack)
         if resolved:
@@ -311,10 +307,7 @@ def retry(
     since = _iso(since, "--since")
     if stack:  # the deployed stack syncs them, with its own secrets
         ops = _remote(stack)
-        rows = [
-            r for r in ops.call("GET", f"failed/{flow}", query={"error_type": error_type, "since": since})["failed"]
-        ]
-        chosen = [str(r["id"]) for r in rows if not ids or str(r["id"]) in ids]
+        chosen = [str(r["id"]) for r in ops.failed(flow, error_type, since) if not ids or str(r["id"]) in ids]
         if not chosen:
             console.print(f"{flow}: no open failure matches", markup=False)
             raise typer.Exit(0)
@@ -365,8 +358,7 @@ def skip(
     since = _iso(since, "--since")
     if stack:
         ops = _remote(stack)
-        rows = ops.call("GET", f"failed/{flow}", query={"error_type": error_type, "since": since})["failed"]
-        chosen = [str(r["id"]) for r in rows if not ids or str(r["id"]) in ids]
+        chosen = [str(r["id"]) for r in ops.failed(flow, error_type, since) if not ids or str(r["id"]) in ids]
         _confirm(f"skip {flow}:", len(chosen), yes)
         skipped = ops.skip(flow, chosen, note) if chosen else 0
         console.print(f"{flow}: {skipped} skipped", markup=False)

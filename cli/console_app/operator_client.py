@@ -76,8 +76,8 @@ class OperatorClient:
             raise OperatorError(f"operator API {method} {path}: {res.status_code} {data.get('message', '')}")
         return dict(data)
 
-    def failed(self, flow: str, error_type: str | None = None) -> list[dict[str, Any]]:
-        return list(self.call("GET", f"failed/{flow}", query={"error_type": error_type})["failed"])
+    def failed(self, flow: str, error_type: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+        return list(self.call("GET", f"failed/{flow}", query={"error_type": error_type, "since": since})["failed"])
 
     def retry(self, flow: str, ids: list[str]) -> dict[str, int]:
         """Retry the open failures ``ids`` of ``flow``, ten a call (the API answers within 29 s and

@@ -102,6 +102,9 @@ class FakeOperatorApi:
             return {"enqueued": 3, "since": "2026-11-27T00:00:00+00:00"}
         return {"id": (body or {}).get("id"), "outcome": "synced", "message": "created SO7"}
 
+    def failed(self, flow: str, error_type: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+        return list(self.call("GET", f"failed/{flow}")["failed"])
+
     def retry(self, flow: str, ids: list[str]) -> dict[str, int]:
         self.calls.append(("POST", f"resync/{flow}", {"failed": True, "ids": ids}))
         return {"synced": len(ids)}

@@ -26,7 +26,7 @@ from erpsync.model import (
     allocate_proportionally,
     cents,
 )
-from erpsync.state.bindings import PENDING, Binding
+from erpsync.state.bindings import PENDING, SYNCED, Binding
 
 
 class DuplicateOrderNumber(PermanentError):
@@ -71,13 +71,14 @@ class OrderRules(RecordSync):
         draft = self.draft(order, deps or self.resolve_customer(order.customer))
         digest = content_hash(draft)
         target = self.ctx.target_port
-        if not (binding and binding.status == PENDING) and (sent or self.settings.lookup_before_create):
-            found = target.find(order.number)
-            if found:
-                self._bind(order, found, digest)
-                return SyncResult("synced", found.key, f"found existing {self.target} order {found.number}")
         key = ("order", self.source, order.source_id, self.target)
-        ref, created = self.create_once(key, binding, lambda: target.find(order.number), lambda: target.create(draft))
+        ref, created = self.create_once(
+            key,
+            binding,
+            lambda: target.find(order.number),
+            lambda: target.create(draft),
+            look_first=bool(sent) or self.settings.lookup_before_create,
+        )
         self._bind(order, ref, digest)
         if not created:
             return SyncResult("synced", ref.key, f"found existing {self.target} order {ref.number}")
@@ -94,16 +95,16 @@ class OrderRules(RecordSync):
 
     def resolve_customer(self, customer: Customer) -> str:
         """The ERP customer for this email: bound, found, or created. Never updated by an order."""
-        known = self.bindings.find("customer", "email", customer.email, self.target)
-        if known:
-            return known
+        key = ("customer", "email", customer.email, self.target)
+        known = self.bindings.get(*key)
+        if known is not None and known.status == SYNCED and known.other_id:
+            return known.other_id
         port = self.ctx.extra[("customer", "target")]
         found = port.find(customer.email)
         if found:
             customer_id = str(found[0].source_id)
         else:
-            key = ("customer", "email", customer.email, self.target)
-            made, _ = self.create_once(key, self.bindings.get(*key), lambda: None, lambda: port.create(customer))
+            made, _ = self.create_once(key, known, lambda: None, lambda: port.create(customer))
             customer_id = str(made.source_id)
         if customer.is_guest and not found:
             # made for a guest checkout: the ERP-to-store customers flow leaves it out

@@ -146,20 +146,24 @@ class RecordSync:
         binding: Binding | None,
         find: Callable[[], T | None],
         create: Callable[[], T],
+        *,
+        look_first: bool = False,
     ) -> tuple[T, bool]:
         """``(record, created)``: the target record of the binding ``key`` (entity, system, id,
         other system), created at most once.
 
         A binding still pending means an earlier create may have gone through: ``find`` looks for
-        it first. A create whose answer was lost (``may_have_been_applied``) marks the binding in
-        doubt for ``settings.in_doubt_wait_s``: the target may still be applying it, so until then a
-        retry that does not find it waits instead of creating a second one.
+        it first (so does ``look_first``: the record may be there from before the bindings). A
+        create whose answer was lost (``may_have_been_applied``) marks the binding in doubt for
+        ``settings.in_doubt_wait_s``: the target may still be applying it, so until then a retry
+        that does not find it waits instead of creating a second one.
         """
-        if binding is not None and binding.status == PENDING:
+        pending = binding is not None and binding.status == PENDING
+        if pending or look_first:
             found = find()
             if found is not None:
                 return found, False
-            left = binding.in_doubt_until - time.time()
+            left = binding.in_doubt_until - time.time() if pending and binding is not None else 0.0
             if left > 0:
                 raise RetryableError(
                     f"an earlier create of {key[0]} {key[2]} in {key[3]} got no answer and is not there yet: "

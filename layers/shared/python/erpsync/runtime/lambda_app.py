@@ -384,8 +384,9 @@ class FlowRuntime:
 
         checked = enqueued = 0
         desk = self.worker.desk
+        open_failures = desk.open(flow=self.spec.name) if desk else []
         for lane in self.dispatcher.lanes:
-            held = {f.id for f in desk.open(flow=self.spec.name) if f.source == lane.source} if desk else set()
+            held = {f.id for f in open_failures if f.source == lane.source}
             for page in lane.rules.ctx.source_port.changes(datetime.now(UTC) - timedelta(hours=hours)):
                 ids = [n.id for n in page.notices]
                 missing = set(self.bindings.unbound(self.spec.entity, lane.source, ids, lane.target)) - held

@@ -22,7 +22,6 @@ Every attempt writes one sync-log row.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
@@ -206,7 +205,7 @@ class Worker:
                 reason=f"not a change notice: {exc}",
                 request=str(record.get("body", "")),
             )
-            self._to_desk(bad, str(record.get("body", "")))
+            self._to_desk(bad, str(record.get("body", "")), None)
             metrics.attempt(self.flow_name, "", "failed", (time.monotonic() - started) * 1000)
             return Outcome(True, "failed", "bad message")
         env.correlation_id = env.correlation_id or logs.new_correlation_id()
@@ -361,12 +360,12 @@ class Worker:
             correlation_id=env.correlation_id,
             request=Envelope(notice.model_copy(update={"snapshot": None}), 0, "", env.correlation_id).body(),
         )
-        if self._to_desk(failure, env.body()) and self.seen and notice.version:
+        if self._to_desk(failure, env.body(), notice) and self.seen and notice.version:
             # a poll leaves this version out: one failure is one item and one row, not one per poll
             self.seen.mark(f"{self.flow_name}#{notice.source}", notice.id, notice.version)
         return Outcome(True, "failed", str(exc))
 
-    def _to_desk(self, failure: Failure, body: str) -> bool:
+    def _to_desk(self, failure: Failure, body: str, notice: ChangeNotice | None) -> bool:
         """Record a failure on the desk; True when it is there. Without a desk, or when it cannot be
         written, the message goes to the failed queue instead (nothing is lost)."""
         if self.desk is not None:
@@ -375,9 +374,6 @@ class Worker:
                 return True
             except Exception:
                 log.exception("could not write the failures desk; %s goes to the failed queue", failure.id)
-        notice = None
-        with contextlib.suppress(ValueError, ValidationError):
-            notice = Envelope.parse(body).notice
         self._park(body, notice, failure.error_type, failure.reason, failure.attempts, failure.first_attempt_at)
         return False
 

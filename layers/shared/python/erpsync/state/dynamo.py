@@ -20,6 +20,18 @@ def client() -> Any:
     return boto3.client("dynamodb")
 
 
+def query(table: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item a DynamoDB query returns, page after page, as plain dicts; with ``Limit``, it stops
+    after the page that reached that many."""
+    rows: list[dict[str, Any]] = []
+    while True:
+        res = client().query(TableName=table, **kwargs)
+        rows += [from_item(i) for i in res.get("Items", [])]
+        if "LastEvaluatedKey" not in res or ("Limit" in kwargs and len(rows) >= kwargs["Limit"]):
+            return rows
+        kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+
+
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(_plain(v)) for k, v in data.items() if v is not None}
 

@@ -159,7 +159,7 @@ class FailuresDesk:
             "ExpressionAttributeValues": dynamo.to_item({":pk": OPEN, **({":flow": f"{flow}#"} if flow else {})}),
         }
         wanted = set(ids or [])
-        rows = [Failure.from_row(r) for r in self._query(kwargs)]
+        rows = [Failure.from_row(r) for r in dynamo.query(self.table, **kwargs)]
         rows = [
             r
             for r in rows
@@ -178,7 +178,7 @@ class FailuresDesk:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        return [Failure.from_row(r) for r in self._query(kwargs, limit)]
+        return [Failure.from_row(r) for r in dynamo.query(self.table, **kwargs)[:limit]]
 
     def resolve(self, key: str, resolution: str, by: str, note: str = "") -> Failure | None:
         """Close the open item of ``key`` (None when none was open): it moves to the resolved ones."""
@@ -203,15 +203,3 @@ class FailuresDesk:
         }
         client.put_item(TableName=self.table, Item=dynamo.to_item(item))
         return closed
-
-    def _query(self, kwargs: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        start: dict[str, Any] | None = None
-        while True:
-            page = dynamo.client().query(
-                TableName=self.table, **kwargs, **({"ExclusiveStartKey": start} if start else {})
-            )
-            rows += [dynamo.from_item(i) for i in page.get("Items", [])]
-            start = page.get("LastEvaluatedKey")
-            if not start or (limit is not None and len(rows) >= limit):
-                return rows[:limit] if limit is not None else rows

@@ -328,18 +328,11 @@ class SettingsStore:
     def _number_old_history(self) -> int:
         """Give history items written before versions existed (``sk=<unix time>``) numbers, in order;
         the highest number there is."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": dynamo.to_item({":pk": HISTORY_PK}),
-        }
-        while True:
-            res = dynamo.client().query(**kwargs)
-            items += [dynamo.from_item(i) for i in res.get("Items", [])]
-            if "LastEvaluatedKey" not in res:
-                break
-            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+        items = dynamo.query(
+            self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=dynamo.to_item({":pk": HISTORY_PK}),
+        )
         numbered = [int(i["version"]) for i in items if str(i["sk"]).startswith("v#")]
         last = max(numbered, default=0)
         before = "{}"

@@ -106,10 +106,4 @@ class SyncLog:
         return rows[:limit]
 
     def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        while True:
-            res = dynamo.client().query(TableName=self.table, **kwargs)
-            rows += [dynamo.from_item(i) for i in res.get("Items", [])]
-            if "LastEvaluatedKey" not in res or ("Limit" in kwargs and len(rows) >= kwargs["Limit"]):
-                return rows
-            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+        return dynamo.query(self.table, **kwargs)
