@@ -172,8 +172,19 @@ def test_find_a_failed_order_fix_it_and_retry_it_from_the_console_and_the_cli(
     def rows() -> dict[str, str]:
         return {r.get_attribute("data-key"): r.text for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-key]")}
 
+    def go(element: Any) -> None:
+        """Click a link or form button and wait until the page it leads to (after any redirect) has replaced
+        this one: Selenium's click can return before the navigation starts, and a look at once reads the old page."""
+        from selenium.webdriver.support import expected_conditions as ec
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        old = browser.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(browser, 120).until(ec.staleness_of(old))
+        WebDriverWait(browser, 120).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
     def click(text: str) -> None:
-        browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']").click()
+        go(browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']"))
 
     def tick(*keys: str) -> None:
         for k in keys:
@@ -188,7 +199,7 @@ def test_find_a_failed_order_fix_it_and_retry_it_from_the_console_and_the_cli(
     assert browser.find_element(By.ID, "queues").is_displayed()
 
     # the failures desk: each failed order with why; markup in a reason is text
-    browser.find_element(By.LINK_TEXT, "Failures").click()
+    go(browser.find_element(By.LINK_TEXT, "Failures"))
     assert browser.title.startswith("Failures")
     listed = rows()
     assert set(listed) == {*key.values(), "orders#magento#evil-1"}
@@ -197,7 +208,7 @@ def test_find_a_failed_order_fix_it_and_retry_it_from_the_console_and_the_cli(
     assert browser.execute_script("return window.pwned === undefined")
 
     # one record's history: the failed attempt, nothing on the Acumatica side yet
-    browser.find_element(By.LINK_TEXT, str(a["entity_id"])).click()
+    go(browser.find_element(By.LINK_TEXT, str(a["entity_id"])))
     assert "has no record on acumatica yet" in browser.find_element(By.ID, "binding").text
     assert "failed" in browser.find_element(By.ID, "history").text
     browser.back()
@@ -241,10 +252,10 @@ def test_find_a_failed_order_fix_it_and_retry_it_from_the_console_and_the_cli(
     assert " is acumatica " in browser.find_element(By.ID, "binding").text
     assert "synced" in browser.find_element(By.ID, "history").text
 
-    browser.find_element(By.LINK_TEXT, "Overview").click()
+    go(browser.find_element(By.LINK_TEXT, "Overview"))
     assert (
         browser.find_element(By.CSS_SELECTOR, "tr[data-flow=orders]").find_elements(By.TAG_NAME, "td")[-1].text == "0"
     )
-    browser.find_element(By.LINK_TEXT, "Settings").click()
+    go(browser.find_element(By.LINK_TEXT, "Settings"))
     assert "STORETAX" in browser.find_element(By.ID, "current").text
     assert "Version 1 is in force" in browser.find_element(By.TAG_NAME, "main").text
