@@ -64,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=ChaosConfig.seed)
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "RELIABILITY.md")
     p.add_argument("--json", type=Path, default=None, help="also write the raw reports as JSON")
+    p.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="run in this folder (one subfolder per run) and keep it: the local stack's state, both sims' "
+        "request logs and the seat counts (default: a temporary folder, removed)",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     configs = []
@@ -78,8 +85,13 @@ def main(argv: list[str] | None = None) -> int:
 
     reports = []
     for cfg in configs:
-        with tempfile.TemporaryDirectory(prefix="erpsync-chaos-") as tmp:
-            reports.append(run(cfg, Path(tmp), say=say))
+        if args.keep:
+            workdir = args.keep / cfg.label.replace(" ", "-")
+            workdir.mkdir(parents=True, exist_ok=True)
+            reports.append(run(cfg, workdir, say=say))
+        else:
+            with tempfile.TemporaryDirectory(prefix="erpsync-chaos-") as tmp:
+                reports.append(run(cfg, Path(tmp), say=say))
         for problem in reports[-1].problems:
             say(f"PROBLEM ({cfg.label}): {problem}")
     if args.json:

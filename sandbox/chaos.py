@@ -441,6 +441,8 @@ class _Env:
     shipped: dict[str, str] = field(default_factory=dict)
     """Magento entity id -> tracking number of every shipped order."""
     invoiced: set[str] = field(default_factory=set)
+    seats: list[tuple[float, float]] = field(default_factory=list)
+    """(epoch time, the connector's learned Acumatica seat count) once a second while the orders drain."""
     say: Callable[[str], None] = print
 
     @property
@@ -1037,6 +1039,7 @@ def _wait_drained(env: _Env, t0: float) -> None:
         if now - last_say > 15:
             env.say(f"  {now - t0:5.0f}s: {len(good) - len(missing)}/{len(good)} good orders in Acumatica")
             last_say = now
+        env.seats.append((time.time(), _seat_count()))
         time.sleep(1.0)
     env.drained_at = env.drained_at or time.time()
     until = time.monotonic() + 180
@@ -1451,13 +1454,28 @@ def _quiet_cycles(env: _Env, cycles: int = 2) -> None:
 # --------------------------------------------------------------------------- figures
 
 
+def _seat_count() -> float:
+    """The connector's learned Acumatica seat count as stored now (-1: none stored yet)."""
+    from erpsync.state import dynamo
+
+    item = dynamo.client().get_item(
+        TableName=os.environ["BINDINGS_TABLE"],
+        Key=dynamo.to_item({"pk": "seats#acumatica", "sk": "count"}),
+        ConsistentRead=True,
+    ).get("Item")
+    return float(dynamo.from_item(item)["n"]) if item else -1.0
+
+
 def _figures(env: _Env) -> None:
-    """Ceilings, lost answers per flow, retries, invocations and the drain, from the sims' own logs."""
+    """Ceilings, lost answers per flow, retries, invocations and the drain, from the sims' own logs
+    (written beside the run's state, with the seat counts, for a closer look: ``--keep`` of bench.chaos)."""
     from erpsync.state.synclog import SyncLog
 
     cfg, report = env.cfg, env.report
     rows = env.connector_rows("acumatica")
     store_rows = env.connector_rows("magento")
+    for name, data in (("acumatica-requests", rows), ("magento-requests", store_rows), ("seats", env.seats)):
+        (env.workdir / f"{name}.json").write_text(json.dumps(data))
     report.connector_requests = len(rows)
     report.store_requests = len(store_rows)
     report.faults = dict(Counter(str(r["fault"]) for r in rows if r.get("fault")))
