@@ -1458,11 +1458,15 @@ def _seat_count() -> float:
     """The connector's learned Acumatica seat count as stored now (-1: none stored yet)."""
     from erpsync.state import dynamo
 
-    item = dynamo.client().get_item(
-        TableName=os.environ["BINDINGS_TABLE"],
-        Key=dynamo.to_item({"pk": "seats#acumatica", "sk": "count"}),
-        ConsistentRead=True,
-    ).get("Item")
+    item = (
+        dynamo.client()
+        .get_item(
+            TableName=os.environ["BINDINGS_TABLE"],
+            Key=dynamo.to_item({"pk": "seats#acumatica", "sk": "count"}),
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
     return float(dynamo.from_item(item)["n"]) if item else -1.0
 
 
