@@ -57,46 +57,105 @@ def test_seats_are_shared_by_every_container_and_held_while_a_request_runs(bindi
         pass
 
 
-def test_a_refusal_takes_a_seat_away_once_per_burst_and_busy_answers_grow_it_back(bindings_table: str) -> None:
+def test_a_refusal_takes_a_seat_away_once_per_round(bindings_table: str) -> None:
     clock = Clock(3_000_000.0)
     seats = Seats(bindings_table, "erp", start=5.0, clock=clock)
-    seats.refused()
-    seats.refused()  # the same burst: counted once
+    seats.refused(sent_at=clock.now - 1.0)
     assert seats.count() == 4.0
-    clock.now += seats.hold_s + 0.1
-    seats.refused()
-    assert seats.count() == 3.0
-    for _ in range(int(seats.growth * 3)):
+    seats.refused(sent_at=clock.now - 0.5)  # sent before the cut, under five seats: the cut answered it
+    assert seats.count() == 4.0
+    clock.now += 1.0
+    seats.refused(sent_at=clock.now - 0.2)  # sent under four seats and refused: one fewer again
+    assert Seats(bindings_table, "erp").count() == 3.0
+
+
+def test_a_stale_count_in_one_container_does_not_undo_anothers_cut(bindings_table: str) -> None:
+    clock = Clock(3_200_000.0)
+    one = Seats(bindings_table, "erp", start=8.0, clock=clock)
+    other = Seats(bindings_table, "erp", start=8.0, clock=clock)  # another container
+    assert one.count() == 8.0  # read before the other's cut
+    other.refused(sent_at=clock.now - 0.5)
+    assert other.count() == 6.0
+    clock.now += 1.0
+    one.refused(sent_at=clock.now - 0.1)  # cut from the six stored now, not the eight it read
+    assert Seats(bindings_table, "erp").count() == 5.0
+
+
+def test_far_below_the_last_refusal_busy_answers_grow_it_back(bindings_table: str) -> None:
+    clock = Clock(3_400_000.0)
+    seats = Seats(bindings_table, "erp", start=16.0, clock=clock)
+    seats.refused(sent_at=clock.now)
+    assert seats.count() == 12.0
+    for _ in range(int(seats.growth * 12)):
         seats.served(waited=False)  # seats were not short: no growth
-    assert seats.count() == 3.0
-    for _ in range(int(seats.growth * 3)):
+    assert seats.count() == 12.0
+    for _ in range(int(seats.growth * 12)):
         seats.served(waited=True)  # refused a moment ago: one seat per growth x count answers
-    assert 3.7 < Seats(bindings_table, "erp").count() < 4.1  # about one more, as every container reads it
+    assert 12.7 < Seats(bindings_table, "erp").count() < 13.1  # about one more, as every container reads it
 
 
 def test_once_no_refusal_came_for_a_while_the_seats_double_each_round(bindings_table: str) -> None:
     clock = Clock(3_500_000.0)
-    seats = Seats(bindings_table, "erp", start=6.0, clock=clock)
-    seats.refused()
-    clock.now += seats.hold_s + 0.1
-    seats.refused()
-    assert seats.count() == 4.0
+    seats = Seats(bindings_table, "erp", start=16.0, clock=clock)
+    seats.refused(sent_at=clock.now)
+    assert seats.count() == 12.0
     clock.now += seats.calm_s
-    for _ in range(6):
+    for _ in range(13):
         seats.served(waited=True)  # calm: about one seat per count answers
-    assert 4.9 < seats.count() < 5.6
-    seats.refused()  # the licence answers: back on the slow climb
+    assert 12.7 < seats.count() < 13.6
+    seats.refused(sent_at=clock.now)  # the licence answers: back on the slow climb, a quarter fewer
     before = seats.count()
-    for _ in range(4):
+    assert 9.5 < before < 10.3
+    for _ in range(8):
         seats.served(waited=True)
     assert seats.count() - before < 0.5
+
+
+def test_near_the_level_last_refused_one_seat_more_is_tried_once_per_probe_interval(bindings_table: str) -> None:
+    clock = Clock(3_600_000.0)
+    seats = Seats(bindings_table, "erp", start=5.0, clock=clock)
+    seats.refused(sent_at=clock.now)  # five were too many
+    assert seats.count() == 4.0
+    clock.now += seats.calm_s
+    for _ in range(100):
+        seats.served(waited=True)  # busy, calm, but four is where the licence answered: no creeping up
+    assert seats.count() == 4.0
+    clock.now += seats.probe_s
+    seats.served(waited=True)
+    assert Seats(bindings_table, "erp").count() == 5.0  # one probe, for everyone
+    for _ in range(100):
+        seats.served(waited=True)
+    assert seats.count() == 5.0
+    clock.now += 1.0
+    seats.refused(sent_at=clock.now - 0.5)  # the probe was refused: back to four, the next in a minute
+    assert seats.count() == 4.0
+    for step in (5.0, 6.0):  # a licence grown meanwhile: the probes go through, one a minute
+        clock.now += seats.probe_s
+        seats.served(waited=True)
+        assert seats.count() == step
+    clock.now += seats.probe_s
+    for _ in range(6 * 4):
+        seats.served(waited=True)  # past the old level: it grows as before
+    assert seats.count() >= 7.0
 
 
 def test_a_burst_of_refusals_from_many_seats_comes_down_by_quarters(bindings_table: str) -> None:
     clock = Clock(4_000_000.0)
     seats = Seats(bindings_table, "erp", start=16.0, clock=clock)
-    seats.refused()
+    seats.refused(sent_at=clock.now)
     assert seats.count() == 12.0
+
+
+def test_only_answers_that_show_the_system_working_grow_the_seats(bindings_table: str) -> None:
+    gate = SystemGate(bindings_table, "erp")
+    told: list[bool] = []
+    gate.seats.served = lambda waited: told.append(waited)  # type: ignore[method-assign]
+    for status in (200, 422, 500, 503, None, 429):
+        with gate.request():
+            if status == 429:
+                gate.throttled(None)
+            gate.answered(status)
+    assert len(told) == 2  # the 200 and the 422; not a 5xx, no answer or a refusal
 
 
 def test_a_configured_concurrent_is_the_licence_s_word_not_learned(bindings_table: str) -> None:

@@ -308,17 +308,22 @@ class Seats:
     guess alone crowd the ERP with refusals, and a refused request still holds the ERP's seat for
     as long as a served one. The seats live under one key (``seats#<system>``): one item per seat
     held (a lease with an expiry, so a crashed worker frees its seat) and one ``count`` item with
-    how many seats there are. A refusal takes one seat away (a quarter from eight up; at most once
-    per ``hold_s``, so one burst of refusals counts once); while every seat is busy and answers go
-    through, the count grows by one per ``growth`` x count answers (additive increase,
-    multiplicative decrease, as TCP does), and by one per count answers (it doubles each round, like
-    TCP's slow start) once no refusal came for ``calm_s``: when a burst of trouble ends, the seats
-    come back in seconds instead of minutes, and the first refusal puts them back on the slow
-    climb. A configured ``concurrent`` is taken as the licence's
-    word: that many seats, nothing learned (a 429 then means a per-minute or passing limit, which
-    the ``RateLimiter`` and the retry handle). Taking a seat is a
-    query and a conditional put; within a container only one waiting thread asks DynamoDB at a
-    time, and a thread that frees a seat wakes it.
+    how many seats there are, when the last refusal cut it and at what level (``hit``).
+
+    A refusal takes one seat away (a quarter from eight up), once per round: a refused request
+    sent before the last cut was sent under the old count and the cut already answered it. While
+    every seat is busy and answers go through, the count grows by one per ``growth`` x count
+    answers (additive increase, multiplicative decrease, as TCP does), and by one per count answers
+    (it doubles each round, like TCP's slow start) once no refusal came for ``calm_s``: when a burst
+    of trouble ends, the seats come back in seconds instead of minutes. Near the level that was last
+    refused (one seat below it, and at it) the count does not creep up: it tries one seat more once
+    per ``probe_s`` (a licence is a fixed number; probing it every few seconds costs a refused
+    request each time, probing it once a minute finds a bigger licence or a neighbour gone quiet).
+    Only answers that show the system working (below 500) grow the count. A configured
+    ``concurrent`` is taken as the licence's word: that many seats, nothing learned (a 429 then
+    means a per-minute or passing limit, which the ``RateLimiter`` and the retry handle). Taking a
+    seat is a query and a conditional put; within a container only one waiting thread asks
+    DynamoDB at a time, and a thread that frees a seat wakes it.
     """
 
     table: str
@@ -328,9 +333,9 @@ class Seats:
     learn: bool = True
     """False: exactly ``ceiling`` seats (a configured ``concurrent``)."""
     floor: float = 1.0
-    hold_s: float = 2.0
     growth: float = 8.0
     calm_s: float = 10.0
+    probe_s: float = 60.0
     ttl_s: float = 120.0
     poll_s: float = 0.1
     clock: Callable[[], float] = time.time
@@ -341,6 +346,10 @@ class Seats:
     _count: float | None = field(default=None, repr=False)
     _refused_at: float = field(default=0.0, repr=False)
     """When the last refusal cut the count (as last read; 0: never)."""
+    _hit: int | None = field(default=None, repr=False)
+    """The seats in use when the last refusal came (as last read; None: never refused)."""
+    _probed_at: float = field(default=0.0, repr=False)
+    """When the count last tried one seat more near ``_hit`` (as last read)."""
 
     def _pk(self) -> str:
         return f"seats#{self.system}"
@@ -359,11 +368,17 @@ class Seats:
             row = dynamo.from_item(item)
             if row["sk"] == "count":
                 count = float(row.get("n", self.start))
-                self._refused_at = float(row.get("at", 0))
+                self._note(row)
             elif float(row.get("until", 0)) > now:
                 busy.add(int(row["sk"]))
         self._count = max(self.floor, min(float(self.ceiling), count)) if self.learn else float(self.ceiling)
         return self._count, busy
+
+    def _note(self, row: dict[str, Any]) -> None:
+        """Remember the last refusal and probe of a ``count`` row."""
+        self._refused_at = float(row.get("at", 0))
+        self._hit = int(row["hit"]) if row.get("hit") is not None else None
+        self._probed_at = float(row.get("probed", 0))
 
     def configure(self, concurrent: int | None) -> None:
         """``concurrent`` seats exactly, or (None) as many as learned, up to the default ceiling."""
@@ -447,37 +462,66 @@ class Seats:
         with self._cond:
             self._cond.notify_all()
 
-    def refused(self) -> None:
-        """The system refused a request (429): one seat fewer (a quarter fewer from eight up)."""
+    def refused(self, sent_at: float | None = None) -> None:
+        """The system refused a request sent at ``sent_at`` (429): one seat fewer (a quarter fewer
+        from eight up), unless the request was sent before the last cut (the cut answered it)."""
         if not self.learn:
             return
-        count = self.count()
-        fewer = max(self.floor, count - 1 if count < 8 else count * 0.75)
-        now = self.clock()
-        try:
-            dynamo.client().put_item(
-                TableName=self.table,
-                Item=dynamo.to_item({"pk": self._pk(), "sk": "count", "n": fewer, "at": now}),
-                ConditionExpression="attribute_not_exists(pk) OR #at < :hold",
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues=dynamo.to_item({":hold": now - self.hold_s}),
-            )
-            self._count, self._refused_at = fewer, now
-        except Exception as exc:
-            if not _conditional_failed(exc):
-                raise
+        sent = self.clock() if sent_at is None else sent_at
         with self._cond:
             self._grown = 0.0
+        for _ in range(3):  # another container may cut or grow it in between: read again
+            item = (
+                dynamo.client()
+                .get_item(
+                    TableName=self.table, Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}), ConsistentRead=True
+                )
+                .get("Item")
+            )
+            row = dynamo.from_item(item) if item else {}
+            if float(row.get("at", 0)) >= sent:
+                self._note(row)
+                return
+            count = max(self.floor, min(float(self.ceiling), float(row.get("n", self.start))))
+            in_use = int(count)
+            fewer = max(self.floor, float(in_use - 1) if count < 8 else count * 0.75)
+            now = self.clock()
+            new = {"pk": self._pk(), "sk": "count", "n": fewer, "at": now, "hit": in_use, "probed": now}
+            try:
+                if item:  # unchanged since read: compared as stored (a float read back may not match)
+                    dynamo.client().put_item(
+                        TableName=self.table,
+                        Item=dynamo.to_item(new),
+                        ConditionExpression="n = :n AND "
+                        + ("#at = :at" if "at" in item else "attribute_not_exists(#at)"),
+                        ExpressionAttributeNames={"#at": "at"},
+                        ExpressionAttributeValues={":n": item["n"], **({":at": item["at"]} if "at" in item else {})},
+                    )
+                else:
+                    dynamo.client().put_item(
+                        TableName=self.table, Item=dynamo.to_item(new), ConditionExpression="attribute_not_exists(pk)"
+                    )
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+                continue
+            self._count = fewer
+            self._note(new)
+            return
 
     def served(self, waited: bool) -> None:
-        """A request went through; when seats were short, grow the count: a little, or fast once no
-        refusal came for ``calm_s``."""
+        """A request went through; when seats were short, grow the count: a little, fast once no
+        refusal came for ``calm_s``, and near the level last refused one seat per ``probe_s``."""
         if not waited or not self.learn:
             return
         count = self.count()
         if count >= self.ceiling:
             return
-        calm = self.clock() - self._refused_at >= self.calm_s
+        now = self.clock()
+        if self._hit is not None and self._hit - 1 <= int(count) <= self._hit:
+            self._probe(int(count) + 1, now)
+            return
+        calm = now - self._refused_at >= self.calm_s
         step = 1.0 / count if calm else 1.0 / (self.growth * count)
         with self._cond:
             self._grown += step
@@ -500,6 +544,28 @@ class Seats:
         except Exception as exc:
             if not _conditional_failed(exc):
                 raise
+
+    def _probe(self, seats: int, now: float) -> None:
+        """One seat more (to ``seats``), if neither a refusal nor a probe came for ``probe_s``."""
+        if now - max(self._refused_at, self._probed_at) < self.probe_s:
+            return
+        try:
+            res = dynamo.client().update_item(
+                TableName=self.table,
+                Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}),
+                UpdateExpression="SET n = :seats, probed = :now",
+                ConditionExpression="n < :seats AND #at <= :quiet AND (attribute_not_exists(probed) OR probed <= :quiet)",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues=dynamo.to_item({":seats": seats, ":now": now, ":quiet": now - self.probe_s}),
+                ReturnValues="ALL_NEW",
+            )
+            row = dynamo.from_item(res["Attributes"])
+            self._count = min(float(self.ceiling), float(row["n"]))
+            self._note(row)
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+            self._probed_at = now  # someone else probed or refused meanwhile: read again at the next take
 
 
 class SystemGate:
@@ -544,8 +610,9 @@ class SystemGate:
         (default ``max_wait_s``); ``LimitExceeded`` when none comes in time."""
         wait = self.max_wait_s if wait_s is None else min(wait_s, self.max_wait_s)
         give_up = time.monotonic() + wait
-        self._local.refused = self._local.abandoned = False
+        self._local.refused = self._local.abandoned = self._local.working = False
         seat, waited = self.seats.take(wait)
+        self._local.sent_at = self.seats.clock()
         try:
             if self.limiter is None:
                 yield
@@ -554,7 +621,7 @@ class SystemGate:
                     yield
         finally:
             self.seats.free(seat, self.linger_s if self._local.abandoned else 0.0)
-        if not self._local.refused and not self._local.abandoned:
+        if self._local.working and not self._local.refused:
             self.seats.served(waited)
 
     def abandoned(self) -> None:
@@ -566,13 +633,14 @@ class SystemGate:
         """The system answered 429 (called inside ``request``): one seat fewer for everyone and,
         with a per-minute ceiling, every worker waits out ``Retry-After``."""
         self._local.refused = True
-        self.seats.refused()
+        self.seats.refused(getattr(self._local, "sent_at", None))
         if self.limiter is not None:
             self.limiter.throttled(retry_after_s)
 
     def answered(self, status: int | None) -> None:
         """How the system answered a request (None: it did not), for the breaker and the observer."""
         opened = 0.0
+        self._local.working = status is not None and status < 500 and status != 429
         if self.breaker is not None and status != 429:
             if status is None or status in self.DOWN:
                 opened = self.breaker.failure(self.system)
