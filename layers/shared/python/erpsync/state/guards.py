@@ -554,7 +554,8 @@ class Seats:
                 TableName=self.table,
                 Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}),
                 UpdateExpression="SET n = :seats, probed = :now",
-                ConditionExpression="n < :seats AND #at <= :quiet AND (attribute_not_exists(probed) OR probed <= :quiet)",
+                ConditionExpression="n < :seats AND #at <= :quiet "
+                "AND (attribute_not_exists(probed) OR probed <= :quiet)",
                 ExpressionAttributeNames={"#at": "at"},
                 ExpressionAttributeValues=dynamo.to_item({":seats": seats, ":now": now, ":quiet": now - self.probe_s}),
                 ReturnValues="ALL_NEW",
