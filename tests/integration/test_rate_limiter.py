@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from erpsync.state.guards import Breaker, LimitExceeded, RateLimiter, Seats, SystemGate
+from erpsync.state.guards import Breaker, LimitExceeded, RateLimiter, Seat, Seats, SystemGate
 
 
 class Clock:
@@ -20,6 +20,11 @@ class Clock:
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds
+
+
+def busy(clock: Clock, *, at: float | None = None, waited: bool = True, seats: int = 0) -> Seat:
+    """The seat of a request sent with every seat busy (of ``seats``: 0, none that can hold), at ``at`` (now)."""
+    return Seat(0, waited, True, seats, clock.now if at is None else at)
 
 
 def test_no_sixty_seconds_hold_more_than_the_ceiling_across_a_minute_boundary(bindings_table: str) -> None:
@@ -60,12 +65,12 @@ def test_seats_are_shared_by_every_container_and_held_while_a_request_runs(bindi
 def test_a_refusal_takes_a_seat_away_once_per_round(bindings_table: str) -> None:
     clock = Clock(3_000_000.0)
     seats = Seats(bindings_table, "erp", start=5.0, clock=clock)
-    seats.refused(sent_at=clock.now - 1.0)
+    seats.refused(busy(clock, at=clock.now - 1.0))
     assert seats.count() == 4.0
-    seats.refused(sent_at=clock.now - 0.5)  # sent before the cut, under five seats: the cut answered it
+    seats.refused(busy(clock, at=clock.now - 0.5))  # sent before the cut, under five seats: the cut answered it
     assert seats.count() == 4.0
     clock.now += 1.0
-    seats.refused(sent_at=clock.now - 0.2)  # sent under four seats and refused: one fewer again
+    seats.refused(busy(clock, at=clock.now - 0.2))  # sent under four seats and refused: one fewer again
     assert Seats(bindings_table, "erp").count() == 3.0
 
 
@@ -74,82 +79,87 @@ def test_a_stale_count_in_one_container_does_not_undo_anothers_cut(bindings_tabl
     one = Seats(bindings_table, "erp", start=8.0, clock=clock)
     other = Seats(bindings_table, "erp", start=8.0, clock=clock)  # another container
     assert one.count() == 8.0  # read before the other's cut
-    other.refused(sent_at=clock.now - 0.5)
+    other.refused(busy(clock, at=clock.now - 0.5))
     assert other.count() == 6.0
     clock.now += 1.0
-    one.refused(sent_at=clock.now - 0.1)  # cut from the six stored now, not the eight it read
+    one.refused(busy(clock, at=clock.now - 0.1))  # cut from the six stored now, not the eight it read
     assert Seats(bindings_table, "erp").count() == 5.0
 
 
 def test_far_below_the_last_refusal_busy_answers_grow_it_back(bindings_table: str) -> None:
     clock = Clock(3_400_000.0)
     seats = Seats(bindings_table, "erp", start=16.0, clock=clock)
-    seats.refused(sent_at=clock.now)
+    seats.refused(busy(clock))
     assert seats.count() == 12.0
     for _ in range(int(seats.growth * 12)):
-        seats.served(waited=False)  # seats were not short: no growth
+        seats.served(busy(clock, waited=False))  # seats were not short: no growth
     assert seats.count() == 12.0
     for _ in range(int(seats.growth * 12)):
-        seats.served(waited=True)  # refused a moment ago: one seat per growth x count answers
+        seats.served(busy(clock))  # refused a moment ago: one seat per growth x count answers
     assert 12.7 < Seats(bindings_table, "erp").count() < 13.1  # about one more, as every container reads it
 
 
 def test_once_no_refusal_came_for_a_while_the_seats_double_each_round(bindings_table: str) -> None:
     clock = Clock(3_500_000.0)
     seats = Seats(bindings_table, "erp", start=16.0, clock=clock)
-    seats.refused(sent_at=clock.now)
+    seats.refused(busy(clock))
     assert seats.count() == 12.0
     clock.now += seats.calm_s
     for _ in range(13):
-        seats.served(waited=True)  # calm: about one seat per count answers
+        seats.served(busy(clock))  # calm: about one seat per count answers
     assert 12.7 < seats.count() < 13.6
-    seats.refused(sent_at=clock.now)  # the licence answers: back on the slow climb, a quarter fewer
+    seats.refused(busy(clock))  # the licence answers: back on the slow climb, a quarter fewer
     before = seats.count()
     assert 9.5 < before < 10.3
     for _ in range(8):
-        seats.served(waited=True)
+        seats.served(busy(clock))
     assert seats.count() - before < 0.5
 
 
-def test_near_the_level_last_refused_one_seat_more_is_tried_once_per_probe_interval(bindings_table: str) -> None:
+def test_back_near_the_level_last_refused_the_seats_only_creep(bindings_table: str) -> None:
     clock = Clock(3_600_000.0)
     seats = Seats(bindings_table, "erp", start=5.0, clock=clock)
-    seats.refused(sent_at=clock.now)  # five were too many
+    seats.refused(busy(clock))  # five were too many
     assert seats.count() == 4.0
     clock.now += seats.calm_s
-    for _ in range(100):
-        seats.served(waited=True)  # busy, calm, but four is where the licence answered: no creeping up
-    assert seats.count() == 4.0
-    clock.now += seats.probe_s
-    seats.served(waited=True)
-    assert Seats(bindings_table, "erp").count() == 5.0  # one probe, for everyone
-    for _ in range(100):
-        seats.served(waited=True)
-    assert seats.count() == 5.0
+    answers = 0
+    while seats.count() < 5.0 and answers < 100:  # busy and calm, but four is next to where the licence answered
+        seats.served(busy(clock))
+        answers += 1
+    assert seats.growth * 4 - 4 <= answers <= seats.growth * 5  # one seat per growth x count answers: the probe
+    assert seats.count() < 5.3
     clock.now += 1.0
-    seats.refused(sent_at=clock.now - 0.5)  # the probe was refused: back to four, the next in a minute
+    seats.refused(busy(clock, at=clock.now - 0.5))  # the probe was refused: back to four, not three
     assert seats.count() == 4.0
-    for step in (5.0, 6.0):  # a licence grown meanwhile: the probes go through, one a minute
-        clock.now += seats.probe_s
-        seats.served(waited=True)
-        assert seats.count() == step
-    clock.now += seats.probe_s
-    for _ in range(6 * 4):
-        seats.served(waited=True)  # past the old level: it grows as before
-    assert seats.count() >= 7.0
+    again = 0
+    while seats.count() < 5.0 and again < 200:  # the same level refused twice: the next probe comes later
+        seats.served(busy(clock))
+        again += 1
+    assert again >= 2 * answers - 4
+
+
+def test_a_refusal_with_seats_to_spare_is_not_the_licence_s(bindings_table: str) -> None:
+    gate = SystemGate(bindings_table, "erp")
+    gate.seats.start = 3.0
+    with gate.request():  # one of three seats busy: a 429 here is a per-minute or passing limit
+        gate.throttled(None)
+    assert gate.seats.count() == 3.0
+    with gate.request(), gate.request(), gate.request():  # the last seat: every seat busy
+        gate.throttled(None)
+    assert gate.seats.count() == 2.0
 
 
 def test_a_burst_of_refusals_from_many_seats_comes_down_by_quarters(bindings_table: str) -> None:
     clock = Clock(4_000_000.0)
     seats = Seats(bindings_table, "erp", start=16.0, clock=clock)
-    seats.refused(sent_at=clock.now)
+    seats.refused(busy(clock))
     assert seats.count() == 12.0
 
 
 def test_only_answers_that_show_the_system_working_grow_the_seats(bindings_table: str) -> None:
     gate = SystemGate(bindings_table, "erp")
     told: list[bool] = []
-    gate.seats.served = lambda waited: told.append(waited)  # type: ignore[method-assign]
+    gate.seats.served = lambda sent: told.append(sent.waited)  # type: ignore[method-assign]
     for status in (200, 422, 500, 503, None, 429):
         with gate.request():
             if status == 429:

@@ -68,8 +68,8 @@ def test_a_crashed_holder_frees_its_seat_after_the_ttl(bindings_table: str) -> N
     with pytest.raises(LimitExceeded):
         other.take(0.05)
     clock.t += 30.1
-    seat, _waited = other.take(0.05)
-    other.free(seat)
+    seat = other.take(0.05)
+    other.free(seat.index)
 
 
 def test_breaker_opens_after_the_threshold_doubles_and_closes_on_success(bindings_table: str) -> None:

@@ -300,6 +300,19 @@ class RateLimiter:
         yield
 
 
+@dataclass(frozen=True)
+class Seat:
+    """One seat taken for one request: its number, whether it had to wait for it, whether it was
+    the last one (every seat busy with it), and how many seats there were."""
+
+    index: int
+    waited: bool
+    full: bool
+    seats: int
+    at: float
+    """When it was taken (the request's send time, give or take a DynamoDB call)."""
+
+
 @dataclass
 class Seats:
     """How many requests one system takes at once, shared by every worker and learned from its answers.
@@ -308,22 +321,27 @@ class Seats:
     guess alone crowd the ERP with refusals, and a refused request still holds the ERP's seat for
     as long as a served one. The seats live under one key (``seats#<system>``): one item per seat
     held (a lease with an expiry, so a crashed worker frees its seat) and one ``count`` item with
-    how many seats there are, when the last refusal cut it and at what level (``hit``).
+    how many seats there are, and the last refusal that cut it (when, at what level: ``hit``, and
+    how many cuts in a row were at that level: ``hits``).
 
-    A refusal takes one seat away (a quarter from eight up), once per round: a refused request
-    sent before the last cut was sent under the old count and the cut already answered it. While
-    every seat is busy and answers go through, the count grows by one per ``growth`` x count
-    answers (additive increase, multiplicative decrease, as TCP does), and by one per count answers
-    (it doubles each round, like TCP's slow start) once no refusal came for ``calm_s``: when a burst
-    of trouble ends, the seats come back in seconds instead of minutes. Near the level that was last
-    refused (one seat below it, and at it) the count does not creep up: it tries one seat more once
-    per ``probe_s`` (a licence is a fixed number; probing it every few seconds costs a refused
-    request each time, probing it once a minute finds a bigger licence or a neighbour gone quiet).
-    Only answers that show the system working (below 500) grow the count. A configured
-    ``concurrent`` is taken as the licence's word: that many seats, nothing learned (a 429 then
-    means a per-minute or passing limit, which the ``RateLimiter`` and the retry handle). Taking a
-    seat is a query and a conditional put; within a container only one waiting thread asks
-    DynamoDB at a time, and a thread that frees a seat wakes it.
+    Every request knows whether it took the last free seat (every seat busy with it). A refusal
+    cuts the count by one seat (a quarter from eight up) only when it can be the licence's: its
+    request was sent with every seat busy (with seats to spare, a 429 is a per-minute or passing
+    limit, which the retry handles) and after the last cut (a request sent before it was sent under
+    the old count: one round of refusals cuts once). The cut starts from the count stored now, not
+    from this container's copy.
+
+    While every seat is busy and answers go through (below 500: an outage's 503s prove nothing),
+    the count grows by one per ``growth`` x count answers (additive increase, multiplicative
+    decrease, as TCP does), and by one per count answers (it doubles each round, like TCP's slow
+    start) once no refusal came for ``calm_s``, except from one seat below the level last refused
+    up to that level: there it only creeps, half as fast again each time that level is refused
+    once more (up to ``2 ** max_backoff`` times slower). At a licence's limit, where every probe
+    costs a round of refused requests, the probes thin out; after a burst of trouble the seats come
+    back in seconds.
+    A configured ``concurrent`` is taken as the licence's word: that many seats, nothing learned.
+    Taking a seat is a query and a conditional put; within a container only one waiting thread
+    asks DynamoDB at a time, and a thread that frees a seat wakes it.
     """
 
     table: str
@@ -335,7 +353,9 @@ class Seats:
     floor: float = 1.0
     growth: float = 8.0
     calm_s: float = 10.0
-    probe_s: float = 60.0
+    max_backoff: int = 3
+    good_rounds: float = 3.0
+    shrink_hits: int = 3
     ttl_s: float = 120.0
     poll_s: float = 0.1
     clock: Callable[[], float] = time.time
@@ -348,8 +368,14 @@ class Seats:
     """When the last refusal cut the count (as last read; 0: never)."""
     _hit: int | None = field(default=None, repr=False)
     """The seats in use when the last refusal came (as last read; None: never refused)."""
-    _probed_at: float = field(default=0.0, repr=False)
-    """When the count last tried one seat more near ``_hit`` (as last read)."""
+    _hits: int = field(default=0, repr=False)
+    """How many cuts in a row were at ``_hit``."""
+    _good: int = field(default=0, repr=False)
+    """The highest level that held (as last read; 0: none yet)."""
+    _rose_at: float = field(default=0.0, repr=False)
+    """When the count last rose to a new whole seat (as last read)."""
+    _latency_s: float = field(default=1.0, repr=False)
+    """How long this container's requests take (a moving average): one round."""
 
     def _pk(self) -> str:
         return f"seats#{self.system}"
@@ -375,10 +401,12 @@ class Seats:
         return self._count, busy
 
     def _note(self, row: dict[str, Any]) -> None:
-        """Remember the last refusal and probe of a ``count`` row."""
+        """Remember the last refusal of a ``count`` row."""
         self._refused_at = float(row.get("at", 0))
         self._hit = int(row["hit"]) if row.get("hit") is not None else None
-        self._probed_at = float(row.get("probed", 0))
+        self._hits = int(row.get("hits", 1 if self._hit is not None else 0))
+        self._good = int(row.get("good", 0))
+        self._rose_at = float(row.get("rose_at", 0))
 
     def configure(self, concurrent: int | None) -> None:
         """``concurrent`` seats exactly, or (None) as many as learned, up to the default ceiling."""
@@ -390,7 +418,9 @@ class Seats:
         """How many seats there are now (as last read)."""
         return self._count if self._count is not None else self._read()[0]
 
-    def _take(self) -> int | None:
+    def _take(self) -> tuple[int, bool, int] | None:
+        """A free seat, whether it was the last one (every seat busy with it) and how many seats
+        there are, or None."""
         count, busy = self._read()
         if len(busy) >= int(count):
             return None
@@ -410,10 +440,10 @@ class Seats:
             if not _conditional_failed(exc):
                 raise
             return None  # taken in between
-        return seat
+        return seat, len(busy) + 1 >= int(count), int(count)
 
-    def take(self, wait_s: float) -> tuple[int, bool]:
-        """A seat, waiting up to ``wait_s`` (else ``LimitExceeded``); and whether it had to wait."""
+    def take(self, wait_s: float) -> Seat:
+        """A seat, waiting up to ``wait_s`` (else ``LimitExceeded``)."""
         give_up = time.monotonic() + max(0.0, wait_s)
         waited = False
         while True:
@@ -427,9 +457,9 @@ class Seats:
                 self._polling = True
             try:
                 while True:
-                    seat = self._take()
-                    if seat is not None:
-                        return seat, waited
+                    got = self._take()
+                    if got is not None:
+                        return Seat(got[0], waited, got[1], got[2], self.clock())
                     waited = True
                     left = give_up - time.monotonic()
                     if left <= 0:
@@ -462,14 +492,16 @@ class Seats:
         with self._cond:
             self._cond.notify_all()
 
-    def refused(self, sent_at: float | None = None) -> None:
-        """The system refused a request sent at ``sent_at`` (429): one seat fewer (a quarter fewer
-        from eight up), unless the request was sent before the last cut (the cut answered it)."""
+    def refused(self, sent: Seat | None = None) -> None:
+        """The system refused the request sent on ``sent`` (429): one seat fewer, when the refusal
+        can be the licence's (see the class)."""
         if not self.learn:
             return
-        sent = self.clock() if sent_at is None else sent_at
         with self._cond:
             self._grown = 0.0
+        if sent is not None and not sent.full:
+            return
+        sent_at = self.clock() if sent is None else sent.at
         for _ in range(3):  # another container may cut or grow it in between: read again
             item = (
                 dynamo.client()
@@ -479,50 +511,65 @@ class Seats:
                 .get("Item")
             )
             row = dynamo.from_item(item) if item else {}
-            if float(row.get("at", 0)) >= sent:
-                self._note(row)
+            self._note(row)
+            if float(row.get("at", 0)) >= sent_at:
                 return
             count = max(self.floor, min(float(self.ceiling), float(row.get("n", self.start))))
             in_use = int(count)
             fewer = max(self.floor, float(in_use - 1) if count < 8 else count * 0.75)
             now = self.clock()
-            new = {"pk": self._pk(), "sk": "count", "n": fewer, "at": now, "hit": in_use, "probed": now}
-            try:
-                if item:  # unchanged since read: compared as stored (a float read back may not match)
-                    dynamo.client().put_item(
-                        TableName=self.table,
-                        Item=dynamo.to_item(new),
-                        ConditionExpression="n = :n AND "
-                        + ("#at = :at" if "at" in item else "attribute_not_exists(#at)"),
-                        ExpressionAttributeNames={"#at": "at"},
-                        ExpressionAttributeValues={":n": item["n"], **({":at": item["at"]} if "at" in item else {})},
+            hits = int(row.get("hits", 1)) + 1 if row.get("hit") is not None and int(row["hit"]) == in_use else 1
+            cut = {"n": fewer, "at": now, "hit": in_use, "hits": hits}
+            good = int(row.get("good", 0))
+            if in_use <= good and hits >= self.shrink_hits:  # a level that held is refused again and again
+                cut["good"] = in_use - 1
+            try:  # unchanged since read: compared as stored (a float read back may not match)
+                dynamo.client().update_item(
+                    TableName=self.table,
+                    Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}),
+                    UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in cut),
+                    ConditionExpression=(
+                        "n = :was AND " + ("#at = :was_at" if "at" in (item or {}) else "attribute_not_exists(#at)")
                     )
-                else:
-                    dynamo.client().put_item(
-                        TableName=self.table, Item=dynamo.to_item(new), ConditionExpression="attribute_not_exists(pk)"
-                    )
+                    if item and "n" in item
+                    else "attribute_not_exists(n)",
+                    ExpressionAttributeNames={f"#{k}": k for k in cut},
+                    ExpressionAttributeValues={
+                        **dynamo.to_item({f":{k}": v for k, v in cut.items()}),
+                        **({":was": item["n"]} if item and "n" in item else {}),
+                        **({":was_at": item["at"]} if item and "n" in item and "at" in item else {}),
+                    },
+                )
             except Exception as exc:
                 if not _conditional_failed(exc):
                     raise
                 continue
             self._count = fewer
-            self._note(new)
+            self._note({**row, **cut})
             return
 
-    def served(self, waited: bool) -> None:
-        """A request went through; when seats were short, grow the count: a little, fast once no
-        refusal came for ``calm_s``, and near the level last refused one seat per ``probe_s``."""
-        if not waited or not self.learn:
-            return
-        count = self.count()
-        if count >= self.ceiling:
+    def served(self, sent: Seat) -> None:
+        """The request sent on ``sent`` went through: a level held long enough is marked good, and
+        when seats were short the count grows (see the class)."""
+        if not self.learn:
             return
         now = self.clock()
-        if self._hit is not None and self._hit - 1 <= int(count) <= self._hit:
-            self._probe(int(count) + 1, now)
+        with self._cond:
+            self._latency_s += (max(0.0, now - sent.at) - self._latency_s) * 0.2
+        count = self.count()
+        held = sent.full and sent.seats == int(count) > self._good
+        if held and sent.at - max(self._refused_at, self._rose_at) >= self.good_rounds * self._latency_s:
+            self._mark_good(sent.seats)
+        if not sent.waited or count >= self.ceiling:
             return
-        calm = now - self._refused_at >= self.calm_s
-        step = 1.0 / count if calm else 1.0 / (self.growth * count)
+        if int(count) < self._good:  # back up to a level that held: as fast as slow start
+            step = 1.0 / count
+        elif self._hit is not None and self._hit - 1 <= int(count) <= self._hit:  # near the level last refused
+            step = 1.0 / (self.growth * count * 2 ** min(self.max_backoff, max(0, self._hits - 1)))
+        elif now - self._refused_at >= self.calm_s:
+            step = 1.0 / count
+        else:
+            step = 1.0 / (self.growth * count)
         with self._cond:
             self._grown += step
             grow, self._grown = (self._grown, 0.0) if self._grown >= 0.25 else (0.0, self._grown)
@@ -540,33 +587,35 @@ class Seats:
                 ),
                 ReturnValues="ALL_NEW",
             )
-            self._count = min(float(self.ceiling), float(dynamo.from_item(res["Attributes"])["n"]))
+            row = dynamo.from_item(res["Attributes"])
+            self._count = min(float(self.ceiling), float(row["n"]))
+            self._note(row)
+            if int(float(row["n"])) > int(float(row["n"]) - grow):  # a seat more from now: when, for _good
+                dynamo.client().update_item(
+                    TableName=self.table,
+                    Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}),
+                    UpdateExpression="SET rose_at = :now",
+                    ExpressionAttributeValues=dynamo.to_item({":now": now}),
+                )
+                self._rose_at = now
         except Exception as exc:
             if not _conditional_failed(exc):
                 raise
 
-    def _probe(self, seats: int, now: float) -> None:
-        """One seat more (to ``seats``), if neither a refusal nor a probe came for ``probe_s``."""
-        if now - max(self._refused_at, self._probed_at) < self.probe_s:
-            return
+    def _mark_good(self, level: int) -> None:
+        """Every seat of ``level`` busy for ``good_rounds`` requests' time without a refusal."""
         try:
-            res = dynamo.client().update_item(
+            dynamo.client().update_item(
                 TableName=self.table,
                 Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}),
-                UpdateExpression="SET n = :seats, probed = :now",
-                ConditionExpression="n < :seats AND #at <= :quiet "
-                "AND (attribute_not_exists(probed) OR probed <= :quiet)",
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues=dynamo.to_item({":seats": seats, ":now": now, ":quiet": now - self.probe_s}),
-                ReturnValues="ALL_NEW",
+                UpdateExpression="SET good = :level",
+                ConditionExpression="attribute_not_exists(good) OR good < :level",
+                ExpressionAttributeValues=dynamo.to_item({":level": level}),
             )
-            row = dynamo.from_item(res["Attributes"])
-            self._count = min(float(self.ceiling), float(row["n"]))
-            self._note(row)
         except Exception as exc:
             if not _conditional_failed(exc):
                 raise
-            self._probed_at = now  # someone else probed or refused meanwhile: read again at the next take
+        self._good = max(self._good, level)
 
 
 class SystemGate:
@@ -612,8 +661,8 @@ class SystemGate:
         wait = self.max_wait_s if wait_s is None else min(wait_s, self.max_wait_s)
         give_up = time.monotonic() + wait
         self._local.refused = self._local.abandoned = self._local.working = False
-        seat, waited = self.seats.take(wait)
-        self._local.sent_at = self.seats.clock()
+        seat = self.seats.take(wait)
+        self._local.seat = seat
         try:
             if self.limiter is None:
                 yield
@@ -621,9 +670,9 @@ class SystemGate:
                 with self.limiter.request(max(0.0, give_up - time.monotonic())):
                     yield
         finally:
-            self.seats.free(seat, self.linger_s if self._local.abandoned else 0.0)
+            self.seats.free(seat.index, self.linger_s if self._local.abandoned else 0.0)
         if self._local.working and not self._local.refused:
-            self.seats.served(waited)
+            self.seats.served(seat)
 
     def abandoned(self) -> None:
         """We gave up waiting for the answer (called inside ``request``): the seat stays taken for
@@ -634,7 +683,7 @@ class SystemGate:
         """The system answered 429 (called inside ``request``): one seat fewer for everyone and,
         with a per-minute ceiling, every worker waits out ``Retry-After``."""
         self._local.refused = True
-        self.seats.refused(getattr(self._local, "sent_at", None))
+        self.seats.refused(getattr(self._local, "seat", None))
         if self.limiter is not None:
             self.limiter.throttled(retry_after_s)
 
