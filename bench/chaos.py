@@ -350,10 +350,11 @@ HOW = [
     "than 10 s left.",
     "- **The ERP's ceilings.** Every request holds one of the system's seats (`state/guards.py` `Seats`, "
     "shared through DynamoDB by every worker): how many requests it takes at once, learned from its answers "
-    "(a 429 takes one away, once per burst; while every seat is busy and answers go through, one more per "
-    "eight answers a seat), or exactly `rate_limits.<connection>.concurrent` when that is set. With `per_minute` set, "
-    "each request also takes a token of a sliding 60-second window (`RateLimiter`), and a 429 makes every "
-    "worker wait out `Retry-After`. The window is counted in one-second "
+    "(a 429 on a request that took the last seat takes one away, once per round; while every seat is busy and "
+    "answers go through, one more per eight answers a seat, fast back up to a level that held, slowly near "
+    "the level last refused), or exactly `rate_limits.<connection>.concurrent` when that is set. "
+    "With `per_minute` set, each request also takes a token of a sliding 60-second window (`RateLimiter`), "
+    "and a 429 makes every worker wait out `Retry-After`. The window is counted in one-second "
     "buckets (calendar minutes let up to twice the ceiling through across a boundary), with a second of margin "
     "for the time a request "
     "takes to arrive; a token whose DynamoDB write took longer than half of that is not used.",

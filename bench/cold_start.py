@@ -39,6 +39,13 @@ set-up. **(import + first use) / boto3** is reported beside it: what a cold invo
 its first network call. **libraries** (not a function) is what a worker's libraries alone take
 (``LIBRARIES``), to show how much of a worker's figure is left to erpsync's own code.
 
+erpsync is imported as the deployed layer has it: built by the layer's own build
+(``layers/shared/python/Makefile``, as ``sam build`` runs it, here with ``DEPS=no``: this
+virtualenv's libraries stand in for the layer's), i.e. with bytecode compiled ahead, and nothing
+is written at run time (``PYTHONDONTWRITEBYTECODE``: Lambda's layer is read-only). The row
+**orders, from source** is the orders flow imported from the source tree without bytecode, as
+the layer was deployed before the build compiled it: every cold start compiled erpsync again.
+
 Each interpreter sees only what Lambda has: the layer (``layers/shared/python/requirements.txt``
 and their dependencies), boto3 and the standard library. The other packages of this virtualenv
 (``rich``, ``click``, ``pygments`` ... for the CLI and the tests) are refused at import, as they
@@ -57,6 +64,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from importlib import metadata
@@ -74,6 +82,8 @@ GOALS: dict[str, float | None] = {"webhooks": 1.5, **dict.fromkeys(FLOWS, 2.0), 
 """Ceiling of (import + first use - AWS set-up) / boto3: the ingress 1.5x, the workers 2x; the
 operator API (an operator's request, not a sender's) has none, and is measured all the same."""
 WEBHOOK_SECRET = "bench-webhook-secret"
+FROM_SOURCE = "orders, from source"
+"""A yardstick row: the orders flow with erpsync compiled at each start (no bytecode in the layer)."""
 LIBRARIES = "libraries"
 """A yardstick row: what a worker's libraries alone take (``import boto3`` and its DynamoDB types,
 pydantic's ``BaseModel``, httpx with one client and so its TLS context, Powertools' Logger made,
@@ -340,10 +350,27 @@ ANSWERS: dict[str, Any] = {
 no stored settings, and a successful put)."""
 
 
-def _probe(name: str, layer: str) -> dict[str, Any]:
-    """One fresh interpreter: ``import boto3`` (``name`` boto3) or the function ``name``'s cold start."""
+def build_layer(into: Path) -> Path:
+    """erpsync as the layer's build leaves it (bytecode compiled ahead), under ``into``; its folder."""
+    subprocess.run(
+        [
+            *("make", "-s", "-f", str(ROOT / "layers/shared/python/Makefile"), "build-SharedLayer"),
+            *(f"ARTIFACTS_DIR={into}", "DEPS=no", f"PYTHON={sys.executable}"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return into / "python"
+
+
+def _probe(name: str, layer: str, built: Path) -> dict[str, Any]:
+    """One fresh interpreter: ``import boto3`` (``name`` boto3) or the function ``name``'s cold start,
+    erpsync from the ``built`` layer (from the source tree for ``FROM_SOURCE``)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "FLOW") and not k.startswith("AWS_")}
-    env.update(PYTHONPATH=str(ROOT / "layers/shared/python"), BENCH_NOT_IN_LAYER=layer, BENCH_WATCHED=",".join(WATCHED))
+    path = ROOT / "layers/shared/python" if name == FROM_SOURCE else built
+    env.update(PYTHONPATH=str(path), PYTHONDONTWRITEBYTECODE="1", BENCH_NOT_IN_LAYER=layer)
+    env.update(BENCH_WATCHED=",".join(WATCHED))
+    flow = "orders" if name == FROM_SOURCE else name
     if name in ("boto3", LIBRARIES):
         args = [name, "-"]
     else:
@@ -365,8 +392,8 @@ def _probe(name: str, layer: str) -> dict[str, Any]:
         )
         if name == "webhooks":
             event: dict[str, Any] = _webhook_event()
-        elif name in FLOWS:
-            env.update(FLOW=name, BENCH_MODELS=",".join(MODELS[name]))
+        elif flow in FLOWS:
+            env.update(FLOW=flow, BENCH_MODELS=",".join(MODELS[flow]))
             event = {"Records": []}
         else:
             event = {
@@ -377,7 +404,7 @@ def _probe(name: str, layer: str) -> dict[str, Any]:
                 "body": None,
             }
         env["BENCH_EVENT"] = json.dumps(event)
-        args = ["app", str(_module_file(name))]
+        args = ["app", str(_module_file(flow))]
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, env=env, check=False, cwd=ROOT
     )
@@ -418,10 +445,12 @@ def run(runs: int = RUNS, handlers: tuple[str, ...] = HANDLERS) -> dict[str, Any
 
     layer = _not_in_layer()
     started = time.perf_counter()
-    samples: dict[str, list[dict[str, Any]]] = {k: [] for k in ("boto3", *handlers, LIBRARIES)}
-    for _ in range(runs):
-        for name in samples:
-            samples[name].append(_probe(name, layer))
+    samples: dict[str, list[dict[str, Any]]] = {k: [] for k in ("boto3", *handlers, FROM_SOURCE, LIBRARIES)}
+    with tempfile.TemporaryDirectory(prefix="erpsync-layer-") as tmp:
+        built = build_layer(Path(tmp))
+        for _ in range(runs):
+            for name in samples:
+                samples[name].append(_probe(name, layer, built))
     bases = [s["import_s"] for s in samples["boto3"]]
     rows = []
     for name, got in samples.items():
@@ -433,6 +462,7 @@ def run(runs: int = RUNS, handlers: tuple[str, ...] = HANDLERS) -> dict[str, Any
             {
                 "module": name,
                 "file": str(_module_file(name).relative_to(ROOT)) if name in GOALS else "",
+                "yardstick": name in (FROM_SOURCE, LIBRARIES),
                 "import_ms": median([s["import_s"] for s in got]) * 1000,
                 "first_use_ms": median([s["first_use_s"] for s in got]) * 1000,
                 "clients_ms": median([s["clients_s"] for s in got]) * 1000,

@@ -1530,6 +1530,7 @@ def _invocations(env: _Env) -> None:
             report.overruns.append(
                 f"{lid} ({inv.kind}) ran {inv.duration_s:.1f}s, over its {inv.timeout_s:g}s timeout"
                 + (f" ({inv.error})" if inv.error else "")
+                + (f"; at its timeout in {' < '.join(reversed(inv.at_timeout[-4:]))}" if inv.at_timeout else "")
             )
     for line in report.overruns[:10]:
         report.problems.append(f"overrun: {line}")

@@ -35,6 +35,7 @@ import re
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,6 +154,8 @@ class Invocation:
     container: int = 0
     kind: str = ""
     """What the event was: ``sqs`` (with the record count), ``schedule``, ``api`` or ``direct``."""
+    at_timeout: list[str] = field(default_factory=list)
+    """Where the handler was when its timeout passed (innermost frames last; empty: it ended in time)."""
 
     @property
     def duration_s(self) -> float:
@@ -161,6 +164,15 @@ class Invocation:
     @property
     def overran(self) -> bool:
         return self.duration_s > self.timeout_s
+
+
+def _where(thread_id: int, into: list[str]) -> None:
+    """The frames of ``thread_id`` now (file:line function), the project's own and the innermost."""
+    frame = sys._current_frames().get(thread_id)
+    if frame is None:
+        return
+    rows = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame)]
+    into.extend(rows[-12:])
 
 
 def event_kind(event: Any) -> str:
@@ -266,6 +278,10 @@ class LocalFunction:
         started_at, started = time.time(), time.monotonic()
         self.invocations += 1
         error: str | None = None
+        where: list[str] = []
+        watchdog = threading.Timer(float(self.spec.timeout), _where, args=(threading.get_ident(), where))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             return handler(event, ctx)
         except Exception as exc:
@@ -274,6 +290,7 @@ class LocalFunction:
             log.exception("%s failed (request %s)", self.spec.logical_id, ctx.aws_request_id)
             raise
         finally:
+            watchdog.cancel()
             elapsed = time.monotonic() - started
             _CURRENT.container = outer
             self._give_back(box)
@@ -286,6 +303,7 @@ class LocalFunction:
                 timeout_s=float(self.spec.timeout),
                 container=box.number,
                 kind=event_kind(event),
+                at_timeout=where,
             )
             with self._lock:
                 self.history.append(self.last)

@@ -165,6 +165,7 @@ def test_the_local_runtime_records_overruns_and_runs_concurrent_invocations_in_t
     assert 900 <= first["left"] <= 1000
     [over] = fn.overruns()
     assert over.timeout_s == 1 and over.duration_s > 1 and over.function == "SlowFunction"
+    assert over.at_timeout[-1].startswith("app.py:") and over.at_timeout[-1].endswith(" handler")  # where it hung
     with ThreadPoolExecutor(2) as pool:
         both = list(pool.map(fn.invoke, [{"together": True}, {"together": True}]))
     assert {b["container"] for b in both} == {1, 2} and both[0]["runtime"] != both[1]["runtime"]
