@@ -86,56 +86,78 @@ def test_a_stale_count_in_one_container_does_not_undo_anothers_cut(bindings_tabl
     assert Seats(bindings_table, "erp").count() == 5.0
 
 
-def test_far_below_the_last_refusal_busy_answers_grow_it_back(bindings_table: str) -> None:
+def test_until_the_first_refusal_busy_answers_double_the_seats_each_round(bindings_table: str) -> None:
     clock = Clock(3_400_000.0)
-    seats = Seats(bindings_table, "erp", start=16.0, clock=clock)
-    seats.refused(busy(clock))
-    assert seats.count() == 12.0
-    for _ in range(int(seats.growth * 12)):
-        seats.served(busy(clock, waited=False))  # seats were not short: no growth
-    assert seats.count() == 12.0
-    for _ in range(int(seats.growth * 12)):
-        seats.served(busy(clock))  # refused a moment ago: one seat per growth x count answers
-    assert 12.7 < Seats(bindings_table, "erp").count() < 13.1  # about one more, as every container reads it
-
-
-def test_once_no_refusal_came_for_a_while_the_seats_double_each_round(bindings_table: str) -> None:
-    clock = Clock(3_500_000.0)
-    seats = Seats(bindings_table, "erp", start=16.0, clock=clock)
-    seats.refused(busy(clock))
-    assert seats.count() == 12.0
-    clock.now += seats.calm_s
-    for _ in range(13):
-        seats.served(busy(clock))  # calm: about one seat per count answers
-    assert 12.7 < seats.count() < 13.6
-    seats.refused(busy(clock))  # the licence answers: back on the slow climb, a quarter fewer
-    before = seats.count()
-    assert 9.5 < before < 10.3
+    seats = Seats(bindings_table, "erp", start=4.0, clock=clock)
     for _ in range(8):
-        seats.served(busy(clock))
-    assert seats.count() - before < 0.5
+        seats.served(busy(clock, waited=False))  # seats were not short: no growth
+    assert seats.count() == 4.0
+    for _ in range(5):
+        seats.served(busy(clock))  # one seat per count answers
+    assert 4.9 < Seats(bindings_table, "erp").count() < 5.4  # as every container reads it
 
 
-def test_back_near_the_level_last_refused_the_seats_only_creep(bindings_table: str) -> None:
-    clock = Clock(3_600_000.0)
+def test_after_a_refusal_the_seats_stay_under_it_probe_it_once_and_then_climb_faster(bindings_table: str) -> None:
+    clock = Clock(3_500_000.0)
     seats = Seats(bindings_table, "erp", start=5.0, clock=clock)
     seats.refused(busy(clock))  # five were too many
     assert seats.count() == 4.0
-    clock.now += seats.calm_s
-    answers = 0
-    while seats.count() < 5.0 and answers < 100:  # busy and calm, but four is next to where the licence answered
-        seats.served(busy(clock))
-        answers += 1
-    assert seats.growth * 4 - 4 <= answers <= seats.growth * 5  # one seat per growth x count answers: the probe
-    assert seats.count() < 5.3
-    clock.now += 1.0
-    seats.refused(busy(clock, at=clock.now - 0.5))  # the probe was refused: back to four, not three
+    for _ in range(100):
+        seats.served(busy(clock))  # busy, but four is one under where the licence answered
     assert seats.count() == 4.0
-    again = 0
-    while seats.count() < 5.0 and again < 200:  # the same level refused twice: the next probe comes later
+    clock.now += seats.probe_s / 2
+    for _ in range(100):
         seats.served(busy(clock))
-        again += 1
-    assert again >= 2 * answers - 4
+    assert seats.count() < 4.5  # the curve is flat near the level refused
+    clock.now += seats.probe_s / 2
+    for _ in range(20):
+        seats.served(busy(clock))
+    assert 4.9 < seats.count() < 5.3  # one probe of five, for everyone
+    clock.now += 1.0
+    seats.refused(busy(clock, at=clock.now - 0.5))  # refused again: back to four, not three
+    assert seats.count() == 4.0
+    clock.now += 2 * seats.probe_s  # nothing refused for a long while: the licence may have grown
+    for _ in range(80):
+        seats.served(busy(clock))
+    assert seats.count() >= 9.0
+
+
+def test_a_level_that_held_comes_back_at_once_after_a_passing_refusal(bindings_table: str) -> None:
+    clock = Clock(3_600_000.0)
+    seats = Seats(bindings_table, "erp", start=5.0, clock=clock)
+    seats.refused(busy(clock))  # the licence: four
+    clock.now += 10.0
+    seats.served(Seat(0, True, True, 4, clock.now - 1.0))  # every one of four seats busy, ten seconds on
+    clock.now += 1.0
+    seats.refused(busy(clock, at=clock.now - 0.5))  # a passing 429 at four
+    assert seats.count() == 3.0
+    for _ in range(4):
+        seats.served(busy(clock))  # four held: back at slow-start pace, not a probe's time later
+    assert seats.count() >= 4.0
+    clock.now += 1.0
+    seats.refused(busy(clock, at=clock.now - 0.5))  # four refused again (twice in a row)
+    for _ in range(4):
+        seats.served(busy(clock))
+    assert seats.count() >= 4.0
+    clock.now += 1.0
+    seats.refused(busy(clock, at=clock.now - 0.5))  # and a third time: four no longer holds
+    assert seats.count() == 3.0
+    for _ in range(20):
+        seats.served(busy(clock))
+    assert seats.count() == 3.0
+
+
+def test_at_the_floor_a_refusal_holds_the_seat_count_down_for_a_probe_s_time(bindings_table: str) -> None:
+    clock = Clock(3_700_000.0)
+    seats = Seats(bindings_table, "erp", start=1.0, clock=clock)
+    seats.refused(busy(clock))  # others use the ERP's every seat
+    for _ in range(20):
+        seats.served(busy(clock))
+    assert seats.count() == 1.0
+    clock.now += 1.3 * seats.probe_s
+    for _ in range(20):
+        seats.served(busy(clock))
+    assert 1.9 < seats.count() < 2.5
 
 
 def test_a_refusal_with_seats_to_spare_is_not_the_licence_s(bindings_table: str) -> None:

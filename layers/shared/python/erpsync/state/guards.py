@@ -321,24 +321,29 @@ class Seats:
     guess alone crowd the ERP with refusals, and a refused request still holds the ERP's seat for
     as long as a served one. The seats live under one key (``seats#<system>``): one item per seat
     held (a lease with an expiry, so a crashed worker frees its seat) and one ``count`` item with
-    how many seats there are, and the last refusal that cut it (when, at what level: ``hit``, and
-    how many cuts in a row were at that level: ``hits``).
+    how many seats there are, the last cut (``at``; its level, ``last``, and how many cuts in a
+    row were at that level, ``hits``), the level last refused above what held (``hit``, at
+    ``hit_at``) and the level that held (``good``).
 
     Every request knows whether it took the last free seat (every seat busy with it). A refusal
-    cuts the count by one seat (a quarter from eight up) only when it can be the licence's: its
-    request was sent with every seat busy (with seats to spare, a 429 is a per-minute or passing
-    limit, which the retry handles) and after the last cut (a request sent before it was sent under
-    the old count: one round of refusals cuts once). The cut starts from the count stored now, not
-    from this container's copy.
+    cuts the count by one seat (a quarter from eight up, never under ``floor``) only when it can
+    be the licence's: its request was sent with every seat busy (with seats to spare, a 429 is a
+    per-minute or passing limit, which the retry handles) and after the last cut (a request sent
+    before it was sent under the old count: one round of refusals cuts once). The cut starts from
+    the count stored now, not from this container's copy. A cut at a level above ``good`` (or the
+    first one) is the licence answering a probe: it moves ``hit`` there.
 
-    While every seat is busy and answers go through (below 500: an outage's 503s prove nothing),
-    the count grows by one per ``growth`` x count answers (additive increase, multiplicative
-    decrease, as TCP does), and by one per count answers (it doubles each round, like TCP's slow
-    start) once no refusal came for ``calm_s``, except from one seat below the level last refused
-    up to that level: there it only creeps, half as fast again each time that level is refused
-    once more (up to ``2 ** max_backoff`` times slower). At a licence's limit, where every probe
-    costs a round of refused requests, the probes thin out; after a burst of trouble the seats come
-    back in seconds.
+    Growth needs every seat busy and answers that show the system working (below 500: an outage's
+    503s prove nothing), and goes at most at slow-start pace (one seat per count answers: it
+    doubles each round, like TCP's). Until the first refusal it goes at that pace. After one, it
+    follows the level refused as TCP CUBIC follows its last loss: the count may reach
+    ``hit - 1 + (t / probe_s) ** 3``, t the seconds since ``hit_at``, so it stays one seat under the
+    refused level for a while, probes it once about ``probe_s`` later (every probe of a licence
+    costs a round of refused requests), and climbs faster and faster if that goes through (the
+    licence, or what others leave of it, grew). A level that held (every seat busy for
+    ``good_rounds`` requests' time, no refusal) is stored as ``good``; under it the count grows
+    back at once, so passing trouble (random 429s, another client's burst) does not sink the
+    seats; ``good`` comes down one seat when refused ``shrink_hits`` times in a row.
     A configured ``concurrent`` is taken as the licence's word: that many seats, nothing learned.
     Taking a seat is a query and a conditional put; within a container only one waiting thread
     asks DynamoDB at a time, and a thread that frees a seat wakes it.
@@ -351,9 +356,7 @@ class Seats:
     learn: bool = True
     """False: exactly ``ceiling`` seats (a configured ``concurrent``)."""
     floor: float = 1.0
-    growth: float = 8.0
-    calm_s: float = 10.0
-    max_backoff: int = 3
+    probe_s: float = 20.0
     good_rounds: float = 3.0
     shrink_hits: int = 3
     ttl_s: float = 120.0
@@ -368,8 +371,8 @@ class Seats:
     """When the last refusal cut the count (as last read; 0: never)."""
     _hit: int | None = field(default=None, repr=False)
     """The seats in use when the last refusal came (as last read; None: never refused)."""
-    _hits: int = field(default=0, repr=False)
-    """How many cuts in a row were at ``_hit``."""
+    _hit_at: float = field(default=0.0, repr=False)
+    """When ``_hit`` was refused (as last read): where the curve starts."""
     _good: int = field(default=0, repr=False)
     """The highest level that held (as last read; 0: none yet)."""
     _rose_at: float = field(default=0.0, repr=False)
@@ -404,7 +407,7 @@ class Seats:
         """Remember the last refusal of a ``count`` row."""
         self._refused_at = float(row.get("at", 0))
         self._hit = int(row["hit"]) if row.get("hit") is not None else None
-        self._hits = int(row.get("hits", 1 if self._hit is not None else 0))
+        self._hit_at = float(row.get("hit_at", row.get("at", 0)))
         self._good = int(row.get("good", 0))
         self._rose_at = float(row.get("rose_at", 0))
 
@@ -516,13 +519,15 @@ class Seats:
                 return
             count = max(self.floor, min(float(self.ceiling), float(row.get("n", self.start))))
             in_use = int(count)
-            fewer = max(self.floor, float(in_use - 1) if count < 8 else count * 0.75)
             now = self.clock()
-            hits = int(row.get("hits", 1)) + 1 if row.get("hit") is not None and int(row["hit"]) == in_use else 1
-            cut = {"n": fewer, "at": now, "hit": in_use, "hits": hits}
+            fewer = max(self.floor, float(in_use - 1) if count < 8 else count * 0.75)
             good = int(row.get("good", 0))
-            if in_use <= good and hits >= self.shrink_hits:  # a level that held is refused again and again
-                cut["good"] = in_use - 1
+            hits = int(row.get("hits", 0)) + 1 if row.get("last") is not None and int(row["last"]) == in_use else 1
+            cut: dict[str, Any] = {"n": fewer, "at": now, "last": in_use, "hits": hits}
+            if in_use == good and hits >= self.shrink_hits:  # the level that held is refused again and again
+                good = cut["good"] = in_use - 1
+            if in_use > good or row.get("hit") is None:  # past what held: where the curve starts again
+                cut.update(hit=in_use, hit_at=now)
             try:  # unchanged since read: compared as stored (a float read back may not match)
                 dynamo.client().update_item(
                     TableName=self.table,
@@ -562,14 +567,12 @@ class Seats:
             self._mark_good(sent.seats)
         if not sent.waited or count >= self.ceiling:
             return
-        if int(count) < self._good:  # back up to a level that held: as fast as slow start
-            step = 1.0 / count
-        elif self._hit is not None and self._hit - 1 <= int(count) <= self._hit:  # near the level last refused
-            step = 1.0 / (self.growth * count * 2 ** min(self.max_backoff, max(0, self._hits - 1)))
-        elif now - self._refused_at >= self.calm_s:
-            step = 1.0 / count
-        else:
-            step = 1.0 / (self.growth * count)
+        step = 1.0 / count  # slow-start pace
+        if self._hit is not None and int(count) >= self._good:  # after a refusal: no further than the curve
+            room = self._hit - 1 + max(0.0, (now - self._hit_at) / self.probe_s) ** 3 - count
+            if room <= 0:
+                return
+            step = min(step, room)
         with self._cond:
             self._grown += step
             grow, self._grown = (self._grown, 0.0) if self._grown >= 0.25 else (0.0, self._grown)
