@@ -71,6 +71,23 @@ def local_up(
     run_forever(schedule_seconds=schedule_seconds, seed=seed, state_file=state_file, connect=systems)
 
 
+@local_app.command("down")
+def local_down(
+    state_file: Annotated[Path, typer.Option(help="The state file `local up` wrote")] = target.LOCAL_FILE,
+) -> None:
+    """Stop the local stack that `erpsync local up` started (from another terminal)."""
+    from sandbox.local.stack import stop_running
+
+    try:
+        console.print(stop_running(state_file), markup=False)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except TimeoutError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def sync(
     flow: Annotated[str, typer.Argument(help="A flow of the catalogue", autocompletion=_complete_flow)],

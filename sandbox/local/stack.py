@@ -716,6 +716,7 @@ def run_forever(
         with console.status("starting moto, the sims and the webhook API..."):
             stack.start()
         info = stack.info
+        mark_running(Path(state_file), os.getpid())  # for `erpsync local down`
         table = Table(title="erpsync local stack", show_header=False)
         table.add_row("AWS endpoint (moto)", info["aws_endpoint"])
         table.add_row("Webhook API", info["api_url"])
@@ -748,5 +749,51 @@ def run_forever(
     finally:
         console.print("stopping...")
         stack.stop()
+        mark_running(Path(state_file), None)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def mark_running(state_file: Path, pid: int | None) -> None:
+    """Write (or, None, remove) the pid of the `erpsync local up` process in its state file."""
+    try:
+        info = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return
+    if pid is None:
+        info.pop("pid", None)
+    else:
+        info["pid"] = pid
+    state_file.write_text(json.dumps(info, indent=2) + "\n")
+
+
+def stop_running(state_file: Path, wait_s: float = 60.0) -> str:
+    """Stop the `erpsync local up` that wrote ``state_file`` (SIGTERM: it stops cleanly); what happened.
+    ``LookupError`` when no such process runs."""
+    try:
+        info = json.loads(state_file.read_text())
+    except FileNotFoundError:
+        raise LookupError(f"no local stack: {state_file} does not exist (start one with `erpsync local up`)") from None
+    except ValueError as exc:
+        raise LookupError(f"{state_file} is not a local stack's state file: {exc}") from None
+    pid = info.get("pid")
+    if not isinstance(pid, int):
+        raise LookupError(f"no local stack is running from {state_file} (it stopped, or runs in this process)")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        mark_running(state_file, None)
+        raise LookupError(f"no local stack is running from {state_file} (process {pid} is gone)") from None
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:  # it takes its pid out of the state file once everything stopped
+        try:
+            os.kill(pid, 0)
+            stopped = json.loads(state_file.read_text()).get("pid") != pid
+        except ProcessLookupError:
+            stopped = True
+        except (OSError, ValueError):
+            stopped = False  # being rewritten: look again
+        if stopped:
+            return f"stopped the local stack (process {pid})"
+        time.sleep(0.2)
+    raise TimeoutError(f"the local stack (process {pid}) did not stop within {wait_s:g} s; `kill {pid}` stops it")
