@@ -72,7 +72,9 @@ def test_a_crashed_holder_frees_its_seat_after_the_ttl(bindings_table: str) -> N
     other.free(seat.index)
 
 
-def test_breaker_opens_after_the_threshold_doubles_and_closes_on_success(bindings_table: str) -> None:
+def test_breaker_opens_after_the_threshold_for_a_share_of_the_downtime_and_closes_on_success(
+    bindings_table: str,
+) -> None:
     clock = Clock()
     br = Breaker(bindings_table, threshold=2, base_open_s=10, cache_s=0, clock=clock)
     assert br.failure("acumatica") == 0
@@ -81,7 +83,13 @@ def test_breaker_opens_after_the_threshold_doubles_and_closes_on_success(binding
     clock.t += 11
     assert br.open_for("acumatica") == 0  # half-open: calls may go through
     br.failure("acumatica")
-    assert br.failure("acumatica") == 20  # still down: longer
+    assert br.failure("acumatica") == 10  # down 11 s: a short outage is not followed by a longer wait
+    clock.t += 189
+    br.failure("acumatica")
+    assert br.failure("acumatica") == 50  # down 200 s: open a quarter of that, not polled every 10 s
+    clock.t += 3000
+    br.failure("acumatica")
+    assert br.failure("acumatica") == br.max_open_s
     br.success("acumatica")
     assert br.state("acumatica", fresh=True).get("trips") == 0
     assert br.failure("acumatica") == 0

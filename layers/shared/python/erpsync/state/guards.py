@@ -89,8 +89,12 @@ class Breaker:
     """A circuit breaker per system, shared by every worker.
 
     Each container counts the outage-like failures it meets in a row (any answer in between, in
-    any of its threads, starts the count again): at ``threshold`` it opens the shared breaker,
-    for ``base_open_s`` doubling with each trip that no answer closed (up to ``max_open_s``).
+    any of its threads, starts the count again): at ``threshold`` it opens the shared breaker for
+    ``base_open_s``, or, when the system has been down a while already, for that time over
+    ``lag_share`` (up to ``max_open_s``). Records that meet it open wait as long (they come back
+    as it closes), so after an outage of D the work resumes within about max(base_open_s,
+    D / lag_share): a short outage is not followed by a longer wait (a doubling per trip kept a
+    25 s outage's backlog waiting 20 s more), a long one is not polled every few seconds.
     Counting in the container keeps "in a row" true: a shared count would add up the failures of
     every worker between answers it cannot see, and open on a system that mostly answers."""
 
@@ -98,6 +102,7 @@ class Breaker:
     threshold: int = 5
     base_open_s: float = 15.0
     max_open_s: float = 300.0
+    lag_share: float = 4.0
     cache_s: float = 1.0
     clock: Callable[[], float] = time.time
     _seen: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
@@ -142,8 +147,8 @@ class Breaker:
         row, now = self.state(system, fresh=True), self.clock()
         if float(row.get("open_until", 0)) > now:
             return float(row["open_until"]) - now
-        trips = int(row.get("trips", 0))
-        open_s = min(self.max_open_s, self.base_open_s * 2**trips)
+        down_s = now - float(row["down_since"]) if row.get("down_since") is not None else 0.0
+        open_s = min(self.max_open_s, max(self.base_open_s, down_s / self.lag_share))
         res = dynamo.client().update_item(
             TableName=self.table,
             Key=self._key(system),
