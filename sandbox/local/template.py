@@ -134,10 +134,11 @@ class LayerSpec:
     def import_path(self) -> Path:
         """The folder Lambda would put on ``sys.path`` (``/opt/python``).
 
-        With a python ``BuildMethod`` SAM copies ContentUri *into* ``python/``; without one the
-        ContentUri is zipped as-is, so its own ``python/`` folder is the one.
+        With a python ``BuildMethod`` SAM copies ContentUri *into* ``python/``, and so does this
+        project's ``makefile`` build (``layers/shared/python/Makefile``, which compiles it too);
+        without one the ContentUri is zipped as-is, so its own ``python/`` folder is the one.
         """
-        if self.build_method and self.build_method.startswith("python"):
+        if self.build_method and (self.build_method.startswith("python") or self.build_method == "makefile"):
             return self.content_uri
         return self.content_uri / "python"
 
