@@ -462,7 +462,6 @@ def run(runs: int = RUNS, handlers: tuple[str, ...] = HANDLERS) -> dict[str, Any
             {
                 "module": name,
                 "file": str(_module_file(name).relative_to(ROOT)) if name in GOALS else "",
-                "yardstick": name in (FROM_SOURCE, LIBRARIES),
                 "import_ms": median([s["import_s"] for s in got]) * 1000,
                 "first_use_ms": median([s["first_use_s"] for s in got]) * 1000,
                 "clients_ms": median([s["clients_s"] for s in got]) * 1000,

@@ -98,7 +98,8 @@ class Settings(BaseModel):
     breaker_threshold: int = Field(5, ge=1)
     """Consecutive outage-like failures of a system before every worker stops calling it."""
     breaker_open_s: float = Field(15.0, gt=0)
-    """How long an open breaker stays open; once the system has been down longer, a quarter of that time (to 300 s)."""
+    """How long an open breaker stays open, or a quarter of the time the system has been down when that
+    is longer (to 300 s)."""
     batch_parallelism: int = Field(5, ge=1, le=10)
     """Records of one SQS batch handled side by side, so one slow answer does not hold up the rest
     (the rate limits still cap what reaches each system)."""

@@ -3,11 +3,12 @@ the rate limiter of each external system. Each is one small DynamoDB item update
 
 - ``Leases``: a short lease per record, so two workers never write the same record at once.
 - ``Breaker``: after ``threshold`` outage-like failures of a system with no answer between, every worker
-  stops calling it for a cool-down that doubles while it stays down (up to ``max_open_s``).
+  stops calling it for a cool-down, longer the longer it has been down (up to ``max_open_s``).
 - ``RateLimiter``: at most ``per_minute`` requests per system in any 60 seconds (a sliding
   window), across all workers; a 429 makes everyone wait out ``Retry-After``.
 - ``Seats``: how many requests a system takes at once, across all workers, learned from its
-  answers (fewer after a 429, slowly more while busy) and capped by a configured ``concurrent``.
+  answers (fewer after a 429 on the last seat, back along a curve that probes the level refused)
+  or a configured ``concurrent``.
 - ``SystemGate``: all of the above for one connection, as its clients see it.
 """
 
@@ -533,22 +534,20 @@ class Seats:
                 good = cut["good"] = in_use - 1
             if in_use > good or row.get("hit") is None:  # past what held: where the curve starts again
                 cut.update(hit=in_use, hit_at=now)
-            try:  # unchanged since read: compared as stored (a float read back may not match)
+            # unchanged since read: compared as stored (a float read back may not match)
+            if item and "n" in item:
+                unchanged = "n = :was AND " + ("#at = :was_at" if "at" in item else "attribute_not_exists(#at)")
+                was = {":was": item["n"], **({":was_at": item["at"]} if "at" in item else {})}
+            else:
+                unchanged, was = "attribute_not_exists(n)", {}
+            try:
                 dynamo.client().update_item(
                     TableName=self.table,
                     Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}),
                     UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in cut),
-                    ConditionExpression=(
-                        "n = :was AND " + ("#at = :was_at" if "at" in (item or {}) else "attribute_not_exists(#at)")
-                    )
-                    if item and "n" in item
-                    else "attribute_not_exists(n)",
+                    ConditionExpression=unchanged,
                     ExpressionAttributeNames={f"#{k}": k for k in cut},
-                    ExpressionAttributeValues={
-                        **dynamo.to_item({f":{k}": v for k, v in cut.items()}),
-                        **({":was": item["n"]} if item and "n" in item else {}),
-                        **({":was_at": item["at"]} if item and "n" in item and "at" in item else {}),
-                    },
+                    ExpressionAttributeValues={**dynamo.to_item({f":{k}": v for k, v in cut.items()}), **was},
                 )
             except Exception as exc:
                 if not _conditional_failed(exc):
@@ -668,7 +667,7 @@ class SystemGate:
         (default ``max_wait_s``); ``LimitExceeded`` when none comes in time."""
         wait = self.max_wait_s if wait_s is None else min(wait_s, self.max_wait_s)
         give_up = time.monotonic() + wait
-        self._local.refused = self._local.abandoned = self._local.working = False
+        self._local.abandoned = self._local.working = False
         seat = self.seats.take(wait)
         self._local.seat = seat
         try:
@@ -679,7 +678,7 @@ class SystemGate:
                     yield
         finally:
             self.seats.free(seat.index, self.linger_s if self._local.abandoned else 0.0)
-        if self._local.working and not self._local.refused:
+        if self._local.working:  # an answer below 500, not a 429 (``answered``)
             self.seats.served(seat)
 
     def abandoned(self) -> None:
@@ -690,7 +689,6 @@ class SystemGate:
     def throttled(self, retry_after_s: float | None) -> None:
         """The system answered 429 (called inside ``request``): one seat fewer for everyone and,
         with a per-minute ceiling, every worker waits out ``Retry-After``."""
-        self._local.refused = True
         self.seats.refused(getattr(self._local, "seat", None))
         if self.limiter is not None:
             self.limiter.throttled(retry_after_s)
