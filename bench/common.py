@@ -100,11 +100,14 @@ class Wire:
     """One system client's requests as its caller sees them: how many, bytes each way (bodies and
     URLs), and the time spent waiting for them (the round trip, the server's own work included)."""
 
-    def __init__(self) -> None:
+    def __init__(self, aws: Any = None) -> None:
         self.requests = 0
         self.bytes_in = 0
         self.bytes_out = 0
         self.seconds = 0.0
+        self.aws = aws
+        """An ``AwsCounter``: the AWS calls made inside a request (the rate gate's seat) are its
+        time, not the wire's, so they are taken out of ``seconds`` (counted once, as AWS wait)."""
 
     def reset(self) -> None:
         self.requests = self.bytes_in = self.bytes_out = 0
@@ -117,10 +120,12 @@ class Wire:
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             t0 = time.perf_counter()
+            aws0 = self.aws.seconds if self.aws is not None else 0.0
             try:
                 response = send(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - t0
+                inner = (self.aws.seconds - aws0) if self.aws is not None else 0.0
+                self.seconds += time.perf_counter() - t0 - inner
             self.requests += 1
             self.bytes_in += len(response.content)
             self.bytes_out += len(response.request.content or b"") + len(str(response.request.url))

@@ -229,7 +229,7 @@ def run(
     cursor = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     saved = _Saved(bench)
     rts = {flow: bench.runtime(flow) for flow in flows}
-    wires = {flow: Wire() for flow in flows}
+    wires = {flow: Wire(bench.aws) for flow in flows}
     detach = [wires[flow].attach(source_client(rt)) for flow, rt in rts.items()]
     for rt in rts.values():  # signed in before any measurement
         rt.poll()

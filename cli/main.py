@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cli import target
 from cli.console import console as console_command
+from cli.load import load_app
 from cli.settings import settings_app
 from cli.sim import sim as sim_command
 
@@ -25,6 +26,7 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=F
 local_app = typer.Typer(help="The local stack: sims, moto, the webhook API, pollers and schedules.")
 app.add_typer(local_app, name="local")
 app.add_typer(settings_app, name="settings")
+app.add_typer(load_app, name="load")
 app.command("console")(console_command)
 app.command("sim")(sim_command)
 console = Console()

@@ -153,6 +153,11 @@ class Story:
     # -- chapter 1: a shop and a warehouse ------------------------------------------------------
     def seed_catalog(self) -> None:
         for product in self.catalog:
+            # a url key of its own: children named as their parent would collide (Magento derives it from the name)
+            attrs = [a for a in product.get("custom_attributes") or [] if a.get("attribute_code") != "url_key"]
+            key = f"{product['name']} {product['sku']}".lower()
+            url_key = "-".join("".join(c if c.isalnum() else " " for c in key).split())
+            product = {**product, "custom_attributes": [*attrs, {"attribute_code": "url_key", "value": url_key}]}
             self.magento.call("POST", "/products", json={"product": product})
             if product.get("type_id") == "configurable":
                 continue

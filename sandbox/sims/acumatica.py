@@ -9,9 +9,13 @@ What it serves:
   (form: grant_type password | refresh_token, client_id, ...) -> Bearer tokens. Without a session
   or token every entity call is 401.
 - ``/entity/Default/<ver>/<Entity>`` for Customer, StockItem, SalesOrder, Shipment, SalesInvoice,
-  Payment: ``GET`` with ``$filter`` (OData subset, see below), ``$expand``, ``$select``, ``$top``,
-  ``$skip``; ``GET``/``DELETE`` by keys (``/SalesOrder/SO/000001``) or by GUID; ``PUT`` upserts by
-  ``id``, key fields or ``$filter`` (no key -> insert with auto numbering), honouring
+  Payment and the catalog entities (AttributeDefinition, ItemClass, ItemSalesCategory,
+  CustomerPriceClass, CustomerClass, Warehouse, NonStockItem, TemplateItems, KitSpecification,
+  ItemWarehouse, InventoryReceipt, SalesPriceWorksheet; their rules, the stock and price inquiries
+  and the catalog seed keys are described in sandbox/sims/acumatica_catalog.py): ``GET`` with
+  ``$filter`` (OData subset, see below), ``$expand``, ``$select``, ``$top``, ``$skip``;
+  ``GET``/``DELETE`` by keys (``/SalesOrder/SO/000001``) or by GUID; ``PUT`` upserts by ``id``,
+  key fields or ``$filter`` (no key -> insert with auto numbering), honouring
   ``If-None-Match: *`` / ``If-Match: *`` (412); validation errors -> 422 with the record echoed and
   ``error`` beside the offending values. ``POST /<Entity>/<Action>`` runs actions (at once); the
   long ones answer 202 + ``Location: .../<Action>/status/<GUID>``, which answers 204.
@@ -27,11 +31,17 @@ entities and lists are details::
 
     {"customers":     [{"CustomerID", "CustomerName", "MainContact": {"Email", ...}, ...}],
      "stock_items":   [{"InventoryID", "Description", "DefaultPrice", "QtyOnHand"?, "WarehouseID"?}],
-     "warehouses":    ["WHOLESALE", ...],
+     "warehouses":    ["WHOLESALE", ...] or [{"WarehouseID", "Description"}],
      "sales_orders":  [SalesOrder records as for PUT, OrderNbr optional],
-     "shipments" | "sales_invoices" | "payments": [records as for PUT]}
+     "shipments" | "sales_invoices" | "payments": [records as for PUT, "Status" kept],
+     "demo":          true,   # the demo company the official Postman collection names
+     ...the catalog keys (attributes, item_classes, sales_categories, price_classes, customer_classes,
+        template_items, non_stock_items, kits, item_warehouses, stock, sales_prices, price_worksheets,
+        inventory_receipts): see sandbox/sims/acumatica_catalog.py}
 
-Records go through the same rules as a ``PUT``. The answer lists what was created, e.g.
+Records go through the same rules as a ``PUT``, in dependency order (``SEED_PLAN``); a record's
+``id`` (and its detail lines' ids) are kept, so recorded requests that address records by GUID
+find them. The answer lists what was created, e.g.
 ``{"customers": [{"id", "CustomerID"}], "stock_items": [{"id", "InventoryID"}], ...}``.
 ``app.state.sim`` is the ``AcumaticaSim`` (thread-safe: one re-entrant lock guards the state).
 """
@@ -251,11 +261,15 @@ class _Parser:
         raise FilterError(f"unexpected {text!r}")
 
 
+_CUSTOM_FIELD = re.compile(r"cf\.\w+\(\s*f\s*=\s*'([\w]+)\.([\w]+)'\s*\)")
+"""A custom field in a filter, ``cf.Decimal(f='Document.CuryBalanceWOTotal')``: read from ``custom``."""
+
+
 def odata_parse(text: str) -> Expr:
     """Parse a ``$filter`` expression."""
     if not text.strip():
         raise FilterError("empty filter")
-    return _Parser(text).parse()
+    return _Parser(_CUSTOM_FIELD.sub(r"custom/\1/\2", text)).parse()
 
 
 def odata_fields(expr: Expr | Node) -> list[str]:
@@ -606,21 +620,70 @@ class Spec:
     prefix: str = ""
     digits: int = 6
     key_labels: tuple[str, ...] = ()
+    numbered: bool = False
+    """The last key is given by the sim when a new record lacks it."""
+    int_key: bool = False
+    """The numbered key is an integer (ItemSalesCategory.CategoryID)."""
+    also_modified: tuple[str, ...] = ()
+    """More fields holding the same change time (StockItem's LastModifiedDateTime)."""
+    created: str = ""
+    """The field holding the creation time, if the entity has one."""
 
 
 SPECS: dict[str, Spec] = {
     "Customer": Spec(("CustomerID",), prefix="C", digits=9, key_labels=("Customer ID",)),
-    "StockItem": Spec(("InventoryID",), modified="LastModified", key_labels=("Inventory ID",)),
-    "SalesOrder": Spec(("OrderType", "OrderNbr"), modified="LastModified", defaults=(("OrderType", "SO"),)),
-    "Shipment": Spec(("ShipmentNbr",)),
-    "SalesInvoice": Spec(("Type", "ReferenceNbr"), defaults=(("Type", "Invoice"),)),
-    "Payment": Spec(("Type", "ReferenceNbr"), defaults=(("Type", "Payment"),)),
+    "StockItem": Spec(
+        ("InventoryID",), modified="LastModified", key_labels=("Inventory ID",), also_modified=("LastModifiedDateTime",)
+    ),
+    "SalesOrder": Spec(
+        ("OrderType", "OrderNbr"), modified="LastModified", defaults=(("OrderType", "SO"),), numbered=True
+    ),
+    "Shipment": Spec(("ShipmentNbr",), numbered=True),
+    "SalesInvoice": Spec(("Type", "ReferenceNbr"), defaults=(("Type", "Invoice"),), numbered=True),
+    "Payment": Spec(("Type", "ReferenceNbr"), defaults=(("Type", "Payment"),), numbered=True),
+    # the catalog (rules in sandbox/sims/acumatica_catalog.py)
+    "AttributeDefinition": Spec(("AttributeID",), key_labels=("Attribute ID",), created="CreatedDateTime"),
+    "ItemClass": Spec(("ClassID",), key_labels=("Class ID",)),
+    "ItemSalesCategory": Spec(("CategoryID",), numbered=True, int_key=True, digits=1),
+    "CustomerPriceClass": Spec(("PriceClassID",), key_labels=("Price Class ID",), created="CreatedDateTime"),
+    "CustomerClass": Spec(("ClassID",), key_labels=("Class ID",), created="CreatedDateTime"),
+    "Warehouse": Spec(("WarehouseID",), key_labels=("Warehouse ID",)),
+    "NonStockItem": Spec(("InventoryID",), key_labels=("Inventory ID",)),
+    "TemplateItems": Spec(
+        ("InventoryID",), modified="LastModified", key_labels=("Inventory ID",), also_modified=("LastModifiedDateTime",)
+    ),
+    "KitSpecification": Spec(("KitInventoryID", "RevisionID"), key_labels=("Kit Inventory ID", "Revision")),
+    "ItemWarehouse": Spec(
+        ("InventoryID", "WarehouseID"), key_labels=("Inventory ID", "Warehouse"), created="CreatedDateTime"
+    ),
+    "InventoryReceipt": Spec(("ReferenceNbr",), numbered=True),
+    "SalesPriceWorksheet": Spec(("ReferenceNbr",), numbered=True, created="CreatedDateTime"),
 }
+CATALOG = {
+    "AttributeDefinition",
+    "ItemClass",
+    "ItemSalesCategory",
+    "CustomerPriceClass",
+    "CustomerClass",
+    "Warehouse",
+    "NonStockItem",
+    "TemplateItems",
+    "KitSpecification",
+    "ItemWarehouse",
+    "InventoryReceipt",
+    "SalesPriceWorksheet",
+}
+"""Entities whose rules live in sandbox/sims/acumatica_catalog.py."""
+INQUIRIES = ("StorageDetailsInquiry", "InventoryQuantityAvailable", "InventorySummaryInquiry", "SalesPricesInquiry")
+"""Inquiry entities: ``PUT`` a filter, get it back with the ``$expand``ed results."""
 ACTIONS: dict[str, dict[str, bool]] = {
     # action -> answers 202 + Location (long-running) or 204
     "SalesOrder": {
         "SalesOrderCreateShipment": True,
+        "SalesOrderCreateReceipt": True,
         "PrepareSalesInvoice": True,
+        "ReopenSalesOrder": False,
+        "AutoRecalculateDiscounts": False,
         "CancelSalesOrder": False,
         "ReleaseFromCreditHoldSalesOrder": False,
         "ReleaseFromHold": False,
@@ -631,6 +694,8 @@ ACTIONS: dict[str, dict[str, bool]] = {
     "Payment": {"ReleasePayment": True, "VoidPayment": True},
     "StockItem": {},
     "Customer": {},
+    "InventoryReceipt": {"ReleaseInventoryReceipt": True},
+    "SalesPriceWorksheet": {"ReleaseSalesPriceWorksheet": True},
 }
 VERSIONS = ("22.200.001", "23.200.001", "24.200.001")
 
@@ -661,6 +726,9 @@ class AcumaticaSim:
             self.freight_invoiced: set[tuple[str, str]] = set()
             self.logins = 0
             self._last_stamp = datetime(2000, 1, 1, tzinfo=UTC)
+            from sandbox.sims.acumatica_catalog import Catalog
+
+            self.catalog = Catalog(self)
 
     def now(self) -> datetime:
         """A strictly increasing UTC time (so ``gt`` filters never miss a change)."""
@@ -792,7 +860,12 @@ class AcumaticaSim:
         self.index[(entity, key)] = rec["id"]
 
     def _touch(self, entity: str, rec: Rec) -> None:
-        setv(rec, SPECS[entity].modified, self.stamp())
+        spec = SPECS[entity]
+        stamp = self.stamp()
+        for name in (spec.modified, *spec.also_modified):
+            setv(rec, name, stamp)
+        if spec.created and not has(rec, spec.created):
+            setv(rec, spec.created, stamp)
 
     def _clean(self, rec: Any) -> None:
         """Drop bookkeeping markers and field errors before a record is stored."""
@@ -875,7 +948,10 @@ class AcumaticaSim:
                 for k in spec.keys:
                     cand[k] = copy.deepcopy(existing[k])
             try:
-                getattr(self, f"_apply_{entity}")(cand, existing)
+                if entity in CATALOG:
+                    self.catalog.apply(entity, cand, existing)
+                else:
+                    getattr(self, f"_apply_{entity}")(cand, existing)
             except _FieldError as exc:
                 fail(cand, exc.field, str(exc))
             errors = record_errors(cand)
@@ -884,8 +960,9 @@ class AcumaticaSim:
                 raise Rejected(cand, "; ".join(errors))
             if existing is None and self._key_of(entity, cand) is None:
                 last = spec.keys[-1]
-                if spec.prefix or entity in ("SalesOrder", "Shipment", "SalesInvoice", "Payment"):
-                    setv(cand, last, self._next_number(entity, cand))
+                if spec.prefix or spec.numbered:
+                    nbr = self._next_number(entity, cand)
+                    setv(cand, last, int(nbr) if spec.int_key else nbr)
                 else:
                     fail(cand, last, CANT_BE_EMPTY.format(spec.key_labels[-1] if spec.key_labels else last))
                     cand["error"] = CANT_BE_EMPTY.format(spec.key_labels[-1] if spec.key_labels else last)
@@ -894,6 +971,7 @@ class AcumaticaSim:
             self._touch(entity, cand)
             self._store(entity, cand)
             getattr(self, f"_after_{entity}", lambda c, e: None)(cand, existing)
+            self.catalog.after(entity, cand, existing)
             return cand
 
     def _target(self, entity: str, body: Rec, params: dict[str, str]) -> Rec | None:
@@ -922,6 +1000,7 @@ class AcumaticaSim:
                 raise ApiError(404, "No entity satisfies the condition.")
             if entity == "SalesOrder" and any(self._shipments_of(rec)):
                 raise ApiError(422, "The sales order cannot be deleted because it has shipments.")
+            self.catalog.deleting(entity, rec)
             del self.records[entity][rec["id"]]
             key = self._key_of(entity, rec)
             self.index.pop((entity, key or ()), None)
@@ -946,7 +1025,7 @@ class AcumaticaSim:
         iid = val(line, "InventoryID")
         if iid is None or str(iid).strip() == "":
             return None
-        item = self.find("StockItem", (str(iid),))
+        item = self.find("StockItem", (str(iid),)) or self.find("NonStockItem", (str(iid),))
         if item is None:
             fail(line, "InventoryID", CANT_FIND.format("Inventory ID"))
         return item
@@ -971,9 +1050,7 @@ class AcumaticaSim:
                     setv(cand, name, default)
             if not has(cand, "DefaultPrice"):
                 setv(cand, "DefaultPrice", 0.0)
-        for line in cand.get("WarehouseDetails") or []:
-            if isinstance(line, dict) and has(line, "WarehouseID"):
-                self.warehouses.add(str(val(line, "WarehouseID")))
+        self.catalog.apply_item("StockItem", cand, existing)
 
     def _apply_SalesOrder(self, cand: Rec, existing: Rec | None) -> None:
         customer = self._require_customer(cand)
@@ -1118,8 +1195,11 @@ class AcumaticaSim:
             setv(row, "ShipmentDate", val(s, "ShipmentDate"))
             setv(row, "ShippedQty", num(s, "ShippedQty"))
             inv = next((o for o in s.get("Orders") or [] if has(o, "InvoiceNbr")), None)
-            setv(row, "InvoiceType", val(inv, "InvoiceType"))
-            setv(row, "InvoiceNbr", val(inv, "InvoiceNbr"))
+            for name in ("InvoiceType", "InvoiceNbr"):  # empty until the shipment is invoiced
+                if has(inv or {}, name):
+                    setv(row, name, val(inv, name))
+                else:
+                    row.pop(name, None)
             rows.append(row)
         order["Shipments"] = rows
         status = val(order, "Status")
@@ -1217,14 +1297,15 @@ class AcumaticaSim:
             qty = num(d, "ShippedQty")
             k = (str(val(d, "OrderType")).casefold(), str(val(d, "OrderNbr")).casefold(), line_nbr)
             mine[k] = mine.get(k, Decimal(0)) + qty
-            left = num(oline, "OrderQty") - others.get(k, Decimal(0))
+            ordered = -num(oline, "OrderQty") if val(cand, "Operation") == "Receipt" else num(oline, "OrderQty")
+            left = ordered - others.get(k, Decimal(0))
             if qty < 0:
                 fail(d, "ShippedQty", "The shipped quantity cannot be negative.")
             elif mine[k] > left and not confirmed:
                 fail(d, "ShippedQty", f"The shipped quantity exceeds the quantity left to ship ({left}).")
             setv(d, "LineNbr", i)
             setv(d, "OrderedQty", num(oline, "OrderQty"))
-            setv(d, "Qty", qty)
+            d.pop("Qty", None)  # ShipmentDetail has ShippedQty, no Qty
             for name in ("UOM", "WarehouseID"):
                 if not has(d, name) and has(oline, name):
                     setv(d, name, val(oline, name))
@@ -1316,6 +1397,7 @@ class AcumaticaSim:
                 setv(d, "Qty", 1 if has(d, "InventoryID") else 0)
             setv(d, "LineNbr", i)
             self._price_line(d, "Qty")
+            d.pop("ExtendedPrice", None)  # SalesInvoiceDetail has no ExtendedPrice
         lines_total = sum((num(d, "Amount") for d in lines), Decimal(0))
         tax = sum((cents(num(t, "TaxAmount")) for t in cand.get("TaxDetails") or [] if isinstance(t, dict)), Decimal(0))
         if not cand.get("TaxDetails"):
@@ -1352,7 +1434,7 @@ class AcumaticaSim:
         if not has(cand, "PaymentAmount"):
             setv(cand, "PaymentAmount", applied)
         setv(cand, "AppliedToDocuments", applied)
-        setv(cand, "UnappliedBalance", num(cand, "PaymentAmount") - applied)
+        setv(cand, "AvailableBalance", num(cand, "PaymentAmount") - applied)  # the unapplied balance
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -1369,7 +1451,10 @@ class AcumaticaSim:
             raise ApiError(400, "The request is invalid.", _invalid("'parameters' must be an object."))
         with self.lock:
             rec = self._action_target(entity, keys)
-            getattr(self, f"_do_{name}")(rec, params)
+            if entity in CATALOG:
+                self.catalog.action(entity, name, rec, params)
+            else:
+                getattr(self, f"_do_{name}")(rec, params)
         return long_running
 
     def _action_target(self, entity: str, keys: Rec) -> Rec:
@@ -1511,6 +1596,49 @@ class AcumaticaSim:
         for s in pending:
             self._invoice_shipment(s)
 
+    def _do_ReopenSalesOrder(self, order: Rec, params: Rec) -> None:
+        if val(order, "Status") not in ("Canceled", "Completed"):
+            raise ApiError(422, f"The sales order has the {val(order, 'Status')} status; it cannot be reopened.")
+        setv(order, "Status", "Open")
+        self._recompute_order(order)
+
+    def _do_AutoRecalculateDiscounts(self, order: Rec, params: Rec) -> None:
+        """The sim has no discount sequences: the lines and totals are computed again."""
+        for ln in order.get("Details") or []:
+            self._price_line(ln, "OrderQty")
+        self._order_totals(order)
+        self._touch("SalesOrder", order)
+
+    def _do_SalesOrderCreateReceipt(self, order: Rec, params: Rec) -> None:
+        """A receipt (shipment of operation Receipt) for the return lines (negative quantities) of an order."""
+        lines = []
+        for ln in order.get("Details") or []:
+            left = -num(ln, "OrderQty") - num(ln, "QtyOnShipments")
+            if left > 0:
+                lines.append(
+                    {
+                        "OrderType": {"value": val(order, "OrderType")},
+                        "OrderNbr": {"value": val(order, "OrderNbr")},
+                        "OrderLineNbr": {"value": int(num(ln, "LineNbr"))},
+                        "ShippedQty": {"value": float(left)},
+                    }
+                )
+        if not lines:
+            raise ApiError(422, "The sales order has no return lines left to receive.")
+        body: Rec = {
+            "Type": {"value": "Receipt"},
+            "Operation": {"value": "Receipt"},
+            "CustomerID": {"value": val(order, "CustomerID")},
+            "Details": lines,
+        }
+        for name in ("ShipmentDate", "WarehouseID"):
+            if has(params, name):
+                body[name] = {"value": val(params, name)}
+        try:
+            self.put("Shipment", body, {}, {})
+        except Rejected as exc:
+            raise ApiError(422, str(exc)) from exc
+
     def _do_CancelSalesOrder(self, order: Rec, params: Rec) -> None:
         if any(self._shipments_of(order)):
             raise ApiError(422, "The sales order has shipments; it cannot be canceled.")
@@ -1552,7 +1680,7 @@ class AcumaticaSim:
                 if balance <= 0:
                     setv(inv, "Status", "Closed")
                 self._touch("SalesInvoice", inv)
-        setv(payment, "Status", "Closed" if num(payment, "UnappliedBalance") <= 0 else "Open")
+        setv(payment, "Status", "Closed" if num(payment, "AvailableBalance") <= 0 else "Open")
         self._touch("Payment", payment)
 
     def _do_VoidPayment(self, payment: Rec, params: Rec) -> None:
@@ -1562,55 +1690,109 @@ class AcumaticaSim:
     # -- seeding -------------------------------------------------------------------------------
 
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Load customers, stock items, warehouses and any records (see the module docstring)."""
-        created: dict[str, Any] = {}
-        plan = [
-            ("customers", "Customer", "CustomerID"),
-            ("stock_items", "StockItem", "InventoryID"),
-            ("sales_orders", "SalesOrder", "OrderNbr"),
-            ("shipments", "Shipment", "ShipmentNbr"),
-            ("sales_invoices", "SalesInvoice", "ReferenceNbr"),
-            ("payments", "Payment", "ReferenceNbr"),
-        ]
-        unknown = set(body) - {p[0] for p in plan} - {"warehouses"}
+        """Load records in dependency order (see the module docstring); what was created."""
+        from sandbox.sims.acumatica_demo import demo_company_seed
+
+        unknown = set(body) - {p[0] for p in SEED_PLAN} - SEED_SPECIAL
         if unknown:
             raise ValueError(f"unknown seed keys {sorted(unknown)}")
+        created: dict[str, Any] = {}
         with self.lock:
-            for wh in body.get("warehouses") or []:
-                self.warehouses.add(str(wh.get("WarehouseID") if isinstance(wh, dict) else wh))
-            if "warehouses" in body:
-                created["warehouses"] = sorted(self.warehouses)
-            for key, entity, label in plan:
+            if body.get("demo"):
+                created["demo"] = self.seed(demo_company_seed())
+            for key, entity, label in SEED_PLAN:
                 rows = body.get(key)
                 if rows is None:
                     continue
                 if not isinstance(rows, list):
                     raise ValueError(f"{key} must be a list")
-                out = []
-                for row in rows:
-                    if not isinstance(row, dict):
-                        raise ValueError(f"each of {key} must be an object")
-                    record = wrap(row)
-                    if entity == "StockItem" and "QtyOnHand" in record:
-                        qty = record.pop("QtyOnHand")
-                        wh = val(record, "WarehouseID") or "WHOLESALE"
-                        record.pop("WarehouseID", None)
-                        record["WarehouseDetails"] = [{"WarehouseID": {"value": wh}, "QtyOnHand": qty}]
-                    try:
-                        rec = self.put(entity, record, {}, {})
-                    except Rejected as exc:
-                        raise ValueError(f"{entity} rejected: {exc}") from exc
-                    except ApiError as exc:
-                        raise ValueError(f"{entity}: {exc}") from exc
-                    out.append(
-                        {
-                            "id": rec["id"],
-                            label: val(rec, label),
-                            **({"OrderType": val(rec, "OrderType")} if entity == "SalesOrder" else {}),
-                        }
-                    )
-                created[key] = out
+                created[key] = [self._seed_one(key, entity, label, row) for row in rows]
+                if key == "warehouses":
+                    created[key] = sorted(self.warehouses)
+                elif key == "stock":
+                    created[key] = len(rows)
         return created
+
+    def _seed_one(self, key: str, entity: str, label: str, row: Any) -> dict[str, Any]:
+        """One seed row through the rules of a ``PUT`` (an ``id`` given is kept, ``Status`` too)."""
+        if key == "warehouses" and not isinstance(row, dict):
+            row = {"WarehouseID": row}
+        if not isinstance(row, dict):
+            raise ValueError(f"each of {key} must be an object")
+        if key == "stock":
+            return self.catalog.seed_stock(wrap(row))
+        if key == "sales_prices":
+            return self.catalog.seed_price(wrap(row))
+        record = wrap(row)
+        fixed_id = record.pop("id", None)
+        line_ids = {
+            k: [line.pop("id", None) if isinstance(line, dict) else None for line in v]
+            for k, v in record.items()
+            if isinstance(v, list)
+        }
+        status = record.pop("Status", None) if entity in ("Shipment", "SalesInvoice", "Payment") else None
+        if entity == "StockItem" and "QtyOnHand" in record:
+            qty = record.pop("QtyOnHand")
+            wh = val(record, "WarehouseID") or "WHOLESALE"
+            record.pop("WarehouseID", None)
+            record["WarehouseDetails"] = [{"WarehouseID": {"value": wh}, "QtyOnHand": qty}]
+        try:
+            rec = self.put(entity, record, {}, {})
+        except Rejected as exc:
+            raise ValueError(f"{entity} rejected: {exc}") from exc
+        except ApiError as exc:
+            raise ValueError(f"{entity}: {exc}") from exc
+        if isinstance(status, dict):
+            setv(rec, "Status", status.get("value"))
+            for o in self._orders_of_shipment(rec) if entity == "Shipment" else []:
+                self._recompute_order(o, write=False)
+        for k, ids in line_ids.items():
+            for line, given in zip(rec.get(k) or [], ids, strict=False):
+                if given:
+                    line["id"] = str(given).lower()
+        if fixed_id:
+            self._rekey(entity, rec, str(fixed_id).lower())
+        return {
+            "id": rec["id"],
+            label: val(rec, label),
+            **({"OrderType": val(rec, "OrderType")} if entity == "SalesOrder" else {}),
+        }
+
+    def _rekey(self, entity: str, rec: Rec, new: str) -> None:
+        """Give a seeded record the GUID a recorded request addresses it by."""
+        if new in self.records[entity]:
+            raise ValueError(f"{entity}: id {new} is taken")
+        old = rec["id"]
+        del self.records[entity][old]
+        rec["id"] = new
+        self._store(entity, rec)
+        self.catalog.rekeyed(entity, old, rec)
+
+
+SEED_PLAN: tuple[tuple[str, str, str], ...] = (
+    ("warehouses", "Warehouse", "WarehouseID"),
+    ("attributes", "AttributeDefinition", "AttributeID"),
+    ("item_classes", "ItemClass", "ClassID"),
+    ("sales_categories", "ItemSalesCategory", "CategoryID"),
+    ("price_classes", "CustomerPriceClass", "PriceClassID"),
+    ("customer_classes", "CustomerClass", "ClassID"),
+    ("customers", "Customer", "CustomerID"),
+    ("template_items", "TemplateItems", "InventoryID"),
+    ("stock_items", "StockItem", "InventoryID"),
+    ("non_stock_items", "NonStockItem", "InventoryID"),
+    ("kits", "KitSpecification", "KitInventoryID"),
+    ("item_warehouses", "ItemWarehouse", "InventoryID"),
+    ("stock", "", ""),
+    ("sales_prices", "", ""),
+    ("price_worksheets", "SalesPriceWorksheet", "ReferenceNbr"),
+    ("inventory_receipts", "InventoryReceipt", "ReferenceNbr"),
+    ("sales_orders", "SalesOrder", "OrderNbr"),
+    ("shipments", "Shipment", "ShipmentNbr"),
+    ("sales_invoices", "SalesInvoice", "ReferenceNbr"),
+    ("payments", "Payment", "ReferenceNbr"),
+)
+"""Seed keys, in the order they load: (key, entity, the key field named in the answer)."""
+SEED_SPECIAL = {"demo"}
 
 
 def wrap(plain: Any) -> Any:
@@ -1708,6 +1890,10 @@ async def _body(request: Request) -> Any:
     try:
         return json.loads(raw)
     except ValueError as exc:
+        try:  # Acumatica's JSON reader takes any Unicode white space (the collection has no-break spaces)
+            return json.loads(raw.decode("utf-8", "replace").replace("\u00a0", " "))
+        except ValueError:
+            pass
         raise ApiError(400, "The request is invalid.", _invalid(f"The body is not valid JSON: {exc}")) from exc
 
 
@@ -1767,6 +1953,8 @@ def create_app(username: str = "admin", password: str = "123", company: str = "C
         if not authorised(request):
             return _json(401, {"message": "You are not logged in."})
         parts = [p for p in request.path_params["rest"].split("/") if p != ""]
+        if parts and parts[0] in INQUIRIES:
+            return await inquiry(request, parts[0], parts[1:])
         if not parts or parts[0] not in SPECS:
             return _json(404, {"message": f"The entity '{parts[0] if parts else ''}' is not found."})
         name, rest = parts[0], parts[1:]
@@ -1775,19 +1963,23 @@ def create_app(username: str = "admin", password: str = "123", company: str = "C
         try:
             expand, select = parse_paths(params.get("$expand")), parse_paths(params.get("$select"))
             if request.method == "GET":
-                if len(rest) == 3 and rest[1] == "status" and rest[0] in ACTIONS[name]:
+                if len(rest) == 3 and rest[1] == "status" and rest[0] in ACTIONS.get(name, {}):
                     with sim.lock:
                         known = rest[2] in sim.operations
                     return Response(status_code=204) if known else _json(404, {"message": "No such operation."})
                 if rest:
                     with sim.lock:
                         rec = sim.locate(name, rest)
+                        if rec is not None:
+                            sim.catalog.prepare(name, rec)
                         out = render(rec, expand, select, link=f"{base}/{rec['id']}") if rec else None
                     if out is None:
                         return _json(404, {"message": "No entity satisfies the condition."})
                     return _json(200, out)
                 with sim.lock:
                     rows = sim.query(name, params)
+                    for r in rows:
+                        sim.catalog.prepare(name, r)
                     out_rows = [
                         render(r, expand, select, row=i + 1, link=f"{base}/{r['id']}") for i, r in enumerate(rows)
                     ]
@@ -1800,6 +1992,7 @@ def create_app(username: str = "admin", password: str = "123", company: str = "C
                 try:
                     with sim.lock:
                         rec = sim.put(name, body, params, headers)
+                        sim.catalog.prepare(name, rec)
                         out = render(rec, expand, select, link=f"{base}/{rec['id']}")
                 except Rejected as exc:
                     return _json(422, render(exc.record, None, None, link="", everything=True))
@@ -1832,6 +2025,22 @@ def create_app(username: str = "admin", password: str = "123", company: str = "C
                 },
             )
         return _json(405, {"message": f"The requested resource does not support http method '{request.method}'."})
+
+    async def inquiry(request: Request, name: str, rest: list[str]) -> Response:
+        if request.method != "PUT" or rest:
+            return _json(405, {"message": f"The requested resource does not support http method '{request.method}'."})
+        params = dict(request.query_params)
+        try:
+            expand, select = parse_paths(params.get("$expand")), parse_paths(params.get("$select"))
+            body = await _body(request)
+            try:
+                with sim.lock:
+                    rec = sim.catalog.inquiry(name, body)
+            except Rejected as exc:
+                return _json(422, render(exc.record, None, None, everything=True))
+            return _json(200, render(rec, expand, select))
+        except ApiError as exc:
+            return _fail(exc)
 
     routes = [
         *control.routes(),

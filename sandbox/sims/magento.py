@@ -1,9 +1,12 @@
-"""An in-memory Magento 2 (2.4.x) REST API: admin token, orders, customers, products, ship, invoice.
+"""An in-memory Magento 2 (2.4.x) REST API: admin token, orders, customers, catalog, ship, invoice.
 
-Speaks ``/rest/default/V1/...`` (also ``/rest/V1`` and ``/rest/all/V1``) with Magento's record shapes,
-searchCriteria query strings, error bodies (``{"message": "...%1...", "parameters": [...]}``) and status
-codes. State lives in :class:`MagentoSim` (``app.state.sim``), guarded by a lock. The shared ``/_sim/``
-control API seeds ``{"products": [...], "customers": [...], "orders": [...]}`` (Magento-shaped records).
+Speaks ``/rest/default/V1/...`` (also ``/rest/V1``, ``/rest/all/V1`` and ``/rest/<store_code>/V1``)
+with Magento's record shapes, searchCriteria query strings, error bodies (``{"message": "...%1...",
+"parameters": [...]}``) and status codes. State lives in :class:`MagentoSim` (``app.state.sim``),
+guarded by a lock. The catalog (stores, attributes, categories, products, prices, stock, async bulk;
+store-view scope and the traps connectors hit) lives in :mod:`sandbox.sims.magento_catalog`, on the
+same state and lock. The shared ``/_sim/`` control API seeds ``{"products": [...], "customers": [...],
+"orders": [...]}`` (Magento-shaped records) and the catalog keys listed in that module.
 Orders keep sales_order's unique key: one order per (increment_id, store_id); a save that breaks it is
 answered 400 ``{"message": "Unique constraint violation found"}``, and new orders are numbered past
 every number in use (seeded or explicit ones included).
@@ -20,8 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -30,7 +32,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.sims.control import SimControl
-from sandbox.sims.magento_orders import stock_item
+
+if TYPE_CHECKING:
+    from sandbox.sims.magento_catalog import Catalog
 
 JSON = dict[str, Any]
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -57,16 +61,26 @@ INVOICE_ERRORS = "Invoice Document Validation Error(s):\n"
 class MagentoError(Exception):
     """A Magento webapi error: HTTP status, message with placeholders, parameters."""
 
-    def __init__(self, status: int, message: str, parameters: list[Any] | dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        parameters: list[Any] | dict[str, Any] | None = None,
+        *,
+        errors: list[JSON] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.parameters = parameters
+        self.errors = errors
 
     def body(self) -> JSON:
         out: JSON = {"message": self.message}
         if self.parameters:
             out["parameters"] = self.parameters
+        if self.errors:
+            out["errors"] = self.errors
         return out
 
 
@@ -303,6 +317,15 @@ class MagentoSim:
     """(increment_id, store_id) -> entity_id: sales_order's unique key, see :meth:`_order_numbers`."""
     _numbers_of: dict[int, JSON] | None = None
     _numbers_len: int = -1
+    store_code: str = "default"
+    """The scope of the request being served: ``all``, ``default`` or a store view code."""
+    catalog: Catalog = field(init=False, repr=False)
+    """Stores, attributes, categories, prices and stock (:mod:`sandbox.sims.magento_catalog`)."""
+
+    def __post_init__(self) -> None:
+        from sandbox.sims.magento_catalog import Catalog
+
+        self.catalog = Catalog(self)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -316,6 +339,7 @@ class MagentoSim:
             self.shipments.clear()
             self.invoices.clear()
             self._seq.clear()
+            self.catalog.reset()
             self._last_ts = None
             self._numbers_of = None
 
@@ -357,52 +381,11 @@ class MagentoSim:
     # ----------------------------------------------------------------- products
 
     def save_product(self, product: Any) -> JSON:
-        if not isinstance(product, dict):
-            raise MagentoError(400, REQUIRED, {"fieldName": "product"})
-        sku = product.get("sku")
-        if not isinstance(sku, str) or not sku.strip():
-            raise MagentoError(400, REQUIRED, {"fieldName": "sku"})
-        now = self.now()
-        existing = self.products.get(sku)
-        if existing is not None:
-            merged = {**existing, **copy.deepcopy(product), "id": existing["id"], "updated_at": now}
-        else:
-            pid = product.get("id")
-            pid = pid if isinstance(pid, int) and not self._product_id_taken(pid) else self.next_id("product")
-            self._bump("product", pid)
-            merged = {
-                "attribute_set_id": 4,
-                "price": 0,
-                "status": 1,
-                "visibility": 4,
-                "type_id": "simple",
-                "weight": 0,
-                "extension_attributes": {"website_ids": [1]},
-                "product_links": [],
-                "options": [],
-                "media_gallery_entries": [],
-                "tier_prices": [],
-                "custom_attributes": [],
-                **copy.deepcopy(product),
-                "id": pid,
-                "created_at": product.get("created_at") or now,
-                "updated_at": now,
-            }
-            merged.setdefault("name", sku)
-        ext = merged.get("extension_attributes")
-        if isinstance(ext, dict) and isinstance(ext.get("stock_item"), dict):
-            given = ext["stock_item"]
-            ext["stock_item"] = {**stock_item(merged["id"], given.get("qty") or 0), **given}
-        self.products[sku] = merged
-        return copy.deepcopy(merged)
-
-    def _product_id_taken(self, pid: int) -> bool:
-        return any(p["id"] == pid for p in self.products.values())
+        """Create or update a product at global scope (``/rest/all``); see :mod:`sandbox.sims.magento_catalog`."""
+        return self.catalog.save_product(product, 0)
 
     def get_product(self, sku: str) -> JSON:
-        if sku not in self.products:
-            raise MagentoError(404, PRODUCT_NOT_FOUND)
-        return copy.deepcopy(self.products[sku])
+        return self.catalog.render_product(sku, 0)
 
     # ----------------------------------------------------------------- customers
 
@@ -824,6 +807,7 @@ class MagentoSim:
                 line["updated_at"] = now
                 deltas[line["item_id"]] = deltas.get(line["item_id"], Decimal(0)) + qty
         deltas.update(self._roll_up(order, "qty_shipped"))
+        self.catalog.deduct_shipped(order, deltas)
         by_id = {it["item_id"]: it for it in order["items"]}
         items = []
         for item_id, qty in sorted(deltas.items()):
@@ -1080,6 +1064,7 @@ class MagentoSim:
         return out
 
     def _seed_into(self, body: JSON, out: JSON) -> None:
+        self.catalog.seed_before(body, out)
         for p in body.get("products") or []:
             saved = self.save_product(p)
             out["products"].append({"sku": saved["sku"], "id": saved["id"]})
@@ -1095,6 +1080,7 @@ class MagentoSim:
                     "item_ids": [it["item_id"] for it in saved["items"]],
                 }
             )
+        self.catalog.seed_after(body, out)
 
 
 def _order_number(order: JSON) -> tuple[str, str]:
@@ -1219,23 +1205,6 @@ def _h_update_customer(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str
     return sim.save_customer(body["customer"], _int(m["id"]))
 
 
-def _h_products(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
-    return _search(list(sim.products.values()), q, "id")
-
-
-def _h_product(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
-    return sim.get_product(unquote(m["sku"]))
-
-
-def _h_save_product(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
-    if not isinstance(body, dict) or "product" not in body:
-        raise MagentoError(400, REQUIRED, {"fieldName": "product"})
-    product = body["product"]
-    if m.groupdict().get("sku") and isinstance(product, dict):
-        product = {**product, "sku": product.get("sku") or unquote(m["sku"])}
-    return sim.save_product(product)
-
-
 def _h_token(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
     return sim.issue_token(body)
 
@@ -1262,29 +1231,46 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, str | None]] = [
         ("GET", r"/customers/(?P<id>[^/]+)", _h_customer, "Magento_Customer::customer"),
         ("POST", r"/customers", _h_create_customer, "Magento_Customer::manage"),
         ("PUT", r"/customers/(?P<id>[^/]+)", _h_update_customer, "Magento_Customer::manage"),
-        ("GET", r"/products", _h_products, "Magento_Catalog::products"),
-        ("POST", r"/products", _h_save_product, "Magento_Catalog::products"),
-        ("GET", r"/products/(?P<sku>[^/]+)", _h_product, "Magento_Catalog::products"),
-        ("PUT", r"/products/(?P<sku>[^/]+)", _h_save_product, "Magento_Catalog::products"),
     ]
 ]
 
-_PREFIX = re.compile(r"^/rest(?:/(?:default|all))?/V1(?P<rest>/.*)$")
+_PREFIX = re.compile(r"^/rest(?:/(?P<store>(?!V1/)[^/]+))?(?P<bulk>/async/bulk)?/V1(?P<rest>/.*)$")
+
+
+_TABLES: dict[bool, list[tuple[str, re.Pattern[str], Handler, str | None]]] = {}
+
+
+def _route_table(bulk: bool) -> list[tuple[str, re.Pattern[str], Handler, str | None]]:
+    """The routes to match: the catalog's first (imported on first use: it builds on this module)."""
+    if not _TABLES:
+        from sandbox.sims.magento_catalog import ASYNC_ROUTES, CATALOG_ROUTES
+
+        compiled = [(m, re.compile(f"^{p}$"), h, r) for m, p, h, r in CATALOG_ROUTES]
+        _TABLES[False] = [*compiled, *ROUTES]
+        _TABLES[True] = [(m, re.compile(f"^{p}$"), h, r) for m, p, h, r in ASYNC_ROUTES]
+    return _TABLES[bulk]
 
 
 def _error(exc: MagentoError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status)
 
 
+def _raw_path(request: Request) -> str:
+    """The path as sent (``%2F`` in a SKU stays encoded; handlers unquote what they capture)."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1").split("?", 1)[0] if isinstance(raw, bytes) and raw else request.url.path
+
+
 async def _dispatch(request: Request) -> Response:
     sim: MagentoSim = request.app.state.sim
-    m = _PREFIX.match(request.url.path)
-    if m is None:
+    m = _PREFIX.match(_raw_path(request))
+    store = (m["store"] or "default") if m else "default"
+    if m is None or not sim.catalog.knows_store(store):
         return _error(MagentoError(404, NO_ROUTE))
     rest = m["rest"].rstrip("/") or "/"
     route = None
     path_known = False
-    for method, pattern, handler, resource in ROUTES:
+    for method, pattern, handler, resource in _route_table(bool(m["bulk"])):
         hit = pattern.match(rest)
         if hit:
             path_known = True
@@ -1310,6 +1296,7 @@ async def _dispatch(request: Request) -> Response:
                 token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
                 if token not in sim.tokens:
                     raise MagentoError(401, NOT_AUTHORIZED, {"resources": resource})
+            sim.store_code = store
             result = handler(sim, hit, query, body)
     except MagentoError as exc:
         return _error(exc)

@@ -78,6 +78,8 @@ def seed_for(client: TestClient, entity: str, url: str, body: dict[str, Any]) ->
             {"InventoryID": i, "Description": i, "DefaultPrice": 10, "QtyOnHand": 100} for i in sorted(items)
         ],
         "warehouses": ["WHOLESALE", "RETAIL", "MAIN"],
+        # an item's attributes must be defined (text attributes take any value)
+        "attributes": [{"AttributeID": a} for a in sorted({str(v) for k, v in pairs if k == "AttributeID" and v})],
     }
     email = re.search(r"MainContact/Email eq '([^']+)'", url)
     if email:

@@ -142,6 +142,8 @@ def failing_orders(story: Story, sku: str, product_id: int, count: int) -> list[
     from sandbox.sims import magento_orders as mo
 
     odd = {**mo.sample_catalog()[8], "sku": sku, "name": f"Band {sku}", "id": product_id}
+    # its own url key (Magento's is unique per store): the sim derives one from the new name
+    odd["custom_attributes"] = [a for a in odd.get("custom_attributes") or [] if a["attribute_code"] != "url_key"]
     story.magento.call("POST", "/products", json={"product": odd})
     made = []
     for customer in story.seed_customers(count):

@@ -253,3 +253,49 @@ def test_a_seat_whose_request_got_no_answer_stays_taken_while_the_erp_may_still_
     clock.now += 31.0
     with gate.request(), gate.request(0.2):
         pass  # the ERP is surely done with it now: both seats free
+
+
+def _seat_items(table: str, system: str) -> list[str]:
+    from erpsync.state import dynamo
+
+    res = dynamo.client().query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=dynamo.to_item({":pk": f"seats#{system}"}),
+        ConsistentRead=True,
+    )
+    return sorted(str(dynamo.from_item(i)["sk"]) for i in res.get("Items", []))
+
+
+def test_lazy_seats_cost_nothing_until_the_system_refuses_then_every_container_takes_them(bindings_table: str) -> None:
+    clock = Clock(4_000_000.0)
+    one = Seats(bindings_table, "erp", start=4.0, clock=clock, lazy=True, recheck_s=10.0, quiet_s=600.0)
+    other = Seats(bindings_table, "erp", start=4.0, clock=clock, lazy=True, recheck_s=10.0, quiet_s=600.0)
+    free = one.take(1.0)
+    assert free.index == -1 and _seat_items(bindings_table, "erp") == []  # no seat item, no count item
+    assert other.take(1.0).index == -1
+    one.refused(free)  # the first 429: the seats are engaged, at the count there is
+    assert _seat_items(bindings_table, "erp") == ["count"] and one.count() == 4.0
+    seat = one.take(1.0)
+    assert seat.index == 0 and _seat_items(bindings_table, "erp") == ["0", "count"]
+    one.free(seat.index)
+    assert other.take(1.0).index == -1  # it read the count item less than recheck_s ago
+    clock.now += 10.0
+    taken = other.take(1.0)
+    assert taken.index >= 0  # read again: engaged here too
+    other.free(taken.index)
+    clock.now += 591.0  # 601 s after the refusal
+    assert one.take(1.0).index == -1 and other.take(1.0).index == -1  # quiet for quiet_s: no seats again
+
+
+def test_a_gate_takes_no_seat_while_the_system_refuses_nothing(bindings_table: str) -> None:
+    gate = SystemGate(bindings_table, "shop")
+    gate.configure(None, None)
+    with gate.request():
+        gate.answered(200)
+        assert _seat_items(bindings_table, "shop") == []
+    with gate.request():
+        gate.throttled(None)
+        gate.answered(429)
+    with gate.request():
+        assert [s for s in _seat_items(bindings_table, "shop") if s != "count"] == ["0"]

@@ -44,7 +44,13 @@ def flow_loops(written: dict[str, Any]) -> dict[str, list[Any]]:
 
 def test_the_flows_mapping_is_the_catalogue(written: dict[str, Any]) -> None:
     assert written["Mappings"]["Flows"] == {
-        f.logical_id: {"Name": f.name, "Sweep": "ENABLED" if f.sweep else "DISABLED"} for f in FLOWS
+        f.logical_id: {
+            "Name": f.name,
+            "Sweep": "ENABLED" if f.sweep else "DISABLED",
+            "BatchSize": f.batch,
+            "Window": f.window,
+        }
+        for f in FLOWS
     }
 
 

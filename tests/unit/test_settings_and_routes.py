@@ -50,6 +50,16 @@ def test_default_routes_pair_the_deployments_two_connections() -> None:
     assert [(s, t) for s, t, _ in back] == [("acumatica", "magento")]
 
 
+def test_the_catalog_runs_only_where_a_route_names_it() -> None:
+    assert check_routes(catalog.get("products"), Settings()) == []  # "*" leaves the catalog out
+    on = Settings.model_validate({"routes": [{"store": "magento", "erp": "acumatica", "flows": ["*", "catalog"]}]})
+    for flow in ("attributes", "categories", "products", "prices", "stock"):
+        assert [(s, t) for s, t, _ in check_routes(catalog.get(flow), on)] == [("acumatica", "magento")]
+    assert [(s, t) for s, t, _ in check_routes(catalog.get("orders"), on)] == [("magento", "acumatica")]
+    one = Settings.model_validate({"routes": [{"store": "magento", "erp": "acumatica", "flows": ["stock"]}]})
+    assert check_routes(catalog.get("stock"), one) and not check_routes(catalog.get("prices"), one)
+
+
 def test_a_pairing_with_no_adapter_refuses_to_start_naming_it() -> None:
     settings = Settings.model_validate(
         {

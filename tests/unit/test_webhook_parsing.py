@@ -14,8 +14,33 @@ from erpsync.systems.magento import webhooks as magento
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
-def test_acumatica_push_sample_gives_no_notice_for_stock_items_it_does_not_handle() -> None:
+def test_acumatica_push_sample_of_a_stock_item_rings_the_products_flow() -> None:
     body = json.loads((FIXTURES / "acumatica" / "push_notification_example.json").read_text())
+    [notice] = acumatica.parse(body, now=datetime(2017, 5, 5, tzinfo=UTC))
+    assert (notice.entity, notice.id) == ("product", "AACOMPUT01")  # "Stock Items: Last Modified Date"
+
+
+def test_acumatica_push_rows_with_quantities_or_prices_ring_stock_and_prices() -> None:
+    body = json.loads((FIXTURES / "acumatica" / "push_notification_example.json").read_text())
+    body["Inserted"] = [
+        {"InventoryID": "AALEGO500", "WarehouseID": "WHOLESALE", "QtyOnHand": 40},
+        {"InventoryID": "AALEGO500", "PriceType": "Base", "Price": 19.99},
+        {"CategoryID": 12, "Description": "Toys"},
+        {"AttributeID": "COLOR"},
+        {"Note": "nothing erpsync knows"},
+    ]
+    notices = acumatica.parse(body, now=datetime(2017, 5, 5, tzinfo=UTC))
+    assert [(n.entity, n.id) for n in notices] == [
+        ("stock", "AALEGO500"),
+        ("price", "AALEGO500"),
+        ("category", "12"),
+        ("attribute", "COLOR"),
+    ]
+
+
+def test_acumatica_push_of_rows_it_cannot_place_is_refused() -> None:
+    body = json.loads((FIXTURES / "acumatica" / "push_notification_example.json").read_text())
+    body["Inserted"] = [{"Note": "nothing erpsync knows"}]
     with pytest.raises(acumatica.BadPush, match="no ShipmentNbr"):
         acumatica.parse(body, now=datetime(2017, 5, 5, tzinfo=UTC))
 

@@ -321,3 +321,54 @@ def test_a_slow_record_does_not_hold_up_the_rest_of_its_batch(synclog_table: str
     assert w.handle_batch(batch) == {"batchItemFailures": []}
     assert flow.saw_others_finish  # the three others ran while the first one was still waiting
     # (on one thread the slow record would wait its 5 s out alone and saw_others_finish would be False)
+
+
+class BatchedFlow:
+    """A flow that takes whole batches (``sync_many``), as stock and prices do."""
+
+    name, source, target = "stock", "acumatica", "magento"
+    batched = True
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.batches: list[list[str]] = []
+
+    def sync(self, notice: ChangeNotice) -> SyncResult:
+        raise AssertionError("a batched flow gets whole batches")
+
+    def sync_many(self, notices: list[ChangeNotice]) -> list[Any]:
+        self.batches.append([n.id for n in notices])
+        return [self.answers.get(n.id, SyncResult("synced", n.id)) for n in notices]
+
+
+def test_a_batched_flow_gets_the_batch_at_once_and_each_record_its_own_outcome(synclog_table: str, queue: str) -> None:
+    flow = BatchedFlow(
+        {
+            "B": UnknownItemError("magento refused the stock of B: unknown SKU", system="magento"),
+            "C": OutageError("magento is down", system="magento"),
+        }
+    )
+    w = worker(flow, synclog_table, queue)  # type: ignore[arg-type]
+    w.flow_name = "stock"
+    batch = [record({"source": "acumatica", "entity": "stock", "id": sku}, n) for n, sku in enumerate("ABC")]
+    out = w.handle_batch({"Records": batch})
+    assert flow.batches == [["A", "B", "C"]]
+    assert out == {"batchItemFailures": []}  # B is on the desk (or parked), C re-queued: none redelivered
+    log = SyncLog(synclog_table)
+    assert [r["outcome"] for r in log.history("stock", "A")] == ["synced"]
+    assert [r["outcome"] for r in log.history("stock", "B")] == ["failed"]
+    assert [r["outcome"] for r in log.history("stock", "C")] == ["retrying"]
+    [again] = messages(queue)
+    assert json.loads(again["Body"])["id"] == "C"
+
+
+def test_a_batched_flow_that_raises_fails_each_record_alike(synclog_table: str, queue: str) -> None:
+    class Broken(BatchedFlow):
+        def sync_many(self, notices: list[ChangeNotice]) -> list[Any]:
+            raise OutageError("magento is down", system="magento")
+
+    w = worker(Broken({}), synclog_table, queue)  # type: ignore[arg-type]
+    w.flow_name = "stock"
+    batch = [record({"source": "acumatica", "entity": "stock", "id": sku}, n) for n, sku in enumerate("AB")]
+    assert w.handle_batch({"Records": batch}) == {"batchItemFailures": []}
+    assert sorted(json.loads(m["Body"])["id"] for m in messages(queue)) == ["A", "B"]

@@ -77,6 +77,7 @@ class Settings(BaseModel):
     tax_id: str | None = None
     """ERP tax id that carries the store's tax as charged (required when an order has tax)."""
     customers: CustomerSync = Field(default_factory=lambda: CustomerSync())
+    catalog: CatalogSync = Field(default_factory=lambda: CatalogSync())
     in_doubt_wait_s: float = Field(30.0, ge=0)
     """After a create whose answer was lost (timeout, dropped connection, 502/504), how long the
     target may still be applying it: a retry that does not find it waits this long before creating
@@ -149,6 +150,52 @@ class CustomerSync(BaseModel):
     (``contact``: names, company, phone; ``addresses``; ``group``). The losing change is logged."""
 
 
+class StockSync(BaseModel):
+    """Which ERP quantities become the store's stock, and where they go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quantity: str = Field("available_for_shipping", pattern="^(available_for_shipping|available|on_hand)$")
+    """The ERP quantity pushed: ``available_for_shipping`` (on hand less what is allocated or
+    shipped, the default), ``available`` (less open orders too: the store's own open orders are
+    then counted twice, once by the ERP and once by the store's reservations), or ``on_hand``."""
+    warehouses: list[str] = Field(default_factory=list)
+    """ERP warehouses whose stock is sold in the store; empty: every warehouse."""
+    sources: dict[str, str] = Field(default_factory=dict)
+    """ERP warehouse -> store (MSI) source code, one source per warehouse. Empty: the chosen
+    warehouses are summed into ``default_source``."""
+    default_source: str = "default"
+    backorders: bool = False
+    """Products stay in stock at zero or below (the store takes backorders)."""
+
+
+class CatalogSync(BaseModel):
+    """How the ERP's catalog becomes store products (the ERP owns it; see docs/CATALOG.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    website_ids: list[int] = Field(default_factory=lambda: [1])
+    """Store websites products are assigned to (sent on every write: never left to the store)."""
+    attribute_sets: dict[str, int] = Field(default_factory=dict)
+    """ERP item class -> store attribute set id (``default_attribute_set`` otherwise)."""
+    default_attribute_set: int = 4
+    tax_classes: dict[str, int] = Field(default_factory=dict)
+    """ERP tax category -> store tax class id (``default_tax_class`` otherwise)."""
+    default_tax_class: int = 2
+    non_stock_as: str = Field("virtual", pattern="^(virtual|simple)$")
+    """Store product type of ERP non-stock items."""
+    bundles: bool = False
+    """ERP kits become store bundle products (off: kits are left out, logged as filtered)."""
+    store_owns: list[str] = Field(default_factory=list)
+    """Product fields the store owns (``description``, ``name``, ``visibility``, ``categories``):
+    written when a product is created, never overwritten afterwards. Every other field follows the
+    ERP: a change made in the store is overwritten at the product's next ERP change (logged)."""
+    price_groups: dict[str, str] = Field(default_factory=dict)
+    """ERP customer price class -> store customer group code, for group and tier prices (price
+    classes not listed are not synced)."""
+    stock: StockSync = Field(default_factory=StockSync)
+
+
 class Connection(BaseModel):
     """One store or ERP tenant: its kind (a registered plugin), its secret and its own settings."""
 
@@ -171,12 +218,16 @@ class Route(BaseModel):
     store: str
     erp: str
     flows: list[str] = Field(default_factory=lambda: ["*"])
-    """Flow names from the catalogue, or ``*`` for every flow both systems serve."""
+    """Flow names from the catalogue, a group of them (``catalog``: attributes, categories,
+    products, prices, stock), or ``*`` for every flow both systems serve but the groups: the
+    catalog overwrites the store's products from the ERP, so it runs only where a route names it
+    (``["*", "catalog"]``)."""
     overrides: dict[str, Any] = Field(default_factory=dict)
     """Top-level settings that differ for this pair (merged, nested maps included)."""
 
-    def runs(self, flow: str) -> bool:
-        return "*" in self.flows or flow in self.flows
+    def runs(self, flow: str, group: str = "") -> bool:
+        """Whether this route runs ``flow`` (a member of ``group``, when it is in one)."""
+        return flow in self.flows or (group in self.flows if group else "*" in self.flows)
 
 
 def default_connections() -> dict[str, Connection]:

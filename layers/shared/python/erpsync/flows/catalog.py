@@ -35,6 +35,15 @@ class FlowSpec:
     """What the schedule does: ``poll`` (changes since the cursor), or ``none``."""
     sweep: bool = False
     """An hourly reconciliation sweep re-enqueues recent source records that have no binding."""
+    needs: tuple[str, ...] = ()
+    """Other entities whose ports (each side's, where its system serves it) the rules use for
+    their dependencies, e.g. the customer before the order."""
+    batch: int = 10
+    """Queue messages per invocation (a flow that writes many records per request takes more)."""
+    window: int = 1
+    """Seconds the queue gathers a batch for before the invocation."""
+    group: str = ""
+    """A group the routes name to run it (``catalog``); a flow in a group does not run on ``*``."""
     summary: str = ""
 
     @property
@@ -75,6 +84,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         "erpsync.flows.orders:OrderRules",
         topics=("order.saved",),
         sweep=True,
+        needs=("customer",),
         summary="store orders -> ERP sales orders, exactly once, to the cent",
     ),
     FlowSpec(
@@ -94,6 +104,61 @@ FLOWS: tuple[FlowSpec, ...] = (
         "erpsync.flows.documents:InvoiceRules",
         topics=("invoice.saved",),
         summary="released ERP invoices -> store invoices",
+    ),
+    FlowSpec(
+        "attributes",
+        "attribute",
+        ERP,
+        STORE,
+        "erpsync.flows.attributes:AttributeRules",
+        topics=("attribute.saved",),
+        group="catalog",
+        summary="ERP attribute definitions -> store product attributes and their options",
+    ),
+    FlowSpec(
+        "categories",
+        "category",
+        ERP,
+        STORE,
+        "erpsync.flows.categories:CategoryRules",
+        topics=("category.saved",),
+        group="catalog",
+        summary="ERP item sales categories -> store categories (parents first, moves followed)",
+    ),
+    FlowSpec(
+        "products",
+        "product",
+        ERP,
+        STORE,
+        "erpsync.flows.products:ProductRules",
+        topics=("product.saved",),
+        needs=("attribute", "category"),
+        group="catalog",
+        summary="ERP stock, non-stock, template and kit items -> simple, virtual, configurable and bundle products",
+    ),
+    FlowSpec(
+        "prices",
+        "price",
+        ERP,
+        STORE,
+        "erpsync.flows.prices:PriceRules",
+        topics=("price.saved",),
+        batch=100,
+        window=5,
+        group="catalog",
+        summary="ERP sales prices -> store base, special and tier prices, many SKUs per request",
+    ),
+    FlowSpec(
+        "stock",
+        "stock",
+        ERP,
+        STORE,
+        "erpsync.flows.stock:StockRules",
+        topics=("stock.saved",),
+        batch=100,
+        window=5,
+        group="catalog",
+        summary="ERP stock per warehouse -> store source quantities, many SKUs per request",
     ),
 )
 

@@ -137,7 +137,7 @@ def check_routes(spec: FlowSpec, settings: Settings) -> list[tuple[str, str, Rou
     lanes: list[tuple[str, str, Route]] = []
     problems: list[str] = []
     for route in settings.effective_routes():
-        if not route.runs(spec.name):
+        if not route.runs(spec.name, spec.group):
             continue
         ends = {"store": route.store, "erp": route.erp}
         source, target = ends[spec.source], ends[spec.target]
@@ -233,6 +233,40 @@ class Dispatcher:
         outcome = min((r.outcome for r in results), key=lambda o: order.index(o) if o in order else 0)
         return SyncResult(outcome, ",".join(r.target_id for r in results), "; ".join(r.message for r in results))
 
+    @property
+    def batched(self) -> bool:
+        """Whether the flow's rules write many records at once (stock, prices)."""
+        return any(callable(getattr(lane.rules, "sync_many", None)) for lane in self.lanes)
+
+    def sync_many(self, notices: list[ChangeNotice]) -> list[Any]:
+        """Each notice's ``SyncResult`` or the exception its sync raised, in order; each lane's
+        notices in one ``sync_many`` of its rules when they have one."""
+        out: list[Any] = [None] * len(notices)
+        groups: dict[int, list[int]] = {}
+        for i, notice in enumerate(notices):
+            match = [
+                n
+                for n, ln in enumerate(self.lanes)
+                if ln.source == notice.source and notice.target in (None, ln.target)
+            ]
+            if len(match) != 1 or not callable(getattr(self.lanes[match[0]].rules, "sync_many", None)):
+                try:
+                    out[i] = self.sync(notice)
+                except Exception as exc:
+                    out[i] = exc
+                continue
+            groups.setdefault(match[0], []).append(i)
+        for n, idx in groups.items():
+            lane = self.lanes[n]
+            batch = [notices[i].model_copy(update={"target": lane.target}) for i in idx]
+            try:
+                answers = list(getattr(lane.rules, "sync_many")(batch))  # noqa: B009 (not every rules class has it)
+            except Exception as exc:
+                answers = [exc] * len(idx)
+            for i, answer in zip(idx, answers, strict=True):
+                out[i] = answer
+        return out
+
 
 @dataclass
 class FlowRuntime:
@@ -269,6 +303,7 @@ class FlowRuntime:
     def rewire(self) -> None:
         """Build the lanes from the settings in force (again when routes or mappings changed)."""
         from erpsync.flows.sync import FlowContext
+        from erpsync.systems import registry
         from erpsync.systems.plugin import SOURCE, TARGET
 
         settings = self.settings
@@ -281,8 +316,10 @@ class FlowRuntime:
             src = self.connections.connect(source, conns[source], lambda: self.settings)
             tgt = self.connections.connect(target, conns[target], lambda: self.settings)
             extra: dict[tuple[str, str], Any] = {}
-            if self.spec.entity == "order":
-                extra[("customer", TARGET)] = tgt.port("customer", TARGET)
+            for entity in self.spec.needs:
+                for direction, cid, system in ((SOURCE, source, src), (TARGET, target, tgt)):
+                    if registry.plugin(conns[cid].kind).can(entity, direction):
+                        extra[(entity, direction)] = system.port(entity, direction)
             ctx = FlowContext(
                 spec=self.spec,
                 source=source,
@@ -426,6 +463,23 @@ class FlowRuntime:
                     queues.delete(self.queue_url, record["receiptHandle"])
                 outcomes.append(outcome)
         return outcomes
+
+    def run(self, notices: list[ChangeNotice]) -> list[Outcome]:
+        """Sync these notices now, in this process, as the worker would a queue batch of them
+        (the initial load): each its outcome, sync-log row and, when it fails, its desk item."""
+        from erpsync.runtime.worker import Envelope, Outcome
+
+        self.refresh()
+        correlation = logs.new_correlation_id()
+        records = [
+            {"messageId": f"run-{i}", "body": Envelope(n, correlation_id=correlation).body()}
+            for i, n in enumerate(notices)
+        ]
+        if self.dispatcher.batched and len(records) > 1:
+            got = self.worker.run_many(records)
+        else:
+            got = [self.worker.handle_record(r) for r in records]
+        return [o if o is not None else Outcome(False, "retrying", "not started: out of time") for o in got]
 
     def sync_now(self, record_id: str, source: str | None = None) -> Outcome:
         """Sync one record now, as the worker would (the "sync this record" button): an operator's

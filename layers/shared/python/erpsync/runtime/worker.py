@@ -166,7 +166,9 @@ class Worker:
         attempt is spent) instead of being cut off mid-write by the Lambda timeout.
         """
         records = event.get("Records", [])
-        if self.parallel <= 1 or len(records) <= 1:
+        if len(records) > 1 and getattr(self.flow, "batched", False):
+            results = [None if o is None else o.ok for o in self.run_many(records)]
+        elif self.parallel <= 1 or len(records) <= 1:
             results = [self._run(r) for r in records]
         else:
             from concurrent.futures import ThreadPoolExecutor
@@ -184,6 +186,68 @@ class Worker:
                 extra={"flow": self.flow_name, "handed_back": handed_back},
             )
         return {"batchItemFailures": failures}
+
+    def run_many(self, records: list[dict[str, Any]]) -> list[Outcome | None]:
+        """A batch whose flow writes many records at once (``sync_many``: stock, prices): every
+        record still gets its own desk check, lease, outcome and sync-log row, but the target is
+        written in as few requests as its API allows. None: not started (too little time left)."""
+        left = self.deadline.remaining() if self.deadline else None
+        if left is not None and left < RECORD_RESERVE_S:
+            return [None] * len(records)
+        started = time.monotonic()
+        results: list[Outcome | None] = [None] * len(records)
+        ready: list[tuple[int, Envelope]] = []
+        for i, record in enumerate(records):
+            try:
+                env = Envelope.parse(record["body"])
+            except (ValueError, ValidationError):
+                results[i] = self.handle_record(record)  # the bad-message path
+                continue
+            env.correlation_id = env.correlation_id or logs.new_correlation_id()
+            failure = self._open_failure(env)
+            if (
+                failure is not None
+                and not env.by_operator
+                and (not env.notice.version or env.notice.version == failure.version)
+            ):
+                results[i] = Outcome(True, "held", failure.reason)
+                continue
+            env.attempt += 1
+            env.first_attempt_at = env.first_attempt_at or datetime.now(UTC).isoformat()
+            ready.append((i, env))
+        wait = self._breaker_wait()
+        if wait:
+            self._breaker_down(self.systems)
+            for i, env in ready:
+                exc = RetryableError(f"circuit open for {wait:.0f}s", error_type="breaker_open")
+                results[i] = self._again(env, started, exc, wait)
+            return results
+        held: list[tuple[int, Envelope, str]] = []
+        for i, env in ready:
+            lease = f"{self.flow_name}#{env.notice.source}#{env.notice.id}"
+            if self.leases and not self.leases.acquire(lease):
+                busy = RetryableError("another worker holds this record", error_type="busy")
+                results[i] = self._again(env, started, busy, BUSY_DELAY_S)
+            else:
+                held.append((i, env, lease))
+        try:
+            try:
+                answers: list[Any] = list(self.flow.sync_many([env.notice for _, env, _ in held]))
+            except Exception as exc:  # the whole batch failed alike (e.g. the target is down)
+                answers = [exc] * len(held)
+            for (i, env, _), answer in zip(held, answers, strict=True):
+                with logs.record_context(
+                    flow=self.flow_name,
+                    record=env.notice.id,
+                    connection=env.notice.source,
+                    correlation_id=env.correlation_id,
+                ):
+                    results[i] = self._settle(env, started, answer)
+        finally:
+            if self.leases:
+                for _, _, lease in held:
+                    self.leases.release(lease)
+        return results
 
     def _run(self, record: dict[str, Any]) -> bool | None:
         """Handle one record of a batch: True when done with, False to redeliver, None when not started."""
@@ -266,23 +330,27 @@ class Worker:
                 self.leases.release(lease)
 
     def _sync(self, env: Envelope, started: float) -> Outcome:
-        notice = env.notice
         try:
-            result = self.flow.sync(notice)
-        except PermanentError as exc:
-            return self._failed(env, exc, started)
-        except LimitExceeded as exc:
-            return self._again(env, started, RetryableError(str(exc), error_type="ceiling"), exc.wait_s)
-        except RetryableError as exc:
-            kind = transient_kind(exc)
-            if kind:
-                return self._transient(env, exc, started)
-            return self._retry(env, exc, started)
+            result: Any = self.flow.sync(env.notice)
         except Exception as exc:
-            log.exception("unexpected error syncing %s %s", notice.entity, notice.id)
-            return self._retry(
-                env, RetryableError(f"unexpected {type(exc).__name__}: {exc}", error_type="unexpected"), started
-            )
+            result = exc
+        return self._settle(env, started, result)
+
+    def _settle(self, env: Envelope, started: float, result: Any) -> Outcome:
+        """What becomes of the record: ``result`` is its ``SyncResult``, or the exception its sync raised."""
+        notice = env.notice
+        if isinstance(result, PermanentError):
+            return self._failed(env, result, started)
+        if isinstance(result, LimitExceeded):
+            return self._again(env, started, RetryableError(str(result), error_type="ceiling"), result.wait_s)
+        if isinstance(result, RetryableError):
+            if transient_kind(result):
+                return self._transient(env, result, started)
+            return self._retry(env, result, started)
+        if isinstance(result, Exception):
+            log.error("unexpected error syncing %s %s", notice.entity, notice.id, exc_info=result)
+            unexpected = RetryableError(f"unexpected {type(result).__name__}: {result}", error_type="unexpected")
+            return self._retry(env, unexpected, started)
         self._log(env, result.outcome, started, target_id=result.target_id, message=result.message)
         if self.seen and notice.version:
             self.seen.mark(f"{self.flow_name}#{notice.source}", notice.id, notice.version)

@@ -63,23 +63,9 @@ class Bindings:
         )
         if "Item" not in res:
             return None
-        row = dynamo.from_item(res["Item"])
-        return Binding(
-            entity=entity,
-            system=system,
-            id=id,
-            other_system=other_system,
-            other_id=row.get("other_id"),
-            status=row.get("status", SYNCED),
-            hash=row.get("hash"),
-            data=row.get("data", {}),
-            updated_at=float(row.get("updated_at", 0)),
-            attempts=int(row.get("attempts", 0)),
-            version=row.get("version"),
-            seen_hash=row.get("seen_hash"),
-            written_hash=row.get("written_hash"),
-            in_doubt_until=float(row.get("in_doubt_until", 0)),
-        )
+        b = self._binding(dynamo.from_item(res["Item"]))
+        b.entity, b.system, b.id, b.other_system = entity, system, id, other_system
+        return b
 
     def mark_pending(self, entity: str, system: str, id: str, other_system: str) -> Binding:
         """Record that a create is about to be sent (counts the attempts); returns the binding."""
@@ -168,6 +154,54 @@ class Bindings:
             if getattr(b, name) is not None:
                 row[name] = getattr(b, name)
         return row
+
+    def get_many(self, entity: str, system: str, ids: list[str], other_system: str) -> dict[str, Binding]:
+        """The bindings of ``ids`` that exist (100 keys per read)."""
+        found: dict[str, Binding] = {}
+        unique = list(dict.fromkeys(ids))
+        for i in range(0, len(unique), 100):
+            keys = [dynamo.to_item({"pk": f"{entity}#{system}#{x}", "sk": other_system}) for x in unique[i : i + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                res = dynamo.client().batch_get_item(RequestItems=request)
+                for item in res.get("Responses", {}).get(self.table, []):
+                    b = self._binding(dynamo.from_item(item))
+                    found[b.id] = b
+                request = res.get("UnprocessedKeys") or {}
+        return found
+
+    def put_many(self, bindings: list[Binding]) -> None:
+        """Write items that have no twin (25 per request)."""
+        now = time.time()
+        for b in bindings:
+            b.status, b.updated_at = SYNCED, now
+        for i in range(0, len(bindings), 25):
+            request: dict[str, Any] = {
+                self.table: [{"PutRequest": {"Item": dynamo.to_item(self._row(b))}} for b in bindings[i : i + 25]]
+            }
+            while request:
+                res = dynamo.client().batch_write_item(RequestItems=request)
+                request = res.get("UnprocessedItems") or {}
+
+    @staticmethod
+    def _binding(row: dict[str, Any]) -> Binding:
+        entity, system, id = str(row["pk"]).split("#", 2)
+        return Binding(
+            entity=entity,
+            system=system,
+            id=id,
+            other_system=str(row["sk"]),
+            other_id=row.get("other_id"),
+            status=row.get("status", SYNCED),
+            hash=row.get("hash"),
+            data=row.get("data", {}),
+            updated_at=float(row.get("updated_at", 0)),
+            attempts=int(row.get("attempts", 0)),
+            version=row.get("version"),
+            seen_hash=row.get("seen_hash"),
+            written_hash=row.get("written_hash"),
+            in_doubt_until=float(row.get("in_doubt_until", 0)),
+        )
 
     def unbound(self, entity: str, system: str, ids: list[str], other_system: str) -> list[str]:
         """Those of ``ids`` with no synced binding (100 keys per read)."""

@@ -353,6 +353,13 @@ class Seats:
     A configured ``concurrent`` is taken as the licence's word: that many seats, nothing learned.
     Taking a seat is a query and a conditional put; within a container only one waiting thread
     asks DynamoDB at a time, and a thread that frees a seat wakes it.
+
+    ``lazy`` seats (the gates' own) are taken only once the system has refused: while it refuses
+    nothing there is no ceiling to share, and a request costs no DynamoDB call for it. The first
+    refusal (``refused`` on a request sent without a seat) marks the ``count`` item refused at the
+    count it holds (``start`` when new), which engages the seats in this container at once and in
+    every other within ``recheck_s`` (each reads the ``count`` item that often while not engaged);
+    they stay engaged until ``quiet_s`` pass without a refusal.
     """
 
     table: str
@@ -368,7 +375,12 @@ class Seats:
     ttl_s: float = 120.0
     poll_s: float = 0.1
     clock: Callable[[], float] = time.time
+    lazy: bool = False
+    """Take seats only once the system has refused (see the class)."""
+    quiet_s: float = 3600.0
+    recheck_s: float = 10.0
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _checked_at: float = field(default=float("-inf"), repr=False)
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _polling: bool = field(default=False, repr=False)
     _grown: float = field(default=0.0, repr=False)
@@ -423,6 +435,52 @@ class Seats:
         self.learn = concurrent is None
         self._count = None  # read again under the new rule
 
+    def engaged(self) -> bool:
+        """Whether requests take seats now: always, unless ``lazy`` and no refusal came within
+        ``quiet_s`` (the ``count`` item is read again at most every ``recheck_s``)."""
+        if not self.lazy or not self.learn:
+            return True
+        now = self.clock()
+        if now - self._checked_at >= self.recheck_s:
+            item = (
+                dynamo.client()
+                .get_item(TableName=self.table, Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}))
+                .get("Item")
+            )
+            if item:
+                row = dynamo.from_item(item)
+                self._note(row)
+                self._count = max(self.floor, min(float(self.ceiling), float(row.get("n", self.start))))
+            self._checked_at = now
+        return self._hit is not None and now - max(self._refused_at, self._hit_at) < self.quiet_s
+
+    def _engage(self) -> None:
+        """The first refusal in ``quiet_s``: mark the ``count`` item refused at its count, so every
+        container takes seats from now on (the cuts and growth then go as for any seat)."""
+        now = self.clock()
+        try:
+            res = dynamo.client().update_item(
+                TableName=self.table,
+                Key=dynamo.to_item({"pk": self._pk(), "sk": "count"}),
+                UpdateExpression="SET n = if_not_exists(n, :start), #at = :now, hit_at = :now, hit = :level",
+                ConditionExpression="attribute_not_exists(hit_at) OR hit_at < :quiet",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues=dynamo.to_item(
+                    {":start": self.start, ":now": now, ":level": int(self.count()), ":quiet": now - self.quiet_s}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+            row = dynamo.from_item(res["Attributes"])
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+            self._checked_at = float("-inf")  # engaged by another container: read it
+            self.engaged()
+            return
+        self._note(row)
+        self._count = max(self.floor, min(float(self.ceiling), float(row.get("n", self.start))))
+        self._checked_at = now
+
     def count(self) -> float:
         """How many seats there are now (as last read)."""
         return self._count if self._count is not None else self._read()[0]
@@ -452,7 +510,10 @@ class Seats:
         return seat, len(busy) + 1 >= int(count), int(count)
 
     def take(self, wait_s: float) -> Seat:
-        """A seat, waiting up to ``wait_s`` (else ``LimitExceeded``)."""
+        """A seat, waiting up to ``wait_s`` (else ``LimitExceeded``); index -1: none was needed
+        (``lazy`` and not engaged)."""
+        if not self.engaged():
+            return Seat(-1, False, False, int(self._count or self.start), self.clock())
         give_up = time.monotonic() + max(0.0, wait_s)
         waited = False
         while True:
@@ -483,6 +544,8 @@ class Seats:
     def free(self, seat: int, linger_s: float = 0.0) -> None:
         """Give the seat back; with ``linger_s``, only after that long (a request we gave up on may
         still hold the ERP's seat: no one else takes it until the ERP is likely done)."""
+        if seat < 0:
+            return
         if linger_s > 0:
             try:
                 dynamo.client().update_item(
@@ -508,6 +571,9 @@ class Seats:
             return
         with self._cond:
             self._grown = 0.0
+        if sent is not None and sent.index < 0:
+            self._engage()
+            return
         if sent is not None and not sent.full:
             return
         sent_at = self.clock() if sent is None else sent.at
@@ -560,7 +626,7 @@ class Seats:
     def served(self, sent: Seat) -> None:
         """The request sent on ``sent`` went through: a level held long enough is marked good, and
         when seats were short the count grows (see the class)."""
-        if not self.learn:
+        if not self.learn or sent.index < 0:
             return
         now = self.clock()
         with self._cond:
@@ -630,7 +696,8 @@ class SystemGate:
     settings applies from the next refresh, in every warm worker, without a restart.
 
     Every request holds one of the system's shared ``Seats`` (how many, learned from its answers
-    and capped by a configured ``concurrent``) and, with ``per_minute`` set, a token of the
+    and capped by a configured ``concurrent``; learned seats are taken only once the system has
+    refused a request, see ``Seats.lazy``) and, with ``per_minute`` set, a token of the
     ``RateLimiter``. Each answer is told to the ``breaker`` when one is given: no answer (a
     timeout, a refused connection) or a 502/503/504 counts towards opening it, any other answer
     closes it, so a record that fails on a 500 of its own does not stop the others.
@@ -641,7 +708,7 @@ class SystemGate:
     def __init__(self, table: str, system: str, breaker: Breaker | None = None) -> None:
         self.table, self.system, self.breaker = table, system, breaker
         self.limiter: RateLimiter | None = None
-        self.seats = Seats(table, system)
+        self.seats = Seats(table, system, lazy=True)
         self.max_wait_s = 20.0
         self.linger_s = 30.0
         """How long a seat stays taken after a request got no answer (``abandoned``): the ERP may

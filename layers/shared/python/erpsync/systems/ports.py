@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from erpsync.errors import RetryableError
 from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, Order, SalesOrderDraft, Shipment
+from erpsync.model.catalog import Attribute, Category, PriceSet, ProductDraft, StockLevel, StoreAttribute
 
 # -- what the runtime hands a system ------------------------------------------------------------
 
@@ -191,6 +192,79 @@ class InvoiceTarget(Protocol):
 
     def create(self, order_id: str, invoice: Invoice, ref: str) -> str:
         """Invoice the invoice's lines (``store_line_id`` set); the new id."""
+        ...
+
+
+# -- the catalog (ERP -> store) -----------------------------------------------------------------
+
+
+class CatalogSource(ChangeSource, Protocol):
+    """An ERP's attributes, categories or products: ``get`` answers the canonical record
+    (``Attribute``, ``Category`` or ``Product``)."""
+
+    def get(self, id: str) -> Any: ...
+
+
+class AttributeTarget(Protocol):
+    def find(self, code: str) -> StoreAttribute | None: ...
+
+    def create(self, code: str, attribute: Attribute) -> StoreAttribute:
+        """Create it with its options; as read back (option ids are the store's)."""
+        ...
+
+    def add_options(self, code: str, labels: list[str]) -> StoreAttribute:
+        """Add the missing option ``labels``; the store attribute as read back."""
+        ...
+
+
+class CategoryTarget(Protocol):
+    def root(self) -> str:
+        """The store category that top-level ERP categories go under."""
+        ...
+
+    def get(self, id: str) -> Any:
+        """``(name, parent id)`` of store category ``id``, or None when it is gone."""
+        ...
+
+    def find(self, url_key: str, parent: str) -> str | None:
+        """The id of the category with ``url_key`` under ``parent`` (a create that lost its answer)."""
+        ...
+
+    def create(self, category: Category, parent: str, url_key: str) -> str: ...
+
+    def update(self, id: str, category: Category, parent: str) -> None:
+        """Rename and move (``parent`` changed) store category ``id``."""
+        ...
+
+
+class ProductTarget(Protocol):
+    def find(self, sku: str) -> dict[str, Any] | None:
+        """The store's product ``sku`` as a neutral summary (``id``, ``type``, ...), or None."""
+        ...
+
+    def save(self, draft: ProductDraft, *, exists: bool) -> dict[str, Any]:
+        """Create (``exists`` False) or overwrite product ``draft.sku`` with everything the draft
+        holds (fields set to None are left as the store has them); ``{"id", ...}`` after the write."""
+        ...
+
+
+class PriceSource(ChangeSource, Protocol):
+    def get(self, sku: str) -> PriceSet: ...
+
+
+class PriceTarget(Protocol):
+    def write(self, prices: list[PriceSet]) -> dict[str, str]:
+        """Write every price of each SKU (group codes already the store's); SKU -> why it failed."""
+        ...
+
+
+class StockSource(ChangeSource, Protocol):
+    def get(self, sku: str) -> StockLevel: ...
+
+
+class StockTarget(Protocol):
+    def write(self, levels: list[StockLevel]) -> dict[str, str]:
+        """Write each SKU's quantities (keys already the store's sources); SKU -> why it failed."""
         ...
 
 

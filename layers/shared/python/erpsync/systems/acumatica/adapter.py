@@ -130,63 +130,84 @@ class AcumaticaErp:
     # -- changes, in time windows ----------------------------------------------------------------
 
     def pages(self, entity: str, key: str, condition: str, since: datetime, kind: str) -> Iterator[Page]:
-        """Pages of notices for ``entity`` records changed after ``since`` (and matching ``condition``).
+        """Pages of notices for ``entity`` records changed after ``since`` (and matching ``condition``)."""
+        return self.pages_of([(entity, key, condition, "")], since, kind)
+
+    def pages_of(self, sources: list[tuple[str, str, str, str]], since: datetime, kind: str) -> Iterator[Page]:
+        """Pages of notices for the records of every ``(entity, key, condition, via)`` changed after
+        ``since``: each time window is read from every entity before its checkpoint, so a
+        checkpoint holds for all of them (products are stock, non-stock and template items). A
+        row whose ``via`` field is set is announced under that id instead (a matrix item under its
+        template), once per page.
 
         The range is read in consecutive time windows, oldest first, each ending with a checkpoint
         at its end; no window reaches past the time the poll started. The first window is the whole
-        range, so a quiet poll costs one request. A window that comes back as a full page holds more than a page: it
-        is cut at the median change time of the rows it returned (an estimate of the window's own
-        median) until it fits in a page or cannot be cut any more, in which case it is read by
-        ``$skip`` inside the window. Each next window is sized from what the last one held, so that
-        it holds about ``FILL`` of a page: longer after a sparse window (at most ``GROW`` times, also
-        after an empty one), shorter after a crowded one (at most ``SHRINK`` times). A poll over N
-        changes thus costs about N / (FILL * page_size) requests, plus a few while the size adapts.
+        range, so a quiet poll costs one request per entity. A window that comes back as a full page
+        of any entity holds more than a page: it is cut at the median change time of the rows it
+        returned (an estimate of the window's own median) until it fits in a page or cannot be cut
+        any more, in which case it is read by ``$skip`` inside the window. Each next window is sized
+        from what the last one held, so that it holds about ``FILL`` of a page: longer after a sparse
+        window (at most ``GROW`` times, also after an empty one), shorter after a crowded one (at
+        most ``SHRINK`` times). A poll over N changes thus costs about N / (FILL * page_size)
+        requests, plus a few while the size adapts.
         """
         until = datetime.now(UTC)
         start = since if since.tzinfo else since.replace(tzinfo=UTC)
-        cfg = self.settings()
-        size = cfg.page_size
+        size = self.settings().page_size
         width: timedelta | None = None  # the first window: the whole range
-        select = f"{key},LastModifiedDateTime"
         while start < until:
             end = start + width if width is not None and width < until - start else until
-            while True:
-                filter_ = f"LastModifiedDateTime gt {odata_time(start)} and LastModifiedDateTime le {odata_time(end)}"
-                if condition:
-                    filter_ += f" and {condition}"
-                rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=0)
-                if len(rows) < size or end - start <= MIN_WINDOW:
-                    break
-                times = sorted(t for t in (mapping.when(mapping.value(r, "LastModifiedDateTime")) for r in rows) if t)
-                cut = times[len(times) // 2] if times else None
-                if cut is None or cut <= start or cut >= end:
-                    break  # cannot be cut: read it page by page
-                end = cut
-            held = len(rows)
-            while len(rows) >= size:
-                yield Page(self._notices(rows, key, kind))
-                rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=held)
-                held += len(rows)
-            yield Page(self._notices(rows, key, kind), checkpoint=end)
+            held = 0
+            for n, (entity, key, condition, via) in enumerate(sources):
+                select = f"{key},LastModifiedDateTime" + (f",{via}" if via else "")
+                while True:
+                    filter_ = (
+                        f"LastModifiedDateTime gt {odata_time(start)} and LastModifiedDateTime le {odata_time(end)}"
+                    )
+                    if condition:
+                        filter_ += f" and {condition}"
+                    rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=0)
+                    if len(rows) < size or end - start <= MIN_WINDOW or n > 0:
+                        break  # windows are cut on the first entity only (the others follow its cuts)
+                    times = sorted(
+                        t for t in (mapping.when(mapping.value(r, "LastModifiedDateTime")) for r in rows) if t
+                    )
+                    cut = times[len(times) // 2] if times else None
+                    if cut is None or cut <= start or cut >= end:
+                        break  # cannot be cut: read it page by page
+                    end = cut
+                got = len(rows)
+                while len(rows) >= size:
+                    yield Page(self._notices(rows, key, kind, via))
+                    rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=got)
+                    got += len(rows)
+                held = max(held, got)
+                last = n == len(sources) - 1
+                yield Page(self._notices(rows, key, kind, via), checkpoint=end if last else None)
             factor = GROW if held == 0 else min(GROW, max(1 / SHRINK, FILL * size / held))
             width = max((end - start) * factor, MIN_WINDOW)
             start = end
 
-    def _notices(self, rows: list[dict[str, Any]], key: str, kind: str) -> list[ChangeNotice]:
-        out = []
+    def _notices(self, rows: list[dict[str, Any]], key: str, kind: str, via: str = "") -> list[ChangeNotice]:
+        out: dict[str, ChangeNotice] = {}
         for row in rows:
             version = mapping.value(row, "LastModifiedDateTime")
-            out.append(
-                ChangeNotice(
-                    source=self.name,
-                    entity=kind,
-                    id=str(mapping.value(row, key, "")),
-                    version=str(version) if version else None,
-                    occurred_at=mapping.when(version),
-                )
+            rid = str((mapping.value(row, via) if via else None) or mapping.value(row, key, "")).strip()
+            notice = ChangeNotice(
+                source=self.name,
+                entity=kind,
+                id=rid,
+                version=str(version) if version else None,
+                occurred_at=mapping.when(version),
             )
-        out.sort(key=lambda n: n.occurred_at or datetime.min.replace(tzinfo=UTC))
-        return out
+            if via and mapping.value(row, via):
+                notice.version = None  # the template's own version is not the matrix item's
+            seen = out.get(rid)
+            if seen is None or (notice.occurred_at or datetime.min.replace(tzinfo=UTC)) > (
+                seen.occurred_at or datetime.min.replace(tzinfo=UTC)
+            ):
+                out[rid] = notice
+        return sorted(out.values(), key=lambda n: n.occurred_at or datetime.min.replace(tzinfo=UTC))
 
     def shipment_pages(self, since: datetime) -> Iterator[Page]:
         statuses = " or ".join(f"Status eq {odata_string(s)}" for s in mapping.CONFIRMED_SHIPMENT)
@@ -307,9 +328,26 @@ class AcumaticaSystem:
             ("customer", "source"): AcumaticaCustomers(self.erp),
         }
         self._ports[("customer", "target")] = self._ports[("customer", "source")]
+        self.settings = settings
 
     def port(self, entity: str, direction: str) -> Any:
+        if (entity, direction) not in self._ports and direction == "source":
+            self._catalog_port(entity)
         try:
             return self._ports[(entity, direction)]
         except KeyError:
             raise NotFoundError(f"acumatica serves no {entity} {direction}", system="acumatica") from None
+
+    def _catalog_port(self, entity: str) -> None:
+        """The catalog's ports, made when first asked for (the order flows never import them)."""
+        from erpsync.systems.acumatica import catalog
+
+        makers: dict[str, Callable[[], object]] = {
+            "attribute": lambda: catalog.AcumaticaAttributes(self.erp),
+            "category": lambda: catalog.AcumaticaCategories(self.erp),
+            "product": lambda: catalog.AcumaticaProducts(self.erp),
+            "price": lambda: catalog.AcumaticaPrices(self.erp),
+            "stock": lambda: catalog.AcumaticaStock(self.erp),
+        }
+        if entity in makers:
+            self._ports[(entity, "source")] = makers[entity]()

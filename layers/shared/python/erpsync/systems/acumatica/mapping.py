@@ -302,7 +302,7 @@ def invoice(record: Mapping[str, Any]) -> Invoice:
         released=status in RELEASED_INVOICE,
         date=when(value(record, "Date")),
         amount=dec(record, "Amount"),
-        currency=str(value(record, "CurrencyID", "")),
+        currency=str(value(record, "Currency", None) or value(record, "CurrencyID", "")),  # the contract: Currency
         lines=lines,
         updated_at=when(value(record, "LastModifiedDateTime")),
     )

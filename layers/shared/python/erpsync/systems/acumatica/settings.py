@@ -19,6 +19,9 @@ class AcumaticaSettings(BaseModel):
     warehouse_id: str | None = None
     page_size: int = Field(100, ge=1, le=1000)
     """Rows per request of a poll (its time windows are sized to fit one page)."""
+    price_currency: str | None = None
+    """Only sales prices in this currency reach the store (None: every currency, i.e. a tenant
+    with one)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -3,7 +3,10 @@
 Body (SM302000): ``{"Inserted": [rows], "Deleted": [rows], "Query": name, "CompanyId", "Id",
 "TimeStamp"}``; an update is a Deleted+Inserted pair. Rows that carry ``ShipmentNbr`` are
 shipments, rows with ``ReferenceNbr`` (and a ``Type`` of Invoice, when present) are invoices,
-other rows with ``CustomerID`` are customers.
+other rows with ``CustomerID`` are customers. Catalog rows: ``InventoryID`` names an item, whose
+stock changed when the row carries quantities (``STOCK_FIELDS``), its prices when it carries
+prices (``PRICE_FIELDS``), the item itself otherwise; ``CategoryID`` a sales category,
+``AttributeID`` an attribute definition.
 Delivery is at least once: the event id is ``Id`` + ``Query``.
 """
 
@@ -20,6 +23,12 @@ if TYPE_CHECKING:
     from erpsync.model import ChangeNotice
 
 TOKEN_HEADER = "x-erpsync-token"
+STOCK_FIELDS = frozenset(
+    {"QtyOnHand", "QtyAvailable", "QtyHardAvailable", "QtyAvailableForShipment", "LastModifiedDateofWarehouseQty"}
+)
+"""A row with ``InventoryID`` and one of these announces a stock change (an inquiry over quantities)."""
+PRICE_FIELDS = frozenset({"Price", "PriceType", "PriceCode", "BreakQty", "PendingPrice"})
+"""A row with ``InventoryID`` and one of these announces a price change."""
 _TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 
@@ -73,12 +82,21 @@ def notice_fields(
         raise BadPush(f"'TimeStamp' {occurred.isoformat()} is outside the accepted window (replay?)")
     notices: list[dict[str, Any]] = []
     for row in inserted:
-        if row.get("ShipmentNbr"):
+        if row.get("InventoryID") and (STOCK_FIELDS | PRICE_FIELDS) & set(row):
+            entity = "stock" if STOCK_FIELDS & set(row) else "price"
+            rid = str(row["InventoryID"]).strip()
+        elif row.get("ShipmentNbr"):
             entity, rid = "shipment", str(row["ShipmentNbr"])
         elif row.get("ReferenceNbr") and str(row.get("Type", "Invoice")) in ("Invoice", "INV"):
             entity, rid = "invoice", str(row["ReferenceNbr"])
         elif row.get("CustomerID"):
             entity, rid = "customer", str(row["CustomerID"])
+        elif row.get("InventoryID"):
+            entity, rid = "product", str(row["InventoryID"]).strip()
+        elif row.get("CategoryID") not in (None, ""):
+            entity, rid = "category", str(row["CategoryID"])
+        elif row.get("AttributeID"):
+            entity, rid = "attribute", str(row["AttributeID"])
         else:
             continue
         event_id = f"{body['Id']}|{body['Query']}|{rid}"
@@ -86,7 +104,10 @@ def notice_fields(
             {"source": "acumatica", "entity": entity, "id": rid, "event_id": event_id, "occurred_at": occurred}
         )
     if inserted and not notices:
-        raise BadPush(f"query {body['Query']!r} rows carry no ShipmentNbr, invoice ReferenceNbr or CustomerID")
+        raise BadPush(
+            f"query {body['Query']!r} rows carry no ShipmentNbr, invoice ReferenceNbr, CustomerID, "
+            "InventoryID, CategoryID or AttributeID"
+        )
     return notices
 
 

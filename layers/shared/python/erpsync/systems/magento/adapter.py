@@ -286,9 +286,26 @@ class MagentoSystem:
             ("customer", "source"): MagentoCustomers(client, settings, connection),
         }
         self._ports[("customer", "target")] = self._ports[("customer", "source")]
+        self.settings = settings
 
     def port(self, entity: str, direction: str) -> Any:
+        if (entity, direction) not in self._ports and direction == "target":
+            self._catalog_port(entity)
         try:
             return self._ports[(entity, direction)]
         except KeyError:
             raise NotFoundError(f"magento serves no {entity} {direction}", system="magento") from None
+
+    def _catalog_port(self, entity: str) -> None:
+        """The catalog's ports, made when first asked for (the order flows never import them)."""
+        from erpsync.systems.magento import catalog
+
+        makers: dict[str, Callable[[], object]] = {
+            "attribute": lambda: catalog.MagentoAttributes(self.client),
+            "category": lambda: catalog.MagentoCategories(self.client, self.settings),
+            "product": lambda: catalog.MagentoProducts(self.client),
+            "price": lambda: catalog.MagentoPrices(self.client),
+            "stock": lambda: catalog.MagentoStock(self.client, self.settings),
+        }
+        if entity in makers:
+            self._ports[(entity, "target")] = makers[entity]()

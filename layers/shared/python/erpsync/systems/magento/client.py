@@ -125,13 +125,32 @@ class MagentoClient:
 
     # ----------------------------------------------------------------- plumbing
 
+    def scoped(self, scope: str | None) -> str:
+        """The base URL for store scope ``scope`` (``all``: global values; a store view code:
+        that view's values), or ``base_url`` itself for None."""
+        if not scope:
+            return self.base_url
+        head, _, tail = self.base_url.rpartition("/")
+        if tail == "rest":
+            return f"{self.base_url}/{scope}"
+        if head.endswith("/rest") or head == "/rest":
+            return f"{head}/{scope}"
+        return self.base_url
+
     def _send(
-        self, method: str, path: str, *, params: Mapping[str, str] | None, json: Any, token: str | None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        json: Any,
+        token: str | None,
+        scope: str | None = None,
     ) -> httpx.Response:
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        url = f"{self.base_url}{path}"
+        url = f"{self.scoped(scope)}{path}"
         with self._lock:
             self.request_count += 1
         return transport.send(
@@ -170,11 +189,20 @@ class MagentoClient:
         self._token = data
         return data
 
-    def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None, json: Any = None) -> Any:
-        """One API call; the decoded JSON. Errors are raised as erpsync's typed errors."""
-        response = self._send(method, path, params=params, json=json, token=self.token())
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        scope: str | None = None,
+    ) -> Any:
+        """One API call; the decoded JSON. Errors are raised as erpsync's typed errors. ``scope``:
+        the store scope of the call (``all`` for global values), else the one ``base_url`` names."""
+        response = self._send(method, path, params=params, json=json, token=self.token(), scope=scope)
         if response.status_code == 401:
-            response = self._send(method, path, params=params, json=json, token=self.token(renew=True))
+            response = self._send(method, path, params=params, json=json, token=self.token(renew=True), scope=scope)
             if response.status_code == 401:
                 raise AuthError(f"magento: {self._message(response)}", system=self.name)
         return self._decode(response, method, path)
@@ -220,11 +248,11 @@ class MagentoClient:
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: Any) -> Any:
-        return self.request("POST", path, json=body)
+    def post(self, path: str, body: Any, *, scope: str | None = None) -> Any:
+        return self.request("POST", path, json=body, scope=scope)
 
-    def put(self, path: str, body: Any) -> Any:
-        return self.request("PUT", path, json=body)
+    def put(self, path: str, body: Any, *, scope: str | None = None) -> Any:
+        return self.request("PUT", path, json=body, scope=scope)
 
     def search_page(
         self,

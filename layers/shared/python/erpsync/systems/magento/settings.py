@@ -13,6 +13,8 @@ class MagentoSettings(BaseModel):
     store_id: int = Field(1, ge=0)
     """The store view new customers are created in."""
     page_size: int = Field(100, ge=1, le=1000)
+    msi: bool = True
+    """Multi-source inventory is on: stock goes to source items (off: legacy stock items)."""
 
 
 class MagentoSecret(BaseModel):

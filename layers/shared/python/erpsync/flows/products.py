@@ -1,0 +1,315 @@
+"""Products, ERP -> store: stock and non-stock items become simple (or virtual) products, templates
+with their matrix items become configurable products with their children, kits become bundles
+(where ``settings.catalog.bundles`` says so).
+
+Dependencies first: the attributes the item uses (their option table) and its categories are
+synced before it, and a configurable's children before the configurable, which is then written
+with its options and links in one payload (the store drops links an update leaves out).
+
+The ERP owns the catalog. What the store last held is not read back: each write sends everything
+the ERP owns of the product (category links and configurable links included, never left out), so
+a change made in the store is overwritten at the product's next ERP change; the sync result says
+so. Fields handed to the store (``settings.catalog.store_owns``) are sent on create only. An
+inactive item is disabled, never deleted; one never synced is left out. A matrix child changes
+through its template; each child's hash is kept on the template's binding, so a change of one
+child writes that child alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from erpsync.errors import PermanentError
+from erpsync.flows.attributes import AttributeRules
+from erpsync.flows.base import SyncResult
+from erpsync.flows.batched import digest
+from erpsync.flows.categories import CategoryRules
+from erpsync.flows.sync import FlowContext, RecordSync
+from erpsync.model import ChangeNotice
+from erpsync.model.catalog import Product, ProductDraft
+from erpsync.state.bindings import Binding
+from erpsync.systems.plugin import SOURCE, TARGET
+
+
+class BadItem(PermanentError):
+    error_type = "validation"
+
+
+class OptionMissing(PermanentError):
+    error_type = "option_missing"
+
+
+@dataclass
+class Resolved:
+    """What a product needs of the store, in the store's ids."""
+
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    """ERP item id -> store attribute code -> option id or text."""
+    attribute_ids: dict[str, str] = field(default_factory=dict)
+    """ERP attribute id -> store attribute id (configurable options)."""
+    codes: dict[str, str] = field(default_factory=dict)
+    """ERP attribute id -> store attribute code."""
+    categories: list[str] = field(default_factory=list)
+
+
+class ProductRules(RecordSync):
+    def __init__(self, ctx: FlowContext) -> None:
+        super().__init__(ctx)
+        self._attributes: AttributeRules | None = None
+        self._categories: CategoryRules | None = None
+
+    # -- neighbours: the attribute and category rules of this lane -------------------------------
+
+    def _neighbour(self, entity: str, rules: type[Any]) -> Any:
+        spec = self.ctx.spec.__class__(self.ctx.spec.name, entity, self.ctx.spec.source, self.ctx.spec.target, "")
+        ctx = FlowContext(
+            spec=spec,
+            source=self.source,
+            target=self.target,
+            source_port=self.ctx.extra[(entity, SOURCE)],
+            target_port=self.ctx.extra[(entity, TARGET)],
+            bindings=self.bindings,
+            settings=self.ctx.settings,
+            leases=self.ctx.leases,
+        )
+        return rules(ctx)
+
+    @property
+    def attributes(self) -> AttributeRules:
+        if self._attributes is None:
+            self._attributes = self._neighbour("attribute", AttributeRules)
+        return self._attributes
+
+    @property
+    def categories(self) -> CategoryRules:
+        if self._categories is None:
+            self._categories = self._neighbour("category", CategoryRules)
+        return self._categories
+
+    # -- the steps ---------------------------------------------------------------------------------
+
+    def fetch(self, notice: ChangeNotice) -> Product:
+        product: Product = self.ctx.source_port.get(notice.id)
+        if product.parent:  # a matrix child: its template is what syncs
+            return self.ctx.source_port.get(product.parent)
+        return product
+
+    def must_skip(self, record: Product) -> SyncResult | None:
+        if not record.name:
+            raise BadItem(f"{self.source} item {record.source_id} has no Description (the product name)")
+        if record.kind == "configurable" and not record.children:
+            raise BadItem(f"{self.source} template item {record.source_id} has no matrix items")
+        if not record.active and not self.bindings.find(self.entity, self.source, record.source_id, self.target):
+            return SyncResult("filtered", "", f"{record.source_id} is not active in {self.source} and not in the store")
+        return None
+
+    def children_of(self, record: Product) -> list[Product]:
+        if record.kind != "configurable":
+            return []
+        return list(self.ctx.source_port.children(record.source_id))
+
+    def content_hash(self, record: Product) -> str:
+        return digest(record.model_dump(mode="json", exclude={"version"}))
+
+    def up_to_date(self, record: Product, binding: Binding | None) -> SyncResult | None:
+        """A template is never settled by its own hash: its matrix items change apart from it (the
+        write compares each child's and the template's draft with what was written, and writes
+        only what differs)."""
+        if record.kind == "configurable":
+            return None
+        return super().up_to_date(record, binding)
+
+    def dependencies(self, record: Product) -> tuple[list[Product], Resolved]:
+        children = self.children_of(record)
+        resolved = Resolved()
+        for item in [record, *children]:
+            resolved.values[item.source_id] = self._values(item, resolved)
+        for cid in record.categories:
+            resolved.categories.append(self.categories.store_id(cid, depth=0, child=f"of item {record.source_id}"))
+        return children, resolved
+
+    def _attribute(self, attribute_id: str) -> Binding:
+        binding = self.bindings.get("attribute", self.source, attribute_id, self.target)
+        if binding is None or binding.status != "synced":
+            self.attributes.sync(
+                ChangeNotice(source=self.source, entity="attribute", id=attribute_id, target=self.target)
+            )
+            binding = self.bindings.get("attribute", self.source, attribute_id, self.target)
+        if binding is None or not binding.other_id:
+            raise OptionMissing(f"{self.source} attribute {attribute_id} could not be made in {self.target}")
+        return binding
+
+    def _values(self, item: Product, resolved: Resolved) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for attribute_id, raw in sorted(item.attributes.items()):
+            binding = self._attribute(attribute_id)
+            code = str(binding.other_id)
+            resolved.codes[attribute_id] = code
+            resolved.attribute_ids[attribute_id] = str(binding.data.get("id") or "")
+            kind = binding.data.get("input", "select")
+            if kind not in ("select", "multiselect"):
+                out[code] = raw
+                continue
+            wanted = [v.strip() for v in raw.split(",") if v.strip()] if kind == "multiselect" else [raw]
+            options: dict[str, str] = binding.data.get("options") or {}
+            if any(v not in options for v in wanted):
+                # the attribute may have gained the value since: sync it again, once
+                self.attributes.sync(
+                    ChangeNotice(source=self.source, entity="attribute", id=attribute_id, target=self.target)
+                )
+                again = self.bindings.get("attribute", self.source, attribute_id, self.target) or binding
+                options = again.data.get("options") or {}
+            missing = [v for v in wanted if v not in options]
+            if missing:
+                raise OptionMissing(
+                    f"{self.source} item {item.source_id}: attribute {attribute_id} value "
+                    f"{', '.join(repr(v) for v in missing)} is not one of the attribute's values "
+                    f"(no {self.target} option for it)"
+                )
+            out[code] = ",".join(str(options[v]) for v in wanted)
+        return out
+
+    # -- drafts ------------------------------------------------------------------------------------
+
+    def draft(
+        self, item: Product, resolved: Resolved, *, kind: str, visible: bool, children: list[str] | None = None
+    ) -> ProductDraft:
+        cfg = self.settings.catalog
+        if kind in ("simple", "virtual") and (item.price is None or item.price <= 0):
+            raise BadItem(
+                f"{self.source} item {item.source_id} has no DefaultPrice ({item.price}): "
+                "a store product without a price would sell for nothing"
+            )
+        return ProductDraft(
+            sku=item.source_id,
+            kind=kind,
+            name=item.name,
+            description=item.description or None,
+            price=item.price if kind != "configurable" else None,
+            weight=item.weight,
+            active=item.active,
+            visible=visible and item.visible,
+            attribute_set_id=cfg.attribute_sets.get(item.item_class or "", cfg.default_attribute_set),
+            tax_class_id=cfg.tax_classes.get(item.tax_category or "", cfg.default_tax_class),
+            website_ids=list(cfg.website_ids),
+            values=resolved.values.get(item.source_id, {}),
+            category_ids=sorted(resolved.categories) if visible else [],
+            children=children or [],
+        )
+
+    def _owned(self, draft: ProductDraft, creating: bool) -> ProductDraft:
+        """``draft`` less the fields the store owns, unless the product is being created."""
+        owns = set(self.settings.catalog.store_owns)
+        if creating or not owns:
+            return draft
+        update: dict[str, Any] = {}
+        if "description" in owns:
+            update["description"] = None
+        if "categories" in owns:
+            update["category_ids"] = None
+        if "name" in owns:
+            update["name"] = ""
+        return draft.model_copy(update=update)
+
+    def kind_of(self, item: Product) -> str:
+        if item.kind == "virtual":
+            return self.settings.catalog.non_stock_as
+        if item.components and self.settings.catalog.bundles:
+            return "bundle"
+        return item.kind if item.kind in ("simple", "configurable") else "simple"
+
+    # -- write ---------------------------------------------------------------------------------------
+
+    def write(self, record: Product, binding: Binding | None, deps: Any = None) -> SyncResult:
+        children, resolved = deps
+        data = dict(binding.data) if binding is not None else {}
+        written: dict[str, str] = dict(data.get("children") or {})
+        notes: list[str] = []
+        child_ids: list[str] = []
+        for child in children:
+            d = self.draft(child, resolved, kind=self.kind_of(child), visible=False)
+            h = digest(d.model_dump(mode="json"))
+            if written.get(child.source_id, "").startswith(h + ":"):
+                child_ids.append(written[child.source_id].split(":", 1)[1])
+                continue
+            saved = self._save(d, exists=child.source_id in written)
+            written[child.source_id] = f"{h}:{saved['id']}"
+            child_ids.append(str(saved["id"]))
+            notes.append(f"child {child.source_id}")
+        kind = self.kind_of(record)
+        draft = self.draft(record, resolved, kind=kind, visible=True, children=child_ids)
+        if kind == "configurable":
+            draft = draft.model_copy(update=self._options(record, children, resolved))
+        if kind == "bundle":
+            draft = draft.model_copy(update={"components": record.components})
+        bound = binding is not None and bool(binding.other_id) and binding.status == "synced"
+        h = digest(draft.model_dump(mode="json"))
+        if bound and data.get("draft") == h and binding is not None:
+            store_id = str(binding.other_id)
+        else:
+            saved = self._save(draft, exists=bound)
+            store_id = str(saved["id"])
+            notes.insert(0, "updated" if bound else "created")
+        self.bindings.put(
+            Binding(
+                self.entity,
+                self.source,
+                record.source_id,
+                self.target,
+                store_id,
+                version=record.version,
+                seen_hash=self.content_hash(record),
+                data={"draft": h, "children": written, "kind": kind},
+            )
+        )
+        if not notes:
+            return SyncResult(
+                "skipped", store_id, f"{self.target} product {record.source_id} already as the ERP has it"
+            )
+        over = " (the ERP owns the catalog: what the store changed of it is overwritten)" if bound else ""
+        return SyncResult("synced", store_id, f"{', '.join(notes)} {kind} product {record.source_id}{over}")
+
+    def _options(self, record: Product, children: list[Product], resolved: Resolved) -> dict[str, Any]:
+        options: dict[str, list[str]] = {}
+        labels: dict[str, str] = {}
+        for attribute_id in record.variant_attributes:
+            store_attr = resolved.attribute_ids.get(attribute_id)
+            code = resolved.codes.get(attribute_id)
+            if not store_attr or not code:
+                raise BadItem(
+                    f"{self.source} template {record.source_id}: variant attribute {attribute_id} is not in the store"
+                )
+            values = []
+            for child in children:
+                value = resolved.values.get(child.source_id, {}).get(code)
+                if value is None:
+                    raise BadItem(
+                        f"{self.source} template {record.source_id}: matrix item {child.source_id} has no value "
+                        f"for variant attribute {attribute_id}"
+                    )
+                values.append(value)
+            options[store_attr] = sorted(set(values), key=values.index)
+            labels[store_attr] = attribute_id
+        if not options:
+            raise BadItem(f"{self.source} template {record.source_id}: its matrix items differ in no attribute")
+        return {"options": options, "option_labels": labels}
+
+    def _save(self, draft: ProductDraft, *, exists: bool) -> dict[str, Any]:
+        """Write ``draft``: an update when the store has it, else a create made exactly once (a
+        product the store already has with this SKU is taken over and brought in step)."""
+        target = self.ctx.target_port
+        if exists:
+            return dict(target.save(self._owned(draft, creating=False), exists=True))
+        key = (self.entity, self.source, draft.sku, self.target)
+        made, created = self.create_once(
+            key,
+            self.bindings.get(*key),
+            lambda: target.find(draft.sku),
+            lambda: target.save(draft, exists=False),
+            look_first=True,
+        )
+        if not created:
+            made = target.save(self._owned(draft, creating=False), exists=True)
+        self.bindings.put(Binding(*key, other_id=str(made["id"]), data={"kind": draft.kind}))
+        return dict(made)

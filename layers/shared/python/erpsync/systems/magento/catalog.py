@@ -1,0 +1,394 @@
+"""Magento 2 as the target of the catalog: attributes and options, categories, products, prices
+and stock (../shared/reference/CATALOG-NOTES.md §2 lists the traps these avoid).
+
+- Every catalog write goes through ``/rest/all`` (global values): a write through a store view
+  would make store-view overrides that later global writes never show through.
+- Products are sent whole as the ERP owns them, with ``website_ids``, ``category_links`` and a
+  configurable's options and links always in the payload (an update without them drops them).
+- Option ids are the store's: after adding options the attribute is read back.
+- url keys are the name's slug with the SKU, and on "URL key ... already exists" a numbered suffix.
+- Prices go through the price APIs, many SKUs per request; they answer 200 with a list of
+  failures, each of which fails its SKU alone. Stock goes to MSI source items, many per request
+  (legacy stock items when MSI is off); a batch the store refuses as a whole is split in halves
+  until the SKU at fault is found, so one bad SKU never fails the rest.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from erpsync.errors import NotFoundError, ValidationFailed
+from erpsync.model.catalog import Attribute, Category, PriceSet, ProductDraft, StockLevel, StoreAttribute
+from erpsync.systems.magento.client import Filter, MagentoClient, render_message
+from erpsync.systems.magento.settings import MagentoSettings
+
+ALL = "all"
+CHUNK = 500
+"""SKUs per price or source-item request (well under PHP's and the web server's limits)."""
+TS = "%Y-%m-%d %H:%M:%S"
+ALL_GROUPS = "ALL GROUPS"
+URL_TAKEN = "url key"
+
+
+def sku_path(sku: str) -> str:
+    return quote(sku, safe="")
+
+
+def slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def _money(x: Decimal) -> float:
+    return float(x)
+
+
+class MagentoAttributes:
+    def __init__(self, client: MagentoClient) -> None:
+        self.client = client
+
+    def find(self, code: str) -> StoreAttribute | None:
+        try:
+            data = self.client.get(f"/V1/products/attributes/{quote(code, safe='')}")
+        except NotFoundError:
+            return None
+        options = {
+            str(o.get("label", "")).strip(): str(o.get("value"))
+            for o in data.get("options") or []
+            if str(o.get("value", "")).strip() and str(o.get("label", "")).strip()
+        }
+        return StoreAttribute(
+            code=str(data.get("attribute_code", code)), id=str(data.get("attribute_id", "")), options=options
+        )
+
+    def create(self, code: str, attribute: Attribute) -> StoreAttribute:
+        live = [o for o in attribute.options if not o.disabled]
+        body = {
+            "attribute": {
+                "attribute_code": code,
+                "frontend_input": attribute.input
+                if attribute.input in ("select", "multiselect", "boolean", "date")
+                else "text",
+                "default_frontend_label": attribute.label or attribute.source_id,
+                "frontend_labels": [],
+                "is_required": False,
+                "is_user_defined": True,
+                "scope": "global",
+                "is_filterable": attribute.input in ("select", "multiselect"),
+                "is_visible_on_front": True,
+                "used_in_product_listing": False,
+                "options": [{"label": o.label, "sort_order": o.sort_order} for o in live],
+            }
+        }
+        self.client.post("/V1/products/attributes", body, scope=ALL)
+        found = self.find(code)
+        if found is None:
+            raise ValidationFailed(f"magento attribute {code} is not there after its create", system=self.client.name)
+        return found
+
+    def add_options(self, code: str, labels: list[str]) -> StoreAttribute:
+        for n, label in enumerate(labels):
+            self.client.post(
+                f"/V1/products/attributes/{quote(code, safe='')}/options",
+                {"option": {"label": label, "sort_order": n, "is_default": False, "store_labels": []}},
+                scope=ALL,
+            )
+        found = self.find(code)
+        if found is None:
+            raise NotFoundError(f"magento attribute {code} is gone", system=self.client.name)
+        return found
+
+
+class MagentoCategories:
+    def __init__(self, client: MagentoClient, settings: Callable[[], MagentoSettings]) -> None:
+        self.client, self.settings = client, settings
+        self._root: dict[int, str] = {}
+
+    def root(self) -> str:
+        website = self.settings().website_id
+        if website not in self._root:
+            groups = self.client.get("/V1/store/storeGroups") or []
+            mine = [g for g in groups if int(g.get("website_id", -1)) == website] or groups
+            if not mine:
+                raise NotFoundError("magento has no store group to take a root category from", system=self.client.name)
+            self._root[website] = str(mine[0].get("root_category_id"))
+        return self._root[website]
+
+    def get(self, id: str) -> tuple[str, str] | None:
+        try:
+            data = self.client.get(f"/V1/categories/{quote(id, safe='')}")
+        except NotFoundError:
+            return None
+        return str(data.get("name", "")), str(data.get("parent_id", ""))
+
+    def find(self, url_key: str, parent: str) -> str | None:
+        rows = self.client.search("/V1/categories/list", [Filter("parent_id", parent), Filter("url_key", url_key)])
+        return str(rows[0]["id"]) if rows else None
+
+    def create(self, category: Category, parent: str, url_key: str) -> str:
+        body = {
+            "category": {
+                "parent_id": int(parent),
+                "name": category.name,
+                "is_active": category.active,
+                "include_in_menu": True,
+                "position": category.position,
+                "custom_attributes": [{"attribute_code": "url_key", "value": url_key}],
+            }
+        }
+        data = self.client.post("/V1/categories", body, scope=ALL)
+        return str(data.get("id"))
+
+    def update(self, id: str, category: Category, parent: str) -> None:
+        current = self.get(id)
+        body = {
+            "category": {
+                "id": int(id),
+                "name": category.name,
+                "is_active": category.active,
+                "position": category.position,
+            }
+        }
+        self.client.put(f"/V1/categories/{quote(id, safe='')}", body, scope=ALL)
+        if current is not None and current[1] != parent:
+            self.client.put(f"/V1/categories/{quote(id, safe='')}/move", {"parentId": int(parent)}, scope=ALL)
+
+
+class MagentoProducts:
+    def __init__(self, client: MagentoClient) -> None:
+        self.client = client
+        self._in_set: dict[int, set[str]] = {}
+
+    def find(self, sku: str) -> dict[str, Any] | None:
+        try:
+            data = self.client.get(f"/V1/products/{sku_path(sku)}")
+        except NotFoundError:
+            return None
+        return {"id": str(data.get("id")), "type": data.get("type_id")}
+
+    def save(self, draft: ProductDraft, *, exists: bool) -> dict[str, Any]:
+        self._ensure_in_set(draft.attribute_set_id, list(draft.values))
+        product = self.payload(draft)
+        if exists:
+            data = self.client.put(f"/V1/products/{sku_path(draft.sku)}", {"product": product}, scope=ALL)
+            return {"id": str(data.get("id")), "type": data.get("type_id")}
+        base = slug(f"{draft.name} {draft.sku}") or slug(draft.sku) or "product"
+        for n in range(1, 6):
+            key = base if n == 1 else f"{base}-{n}"
+            attrs = [a for a in product["custom_attributes"] if a["attribute_code"] != "url_key"]
+            product["custom_attributes"] = [*attrs, {"attribute_code": "url_key", "value": key}]
+            try:
+                data = self.client.post("/V1/products", {"product": product, "saveOptions": True}, scope=ALL)
+            except ValidationFailed as exc:
+                if URL_TAKEN in str(exc).lower() and n < 5:
+                    continue
+                raise
+            return {"id": str(data.get("id")), "type": data.get("type_id")}
+        raise ValidationFailed(f"magento refused every url key tried for {draft.sku}", system=self.client.name)
+
+    def payload(self, d: ProductDraft) -> dict[str, Any]:
+        product: dict[str, Any] = {
+            "sku": d.sku,
+            "attribute_set_id": d.attribute_set_id,
+            "type_id": d.kind,
+            "status": 1 if d.active else 2,
+            "visibility": 4 if d.visible else 1,
+        }
+        if d.name:
+            product["name"] = d.name
+        if d.price is not None:
+            product["price"] = _money(d.price)
+        if d.weight is not None and d.kind != "virtual":
+            product["weight"] = float(d.weight)
+        ext: dict[str, Any] = {"website_ids": d.website_ids}
+        if d.category_ids is not None:
+            ext["category_links"] = [{"category_id": c, "position": 0} for c in d.category_ids]
+        if d.kind == "configurable":
+            ext["configurable_product_options"] = [
+                {
+                    "attribute_id": attr,
+                    "label": d.option_labels.get(attr, attr),
+                    "position": n,
+                    "values": [{"value_index": int(o)} for o in opts],
+                }
+                for n, (attr, opts) in enumerate(d.options.items())
+            ]
+            ext["configurable_product_links"] = [int(c) for c in d.children]
+        if d.kind == "bundle":
+            ext["bundle_product_options"] = [
+                {
+                    "title": c.sku,
+                    "required": True,
+                    "type": "select",
+                    "position": n,
+                    "sku": d.sku,
+                    "product_links": [
+                        {
+                            "sku": c.sku,
+                            "qty": float(c.qty),
+                            "is_default": True,
+                            "price": 0,
+                            "price_type": 0,
+                            "can_change_quantity": 0,
+                        }
+                    ],
+                }
+                for n, c in enumerate(d.components)
+            ]
+        product["extension_attributes"] = ext
+        custom = [{"attribute_code": code, "value": value} for code, value in sorted(d.values.items())]
+        if d.description is not None:
+            custom.append({"attribute_code": "description", "value": d.description})
+        if d.tax_class_id is not None:
+            custom.append({"attribute_code": "tax_class_id", "value": str(d.tax_class_id)})
+        if d.kind == "bundle":
+            custom += [
+                {"attribute_code": k, "value": "0"}
+                for k in ("price_type", "sku_type", "weight_type", "price_view", "shipment_type")
+            ]
+        product["custom_attributes"] = custom
+        return product
+
+    def _ensure_in_set(self, set_id: int, codes: list[str]) -> None:
+        """Attributes must be in a product's attribute set, or the store drops their values."""
+        if not codes:
+            return
+        if set_id not in self._in_set:
+            rows = self.client.get(f"/V1/products/attribute-sets/{set_id}/attributes") or []
+            self._in_set[set_id] = {str(r.get("attribute_code")) for r in rows}
+        missing = [c for c in codes if c not in self._in_set[set_id]]
+        if not missing:
+            return
+        groups = self.client.search("/V1/products/attribute-sets/groups/list", [Filter("attribute_set_id", set_id)])
+        if not groups:
+            raise NotFoundError(
+                f"magento attribute set {set_id} has no group to put attributes in", system=self.client.name
+            )
+        group = groups[0].get("attribute_group_id")
+        for code in missing:
+            self.client.post(
+                "/V1/products/attribute-sets/attributes",
+                {"attributeSetId": set_id, "attributeGroupId": group, "attributeCode": code, "sortOrder": 100},
+                scope=ALL,
+            )
+            self._in_set[set_id].add(code)
+
+
+def _failed_skus(failures: Any, sent: list[str]) -> dict[str, str]:
+    """The price APIs' failure list (``[{"message", "parameters"}]``) as SKU -> message."""
+    out: dict[str, str] = {}
+    known = set(sent)
+    for f in failures or []:
+        params = f.get("parameters") if isinstance(f, dict) else None
+        values = list(params.values()) if isinstance(params, dict) else list(params or [])
+        message = render_message(f, str(f))
+        hits = [str(v) for v in values if str(v) in known]
+        for sku in hits or sent:  # a failure naming no SKU fails the request's every SKU
+            out.setdefault(sku, message)
+    return out
+
+
+class MagentoPrices:
+    def __init__(self, client: MagentoClient) -> None:
+        self.client = client
+
+    def write(self, prices: list[PriceSet]) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        for i in range(0, len(prices), CHUNK):
+            chunk = prices[i : i + CHUNK]
+            base: list[dict[str, Any]] = [
+                {"price": _money(p.base), "store_id": 0, "sku": p.sku} for p in chunk if p.base is not None
+            ]
+            if base:
+                answer = self.client.post("/V1/products/base-prices", {"prices": base}, scope=ALL)
+                failed.update(_failed_skus(answer, [p.sku for p in chunk if p.base is not None]))
+            special: list[dict[str, Any]] = [
+                {
+                    "price": _money(p.special.price),
+                    "store_id": 0,
+                    "sku": p.sku,
+                    "price_from": p.special.starts.strftime(TS) if p.special.starts else None,
+                    "price_to": p.special.ends.strftime(TS) if p.special.ends else None,
+                }
+                for p in chunk
+                if p.special is not None and p.sku not in failed
+            ]
+            if special:
+                rows = [{k: v for k, v in r.items() if v is not None} for r in special]
+                answer = self.client.post("/V1/products/special-price", {"prices": rows}, scope=ALL)
+                failed.update(_failed_skus(answer, [str(r["sku"]) for r in rows]))
+            tiers: list[dict[str, Any]] = [
+                {
+                    "price": _money(t.price),
+                    "price_type": "fixed",
+                    "website_id": 0,
+                    "sku": p.sku,
+                    "customer_group": ALL_GROUPS if t.group == "ALL" else t.group,
+                    "quantity": float(t.qty),
+                }
+                for p in chunk
+                if p.sku not in failed
+                for t in p.tiers
+            ]
+            if tiers:
+                skus = sorted({str(r["sku"]) for r in tiers})
+                failed.update(
+                    _failed_skus(self.client.put("/V1/products/tier-prices", {"prices": tiers}, scope=ALL), skus)
+                )
+        return failed
+
+
+class MagentoStock:
+    def __init__(self, client: MagentoClient, settings: Callable[[], MagentoSettings]) -> None:
+        self.client = client
+        self.settings = settings
+
+    def write(self, levels: list[StockLevel]) -> dict[str, str]:
+        if not self.settings().msi:
+            return self._legacy(levels)
+        failed: dict[str, str] = {}
+        for i in range(0, len(levels), CHUNK):
+            self._source_items(levels[i : i + CHUNK], failed)
+        return failed
+
+    def _source_items(self, levels: list[StockLevel], failed: dict[str, str]) -> None:
+        items = [
+            {
+                "sku": lv.sku,
+                "source_code": source,
+                "quantity": float(q),
+                "status": 1 if lv.in_stock.get(source, q > 0) else 0,
+            }
+            for lv in levels
+            for source, q in sorted(lv.quantities.items())
+        ]
+        if not items:
+            return
+        try:
+            self.client.post("/V1/inventory/source-items", {"sourceItems": items}, scope=ALL)
+        except ValidationFailed as exc:
+            if len(levels) == 1:
+                failed[levels[0].sku] = str(exc)
+                return
+            half = len(levels) // 2  # refused as a whole: find the SKU at fault, keep the rest
+            self._source_items(levels[:half], failed)
+            self._source_items(levels[half:], failed)
+
+    def _legacy(self, levels: list[StockLevel]) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        for lv in levels:
+            qty = sum(lv.quantities.values(), Decimal(0))
+            try:
+                item = self.client.get(f"/V1/stockItems/{sku_path(lv.sku)}")
+                self.client.put(
+                    f"/V1/products/{sku_path(lv.sku)}/stockItems/{item.get('item_id')}",
+                    {"stockItem": {"qty": float(qty), "is_in_stock": any(lv.in_stock.values()) or qty > 0}},
+                )
+            except (ValidationFailed, NotFoundError) as exc:
+                failed[lv.sku] = str(exc)
+        return failed

@@ -1,0 +1,389 @@
+"""The catalog flows, Acumatica -> Magento, on both sims in-process and the bindings in moto.
+
+The ERP's records are made through Acumatica's REST API as a merchant's would be (the stock item
+with attributes is the official Postman collection's "Create a Stock Item with Attributes",
+tests/fixtures/acumatica/request_stockitem_with_attributes.json); what reaches Magento is read
+back through Magento's REST API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from erpsync.errors import PermanentError
+from erpsync.flows import catalog
+from erpsync.flows.sync import FlowContext
+from erpsync.model import ChangeNotice
+from erpsync.settings import Settings
+from erpsync.state.bindings import Bindings
+from erpsync.systems.acumatica import AcumaticaClient, AcumaticaSystem
+from erpsync.systems.acumatica.settings import AcumaticaSettings
+from erpsync.systems.magento import MagentoClient, MagentoSystem
+from erpsync.systems.magento.settings import MagentoSettings
+from erpsync.systems.plugin import SOURCE, TARGET
+from sandbox.sims import acumatica as acu_sim
+from sandbox.sims import magento as mag_sim
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+ACU = "/entity/Default/24.200.001/"
+BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def w(plain: dict[str, Any]) -> dict[str, Any]:
+    """Plain values as Acumatica's ``{"value": ...}``; lists of objects as details."""
+    out: dict[str, Any] = {}
+    for k, v in plain.items():
+        if isinstance(v, list):
+            out[k] = [w(x) for x in v]
+        elif isinstance(v, dict):
+            out[k] = w(v)
+        else:
+            out[k] = {"value": v}
+    return out
+
+
+class Catalog:
+    """Both sims, both systems and the catalog flows between them."""
+
+    def __init__(self, table: str, settings: Settings | None = None) -> None:
+        self.mhttp = TestClient(mag_sim.create_app())
+        self.ahttp = TestClient(acu_sim.create_app())
+        assert self.ahttp.post("/entity/auth/login", json={"name": "admin", "password": "123"}).status_code == 204
+        self.settings = settings or Settings()
+        self.magento = MagentoSystem(
+            MagentoClient("/rest/default", "admin", "admin123", http=self.mhttp), "magento", MagentoSettings
+        )
+        self.acumatica = AcumaticaSystem(
+            AcumaticaClient("http://testserver", "admin", "123", "Company", http=self.ahttp, poll_interval=0),
+            "acumatica",
+            AcumaticaSettings,
+        )
+        self.bindings = Bindings(table)
+        self.rules = {name: self._rules(name) for name in ("attributes", "categories", "products", "prices", "stock")}
+
+    def _rules(self, flow: str) -> Any:
+        spec = catalog.get(flow)
+        extra = {
+            (entity, direction): (self.acumatica if direction == SOURCE else self.magento).port(entity, direction)
+            for entity in spec.needs
+            for direction in (SOURCE, TARGET)
+        }
+        ctx = FlowContext(
+            spec=spec,
+            source="acumatica",
+            target="magento",
+            source_port=self.acumatica.port(spec.entity, SOURCE),
+            target_port=self.magento.port(spec.entity, TARGET),
+            bindings=self.bindings,
+            settings=self.settings,
+            extra=extra,
+        )
+        return spec.load_rules()(ctx)
+
+    # -- the ERP, through its REST API -------------------------------------------------------------
+
+    def acu(self, method: str, path: str, body: Any = None) -> Any:
+        r = self.ahttp.request(method, ACU + path, json=body)
+        assert r.status_code in (200, 202, 204), f"{method} {path}: {r.status_code} {r.text[:500]}"
+        return r.json() if r.content else None
+
+    def put(self, entity: str, plain: dict[str, Any], expand: str = "") -> Any:
+        return self.acu("PUT", entity + (f"?$expand={expand}" if expand else ""), w(plain))
+
+    # -- the store, through its REST API -------------------------------------------------------------
+
+    def mag(self, method: str, path: str, body: Any = None) -> Any:
+        token = self.mhttp.post(
+            "/rest/V1/integration/admin/token", json={"username": "admin", "password": "admin123"}
+        ).json()
+        r = self.mhttp.request(method, "/rest/all" + path, json=body, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text[:500]}"
+        return r.json()
+
+    def product(self, sku: str) -> dict[str, Any]:
+        return dict(self.mag("GET", f"/V1/products/{sku}"))
+
+    # -- running the flows -------------------------------------------------------------------------
+
+    def poll(self, flow: str, since: datetime = BEGINNING) -> list[ChangeNotice]:
+        port = self.rules[flow].ctx.source_port
+        return [n for page in port.changes(since) for n in page.notices]
+
+    def sync(self, flow: str, since: datetime = BEGINNING) -> list[Any]:
+        """One poll of ``flow`` and every notice synced; the results."""
+        rules = self.rules[flow]
+        notices = self.poll(flow, since)
+        if hasattr(rules, "sync_many"):
+            return list(rules.sync_many(notices)) if notices else []
+        out: list[Any] = []
+        for n in notices:
+            try:
+                out.append(rules.sync(n))
+            except PermanentError as exc:
+                out.append(exc)
+        return out
+
+    def magento_writes(self) -> list[str]:
+        rows = self.mhttp.get("/_sim/requests").json()["requests"]
+        return [
+            f"{r['method']} {r['path']}"
+            for r in rows
+            if r["method"] in ("POST", "PUT", "DELETE") and "token" not in r["path"]
+        ]
+
+    def clear(self) -> None:
+        self.mhttp.delete("/_sim/requests")
+        self.ahttp.delete("/_sim/requests")
+
+
+@pytest.fixture
+def cat(bindings_table: str) -> Iterator[Catalog]:
+    yield Catalog(bindings_table)
+
+
+def seed_catalog(cat: Catalog) -> None:
+    """Attributes, a category tree, the Postman stock item and a template with two matrix items."""
+    cat.put(
+        "AttributeDefinition",
+        {
+            "AttributeID": "Operation System",
+            "Description": "Operating system",
+            "ControlType": "Combo",
+            "Values": [{"ValueID": "Windows", "Description": "Windows"}, {"ValueID": "Linux", "Description": "Linux"}],
+        },
+    )
+    cat.put(
+        "AttributeDefinition",
+        {
+            "AttributeID": "SOFTVER",
+            "Description": "Software version",
+            "ControlType": "Combo",
+            "Values": [{"ValueID": "Server 2012 R2", "Description": "Server 2012 R2"}],
+        },
+    )
+    cat.put(
+        "AttributeDefinition",
+        {
+            "AttributeID": "COLOR",
+            "Description": "Color",
+            "ControlType": "Combo",
+            "Values": [{"ValueID": "RED", "Description": "Red"}, {"ValueID": "BLUE", "Description": "Blue"}],
+        },
+    )
+    top = cat.put("ItemSalesCategory", {"Description": "Servers"})
+    top_id = top["CategoryID"]["value"]
+    cat.put("ItemSalesCategory", {"Description": "Baseline", "ParentCategoryID": top_id})
+    official = json.loads((FIXTURES / "acumatica" / "request_stockitem_with_attributes.json").read_text())["request"][
+        "body"
+    ]
+    official["DefaultPrice"] = {"value": 120.5}
+    official["Categories"] = [{"CategoryID": {"value": top_id}}]
+    assert cat.acu("PUT", "StockItem?$expand=Attributes,Categories", official)
+    cat.put("TemplateItems", {"InventoryID": "TSHIRT", "Description": "T-shirt", "DefaultPrice": 20})
+    for sku, color in (("TSHIRT-RED", "RED"), ("TSHIRT-BLUE", "BLUE")):
+        cat.put(
+            "StockItem",
+            {
+                "InventoryID": sku,
+                "Description": f"T-shirt {color.lower()}",
+                "DefaultPrice": 20,
+                "TemplateItemID": "TSHIRT",
+                "Attributes": [{"AttributeID": "COLOR", "Value": color}],
+            },
+            expand="Attributes",
+        )
+
+
+def test_items_become_products_with_their_attributes_categories_and_configurable_links(cat: Catalog) -> None:
+    seed_catalog(cat)
+    results = cat.sync("products")
+    # the template is announced by its own change and by its matrix items' (the second is skipped)
+    assert sorted(r.target_id for r in results if r.outcome == "synced") == ["1", "4"], results
+    assert {r.outcome for r in results} == {"synced", "skipped"}, results
+    simple = cat.product("BASESERV1")
+    assert (simple["name"], simple["price"], simple["type_id"]) == ("Baseline level of performance", 120.5, "simple")
+    custom = {a["attribute_code"]: a["value"] for a in simple["custom_attributes"]}
+    os_options = {o["label"]: o["value"] for o in cat.mag("GET", "/V1/products/attributes/operation_system/options")}
+    assert custom["operation_system"] == os_options["Windows"]
+    assert custom["softver"]
+    links = simple["extension_attributes"]["category_links"]
+    servers = cat.bindings.find("category", "acumatica", str(cat.poll("categories")[0].id), "magento")
+    assert [str(x["category_id"]) for x in links] == [servers]
+    parent = cat.product("TSHIRT")
+    assert parent["type_id"] == "configurable"
+    children = cat.mag("GET", "/V1/configurable-products/TSHIRT/children")
+    assert sorted(c["sku"] for c in children) == ["TSHIRT-BLUE", "TSHIRT-RED"]
+    assert all(c["visibility"] == 1 for c in children)
+
+
+def test_a_second_poll_writes_nothing_and_a_change_writes_one_product(cat: Catalog) -> None:
+    seed_catalog(cat)
+    cat.sync("products")
+    cat.clear()
+    assert {getattr(r, "outcome", None) for r in cat.sync("products")} == {"skipped"}
+    assert cat.magento_writes() == []
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    cat.put("StockItem", {"InventoryID": "BASESERV1", "Description": "Baseline level, renamed"})
+    cat.clear()
+    results = cat.sync("products", since)
+    assert [r.outcome for r in results].count("synced") == 1  # (what else the window holds is skipped)
+    assert cat.magento_writes() == ["PUT /rest/all/V1/products/BASESERV1"]
+    assert cat.product("BASESERV1")["name"] == "Baseline level, renamed"
+
+
+def test_an_item_without_a_price_fails_alone_naming_the_item_and_field(cat: Catalog) -> None:
+    seed_catalog(cat)
+    cat.put("StockItem", {"InventoryID": "NOPRICE", "Description": "No price yet"})  # DefaultPrice 0
+    results = {str(getattr(r, "target_id", "") or r): r for r in cat.sync("products")}
+    failed = [r for r in results.values() if isinstance(r, PermanentError)]
+    assert len(failed) == 1 and "NOPRICE" in str(failed[0]) and "DefaultPrice" in str(failed[0])
+    assert cat.product("BASESERV1")["sku"] == "BASESERV1"  # nothing else stopped
+
+
+def test_a_category_whose_parent_is_gone_fails_naming_both(cat: Catalog) -> None:
+    top = cat.put("ItemSalesCategory", {"Description": "Top"})["CategoryID"]["value"]
+    child = cat.put("ItemSalesCategory", {"Description": "Child", "ParentCategoryID": top})["CategoryID"]["value"]
+    sim = cat.ahttp.app.state.sim  # type: ignore[attr-defined]
+    with sim.lock:  # the parent gone from under the child (the ERP's REST API refuses to do it)
+        [key] = [k for k, r in sim.records["ItemSalesCategory"].items() if r["CategoryID"]["value"] == top]
+        del sim.records["ItemSalesCategory"][key]
+    results = cat.sync("categories")
+    [failure] = [r for r in results if isinstance(r, PermanentError)]
+    assert str(top) in str(failure) and str(child) in str(failure)
+
+
+def test_categories_are_made_parents_first_and_follow_a_rename(cat: Catalog) -> None:
+    top = cat.put("ItemSalesCategory", {"Description": "Kitchen"})["CategoryID"]["value"]
+    child = cat.put("ItemSalesCategory", {"Description": "Jams", "ParentCategoryID": top})["CategoryID"]["value"]
+    assert {r.outcome for r in cat.sync("categories")} == {"synced"}
+    top_id = cat.bindings.find("category", "acumatica", str(top), "magento")
+    child_id = cat.bindings.find("category", "acumatica", str(child), "magento")
+    assert cat.mag("GET", f"/V1/categories/{child_id}")["parent_id"] == int(str(top_id))
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    cat.put("ItemSalesCategory", {"CategoryID": child, "Description": "Jams and jellies"})
+    cat.sync("categories", since)
+    assert cat.mag("GET", f"/V1/categories/{child_id}")["name"] == "Jams and jellies"
+
+
+def test_stock_and_prices_go_many_skus_per_request(cat: Catalog) -> None:
+    assert cat.ahttp.post("/_sim/seed", json={"warehouses": ["WHOLESALE"]}).status_code == 200
+    for n in range(30):
+        cat.put("StockItem", {"InventoryID": f"JAM{n:02}", "Description": f"Jam {n}", "DefaultPrice": 5})
+    cat.sync("products")
+    receipt = cat.put(
+        "InventoryReceipt",
+        {
+            "Hold": False,
+            "Details": [{"InventoryID": f"JAM{n:02}", "WarehouseID": "WHOLESALE", "Qty": 10 + n} for n in range(30)],
+        },
+        expand="Details",
+    )
+    cat.acu("POST", "InventoryReceipt/ReleaseInventoryReceipt", {"entity": {"ReferenceNbr": receipt["ReferenceNbr"]}})
+    cat.clear()
+    results = cat.sync("stock")
+    assert [r.outcome for r in results] == ["synced"] * 30
+    writes = cat.magento_writes()
+    assert writes == ["POST /rest/all/V1/inventory/source-items"], writes
+    items = cat.mag(
+        "GET",
+        "/V1/inventory/source-items?searchCriteria[filter_groups][0][filters][0][field]=sku"
+        "&searchCriteria[filter_groups][0][filters][0][value]=JAM07",
+    )["items"]
+    assert items[0]["quantity"] == 17
+    cat.clear()
+    assert {r.outcome for r in cat.sync("stock")} <= {"skipped"}  # a second poll: no write
+    assert cat.magento_writes() == []
+
+
+def test_a_price_worksheet_reaches_the_store_as_base_special_and_tier_prices(bindings_table: str) -> None:
+    cat = Catalog(bindings_table, Settings.model_validate({"catalog": {"price_groups": {"WHOLESALE": "Wholesale"}}}))
+    cat.put("CustomerPriceClass", {"PriceClassID": "WHOLESALE", "Description": "Wholesale"})
+    for sku in ("JAM01", "JAM02"):
+        cat.put(
+            "StockItem",
+            {"InventoryID": sku, "Description": f"Jam {sku}", "DefaultPrice": 5, "BaseUOM": "EA", "SalesUOM": "EA"},
+        )
+    cat.sync("products")
+    sheet = cat.put(
+        "SalesPriceWorksheet",
+        {
+            "Description": "Winter prices",
+            "EffectiveDate": "2026-01-01T00:00:00",
+            "Hold": False,
+            "SalesPrices": [
+                {"PriceType": "Base", "InventoryID": "JAM01", "UOM": "EA", "BreakQty": 0, "PendingPrice": 6.25},
+                {"PriceType": "Base", "InventoryID": "JAM01", "UOM": "EA", "BreakQty": 10, "PendingPrice": 5.5},
+                {
+                    "PriceType": "Customer Price Class",
+                    "PriceCode": "WHOLESALE",
+                    "InventoryID": "JAM01",
+                    "UOM": "EA",
+                    "BreakQty": 0,
+                    "PendingPrice": 4.75,
+                },
+                {"PriceType": "Base", "InventoryID": "JAM02", "UOM": "EA", "BreakQty": 0, "PendingPrice": 7},
+            ],
+        },
+        expand="SalesPrices",
+    )
+    cat.acu(
+        "POST", "SalesPriceWorksheet/ReleaseSalesPriceWorksheet", {"entity": {"ReferenceNbr": sheet["ReferenceNbr"]}}
+    )
+    cat.clear()
+    results = cat.sync("prices")
+    assert {r.outcome for r in results} == {"synced"}, results
+    writes = cat.magento_writes()
+    assert writes == ["POST /rest/all/V1/products/base-prices", "PUT /rest/all/V1/products/tier-prices"], writes
+    base = cat.mag("POST", "/V1/products/base-prices-information", {"skus": ["JAM01", "JAM02"]})
+    assert sorted((b["sku"], b["price"]) for b in base) == [("JAM01", 6.25), ("JAM02", 7)]
+    tiers = cat.mag("POST", "/V1/products/tier-prices-information", {"skus": ["JAM01"]})
+    assert sorted((t["customer_group"], t["quantity"], t["price"]) for t in tiers) == [
+        ("ALL GROUPS", 10, 5.5),
+        ("Wholesale", 1, 4.75),
+    ]
+    cat.clear()
+    assert {r.outcome for r in cat.sync("prices")} == {"skipped"}
+    assert cat.magento_writes() == []
+
+
+def test_a_promotional_price_with_dates_becomes_a_special_price(cat: Catalog) -> None:
+    cat.put("StockItem", {"InventoryID": "JAM09", "Description": "Jam nine", "DefaultPrice": 9})
+    cat.sync("products")
+    # the Default endpoint's worksheet has no "promotional" flag: the price table is seeded with one
+    seed = {
+        "sales_prices": [
+            {
+                "PriceType": "Base",
+                "InventoryID": "JAM09",
+                "UOM": "EA",
+                "BreakQty": 0,
+                "Price": 9.5,
+                "EffectiveDate": "2026-01-01T00:00:00",
+            },
+            {
+                "PriceType": "Base",
+                "InventoryID": "JAM09",
+                "UOM": "EA",
+                "BreakQty": 0,
+                "Price": 7.25,
+                "Promotion": True,
+                "EffectiveDate": "2026-12-01T00:00:00",
+                "ExpirationDate": "2026-12-24T00:00:00",
+            },
+        ]
+    }
+    assert cat.ahttp.post("/_sim/seed", json=seed).status_code == 200, cat.ahttp.post("/_sim/seed", json={}).text
+    results = cat.sync("prices")
+    assert [r.outcome for r in results] == ["synced"], results
+    [special] = cat.mag("POST", "/V1/products/special-price-information", {"skus": ["JAM09"]})
+    assert special["price"] == 7.25
+    assert special["price_from"].startswith("2026-12-01") and special["price_to"].startswith("2026-12-24")
+    [base] = cat.mag("POST", "/V1/products/base-prices-information", {"skus": ["JAM09"]})
+    assert base["price"] == 9.5
