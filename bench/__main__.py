@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cold_start, cost, customers, latency, memory, per_record, poll_cost, poll_memory, throughput
+from bench import catalog, cold_start, cost, customers, latency, memory, per_record, poll_cost, poll_memory, throughput
 from bench.common import RUNS, git_commit, local_bench
 from bench.report import write
 
@@ -51,6 +51,8 @@ def main() -> int:
         results["customers"] = customers.run(bench, RUNS)
         step("poll cost")
         results["poll_cost"] = poll_cost.run(bench, RUNS)
+        step("catalog changes")
+        results["catalog"] = catalog.run(bench, RUNS)  # last: it switches the catalog on for the route
     step("webhook latency")
     results["latency"] = latency.run()
     results["cost"] = cost.estimate(results["per_record"]["steady"])  # type: ignore[index]

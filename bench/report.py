@@ -467,6 +467,11 @@ def write(r: dict[str, Any], path: Path) -> None:
             f"customer {lat['customers']['cold_first_s']:.2f} s."
         )
         w("")
+    if "catalog" in r:
+        from bench import catalog
+
+        for line in catalog.section(r["catalog"]):
+            w(line)
     w("## Ideas not implemented")
     w("")
     w("- Throughput: hold a seat for a worker's whole Acumatica call sequence rather than per request; take")

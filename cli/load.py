@@ -123,6 +123,12 @@ def run(kind: str, *, dry_run: bool, restart: bool, stack: str | None) -> Counte
         for flow in ORDER[kind]:
             rt = build(flow)
             rt.refresh()
+            if not rt.dispatcher.lanes:
+                console.print(
+                    f"{flow}: no route runs it; the catalog runs where a route names it: "
+                    """erpsync settings set '{"routes": [{"store": ..., "erp": ..., "flows": ["*", "catalog"]}]}'""",
+                    markup=False,
+                )
             for lane in rt.dispatcher.lanes:
                 state = {} if restart else progress_store.get(flow, lane.source)
                 resume = bool(state) and not state.get("done")

@@ -76,3 +76,18 @@ def test_the_cold_start_benchmark_measures_every_function_against_boto3_in_the_s
     assert webhooks["aws_calls"] == ["GetItem", "GetSecretValue", "PutItem", "SendMessageBatch"]
     assert "pydantic" not in webhooks["loaded"] and "httpx" not in webhooks["loaded"]
     assert {"pydantic", "httpx"} <= set(rows["orders"]["loaded"])
+
+
+def test_a_catalog_change_costs_one_magento_request_per_product_and_a_share_of_one_per_batch(bench: Bench) -> None:
+    """Last in this module: it switches the catalog on for the route."""
+    from bench import catalog
+
+    r = catalog.run(bench, runs=1, products=4, changed=2, batch=40)
+    [sample] = r["samples"]
+    assert sample["product"]["outcomes"]["synced"] == 2
+    assert sample["stock"]["outcomes"]["synced"] == 40 and sample["price"]["outcomes"]["synced"] == 40
+    pc = r["per_change"]
+    assert pc["product"]["erpsync"]["magento"] == 1.0  # the PUT; the poll reads Acumatica only
+    assert pc["stock"]["erpsync"]["magento"] == 1 / 40  # one source-items request for the batch
+    assert pc["price"]["erpsync"]["magento"] == 1 / 40  # one base-prices request for the batch
+    assert pc["stock"]["naive"]["magento"] == 2.0 and pc["price"]["naive"]["magento"] == 1.0

@@ -65,6 +65,16 @@ class Catalog:
             "acumatica",
             AcumaticaSettings,
         )
+        self.sent: list[tuple[str, str, Any]] = []
+        """Every request the Magento client sent: method, path, JSON body."""
+        client = self.magento.client
+        send = client._send
+
+        def recorded(method: str, path: str, **kw: Any) -> Any:
+            self.sent.append((method, path, kw.get("json")))
+            return send(method, path, **kw)
+
+        client._send = recorded  # type: ignore[method-assign]
         self.bindings = Bindings(table)
         self.rules = {name: self._rules(name) for name in ("attributes", "categories", "products", "prices", "stock")}
 
@@ -387,3 +397,72 @@ def test_a_promotional_price_with_dates_becomes_a_special_price(cat: Catalog) ->
     assert special["price_from"].startswith("2026-12-01") and special["price_to"].startswith("2026-12-24")
     [base] = cat.mag("POST", "/V1/products/base-prices-information", {"skus": ["JAM09"]})
     assert base["price"] == 9.5
+
+
+def test_every_body_sent_to_magento_validates_against_the_official_schema(bindings_table: str) -> None:
+    from tests.support.magento_schema import validate_request
+
+    cat = Catalog(bindings_table, Settings.model_validate({"catalog": {"price_groups": {"WHOLESALE": "Wholesale"}}}))
+    seed_catalog(cat)
+    assert cat.ahttp.post("/_sim/seed", json={"warehouses": ["WHOLESALE"]}).status_code == 200
+    cat.sync("products")
+    seed = {
+        "price_classes": [{"PriceClassID": "WHOLESALE", "Description": "Wholesale"}],
+        "sales_prices": [
+            {"PriceType": "Base", "InventoryID": "BASESERV1", "UOM": "EA", "BreakQty": 5, "Price": 110},
+            {
+                "PriceType": "Customer Price Class",
+                "PriceCode": "WHOLESALE",
+                "InventoryID": "BASESERV1",
+                "UOM": "EA",
+                "BreakQty": 0,
+                "Price": 100,
+            },
+            {
+                "PriceType": "Base",
+                "InventoryID": "BASESERV1",
+                "UOM": "EA",
+                "BreakQty": 0,
+                "Price": 99,
+                "Promotion": True,
+                "EffectiveDate": "2026-12-01T00:00:00",
+                "ExpirationDate": "2026-12-24T00:00:00",
+            },
+        ],
+        "stock": [{"InventoryID": "BASESERV1", "WarehouseID": "WHOLESALE", "QtyOnHand": 7}],
+    }
+    assert cat.ahttp.post("/_sim/seed", json=seed).status_code == 200
+    cat.sync("prices")
+    cat.sync("stock")
+    writes = [(m, p, b) for m, p, b in cat.sent if m in ("POST", "PUT") and "token" not in p]
+    kinds = {"/".join(p.split("/V1/")[1].split("/")[:2]) for _, p, _ in writes}
+    assert {"products/attributes", "products/base-prices", "products/tier-prices", "inventory/source-items"} <= kinds
+    for method, path, body in writes:
+        validate_request(method, path, body)  # strict: what erpsync sends, as the 2.4.8 schema types it
+
+
+def test_a_kit_becomes_a_bundle_after_its_components(bindings_table: str) -> None:
+    cat = Catalog(bindings_table, Settings.model_validate({"catalog": {"bundles": True}}))
+    for sku, price in (("CUP", 4), ("SAUCER", 3)):
+        cat.put("StockItem", {"InventoryID": sku, "Description": sku.title(), "DefaultPrice": price})
+    cat.put("StockItem", {"InventoryID": "TEASET", "Description": "Tea set", "DefaultPrice": 12, "IsAKit": True})
+    cat.put(
+        "KitSpecification",
+        {
+            "KitInventoryID": "TEASET",
+            "RevisionID": "1",
+            "Active": True,
+            "StockComponents": [
+                {"StockInventoryID": "CUP", "ComponentQty": 2},
+                {"StockInventoryID": "SAUCER", "ComponentQty": 2},
+            ],
+        },
+        expand="StockComponents",
+    )
+    rules = cat.rules["products"]
+    result = rules.sync(ChangeNotice(source="acumatica", entity="product", id="TEASET", target="magento"))
+    assert result.outcome == "synced", result
+    assert cat.product("TEASET")["type_id"] == "bundle"
+    children = cat.mag("GET", "/V1/bundle-products/TEASET/children")
+    assert sorted((c["sku"]) for c in children) == ["CUP", "SAUCER"]
+    assert cat.product("CUP")["type_id"] == "simple"  # made first, as a dependency

@@ -122,6 +122,11 @@ class ProductRules(RecordSync):
 
     def dependencies(self, record: Product) -> tuple[list[Product], Resolved]:
         children = self.children_of(record)
+        if self.kind_of(record) == "bundle":  # its components are in the store first
+            for component in record.components:
+                if not self.bindings.find(self.entity, self.source, component.sku, self.target):
+                    notice = ChangeNotice(source=self.source, entity=self.entity, id=component.sku, target=self.target)
+                    self.sync(notice)
         resolved = Resolved()
         for item in [record, *children]:
             resolved.values[item.source_id] = self._values(item, resolved)

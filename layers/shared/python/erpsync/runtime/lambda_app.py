@@ -453,12 +453,23 @@ class FlowRuntime:
 
         self.refresh()
         outcomes: list[Outcome] = []
+        batched = self.dispatcher.batched
         while len(outcomes) < max_messages:
             records = queues.receive(self.queue_url)
+            while batched and records and len(records) < self.spec.batch:  # a batch as SQS would gather it
+                more = queues.receive(self.queue_url, min(10, self.spec.batch - len(records)))
+                if not more:
+                    break
+                records += more
             if not records:
                 return outcomes
-            for record in records:
-                outcome = self.worker.handle_record(record)
+            if batched and len(records) > 1:
+                got = self.worker.run_many(records)
+            else:
+                got = [self.worker.handle_record(r) for r in records]
+            for record, outcome in zip(records, got, strict=True):
+                if outcome is None:
+                    continue  # not started: it comes back after its visibility timeout
                 if outcome.ok:
                     queues.delete(self.queue_url, record["receiptHandle"])
                 outcomes.append(outcome)

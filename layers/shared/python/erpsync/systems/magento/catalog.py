@@ -71,6 +71,7 @@ class MagentoAttributes:
         body = {
             "attribute": {
                 "attribute_code": code,
+                "entity_type_id": "4",  # catalog_product (the schema requires it)
                 "frontend_input": attribute.input
                 if attribute.input in ("select", "multiselect", "boolean", "date")
                 else "text",
@@ -80,9 +81,11 @@ class MagentoAttributes:
                 "is_user_defined": True,
                 "scope": "global",
                 "is_filterable": attribute.input in ("select", "multiselect"),
-                "is_visible_on_front": True,
-                "used_in_product_listing": False,
-                "options": [{"label": o.label, "sort_order": o.sort_order} for o in live],
+                "is_visible_on_front": "1",  # strings in the schema ("1"/"0")
+                "used_in_product_listing": "0",
+                "options": [  # ``value`` is required and ignored: Magento answers its own option ids
+                    {"label": o.label, "value": "", "sort_order": o.sort_order, "is_default": False} for o in live
+                ],
             }
         }
         self.client.post("/V1/products/attributes", body, scope=ALL)
@@ -95,7 +98,7 @@ class MagentoAttributes:
         for n, label in enumerate(labels):
             self.client.post(
                 f"/V1/products/attributes/{quote(code, safe='')}/options",
-                {"option": {"label": label, "sort_order": n, "is_default": False, "store_labels": []}},
+                {"option": {"label": label, "value": "", "sort_order": n, "is_default": False, "store_labels": []}},
                 scope=ALL,
             )
         found = self.find(code)
@@ -269,7 +272,7 @@ class MagentoProducts:
             raise NotFoundError(
                 f"magento attribute set {set_id} has no group to put attributes in", system=self.client.name
             )
-        group = groups[0].get("attribute_group_id")
+        group = int(groups[0]["attribute_group_id"])  # answered as a string, taken as an integer
         for code in missing:
             self.client.post(
                 "/V1/products/attribute-sets/attributes",
