@@ -19,6 +19,7 @@ Requests are counted from the sims' logs (sign-in left out: a warm container is 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -190,8 +191,11 @@ def run(
             samples.append(sample)
     finally:
         naive.close()
+    from bench.common import git_commit
+
     counts = {"product": changed, "stock": batch, "price": batch}
     return {
+        "commit": git_commit(Path(__file__).resolve().parents[1]),
         "runs": runs,
         "products": products,
         "changed": changed,
@@ -230,7 +234,8 @@ def section(result: dict[str, Any]) -> list[str]:
         f"{result['runs']} runs on the local stack (the sims over HTTP, the bindings in moto). Per run "
         f"{result['changed']} items of {result['products']} are edited in Acumatica (their description), one "
         f"inventory receipt moves the stock of {result['batch']} items and one price worksheet changes their base "
-        "price; erpsync brings each to Magento (the flow's poll, then its queue worked as Lambda would, in "
+        f"price (commit `{result.get('commit', '?')}`); erpsync brings each to Magento (the flow's poll, "
+        "then its queue worked as Lambda would, in "
         "batches of 100 for stock and prices), and the naive connector (`bench/catalog.py` `NaiveCatalog`: one "
         "item per call, read then write) does the same changes. Medians; sign-ins left out.",
         "",
@@ -249,10 +254,12 @@ def section(result: dict[str, Any]) -> list[str]:
         f"- Goal: at most {GOAL_BATCHED:g} Magento requests per stock or price change in a batch: stock "
         f"{'**met**' if ok['stock'] else '**not met**'} ({pc['stock']['erpsync']['magento']:.3f}), prices "
         f"{'**met**' if ok['price'] else '**not met**'} ({pc['price']['erpsync']['magento']:.3f}).",
-        "- Acumatica, per product change: the poll's share (one request per entity per time window) and the "
-        "worker's read of the item; per stock change, the poll's one delta inquiry and a quantity inquiry per SKU "
-        "(`AcumaticaStock.MANY`: above 50 SKUs one `StorageDetailsInquiry` per warehouse instead); per price "
-        "change, the poll's share of its one inquiry and item read.",
+        "- Acumatica, per product change: the worker's read of the item, and the poll's share: each time window "
+        "is read from stock, non-stock and template items alike (a quiet entity still costs its request). The "
+        "naive connector reads one item and nothing else, but it has to be told which items changed. Per stock "
+        "change: the poll's one delta inquiry (`InventoryQuantityAvailable`) and, above 50 SKUs, one "
+        "`StorageDetailsInquiry` per warehouse for the quantities. Per price change: the poll's one "
+        "`SalesPricesInquiry` and its item windows.",
         "",
     ]
     return lines
