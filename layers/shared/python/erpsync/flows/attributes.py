@@ -17,7 +17,7 @@ from erpsync.errors import PermanentError
 from erpsync.flows.base import SyncResult
 from erpsync.flows.batched import digest
 from erpsync.flows.sync import RecordSync
-from erpsync.model.catalog import Attribute, StoreAttribute
+from erpsync.model.catalog import Attribute
 from erpsync.state.bindings import Binding
 
 
@@ -80,7 +80,7 @@ class AttributeRules(RecordSync):
                 system=self.target,
             )
         options = {vid: known[label.lower()] for vid, label in labels.items()}
-        self._bind(record, store, options)
+        self.bind_one_way(record, store.code, {"options": options, "id": store.id, "input": record.input})
         what = "created" if created else ("added options to" if missing else "already had")
         return SyncResult(
             "skipped" if what == "already had" and binding is not None else "synced",
@@ -94,17 +94,3 @@ class AttributeRules(RecordSync):
         labels = option_labels(record)
         live = [o.model_copy(update={"label": labels[o.value_id]}) for o in record.options if o.value_id in labels]
         return record.model_copy(update={"options": live})
-
-    def _bind(self, record: Attribute, store: StoreAttribute, options: dict[str, str]) -> None:
-        self.bindings.put(
-            Binding(
-                self.entity,
-                self.source,
-                record.source_id,
-                self.target,
-                store.code,
-                version=record.version,
-                seen_hash=self.content_hash(record),
-                data={"options": options, "id": store.id, "input": record.input},
-            )
-        )

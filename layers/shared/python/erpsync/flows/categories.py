@@ -90,7 +90,7 @@ class CategoryRules(RecordSync):
             current = target.get(binding.other_id)
             if current is not None:
                 target.update(binding.other_id, record, parent)
-                self._bind(record, binding.other_id, parent)
+                self.bind_one_way(record, binding.other_id, {"parent": parent})
                 moved = " and moved" if current[1] != parent else ""
                 return SyncResult(
                     "synced", binding.other_id, f"updated{moved} {self.target} category {binding.other_id}"
@@ -102,22 +102,8 @@ class CategoryRules(RecordSync):
             lambda: target.create(record, parent, key),
             look_first=True,
         )
-        self._bind(record, str(made), parent)
+        self.bind_one_way(record, str(made), {"parent": parent})
         return SyncResult("synced", str(made), f"created {self.target} category {made} under {parent}")
-
-    def _bind(self, record: Category, store_id: str, parent: str) -> None:
-        self.bindings.put(
-            Binding(
-                self.entity,
-                self.source,
-                record.source_id,
-                self.target,
-                store_id,
-                version=record.version,
-                seen_hash=self.content_hash(record),
-                data={"parent": parent},
-            )
-        )
 
     def sync_parent(self, category_id: str) -> None:
         """Sync one category by id (a product's dependency)."""

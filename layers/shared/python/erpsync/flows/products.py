@@ -256,18 +256,7 @@ class ProductRules(RecordSync):
             saved = self._save(draft, exists=bound)
             store_id = str(saved["id"])
             notes.insert(0, "updated" if bound else "created")
-        self.bindings.put(
-            Binding(
-                self.entity,
-                self.source,
-                record.source_id,
-                self.target,
-                store_id,
-                version=record.version,
-                seen_hash=self.content_hash(record),
-                data={"draft": h, "children": written, "kind": kind},
-            )
-        )
+        self.bind_one_way(record, store_id, {"draft": h, "children": written, "kind": kind})
         if not notes:
             return SyncResult(
                 "skipped", store_id, f"{self.target} product {record.source_id} already as the ERP has it"

@@ -129,6 +129,22 @@ class RecordSync:
             return "|".join(sorted((f"{self.source}:{self.source_id(record)}", f"{self.target}:{binding.other_id}")))
         return f"{self.source}:{self.source_id(record)}"
 
+    def bind_one_way(self, record: Any, other_id: str, data: dict[str, Any]) -> None:
+        """Bind a record of a one-way flow (the catalog): one item, with the record's version and the
+        hash of what was synced (its ``up_to_date`` reads them)."""
+        self.bindings.put(
+            Binding(
+                self.entity,
+                self.source,
+                self.source_id(record),
+                self.target,
+                other_id,
+                version=record.version,
+                seen_hash=self.content_hash(record),
+                data=data,
+            )
+        )
+
     def dependencies(self, record: Any) -> Any:
         """Sync what the record needs on the target first; what it returns is handed to ``write``.
         (Rules hold no per-record state: a batch runs its records on several threads.)"""
