@@ -466,3 +466,103 @@ def test_a_kit_becomes_a_bundle_after_its_components(bindings_table: str) -> Non
     children = cat.mag("GET", "/V1/bundle-products/TEASET/children")
     assert sorted((c["sku"]) for c in children) == ["CUP", "SAUCER"]
     assert cat.product("CUP")["type_id"] == "simple"  # made first, as a dependency
+
+
+def test_a_price_or_stock_level_the_store_refuses_fails_its_sku_alone(cat: Catalog) -> None:
+    from decimal import Decimal
+
+    from erpsync.model.catalog import PriceSet, StockLevel, TierPrice
+    from erpsync.systems.magento.catalog import MagentoPrices, MagentoStock
+
+    for n in range(4):
+        cat.put("StockItem", {"InventoryID": f"JAM{n:02}", "Description": f"Jam {n}", "DefaultPrice": 5})
+    cat.sync("products")
+    cat.clear()
+    # the price APIs answer a failure list: the SKU named in it fails, the rest of the request is saved
+    failed = MagentoPrices(cat.magento.client).write(
+        [
+            PriceSet(sku="JAM00", base=Decimal("6.10")),
+            PriceSet(sku="GHOST", base=Decimal("1.00")),
+            PriceSet(
+                sku="JAM01", base=Decimal("7.20"), tiers=[TierPrice(group="ALL", qty=Decimal(5), price=Decimal(6))]
+            ),
+        ]
+    )
+    assert list(failed) == ["GHOST"] and "GHOST" in failed["GHOST"], failed
+    assert cat.product("JAM00")["price"] == 6.1 and cat.product("JAM01")["price"] == 7.2
+    assert [t["value"] for t in cat.product("JAM01")["tier_prices"]] == [6]
+    assert cat.magento_writes() == ["POST /rest/all/V1/products/base-prices", "PUT /rest/all/V1/products/tier-prices"]
+    # source items are saved all or none: a refused batch is split in halves until the SKU at fault is alone
+    cat.clear()
+    skus = ["JAM00", "GHOST", "JAM01", "JAM02", "JAM03"]
+    failed = MagentoStock(cat.magento.client, MagentoSettings).write(
+        [
+            StockLevel(sku=s, quantities={"default": Decimal(10 + i)}, in_stock={"default": True})
+            for i, s in enumerate(skus)
+        ]
+    )
+    assert list(failed) == ["GHOST"] and 'SKU "GHOST" does not exist' in failed["GHOST"], failed
+    saved = cat.mag("GET", "/V1/inventory/source-items?searchCriteria[pageSize]=100")["items"]
+    assert {r["sku"]: r["quantity"] for r in saved if r["sku"].startswith("JAM")} == {
+        "JAM00": 10,
+        "JAM01": 12,
+        "JAM02": 13,
+        "JAM03": 14,
+    }
+    # five refused, then [JAM00, GHOST] refused and [JAM01..03] saved, then JAM00 saved and GHOST refused
+    assert cat.magento_writes() == ["POST /rest/all/V1/inventory/source-items"] * 5
+
+
+def test_bad_catalog_data_fails_the_item_alone_naming_the_item_and_the_field(cat: Catalog) -> None:
+    seed_catalog(cat)
+    # two items with one name: two products, url keys of their own
+    for sku in ("TEA-A", "TEA-B"):
+        cat.put("StockItem", {"InventoryID": sku, "Description": "Green tea", "DefaultPrice": 4})
+    # two values of one attribute with one description: two options, neither lost
+    cat.put(
+        "AttributeDefinition",
+        {
+            "AttributeID": "FLAVOR",
+            "Description": "Flavor",
+            "ControlType": "Combo",
+            "Values": [
+                {"ValueID": "MINT1", "Description": "Mint"},
+                {"ValueID": "MINT2", "Description": "Mint"},
+                {"ValueID": "LEMON", "Description": "Lemon"},
+            ],
+        },
+    )
+    # an item whose value the attribute no longer has (removed from the definition after the item took it)
+    cat.put(
+        "StockItem",
+        {
+            "InventoryID": "TEA-C",
+            "Description": "Lemon tea",
+            "DefaultPrice": 4,
+            "Attributes": [{"AttributeID": "FLAVOR", "Value": "LEMON"}],
+        },
+        expand="Attributes",
+    )
+    values = cat.acu("GET", "AttributeDefinition/FLAVOR?$expand=Values")["Values"]
+    lemon = next(v["id"] for v in values if v["ValueID"]["value"] == "LEMON")
+    cat.acu(
+        "PUT",
+        "AttributeDefinition?$expand=Values",
+        {"AttributeID": {"value": "FLAVOR"}, "Values": [{"id": lemon, "delete": True}]},
+    )
+    assert all(r.outcome == "synced" for r in cat.sync("attributes"))
+    results = {getattr(r, "record_id", None) or str(r): r for r in cat.sync("products")}
+    failed = [r for r in results.values() if isinstance(r, PermanentError)]
+    assert len(failed) == 1, failed
+    reason = str(failed[0])
+    assert failed[0].error_type == "option_missing" and "TEA-C" in reason and "FLAVOR" in reason, reason
+    assert "LEMON" in reason, reason
+    a, b = cat.product("TEA-A"), cat.product("TEA-B")
+    keys = (
+        {x["attribute_code"]: x["value"] for x in a["custom_attributes"]},
+        {x["attribute_code"]: x["value"] for x in b["custom_attributes"]},
+    )
+    assert keys[0]["url_key"] != keys[1]["url_key"] and a["name"] == b["name"] == "Green tea"
+    options = cat.mag("GET", "/V1/products/attributes/flavor/options")
+    labels = sorted(o["label"] for o in options if o.get("value"))
+    assert len([x for x in labels if x.startswith("Mint")]) == 2, labels

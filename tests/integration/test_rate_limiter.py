@@ -4,7 +4,9 @@ breaker opens on answers that show the system down."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+from typing import Any
 
 import pytest
 
@@ -116,10 +118,35 @@ def test_after_a_refusal_the_seats_stay_under_it_probe_it_once_and_then_climb_fa
     clock.now += 1.0
     seats.refused(busy(clock, at=clock.now - 0.5))  # refused again: back to four, not three
     assert seats.count() == 4.0
-    clock.now += 2 * seats.probe_s  # nothing refused for a long while: the licence may have grown
+    clock.now += seats.probe_s
+    for _ in range(40):
+        seats.served(busy(clock))
+    assert seats.count() < 4.5  # five said no twice in a row: the next probe waits twice as long
+    clock.now += 3 * seats.probe_s  # nothing refused for a long while: the licence may have grown
     for _ in range(80):
         seats.served(busy(clock))
     assert seats.count() >= 9.0
+
+
+def test_each_refusal_in_a_row_at_one_level_doubles_the_time_to_the_next_probe(bindings_table: str) -> None:
+    clock = Clock(3_550_000.0)
+    seats = Seats(bindings_table, "erp", start=5.0, clock=clock)
+    seats.refused(busy(clock))  # five refused: the first time
+    waits = []
+    for _ in range(5):
+        started = clock.now
+        while seats.count() < 5.0:  # busy at four until the curve lets a probe of five through
+            clock.now += 1.0
+            seats.served(busy(clock))
+        waits.append(clock.now - started)
+        clock.now += 1.0
+        seats.refused(busy(clock, at=clock.now - 0.5))  # and five is refused again
+        assert seats.count() == 4.0
+    assert 0.8 * seats.probe_s <= waits[0] <= 1.1 * seats.probe_s
+    assert all(1.8 <= b / a <= 2.2 for a, b in itertools.pairwise(waits))  # 1, 2, 4, 8, 16 probe_s
+    other = Seats(bindings_table, "erp", start=5.0, clock=clock)  # another container reads the same
+    assert other.count() == 4.0
+    assert other._probe_scale_s() == 32 * seats.probe_s  # six refusals in a row: the cap
 
 
 def test_a_level_that_held_comes_back_at_once_after_a_passing_refusal(bindings_table: str) -> None:
@@ -299,3 +326,80 @@ def test_a_gate_takes_no_seat_while_the_system_refuses_nothing(bindings_table: s
         gate.answered(429)
     with gate.request():
         assert [s for s in _seat_items(bindings_table, "shop") if s != "count"] == ["0"]
+
+
+class _Counting:
+    """A DynamoDB client that counts the calls made through it."""
+
+    def __init__(self, real: Any, calls: list[str]) -> None:
+        self._real, self._calls = real, calls
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._real, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append(name)
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def test_a_freed_seat_goes_straight_to_a_waiting_thread_of_the_same_container(
+    bindings_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    from erpsync.state import dynamo, guards
+
+    seats = Seats(bindings_table, "erp", poll_s=5.0)  # polling alone would take seconds
+    seats.configure(1)
+    first = seats.take(1.0)
+    calls: list[str] = []
+    real = dynamo.client()
+    counted = types.SimpleNamespace(**{k: getattr(dynamo, k) for k in ("to_item", "from_item")})
+    counted.client = lambda: _Counting(real, calls)
+    monkeypatch.setattr(guards, "dynamo", counted)
+    got: list[Seat] = []
+    waiter = threading.Thread(target=lambda: got.append(seats.take(10.0)))
+    waiter.start()
+    while seats._waiting == 0 or not calls:  # the waiter looked once and found the seat busy
+        threading.Event().wait(0.01)
+    calls.clear()
+    seats.free(first.index)
+    waiter.join(2.0)
+    assert not waiter.is_alive() and got[0].index == first.index  # at once, not a poll later
+    assert calls == []  # no DynamoDB call: the seat's item stays as it was
+    assert _seat_items(bindings_table, "erp") == [str(first.index)]
+    seats.free(got[0].index)  # nobody waits: back to the table
+    assert _seat_items(bindings_table, "erp") == []
+
+
+def test_a_seat_goes_back_to_the_table_after_handoff_s_or_a_cut(bindings_table: str) -> None:
+    clock = Clock(4_100_000.0)
+    seats = Seats(bindings_table, "erp", start=1.0, clock=clock, poll_s=0.02)
+    first = seats.take(1.0)
+
+    def hand_on(seat: Seat) -> Seat:
+        got: list[Seat] = []
+        waiter = threading.Thread(target=lambda: got.append(seats.take(5.0)))
+        waiter.start()
+        while seats._waiting == 0:
+            threading.Event().wait(0.005)
+        seats.free(seat.index)
+        waiter.join(5.0)
+        return got[0]
+
+    second = hand_on(first)  # within handoff_s: handed on, the item kept
+    assert seats._put_at[second.index] == first.at
+    clock.now += seats.handoff_s
+    third = hand_on(second)  # handoff_s after it was taken: released, and taken again from the table
+    assert seats._put_at[third.index] == clock.now
+    clock.now += 1.0
+    seats.refused(Seat(third.index, True, True, 1, clock.now - 0.5))  # a refusal at the floor: the count stays 1
+    clock.now += 0.1
+    fourth = hand_on(third)  # cut since it was taken: back to the table, where the new count holds
+    assert seats._put_at[fourth.index] == clock.now
+    seats.free(fourth.index)
+    assert _seat_items(bindings_table, "erp") == ["count"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from erpsync.errors import PermanentError
 from erpsync.flows.base import SyncResult
-from erpsync.flows.sync import FlowContext
+from erpsync.flows.sync import FlowRules
 from erpsync.model import ChangeNotice
 from erpsync.state.bindings import Binding
 
@@ -36,21 +36,11 @@ def digest(value: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-class BatchedSync:
+class BatchedSync(FlowRules):
     """The run order of a flow that writes many SKUs per request. Subclasses say how a SKU's value
     is put in the store's terms (``for_store``, may filter) and written (``write``)."""
 
     noun = "record"
-
-    def __init__(self, ctx: FlowContext) -> None:
-        self.ctx = ctx
-        self.bindings = ctx.bindings
-        self.source, self.target = ctx.source, ctx.target
-        self.entity = ctx.spec.entity
-
-    @property
-    def settings(self) -> Any:
-        return self.ctx.settings
 
     # -- what subclasses fill in -------------------------------------------------------------------
 

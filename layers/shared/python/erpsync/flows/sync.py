@@ -51,8 +51,8 @@ class FlowContext:
     """Other ports a flow's dependencies need, e.g. ``("customer", "target")``."""
 
 
-class RecordSync:
-    """The run order. Subclasses are an entity's rules; they override the steps they need."""
+class FlowRules:
+    """What every flow's rules hold: the context, its bindings, both connections and the entity."""
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
@@ -63,6 +63,10 @@ class RecordSync:
     @property
     def settings(self) -> Settings:
         return self.ctx.settings
+
+
+class RecordSync(FlowRules):
+    """The run order. Subclasses are an entity's rules; they override the steps they need."""
 
     # -- the run order ---------------------------------------------------------------------------
 

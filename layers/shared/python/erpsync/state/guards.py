@@ -346,13 +346,17 @@ class Seats:
     ``hit - 1 + (t / probe_s) ** 3``, t the seconds since ``hit_at``, so it stays one seat under the
     refused level for a while, probes it once about ``probe_s`` later (every probe of a licence
     costs a round of refused requests), and climbs faster and faster if that goes through (the
-    licence, or what others leave of it, grew). A level that held (every seat busy for
-    ``good_rounds`` requests' time, no refusal) is stored as ``good``; under it the count grows
-    back at once, so passing trouble (random 429s, another client's burst) does not sink the
-    seats; ``good`` comes down one seat when refused ``shrink_hits`` times in a row.
+    licence, or what others leave of it, grew). Each refusal in a row at the same level doubles the
+    curve's time scale (up to 32 ``probe_s``): a licence that said no again and again is probed
+    less and less often, so a long backlog does not pay a round of refusals every ``probe_s``.
+    A level that held (every seat busy for ``good_rounds`` requests' time, no refusal) is stored as
+    ``good``; under it the count grows back at once, so passing trouble (random 429s, another
+    client's burst) does not sink the seats; ``good`` comes down one seat when refused
+    ``shrink_hits`` times in a row.
     A configured ``concurrent`` is taken as the licence's word: that many seats, nothing learned.
     Taking a seat is a query and a conditional put; within a container only one waiting thread
-    asks DynamoDB at a time, and a thread that frees a seat wakes it.
+    asks DynamoDB at a time, and a thread that frees a seat hands it to a waiting one directly (no
+    DynamoDB call) for ``handoff_s`` after it was taken, then gives it back to the table.
 
     ``lazy`` seats (the gates' own) are taken only once the system has refused: while it refuses
     nothing there is no ceiling to share, and a request costs no DynamoDB call for it. The first
@@ -379,10 +383,18 @@ class Seats:
     """Take seats only once the system has refused (see the class)."""
     quiet_s: float = 3600.0
     recheck_s: float = 10.0
+    handoff_s: float = 10.0
+    """How long after it was taken a seat may pass from thread to thread of one container (``free``)."""
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     _checked_at: float = field(default=float("-inf"), repr=False)
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _polling: bool = field(default=False, repr=False)
+    _waiting: int = field(default=0, repr=False)
+    """Threads of this container in ``take``."""
+    _handed: list[int] = field(default_factory=list, repr=False)
+    """Seats a thread freed for another of this container's waiting threads (``free``)."""
+    _put_at: dict[int, float] = field(default_factory=dict, repr=False)
+    """When this container took each seat it holds (its item written)."""
     _grown: float = field(default=0.0, repr=False)
     _count: float | None = field(default=None, repr=False)
     _refused_at: float = field(default=0.0, repr=False)
@@ -391,6 +403,8 @@ class Seats:
     """The seats in use when the last refusal came (as last read; None: never refused)."""
     _hit_at: float = field(default=0.0, repr=False)
     """When ``_hit`` was refused (as last read): where the curve starts."""
+    _repeats: int = field(default=1, repr=False)
+    """How many refusals in a row came at ``_hit`` (as last read): each doubles the curve's scale."""
     _good: int = field(default=0, repr=False)
     """The highest level that held (as last read; 0: none yet)."""
     _rose_at: float = field(default=0.0, repr=False)
@@ -426,6 +440,9 @@ class Seats:
         self._refused_at = float(row.get("at", 0))
         self._hit = int(row["hit"]) if row.get("hit") is not None else None
         self._hit_at = float(row.get("hit_at", row.get("at", 0)))
+        last = row.get("last")
+        same = last is not None and self._hit is not None and int(last) == self._hit
+        self._repeats = int(row.get("hits", 1)) if same else 1
         self._good = int(row.get("good", 0))
         self._rose_at = float(row.get("rose_at", 0))
 
@@ -507,6 +524,7 @@ class Seats:
             if not _conditional_failed(exc):
                 raise
             return None  # taken in between
+        self._put_at[seat] = now
         return seat, len(busy) + 1 >= int(count), int(count)
 
     def take(self, wait_s: float) -> Seat:
@@ -516,14 +534,20 @@ class Seats:
             return Seat(-1, False, False, int(self._count or self.start), self.clock())
         give_up = time.monotonic() + max(0.0, wait_s)
         waited = False
-        while True:
+        with self._cond:
+            self._waiting += 1
+        try:
             with self._cond:
                 while self._polling:
+                    if self._handed:
+                        return self._handed_seat()
                     left = give_up - time.monotonic()
                     if left <= 0:
                         raise LimitExceeded(self.system, self.poll_s * 10)
                     waited = True
                     self._cond.wait(left)
+                if self._handed:
+                    return self._handed_seat()
                 self._polling = True
             try:
                 while True:
@@ -535,18 +559,38 @@ class Seats:
                     if left <= 0:
                         raise LimitExceeded(self.system, self.poll_s * 10)
                     with self._cond:  # a seat freed here wakes us at once; one freed elsewhere is polled for
-                        self._cond.wait(min(left, self.poll_s * random.uniform(0.5, 1.5)))
+                        if not self._handed:
+                            self._cond.wait(min(left, self.poll_s * random.uniform(0.5, 1.5)))
+                        if self._handed:
+                            return self._handed_seat()
             finally:
                 with self._cond:
                     self._polling = False
                     self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._waiting -= 1
+                spare = self._handed[self._waiting :]  # handed on to a thread that no longer waits
+                del self._handed[self._waiting :]
+            for index in spare:
+                self._release(index)
+
+    def _handed_seat(self) -> Seat:
+        """A seat another thread of this container handed on (called holding ``_cond``): every seat
+        was busy, as a thread was waiting for it."""
+        return Seat(self._handed.pop(), True, True, int(self._count or self.start), self.clock())
 
     def free(self, seat: int, linger_s: float = 0.0) -> None:
         """Give the seat back; with ``linger_s``, only after that long (a request we gave up on may
-        still hold the ERP's seat: no one else takes it until the ERP is likely done)."""
+        still hold the ERP's seat: no one else takes it until the ERP is likely done).
+
+        A thread of this container waiting for a seat gets it at once, with no DynamoDB call, for
+        ``handoff_s`` after the seat was taken and while no refusal cut the seats since; then it goes
+        back to the table, where every container competes for it and a cut made elsewhere holds."""
         if seat < 0:
             return
         if linger_s > 0:
+            self._put_at.pop(seat, None)
             try:
                 dynamo.client().update_item(
                     TableName=self.table,
@@ -560,6 +604,22 @@ class Seats:
                 if not _conditional_failed(exc):
                     raise
             return
+        with self._cond:
+            put_at = self._put_at.get(seat)
+            if (
+                put_at is not None
+                and self._waiting > len(self._handed)
+                and self.clock() - put_at < self.handoff_s
+                and self._refused_at < put_at
+            ):
+                self._handed.append(seat)
+                self._cond.notify_all()
+                return
+        self._release(seat)
+
+    def _release(self, seat: int) -> None:
+        """Delete the seat's item (it is free for every container) and wake this container's waiters."""
+        self._put_at.pop(seat, None)
         _delete_if_owner(self.table, {"pk": self._pk(), "sk": str(seat)}, self.owner)
         with self._cond:
             self._cond.notify_all()
@@ -639,7 +699,7 @@ class Seats:
             return
         step = 1.0 / count  # slow-start pace
         if self._hit is not None and int(count) >= self._good:  # after a refusal: no further than the curve
-            room = self._hit - 1 + max(0.0, (now - self._hit_at) / self.probe_s) ** 3 - count
+            room = self._hit - 1 + max(0.0, (now - self._hit_at) / self._probe_scale_s()) ** 3 - count
             if room <= 0:
                 return
             step = min(step, room)
@@ -674,6 +734,11 @@ class Seats:
         except Exception as exc:
             if not _conditional_failed(exc):
                 raise
+
+    def _probe_scale_s(self) -> float:
+        """The curve's time scale: ``probe_s``, doubled per refusal in a row at the level refused
+        (up to 32 times)."""
+        return self.probe_s * 2.0 ** min(max(self._repeats - 1, 0), 5)
 
     def _mark_good(self, level: int) -> None:
         """Every seat of ``level`` busy for ``good_rounds`` requests' time without a refusal."""

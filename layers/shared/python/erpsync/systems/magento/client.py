@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -75,6 +76,16 @@ def render_message(body: Any, fallback: str) -> str:
     elif isinstance(params, list):
         for i in range(len(params), 0, -1):
             message = message.replace(f"%{i}", str(params[i - 1]))
+        # the price APIs name their placeholders but send the values as a list, in the order the
+        # names first appear ("Row ID: SKU = %SKU, Store ID: %storeId." with ["MT01", "0"])
+        names = list(dict.fromkeys(re.findall(r"%([A-Za-z_]\w*)", message)))
+        if names and len(names) <= len(params):
+            message = re.sub(r"%([A-Za-z_]\w*)", lambda m: str(params[names.index(m.group(1))]), message)
+    errors = body.get("errors")  # a ValidationException (MSI): "Validation Failed" and one entry per problem
+    if isinstance(errors, list) and errors:
+        shown = [render_message(e, str(e)) for e in errors[:5]]
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        message = f"{message}: {'; '.join(shown)}{more}"
     return message
 
 
