@@ -100,6 +100,10 @@ def quiet() -> None:
     """The story is told by the tables; keep the per-request logs out of the way."""
     for name in ("httpx", "erpsync", "sandbox", "uvicorn", "werkzeug"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # a record that waits for another (stock for a product not made yet) is retried, and a pool of
+    # ten HTTP connections shared by more threads drops the spare ones: neither is news here
+    logging.getLogger("erpsync.worker").setLevel(logging.ERROR)
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def configure(state_file: Path) -> None:

@@ -52,6 +52,7 @@ NON_STOCK_ITEMS = (
     ("JAMGIFT", "Jam gift box (kit)", "NONSTOCK", 25.0, "EA"),
 )
 SHIRTS = (("BLACK", "M"), ("BLACK", "L"), ("WHITE", "M"))
+KIT = "JAMGIFT"
 
 
 def demo_company_seed() -> dict[str, Any]:
@@ -93,12 +94,20 @@ def demo_company_seed() -> dict[str, Any]:
         ],
         "stock_items": _stock_items(),
         "non_stock_items": [
-            {"InventoryID": i, "Description": d, "ItemClass": c, "DefaultPrice": p, "BaseUnit": u, "SalesUnit": u}
+            {
+                "InventoryID": i,
+                "Description": d,
+                "ItemClass": c,
+                "DefaultPrice": p,
+                "BaseUnit": u,
+                "SalesUnit": u,
+                **({"IsAKit": True} if i == KIT else {}),  # a kit specification needs a kit item
+            }
             for i, d, c, p, u in NON_STOCK_ITEMS
         ],
         "kits": [
             {
-                "KitInventoryID": "JAMGIFT",
+                "KitInventoryID": KIT,
                 "RevisionID": "1",
                 "Description": "Jam gift box",
                 "StockComponents": [

@@ -2006,6 +2006,9 @@ class Catalog:
             return any(self.is_salable(c["sku"], stock_id) for c in self.children(sku, 0))
         if product.get("type_id") not in ("simple", "virtual", "downloadable"):
             return bool(self.stock_item_of(sku)["is_in_stock"])
+        config = self.stock_config.get(sku, {})
+        if config.get("manage_stock") is False and config.get("use_config_manage_stock") is False:
+            return True  # stock not managed: always salable, whatever the quantity
         return Decimal(str(self.salable_qty(sku, stock_id))) > 0
 
     def stock_item_of(self, sku: str) -> JSON:

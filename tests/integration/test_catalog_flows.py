@@ -404,8 +404,10 @@ def test_every_body_sent_to_magento_validates_against_the_official_schema(bindin
 
     cat = Catalog(bindings_table, Settings.model_validate({"catalog": {"price_groups": {"WHOLESALE": "Wholesale"}}}))
     seed_catalog(cat)
+    cat.put("NonStockItem", {"InventoryID": "INSTALL", "Description": "Installation", "DefaultPrice": 150})
     assert cat.ahttp.post("/_sim/seed", json={"warehouses": ["WHOLESALE"]}).status_code == 200
     cat.sync("products")
+    assert any("stock_item" in (b or {}).get("product", {}).get("extension_attributes", {}) for _, _, b in cat.sent)
     seed = {
         "price_classes": [{"PriceClassID": "WHOLESALE", "Description": "Wholesale"}],
         "sales_prices": [
@@ -466,6 +468,19 @@ def test_a_kit_becomes_a_bundle_after_its_components(bindings_table: str) -> Non
     children = cat.mag("GET", "/V1/bundle-products/TEASET/children")
     assert sorted((c["sku"]) for c in children) == ["CUP", "SAUCER"]
     assert cat.product("CUP")["type_id"] == "simple"  # made first, as a dependency
+    # a non-stock kit (Acumatica's gift boxes and service bundles) is a bundle too
+    cat.put("NonStockItem", {"InventoryID": "GIFTBOX", "Description": "Gift box", "DefaultPrice": 9, "IsAKit": True})
+    cat.put(
+        "KitSpecification",
+        {
+            "KitInventoryID": "GIFTBOX",
+            "RevisionID": "1",
+            "StockComponents": [{"StockInventoryID": "CUP", "ComponentQty": 1}],
+        },
+        expand="StockComponents",
+    )
+    result = rules.sync(ChangeNotice(source="acumatica", entity="product", id="GIFTBOX", target="magento"))
+    assert result.outcome == "synced" and cat.product("GIFTBOX")["type_id"] == "bundle", result
 
 
 def test_a_price_or_stock_level_the_store_refuses_fails_its_sku_alone(cat: Catalog) -> None:
@@ -566,3 +581,38 @@ def test_bad_catalog_data_fails_the_item_alone_naming_the_item_and_the_field(cat
     options = cat.mag("GET", "/V1/products/attributes/flavor/options")
     labels = sorted(o["label"] for o in options if o.get("value"))
     assert len([x for x in labels if x.startswith("Mint")]) == 2, labels
+
+
+def test_stock_and_prices_of_an_item_not_yet_a_product_wait_for_it(cat: Catalog) -> None:
+    from erpsync.errors import RetryableError
+
+    assert cat.ahttp.post("/_sim/seed", json={"warehouses": ["WHOLESALE"]}).status_code == 200
+    cat.put("StockItem", {"InventoryID": "JAM99", "Description": "Jam 99", "DefaultPrice": 5})
+    receipt = cat.put(
+        "InventoryReceipt",
+        {"Hold": False, "Details": [{"InventoryID": "JAM99", "WarehouseID": "WHOLESALE", "Qty": 7}]},
+        expand="Details",
+    )
+    cat.acu("POST", "InventoryReceipt/ReleaseInventoryReceipt", {"entity": {"ReferenceNbr": receipt["ReferenceNbr"]}})
+    cat.clear()
+    for flow in ("stock", "prices"):  # polled before the products flow made the product
+        [waiting] = [r for r in cat.sync(flow) if not getattr(r, "outcome", None) == "filtered"]
+        assert isinstance(waiting, RetryableError) and waiting.error_type == "waiting_for_product", waiting
+        assert "JAM99" in str(waiting)
+    assert cat.magento_writes() == []  # nothing sent the store would refuse
+    cat.sync("products")
+    assert [r.outcome for r in cat.sync("stock")] == ["synced"]
+    assert [r.outcome for r in cat.sync("prices")] == ["synced"]
+    cat.clear()
+    assert {r.outcome for r in cat.sync("stock") + cat.sync("prices")} == {"skipped"}
+    searches = [r for r in cat.mhttp.get("/_sim/requests").json()["requests"] if r["path"].endswith("/V1/products")]
+    assert searches == []  # bound SKUs are not looked for again
+
+
+def test_a_non_stock_item_is_sold_without_counting_and_a_stock_item_only_when_stocked(cat: Catalog) -> None:
+    cat.put("NonStockItem", {"InventoryID": "INSTALL", "Description": "Installation", "DefaultPrice": 150})
+    cat.put("StockItem", {"InventoryID": "KETTLE", "Description": "Kettle", "DefaultPrice": 30})
+    assert {r.outcome for r in cat.sync("products")} == {"synced"}
+    assert cat.product("INSTALL")["type_id"] == "virtual"
+    assert cat.mag("GET", "/V1/inventory/is-product-salable/INSTALL/1") is True  # a service: never out of stock
+    assert cat.mag("GET", "/V1/inventory/is-product-salable/KETTLE/1") is False  # none received yet

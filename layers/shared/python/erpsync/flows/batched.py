@@ -9,6 +9,9 @@ them change at once, so their rules differ from ``RecordSync`` in two ways:
   go to the store in as few requests as its API allows;
 - the binding is one item per SKU (``<entity>#<erp>#<sku>`` -> store), holding the hash and the
   ERP reading time of what was last written. There is nothing to create and no reverse direction.
+  A SKU written for the first time is looked for in the store first (one search for the batch):
+  one the products flow has not made yet waits (retried, ``waiting_for_product``) instead of
+  failing on the store's refusal.
 
 Each record still gets its own outcome: a SKU the store refuses fails alone with the store's reason.
 """
@@ -20,7 +23,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from erpsync.errors import PermanentError
+from erpsync.errors import PermanentError, RetryableError
 from erpsync.flows.base import SyncResult
 from erpsync.flows.sync import FlowRules
 from erpsync.model import ChangeNotice
@@ -91,6 +94,15 @@ class BatchedSync(FlowRules):
                 settled[sku] = SyncResult("skipped", sku, f"a newer reading ({b.version}) was synced already")
             else:
                 pending.append((sku, ready, h))
+        first = [sku for sku, _, _ in pending if bindings.get(sku) is None]
+        absent = self.ctx.target_port.missing(first) if first else set()
+        for sku in absent:  # the products flow has not made it yet (or left the item out)
+            settled[sku] = RetryableError(
+                f"{self.target} has no product {sku} yet: its {self.noun} waits for the products flow to make it",
+                error_type="waiting_for_product",
+                system=self.target,
+            )
+        pending = [p for p in pending if p[0] not in absent]
         if pending:
             refused = self.write([ready for _, ready, _ in pending])
             done = []

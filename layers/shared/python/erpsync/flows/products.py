@@ -201,6 +201,7 @@ class ProductRules(RecordSync):
             values=resolved.values.get(item.source_id, {}),
             category_ids=sorted(resolved.categories) if visible else [],
             children=children or [],
+            stock_managed=item.kind != "virtual" or bool(item.components),
         )
 
     def _owned(self, draft: ProductDraft, creating: bool) -> ProductDraft:
@@ -218,10 +219,10 @@ class ProductRules(RecordSync):
         return draft.model_copy(update=update)
 
     def kind_of(self, item: Product) -> str:
+        if item.components and self.settings.catalog.bundles:  # a kit, stock or non-stock
+            return "bundle"
         if item.kind == "virtual":
             return self.settings.catalog.non_stock_as
-        if item.components and self.settings.catalog.bundles:
-            return "bundle"
         return item.kind if item.kind in ("simple", "configurable") else "simple"
 
     # -- write ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from erpsync.errors import RetryableError, may_have_been_applied
+from erpsync.errors import PermanentError, RetryableError, may_have_been_applied
 from erpsync.flows.base import SyncResult
 from erpsync.flows.catalog import FlowSpec
 from erpsync.model import ChangeNotice
@@ -176,7 +176,10 @@ class RecordSync(FlowRules):
         it first (so does ``look_first``: the record may be there from before the bindings). A
         create whose answer was lost (``may_have_been_applied``) marks the binding in doubt for
         ``settings.in_doubt_wait_s``: the target may still be applying it, so until then a retry
-        that does not find it waits instead of creating a second one.
+        that does not find it waits instead of creating a second one. A create the target refuses
+        (e.g. a category's url key taken) is looked for once more: two workers syncing one
+        dependency at once (two products of one category) both miss it and both create it, and
+        the slower one finds the faster one's.
         """
         pending = binding is not None and binding.status == PENDING
         if pending or look_first:
@@ -198,4 +201,8 @@ class RecordSync(FlowRules):
         except Exception as exc:
             if may_have_been_applied(exc):
                 self.bindings.mark_in_doubt(*key, until=time.time() + self.settings.in_doubt_wait_s)
+            elif isinstance(exc, PermanentError):  # refused: another worker may have made it meanwhile
+                found = find()
+                if found is not None:
+                    return found, False
             raise

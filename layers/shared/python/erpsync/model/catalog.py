@@ -169,3 +169,6 @@ class ProductDraft(Model):
     option_labels: dict[str, str] = Field(default_factory=dict)
     """Store attribute id -> its label (configurable options are shown with it)."""
     components: list[BundleComponent] = Field(default_factory=list)
+    stock_managed: bool = True
+    """False: the ERP keeps no stock of it (a non-stock item: a service, a fee): the store sells it
+    without counting (a product the store counts starts at 0, out of stock, and sells nothing)."""

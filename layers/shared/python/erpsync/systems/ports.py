@@ -253,6 +253,10 @@ class PriceSource(ChangeSource, Protocol):
 
 
 class PriceTarget(Protocol):
+    def missing(self, skus: list[str]) -> set[str]:
+        """The SKUs the store has no product for (yet): their prices wait for the products flow."""
+        ...
+
     def write(self, prices: list[PriceSet]) -> dict[str, str]:
         """Write every price of each SKU (group codes already the store's); SKU -> why it failed."""
         ...
@@ -263,6 +267,10 @@ class StockSource(ChangeSource, Protocol):
 
 
 class StockTarget(Protocol):
+    def missing(self, skus: list[str]) -> set[str]:
+        """The SKUs the store has no product for (yet): their stock waits for the products flow."""
+        ...
+
     def write(self, levels: list[StockLevel]) -> dict[str, str]:
         """Write each SKU's quantities (keys already the store's sources); SKU -> why it failed."""
         ...

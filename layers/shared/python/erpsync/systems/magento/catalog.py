@@ -29,6 +29,33 @@ from erpsync.systems.magento.settings import MagentoSettings
 
 ALL = "all"
 CHUNK = 500
+UNCOUNTED_STOCK_ITEM: dict[str, Any] = {
+    "manage_stock": False,
+    "use_config_manage_stock": False,
+    "is_in_stock": True,
+    "qty": 0,
+    # the rest as the store's configuration has it (the schema lists every field as required)
+    "is_qty_decimal": False,
+    "is_decimal_divided": False,
+    "show_default_notification_message": False,
+    "use_config_min_qty": True,
+    "min_qty": 0,
+    "use_config_min_sale_qty": 1,
+    "min_sale_qty": 1,
+    "use_config_max_sale_qty": True,
+    "max_sale_qty": 10000,
+    "use_config_backorders": True,
+    "backorders": 0,
+    "use_config_notify_stock_qty": True,
+    "notify_stock_qty": 1,
+    "use_config_qty_increments": True,
+    "qty_increments": 0,
+    "use_config_enable_qty_inc": True,
+    "enable_qty_increments": False,
+    "low_stock_date": "",
+    "stock_status_changed_auto": 0,
+}
+"""The stock item of a product the ERP keeps no stock of: not managed, so always salable."""
 """SKUs per price or source-item request (well under PHP's and the web server's limits)."""
 TS = "%Y-%m-%d %H:%M:%S"
 ALL_GROUPS = "ALL GROUPS"
@@ -243,6 +270,8 @@ class MagentoProducts:
                 }
                 for n, c in enumerate(d.components)
             ]
+        if not d.stock_managed:
+            ext["stock_item"] = dict(UNCOUNTED_STOCK_ITEM)
         product["extension_attributes"] = ext
         custom = [{"attribute_code": code, "value": value} for code, value in sorted(d.values.items())]
         if d.description is not None:
@@ -296,9 +325,31 @@ def _failed_skus(failures: Any, sent: list[str]) -> dict[str, str]:
     return out
 
 
+def absent_products(client: MagentoClient, skus: list[str]) -> set[str]:
+    """The SKUs the store has no product for: one search per 100 (``sku in``; a SKU with a comma,
+    which ``in`` would split, is looked up alone)."""
+    plain = [s for s in skus if "," not in s]
+    found: set[str] = set()
+    for i in range(0, len(plain), 100):
+        chunk = plain[i : i + 100]
+        rows = client.search("/V1/products", [Filter("sku", ",".join(chunk), "in")], page_size=len(chunk))
+        found |= {str(r.get("sku")) for r in rows}
+    for sku in skus:
+        if "," in sku:
+            try:
+                client.get(f"/V1/products/{sku_path(sku)}")
+                found.add(sku)
+            except NotFoundError:
+                pass
+    return {s for s in skus if s not in found}
+
+
 class MagentoPrices:
     def __init__(self, client: MagentoClient) -> None:
         self.client = client
+
+    def missing(self, skus: list[str]) -> set[str]:
+        return absent_products(self.client, skus)
 
     def write(self, prices: list[PriceSet]) -> dict[str, str]:
         failed: dict[str, str] = {}
@@ -350,6 +401,9 @@ class MagentoStock:
     def __init__(self, client: MagentoClient, settings: Callable[[], MagentoSettings]) -> None:
         self.client = client
         self.settings = settings
+
+    def missing(self, skus: list[str]) -> set[str]:
+        return absent_products(self.client, skus)
 
     def write(self, levels: list[StockLevel]) -> dict[str, str]:
         if not self.settings().msi:
