@@ -596,7 +596,7 @@ def test_stock_and_prices_of_an_item_not_yet_a_product_wait_for_it(cat: Catalog)
     cat.acu("POST", "InventoryReceipt/ReleaseInventoryReceipt", {"entity": {"ReferenceNbr": receipt["ReferenceNbr"]}})
     cat.clear()
     for flow in ("stock", "prices"):  # polled before the products flow made the product
-        [waiting] = [r for r in cat.sync(flow) if not getattr(r, "outcome", None) == "filtered"]
+        [waiting] = [r for r in cat.sync(flow) if getattr(r, "outcome", None) != "filtered"]
         assert isinstance(waiting, RetryableError) and waiting.error_type == "waiting_for_product", waiting
         assert "JAM99" in str(waiting)
     assert cat.magento_writes() == []  # nothing sent the store would refuse
