@@ -10,7 +10,19 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import catalog, cold_start, cost, customers, latency, memory, per_record, poll_cost, poll_memory, throughput
+from bench import (
+    catalog,
+    catalog_poll,
+    cold_start,
+    cost,
+    customers,
+    latency,
+    memory,
+    per_record,
+    poll_cost,
+    poll_memory,
+    throughput,
+)
 from bench.common import RUNS, git_commit, local_bench
 from bench.report import write
 
@@ -52,7 +64,9 @@ def main() -> int:
         step("poll cost")
         results["poll_cost"] = poll_cost.run(bench, RUNS)
         step("catalog changes")
-        results["catalog"] = catalog.run(bench, RUNS)  # last: it switches the catalog on for the route
+        results["catalog"] = catalog.run(bench, RUNS)  # it switches the catalog on for the route
+        step("products poll as the catalog grows")
+        results["catalog_poll"] = catalog_poll.run(bench, RUNS)
     step("webhook latency")
     results["latency"] = latency.run()
     results["cost"] = cost.estimate(results["per_record"]["steady"])  # type: ignore[index]

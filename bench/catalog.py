@@ -260,6 +260,10 @@ def section(result: dict[str, Any]) -> list[str]:
         "change: the poll's one delta inquiry (`InventoryQuantityAvailable`) and, above 50 SKUs, one "
         "`StorageDetailsInquiry` per warehouse for the quantities. Per price change: the poll's one "
         "`SalesPricesInquiry` and its item windows.",
+        "- Magento, per stock change: the receipt gives these items their first stock, so besides the one "
+        "source-items request the batch costs one product search (`GET /V1/products`, `sku in`): a SKU written "
+        "for the first time is looked for first, so stock or prices of an item the products flow has not made yet "
+        "wait for it instead of being refused. A later receipt of the same items costs the one request.",
         "",
     ]
     return lines

@@ -472,6 +472,11 @@ def write(r: dict[str, Any], path: Path) -> None:
 
         for line in catalog.section(r["catalog"]):
             w(line)
+    if "catalog_poll" in r:
+        from bench import catalog_poll
+
+        for line in catalog_poll.section(r["catalog_poll"]):
+            w(line)
     w("## Ideas not implemented")
     w("")
     w("- Throughput: hold a seat for a worker's whole Acumatica call sequence rather than per request; take")
