@@ -616,3 +616,37 @@ def test_a_non_stock_item_is_sold_without_counting_and_a_stock_item_only_when_st
     assert cat.product("INSTALL")["type_id"] == "virtual"
     assert cat.mag("GET", "/V1/inventory/is-product-salable/INSTALL/1") is True  # a service: never out of stock
     assert cat.mag("GET", "/V1/inventory/is-product-salable/KETTLE/1") is False  # none received yet
+
+
+def test_a_special_price_and_tiers_removed_in_the_erp_are_removed_from_the_store(cat: Catalog) -> None:
+    cat.put("StockItem", {"InventoryID": "JAM10", "Description": "Jam ten", "DefaultPrice": 9})
+    cat.sync("products")
+    row = {"PriceType": "Base", "InventoryID": "JAM10", "UOM": "EA", "EffectiveDate": "2026-01-01T00:00:00"}
+    seed = {
+        "sales_prices": [
+            {**row, "BreakQty": 0, "Price": 9.5},
+            {**row, "BreakQty": 12, "Price": 8.5},
+            {**row, "BreakQty": 0, "Price": 7.25, "Promotion": True, "ExpirationDate": "2026-12-24T00:00:00"},
+        ]
+    }
+    assert cat.ahttp.post("/_sim/seed", json=seed).status_code == 200
+    assert [r.outcome for r in cat.sync("prices")] == ["synced"]
+    assert cat.mag("POST", "/V1/products/special-price-information", {"skus": ["JAM10"]})
+    assert cat.mag("POST", "/V1/products/tier-prices-information", {"skus": ["JAM10"]})
+    sim = cat.ahttp.app.state.sim  # type: ignore[attr-defined]
+    with sim.lock:  # the promotion and the quantity break deleted in the ERP
+        for key, price in list(sim.catalog.prices.items()):
+            if price["InventoryID"]["value"] == "JAM10" and price["Price"]["value"] != 9.5:
+                del sim.catalog.prices[key]
+    rules = cat.rules["prices"]
+    notice = ChangeNotice(source="acumatica", entity="price", id="JAM10", target="magento")
+    [result] = rules.sync_many([notice])
+    assert result.outcome == "synced" and "special price removed" in result.message, result
+    assert "tiers removed" in result.message
+    assert cat.mag("POST", "/V1/products/special-price-information", {"skus": ["JAM10"]}) == []
+    assert cat.mag("POST", "/V1/products/tier-prices-information", {"skus": ["JAM10"]}) == []
+    [base] = cat.mag("POST", "/V1/products/base-prices-information", {"skus": ["JAM10"]})
+    assert base["price"] == 9.5
+    cat.clear()
+    [again] = rules.sync_many([notice])
+    assert again.outcome == "skipped" and cat.magento_writes() == []  # removed once, not at every sync

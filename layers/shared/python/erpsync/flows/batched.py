@@ -68,6 +68,15 @@ class BatchedSync(FlowRules):
         """What is hashed of a store-ready value."""
         return value.model_dump(mode="json", exclude={"version"})
 
+    def prepare(self, ready: Any, old: Binding | None) -> Any:
+        """A changed value about to be written, given what was written last (``old``): subclasses
+        say there what the store holds that the ERP no longer has."""
+        return ready
+
+    def remember(self, ready: Any) -> dict[str, Any]:
+        """What the binding keeps of a value written (for ``prepare`` next time)."""
+        return {}
+
     # -- the run order -----------------------------------------------------------------------------
 
     def sync(self, notice: ChangeNotice) -> SyncResult:
@@ -93,7 +102,7 @@ class BatchedSync(FlowRules):
             elif b is not None and _older(value.version, b.version):
                 settled[sku] = SyncResult("skipped", sku, f"a newer reading ({b.version}) was synced already")
             else:
-                pending.append((sku, ready, h))
+                pending.append((sku, self.prepare(ready, b), h))
         first = [sku for sku, _, _ in pending if bindings.get(sku) is None]
         absent = self.ctx.target_port.missing(first) if first else set()
         for sku in absent:  # the products flow has not made it yet (or left the item out)
@@ -112,7 +121,7 @@ class BatchedSync(FlowRules):
                         f"{self.target} refused the {self.noun} of {sku}: {refused[sku]}", system=self.target
                     )
                     continue
-                done.append(self._binding(sku, values[sku], h, bindings.get(sku)))
+                done.append(self._binding(sku, values[sku], h, bindings.get(sku), self.remember(ready)))
                 settled[sku] = SyncResult("synced", sku, self.describe(ready))
             self.bindings.put_many(done)
         return [settled.get(n.id) or _missing(n, self.source) for n in notices]
@@ -120,7 +129,7 @@ class BatchedSync(FlowRules):
     def describe(self, ready: Any) -> str:
         return f"{self.noun} written to {self.target}"
 
-    def _binding(self, sku: str, value: Any, h: str, old: Binding | None) -> Binding:
+    def _binding(self, sku: str, value: Any, h: str, old: Binding | None, kept: dict[str, Any]) -> Binding:
         return Binding(
             self.entity,
             self.source,
@@ -129,7 +138,7 @@ class BatchedSync(FlowRules):
             sku,
             version=value.version,
             seen_hash=h,
-            data=old.data if old is not None else {},
+            data={**(old.data if old is not None else {}), **kept},
         )
 
     # -- helpers -----------------------------------------------------------------------------------

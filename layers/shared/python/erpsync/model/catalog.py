@@ -107,6 +107,10 @@ class PriceSet(Model):
     special: SpecialPrice | None = None
     tiers: list[TierPrice] = Field(default_factory=list)
     version: str | None = None
+    clear_special: bool = False
+    """Set by the prices flow: a special price was written before and the ERP has none now."""
+    clear_tiers: bool = False
+    """Set by the prices flow: tiers were written before and the ERP has none left."""
 
 
 class WarehouseQty(Model):

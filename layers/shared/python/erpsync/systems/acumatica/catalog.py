@@ -152,7 +152,6 @@ def price_set(
     special: SpecialPrice | None = None
     in_force: dict[tuple[str, Decimal], tuple[datetime, Decimal]] = {}
     """(group, break quantity) -> the latest start and its price (a later price closes an earlier one)."""
-    latest: str | None = None
     today = now or datetime.now(UTC)
     oldest = datetime.min.replace(tzinfo=UTC)
     for row in rows:
@@ -169,8 +168,6 @@ def price_set(
         kind = str(value(row, "PriceType", "") or "")
         price = dec(row, "Price")
         qty = dec(row, "BreakQty")
-        changed = stamp(value(row, "LastModifiedDateTime"))
-        latest = max(latest or "", changed or "") or None
         if kind == "Base" and promotion:
             if special is None or (special.starts or today) > (starts or today):  # the one that comes first
                 special = SpecialPrice(price=price, starts=starts, ends=ends)
@@ -186,7 +183,10 @@ def price_set(
     base_row = in_force.pop((ALL_GROUPS, Decimal(0)), None)
     tiers = [TierPrice(group=g, qty=q, price=p) for (g, q), (_, p) in sorted(in_force.items())]
     base = base_row[1] if base_row is not None else default
-    return PriceSet(sku=sku, base=base, special=special, tiers=tiers, version=latest)
+    # the version is when the prices were read, not the newest row in force: a promotion that
+    # expired or a row deleted takes its newer stamp away, and an older-looking reading would then
+    # be skipped as stale, leaving the store with what the ERP no longer has
+    return PriceSet(sku=sku, base=base, special=special, tiers=tiers, version=today.astimezone(UTC).isoformat())
 
 
 # -- the ports -----------------------------------------------------------------------------------

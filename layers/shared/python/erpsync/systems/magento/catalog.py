@@ -394,7 +394,20 @@ class MagentoPrices:
                 failed.update(
                     _failed_skus(self.client.put("/V1/products/tier-prices", {"prices": tiers}, scope=ALL), skus)
                 )
+            self._clear([p.sku for p in chunk if p.clear_special and p.sku not in failed], "special-price", failed)
+            self._clear([p.sku for p in chunk if p.clear_tiers and p.sku not in failed], "tier-prices", failed)
         return failed
+
+    def _clear(self, skus: list[str], kind: str, failed: dict[str, str]) -> None:
+        """Delete every ``kind`` row (special price, tier prices) the store holds for ``skus``: read
+        them (``<kind>-information``) and send them back to ``<kind>-delete``, which removes exact matches."""
+        if not skus:
+            return
+        rows = self.client.post(f"/V1/products/{kind}-information", {"skus": skus}, scope=ALL) or []
+        rows = [r for r in rows if isinstance(r, dict) and str(r.get("sku")) in skus]
+        if rows:
+            answer = self.client.post(f"/V1/products/{kind}-delete", {"prices": rows}, scope=ALL)
+            failed.update(_failed_skus(answer, skus))
 
 
 class MagentoStock:
