@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.common import RUNS, Bench, Wire, median
-from bench.poll_cost import measure_poll, purge, reset_cursor, source_client
+from bench.poll_cost import fill_acumatica, measure_poll, purge, reset_cursor, source_client
 
 SIZES = (1_000, 10_000, 100_000)
 CHANGED = 0.001
@@ -28,31 +28,21 @@ times those over 1k."""
 
 def fill_items(sim: Any, total: int, changed: int, cursor: datetime) -> None:
     """Replace the sim's stock items with ``total`` copies of one, the last ``changed`` changed after ``cursor``."""
-    with sim.lock:
-        sim.records["StockItem"] = {}
-        sim.index = {k: v for k, v in sim.index.items() if k[0] != "StockItem"}
-        template = sim.put(
-            "StockItem",
-            {
-                "InventoryID": {"value": "POLLTPL"},
-                "Description": {"value": "Poll template"},
-                "DefaultPrice": {"value": 9.5},
-            },
-            {},
-            {},
-        )
-        sim.records["StockItem"] = {}
-        sim.index = {k: v for k, v in sim.index.items() if k[0] != "StockItem"}
-        for i in range(1, total + 1):
-            rec = dict(template)
-            rid = f"00000000-0000-4000-9000-{i:012d}"
-            sku = f"ITEM{i:07d}"
-            rec["id"], rec["InventoryID"] = rid, {"value": sku}
-            late = i > total - changed
-            when = cursor + timedelta(seconds=i - (total - changed)) if late else cursor - timedelta(days=2)
-            rec["LastModifiedDateTime"] = {"value": when.isoformat(timespec="milliseconds")}
-            sim.records["StockItem"][rid] = rec
-            sim.index[("StockItem", (sku.casefold(),))] = rid
+    template = {
+        "InventoryID": {"value": "POLLTPL"},
+        "Description": {"value": "Poll template"},
+        "DefaultPrice": {"value": 9.5},
+    }
+    fill_acumatica(
+        sim,
+        "StockItem",
+        "InventoryID",
+        template,
+        lambda i: (f"00000000-0000-4000-9000-{i:012d}", f"ITEM{i:07d}"),
+        total,
+        changed,
+        cursor,
+    )
 
 
 def _sim_filter_seconds(sim: Any, since: datetime) -> float:

@@ -67,32 +67,53 @@ def fill_customers(sim: Any, total: int, changed: int, cursor: datetime) -> None
             sim.customers[i] = c
 
 
+def fill_acumatica(
+    sim: Any,
+    entity: str,
+    key: str,
+    template: dict[str, Any],
+    ids: Callable[[int], tuple[str, str]],
+    total: int,
+    changed: int,
+    cursor: datetime,
+) -> None:
+    """Replace the Acumatica sim's ``entity`` records with ``total`` copies of ``template`` (saved
+    through the sim first, so it is whole), the last ``changed`` changed after ``cursor``; record
+    ``i`` gets ``ids(i)``: its GUID and its ``key`` value."""
+    with sim.lock:
+        sim.records[entity] = {}  # as for the Magento template: never into the records replaced
+        sim.index = {k: v for k, v in sim.index.items() if k[0] != entity}
+        saved = sim.put(entity, template, {}, {})
+        sim.records[entity] = {}
+        sim.index = {k: v for k, v in sim.index.items() if k[0] != entity}
+        for i in range(1, total + 1):
+            rec = dict(saved)
+            rid, value = ids(i)
+            rec["id"], rec[key] = rid, {"value": value}
+            rec["LastModifiedDateTime"] = {
+                "value": _stamp(cursor, i, total, changed).isoformat(timespec="milliseconds")
+            }
+            sim.records[entity][rid] = rec
+            sim.index[(entity, (value.casefold(),))] = rid
+
+
 def fill_erp_customers(sim: Any, total: int, changed: int, cursor: datetime) -> None:
     """Replace the Acumatica sim's customers with ``total``, the last ``changed`` changed after ``cursor``."""
-    with sim.lock:
-        sim.records["Customer"] = {}  # as for the Magento template: never into the records replaced
-        sim.index = {k: v for k, v in sim.index.items() if k[0] != "Customer"}
-        template = sim.put(
-            "Customer",
-            {
-                "CustomerID": {"value": "POLLTPL"},
-                "CustomerName": {"value": "Poll Template"},
-                "MainContact": {"Email": {"value": "poll-template@example.com"}, "FirstName": {"value": "Poll"}},
-            },
-            {},
-            {},
-        )
-        sim.records["Customer"] = {}
-        sim.index = {k: v for k, v in sim.index.items() if k[0] != "Customer"}
-        for i in range(1, total + 1):
-            rec = dict(template)
-            rid = f"00000000-0000-4000-8000-{i:012d}"
-            cid = f"P{i:09d}"
-            rec["id"], rec["CustomerID"] = rid, {"value": cid}
-            when = _stamp(cursor, i, total, changed)
-            rec["LastModifiedDateTime"] = {"value": when.isoformat(timespec="milliseconds")}
-            sim.records["Customer"][rid] = rec
-            sim.index[("Customer", (cid.casefold(),))] = rid
+    template = {
+        "CustomerID": {"value": "POLLTPL"},
+        "CustomerName": {"value": "Poll Template"},
+        "MainContact": {"Email": {"value": "poll-template@example.com"}, "FirstName": {"value": "Poll"}},
+    }
+    fill_acumatica(
+        sim,
+        "Customer",
+        "CustomerID",
+        template,
+        lambda i: (f"00000000-0000-4000-8000-{i:012d}", f"P{i:09d}"),
+        total,
+        changed,
+        cursor,
+    )
 
 
 def _fill_orders(bench: Bench, total: int, changed: int, cursor: datetime) -> None:

@@ -479,7 +479,6 @@ class FlowRuntime:
         """Sync these notices now, in this process, as the worker would a queue batch of them
         (the initial load): side by side on ``batch_parallelism`` threads (the system's seats cap
         what reaches it), each its outcome, sync-log row and, when it fails, its desk item."""
-        from erpsync.runtime import queues
         from erpsync.runtime.worker import Envelope, Outcome
 
         self.refresh()
@@ -489,17 +488,9 @@ class FlowRuntime:
             for i, n in enumerate(notices)
         ]
         if self.dispatcher.batched and len(records) > 1:
-            got = self.worker.run_many(records)
-        elif self.worker.parallel > 1 and len(records) > 1:  # side by side, as a queue batch runs
-            from concurrent.futures import ThreadPoolExecutor
-
-            from erpsync.state import dynamo
-
-            queues.client(), dynamo.client()  # made once, before threads race to make them
-            with ThreadPoolExecutor(max_workers=min(self.worker.parallel, len(records))) as pool:
-                got = list(pool.map(self.worker.handle_record, records))
-        else:
-            got = [self.worker.handle_record(r) for r in records]
+            got: list[Outcome | None] = list(self.worker.run_many(records))
+        else:  # side by side, as a queue batch runs
+            got = list(self.worker.each(self.worker.handle_record, records))
         return [o if o is not None else Outcome(False, "retrying", "not started: out of time") for o in got]
 
     def sync_now(self, record_id: str, source: str | None = None) -> Outcome:

@@ -26,9 +26,10 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -43,6 +44,7 @@ from erpsync.state.synclog import LogRow, SyncLog
 from erpsync.systems.ports import Deadline
 
 log = logging.getLogger("erpsync.worker")
+T = TypeVar("T")
 
 BASE_DELAY_S = 10
 MAX_DELAY_S = 900  # SQS's longest message delay
@@ -168,14 +170,8 @@ class Worker:
         records = event.get("Records", [])
         if len(records) > 1 and getattr(self.flow, "batched", False):
             results = [None if o is None else o.ok for o in self.run_many(records)]
-        elif self.parallel <= 1 or len(records) <= 1:
-            results = [self._run(r) for r in records]
         else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            queues.client(), dynamo.client()  # made once, before threads race to make them
-            with ThreadPoolExecutor(max_workers=min(self.parallel, len(records))) as pool:
-                results = list(pool.map(self._run, records))
+            results = self.each(self._run, records)
         failures = [{"itemIdentifier": r["messageId"]} for r, ok in zip(records, results, strict=True) if not ok]
         handed_back = results.count(None)
         if handed_back:
@@ -186,6 +182,16 @@ class Worker:
                 extra={"flow": self.flow_name, "handed_back": handed_back},
             )
         return {"batchItemFailures": failures}
+
+    def each(self, fn: Callable[[dict[str, Any]], T], records: list[dict[str, Any]]) -> list[T]:
+        """``fn`` over the records, side by side on up to ``parallel`` threads (in turn when 1)."""
+        if self.parallel <= 1 or len(records) <= 1:
+            return [fn(r) for r in records]
+        from concurrent.futures import ThreadPoolExecutor
+
+        queues.client(), dynamo.client()  # made once, before threads race to make them
+        with ThreadPoolExecutor(max_workers=min(self.parallel, len(records))) as pool:
+            return list(pool.map(fn, records))
 
     def run_many(self, records: list[dict[str, Any]]) -> list[Outcome | None]:
         """A batch whose flow writes many records at once (``sync_many``: stock, prices): every

@@ -29,6 +29,7 @@ from erpsync.systems.magento.settings import MagentoSettings
 
 ALL = "all"
 CHUNK = 500
+"""SKUs per price or source-item request (well under PHP's and the web server's limits)."""
 UNCOUNTED_STOCK_ITEM: dict[str, Any] = {
     "manage_stock": False,
     "use_config_manage_stock": False,
@@ -56,7 +57,6 @@ UNCOUNTED_STOCK_ITEM: dict[str, Any] = {
     "stock_status_changed_auto": 0,
 }
 """The stock item of a product the ERP keeps no stock of: not managed, so always salable."""
-"""SKUs per price or source-item request (well under PHP's and the web server's limits)."""
 TS = "%Y-%m-%d %H:%M:%S"
 ALL_GROUPS = "ALL GROUPS"
 URL_TAKEN = "url key"
