@@ -37,9 +37,10 @@ def make(host: str, port: int) -> BaseWSGIServer:
     """A threaded werkzeug server with every moto backend behind ``SerialDynamoDB``."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
-    from sandbox.local.moto_transactions import patch
+    from sandbox.local import moto_queries, moto_transactions
 
-    patch()  # transactions back up what they touch, not the whole table (memory stays flat)
+    moto_transactions.patch()  # transactions back up what they touch, not the whole table (memory stays flat)
+    moto_queries.patch()  # a query reads its partition, not the whole table (time stays flat)
     app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
     return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
