@@ -1421,9 +1421,23 @@ class AcumaticaSim:
         applied = Decimal(0)
         for o in cand.get("OrdersToApply") or []:
             if isinstance(o, dict):
+                order = self.order(str(val(o, "OrderType", "SO")), str(val(o, "OrderNbr", "")))
+                if order is None:
+                    fail(o, "OrderNbr", f"'{val(o, 'OrderNbr', '')}' cannot be found in the system.")
+                    continue
+                # what the order still owes, not counting what this payment applied to it before
+                mine = self._applied_by(cand, order)
+                unpaid = num(order.get("Totals"), "UnpaidBalance") + mine
                 if not has(o, "AppliedToOrder"):
-                    order = self.order(str(val(o, "OrderType", "SO")), str(val(o, "OrderNbr", "")))
-                    setv(o, "AppliedToOrder", num(order.get("Totals") if order else None, "UnpaidBalance"))
+                    setv(
+                        o,
+                        "AppliedToOrder",
+                        min(unpaid, num(cand, "PaymentAmount")) if has(cand, "PaymentAmount") else unpaid,
+                    )
+                if num(o, "AppliedToOrder") > unpaid:
+                    fail(o, "AppliedToOrder", "Applied Amount Cannot Exceed the Unbilled Balance")
+                elif val(order, "Status") in ("Canceled", "Cancelled"):
+                    fail(o, "OrderNbr", f"The {val(order, 'OrderNbr')} sales order is canceled.")
                 applied += num(o, "AppliedToOrder")
         for d in cand.get("DocumentsToApply") or []:
             if isinstance(d, dict):
@@ -1435,6 +1449,59 @@ class AcumaticaSim:
             setv(cand, "PaymentAmount", applied)
         setv(cand, "AppliedToDocuments", applied)
         setv(cand, "AvailableBalance", num(cand, "PaymentAmount") - applied)  # the unapplied balance
+
+    def _applied_by(self, payment: Rec, order: Rec) -> Decimal:
+        """What ``payment`` (as stored) applies to ``order`` now (its row on the order's Payments tab)."""
+        if not has(payment, "ReferenceNbr"):
+            return Decimal(0)
+        row = self._order_payment_row(order, payment)
+        return num(row, "AppliedToOrder") if row is not None else Decimal(0)
+
+    @staticmethod
+    def _order_payment_row(order: Rec, payment: Rec) -> Rec | None:
+        kind, nbr = str(val(payment, "Type", "Payment")), str(val(payment, "ReferenceNbr", ""))
+        return next(
+            (
+                r
+                for r in order.get("Payments") or []
+                if isinstance(r, dict) and str(val(r, "DocType", "")) == kind and str(val(r, "ReferenceNbr", "")) == nbr
+            ),
+            None,
+        )
+
+    def _after_Payment(self, payment: Rec, existing: Rec | None) -> None:
+        """A payment applied to sales orders shows on each order's Payments tab and lowers its
+        unpaid balance (SO301000 reads the applications this way)."""
+        for o in payment.get("OrdersToApply") or []:
+            if not isinstance(o, dict):
+                continue
+            order = self.order(str(val(o, "OrderType", "SO")), str(val(o, "OrderNbr", "")))
+            if order is None:
+                continue
+            self._show_payment(order, payment, num(o, "AppliedToOrder"))
+
+    def _show_payment(self, order: Rec, payment: Rec, applied: Decimal) -> None:
+        row = self._order_payment_row(order, payment)
+        if row is None:
+            row = {"id": new_id(), "rowNumber": len(order.get("Payments") or []) + 1}
+            order.setdefault("Payments", []).append(row)
+        for name in (
+            "PaymentAmount",
+            "PaymentMethod",
+            "PaymentRef",
+            "ExternalRef",
+            "CashAccount",
+            "Status",
+            "ApplicationDate",
+        ):
+            if has(payment, name):
+                setv(row, name, val(payment, name))
+        setv(row, "DocType", val(payment, "Type", "Payment"))
+        setv(row, "ReferenceNbr", val(payment, "ReferenceNbr"))
+        setv(row, "AppliedToOrder", applied)
+        setv(row, "Balance", num(payment, "AvailableBalance"))
+        self._order_totals(order)
+        self._touch("SalesOrder", order)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -1682,10 +1749,17 @@ class AcumaticaSim:
                 self._touch("SalesInvoice", inv)
         setv(payment, "Status", "Closed" if num(payment, "AvailableBalance") <= 0 else "Open")
         self._touch("Payment", payment)
+        self._after_Payment(payment, payment)
 
     def _do_VoidPayment(self, payment: Rec, params: Rec) -> None:
         setv(payment, "Status", "Voided")
         self._touch("Payment", payment)
+        for o in payment.get("OrdersToApply") or []:  # a voided payment no longer pays the order
+            order = (
+                self.order(str(val(o, "OrderType", "SO")), str(val(o, "OrderNbr", ""))) if isinstance(o, dict) else None
+            )
+            if order is not None:
+                self._show_payment(order, payment, Decimal(0))
 
     # -- seeding -------------------------------------------------------------------------------
 

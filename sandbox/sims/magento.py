@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.sims.control import SimControl
+from sandbox.sims.magento_orders import OFFLINE_METHODS, gateway_transaction_id
 
 if TYPE_CHECKING:
     from sandbox.sims.magento_catalog import Catalog
@@ -1047,6 +1048,8 @@ class MagentoSim:
             payment = order.get("payment")
             if isinstance(payment, dict):
                 payment["amount_paid"] = payment["base_amount_paid"] = num(paid)
+                if payment.get("method") not in OFFLINE_METHODS:  # the gateway's capture
+                    payment["last_trans_id"] = invoice["transaction_id"] = gateway_transaction_id()
         order["updated_at"] = now
         self._refresh_state(order)
         return str(iid)

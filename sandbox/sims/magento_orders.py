@@ -8,6 +8,7 @@ charged on the discounted row, and the totals add up to the cent.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,13 @@ PAYMENT_TITLES = {
     "cashondelivery": "Cash On Delivery",
     "braintree": "Credit Card (Braintree)",
 }
+OFFLINE_METHODS = frozenset({"checkmo", "banktransfer", "cashondelivery", "purchaseorder", "free"})
+"""Methods no gateway captures: their payments carry no transaction id."""
+
+
+def gateway_transaction_id() -> str:
+    """A new capture's id as a gateway (Braintree) gives it: eight lower-case letters and digits."""
+    return uuid.uuid4().hex[:8]
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,8 @@ def build_order(
     }
     if captured:
         payment.update(amount_paid=_n(paid), base_amount_paid=_n(paid))
+        if payment_method not in OFFLINE_METHODS:
+            payment["last_trans_id"] = gateway_transaction_id()
     shipping_total = {
         "base_shipping_amount": _n(ship_amount),
         "base_shipping_discount_amount": _n(ship_discount),

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from erpsync.errors import PermanentError
 from erpsync.flows import catalog
@@ -23,13 +22,9 @@ from erpsync.flows.sync import FlowContext
 from erpsync.model import ChangeNotice
 from erpsync.settings import Settings
 from erpsync.state.bindings import Bindings
-from erpsync.systems.acumatica import AcumaticaClient, AcumaticaSystem
-from erpsync.systems.acumatica.settings import AcumaticaSettings
-from erpsync.systems.magento import MagentoClient, MagentoSystem
 from erpsync.systems.magento.settings import MagentoSettings
 from erpsync.systems.plugin import SOURCE, TARGET
-from sandbox.sims import acumatica as acu_sim
-from sandbox.sims import magento as mag_sim
+from tests.support.sims import SimSystems
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ACU = "/entity/Default/24.200.001/"
@@ -53,18 +48,10 @@ class Catalog:
     """Both sims, both systems and the catalog flows between them."""
 
     def __init__(self, table: str, settings: Settings | None = None) -> None:
-        self.mhttp = TestClient(mag_sim.create_app())
-        self.ahttp = TestClient(acu_sim.create_app())
+        sims = SimSystems()
+        self.mhttp, self.ahttp, self.magento, self.acumatica = sims.mhttp, sims.ahttp, sims.magento, sims.acumatica
         assert self.ahttp.post("/entity/auth/login", json={"name": "admin", "password": "123"}).status_code == 204
         self.settings = settings or Settings()
-        self.magento = MagentoSystem(
-            MagentoClient("/rest/default", "admin", "admin123", http=self.mhttp), "magento", MagentoSettings
-        )
-        self.acumatica = AcumaticaSystem(
-            AcumaticaClient("http://testserver", "admin", "123", "Company", http=self.ahttp, poll_interval=0),
-            "acumatica",
-            AcumaticaSettings,
-        )
         self.sent: list[tuple[str, str, Any]] = []
         """Every request the Magento client sent: method, path, JSON body."""
         client = self.magento.client

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from erpsync.errors import PermanentError
 from erpsync.flows import catalog
@@ -21,12 +20,7 @@ from erpsync.flows.sync import FlowContext
 from erpsync.model import ChangeNotice
 from erpsync.settings import Settings
 from erpsync.state.bindings import Bindings
-from erpsync.systems.acumatica import AcumaticaClient, AcumaticaSystem
-from erpsync.systems.acumatica.settings import AcumaticaSettings
-from erpsync.systems.magento import MagentoClient, MagentoSystem
-from erpsync.systems.magento.settings import MagentoSettings
-from sandbox.sims import acumatica as acu_sim
-from sandbox.sims import magento as mag_sim
+from tests.support.sims import SimSystems
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -41,17 +35,9 @@ class Pair:
     """Both sims, both systems and the two customers flows between them."""
 
     def __init__(self, table: str, settings: Settings | None = None) -> None:
-        self.mhttp = TestClient(mag_sim.create_app())
-        self.ahttp = TestClient(acu_sim.create_app())
+        sims = SimSystems()
+        self.mhttp, self.ahttp, self.magento, self.acumatica = sims.mhttp, sims.ahttp, sims.magento, sims.acumatica
         self.settings = settings or Settings()
-        self.magento = MagentoSystem(
-            MagentoClient("/rest/default", "admin", "admin123", http=self.mhttp), "magento", MagentoSettings
-        )
-        self.acumatica = AcumaticaSystem(
-            AcumaticaClient("http://testserver", "admin", "123", "Company", http=self.ahttp, poll_interval=0),
-            "acumatica",
-            AcumaticaSettings,
-        )
         self.bindings = Bindings(table)
         self.to_erp = self._rules("customers", "magento", "acumatica", self.magento, self.acumatica)
         self.to_store = self._rules("erp-customers", "acumatica", "magento", self.acumatica, self.magento)

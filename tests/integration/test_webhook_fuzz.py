@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from erpsync.flows.catalog import FLOWS
 from erpsync.runtime import ingress
 from erpsync.systems.magento.webhooks import sign
 
@@ -51,7 +52,7 @@ def event(source: str, body: bytes, headers: dict[str, str], b64: bool = False) 
 def queued(aws: dict[str, Any]) -> int:
     sqs = boto3.client("sqs")
     total = 0
-    for name in ("OrdersQueue", "ShipmentsQueue", "InvoicesQueue", "CustomersQueue", "ErpCustomersQueue"):
+    for name in (f"{flow.logical_id}Queue" for flow in FLOWS):
         attrs = sqs.get_queue_attributes(QueueUrl=aws["queues"][name], AttributeNames=["ApproximateNumberOfMessages"])
         total += int(attrs["Attributes"]["ApproximateNumberOfMessages"])
     return total
@@ -60,11 +61,8 @@ def queued(aws: dict[str, Any]) -> int:
 @pytest.fixture
 def env(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("BINDINGS_TABLE", aws["tables"]["BindingsTable"])
-    monkeypatch.setenv("ORDERS_QUEUE_URL", aws["queues"]["OrdersQueue"])
-    monkeypatch.setenv("SHIPMENTS_QUEUE_URL", aws["queues"]["ShipmentsQueue"])
-    monkeypatch.setenv("INVOICES_QUEUE_URL", aws["queues"]["InvoicesQueue"])
-    monkeypatch.setenv("CUSTOMERS_QUEUE_URL", aws["queues"]["CustomersQueue"])
-    monkeypatch.setenv("ERP_CUSTOMERS_QUEUE_URL", aws["queues"]["ErpCustomersQueue"])
+    for flow in FLOWS:  # every flow's queue, as QUEUE_URL_PREFIX gives it in Lambda
+        monkeypatch.setenv(f"{flow.name.upper().replace('-', '_')}_QUEUE_URL", aws["queues"][f"{flow.logical_id}Queue"])
     return aws
 
 
@@ -126,7 +124,7 @@ def test_a_webhook_delivered_twice_is_enqueued_once(env: dict[str, Any]) -> None
     again = handle("magento", body, sign("m-secret", body))
     assert json.loads(first["body"]) == {"accepted": 1, "duplicates": 0}
     assert json.loads(again["body"]) == {"accepted": 0, "duplicates": 1}
-    assert queued(env) == 1
+    assert queued(env) == 2  # the orders and the payments flows (a store order's save rings both)
 
 
 def count(aws: dict[str, Any], name: str) -> int:
@@ -157,3 +155,18 @@ def test_customer_webhooks_ring_the_customers_flows_of_each_side(env: dict[str, 
 def test_an_unknown_connection_is_404_naming_the_known_ones(env: dict[str, Any]) -> None:
     r = handle("shopify", b"{}", {})
     assert r["statusCode"] == 404 and "magento" in r["body"] and "acumatica" in r["body"]
+
+
+def test_an_order_webhook_rings_the_orders_and_the_payments_flows_once_each(env: dict[str, Any]) -> None:
+    body = json.dumps(
+        {"eventName": "observer.sales_order_save_after", "data": {"order": {"entity_id": 12, "increment_id": "12"}}}
+    ).encode()
+    headers = {**sign("m-secret", body), "x-erpsync-event-id": "evt-12"}
+    first = handle("magento", body, headers)
+    again = handle("magento", body, headers)
+    assert json.loads(first["body"]) == {"accepted": 1, "duplicates": 0}  # one notice, two flows
+    assert json.loads(again["body"]) == {"accepted": 0, "duplicates": 1}
+    assert count(env, "OrdersQueue") == 1 and count(env, "PaymentsQueue") == 1
+    [message] = boto3.client("sqs").receive_message(QueueUrl=env["queues"]["PaymentsQueue"])["Messages"]
+    notice = json.loads(message["Body"])
+    assert (notice["entity"], notice["id"], notice["source"]) == ("payment", "12", "magento")

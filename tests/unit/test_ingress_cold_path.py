@@ -199,7 +199,7 @@ def test_a_webhooks_first_request_imports_neither_pydantic_nor_httpx() -> None:
             def put_item(self, **kw):
                 return {}
             def send_message_batch(self, **kw):
-                Fake.sent += kw["Entries"]
+                Fake.sent += [dict(e, QueueUrl=kw["QueueUrl"]) for e in kw["Entries"]]
                 return {"Successful": kw["Entries"]}
 
         dynamo.client = queues.client = lambda: Fake()
@@ -221,14 +221,16 @@ def test_a_webhooks_first_request_imports_neither_pydantic_nor_httpx() -> None:
         AWS_LAMBDA_FUNCTION_NAME="erpsync-webhooks",
         AWS_DEFAULT_REGION="us-east-1",
         BINDINGS_TABLE="bindings",
-        ORDERS_QUEUE_URL="https://sqs.us-east-1.amazonaws.com/123456789012/erpsync-orders",
+        QUEUE_URL_PREFIX="https://sqs.us-east-1.amazonaws.com/123456789012/erpsync-",
     )
     env.pop("WEBHOOK_SECRET_NAME", None)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["status"] == 202
-    [message] = got["sent"]
-    body = json.loads(message["MessageBody"])
+    by_queue = {m["QueueUrl"].rsplit("-", 1)[1]: m for m in got["sent"]}
+    assert sorted(by_queue) == ["orders", "payments"]  # a store order's save rings both flows
+    assert json.loads(by_queue["payments"]["MessageBody"])["entity"] == "payment"
+    body = json.loads(by_queue["orders"]["MessageBody"])
     assert body.pop("correlation_id")
     assert ChangeNotice.model_validate(body) == ChangeNotice(
         source="magento",

@@ -33,6 +33,37 @@ class OrderSyncPreferences(BaseModel):
     """Only orders paid in full (e.g. captured card payments) sync."""
 
 
+class PaymentRule(BaseModel):
+    """What happens to the payments of one store payment method (Connex's rules, per method)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field("create", pattern="^(create|skip|unpaid)$")
+    """``create`` an ERP payment for what the store captured; ``skip``: create none (the money reaches
+    the ERP another way, e.g. the gateway's own integration); ``unpaid``: leave the ERP order unpaid
+    (e.g. payment on account); either is logged as filtered with the rule as its reason."""
+    cash_account: str | None = None
+    """The ERP cash account for these payments (default: ``payments.cash_account``)."""
+    payment_method: str | None = None
+    """The ERP payment method for these payments (default: ``payment_methods``, as for the order)."""
+
+
+class PaymentSync(BaseModel):
+    """Money the store captured -> ERP payments applied to the order's sales order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    release: bool = True
+    """Release (post) each payment once it is created; False leaves it balanced for a person to release."""
+    cash_account: str | None = None
+    """The ERP cash account payments go to (None: the ERP payment method's default)."""
+    rules: dict[str, PaymentRule] = Field(default_factory=dict)
+    """Store payment method (e.g. ``checkmo``) -> its rule; a method not listed creates payments."""
+
+    def rule(self, method: str | None) -> PaymentRule:
+        return self.rules.get(method or "") or PaymentRule()
+
+
 class RateLimit(BaseModel):
     """A ceiling on one external system, held across every worker (e.g. the ERP licence)."""
 
@@ -77,6 +108,7 @@ class Settings(BaseModel):
     tax_id: str | None = None
     """ERP tax id that carries the store's tax as charged (required when an order has tax)."""
     customers: CustomerSync = Field(default_factory=lambda: CustomerSync())
+    payments: PaymentSync = Field(default_factory=PaymentSync)
     catalog: CatalogSync = Field(default_factory=lambda: CatalogSync())
     in_doubt_wait_s: float = Field(30.0, ge=0)
     """After a create whose answer was lost (timeout, dropped connection, 502/504), how long the

@@ -88,6 +88,15 @@ FLOWS: tuple[FlowSpec, ...] = (
         summary="store orders -> ERP sales orders, exactly once, to the cent",
     ),
     FlowSpec(
+        "payments",
+        "payment",
+        STORE,
+        ERP,
+        "erpsync.flows.payments:PaymentRules",
+        topics=("order.saved",),
+        summary="what store orders captured -> ERP payments applied to their sales orders, never twice",
+    ),
+    FlowSpec(
         "shipments",
         "shipment",
         ERP,
@@ -182,3 +191,10 @@ def get(name: str) -> FlowSpec:
 def for_notice(entity: str, source_role: str) -> FlowSpec | None:
     """The flow that carries a change of ``entity`` coming from a system of ``source_role``."""
     return next((f for f in FLOWS if f.entity == entity and f.source == source_role), None)
+
+
+def for_webhook(entity: str, source_role: str) -> list[FlowSpec]:
+    """Every flow a webhook about ``entity`` from a system of ``source_role`` rings: those whose
+    ``topics`` name ``<entity>.saved`` (a store order's save rings the orders and the payments flows)."""
+    topic = f"{entity}.saved"
+    return [f for f in FLOWS if f.source == source_role and topic in f.topics]

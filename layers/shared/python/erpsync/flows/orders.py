@@ -26,6 +26,7 @@ from erpsync.model import (
     allocate_proportionally,
     cents,
 )
+from erpsync.settings import OrderSyncPreferences
 from erpsync.state.bindings import PENDING, SYNCED, Binding
 
 
@@ -86,12 +87,7 @@ class OrderRules(RecordSync):
 
     def left_out(self, order: Order) -> str:
         """Why the order sync preferences leave this order out ('' when it syncs)."""
-        prefs = self.settings.order_sync
-        if prefs.statuses and order.status not in prefs.statuses:
-            return f"status {order.status!r} is not one of {prefs.statuses}"
-        if prefs.require_payment_captured and not order.payment_captured:
-            return f"payment not captured (paid {order.paid} of {order.grand_total})"
-        return ""
+        return left_out(order, self.settings.order_sync)
 
     def resolve_customer(self, customer: Customer) -> str:
         """The ERP customer for this email: bound, found, or created. Never updated by an order."""
@@ -197,3 +193,12 @@ class OrderRules(RecordSync):
             "order", self.source, f"number:{order.number}", self.target, ref.key, data={"source_id": order.source_id}
         )
         self.bindings.bind_pair(fwd, rev, also=[index])
+
+
+def left_out(order: Order, prefs: OrderSyncPreferences) -> str:
+    """Why the order sync preferences ``prefs`` leave ``order`` out ('' when it syncs)."""
+    if prefs.statuses and order.status not in prefs.statuses:
+        return f"status {order.status!r} is not one of {prefs.statuses}"
+    if prefs.require_payment_captured and not order.payment_captured:
+        return f"payment not captured (paid {order.paid} of {order.grand_total})"
+    return ""

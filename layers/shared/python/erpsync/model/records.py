@@ -123,6 +123,9 @@ class Order(Model):
     tax_total: Decimal = Decimal("0")
     grand_total: Decimal
     paid: Decimal = Decimal("0")
+    """What the store has captured of the grand total so far (offline methods: what was invoiced)."""
+    transaction_id: str = ""
+    """The payment gateway's id of the last capture ('' for an offline method)."""
 
     @property
     def payment_captured(self) -> bool:
@@ -190,6 +193,48 @@ class ErpOrderRef(Model):
 def erp_order_key(order_type: str, number: str) -> str:
     """How bindings name an ERP order: its type and number (numbers repeat across types)."""
     return f"{order_type}/{number}" if order_type else number
+
+
+class PaymentDraft(Model):
+    """Money the store captured, as the ERP should record it: a payment applied to the order's
+    ERP sales order."""
+
+    customer_id: str
+    order_type: str
+    order_number: str
+    """The ERP sales order the payment is applied to."""
+    amount: Decimal
+    currency: str
+    method: str | None = None
+    """The ERP's payment method (None: the customer's default)."""
+    cash_account: str | None = None
+    """The ERP's cash account (None: the payment method's default)."""
+    reference: str
+    """The gateway's transaction id, or the store order number for an offline method."""
+    store_order: str
+    """The store order number: every payment of one store order carries it, so they can be found."""
+    description: str = ""
+    date: datetime | None = None
+
+
+class ErpPayment(Model):
+    """A payment as the ERP holds it."""
+
+    id: str
+    doc_type: str
+    number: str
+    amount: Decimal
+    status: str = ""
+    reference: str = ""
+
+    @property
+    def released(self) -> bool:
+        """Released (posted): its status is no longer a draft's."""
+        return self.status not in ("", "On Hold", "Balanced", "Pending Processing")
+
+    @property
+    def voided(self) -> bool:
+        return self.status == "Voided"
 
 
 class Track(Model):

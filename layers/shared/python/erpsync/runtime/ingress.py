@@ -132,13 +132,18 @@ def handle(event: dict[str, Any], secrets: Callable[[], dict[str, Any]] = webhoo
     """An API Gateway proxy event -> a proxy response. Never raises, never answers 5xx for bad input.
 
     Each notice queued gets a correlation id (in its message body) and a log line carrying it."""
+    from erpsync.flows import catalog
+
     source = str((event.get("pathParameters") or {}).get("source", ""))
     try:
         notices = _accept(event, secrets)
-        fresh = [(flow, n) for flow, n in notices if _first_delivery(n)]
+        fresh = [(flows, n) for flows, n in notices if _first_delivery(n)]
         by_queue: dict[str, tuple[str, list[WebhookNotice]]] = {}
-        for flow, n in fresh:
-            by_queue.setdefault(queues.queue_url(flow), (flow, []))[1].append(n)
+        for flows, n in fresh:
+            for flow in flows:  # each flow's queue gets the notice as a change of its own entity
+                entity = catalog.BY_NAME[flow].entity
+                notice = n if n.entity == entity else n.model_copy(update={"entity": entity})
+                by_queue.setdefault(queues.queue_url(flow), (flow, []))[1].append(notice)
         sent: list[logs.Correlation] = []
         try:
             for url, (flow, batch) in by_queue.items():
@@ -175,7 +180,8 @@ lambda_handler = logs.observed(_invoked)
 invocation's metrics flushed (``logs.observed``)."""
 
 
-def _accept(event: dict[str, Any], secrets: Callable[[], dict[str, Any]]) -> list[tuple[str, WebhookNotice]]:
+def _accept(event: dict[str, Any], secrets: Callable[[], dict[str, Any]]) -> list[tuple[list[str], WebhookNotice]]:
+    """The webhook's notices, each with the flows it rings (``catalog.for_webhook``)."""
     """(flow name, notice) for each change the body announces; ``Rejected`` says what is wrong."""
     from erpsync.flows import catalog
     from erpsync.systems import registry
@@ -198,12 +204,12 @@ def _accept(event: dict[str, Any], secrets: Callable[[], dict[str, Any]]) -> lis
         notices = [WebhookNotice(**fields) for fields in receive(secrets().get(source), body, headers)]
     except BadWebhook as exc:
         raise Rejected(exc.status, str(exc)) from exc
-    routed: list[tuple[str, WebhookNotice]] = []
+    routed: list[tuple[list[str], WebhookNotice]] = []
     for n in notices:
-        spec = catalog.for_notice(n.entity, role)
-        if spec is None:
+        specs = catalog.for_webhook(n.entity, role)
+        if not specs:
             raise Rejected(422, f"no flow carries {n.entity} changes from a {role} ({source})")
-        routed.append((spec.name, n.model_copy(update={"source": source})))
+        routed.append(([spec.name for spec in specs], n.model_copy(update={"source": source})))
     return routed
 
 

@@ -20,7 +20,17 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from erpsync.errors import RetryableError
-from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, Order, SalesOrderDraft, Shipment
+from erpsync.model import (
+    ChangeNotice,
+    Customer,
+    ErpOrderRef,
+    ErpPayment,
+    Invoice,
+    Order,
+    PaymentDraft,
+    SalesOrderDraft,
+    Shipment,
+)
 from erpsync.model.catalog import Attribute, Category, PriceSet, ProductDraft, StockLevel, StoreAttribute
 
 # -- what the runtime hands a system ------------------------------------------------------------
@@ -164,6 +174,30 @@ class OrderTarget(Protocol):
 
     def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
         """Create the sales order; the ref carries the ERP line numbers of each line."""
+        ...
+
+
+class PaymentSource(ChangeSource, Protocol):
+    """What store orders have captured (``Order.paid``, ``Order.transaction_id``), the source of the
+    payments flow: one notice per order."""
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order: ...
+
+
+class PaymentTarget(Protocol):
+    """ERP payments applied to sales orders, the target of the payments flow."""
+
+    def of_order(self, store_order: str, customer_id: str) -> list[ErpPayment]:
+        """Every payment of ``customer_id`` that carries store order number ``store_order`` (voided
+        ones too): what the ERP already holds of that order's money."""
+        ...
+
+    def create(self, draft: PaymentDraft) -> ErpPayment:
+        """Create the payment, applied to the draft's sales order, not released."""
+        ...
+
+    def release(self, payment: ErpPayment) -> None:
+        """Release (post) it; one already released is left as it is."""
         ...
 
 

@@ -16,8 +16,17 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from erpsync.errors import NotFoundError
-from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, SalesOrderDraft, Shipment
+from erpsync.errors import NotFoundError, PermanentError
+from erpsync.model import (
+    ChangeNotice,
+    Customer,
+    ErpOrderRef,
+    ErpPayment,
+    Invoice,
+    PaymentDraft,
+    SalesOrderDraft,
+    Shipment,
+)
 from erpsync.systems.acumatica import mapping
 from erpsync.systems.acumatica.client import AcumaticaClient, AlreadyExists
 from erpsync.systems.acumatica.settings import AcumaticaSettings
@@ -245,6 +254,42 @@ class AcumaticaOrders:
         return self.erp.create_order(draft)
 
 
+PAYMENT_FIELDS = "Type,ReferenceNbr,PaymentAmount,Status,PaymentRef"
+
+
+class AcumaticaPayments:
+    """ERP payments, the target of the payments flow."""
+
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def of_order(self, store_order: str, customer_id: str) -> list[ErpPayment]:
+        """Every payment (voided ones too) that carries the store order number ``store_order``."""
+        rows = self.erp.client.get_list(
+            "Payment",
+            filter=f"CustomerID eq {odata_string(customer_id)} and ExternalRef eq "
+            f"{odata_string(store_order[: mapping.REFERENCE_MAX])}",
+            select=PAYMENT_FIELDS,
+        )
+        return [mapping.payment(r) for r in rows]
+
+    def create(self, draft: PaymentDraft) -> ErpPayment:
+        return mapping.payment(self.erp.client.put("Payment", mapping.payment_record(draft)))
+
+    def release(self, payment: ErpPayment) -> None:
+        """Release (post) the payment; one already released is left as it is."""
+        try:
+            self.erp.client.action(
+                "Payment", "ReleasePayment", {"Type": payment.doc_type, "ReferenceNbr": payment.number}
+            )
+        except PermanentError:
+            current = mapping.payment(
+                self.erp.client.get_record("Payment", [payment.doc_type, payment.number], select=PAYMENT_FIELDS)
+            )
+            if not current.released:
+                raise
+
+
 class AcumaticaShipments:
     def __init__(self, erp: AcumaticaErp) -> None:
         self.erp = erp
@@ -323,6 +368,7 @@ class AcumaticaSystem:
         self.erp = AcumaticaErp(client, settings=settings, connection=connection)
         self._ports: dict[tuple[str, str], object] = {
             ("order", "target"): AcumaticaOrders(self.erp),
+            ("payment", "target"): AcumaticaPayments(self.erp),
             ("shipment", "source"): AcumaticaShipments(self.erp),
             ("invoice", "source"): AcumaticaInvoices(self.erp),
             ("customer", "source"): AcumaticaCustomers(self.erp),

@@ -15,7 +15,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from erpsync.errors import ValidationFailed
-from erpsync.model import Address, Customer, DocumentLine, Invoice, SalesOrderDraft, Shipment, Track, cents
+from erpsync.model import (
+    Address,
+    Customer,
+    DocumentLine,
+    ErpPayment,
+    Invoice,
+    PaymentDraft,
+    SalesOrderDraft,
+    Shipment,
+    Track,
+    cents,
+)
 
 SYSTEM = "acumatica"
 
@@ -305,4 +316,48 @@ def invoice(record: Mapping[str, Any]) -> Invoice:
         currency=str(value(record, "Currency", None) or value(record, "CurrencyID", "")),  # the contract: Currency
         lines=lines,
         updated_at=when(value(record, "LastModifiedDateTime")),
+    )
+
+
+REFERENCE_MAX = 40
+"""Acumatica's ``PaymentRef`` (ExtRefNbr) and ``ExternalRef`` hold at most 40 characters."""
+
+
+def payment_record(draft: PaymentDraft) -> dict[str, Any]:
+    """The Payment to PUT: the captured amount applied to the sales order, not on hold."""
+    record: dict[str, Any] = {
+        "Type": v("Payment"),
+        "CustomerID": v(draft.customer_id),
+        "PaymentAmount": v(cents(draft.amount)),
+        "CurrencyID": v(draft.currency),
+        "PaymentRef": v(draft.reference[:REFERENCE_MAX]),
+        "ExternalRef": v(draft.store_order[:REFERENCE_MAX]),
+        "Description": v(draft.description),
+        "Hold": v(False),
+        "OrdersToApply": [
+            {
+                "OrderType": v(draft.order_type),
+                "OrderNbr": v(draft.order_number),
+                "AppliedToOrder": v(cents(draft.amount)),
+            }
+        ],
+    }
+    if draft.method:
+        record["PaymentMethod"] = v(draft.method)
+    if draft.cash_account:
+        record["CashAccount"] = v(draft.cash_account)
+    if draft.date:
+        record["ApplicationDate"] = v(draft.date.isoformat())
+    return record
+
+
+def payment(record: Mapping[str, Any]) -> ErpPayment:
+    """An Acumatica Payment as the canonical ``ErpPayment``."""
+    return ErpPayment(
+        id=str(record.get("id", "")),
+        doc_type=str(value(record, "Type", "Payment")),
+        number=str(value(record, "ReferenceNbr", "")),
+        amount=dec(record, "PaymentAmount"),
+        status=str(value(record, "Status", "")),
+        reference=str(value(record, "PaymentRef", "") or ""),
     )

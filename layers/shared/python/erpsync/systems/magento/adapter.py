@@ -59,8 +59,9 @@ class MagentoStore:
         self.page_size = page_size
         self.name = connection
 
-    def order_pages(self, since: datetime) -> Iterator[Page]:
-        """Pages of notices for orders with ``updated_at`` after ``since``, oldest first, read by
+    def order_pages(self, since: datetime, entity: str = "order") -> Iterator[Page]:
+        """Pages of notices (of ``entity``: an order's payments are read from the order too) for
+        orders with ``updated_at`` after ``since``, oldest first, read by
         keyset (see ``MagentoClient.changed_pages``: an order updated during the poll is read again
         at its new version, and moves no other order out of it). Each page's checkpoint is the
         newest ``updated_at`` up to which every order has been read: never the second a page ends
@@ -73,7 +74,7 @@ class MagentoStore:
                 notices.append(
                     ChangeNotice(
                         source=self.name,
-                        entity="order",
+                        entity=entity,
                         id=str(row.get("entity_id")),
                         version=str(row.get("updated_at") or ""),
                         snapshot=row if small else None,
@@ -143,6 +144,20 @@ class MagentoOrders:
 
     def find(self, number: str) -> str | None:
         return self.store.find_order_id(number)
+
+
+class MagentoPayments:
+    """What store orders have captured, the source of the payments flow: read from the orders
+    (``Order.paid``, ``Order.transaction_id``), one notice per order."""
+
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.store.order_pages(since, entity="payment")
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        return self.store.get_order(id, snapshot)
 
 
 class MagentoShipments:
@@ -281,6 +296,7 @@ class MagentoSystem:
         self.store = MagentoStore(client, page_size=settings().page_size, connection=connection)
         self._ports: dict[tuple[str, str], object] = {
             ("order", "source"): MagentoOrders(self.store),
+            ("payment", "source"): MagentoPayments(self.store),
             ("shipment", "target"): MagentoShipments(self.store),
             ("invoice", "target"): MagentoInvoices(self.store),
             ("customer", "source"): MagentoCustomers(client, settings, connection),

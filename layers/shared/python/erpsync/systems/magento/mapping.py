@@ -219,6 +219,7 @@ def order_from_magento(data: Any) -> Order:
             tax_total=_decimal(data, "tax_amount", "", order_id),
             grand_total=_decimal(data, "grand_total", "", order_id, required=True),
             paid=paid,
+            transaction_id=str(payment.get("last_trans_id") or ""),
         )
     except ValidationError as exc:
         first = exc.errors()[0]

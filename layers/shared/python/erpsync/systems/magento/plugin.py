@@ -51,6 +51,7 @@ PLUGIN = Plugin(
     serves={
         "customer": frozenset({SOURCE, TARGET}),
         "order": frozenset({SOURCE}),
+        "payment": frozenset({SOURCE}),
         "shipment": frozenset({TARGET}),
         "invoice": frozenset({TARGET}),
         "attribute": frozenset({TARGET}),
