@@ -375,3 +375,34 @@ def test_a_quiet_poll_is_one_request_and_windows_run_back_to_back_to_the_start_o
     assert before <= windows[-1][1]
     assert pages[-1].checkpoint == windows[-1][1]
     assert len({n.id for p in pages for n in p.notices}) == 45
+
+
+def test_keep_store_number_saves_the_order_under_the_stores_number_and_never_over_another(http: TestClient) -> None:
+    from erpsync.systems.acumatica.adapter import NumberTaken
+
+    erp = make(http, settings=lambda: AcumaticaSettings(order_type="WO", keep_store_number=True))
+    ref = erp.create_order(draft("000000042"))
+    assert (ref.order_type, ref.number) == ("WO", "000000042")
+    again = erp.create_order(draft("000000042"))  # a create whose answer was lost, sent again
+    assert again.id == ref.id
+    so = http.get("/entity/Default/24.200.001/SalesOrder/WO/000000042").json()
+    assert so["CustomerOrder"]["value"] == "000000042"
+    # the number is already another order's (entered by hand in the ERP): refused, nothing overwritten
+    taken = draft("000000043").model_copy(update={"number": "000000043"})
+    http.put(
+        "/entity/Default/24.200.001/SalesOrder",
+        json={
+            "OrderType": {"value": "WO"},
+            "OrderNbr": {"value": "000000043"},
+            "CustomerID": {"value": "C1"},
+            "CustomerOrder": {"value": "PHONE-7"},
+            "Details": [{"InventoryID": {"value": "SKU-B"}, "OrderQty": {"value": 1}}],
+        },
+    )
+    with pytest.raises(NumberTaken) as refused:
+        erp.create_order(taken)
+    assert "WO order 000000043 already exists for customer order PHONE-7" in str(refused.value)
+    kept = http.get("/entity/Default/24.200.001/SalesOrder/WO/000000043?$expand=Details").json()
+    assert kept["CustomerOrder"]["value"] == "PHONE-7" and len(kept["Details"]) == 1
+    with pytest.raises(ValidationFailed, match="longer than Acumatica's OrderNbr"):
+        erp.create_order(draft("1234567890123456"))

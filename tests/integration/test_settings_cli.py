@@ -246,3 +246,18 @@ def test_show_prints_the_settings_in_force_and_a_version_todays_code_refuses_is_
     line = one_line_error(run("rollback", "1", "--yes"), 2)
     assert line == "error: settings not rolled back: retired_setting: Extra inputs are not permitted (got 1)"
     assert SettingsStore(local).head()[0] == 2 and SettingsStore(local).load().tax_id == "B"
+
+
+def test_the_order_number_setting_as_operations_md_gives_it(local: str) -> None:
+    """docs/OPERATIONS.md "Order numbers": the first time as the whole connection, then one key."""
+    from erpsync.systems.acumatica.settings import AcumaticaSettings
+
+    doc = '{"connections": {"acumatica": {"kind": "acumatica", "role": "erp", "settings": {"order_type": "WO", "keep_store_number": true}}}}'
+    res = run("set", doc)
+    assert res.exit_code == 0, res.output
+    conn = SettingsStore(local).load().connections["acumatica"]
+    assert AcumaticaSettings.model_validate(conn.settings) == AcumaticaSettings(order_type="WO", keep_store_number=True)
+    res = run("set", "connections.acumatica.settings.keep_store_number", "false")
+    assert res.exit_code == 0, res.output
+    conn = SettingsStore(local).load().connections["acumatica"]
+    assert conn.settings == {"order_type": "WO", "keep_store_number": False} and conn.kind == "acumatica"

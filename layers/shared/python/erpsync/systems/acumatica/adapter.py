@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from erpsync.errors import NotFoundError, PermanentError
+from erpsync.errors import NotFoundError, PermanentError, ValidationFailed
 from erpsync.model import (
     ChangeNotice,
     Customer,
@@ -41,6 +41,16 @@ GROW = 16
 SHRINK = 4
 """The most a window shrinks under the last one (after one read by ``$skip``)."""
 CUSTOMER_EXPAND = "MainContact/Address,ShippingContact/Address"
+
+
+ORDER_NBR_MAX = 15
+"""Acumatica's ``OrderNbr`` holds at most 15 characters."""
+
+
+class NumberTaken(PermanentError):
+    """The store's number is already an Acumatica order number of another order."""
+
+    error_type = "number_taken"
 
 
 def odata_string(text: str) -> str:
@@ -119,13 +129,40 @@ class AcumaticaErp:
     def create_order(self, draft: SalesOrderDraft) -> ErpOrderRef:
         cfg = self.settings()
         record = mapping.sales_order_record(draft, order_type=cfg.order_type, warehouse_id=cfg.warehouse_id)
-        saved = self.client.put("SalesOrder", record, expand="Details")
+        if cfg.keep_store_number:
+            saved = self._create_numbered(draft, record, cfg.order_type)
+        else:
+            saved = self.client.put("SalesOrder", record, expand="Details")
         ref = self._ref(saved)
         if len(ref.line_map) != len(draft.lines):
             # the ERP renumbered or dropped the marker: fall back on the line order we sent
             numbers = sorted(int(mapping.value(d, "LineNbr", 0)) for d in saved.get("Details") or [])
             ref.line_map = {str(n): line.line_id for n, line in zip(numbers, draft.lines, strict=False)}
         return ref
+
+    def _create_numbered(self, draft: SalesOrderDraft, record: dict[str, Any], order_type: str) -> dict[str, Any]:
+        """The order saved under the store's number, insert only (a PUT with a key that exists would
+        update that order): a number taken by another order fails; one taken by this store order (an
+        earlier create whose answer was lost) is that order."""
+        if len(draft.number) > ORDER_NBR_MAX:
+            raise ValidationFailed(
+                f"store order number {draft.number} is longer than Acumatica's OrderNbr ({ORDER_NBR_MAX} characters): "
+                "keep_store_number cannot keep it",
+                system=self.name,
+            )
+        record = {**record, "OrderNbr": mapping.v(draft.number)}
+        try:
+            return self.client.put("SalesOrder", record, expand="Details", if_none_match=True)
+        except AlreadyExists:
+            held = self.client.get_record("SalesOrder", [order_type, draft.number], expand="Details")
+            if str(mapping.value(held, "CustomerOrder", "")) == draft.number:
+                return held
+            raise NumberTaken(
+                f"Acumatica {order_type} order {draft.number} already exists for customer order "
+                f"{mapping.value(held, 'CustomerOrder', '') or '(none)'}: store order {draft.number} cannot keep its "
+                f"number (keep_store_number); renumber that order or use an order type of its own",
+                system=self.name,
+            ) from None
 
     def _ref(self, record: dict[str, Any]) -> ErpOrderRef:
         return ErpOrderRef(

@@ -12,6 +12,10 @@ class AcumaticaSettings(BaseModel):
 
     order_type: str = "SO"
     """Sales order type of store orders."""
+    keep_store_number: bool = False
+    """Store orders keep the store's number (Magento's increment id) as their Acumatica ``OrderNbr``.
+    The order type must number manually (a dedicated web order type, as the merchant FAQ says); a
+    number already taken by another order fails the order as ``number_taken``, naming both."""
     customer_class: str = "DEFAULT"
     """Customer class of customers erpsync creates (store groups may map to others)."""
     customer_id_prefix: str = "W"
