@@ -252,7 +252,10 @@ def test_the_order_number_setting_as_operations_md_gives_it(local: str) -> None:
     """docs/OPERATIONS.md "Order numbers": the first time as the whole connection, then one key."""
     from erpsync.systems.acumatica.settings import AcumaticaSettings
 
-    doc = '{"connections": {"acumatica": {"kind": "acumatica", "role": "erp", "settings": {"order_type": "WO", "keep_store_number": true}}}}'
+    doc = (
+        '{"connections": {"acumatica": {"kind": "acumatica", "role": "erp",\n'
+        '  "settings": {"order_type": "WO", "keep_store_number": true}}}}'
+    )
     res = run("set", doc)
     assert res.exit_code == 0, res.output
     conn = SettingsStore(local).load().connections["acumatica"]
