@@ -656,6 +656,25 @@ class MagentoSim:
         order["updated_at"] = now
         return True
 
+    def cancel(self, oid: int) -> bool:
+        """``POST /V1/orders/{id}/cancel``: Magento's ``OrderManagement::cancel`` answers whether the
+        order could be canceled (``canCancel``: not canceled, complete, closed or on hold, and something
+        left that is neither invoiced nor canceled); what was not invoiced is canceled line by line."""
+        order = self.get_order(oid)
+        items = order["items"]
+        open_qty = [D(it["qty_ordered"]) - D(it.get("qty_invoiced")) - D(it.get("qty_canceled")) for it in items]
+        if order.get("state") in ("canceled", "complete", "closed", "holded") or not any(q > 0 for q in open_qty):
+            return False
+        for it, left in zip(items, open_qty, strict=True):
+            if left > 0:
+                it["qty_canceled"] = num(D(it.get("qty_canceled")) + left)
+        if all(D(it.get("qty_invoiced")) == 0 for it in items):
+            order["state"], order["status"] = "canceled", "canceled"
+        else:  # part invoiced: Magento keeps the order open for what was paid
+            self._refresh_state(order)
+        order["updated_at"] = self.now()
+        return True
+
     # ----------------------------------------------------------------- fulfilment
 
     def _units(self, order: JSON) -> list[_Unit]:
@@ -1137,6 +1156,10 @@ def _h_add_order_comment(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, s
     return sim.add_order_comment(_int(m["id"]), body)
 
 
+def _h_cancel(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
+    return sim.cancel(_int(m["id"]))
+
+
 def _h_ship(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
     return sim.ship(_int(m["id"]), body)
 
@@ -1222,6 +1245,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, str | None]] = [
         ("GET", r"/orders/(?P<id>[^/]+)", _h_order, "Magento_Sales::actions_view"),
         ("GET", r"/orders/(?P<id>[^/]+)/comments", _h_order_comments, "Magento_Sales::actions_view"),
         ("POST", r"/orders/(?P<id>[^/]+)/comments", _h_add_order_comment, "Magento_Sales::comment"),
+        ("POST", r"/orders/(?P<id>[^/]+)/cancel", _h_cancel, "Magento_Sales::cancel"),
         ("POST", r"/order/(?P<id>[^/]+)/ship", _h_ship, "Magento_Sales::ship"),
         ("POST", r"/order/(?P<id>[^/]+)/invoice", _h_invoice, "Magento_Sales::sales_invoice"),
         ("GET", r"/shipments", _h_shipments, "Magento_Sales::shipment"),

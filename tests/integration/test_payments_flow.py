@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from erpsync.errors import RetryableError
 from erpsync.flows import catalog
 from erpsync.flows.orders import OrderRules
 from erpsync.flows.payments import PaymentRules
@@ -162,14 +163,10 @@ def test_a_lost_answer_on_the_payment_write_never_pays_twice(bindings_table: str
     order = shop.place()
     shop.sync(shop.orders, order)
     shop.ahttp.post("/_sim/faults", json={"lost_response_rate": 1.0, "seed": 1})
-    with pytest.raises(Exception) as lost:
+    with pytest.raises(RetryableError):  # a 504 after the write was applied
         shop.sync(shop.payments, order)
     shop.ahttp.delete("/_sim/faults")
     assert len(shop.erp_payments()) == 1  # the write was applied; its answer was lost
-    assert "may have been applied" in str(lost.value) or lost.value.__class__.__name__ in (
-        "RetryableError",
-        "OutageError",
-    )
     retried = shop.sync(shop.payments, order)
     assert retried.outcome == "synced" and "found" in retried.message
     [payment] = shop.erp_payments()
@@ -179,8 +176,6 @@ def test_a_lost_answer_on_the_payment_write_never_pays_twice(bindings_table: str
 
 def test_a_payment_waits_for_its_order(shop: Shop) -> None:
     order = shop.place()
-    from erpsync.errors import RetryableError
-
     with pytest.raises(RetryableError) as waiting:
         shop.sync(shop.payments, order)
     assert waiting.value.error_type == "waiting_for_order"

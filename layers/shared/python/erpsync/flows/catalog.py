@@ -97,6 +97,14 @@ FLOWS: tuple[FlowSpec, ...] = (
         summary="what store orders captured -> ERP payments applied to their sales orders, never twice",
     ),
     FlowSpec(
+        "cancellations",
+        "cancellation",
+        STORE,
+        ERP,
+        "erpsync.flows.cancellations:CancellationRules",
+        summary="store orders canceled after they reached the ERP -> ERP sales orders canceled",
+    ),
+    FlowSpec(
         "shipments",
         "shipment",
         ERP,

@@ -178,8 +178,9 @@ class OrderTarget(Protocol):
 
 
 class PaymentSource(ChangeSource, Protocol):
-    """What store orders have captured (``Order.paid``, ``Order.transaction_id``), the source of the
-    payments flow: one notice per order."""
+    """What store orders have captured (``Order.paid``, ``Order.transaction_id``) or that they were
+    canceled (``Order.state``), the source of the payments and the cancellations flows: one notice
+    per order."""
 
     def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order: ...
 
@@ -198,6 +199,15 @@ class PaymentTarget(Protocol):
 
     def release(self, payment: ErpPayment) -> None:
         """Release (post) it; one already released is left as it is."""
+        ...
+
+
+class CancellationTarget(Protocol):
+    """Canceling ERP sales orders, the target of the cancellations flow."""
+
+    def cancel(self, order_type: str, number: str) -> str:
+        """Cancel the sales order (one already canceled is left so); its status after. Raises the
+        ERP's reason when it will not (e.g. the order has shipments)."""
         ...
 
 

@@ -327,6 +327,27 @@ class AcumaticaPayments:
                 raise
 
 
+class AcumaticaCancellations:
+    """Canceling ERP sales orders, the target of the cancellations flow."""
+
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def cancel(self, order_type: str, number: str) -> str:
+        """Cancel the sales order; its status after. One already canceled is left as it is; one the
+        ERP will not cancel (it has shipments) raises the ERP's reason."""
+        try:
+            self.erp.client.action("SalesOrder", "CancelSalesOrder", {"OrderType": order_type, "OrderNbr": number})
+        except PermanentError:
+            if self.status(order_type, number) != "Canceled":
+                raise
+        return self.status(order_type, number)
+
+    def status(self, order_type: str, number: str) -> str:
+        record = self.erp.client.get_record("SalesOrder", [order_type, number], select="OrderType,OrderNbr,Status")
+        return str(mapping.value(record, "Status", ""))
+
+
 class AcumaticaShipments:
     def __init__(self, erp: AcumaticaErp) -> None:
         self.erp = erp
@@ -406,6 +427,7 @@ class AcumaticaSystem:
         self._ports: dict[tuple[str, str], object] = {
             ("order", "target"): AcumaticaOrders(self.erp),
             ("payment", "target"): AcumaticaPayments(self.erp),
+            ("cancellation", "target"): AcumaticaCancellations(self.erp),
             ("shipment", "source"): AcumaticaShipments(self.erp),
             ("invoice", "source"): AcumaticaInvoices(self.erp),
             ("customer", "source"): AcumaticaCustomers(self.erp),

@@ -55,6 +55,7 @@ PLUGIN = Plugin(
         "customer": frozenset({SOURCE, TARGET}),
         "order": frozenset({TARGET}),
         "payment": frozenset({TARGET}),
+        "cancellation": frozenset({TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),
         "attribute": frozenset({SOURCE}),

@@ -146,15 +146,16 @@ class MagentoOrders:
         return self.store.find_order_id(number)
 
 
-class MagentoPayments:
-    """What store orders have captured, the source of the payments flow: read from the orders
-    (``Order.paid``, ``Order.transaction_id``), one notice per order."""
+class MagentoOrderChanges:
+    """An order-level fact read from the store's orders, one notice per changed order, as a change of
+    ``entity``: what it captured (``payment``: ``Order.paid``, ``Order.transaction_id``) or that it
+    was canceled (``cancellation``: ``Order.state``)."""
 
-    def __init__(self, store: MagentoStore) -> None:
-        self.store = store
+    def __init__(self, store: MagentoStore, entity: str) -> None:
+        self.store, self.entity = store, entity
 
     def changes(self, since: datetime) -> Iterator[Page]:
-        return self.store.order_pages(since, entity="payment")
+        return self.store.order_pages(since, entity=self.entity)
 
     def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
         return self.store.get_order(id, snapshot)
@@ -296,7 +297,8 @@ class MagentoSystem:
         self.store = MagentoStore(client, page_size=settings().page_size, connection=connection)
         self._ports: dict[tuple[str, str], object] = {
             ("order", "source"): MagentoOrders(self.store),
-            ("payment", "source"): MagentoPayments(self.store),
+            ("payment", "source"): MagentoOrderChanges(self.store, "payment"),
+            ("cancellation", "source"): MagentoOrderChanges(self.store, "cancellation"),
             ("shipment", "target"): MagentoShipments(self.store),
             ("invoice", "target"): MagentoInvoices(self.store),
             ("customer", "source"): MagentoCustomers(client, settings, connection),

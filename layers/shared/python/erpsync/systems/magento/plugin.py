@@ -52,6 +52,7 @@ PLUGIN = Plugin(
         "customer": frozenset({SOURCE, TARGET}),
         "order": frozenset({SOURCE}),
         "payment": frozenset({SOURCE}),
+        "cancellation": frozenset({SOURCE}),
         "shipment": frozenset({TARGET}),
         "invoice": frozenset({TARGET}),
         "attribute": frozenset({TARGET}),

@@ -1,0 +1,96 @@
+"""Cancellations, Magento -> Acumatica, on both sims in-process: a store order canceled after it
+reached the ERP cancels its sales order once; one that has shipped is held with the ERP's reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from erpsync.errors import PermanentError, RetryableError
+from erpsync.flows.cancellations import CancellationRules
+from erpsync.settings import Settings
+from tests.integration.test_payments_flow import Shop, v
+
+API = "/entity/Default/24.200.001"
+
+
+class CancelShop(Shop):
+    def __init__(self, table: str, settings: Settings | None = None) -> None:
+        super().__init__(table, settings)
+        self.cancellations = CancellationRules(self._ctx("cancellations", "cancellation", {}))
+
+    def cancel_in_magento(self, order: dict[str, Any]) -> dict[str, Any]:
+        assert self.magento.client.post(f"/V1/orders/{order['entity_id']}/cancel", {}) is True
+        return dict(self.mhttp_get(f"/V1/orders/{order['entity_id']}"))
+
+    def ship_in_acumatica(self, number: str) -> None:
+        so = self.sales_order(number)
+        r = self.ahttp.post(
+            f"{API}/SalesOrder/SalesOrderCreateShipment",
+            json={
+                "entity": {"id": so["id"]},
+                "parameters": {
+                    "ShipmentDate": {"value": datetime.now(UTC).isoformat()},
+                    "WarehouseID": {"value": "WHOLESALE"},
+                },
+            },
+        )
+        assert r.status_code in (202, 204), r.text
+
+
+@pytest.fixture
+def shop(bindings_table: str) -> CancelShop:
+    return CancelShop(bindings_table)
+
+
+def test_a_store_cancel_cancels_the_erp_order_once(shop: CancelShop) -> None:
+    order = shop.place(captured=False)
+    assert shop.sync(shop.orders, order).outcome == "synced"
+    assert shop.sync(shop.cancellations, order).outcome == "filtered"  # not canceled yet
+    canceled = shop.cancel_in_magento(order)
+    assert canceled["state"] == "canceled"
+    result = shop.sync(shop.cancellations, canceled)
+    assert result.outcome == "synced", result.message
+    assert v(shop.sales_order(order["increment_id"])["Status"]) == "Canceled"
+    before = shop.writes()
+    again = shop.sync(shop.cancellations, canceled)
+    assert again.outcome == "skipped" and shop.writes() == before
+
+
+def test_a_cancel_whose_answer_was_lost_is_sent_again_harmlessly(shop: CancelShop) -> None:
+    order = shop.place(captured=False)
+    shop.sync(shop.orders, order)
+    canceled = shop.cancel_in_magento(order)
+    shop.ahttp.post("/_sim/faults", json={"lost_response_rate": 1.0, "seed": 3})
+    with pytest.raises(RetryableError):  # a 504: the ERP may have applied it
+        shop.sync(shop.cancellations, canceled)
+    shop.ahttp.delete("/_sim/faults")
+    assert v(shop.sales_order(order["increment_id"])["Status"]) == "Canceled"  # applied, answer lost
+    assert shop.sync(shop.cancellations, canceled).outcome == "synced"
+
+
+def test_an_order_canceled_before_it_reached_the_erp_has_nothing_to_cancel(shop: CancelShop) -> None:
+    order = shop.place(captured=False)
+    canceled = shop.cancel_in_magento(order)
+    assert shop.sync(shop.orders, canceled).outcome == "filtered"  # the preferences leave canceled orders out
+    result = shop.sync(shop.cancellations, canceled)
+    assert result.outcome == "filtered" and "never reached acumatica" in result.message
+
+
+def test_a_shipped_erp_order_is_not_canceled_and_the_reason_says_why(shop: CancelShop) -> None:
+    order = shop.place(captured=False)
+    shop.sync(shop.orders, order)
+    shop.ship_in_acumatica(order["increment_id"])
+    canceled = shop.cancel_in_magento(order)
+    with pytest.raises(PermanentError) as refused:
+        shop.sync(shop.cancellations, canceled)
+    assert "has shipments" in str(refused.value)
+    assert v(shop.sales_order(order["increment_id"])["Status"]) != "Canceled"
+
+
+def test_magento_answers_false_for_an_order_it_cannot_cancel(shop: CancelShop) -> None:
+    order = shop.place(captured=False)
+    shop.cancel_in_magento(order)
+    assert shop.magento.client.post(f"/V1/orders/{order['entity_id']}/cancel", {}) is False
