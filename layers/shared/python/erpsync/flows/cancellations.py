@@ -16,8 +16,8 @@ ERP at the next poll rather than at once.
 
 from __future__ import annotations
 
-from erpsync.errors import RetryableError
 from erpsync.flows.base import SyncResult
+from erpsync.flows.orders import sent_order
 from erpsync.flows.sync import RecordSync
 from erpsync.model import ChangeNotice, Order
 from erpsync.state.bindings import SYNCED, Binding
@@ -51,16 +51,7 @@ class CancellationRules(RecordSync):
 
     def dependencies(self, record: Order) -> tuple[str, str]:
         """``(order type, order number)`` of the order's ERP sales order."""
-        sent = self.bindings.get("order", self.source, record.source_id, self.target)
-        if sent is None or sent.status != SYNCED or not sent.other_id:
-            raise RetryableError(
-                f"{self.source} order {record.number} is still on its way to {self.target}: "
-                "its cancellation waits for it",
-                error_type="waiting_for_order",
-                system=self.target,
-            )
-        order_type, _, number = sent.other_id.rpartition("/")
-        return sent.data.get("order_type") or order_type, number
+        return sent_order(self, record, "its cancellation")
 
     def write(self, order: Order, binding: Binding | None, deps: tuple[str, str] | None = None) -> SyncResult:
         order_type, number = deps or self.dependencies(order)

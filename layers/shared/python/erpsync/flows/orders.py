@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from erpsync.errors import MappingMissing, PermanentError, ValidationFailed
+from erpsync.errors import MappingMissing, PermanentError, RetryableError, ValidationFailed
 from erpsync.flows.base import SyncResult, content_hash
 from erpsync.flows.sync import RecordSync
 from erpsync.model import (
@@ -202,3 +202,18 @@ def left_out(order: Order, prefs: OrderSyncPreferences) -> str:
     if prefs.require_payment_captured and not order.payment_captured:
         return f"payment not captured (paid {order.paid} of {order.grand_total})"
     return ""
+
+
+def sent_order(rules: RecordSync, order: Order, what: str) -> tuple[str, str]:
+    """``(order type, order number)`` of the ERP sales order the orders flow made for store ``order``;
+    while there is none yet, ``what`` (e.g. "its payment") waits for it: retried as
+    ``waiting_for_order``."""
+    sent = rules.bindings.get("order", rules.source, order.source_id, rules.target)
+    if sent is None or sent.status != SYNCED or not sent.other_id:
+        raise RetryableError(
+            f"{rules.source} order {order.number} is not in {rules.target} yet: {what} waits for the orders flow",
+            error_type="waiting_for_order",
+            system=rules.target,
+        )
+    order_type, _, number = sent.other_id.rpartition("/")
+    return sent.data.get("order_type") or order_type, number

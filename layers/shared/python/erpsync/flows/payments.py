@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from erpsync.errors import MappingMissing, RetryableError, ValidationFailed
 from erpsync.flows.base import SyncResult
-from erpsync.flows.orders import left_out
+from erpsync.flows.orders import left_out, sent_order
 from erpsync.flows.sync import RecordSync
 from erpsync.model import ChangeNotice, ErpPayment, Order, PaymentDraft, cents
 from erpsync.state.bindings import PENDING, SYNCED, Binding
@@ -60,15 +60,8 @@ class PaymentRules(RecordSync):
 
     def dependencies(self, record: Order) -> tuple[str, str, str]:
         """``(order type, order number, customer id)`` of the order's ERP sales order."""
-        order = self.bindings.get("order", self.source, record.source_id, self.target)
+        order_type, number = sent_order(self, record, "its payment")
         customer = self.bindings.get("customer", "email", record.customer.email, self.target)
-        if order is None or order.status != SYNCED or not order.other_id:
-            raise RetryableError(
-                f"{self.source} order {record.number} is not in {self.target} yet: "
-                "its payment waits for the orders flow",
-                error_type="waiting_for_order",
-                system=self.target,
-            )
         if customer is None or not customer.other_id:
             raise RetryableError(
                 f"the {self.target} customer of {self.source} order {record.number} is not bound yet: "
@@ -76,8 +69,7 @@ class PaymentRules(RecordSync):
                 error_type="waiting_for_order",
                 system=self.target,
             )
-        order_type, _, number = order.other_id.rpartition("/")
-        return order.data.get("order_type") or order_type, number, customer.other_id
+        return order_type, number, customer.other_id
 
     def write(self, order: Order, binding: Binding | None, deps: tuple[str, str, str] | None = None) -> SyncResult:
         order_type, number, customer_id = deps or self.dependencies(order)
