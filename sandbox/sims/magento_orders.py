@@ -345,6 +345,55 @@ def build_order(
     return order
 
 
+def build_order_in_currency(
+    catalog: Sequence[JSON],
+    cart: Sequence[CartLine],
+    *,
+    order_currency: str,
+    rate: Decimal | int | str,
+    base_currency: str = "USD",
+    **kw: Any,
+) -> JSON:
+    """``build_order`` for a website whose base currency is ``base_currency`` and a customer who paid
+    in ``order_currency`` at ``rate`` (units of it per base unit, Magento's ``base_to_order_rate``):
+    the ``base_*`` amounts in the base currency, the others as Magento converts them (each price,
+    the shipping and a fixed coupon at the rate, rounded to the cent; totals summed in each currency,
+    so each adds up on its own)."""
+    factor = Decimal(str(rate))
+    base = build_order(catalog, cart, currency=base_currency, **kw)
+    converted_catalog = [{**p, "price": str(cents(Decimal(str(p.get("price") or 0)) * factor))} for p in catalog]
+    conv_kw = dict(kw)
+    conv_kw["shipping_amount"] = cents(Decimal(str(kw.get("shipping_amount", 5))) * factor)
+    coupon = kw.get("coupon")
+    if coupon is not None and coupon.kind == "fixed_cart":
+        amount = cents(Decimal(str(coupon.amount)) * factor)
+        conv_kw["coupon"] = Coupon(coupon.code, coupon.kind, amount, coupon.apply_to_shipping, coupon.rule_id)
+    order = _merge_currencies(base, build_order(converted_catalog, cart, currency=order_currency, **conv_kw))
+    order.update(
+        base_currency_code=base_currency,
+        global_currency_code=base_currency,
+        store_currency_code=base_currency,
+        order_currency_code=order_currency,
+        base_to_global_rate=1,
+        base_to_order_rate=_n(factor),
+        store_to_base_rate=1,
+        store_to_order_rate=_n(factor),
+    )
+    return order
+
+
+def _merge_currencies(base: Any, converted: Any) -> Any:
+    """``converted`` with every ``base_*`` value taken from ``base`` (the same order built twice)."""
+    if isinstance(base, dict) and isinstance(converted, dict):
+        return {
+            k: base[k] if k.startswith("base_") and k in base else _merge_currencies(base.get(k), v)
+            for k, v in converted.items()
+        }
+    if isinstance(base, list) and isinstance(converted, list) and len(base) == len(converted):
+        return [_merge_currencies(b, c) for b, c in zip(base, converted, strict=True)]
+    return converted
+
+
 def _is_virtual(product: JSON) -> bool:
     return product.get("type_id") in ("virtual", "downloadable")
 

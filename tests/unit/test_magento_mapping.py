@@ -50,7 +50,7 @@ def test_real_order_maps(real: dict[str, Any]) -> None:
 def test_fixed_price_bundle_is_one_line(real: dict[str, Any]) -> None:
     for item in real["items"]:
         if item.get("parent_item_id") == 5:
-            item["price"] = 0
+            item["price"] = item["base_price"] = 0
     order = order_from_magento(real)
     bundle = next(ln for ln in order.lines if ln.product_type == "bundle")
     assert bundle.line_id == "5" and bundle.unit_price == Decimal("68")
@@ -106,8 +106,8 @@ def test_guest_order() -> None:
 
 
 def test_order_discount_not_on_lines(real: dict[str, Any]) -> None:
-    real["discount_amount"] = -10
-    real["grand_total"] = 155
+    real["discount_amount"] = real["base_discount_amount"] = -10
+    real["grand_total"] = real["base_grand_total"] = 155
     order = order_from_magento(real)
     assert order.order_discount == Decimal("10")
     assert order.computed_total() == Decimal("155")
@@ -120,9 +120,9 @@ def test_order_discount_not_on_lines(real: dict[str, Any]) -> None:
         (lambda o: o.pop("order_currency_code"), "order_currency_code"),
         (lambda o: o.__setitem__("customer_email", "not-an-email"), "customer_email"),
         (lambda o: o.__setitem__("items", []), "items"),
-        (lambda o: o["items"][0].__setitem__("price", "abc"), "price"),
+        (lambda o: o["items"][0].__setitem__("base_price", "abc"), "base_price"),
         (lambda o: o["items"][0].pop("qty_ordered"), "qty_ordered"),
-        (lambda o: o.pop("grand_total"), "grand_total"),
+        (lambda o: (o.pop("grand_total"), o.pop("base_grand_total")), "grand_total"),
         (lambda o: o.pop("billing_address"), "billing_address"),
         (lambda o: o.__setitem__("created_at", "yesterday"), "created_at"),
     ],
@@ -145,3 +145,37 @@ def test_document_items_and_marker() -> None:
         document_items([DocumentLine(order_number="SO1", qty=Decimal("1"))], "shipment")
     record = {"comments": [{"comment": f"Shipped {ref_marker('SH1')}"}]}
     assert has_marker(record, "SH1") and not has_marker(record, "SH10") and not has_marker({}, "SH1")
+
+
+def test_an_order_in_another_currency_goes_in_the_base_currency_or_with_its_rate() -> None:
+    """The merchant FAQ's rule: the website's base currency by default (``base_*``), or what the
+    customer paid in with Magento's rate (``MagentoSettings.amounts`` "order")."""
+    from sandbox.sims.magento_orders import build_order_in_currency
+
+    raw = build_order_in_currency(
+        sample_catalog(),
+        [CartLine("WS12", 3, "WS12-L-Orange"), CartLine("24-MB04", 2)],
+        customer=sample_customer(customer_id=7),
+        coupon=Coupon("FIVEOFF", "fixed_cart", "13.37"),
+        shipping_amount="15.00",
+        tax_rate="8.25",
+        order_currency="EUR",
+        rate="0.9234",
+        entity_id=41,
+        increment_id="000000041",
+    )
+    assert raw["base_currency_code"] == "USD" and raw["order_currency_code"] == "EUR"
+    assert raw["base_grand_total"] != raw["grand_total"]
+    base = order_from_magento(raw)
+    assert base.currency == "USD" and base.exchange_rate is None
+    assert base.grand_total == Decimal(str(raw["base_grand_total"])) == base.computed_total()
+    assert base.freight == Decimal("15.00")
+    paid_in = order_from_magento(raw, "order")
+    assert paid_in.currency == "EUR" and paid_in.exchange_rate == Decimal("0.9234")
+    assert paid_in.grand_total == Decimal(str(raw["grand_total"])) == paid_in.computed_total()
+    assert paid_in.freight == Decimal("13.85")  # 15.00 x 0.9234, to the cent
+    # a payload without the base amounts cannot be read in the base currency: it says which field
+    broken = copy.deepcopy(raw)
+    broken.pop("base_grand_total")
+    with pytest.raises(ValidationFailed, match=r"base_grand_total.*EUR.*USD"):
+        order_from_magento(broken)

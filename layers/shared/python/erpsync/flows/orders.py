@@ -136,6 +136,7 @@ class OrderRules(RecordSync):
             customer_id=customer_id,
             date=order.created_at,
             currency=order.currency,
+            exchange_rate=order.exchange_rate,
             description=f"{self.source} order {order.number}",
             ship_via=ship_via,
             payment_method=payment,

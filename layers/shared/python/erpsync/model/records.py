@@ -108,6 +108,9 @@ class Order(Model):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     currency: str
+    exchange_rate: Decimal | None = None
+    """Units of ``currency`` per unit of the store's base currency (Magento's ``base_to_order_rate``),
+    when the amounts are in a currency other than the base one."""
     customer: Customer
     bill_to: Address
     ship_to: Address | None = None
@@ -157,6 +160,8 @@ class SalesOrderDraft(Model):
     customer_id: str
     date: datetime | None = None
     currency: str
+    exchange_rate: Decimal | None = None
+    """As ``Order.exchange_rate``: units of ``currency`` per unit of the base currency."""
     description: str = ""
     ship_via: str | None = None
     payment_method: str | None = None

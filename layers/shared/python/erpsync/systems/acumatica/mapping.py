@@ -147,6 +147,11 @@ def sales_order_record(
     }
     if draft.date:
         record["Date"] = v(draft.date.isoformat())
+    if draft.exchange_rate:
+        # Acumatica's rate converts the document's currency into the base one (1 EUR = x USD);
+        # Magento's base_to_order_rate goes the other way (1 USD = y EUR)
+        record["CurrencyRate"] = v((Decimal(1) / draft.exchange_rate).quantize(Decimal("0.00000001")))
+        record["ReciprocalRate"] = v(draft.exchange_rate)
     if draft.ship_via:
         record["ShipVia"] = v(draft.ship_via)
         record["ShippingSettings"] = {"ShipVia": v(draft.ship_via)}

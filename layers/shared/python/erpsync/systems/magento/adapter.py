@@ -54,10 +54,19 @@ class MagentoStore:
 
     name = "magento"
 
-    def __init__(self, client: MagentoClient, *, page_size: int = 100, connection: str = "magento") -> None:
+    def __init__(
+        self,
+        client: MagentoClient,
+        *,
+        page_size: int = 100,
+        connection: str = "magento",
+        amounts: Callable[[], str] = lambda: "base",
+    ) -> None:
         self.client = client
         self.page_size = page_size
         self.name = connection
+        self.amounts = amounts
+        """Which amounts orders are read in (``MagentoSettings.amounts``, read at each use)."""
 
     def order_pages(self, since: datetime, entity: str = "order") -> Iterator[Page]:
         """Pages of notices (of ``entity``: an order's payments are read from the order too) for
@@ -89,8 +98,8 @@ class MagentoStore:
 
     def get_order(self, order_id: str, snapshot: dict[str, Any] | None = None) -> Order:
         if snapshot is not None and str(snapshot.get("entity_id")) == str(_id(order_id)):
-            return order_from_magento(snapshot)
-        return order_from_magento(self.client.get(f"/V1/orders/{_id(order_id)}"))
+            return order_from_magento(snapshot, self.amounts())
+        return order_from_magento(self.client.get(f"/V1/orders/{_id(order_id)}"), self.amounts())
 
     def find_order_id(self, number: str) -> str | None:
         page = self.client.search_page("/V1/orders", [Filter("increment_id", number)], page_size=1)
@@ -294,7 +303,9 @@ class MagentoSystem:
     def __init__(self, client: MagentoClient, connection: str, settings: Callable[[], MagentoSettings]) -> None:
         self.connection = connection
         self.client = client
-        self.store = MagentoStore(client, page_size=settings().page_size, connection=connection)
+        self.store = MagentoStore(
+            client, page_size=settings().page_size, connection=connection, amounts=lambda: settings().amounts
+        )
         self._ports: dict[tuple[str, str], object] = {
             ("order", "source"): MagentoOrders(self.store),
             ("payment", "source"): MagentoOrderChanges(self.store, "payment"),

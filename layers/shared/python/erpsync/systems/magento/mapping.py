@@ -84,16 +84,48 @@ def address_from_magento(data: Mapping[str, Any] | None) -> Address | None:
     )
 
 
-def _line(item: Mapping[str, Any], order_id: Any, **over: Any) -> OrderLine:
+class Amounts:
+    """Reads an order's money in the currency the connection pushes (``MagentoSettings.amounts``):
+    the website's base currency (Magento's ``base_*`` fields, the merchant FAQ's rule) or the
+    currency the customer paid in. A ``base_*`` field a payload lacks is read from its plain twin
+    only when both currencies are the same; otherwise the order fails naming the missing field."""
+
+    def __init__(self, data: Mapping[str, Any], order_id: Any, in_base: bool = True) -> None:
+        self.order_id = order_id
+        self.order_currency = str(data.get("order_currency_code") or "")
+        self.base_currency = str(data.get("base_currency_code") or "") or self.order_currency
+        self.in_base = in_base
+        self.same = self.base_currency == self.order_currency
+
+    @property
+    def currency(self) -> str:
+        return self.base_currency if self.in_base else self.order_currency
+
+    def get(self, record: Mapping[str, Any], key: str, where: str = "", *, required: bool = False) -> Decimal:
+        if self.in_base:
+            if record.get(f"base_{key}") not in (None, ""):
+                return _decimal(record, f"base_{key}", where, self.order_id)
+            if not self.same and record.get(key) not in (None, "", 0, "0"):
+                raise _fail(
+                    self.order_id,
+                    f"{where}base_{key}",
+                    f"is missing: the order is in {self.order_currency} and amounts go in the base "
+                    f"currency {self.base_currency} (settings amounts)",
+                )
+        return _decimal(record, key, where, self.order_id, required=required)
+
+
+def _line(item: Mapping[str, Any], order_id: Any, money: Amounts | None = None, **over: Any) -> OrderLine:
     where = f"items[{item.get('item_id')}]."
+    money = money or Amounts(item, order_id, in_base=False)
     values: dict[str, Any] = {
         "line_id": str(item["item_id"]),
         "sku": str(item.get("sku") or ""),
         "name": str(item.get("name") or ""),
         "qty": _decimal(item, "qty_ordered", where, order_id, required=True),
-        "unit_price": _decimal(item, "price", where, order_id),
-        "discount": _decimal(item, "discount_amount", where, order_id),
-        "tax": _decimal(item, "tax_amount", where, order_id),
+        "unit_price": money.get(item, "price", where),
+        "discount": money.get(item, "discount_amount", where),
+        "tax": money.get(item, "tax_amount", where),
         "product_type": str(item.get("product_type") or "simple"),
         "store_line_ids": [str(item["item_id"])],
     }
@@ -103,8 +135,9 @@ def _line(item: Mapping[str, Any], order_id: Any, **over: Any) -> OrderLine:
     return OrderLine(**values)
 
 
-def order_lines(items: Iterable[Mapping[str, Any]], order_id: Any) -> list[OrderLine]:
-    """The real lines: configurable parent+child fold into one, dynamic bundles become their children."""
+def order_lines(items: Iterable[Mapping[str, Any]], order_id: Any, money: Amounts | None = None) -> list[OrderLine]:
+    """The real lines: configurable parent+child fold into one, dynamic bundles become their children
+    (amounts as ``money`` reads them: the order currency's when not given)."""
     rows = list(items)
     for i, item in enumerate(rows):
         if not isinstance(item, Mapping):
@@ -125,17 +158,19 @@ def order_lines(items: Iterable[Mapping[str, Any]], order_id: Any) -> list[Order
         ptype = str(item.get("product_type") or "simple")
         if ptype == "bundle" and kids:
             where = f"items[{item['item_id']}]."
-            if any(_decimal(k, "price", where, order_id) > 0 for k in kids):
-                lines.extend(_line(k, order_id) for k in kids)
+            priced = (_decimal(k, key, where, order_id) > 0 for k in kids for key in ("price", "base_price"))
+            if any(priced):
+                lines.extend(_line(k, order_id, money) for k in kids)
             else:
                 ids = [str(item["item_id"]), *(str(k["item_id"]) for k in kids)]
-                lines.append(_line(item, order_id, store_line_ids=ids))
+                lines.append(_line(item, order_id, money, store_line_ids=ids))
         elif kids:
             child = kids[0]
             lines.append(
                 _line(
                     item,
                     order_id,
+                    money,
                     line_id=str(child["item_id"]),
                     sku=str(child.get("sku") or item.get("sku") or ""),
                     name=str(child.get("name") or item.get("name") or ""),
@@ -143,12 +178,14 @@ def order_lines(items: Iterable[Mapping[str, Any]], order_id: Any) -> list[Order
                 )
             )
         else:
-            lines.append(_line(item, order_id))
+            lines.append(_line(item, order_id, money))
     return lines
 
 
-def order_from_magento(data: Any) -> Order:
-    """A Magento order (``GET /V1/orders/{id}``) as the canonical Order."""
+def order_from_magento(data: Any, amounts: str = "base") -> Order:
+    """A Magento order (``GET /V1/orders/{id}``) as the canonical Order, its money in the base
+    currency (``amounts`` "base", Magento's ``base_*`` fields) or the order currency ("order", with
+    Magento's ``base_to_order_rate``)."""
     if not isinstance(data, Mapping):
         raise ValidationFailed("magento order: not a JSON object", system=SYSTEM)
     order_id = data.get("entity_id")
@@ -160,7 +197,8 @@ def order_from_magento(data: Any) -> Order:
     items = data.get("items")
     if not isinstance(items, list) or not items:
         raise _fail(order_id, "items", "is missing or empty")
-    lines = order_lines(items, order_id)
+    money = Amounts(data, order_id, in_base=amounts != "order")
+    lines = order_lines(items, order_id, money)
     bill_to = address_from_magento(data.get("billing_address"))
     if bill_to is None:
         raise _fail(order_id, "billing_address", "is missing")
@@ -171,12 +209,15 @@ def order_from_magento(data: Any) -> Order:
     ship_to = address_from_magento(shipping.get("address"))
     payment = data.get("payment") or {}
 
-    shipping_discount = _decimal(data, "shipping_discount_amount", "", order_id)
-    discount_total = abs(_decimal(data, "discount_amount", "", order_id))
+    shipping_discount = money.get(data, "shipping_discount_amount")
+    discount_total = abs(money.get(data, "discount_amount"))
     line_discounts = sum((ln.discount for ln in lines), Decimal("0"))
-    paid = _decimal(data, "total_paid", "", order_id) if data.get("total_paid") is not None else None
-    if paid is None:
-        paid = _decimal(payment, "amount_paid", "payment.", order_id)
+    paid_keys = ("total_paid", "base_total_paid") if money.in_base else ("total_paid",)
+    if any(data.get(k) is not None for k in paid_keys):
+        paid = money.get(data, "total_paid")
+    else:
+        paid = money.get(payment, "amount_paid", "payment.")
+    rate = _decimal(data, "base_to_order_rate", "", order_id)
     group = data.get("customer_group_id")
     try:
         customer = Customer(
@@ -205,7 +246,8 @@ def order_from_magento(data: Any) -> Order:
             state=str(data.get("state") or ""),
             created_at=created_at,
             updated_at=updated_at,
-            currency=str(data["order_currency_code"]),
+            currency=money.currency,
+            exchange_rate=None if money.in_base or money.same or rate <= 0 else rate,
             customer=customer,
             bill_to=bill_to,
             ship_to=ship_to,
@@ -213,11 +255,11 @@ def order_from_magento(data: Any) -> Order:
             shipping_description=str(data.get("shipping_description") or ""),
             payment_method=payment.get("method") or None,
             lines=lines,
-            subtotal=_decimal(data, "subtotal", "", order_id),
+            subtotal=money.get(data, "subtotal"),
             order_discount=max(Decimal("0"), cents(discount_total - line_discounts - shipping_discount)),
-            freight=_decimal(data, "shipping_amount", "", order_id) - shipping_discount,
-            tax_total=_decimal(data, "tax_amount", "", order_id),
-            grand_total=_decimal(data, "grand_total", "", order_id, required=True),
+            freight=money.get(data, "shipping_amount") - shipping_discount,
+            tax_total=money.get(data, "tax_amount"),
+            grand_total=money.get(data, "grand_total", required=True),
             paid=paid,
             transaction_id=str(payment.get("last_trans_id") or ""),
         )

@@ -13,6 +13,10 @@ class MagentoSettings(BaseModel):
     store_id: int = Field(1, ge=0)
     """The store view new customers are created in."""
     page_size: int = Field(100, ge=1, le=1000)
+    amounts: str = Field("base", pattern="^(base|order)$")
+    """Which of an order's amounts go to the ERP: ``base``, the website's base currency (Magento's
+    ``base_*`` fields; the merchant FAQ's rule and the default), or ``order``, the currency the
+    customer paid in, with its rate."""
     msi: bool = True
     """Multi-source inventory is on: stock goes to source items (off: legacy stock items)."""
 
