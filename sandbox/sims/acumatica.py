@@ -1055,6 +1055,7 @@ class AcumaticaSim:
     def _apply_SalesOrder(self, cand: Rec, existing: Rec | None) -> None:
         customer = self._require_customer(cand)
         if existing is None:
+            self._order_parties(cand, customer)
             if not has(cand, "Date"):
                 setv(cand, "Date", self.now().date().isoformat() + "T00:00:00+00:00")
             if not has(cand, "CurrencyID"):
@@ -1106,6 +1107,29 @@ class AcumaticaSim:
         if not has(ln, "ManualDiscount"):
             setv(ln, "ManualDiscount", False)
         setv(ln, "Amount", ext - disc)
+
+    @staticmethod
+    def _order_parties(cand: Rec, customer: Rec | None) -> None:
+        """A new order's bill-to and ship-to, where the body gave none: the customer's main contact
+        and address (its shipping ones for the ship-to), as SO301000 fills them in."""
+        if customer is None:
+            return
+        main: Rec = customer["MainContact"] if isinstance(customer.get("MainContact"), dict) else {}
+        ship: Rec = customer["ShippingContact"] if isinstance(customer.get("ShippingContact"), dict) else main
+        for side, contact in (("BillTo", main), ("ShipTo", ship)):
+            if not isinstance(cand.get(f"{side}Contact"), dict):
+                name = " ".join(str(val(contact, k, "") or "") for k in ("FirstName", "LastName")).strip()
+                cand[f"{side}Contact"] = {
+                    "id": new_id(),
+                    "Attention": {"value": name or val(customer, "CustomerName", "")},
+                    "BusinessName": {"value": val(customer, "CustomerName", "")},
+                    "Email": {"value": val(contact, "Email", "")},
+                    "Phone1": {"value": val(contact, "Phone1", "")},
+                }
+            if not isinstance(cand.get(f"{side}Address"), dict):
+                source: Rec = contact["Address"] if isinstance(contact.get("Address"), dict) else {}
+                copied = copy.deepcopy({k: v for k, v in source.items() if k != "id"})
+                cand[f"{side}Address"] = {"id": new_id(), **copied}
 
     def _order_totals(self, cand: Rec) -> None:
         lines = cand.get("Details") or []

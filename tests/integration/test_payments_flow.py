@@ -57,12 +57,16 @@ class Shop:
         self.payments = PaymentRules(self._ctx("payments", "payment", {}))
 
     def _ctx(self, flow: str, entity: str, extra: dict[tuple[str, str], Any]) -> FlowContext:
+        """The flow's context between the two sims, in the catalogue's direction."""
+        spec = catalog.get(flow)
+        systems = {"magento": self.magento, "acumatica": self.acumatica}
+        source, target = ("magento", "acumatica") if spec.source == "store" else ("acumatica", "magento")
         return FlowContext(
-            spec=catalog.get(flow),
-            source="magento",
-            target="acumatica",
-            source_port=self.magento.port(entity, "source"),
-            target_port=self.acumatica.port(entity, "target"),
+            spec=spec,
+            source=source,
+            target=target,
+            source_port=systems[source].port(entity, "source"),
+            target_port=systems[target].port(entity, "target"),
             bindings=self.bindings,
             settings=self.settings,
             extra=extra,

@@ -33,6 +33,36 @@ class OrderSyncPreferences(BaseModel):
     """Only orders paid in full (e.g. captured card payments) sync."""
 
 
+class ErpOrderSync(BaseModel):
+    """Which orders entered in the ERP go to the store (the connector's A-M order sync preferences)
+    and how they look there. An order goes when any configured condition holds (none configured:
+    every order of the ERP connection's ``erp_order_types``); one left out is logged as filtered
+    with the reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statuses: list[str] = Field(default_factory=list)
+    """Condition: the ERP order's status is one of these (e.g. ``Open``)."""
+    mapped_ship_via: bool = False
+    """Condition: its ship via maps to a store shipping method."""
+    paid: bool = False
+    """Condition: its payments bring the unpaid balance to zero."""
+    shipping_methods: dict[str, str] = Field(default_factory=dict)
+    """ERP ShipVia -> store shipping method (default: ``shipping_methods`` read backwards)."""
+    default_shipping_method: str = "flatrate_flatrate"
+    """The store shipping method of an order whose ship via maps to none."""
+    payment_method: str = "checkmo"
+    """The store payment method such orders carry (an offline one: the ERP holds their payments)."""
+
+    def shipping_method(self, ship_via: str | None, store_methods: dict[str, str]) -> str | None:
+        """The store shipping method of ``ship_via``, or None when it maps to none."""
+        if not ship_via:
+            return None
+        if ship_via in self.shipping_methods:
+            return self.shipping_methods[ship_via]
+        return next((code for code, via in store_methods.items() if via == ship_via), None)
+
+
 class PaymentRule(BaseModel):
     """What happens to the payments of one store payment method (Connex's rules, per method)."""
 
@@ -109,6 +139,7 @@ class Settings(BaseModel):
     """ERP tax id that carries the store's tax as charged (required when an order has tax)."""
     customers: CustomerSync = Field(default_factory=lambda: CustomerSync())
     payments: PaymentSync = Field(default_factory=PaymentSync)
+    erp_orders: ErpOrderSync = Field(default_factory=ErpOrderSync)
     catalog: CatalogSync = Field(default_factory=lambda: CatalogSync())
     in_doubt_wait_s: float = Field(30.0, ge=0)
     """After a create whose answer was lost (timeout, dropped connection, 502/504), how long the

@@ -88,6 +88,15 @@ FLOWS: tuple[FlowSpec, ...] = (
         summary="store orders -> ERP sales orders, exactly once, to the cent",
     ),
     FlowSpec(
+        "erp-orders",
+        "order",
+        ERP,
+        STORE,
+        "erpsync.flows.erp_orders:ErpOrderRules",
+        needs=("customer",),
+        summary="orders entered in the ERP -> store orders for the right customer, as the ERP charged them",
+    ),
+    FlowSpec(
         "payments",
         "payment",
         STORE,

@@ -45,7 +45,12 @@ class PaymentRules(RecordSync):
             )
         if cents(record.paid) <= 0:
             return SyncResult("filtered", "", f"nothing captured yet (paid 0 of {cents(record.grand_total)})")
-        reason = left_out(record, self.settings.order_sync)
+        sent = self.bindings.get("order", self.source, record.source_id, self.target)
+        if sent is not None and sent.data.get("born") == self.target:
+            return SyncResult(
+                "filtered", "", f"order {record.number} was entered in {self.target}: its payments are {self.target}'s"
+            )
+        reason = left_out(record, self.settings.order_sync) if sent is None else ""
         if reason:  # its order does not go to the ERP: nothing to pay there
             return SyncResult("filtered", "", f"its order is left out by the order sync preferences: {reason}")
         return None

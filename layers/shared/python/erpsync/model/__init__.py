@@ -21,6 +21,7 @@ from erpsync.model.records import (
     PaymentDraft,
     SalesOrderDraft,
     Shipment,
+    StoreOrderRef,
     Track,
     erp_order_key,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "PaymentDraft",
     "SalesOrderDraft",
     "Shipment",
+    "StoreOrderRef",
     "Track",
     "allocate_proportionally",
     "cents",

@@ -129,6 +129,9 @@ class Order(Model):
     """What the store has captured of the grand total so far (offline methods: what was invoiced)."""
     transaction_id: str = ""
     """The payment gateway's id of the last capture ('' for an offline method)."""
+    external_ref: str = ""
+    """An ERP order's reference to a store order (Acumatica ``ExternalRef``): set on every order that
+    came from a store or was sent to one."""
 
     @property
     def payment_captured(self) -> bool:
@@ -193,6 +196,17 @@ class ErpOrderRef(Model):
     @property
     def key(self) -> str:
         return erp_order_key(self.order_type, self.number)
+
+
+class StoreOrderRef(Model):
+    """Where an order entered in the ERP landed in the store."""
+
+    id: str
+    """The store's id (Magento entity_id)."""
+    number: str
+    """The store's visible number (Magento increment_id)."""
+    item_ids: list[str] = Field(default_factory=list)
+    """The store's line ids, in the order's line order."""
 
 
 def erp_order_key(order_type: str, number: str) -> str:

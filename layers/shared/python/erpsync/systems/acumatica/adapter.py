@@ -23,6 +23,7 @@ from erpsync.model import (
     ErpOrderRef,
     ErpPayment,
     Invoice,
+    Order,
     PaymentDraft,
     SalesOrderDraft,
     Shipment,
@@ -179,7 +180,13 @@ class AcumaticaErp:
         """Pages of notices for ``entity`` records changed after ``since`` (and matching ``condition``)."""
         return self.pages_of([(entity, key, condition, "")], since, kind)
 
-    def pages_of(self, sources: list[tuple[str, str, str, str]], since: datetime, kind: str) -> Iterator[Page]:
+    def pages_of(
+        self,
+        sources: list[tuple[str, str, str, str]],
+        since: datetime,
+        kind: str,
+        modified: str = "LastModifiedDateTime",
+    ) -> Iterator[Page]:
         """Pages of notices for the records of every ``(entity, key, condition, via)`` changed after
         ``since``: each time window is read from every entity before its checkpoint, so a
         checkpoint holds for all of them (products are stock, non-stock and template items). A
@@ -196,6 +203,9 @@ class AcumaticaErp:
         window (at most ``GROW`` times, also after an empty one), shorter after a crowded one (at
         most ``SHRINK`` times). A poll over N changes thus costs about N / (FILL * page_size)
         requests, plus a few while the size adapts.
+
+        ``modified`` is the entity's change-time field (a sales order has ``LastModified`` only); a
+        ``key`` of two fields (``OrderType,OrderNbr``) names each record ``<type>/<number>``.
         """
         until = datetime.now(UTC)
         start = since if since.tzinfo else since.replace(tzinfo=UTC)
@@ -205,40 +215,39 @@ class AcumaticaErp:
             end = start + width if width is not None and width < until - start else until
             held = 0
             for n, (entity, key, condition, via) in enumerate(sources):
-                select = f"{key},LastModifiedDateTime" + (f",{via}" if via else "")
+                select = f"{key},{modified}" + (f",{via}" if via else "")
                 while True:
-                    filter_ = (
-                        f"LastModifiedDateTime gt {odata_time(start)} and LastModifiedDateTime le {odata_time(end)}"
-                    )
+                    filter_ = f"{modified} gt {odata_time(start)} and {modified} le {odata_time(end)}"
                     if condition:
                         filter_ += f" and {condition}"
                     rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=0)
                     if len(rows) < size or end - start <= MIN_WINDOW or n > 0:
                         break  # windows are cut on the first entity only (the others follow its cuts)
-                    times = sorted(
-                        t for t in (mapping.when(mapping.value(r, "LastModifiedDateTime")) for r in rows) if t
-                    )
+                    times = sorted(t for t in (mapping.when(mapping.value(r, modified)) for r in rows) if t)
                     cut = times[len(times) // 2] if times else None
                     if cut is None or cut <= start or cut >= end:
                         break  # cannot be cut: read it page by page
                     end = cut
                 got = len(rows)
                 while len(rows) >= size:
-                    yield Page(self._notices(rows, key, kind, via))
+                    yield Page(self._notices(rows, key, kind, via, modified))
                     rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=got)
                     got += len(rows)
                 held = max(held, got)
                 last = n == len(sources) - 1
-                yield Page(self._notices(rows, key, kind, via), checkpoint=end if last else None)
+                yield Page(self._notices(rows, key, kind, via, modified), checkpoint=end if last else None)
             factor = GROW if held == 0 else min(GROW, max(1 / SHRINK, FILL * size / held))
             width = max((end - start) * factor, MIN_WINDOW)
             start = end
 
-    def _notices(self, rows: list[dict[str, Any]], key: str, kind: str, via: str = "") -> list[ChangeNotice]:
+    def _notices(
+        self, rows: list[dict[str, Any]], key: str, kind: str, via: str = "", modified: str = "LastModifiedDateTime"
+    ) -> list[ChangeNotice]:
         out: dict[str, ChangeNotice] = {}
         for row in rows:
-            version = mapping.value(row, "LastModifiedDateTime")
-            rid = str((mapping.value(row, via) if via else None) or mapping.value(row, key, "")).strip()
+            version = mapping.value(row, modified)
+            own = "/".join(str(mapping.value(row, k, "")).strip() for k in key.split(","))
+            rid = str((mapping.value(row, via) if via else None) or own).strip()
             notice = ChangeNotice(
                 source=self.name,
                 entity=kind,
@@ -281,8 +290,51 @@ class AcumaticaErp:
 
 
 class AcumaticaOrders:
+    """ERP sales orders: the target of the store's orders, the source of the ERP's own."""
+
     def __init__(self, erp: AcumaticaErp) -> None:
         self.erp = erp
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Sales orders of the connection's ``erp_order_types`` changed after ``since``, by their
+        ``LastModified`` (a sales order has no ``LastModifiedDateTime``), named ``<type>/<number>``."""
+        types = self.erp.settings().erp_order_types
+        condition = "(" + " or ".join(f"OrderType eq {odata_string(t)}" for t in types) + ")"
+        return self.erp.pages_of([("SalesOrder", "OrderType,OrderNbr", condition, "")], since, "order", "LastModified")
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        """The sales order ``<type>/<number>`` with its lines, totals and contacts."""
+        order_type, _, number = id.rpartition("/")
+        record = self.erp.client.get_record(
+            "SalesOrder",
+            [order_type or self.erp.order_type, number],
+            expand="Details,Totals,BillToContact,BillToAddress,ShipToContact,ShipToAddress",
+        )
+        contact = record.get("BillToContact") if isinstance(record.get("BillToContact"), dict) else {}
+        email = (
+            ""
+            if mapping.value(contact, "Email")
+            else self._customer_email(str(mapping.value(record, "CustomerID", "")))
+        )
+        return mapping.order_from_acumatica(record, email)
+
+    def _customer_email(self, customer_id: str) -> str:
+        if not customer_id:
+            return ""
+        customer = self.erp.client.get_record("Customer", customer_id, expand="MainContact")
+        main = customer.get("MainContact") if isinstance(customer.get("MainContact"), dict) else {}
+        return str(mapping.value(main, "Email") or "")
+
+    def mark(self, id: str, store_number: str) -> None:
+        """Write the store's order number into the sales order's ``ExternalRef`` (both numbers seen
+        on both sides; an order that carries one is never sent to a store again)."""
+        order_type, _, number = id.rpartition("/")
+        self.erp.client.put(
+            "SalesOrder",
+            {"OrderType": mapping.v(order_type), "OrderNbr": mapping.v(number), "ExternalRef": mapping.v(store_number)},
+            select="OrderType,OrderNbr,ExternalRef",
+            if_match=True,
+        )
 
     def find(self, number: str) -> ErpOrderRef | None:
         return self.erp.find_order(number)
@@ -433,6 +485,7 @@ class AcumaticaSystem:
             ("customer", "source"): AcumaticaCustomers(self.erp),
         }
         self._ports[("customer", "target")] = self._ports[("customer", "source")]
+        self._ports[("order", "source")] = self._ports[("order", "target")]
         self.settings = settings
 
     def port(self, entity: str, direction: str) -> Any:

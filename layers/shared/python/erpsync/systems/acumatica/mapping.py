@@ -21,11 +21,14 @@ from erpsync.model import (
     DocumentLine,
     ErpPayment,
     Invoice,
+    Order,
+    OrderLine,
     PaymentDraft,
     SalesOrderDraft,
     Shipment,
     Track,
     cents,
+    erp_order_key,
 )
 
 SYSTEM = "acumatica"
@@ -365,4 +368,86 @@ def payment(record: Mapping[str, Any]) -> ErpPayment:
         amount=dec(record, "PaymentAmount"),
         status=str(value(record, "Status", "")),
         reference=str(value(record, "PaymentRef", "") or ""),
+    )
+
+
+def _party(contact: Any, address: Any) -> Address | None:
+    """An order's bill-to or ship-to: its contact (attention, business name, email, phone) and address."""
+    addr = address_from_record(address) or Address()
+    contact = contact if isinstance(contact, Mapping) else {}
+    attention = str(value(contact, "Attention") or value(contact, "DisplayName") or "").strip()
+    first, _, last = attention.partition(" ")
+    business = str(value(contact, "BusinessName") or "").strip()
+    full = addr.model_copy(
+        update={
+            "first_name": first,
+            "last_name": last,
+            "company": "" if business == attention else business,
+            "email": str(value(contact, "Email") or ""),
+            "phone": str(value(contact, "Phone1") or ""),
+        }
+    )
+    return None if full == Address() else full
+
+
+def order_from_acumatica(record: Mapping[str, Any], email: str = "") -> Order:
+    """An Acumatica SalesOrder (``$expand=Details,Totals,BillToContact,BillToAddress,ShipToContact,
+    ShipToAddress``) as the canonical order: the ERP's lines, prices, discounts, freight, tax and
+    total as it charged them; ``paid`` what its payments cover (total less the unpaid balance).
+    ``email``: the customer's, when the bill-to contact has none."""
+    order_type, number = str(value(record, "OrderType", "")), str(value(record, "OrderNbr", ""))
+    where = f"acumatica order {order_type} {number}"
+    bill_to = _party(record.get("BillToContact"), record.get("BillToAddress"))
+    if bill_to is None:
+        raise ValidationFailed(f"{where}: no bill-to contact or address", system=SYSTEM)
+    email = bill_to.email or email
+    if not email:
+        raise ValidationFailed(f"{where}: no email on its bill-to contact or its customer", system=SYSTEM)
+    lines = []
+    for d in record.get("Details") or []:
+        if not isinstance(d, Mapping):
+            continue
+        qty = dec(d, "OrderQty")
+        lines.append(
+            OrderLine(
+                line_id=str(int(value(d, "LineNbr", 0) or 0)),
+                sku=str(value(d, "InventoryID", "") or "").strip(),
+                name=str(value(d, "LineDescription", "") or ""),
+                qty=qty,
+                unit_price=dec(d, "UnitPrice"),
+                discount=dec(d, "DiscountAmount"),
+                store_line_ids=[],
+            )
+        )
+    totals = record.get("Totals") if isinstance(record.get("Totals"), Mapping) else {}
+    total = dec(record, "OrderTotal")
+    unpaid = dec(totals, "UnpaidBalance") if value(totals, "UnpaidBalance") is not None else total
+    customer = Customer(
+        email=email,
+        first_name=bill_to.first_name,
+        last_name=bill_to.last_name,
+        company=bill_to.company,
+        phone=bill_to.phone,
+        address=bill_to,
+        source_id=str(value(record, "CustomerID", "") or "") or None,
+    )
+    return Order(
+        source_id=erp_order_key(order_type, number),
+        number=number,
+        status=str(value(record, "Status", "") or ""),
+        created_at=when(value(record, "Date")),
+        updated_at=when(value(record, "LastModified")),
+        currency=str(value(record, "CurrencyID", "") or ""),
+        customer=customer,
+        bill_to=bill_to,
+        ship_to=_party(record.get("ShipToContact"), record.get("ShipToAddress")),
+        shipping_method=str(value(record, "ShipVia", "") or "") or None,
+        payment_method=str(value(record, "PaymentMethod", "") or "") or None,
+        lines=lines,
+        subtotal=dec(totals, "LineTotalAmount"),
+        freight=cents(dec(totals, "Freight") + dec(totals, "PremiumFreight")),
+        tax_total=dec(record, "TaxTotal"),
+        grand_total=total,
+        paid=max(Decimal(0), total - unpaid),
+        external_ref=str(value(record, "ExternalRef", "") or ""),
     )

@@ -53,7 +53,7 @@ PLUGIN = Plugin(
     role="erp",
     serves={
         "customer": frozenset({SOURCE, TARGET}),
-        "order": frozenset({TARGET}),
+        "order": frozenset({SOURCE, TARGET}),
         "payment": frozenset({TARGET}),
         "cancellation": frozenset({TARGET}),
         "shipment": frozenset({SOURCE}),

@@ -12,6 +12,8 @@ class AcumaticaSettings(BaseModel):
 
     order_type: str = "SO"
     """Sales order type of store orders."""
+    erp_order_types: list[str] = Field(default_factory=lambda: ["SO"])
+    """Order types whose orders entered in Acumatica go to the store (the erp-orders flow)."""
     keep_store_number: bool = False
     """Store orders keep the store's number (Magento's increment id) as their Acumatica ``OrderNbr``.
     The order type must number manually (a dedicated web order type, as the merchant FAQ says); a

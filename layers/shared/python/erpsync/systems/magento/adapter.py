@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
-from erpsync.model import ChangeNotice, Customer, Invoice, Order, Shipment
+from erpsync.model import ChangeNotice, Customer, Invoice, Order, Shipment, StoreOrderRef
 from erpsync.systems.magento.client import Filter, MagentoClient
 from erpsync.systems.magento.mapping import (
     customer_from_magento,
@@ -20,6 +20,7 @@ from erpsync.systems.magento.mapping import (
     document_items,
     format_timestamp,
     has_marker,
+    order_entity,
     order_from_magento,
     parse_timestamp,
     ref_marker,
@@ -153,6 +154,46 @@ class MagentoOrders:
 
     def find(self, number: str) -> str | None:
         return self.store.find_order_id(number)
+
+
+class MagentoOrderTarget:
+    """Store orders made from orders entered in the ERP, the target of the erp-orders flow."""
+
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def find(self, erp_ref: str) -> StoreOrderRef | None:
+        """The store order made for ERP order ``erp_ref`` (its ``ext_order_id``), if any."""
+        page = self.store.client.search_page("/V1/orders", [Filter("ext_order_id", erp_ref)], page_size=1)
+        items = page.get("items") or []
+        return _store_ref(items[0]) if items else None
+
+    def create(
+        self, order: Order, *, erp_ref: str, customer: Customer, shipping_method: str, payment_method: str, comment: str
+    ) -> StoreOrderRef:
+        """Save the ERP's order as it is, for the store ``customer`` (``POST /V1/orders``: Magento
+        computes no totals and moves no stock)."""
+        entity = order_entity(
+            order,
+            erp_ref=erp_ref,
+            customer_id=customer.source_id,
+            group_id=int(customer.group) if customer.group and customer.group.isdigit() else 1,
+            shipping_method=shipping_method,
+            payment_method=payment_method,
+            comment=comment,
+        )
+        return _store_ref(self.store.client.post("/V1/orders", {"entity": entity}))
+
+
+def _store_ref(order: Any) -> StoreOrderRef:
+    if not isinstance(order, dict) or order.get("entity_id") is None:
+        raise ValidationFailed(f"magento answered no order: {str(order)[:200]}", system="magento")
+    top = [it for it in order.get("items") or [] if it.get("parent_item_id") is None]
+    return StoreOrderRef(
+        id=str(order["entity_id"]),
+        number=str(order.get("increment_id") or ""),
+        item_ids=[str(it.get("item_id")) for it in top],
+    )
 
 
 class MagentoOrderChanges:
@@ -308,6 +349,7 @@ class MagentoSystem:
         )
         self._ports: dict[tuple[str, str], object] = {
             ("order", "source"): MagentoOrders(self.store),
+            ("order", "target"): MagentoOrderTarget(self.store),
             ("payment", "source"): MagentoOrderChanges(self.store, "payment"),
             ("cancellation", "source"): MagentoOrderChanges(self.store, "cancellation"),
             ("shipment", "target"): MagentoShipments(self.store),

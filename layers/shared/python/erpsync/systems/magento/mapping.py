@@ -411,3 +411,116 @@ def customer_to_magento(
     for key in ("default_billing", "default_shipping"):
         body.pop(key, None)
     return body
+
+
+def _order_address(addr: Address, customer: Customer, kind: str) -> dict[str, Any]:
+    """An order address (region as text and code, as an order holds it)."""
+    return {
+        "address_type": kind,
+        "firstname": addr.first_name or customer.first_name,
+        "lastname": addr.last_name or customer.last_name,
+        "company": addr.company or customer.company,
+        "street": list(addr.street) or ["-"],
+        "city": addr.city,
+        "region": addr.region or addr.region_code,
+        "region_code": addr.region_code,
+        "postcode": addr.postcode,
+        "country_id": addr.country,
+        "telephone": addr.phone or customer.phone or "-",
+        "email": customer.email,
+    }
+
+
+def order_entity(
+    order: Order,
+    *,
+    erp_ref: str,
+    customer_id: str | None,
+    group_id: int,
+    shipping_method: str,
+    payment_method: str,
+    comment: str,
+) -> dict[str, Any]:
+    """The ``{"entity": ...}`` of ``POST /V1/orders`` for an order entered in the ERP: Magento saves it
+    as it is (no totals computed, no stock moved), so every amount is the ERP's, in its currency (the
+    website's base one), and the order adds up as the ERP charged it. ``ext_order_id`` carries the
+    ERP's order (``<type>/<number>``), a comment says where it came from; nothing is paid in the store
+    (the ERP holds its payments)."""
+    c = order.customer
+    items = []
+    for line in order.lines:
+        row = cents(line.qty * line.unit_price)
+        for_row = {
+            "sku": line.sku,
+            "name": line.name or line.sku,
+            "product_type": "simple",
+            "qty_ordered": _qty(line.qty),
+            "price": float(line.unit_price),
+            "base_price": float(line.unit_price),
+            "original_price": float(line.unit_price),
+            "row_total": float(row),
+            "base_row_total": float(row),
+            "discount_amount": float(cents(line.discount)),
+            "base_discount_amount": float(cents(line.discount)),
+            "tax_amount": 0,
+            "base_tax_amount": 0,
+            "qty_invoiced": 0,
+            "qty_shipped": 0,
+            "qty_canceled": 0,
+            "qty_refunded": 0,
+        }
+        items.append(for_row)
+    discount = sum((cents(ln.discount) for ln in order.lines), Decimal(0))
+    subtotal = sum((cents(ln.qty * ln.unit_price) for ln in order.lines), Decimal(0))
+    money = {
+        "subtotal": subtotal,
+        "discount_amount": -discount,
+        "shipping_amount": cents(order.freight),
+        "tax_amount": cents(order.tax_total),
+        "grand_total": cents(order.grand_total),
+        "total_due": cents(order.grand_total),
+    }
+    entity: dict[str, Any] = {
+        "ext_order_id": erp_ref,
+        "customer_email": c.email,
+        "customer_firstname": c.first_name,
+        "customer_lastname": c.last_name,
+        "customer_is_guest": 0 if customer_id else 1,
+        "customer_group_id": group_id,
+        "order_currency_code": order.currency,
+        "base_currency_code": order.currency,
+        "global_currency_code": order.currency,
+        "store_currency_code": order.currency,
+        "base_to_order_rate": 1,
+        "base_to_global_rate": 1,
+        "state": "new",
+        "status": "pending",
+        "shipping_description": shipping_method,
+        "total_item_count": len(items),
+        "total_qty_ordered": _qty(sum((ln.qty for ln in order.lines), Decimal(0))),
+        "items": items,
+        "billing_address": _order_address(order.bill_to, c, "billing"),
+        "payment": {"method": payment_method, "amount_ordered": float(cents(order.grand_total))},
+        "status_histories": [
+            {"comment": comment, "is_customer_notified": 0, "is_visible_on_front": 0, "status": "pending"}
+        ],
+        "extension_attributes": {
+            "shipping_assignments": [
+                {
+                    "shipping": {
+                        "address": _order_address(order.ship_to or order.bill_to, c, "shipping"),
+                        "method": shipping_method,
+                        "total": {"shipping_amount": float(cents(order.freight))},
+                    },
+                    "items": [],
+                }
+            ]
+        },
+    }
+    for key, amount in money.items():
+        entity[key] = entity[f"base_{key}"] = float(amount)
+    if customer_id:
+        entity["customer_id"] = int(customer_id) if str(customer_id).isdigit() else customer_id
+    if order.created_at:
+        entity["created_at"] = format_timestamp(order.created_at)
+    return entity

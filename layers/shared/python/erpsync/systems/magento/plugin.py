@@ -50,7 +50,7 @@ PLUGIN = Plugin(
     role="store",
     serves={
         "customer": frozenset({SOURCE, TARGET}),
-        "order": frozenset({SOURCE}),
+        "order": frozenset({SOURCE, TARGET}),
         "payment": frozenset({SOURCE}),
         "cancellation": frozenset({SOURCE}),
         "shipment": frozenset({TARGET}),
