@@ -403,3 +403,44 @@ def test_a_seat_goes_back_to_the_table_after_handoff_s_or_a_cut(bindings_table: 
     assert seats._put_at[fourth.index] == clock.now
     seats.free(fourth.index)
     assert _seat_items(bindings_table, "erp") == ["count"]
+
+
+def test_refusals_in_an_error_storm_cut_but_do_not_back_the_probe_off(bindings_table: str) -> None:
+    """The chaos run's lesson: random 429s among 500s and timeouts pinned the seats at one for ten
+    minutes after the faults stopped (the probe backed off 32 times). A refusal while the system also
+    fails is no repeat: the next probe comes within ``probe_s`` once the trouble has passed."""
+    clock = Clock(3_700_000.0)
+    seats = Seats(bindings_table, "erp", start=5.0, clock=clock)
+    for _ in range(4):  # an error storm: each refusal at five comes with 500s around it
+        seats.trouble()
+        seats.refused(busy(clock, at=clock.now - 0.5))
+        assert seats.count() == 4.0
+        while seats.count() < 5.0:
+            clock.now += 1.0
+            seats.served(busy(clock))
+        clock.now += 1.0
+    assert seats._probe_scale_s() == seats.probe_s
+    clock.now += seats.probe_s  # the storm is over: refusals of five now are the licence's, and count
+    for _ in range(2):
+        seats.refused(busy(clock, at=clock.now - 0.5))
+        while seats.count() < 5.0:
+            clock.now += 1.0
+            seats.served(busy(clock))
+        clock.now += 1.0
+    seats.refused(busy(clock, at=clock.now - 0.5))
+    other = Seats(bindings_table, "erp", start=5.0, clock=clock)  # another container reads the same
+    assert other.count() == 4.0 and other._probe_scale_s() == 8 * seats.probe_s  # three in a row, no trouble
+
+
+def test_a_5xx_or_no_answer_marks_the_system_troubled_a_429_does_not(bindings_table: str) -> None:
+    clock = Clock(3_800_000.0)
+    gate = SystemGate(bindings_table, "erp")
+    gate.seats.clock = clock
+    gate.answered(429)
+    assert not gate.seats.troubled()
+    gate.answered(503)
+    assert gate.seats.troubled()
+    clock.now += gate.seats.probe_s
+    assert not gate.seats.troubled()
+    gate.answered(None)
+    assert gate.seats.troubled()

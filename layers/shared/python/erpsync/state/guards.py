@@ -348,7 +348,11 @@ class Seats:
     costs a round of refused requests), and climbs faster and faster if that goes through (the
     licence, or what others leave of it, grew). Each refusal in a row at the same level doubles the
     curve's time scale (up to 32 ``probe_s``): a licence that said no again and again is probed
-    less and less often, so a long backlog does not pay a round of refusals every ``probe_s``.
+    less and less often, so a long backlog does not pay a round of refusals every ``probe_s``. A
+    refusal that comes while the system is also failing requests (a 5xx or no answer in this
+    container within ``probe_s``: an outage, an error storm) still cuts the count, but is no repeat:
+    the curve keeps ``probe_s`` and ``good`` stays, so once the trouble passes the seats come back
+    within a probe's time instead of many.
     A level that held (every seat busy for ``good_rounds`` requests' time, no refusal) is stored as
     ``good``; under it the count grows back at once, so passing trouble (random 429s, another
     client's burst) does not sink the seats; ``good`` comes down one seat when refused
@@ -411,6 +415,8 @@ class Seats:
     """When the count last rose to a new whole seat (as last read)."""
     _latency_s: float = field(default=1.0, repr=False)
     """How long this container's requests take (a moving average): one round."""
+    _troubled_at: float = field(default=float("-inf"), repr=False)
+    """When this container last saw the system fail a request (a 5xx other than 429, no answer)."""
 
     def _pk(self) -> str:
         return f"seats#{self.system}"
@@ -654,7 +660,10 @@ class Seats:
             now = self.clock()
             fewer = max(self.floor, float(in_use - 1) if count < 8 else count * 0.75)
             good = int(row.get("good", 0))
-            hits = int(row.get("hits", 0)) + 1 if row.get("last") is not None and int(row["last"]) == in_use else 1
+            again = row.get("last") is not None and int(row["last"]) == in_use
+            # a refusal while the system also fails (5xx, no answer) says little about its licence:
+            # it cuts, but is no repeat (no probe back-off, ``good`` kept) so the seats come back fast
+            hits = int(row.get("hits", 0)) + 1 if again and not self.troubled() else 1
             cut: dict[str, Any] = {"n": fewer, "at": now, "last": in_use, "hits": hits}
             if in_use == good and hits >= self.shrink_hits:  # the level that held is refused again and again
                 good = cut["good"] = in_use - 1
@@ -734,6 +743,14 @@ class Seats:
         except Exception as exc:
             if not _conditional_failed(exc):
                 raise
+
+    def trouble(self) -> None:
+        """The system failed a request here (a 5xx other than a refusal, or no answer)."""
+        self._troubled_at = self.clock()
+
+    def troubled(self) -> bool:
+        """Whether this container saw the system fail within the last ``probe_s``."""
+        return self.clock() - self._troubled_at < self.probe_s
 
     def _probe_scale_s(self) -> float:
         """The curve's time scale: ``probe_s``, doubled per refusal in a row at the level refused
@@ -829,6 +846,8 @@ class SystemGate:
         """How the system answered a request (None: it did not), for the breaker and the observer."""
         opened = 0.0
         self._local.working = status is not None and status < 500 and status != 429
+        if status is None or (status >= 500 and status != 429):
+            self.seats.trouble()
         if self.breaker is not None and status != 429:
             if status is None or status in self.DOWN:
                 opened = self.breaker.failure(self.system)
