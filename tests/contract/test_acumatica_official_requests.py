@@ -124,6 +124,17 @@ def seed_for(client: TestClient, entity: str, url: str, body: dict[str, Any]) ->
                 "Details": [{"InventoryID": "APJAM08", "OrderQty": 1}],
             }
         ]
+    if entity == "Payment" and body.get("OrdersToApply"):  # the orders it pays (the sim refuses unknown ones)
+        seed["sales_orders"] = [
+            {
+                "OrderType": substitute(str(o.get("OrderType", {}).get("value", "SO")), values),
+                "OrderNbr": substitute(str(o["OrderNbr"]["value"]), values),
+                "CustomerID": body.get("CustomerID", {}).get("value", "GOODFOOD"),
+                "Details": [{"InventoryID": "APJAM08", "OrderQty": 1}],
+            }
+            for o in body["OrdersToApply"]
+            if o.get("OrderNbr", {}).get("value")
+        ]
     if entity == "SalesInvoice" and body.get("ReferenceNbr"):
         seed["sales_invoices"] = [
             {
