@@ -307,3 +307,30 @@ def test_a_guest_customer_made_for_an_order_is_marked_for_the_erp_to_store_flow(
     assert flow.sync(notice(order)).outcome == "synced"
     [customer_id] = {d.customer_id for d in erp.orders.values()}
     assert Bindings(bindings_table).find("customer", "guest", customer_id, "acumatica") == "guest@example.com"
+
+
+def test_a_create_another_worker_bound_meanwhile_is_taken_not_made_again(bindings_table: str) -> None:
+    """Two workers on one dependency (two products of one category, seen in make demo): the slower
+    one's pending mark finds the record bound and takes the faster one's, instead of an error."""
+    from erpsync.flows.sync import RecordSync
+    from erpsync.state.bindings import AlreadyBound
+
+    rules = RecordSync(
+        FlowContext(
+            spec=catalog.get("categories"),
+            source="acumatica",
+            target="magento",
+            source_port=None,
+            target_port=None,
+            bindings=Bindings(bindings_table),
+            settings=Settings(),
+        )
+    )
+    key = ("category", "acumatica", "2", "magento")
+    rules.bindings.bind(*key, "41")  # the faster worker made it and bound it after we read no binding
+    made: list[str] = []
+    got, created = rules.create_once(key, None, lambda: "41", lambda: made.append("99") or "99")
+    assert (got, created, made) == ("41", False, [])
+    with pytest.raises(AlreadyBound):  # bound, yet not found on the target: retried, never made twice
+        rules.create_once(key, None, lambda: None, lambda: made.append("99") or "99")
+    assert made == []

@@ -26,7 +26,7 @@ from erpsync.flows.base import SyncResult
 from erpsync.flows.catalog import FlowSpec
 from erpsync.model import ChangeNotice
 from erpsync.settings import Settings
-from erpsync.state.bindings import PENDING, Binding, Bindings
+from erpsync.state.bindings import PENDING, AlreadyBound, Binding, Bindings
 from erpsync.state.guards import Leases
 
 T = TypeVar("T")
@@ -195,7 +195,13 @@ class RecordSync(FlowRules):
                     system=key[3],
                     retry_after=left,
                 )
-        self.bindings.mark_pending(*key)
+        try:
+            self.bindings.mark_pending(*key)
+        except AlreadyBound:  # two workers on one dependency (two products of one category): take theirs
+            found = find()
+            if found is not None:
+                return found, False
+            raise
         try:
             return create(), True
         except Exception as exc:

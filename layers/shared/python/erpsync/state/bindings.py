@@ -15,10 +15,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from erpsync.errors import RetryableError
 from erpsync.state import dynamo
 
 SYNCED = "synced"
 PENDING = "pending"
+
+
+class AlreadyBound(RetryableError):
+    """A create was about to be marked pending, but another worker bound the record meanwhile."""
+
+    error_type = "busy"
 
 
 @dataclass
@@ -68,17 +75,23 @@ class Bindings:
         return b
 
     def mark_pending(self, entity: str, system: str, id: str, other_system: str) -> Binding:
-        """Record that a create is about to be sent (counts the attempts); returns the binding."""
+        """Record that a create is about to be sent (counts the attempts); returns the binding.
+        ``AlreadyBound`` when another worker bound the record since it was read."""
         key = {"pk": f"{entity}#{system}#{id}", "sk": other_system}
-        res = dynamo.client().update_item(
-            TableName=self.table,
-            Key=dynamo.to_item(key),
-            UpdateExpression="SET #s = :p, updated_at = :now ADD attempts :one",
-            ConditionExpression="attribute_not_exists(#s) OR #s = :p",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=dynamo.to_item({":p": PENDING, ":now": time.time(), ":one": 1}),
-            ReturnValues="ALL_NEW",
-        )
+        try:
+            res = dynamo.client().update_item(
+                TableName=self.table,
+                Key=dynamo.to_item(key),
+                UpdateExpression="SET #s = :p, updated_at = :now ADD attempts :one",
+                ConditionExpression="attribute_not_exists(#s) OR #s = :p",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=dynamo.to_item({":p": PENDING, ":now": time.time(), ":one": 1}),
+                ReturnValues="ALL_NEW",
+            )
+        except dynamo.client().exceptions.ConditionalCheckFailedException:
+            raise AlreadyBound(
+                f"{entity} {id} was bound to {other_system} by another worker meanwhile", system=other_system
+            ) from None
         row = dynamo.from_item(res["Attributes"])
         return Binding(entity, system, id, other_system, status=PENDING, attempts=int(row.get("attempts", 1)))
 
