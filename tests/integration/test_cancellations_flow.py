@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from erpsync.errors import PermanentError, RetryableError
-from erpsync.flows.cancellations import CancellationRules
+from erpsync.flows.cancellations import CancellationRules, ErpCancellationRules
+from erpsync.model import ChangeNotice
 from erpsync.settings import Settings
 from tests.integration.test_payments_flow import Shop, v
 
@@ -94,3 +95,66 @@ def test_magento_answers_false_for_an_order_it_cannot_cancel(shop: CancelShop) -
     order = shop.place(captured=False)
     shop.cancel_in_magento(order)
     assert shop.magento.client.post(f"/V1/orders/{order['entity_id']}/cancel", {}) is False
+
+
+class BothWays(CancelShop):
+    def __init__(self, table: str) -> None:
+        super().__init__(table)
+        self.erp_cancellations = ErpCancellationRules(self._ctx("erp-cancellations", "cancellation", {}))
+
+    def cancel_in_acumatica(self, number: str) -> str:
+        so = self.sales_order(number)
+        r = self.ahttp.post(f"{API}/SalesOrder/CancelSalesOrder", json={"entity": {"id": so["id"]}})
+        assert r.status_code in (202, 204), r.text
+        return f"{v(so['OrderType'])}/{v(so['OrderNbr'])}"
+
+
+def test_an_erp_cancel_cancels_the_store_order_once_and_its_echo_writes_nothing(bindings_table: str) -> None:
+    shop = BothWays(bindings_table)
+    order = shop.place(captured=False)
+    shop.sync(shop.orders, order)
+    key = shop.cancel_in_acumatica(order["increment_id"])
+    notice = ChangeNotice(source="acumatica", entity="cancellation", id=key)
+    result = shop.erp_cancellations.sync(notice)
+    assert result.outcome == "synced", result.message
+    canceled = shop.mhttp_get(f"/V1/orders/{order['entity_id']}")
+    assert canceled["state"] == "canceled"
+    before = shop.writes()
+    assert shop.sync(shop.cancellations, canceled).outcome == "skipped"  # the echo: nothing back to the ERP
+    assert shop.erp_cancellations.sync(notice).outcome == "skipped"
+    assert shop.writes() == before
+
+
+def test_a_store_order_magento_will_not_cancel_waits_with_the_reason(bindings_table: str) -> None:
+    shop = BothWays(bindings_table)
+    order = shop.place(captured=False)
+    shop.sync(shop.orders, order)
+    items = [{"order_item_id": i["item_id"], "qty": i["qty_ordered"]} for i in order["items"]]
+    shop.magento.client.post(f"/V1/order/{order['entity_id']}/invoice", {"capture": True, "items": items})
+    key = shop.cancel_in_acumatica(order["increment_id"])
+    with pytest.raises(PermanentError) as refused:  # Magento answers false: invoiced all
+        shop.erp_cancellations.sync(ChangeNotice(source="acumatica", entity="cancellation", id=key))
+    assert refused.value.error_type == "not_canceled" and "credit memo" in str(refused.value)
+
+
+def test_an_erp_order_that_is_not_canceled_or_never_reached_the_store_is_filtered(bindings_table: str) -> None:
+    shop = BothWays(bindings_table)
+    order = shop.place(captured=False)
+    shop.sync(shop.orders, order)
+    so = shop.sales_order(order["increment_id"])
+    key = f"{v(so['OrderType'])}/{v(so['OrderNbr'])}"
+    open_ = shop.erp_cancellations.sync(ChangeNotice(source="acumatica", entity="cancellation", id=key))
+    assert open_.outcome == "filtered" and "not canceled" in open_.message
+    shop.ahttp.post("/_sim/seed", json={"customers": [{"CustomerID": "PHONE", "CustomerName": "Phone"}]})
+    r = shop.ahttp.put(
+        f"{API}/SalesOrder",
+        json={
+            "OrderType": {"value": "SO"},
+            "CustomerID": {"value": "PHONE"},
+            "Details": [{"InventoryID": {"value": "24-MB01"}, "OrderQty": {"value": 1}}],
+        },
+    )
+    other = f"SO/{v(r.json()['OrderNbr'])}"
+    shop.ahttp.post(f"{API}/SalesOrder/CancelSalesOrder", json={"entity": {"id": r.json()["id"]}})
+    result = shop.erp_cancellations.sync(ChangeNotice(source="acumatica", entity="cancellation", id=other))
+    assert result.outcome == "filtered" and "never reached magento" in result.message

@@ -1,5 +1,7 @@
-"""Cancellations, store -> ERP: a store order canceled after it reached the ERP cancels its ERP
-sales order.
+"""Cancellations both ways: a store order canceled after it reached the ERP cancels its ERP sales
+order (``CancellationRules``), and a sales order canceled in the ERP cancels its store order
+(``ErpCancellationRules``). Each binds the pair both ways, so the other direction sees its echo
+settled and writes nothing back.
 
 In the run order of ``flows.sync``: fetch the order (or the poll's fresh snapshot); must-skip: an
 order that is not canceled, or one that never reached the ERP (the orders flow filtered it: nothing
@@ -16,14 +18,16 @@ ERP at the next poll rather than at once.
 
 from __future__ import annotations
 
+from erpsync.errors import PermanentError, RetryableError
 from erpsync.flows.base import SyncResult
 from erpsync.flows.orders import sent_order
 from erpsync.flows.sync import RecordSync
-from erpsync.model import ChangeNotice, Order
+from erpsync.model import ChangeNotice, Order, OrderStatus
 from erpsync.state.bindings import SYNCED, Binding
 
 CANCELED = "canceled"
 """Magento's state (and status) of a canceled order."""
+ERP_CANCELED = ("Canceled", "Cancelled")
 
 
 class CancellationRules(RecordSync):
@@ -49,15 +53,66 @@ class CancellationRules(RecordSync):
     def pair_key(self, record: Order, binding: Binding | None) -> str:
         return f"{self.source}:cancel:{record.source_id}"
 
-    def dependencies(self, record: Order) -> tuple[str, str]:
-        """``(order type, order number)`` of the order's ERP sales order."""
-        return sent_order(self, record, "its cancellation")
+    def dependencies(self, record: Order) -> str:
+        """The order's ERP sales order (``<type>/<number>``)."""
+        order_type, number = sent_order(self, record, "its cancellation")
+        return f"{order_type}/{number}"
 
-    def write(self, order: Order, binding: Binding | None, deps: tuple[str, str] | None = None) -> SyncResult:
-        order_type, number = deps or self.dependencies(order)
-        status = self.ctx.target_port.cancel(order_type, number)
-        key = f"{order_type}/{number}"
-        self.bindings.put(
-            Binding("cancellation", self.source, order.source_id, self.target, key, data={"status": status})
-        )
+    def write(self, order: Order, binding: Binding | None, deps: str | None = None) -> SyncResult:
+        key = deps or self.dependencies(order)
+        status = self.ctx.target_port.cancel(key)
+        bind_cancellation(self, order.source_id, key, status)
         return SyncResult("synced", key, f"canceled {self.target} order {key} ({self.source} order {order.number})")
+
+
+class ErpCancellationRules(RecordSync):
+    """A sales order canceled in the ERP -> its store order canceled, once (read back: Magento's
+    cancel has answered true without canceling)."""
+
+    def fetch(self, notice: ChangeNotice) -> OrderStatus:
+        status: OrderStatus = self.ctx.source_port.get(notice.id)
+        return status
+
+    def must_skip(self, record: OrderStatus) -> SyncResult | None:
+        if record.status not in ERP_CANCELED:
+            return SyncResult("filtered", "", f"not canceled (status {record.status or 'unknown'!r})")
+        if self.bindings.get("order", self.source, record.source_id, self.target) is None:
+            return SyncResult("filtered", "", f"{self.source} order {record.source_id} never reached {self.target}")
+        return None
+
+    def up_to_date(self, record: OrderStatus, binding: Binding | None) -> SyncResult | None:
+        if binding is not None and binding.status == SYNCED:
+            return SyncResult("skipped", binding.other_id or "", f"already canceled in {self.target}")
+        return None
+
+    def pair_key(self, record: OrderStatus, binding: Binding | None) -> str:
+        return f"{self.source}:cancel:{record.source_id}"
+
+    def write(self, record: OrderStatus, binding: Binding | None, deps: object = None) -> SyncResult:
+        sent = self.bindings.get("order", self.source, record.source_id, self.target)
+        if sent is None or not sent.other_id:
+            raise RetryableError(
+                f"{self.source} order {record.source_id} is not bound to {self.target} yet",
+                error_type="waiting_for_order",
+                system=self.target,
+            )
+        state = self.ctx.target_port.cancel(sent.other_id)
+        if state != CANCELED:
+            raise PermanentError(
+                f"{self.target} did not cancel order {sent.data.get('number') or sent.other_id} (state {state!r}): "
+                f"an order with invoiced items needs a credit memo, not a cancel",
+                error_type="not_canceled",
+                system=self.target,
+            )
+        bind_cancellation(self, record.source_id, sent.other_id, state)
+        return SyncResult(
+            "synced", sent.other_id, f"canceled {self.target} order {sent.data.get('number') or sent.other_id}"
+        )
+
+
+def bind_cancellation(rules: RecordSync, source_id: str, target_id: str, status: str) -> None:
+    """Both ways: the cancellation this side sent, and its echo on the other side (the other
+    direction's flow then sees it settled and writes nothing back)."""
+    forward = Binding("cancellation", rules.source, source_id, rules.target, target_id, data={"status": status})
+    echo = Binding("cancellation", rules.target, target_id, rules.source, source_id, data={"status": status})
+    rules.bindings.bind_pair(forward, echo)

@@ -114,6 +114,14 @@ FLOWS: tuple[FlowSpec, ...] = (
         summary="store orders canceled after they reached the ERP -> ERP sales orders canceled",
     ),
     FlowSpec(
+        "erp-cancellations",
+        "cancellation",
+        ERP,
+        STORE,
+        "erpsync.flows.cancellations:ErpCancellationRules",
+        summary="ERP sales orders canceled -> their store orders canceled (read back)",
+    ),
+    FlowSpec(
         "shipments",
         "shipment",
         ERP,

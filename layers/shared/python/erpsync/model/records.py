@@ -198,6 +198,14 @@ class ErpOrderRef(Model):
         return erp_order_key(self.order_type, self.number)
 
 
+class OrderStatus(Model):
+    """Where an order stands on one side (what a cancellation needs to know)."""
+
+    source_id: str
+    number: str
+    status: str
+
+
 class StoreOrderRef(Model):
     """Where an order entered in the ERP landed in the store."""
 

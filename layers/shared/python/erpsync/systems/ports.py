@@ -202,12 +202,20 @@ class PaymentTarget(Protocol):
         ...
 
 
-class CancellationTarget(Protocol):
-    """Canceling ERP sales orders, the target of the cancellations flow."""
+class CancellationSource(ChangeSource, Protocol):
+    """Orders whose cancellation may have to reach the other side: ``get`` answers an
+    ``OrderStatus`` (an ERP) or the ``Order`` (a store, whose ``state`` says it)."""
 
-    def cancel(self, order_type: str, number: str) -> str:
-        """Cancel the sales order (one already canceled is left so); its status after. Raises the
-        ERP's reason when it will not (e.g. the order has shipments)."""
+    def get(self, id: str) -> Any: ...
+
+
+class CancellationTarget(Protocol):
+    """Canceling orders on either side: the cancellations flows' target."""
+
+    def cancel(self, ref: str) -> str:
+        """Cancel order ``ref`` (the id the order binding holds: an ERP's ``<type>/<number>``, a
+        store's id); its status or state after, read back. One already canceled is left so; raises the
+        system's reason when it will not (e.g. the order has shipments)."""
         ...
 
 

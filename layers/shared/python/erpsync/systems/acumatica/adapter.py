@@ -24,6 +24,7 @@ from erpsync.model import (
     ErpPayment,
     Invoice,
     Order,
+    OrderStatus,
     PaymentDraft,
     SalesOrderDraft,
     Shipment,
@@ -295,12 +296,21 @@ class AcumaticaOrders:
     def __init__(self, erp: AcumaticaErp) -> None:
         self.erp = erp
 
-    def changes(self, since: datetime) -> Iterator[Page]:
+    def changes(self, since: datetime, entity: str = "order") -> Iterator[Page]:
         """Sales orders of the connection's ``erp_order_types`` changed after ``since``, by their
-        ``LastModified`` (a sales order has no ``LastModifiedDateTime``), named ``<type>/<number>``."""
+        ``LastModified`` (a sales order has no ``LastModifiedDateTime``), named ``<type>/<number>``,
+        as changes of ``entity``."""
         types = self.erp.settings().erp_order_types
         condition = "(" + " or ".join(f"OrderType eq {odata_string(t)}" for t in types) + ")"
-        return self.erp.pages_of([("SalesOrder", "OrderType,OrderNbr", condition, "")], since, "order", "LastModified")
+        return self.erp.pages_of([("SalesOrder", "OrderType,OrderNbr", condition, "")], since, entity, "LastModified")
+
+    def status(self, id: str) -> OrderStatus:
+        """Where sales order ``<type>/<number>`` stands (one small read)."""
+        order_type, _, number = id.rpartition("/")
+        record = self.erp.client.get_record(
+            "SalesOrder", [order_type or self.erp.order_type, number], select="OrderType,OrderNbr,Status"
+        )
+        return OrderStatus(source_id=id, number=number, status=str(mapping.value(record, "Status", "") or ""))
 
     def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
         """The sales order ``<type>/<number>`` with its lines, totals and contacts."""
@@ -380,24 +390,29 @@ class AcumaticaPayments:
 
 
 class AcumaticaCancellations:
-    """Canceling ERP sales orders, the target of the cancellations flow."""
+    """Canceling ERP sales orders (the target of the cancellations flow), and the sales orders the
+    ERP canceled (the source of the erp-cancellations flow)."""
 
     def __init__(self, erp: AcumaticaErp) -> None:
         self.erp = erp
+        self.orders = AcumaticaOrders(erp)
 
-    def cancel(self, order_type: str, number: str) -> str:
-        """Cancel the sales order; its status after. One already canceled is left as it is; one the
-        ERP will not cancel (it has shipments) raises the ERP's reason."""
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.orders.changes(since, "cancellation")
+
+    def get(self, id: str) -> OrderStatus:
+        return self.orders.status(id)
+
+    def cancel(self, ref: str) -> str:
+        """Cancel sales order ``<type>/<number>``; its status after. One already canceled is left as
+        it is; one the ERP will not cancel (it has shipments) raises the ERP's reason."""
+        order_type, _, number = ref.rpartition("/")
         try:
             self.erp.client.action("SalesOrder", "CancelSalesOrder", {"OrderType": order_type, "OrderNbr": number})
         except PermanentError:
-            if self.status(order_type, number) != "Canceled":
+            if self.orders.status(ref).status != "Canceled":
                 raise
-        return self.status(order_type, number)
-
-    def status(self, order_type: str, number: str) -> str:
-        record = self.erp.client.get_record("SalesOrder", [order_type, number], select="OrderType,OrderNbr,Status")
-        return str(mapping.value(record, "Status", ""))
+        return self.orders.status(ref).status
 
 
 class AcumaticaShipments:
@@ -486,6 +501,7 @@ class AcumaticaSystem:
         }
         self._ports[("customer", "target")] = self._ports[("customer", "source")]
         self._ports[("order", "source")] = self._ports[("order", "target")]
+        self._ports[("cancellation", "source")] = self._ports[("cancellation", "target")]
         self.settings = settings
 
     def port(self, entity: str, direction: str) -> Any:

@@ -196,6 +196,19 @@ def _store_ref(order: Any) -> StoreOrderRef:
     )
 
 
+class MagentoCancellations:
+    """Canceling store orders, the target of the erp-cancellations flow."""
+
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def cancel(self, order_id: str) -> str:
+        """Cancel store order ``order_id``; its state after, read back (Magento's cancel has answered
+        true without canceling: #4479, #10803)."""
+        self.store.client.post(f"/V1/orders/{_id(order_id)}/cancel", {})
+        return str(self.store.client.get(f"/V1/orders/{_id(order_id)}").get("state") or "")
+
+
 class MagentoOrderChanges:
     """An order-level fact read from the store's orders, one notice per changed order, as a change of
     ``entity``: what it captured (``payment``: ``Order.paid``, ``Order.transaction_id``) or that it
@@ -352,6 +365,7 @@ class MagentoSystem:
             ("order", "target"): MagentoOrderTarget(self.store),
             ("payment", "source"): MagentoOrderChanges(self.store, "payment"),
             ("cancellation", "source"): MagentoOrderChanges(self.store, "cancellation"),
+            ("cancellation", "target"): MagentoCancellations(self.store),
             ("shipment", "target"): MagentoShipments(self.store),
             ("invoice", "target"): MagentoInvoices(self.store),
             ("customer", "source"): MagentoCustomers(client, settings, connection),
