@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sandbox.catalog_demo import catalog_chapter
+from sandbox.erp_order_demo import erp_order_chapter
 from sandbox.reconcile import Row, reconcile
 from sandbox.story import AcumaticaUser, MagentoAdmin, Story, wait_for
 
@@ -82,6 +83,9 @@ def main() -> int:
 
         console.rule("[bold]5. The catalog comes from Acumatica")
         problems += catalog_chapter(story, console)
+
+        console.rule("[bold]6. An order entered in Acumatica")
+        problems += erp_order_chapter(story, console)
         story.magento.close()
         story.acumatica.close()
     if problems:
@@ -91,7 +95,8 @@ def main() -> int:
         return 1
     console.print(
         f"[green bold]All {ORDERS} orders reconcile; a second run changed nothing; the catalog, a price and a "
-        "stock change reached Magento.[/]"
+        "stock change reached Magento; an order entered in Acumatica was paid, shipped and invoiced there and "
+        "completed in Magento.[/]"
     )
     return 0
 

@@ -250,6 +250,11 @@ class Story:
         """Ship store order ``number`` in Acumatica (all of it, or one unit of its first line),
         confirm the shipment, and with ``invoice`` prepare and release its invoice. The shipment number."""
         [so] = self.acumatica.orders_for(number)
+        return self.ship_order(so, number, tracking, invoice=invoice, partial=partial)
+
+    def ship_order(self, so: JSON, number: str, tracking: str, *, invoice: bool = False, partial: bool = False) -> str:
+        """``ship`` for a sales order already read (one entered in Acumatica has no store number in
+        ``CustomerOrder``); ``number`` names it in the story's records."""
         if partial:
             shipment_nbr = self._ship_part(so, tracking)
             self.partially.add(number)
