@@ -242,15 +242,16 @@ class SqsPoller:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until the queue shows no visible or in-flight messages."""
+    def wait_idle(self, timeout: float = 10.0, *, delayed: bool = False) -> bool:
+        """Wait until the queue shows no visible or in-flight messages (with ``delayed``, none waiting
+        out a retry delay either)."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        if delayed:
+            names.append("ApproximateNumberOfMessagesDelayed")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            attrs = self.sqs.get_queue_attributes(
-                QueueUrl=self.queue.url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            if int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 0:
+            attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue.url, AttributeNames=names)["Attributes"]
+            if sum(int(attrs.get(name, 0)) for name in names) == 0:
                 return True
             time.sleep(0.1)
         return False
