@@ -140,17 +140,26 @@ class MagentoStore:
         return _new_id(self.client.post(f"/V1/order/{_id(order_id)}/invoice", body), "invoice")
 
 
-class MagentoOrders:
-    """Store orders, the source of the orders flow."""
+class MagentoOrderChanges:
+    """An order-level fact read from the store's orders, one notice per changed order, as a change of
+    ``entity``: what it captured (``payment``: ``Order.paid``, ``Order.transaction_id``) or that it
+    was canceled (``cancellation``: ``Order.state``)."""
 
-    def __init__(self, store: MagentoStore) -> None:
-        self.store = store
+    def __init__(self, store: MagentoStore, entity: str) -> None:
+        self.store, self.entity = store, entity
 
     def changes(self, since: datetime) -> Iterator[Page]:
-        return self.store.order_pages(since)
+        return self.store.order_pages(since, entity=self.entity)
 
     def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
         return self.store.get_order(id, snapshot)
+
+
+class MagentoOrders(MagentoOrderChanges):
+    """Store orders, the source of the orders flow."""
+
+    def __init__(self, store: MagentoStore) -> None:
+        super().__init__(store, "order")
 
     def find(self, number: str) -> str | None:
         return self.store.find_order_id(number)
@@ -207,21 +216,6 @@ class MagentoCancellations:
         true without canceling: #4479, #10803)."""
         self.store.client.post(f"/V1/orders/{_id(order_id)}/cancel", {})
         return str(self.store.client.get(f"/V1/orders/{_id(order_id)}").get("state") or "")
-
-
-class MagentoOrderChanges:
-    """An order-level fact read from the store's orders, one notice per changed order, as a change of
-    ``entity``: what it captured (``payment``: ``Order.paid``, ``Order.transaction_id``) or that it
-    was canceled (``cancellation``: ``Order.state``)."""
-
-    def __init__(self, store: MagentoStore, entity: str) -> None:
-        self.store, self.entity = store, entity
-
-    def changes(self, since: datetime) -> Iterator[Page]:
-        return self.store.order_pages(since, entity=self.entity)
-
-    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
-        return self.store.get_order(id, snapshot)
 
 
 class MagentoShipments:
