@@ -17,10 +17,14 @@ with ``--stack``): a load of hours does not fit in a Lambda invocation.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,6 +39,7 @@ ORDER: dict[str, tuple[str, ...]] = {
     "customers": ("erp-customers", "customers"),
 }
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 console = Console()
 load_app = typer.Typer(help="The initial load: every record of the source, in dependency order, resumable.")
 
@@ -68,6 +73,44 @@ class LoadProgress:
             "at": datetime.now(UTC).isoformat(),
         }
         dynamo.client().put_item(TableName=self.table, Item=dynamo.to_item(item))
+
+
+def read_ahead(pages: Iterator[T]) -> Iterator[T]:
+    """``pages``, each next one read on a thread while the caller works on the one before: the
+    source's time and the writes overlap, so a load runs at the pace of the slower of the two.
+    At most two pages are held; an error reading one is raised where that page would be."""
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        box.put((True, page), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((False, None))
+        except BaseException as exc:  # handed to the reader, raised there
+            box.put((False, exc))
+
+    reader = threading.Thread(target=produce, name="load-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            more, item = box.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            box.get_nowait()  # let a reader blocked on a full box see the stop
 
 
 def plan(rules: Any, notices: list[Any]) -> list[str]:
@@ -135,14 +178,16 @@ def run(kind: str, *, dry_run: bool, restart: bool, stack: str | None) -> Counte
                 since = datetime.fromisoformat(state["since"]) if resume and state.get("since") else BEGINNING
                 counts: Counter[str] = Counter(state.get("counts") or {}) if resume else Counter()
                 task = bar.add_task(f"{flow} ({lane.source})", total=None, completed=sum(counts.values()))
-                for page in lane.rules.ctx.source_port.changes(since):
+                port = lane.rules.ctx.source_port
+                pages = getattr(port, "load_pages", None) or port.changes
+                for page in read_ahead(pages(since)):
                     notices = [
                         n.model_copy(update={"source": lane.source, "target": lane.target}) for n in page.notices
                     ]
                     if dry_run:
                         counts.update(plan(lane.rules, notices))
                     elif notices:
-                        counts.update(o.outcome for o in rt.run(notices))
+                        counts.update(o.outcome for o in rt.run(notices, load=True))
                     if page.checkpoint is not None:
                         since = page.checkpoint
                     if not dry_run:

@@ -1134,8 +1134,9 @@ class Catalog:
             opt["values"] = [{"value_index": int(v)} for v in sorted(found, key=int) if v.isdigit()]
 
     def search_products(self, q: list[tuple[str, str]], store_id: int) -> JSON:
-        views = [self._view(sku, store_id) for sku in self.sim.products]
-        found = search(views, parse_search_criteria(q), "id")
+        criteria = parse_search_criteria(q)
+        views = [self._view(sku, store_id) for sku in _sku_candidates(self.sim.products, criteria)]
+        found = search(views, criteria, "id")
         items = [self.render_product(v["sku"], store_id) for v in found["items"]]
         return {**found, "search_criteria": copy.deepcopy(found["search_criteria"]), "items": items}
 
@@ -2624,3 +2625,20 @@ ASYNC_ROUTES: list[tuple[str, str, CatalogHandler, str | None]] = [
     ("PUT", r"/products/(?P<by>bySku)", _h_bulk_save, _P),
 ]
 """Routes under ``/rest/<scope>/async/bulk/V1``."""
+
+
+def _sku_candidates(products: dict[str, Any], criteria: JSON) -> list[str]:
+    """The SKUs a search can find: those a filter group made only of ``sku`` eq/in filters names
+    (compared without case, as MySQL does), else every SKU. (Filter groups are ANDed, so such a
+    group bounds the result; the search itself still applies every filter. Building the view of
+    every product for each ``sku in`` lookup made a 100k catalog crawl.)"""
+    for group in criteria.get("filter_groups") or []:
+        filters = group.get("filters") or []
+        if filters and all(f["field"] == "sku" and f["condition_type"] in ("eq", "in") for f in filters):
+            wanted = {
+                v.strip().casefold()
+                for f in filters
+                for v in (f["value"].split(",") if f["condition_type"] == "in" else [f["value"]])
+            }
+            return [sku for sku in products if sku.casefold() in wanted]
+    return list(products)

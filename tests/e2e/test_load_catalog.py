@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from sandbox.story import AcumaticaUser, MagentoAdmin
@@ -60,9 +61,11 @@ def test_a_dry_run_counts_and_writes_nothing_then_an_interrupted_load_resumes(
     stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cli import load, target
+    from erpsync.flows import products as products_flow
     from erpsync.runtime import lambda_app
 
     monkeypatch.setattr(target, "choose", lambda stack: stack)  # this module's stack, pointed at already
+    monkeypatch.setattr(products_flow, "BULK_MIN", 3)  # each page of 5 items goes in one bulk request
     mag = MagentoAdmin(**stack["magento"])
     dry = load.run("catalog", dry_run=True, restart=False, stack=None)
     assert dry["create"] >= ITEMS + 1  # the items and their category (and the items' prices)
@@ -71,12 +74,12 @@ def test_a_dry_run_counts_and_writes_nothing_then_an_interrupted_load_resumes(
     real_run = lambda_app.FlowRuntime.run
     calls = {"products": 0}
 
-    def stopped_halfway(self: Any, notices: list[Any]) -> Any:
+    def stopped_halfway(self: Any, notices: list[Any], **kw: Any) -> Any:
         if self.spec.name == "products":
             calls["products"] += 1
             if calls["products"] == 2:
                 raise KeyboardInterrupt  # Ctrl-C after the first page of products
-        return real_run(self, notices)
+        return real_run(self, notices, **kw)
 
     monkeypatch.setattr(lambda_app.FlowRuntime, "run", stopped_halfway)
     with pytest.raises(KeyboardInterrupt):
@@ -85,8 +88,14 @@ def test_a_dry_run_counts_and_writes_nothing_then_an_interrupted_load_resumes(
     assert 0 < len(halfway) < ITEMS
     monkeypatch.setattr(lambda_app.FlowRuntime, "run", real_run)
 
+    httpx.delete(f"{stack['magento']['base_url'].split('/rest')[0]}/_sim/requests")
     totals = load.run("catalog", dry_run=False, restart=False, stack=None)
     assert products(mag) == [f"LOAD{n:02}" for n in range(ITEMS)]  # each once, none skipped
+    sent = httpx.get(f"{stack['magento']['base_url'].split('/rest')[0]}/_sim/requests").json()["requests"]
+    bulks = [r for r in sent if r["method"] == "POST" and r["path"].endswith("/async/bulk/V1/products")]
+    assert bulks, "the load's pages of plain items went to the store in bulk"
+    singles = [r for r in sent if r["method"] == "POST" and r["path"] == "/rest/all/V1/products"]
+    assert not singles, "no product was written alone"
     assert totals["failed"] == 0
     assert totals["synced"] >= ITEMS - len(halfway)  # the rest; the first page's were bound already
 

@@ -392,3 +392,53 @@ def test_faults_are_acumatica_shaped_and_logged(c: TestClient) -> None:
     c.delete("/_sim/faults")
     rows = c.get("/_sim/requests").json()["requests"]
     assert rows[-1]["fault"] == "error" and rows[-1]["status"] == 500
+
+
+def test_a_time_window_filter_finds_what_evaluating_it_on_every_record_finds() -> None:
+    """The sim narrows a ``LastModifiedDateTime`` window by the stored times before it evaluates
+    the filter (``_in_time_bounds``); what it answers is what the plain evaluation answers, with
+    times written every way Acumatica and the seeds write them, and null and absent ones."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from sandbox.sims.acumatica import AcumaticaSim
+
+    sim = AcumaticaSim()
+    rnd = random.Random(7)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    forms = [
+        lambda t: t.isoformat(timespec="milliseconds"),
+        lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        lambda t: t.replace(tzinfo=None).isoformat(),
+        lambda t: t.astimezone(UTC).isoformat().replace("+00:00", "+00:00"),
+    ]
+    with sim.lock:
+        for n in range(400):
+            at = start + timedelta(seconds=rnd.randrange(0, 86_400))
+            rec: dict[str, Any] = {"id": f"r{n}", "InventoryID": {"value": f"I{n}"}}
+            if n % 37 == 0:
+                rec["LastModifiedDateTime"] = {"value": None}
+            elif n % 41 != 0:
+                rec["LastModifiedDateTime"] = {"value": forms[n % len(forms)](at)}
+            rec["Description"] = {"value": "odd" if n % 2 else "even"}
+            sim.records.setdefault("StockItem", {})[rec["id"]] = rec
+
+    def plain(params: dict[str, str]) -> list[str]:
+        real = AcumaticaSim._in_time_bounds
+        try:
+            AcumaticaSim._in_time_bounds = lambda self, rows, bounds: rows  # type: ignore[method-assign]
+            return [r["id"] for r in sim.query("StockItem", params)]
+        finally:
+            AcumaticaSim._in_time_bounds = real  # type: ignore[method-assign]
+
+    for _ in range(30):
+        a = start + timedelta(seconds=rnd.randrange(0, 86_400))
+        b = a + timedelta(seconds=rnd.randrange(0, 40_000))
+        lo, hi = a.isoformat(timespec="milliseconds"), b.isoformat(timespec="milliseconds")
+        for text in (
+            f"LastModifiedDateTime gt datetimeoffset'{lo}' and LastModifiedDateTime le datetimeoffset'{hi}'",
+            f"LastModifiedDateTime ge datetimeoffset'{lo}' and Description eq 'odd'",
+            f"LastModifiedDateTime lt datetimeoffset'{hi}' or Description eq 'odd'",
+        ):
+            params = {"$filter": text, "$top": "50", "$skip": "3"}
+            assert [r["id"] for r in sim.query("StockItem", params)] == plain(params), text

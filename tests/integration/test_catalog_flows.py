@@ -637,3 +637,74 @@ def test_a_special_price_and_tiers_removed_in_the_erp_are_removed_from_the_store
     cat.clear()
     [again] = rules.sync_many([notice])
     assert again.outcome == "skipped" and cat.magento_writes() == []  # removed once, not at every sync
+
+
+def test_an_initial_load_writes_plain_items_in_one_bulk_and_the_rest_one_by_one(
+    cat: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``load_pages`` reads the items whole; ``load_many`` sends the plain ones to Magento's async
+    bulk API in one request, a template and a product the bulk refused one by one, and a bad item
+    fails alone naming the item and the field. Loaded again, nothing is written."""
+    from erpsync.flows import products as products_flow
+    from tests.support.magento_schema import validate_request
+
+    monkeypatch.setattr(products_flow, "BULK_MIN", 5)
+    seed_catalog(cat)
+    for n in range(8):
+        cat.put("StockItem", {"InventoryID": f"JAM{n}", "Description": f"Jam {n}", "DefaultPrice": 3 + n})
+    cat.put("StockItem", {"InventoryID": "NOPRICE", "Description": "Free jam"})
+    # a product the store has already, holding the url key the bulk will ask for JAM7
+    cat.mag(
+        "POST",
+        "/V1/products",
+        {
+            "product": {
+                "sku": "OLD-JAM",
+                "name": "Old",
+                "attribute_set_id": 4,
+                "price": 1,
+                "custom_attributes": [{"attribute_code": "url_key", "value": "jam-7-jam7"}],
+            }
+        },
+    )
+    cat.sync("attributes")
+    cat.sync("categories")
+    cat.clear()
+    cat.sent.clear()
+    rules = cat.rules["products"]
+    port = rules.ctx.source_port
+    results: dict[str, Any] = {}
+    for page in port.load_pages(BEGINNING):
+        for notice, answer in zip(page.notices, rules.load_many(page.notices), strict=True):
+            if notice.id not in results or getattr(answer, "outcome", "") != "skipped":
+                results[notice.id] = answer  # a template is announced by its matrix items and by itself
+
+    bad = results.pop("NOPRICE")
+    assert isinstance(bad, PermanentError) and "NOPRICE" in str(bad) and "DefaultPrice" in str(bad)
+    assert all(getattr(r, "outcome", None) == "synced" for r in results.values()), [
+        (k, r) for k, r in results.items() if getattr(r, "outcome", None) != "synced"
+    ]
+    assert {k for k, r in results.items() if r.message.endswith("in bulk")} == {f"JAM{n}" for n in range(7)} | {
+        "BASESERV1"
+    }
+    assert "in bulk" not in results["JAM7"].message  # refused in the bulk (url key taken), then made alone
+    assert "in bulk" not in results["TSHIRT"].message  # a template: its matrix items first, then it
+    writes = cat.magento_writes()
+    assert writes.count("POST /rest/all/async/bulk/V1/products") == 1, writes
+    acu = [r["path"] for r in cat.ahttp.get("/_sim/requests").json()["requests"] if r["method"] == "GET"]
+    assert not [p for p in acu if "/StockItem/JAM" in p or "/StockItem/BASESERV1" in p], acu  # read in pages only
+    for n in range(7):
+        product = cat.product(f"JAM{n}")
+        assert product["name"] == f"Jam {n}" and product["price"] == 3 + n
+    assert cat.product("JAM7")["name"] == "Jam 7"
+    for method, path, body in cat.sent:
+        if path.endswith("/async/bulk/V1/products"):
+            for entry in body:
+                validate_request("POST", "/V1/products", entry)
+    bound = cat.bindings.get("product", "acumatica", "JAM3", "magento")
+    assert bound is not None and bound.other_id == str(cat.product("JAM3")["id"])
+
+    cat.clear()
+    again = [a for page in port.load_pages(BEGINNING) for a in rules.load_many(page.notices)]
+    assert [a for a in again if not isinstance(a, Exception) and a.outcome == "synced"] == []
+    assert [w for w in cat.magento_writes() if "/products" in w and "attribute" not in w] == []

@@ -1071,3 +1071,42 @@ def test_seeded_luma_catalog_keeps_working(api: Api) -> None:
     assert radiant["extension_attributes"]["configurable_product_links"] == [1553, 1554, 1555]
     assert api.ok(api.get("/stockItems/24-MB01"))["qty"] == 100
     assert api.ok(api.get("/inventory/get-product-salable-quantity/24-MB01/1")) == 100
+
+
+def test_a_search_by_sku_finds_what_a_search_over_every_product_finds(api: Api) -> None:
+    """The sim looks only at the SKUs a ``sku`` eq/in filter group names (``_sku_candidates``);
+    the answer is the full search's, case-insensitive as MySQL compares, other groups still applied."""
+    from sandbox.sims import magento_catalog
+
+    for sku in ("Tea-1", "TEA-2", "tea-3", "Jam-1"):
+        api.ok(api.post("/products", {"product": simple(sku, price=5 if sku != "TEA-2" else 9)}))
+
+    def search(**params: str) -> list[str]:
+        return sorted(p["sku"] for p in api.ok(api.get("/products", **params))["items"])
+
+    queries = [
+        {
+            "searchCriteria[filterGroups][0][filters][0][field]": "sku",
+            "searchCriteria[filterGroups][0][filters][0][value]": "tea-1,tea-2,NONE",
+            "searchCriteria[filterGroups][0][filters][0][conditionType]": "in",
+        },
+        {
+            "searchCriteria[filterGroups][0][filters][0][field]": "sku",
+            "searchCriteria[filterGroups][0][filters][0][value]": "TEA-3",
+            "searchCriteria[filterGroups][1][filters][0][field]": "price",
+            "searchCriteria[filterGroups][1][filters][0][value]": "5",
+        },
+        {
+            "searchCriteria[filterGroups][0][filters][0][field]": "sku",
+            "searchCriteria[filterGroups][0][filters][0][value]": "Tea-%",
+            "searchCriteria[filterGroups][0][filters][0][conditionType]": "like",
+        },
+    ]
+    narrowed = [search(**q) for q in queries]
+    real = magento_catalog._sku_candidates
+    magento_catalog._sku_candidates = lambda products, criteria: list(products)  # type: ignore[assignment]
+    try:
+        assert narrowed == [search(**q) for q in queries]
+    finally:
+        magento_catalog._sku_candidates = real
+    assert narrowed[0] == ["TEA-2", "Tea-1"] and narrowed[1] == ["tea-3"]

@@ -157,3 +157,40 @@ def test_a_system_gate_follows_the_settings(bindings_table: str) -> None:
     gate.configure(None, None)
     with gate.request():
         pass
+
+
+def test_leases_are_taken_and_given_back_a_hundred_at_a_time_and_never_from_another_holder(
+    bindings_table: str,
+) -> None:
+    from erpsync.state.guards import Leases
+
+    mine, theirs = Leases(bindings_table), Leases(bindings_table)
+    assert theirs.acquire("products#acumatica#B")
+    names = [f"products#acumatica#{n}" for n in ("A", "B", "C")] + [f"products#acumatica#X{n}" for n in range(150)]
+    taken = mine.acquire_many(names)
+    assert taken == set(names) - {"products#acumatica#B"}  # the spoilt transaction taken name by name
+    assert not theirs.acquire("products#acumatica#A")
+    mine.release_many(sorted(taken | {"products#acumatica#B"}))  # B is theirs: left alone
+    assert not mine.acquire("products#acumatica#B")
+    assert theirs.acquire("products#acumatica#A") and theirs.acquire("products#acumatica#X149")
+
+
+def test_many_records_read_and_written_in_batches_are_what_one_by_one_would_leave(
+    bindings_table: str, synclog_table: str
+) -> None:
+    from erpsync.state.bindings import SeenVersions
+    from erpsync.state.failures import Failure, FailuresDesk, failure_key
+    from erpsync.state.synclog import LogRow, SyncLog
+
+    desk = FailuresDesk(bindings_table)
+    desk.record(Failure("stock", "acumatica", "SKU7", error_type="refused", reason="no"))
+    keys = [failure_key("stock", "acumatica", f"SKU{n}") for n in range(130)]
+    assert list(desk.get_many(keys)) == [failure_key("stock", "acumatica", "SKU7")]
+
+    log = SyncLog(synclog_table)
+    log.write_many([LogRow("stock", "acumatica", f"SKU{n}", "synced", message=f"row {n}") for n in range(30)])
+    assert [r["message"] for r in log.history("stock", "SKU29")] == ["row 29"]
+
+    seen = SeenVersions(bindings_table)
+    seen.mark_many("stock#acumatica", {f"SKU{n}": f"v{n}" for n in range(30)})
+    assert seen.get_many("stock#acumatica", ["SKU0", "SKU29", "SKU30"]) == {"SKU0": "v0", "SKU29": "v29"}

@@ -17,6 +17,7 @@ child writes that child alone.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,10 @@ from erpsync.model import ChangeNotice
 from erpsync.model.catalog import Product, ProductDraft
 from erpsync.state.bindings import Binding
 from erpsync.systems.plugin import SOURCE, TARGET
+
+BULK_MIN = 20
+"""A load's page with at least this many product writes sends them in one bulk request."""
+OVERWRITTEN = " (the ERP owns the catalog: what the store changed of it is overwritten)"
 
 
 class BadItem(PermanentError):
@@ -58,6 +63,8 @@ class ProductRules(RecordSync):
         super().__init__(ctx)
         self._attributes: AttributeRules | None = None
         self._categories: CategoryRules | None = None
+        self._local = threading.local()
+        """``memo``: the attribute bindings and category ids a ``load_many`` page looked up."""
 
     # -- neighbours: the attribute and category rules of this lane -------------------------------
 
@@ -90,7 +97,11 @@ class ProductRules(RecordSync):
     # -- the steps ---------------------------------------------------------------------------------
 
     def fetch(self, notice: ChangeNotice) -> Product:
-        product: Product = self.ctx.source_port.get(notice.id)
+        port = self.ctx.source_port
+        snapshot = notice.fresh_snapshot(self.settings.snapshot_max_age_s)
+        if snapshot is not None and callable(getattr(port, "from_snapshot", None)):
+            return port.from_snapshot(snapshot)  # an initial load's page read it whole
+        product: Product = port.get(notice.id)
         if product.parent:  # a matrix child: its template is what syncs
             return self.ctx.source_port.get(product.parent)
         return product
@@ -131,10 +142,29 @@ class ProductRules(RecordSync):
         for item in [record, *children]:
             resolved.values[item.source_id] = self._values(item, resolved)
         for cid in record.categories:
-            resolved.categories.append(self.categories.store_id(cid, depth=0, child=f"of item {record.source_id}"))
+            resolved.categories.append(self._category(cid, record.source_id))
         return children, resolved
 
     def _attribute(self, attribute_id: str) -> Binding:
+        memo: dict[tuple[str, str], Any] | None = getattr(self._local, "memo", None)
+        if memo is not None and ("attribute", attribute_id) in memo:
+            found: Binding = memo[("attribute", attribute_id)]
+            return found
+        binding = self._attribute_binding(attribute_id)
+        if memo is not None:
+            memo[("attribute", attribute_id)] = binding
+        return binding
+
+    def _category(self, category_id: str, item: str) -> str:
+        memo: dict[tuple[str, str], Any] | None = getattr(self._local, "memo", None)
+        if memo is not None and ("category", category_id) in memo:
+            return str(memo[("category", category_id)])
+        found = self.categories.store_id(category_id, depth=0, child=f"of item {item}")
+        if memo is not None:
+            memo[("category", category_id)] = found
+        return found
+
+    def _attribute_binding(self, attribute_id: str) -> Binding:
         binding = self.bindings.get("attribute", self.source, attribute_id, self.target)
         if binding is None or binding.status != "synced":
             self.attributes.sync(
@@ -225,6 +255,114 @@ class ProductRules(RecordSync):
             return self.settings.catalog.non_stock_as
         return item.kind if item.kind in ("simple", "configurable") else "simple"
 
+    # -- an initial load's page -------------------------------------------------------------------
+
+    def load_many(self, notices: list[ChangeNotice]) -> list[SyncResult | Exception]:
+        """A page of an initial load: each notice's ``SyncResult`` or the error its sync raised.
+
+        The plain items whose notices carry them (``load_pages``) are checked, mapped and compared
+        as ``sync`` does, and the new and changed ones go to the store in one bulk request
+        (``save_many``) when there are at least ``BULK_MIN`` of them; the bindings are written 25 a
+        request. Templates, kits, fewer changes and any product the bulk did not save are synced
+        one by one (the bulk's refusal is then the store's answer to that product alone)."""
+        out: dict[int, SyncResult | Exception] = {}
+        plain: list[tuple[int, Product]] = []
+        port = self.ctx.source_port
+        for i, notice in enumerate(notices):
+            snapshot = notice.fresh_snapshot(self.settings.snapshot_max_age_s)
+            if snapshot is None or not callable(getattr(port, "from_snapshot", None)):
+                continue
+            try:
+                item = port.from_snapshot(snapshot)
+            except Exception as exc:
+                out[i] = exc
+                continue
+            if item.kind != "configurable" and not item.components and not item.parent:
+                plain.append((i, item))
+        self._local.memo = {}
+        try:
+            writes = self._bulk_ready(plain, out)
+            if len(writes) >= BULK_MIN and callable(getattr(self.ctx.target_port, "save_many", None)):
+                self._bulk_write(writes, out)
+            for i, notice in enumerate(notices):
+                if i not in out:
+                    out[i] = self._one(notice)
+        finally:
+            self._local.memo = None
+        return [out[i] for i in range(len(notices))]
+
+    def _one(self, notice: ChangeNotice) -> SyncResult | Exception:
+        try:
+            return self.sync(notice)
+        except Exception as exc:
+            return exc
+
+    def _bulk_ready(
+        self, plain: list[tuple[int, Product]], out: dict[int, SyncResult | Exception]
+    ) -> list[tuple[int, Product, ProductDraft, Binding | None]]:
+        """The items of ``plain`` to write, each with its draft and binding; the others settled in ``out``."""
+        bindings = self.bindings.get_many(self.entity, self.source, [p.source_id for _, p in plain], self.target)
+        writes: list[tuple[int, Product, ProductDraft, Binding | None]] = []
+        for i, item in plain:
+            binding = bindings.get(item.source_id)
+            try:
+                early = self.must_skip(item) or self.up_to_date(item, binding)
+                if early is not None:
+                    out[i] = early
+                    continue
+                _, resolved = self.dependencies(item)
+                draft = self.draft(item, resolved, kind=self.kind_of(item), visible=True)
+            except Exception as exc:
+                out[i] = exc
+                continue
+            writes.append((i, item, draft, binding))
+        return writes
+
+    def _bulk_write(
+        self,
+        writes: list[tuple[int, Product, ProductDraft, Binding | None]],
+        out: dict[int, SyncResult | Exception],
+    ) -> None:
+        """Write the changed drafts of ``writes`` in one bulk and bind them; settled ones go to ``out``
+        (a product the bulk did not save is left out, to be synced alone)."""
+        bound: dict[str, bool] = {}
+        send: list[ProductDraft] = []
+        hashes: dict[str, str] = {}
+        binds: list[Binding] = []
+        for i, item, draft, binding in writes:
+            is_bound = binding is not None and bool(binding.other_id) and binding.status == "synced"
+            h = digest(draft.model_dump(mode="json"))
+            if is_bound and binding is not None and (binding.data or {}).get("draft") == h:
+                binds.append(self._bound(item, str(binding.other_id), h, draft.kind))
+                why = f"{self.target} product {item.source_id} already as the ERP has it"
+                out[i] = SyncResult("skipped", str(binding.other_id), why)
+                continue
+            bound[item.source_id], hashes[item.source_id] = is_bound, h
+            send.append(self._owned(draft, creating=not is_bound))
+        saved = self.ctx.target_port.save_many(send, {d.sku for d in send if not bound[d.sku]}) if send else {}
+        for i, item, draft, _ in writes:
+            store_id = saved.get(item.source_id)
+            if i in out or not isinstance(store_id, str):
+                continue  # settled above, or the bulk did not save it: synced alone
+            binds.append(self._bound(item, store_id, hashes[item.source_id], draft.kind))
+            verb = "updated" if bound[item.source_id] else "created"
+            over = OVERWRITTEN if bound[item.source_id] else ""
+            out[i] = SyncResult("synced", store_id, f"{verb} {draft.kind} product {item.source_id} in bulk{over}")
+        self.bindings.put_many(binds)
+
+    def _bound(self, item: Product, store_id: str, h: str, kind: str) -> Binding:
+        """The binding ``write`` leaves (``bind_one_way``) for a plain product."""
+        return Binding(
+            self.entity,
+            self.source,
+            item.source_id,
+            self.target,
+            store_id,
+            version=item.version,
+            seen_hash=self.content_hash(item),
+            data={"draft": h, "children": {}, "kind": kind},
+        )
+
     # -- write ---------------------------------------------------------------------------------------
 
     def write(self, record: Product, binding: Binding | None, deps: Any = None) -> SyncResult:
@@ -262,7 +400,7 @@ class ProductRules(RecordSync):
             return SyncResult(
                 "skipped", store_id, f"{self.target} product {record.source_id} already as the ERP has it"
             )
-        over = " (the ERP owns the catalog: what the store changed of it is overwritten)" if bound else ""
+        over = OVERWRITTEN if bound else ""
         return SyncResult("synced", store_id, f"{', '.join(notes)} {kind} product {record.source_id}{over}")
 
     def _options(self, record: Product, children: list[Product], resolved: Resolved) -> dict[str, Any]:

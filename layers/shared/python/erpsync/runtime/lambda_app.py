@@ -238,9 +238,24 @@ class Dispatcher:
         """Whether the flow's rules write many records at once (stock, prices)."""
         return any(callable(getattr(lane.rules, "sync_many", None)) for lane in self.lanes)
 
+    def loads_many(self) -> bool:
+        """Whether the flow's rules take an initial load's page at once (``load_many``: products)."""
+        return self.batched or any(callable(getattr(lane.rules, "load_many", None)) for lane in self.lanes)
+
     def sync_many(self, notices: list[ChangeNotice]) -> list[Any]:
         """Each notice's ``SyncResult`` or the exception its sync raised, in order; each lane's
         notices in one ``sync_many`` of its rules when they have one."""
+        return self._many(notices, ("sync_many",))
+
+    def load_many(self, notices: list[ChangeNotice]) -> list[Any]:
+        """``sync_many`` for a page of an initial load: each lane's notices in one ``load_many`` of
+        its rules (else ``sync_many``) when they have one."""
+        return self._many(notices, ("load_many", "sync_many"))
+
+    def _many(self, notices: list[ChangeNotice], methods: tuple[str, ...]) -> list[Any]:
+        def many(rules: Any) -> Any:
+            return next((getattr(rules, m) for m in methods if callable(getattr(rules, m, None))), None)
+
         out: list[Any] = [None] * len(notices)
         groups: dict[int, list[int]] = {}
         for i, notice in enumerate(notices):
@@ -249,7 +264,7 @@ class Dispatcher:
                 for n, ln in enumerate(self.lanes)
                 if ln.source == notice.source and notice.target in (None, ln.target)
             ]
-            if len(match) != 1 or not callable(getattr(self.lanes[match[0]].rules, "sync_many", None)):
+            if len(match) != 1 or many(self.lanes[match[0]].rules) is None:
                 try:
                     out[i] = self.sync(notice)
                 except Exception as exc:
@@ -260,7 +275,7 @@ class Dispatcher:
             lane = self.lanes[n]
             batch = [notices[i].model_copy(update={"target": lane.target}) for i in idx]
             try:
-                answers = list(getattr(lane.rules, "sync_many")(batch))  # noqa: B009 (not every rules class has it)
+                answers = list(many(lane.rules)(batch))
             except Exception as exc:
                 answers = [exc] * len(idx)
             for i, answer in zip(idx, answers, strict=True):
@@ -475,10 +490,11 @@ class FlowRuntime:
                 outcomes.append(outcome)
         return outcomes
 
-    def run(self, notices: list[ChangeNotice]) -> list[Outcome]:
+    def run(self, notices: list[ChangeNotice], *, load: bool = False) -> list[Outcome]:
         """Sync these notices now, in this process, as the worker would a queue batch of them
         (the initial load): side by side on ``batch_parallelism`` threads (the system's seats cap
-        what reaches it), each its outcome, sync-log row and, when it fails, its desk item."""
+        what reaches it), each its outcome, sync-log row and, when it fails, its desk item.
+        ``load`` (a page of an initial load): written at once where the flow's rules can."""
         from erpsync.runtime.worker import Envelope, Outcome
 
         self.refresh()
@@ -487,8 +503,10 @@ class FlowRuntime:
             {"messageId": f"run-{i}", "body": Envelope(n, correlation_id=correlation).body()}
             for i, n in enumerate(notices)
         ]
-        if self.dispatcher.batched and len(records) > 1:
-            got: list[Outcome | None] = list(self.worker.run_many(records))
+        if load and self.dispatcher.loads_many() and len(records) > 1:
+            got: list[Outcome | None] = list(self.worker.run_many(records, load=True))
+        elif self.dispatcher.batched and len(records) > 1:
+            got = list(self.worker.run_many(records))
         else:  # side by side, as a queue batch runs
             got = list(self.worker.each(self.worker.handle_record, records))
         return [o if o is not None else Outcome(False, "retrying", "not started: out of time") for o in got]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,6 +155,8 @@ class Worker:
         self.flow, self.synclog, self.queue_url, self.max_attempts = flow, synclog, queue_url, max_attempts
         self.breaker, self.leases, self.give_up_after_hours = breaker, leases, give_up_after_hours
         self.seen = seen
+        self._batch = threading.local()
+        """``rows`` and ``seen``: what a ``run_many`` batch writes at its end (None: write at once)."""
         self.max_delay_s = MAX_DELAY_S
         """Longest re-queue delay (SQS allows 900 s; tests set 0 to see re-queued notices at once)."""
         self.systems: tuple[str, ...] = tuple(dict.fromkeys((flow.source, flow.target))) if flow is not None else ()
@@ -193,16 +196,29 @@ class Worker:
         with ThreadPoolExecutor(max_workers=min(self.parallel, len(records))) as pool:
             return list(pool.map(fn, records))
 
-    def run_many(self, records: list[dict[str, Any]]) -> list[Outcome | None]:
-        """A batch whose flow writes many records at once (``sync_many``: stock, prices): every
-        record still gets its own desk check, lease, outcome and sync-log row, but the target is
+    def run_many(self, records: list[dict[str, Any]], *, load: bool = False) -> list[Outcome | None]:
+        """A batch whose flow writes many records at once (``sync_many``: stock, prices; ``load``:
+        an initial load's page, ``load_many``): every record still gets its own desk check, lease,
+        outcome and sync-log row, but those are read and written in batches, and the target is
         written in as few requests as its API allows. None: not started (too little time left)."""
         left = self.deadline.remaining() if self.deadline else None
         if left is not None and left < RECORD_RESERVE_S:
             return [None] * len(records)
+        self._batch.rows, self._batch.seen = [], {}
+        try:
+            return self._run_many(records, load)
+        finally:
+            rows, seen = self._batch.rows, self._batch.seen
+            self._batch.rows = self._batch.seen = None
+            self.synclog.write_many(rows)
+            if self.seen:
+                for flow, versions in seen.items():
+                    self.seen.mark_many(flow, versions)
+
+    def _run_many(self, records: list[dict[str, Any]], load: bool) -> list[Outcome | None]:
         started = time.monotonic()
         results: list[Outcome | None] = [None] * len(records)
-        ready: list[tuple[int, Envelope]] = []
+        parsed: list[tuple[int, Envelope]] = []
         for i, record in enumerate(records):
             try:
                 env = Envelope.parse(record["body"])
@@ -210,7 +226,11 @@ class Worker:
                 results[i] = self.handle_record(record)  # the bad-message path
                 continue
             env.correlation_id = env.correlation_id or logs.new_correlation_id()
-            failure = self._open_failure(env)
+            parsed.append((i, env))
+        open_failures = self._open_failures([env for _, env in parsed])
+        ready: list[tuple[int, Envelope]] = []
+        for i, env in parsed:
+            failure = open_failures.get(failure_key(self.flow_name, env.notice.source, env.notice.id))
             if (
                 failure is not None
                 and not env.by_operator
@@ -229,16 +249,18 @@ class Worker:
                 results[i] = self._again(env, started, exc, wait)
             return results
         held: list[tuple[int, Envelope, str]] = []
-        for i, env in ready:
-            lease = f"{self.flow_name}#{env.notice.source}#{env.notice.id}"
-            if self.leases and not self.leases.acquire(lease):
+        names = [f"{self.flow_name}#{env.notice.source}#{env.notice.id}" for _, env in ready]
+        taken = self.leases.acquire_many(names) if self.leases else set(names)
+        for (i, env), lease in zip(ready, names, strict=True):
+            if lease not in taken:
                 busy = RetryableError("another worker holds this record", error_type="busy")
                 results[i] = self._again(env, started, busy, BUSY_DELAY_S)
             else:
                 held.append((i, env, lease))
         try:
+            write_many = self.flow.load_many if load else self.flow.sync_many
             try:
-                answers: list[Any] = list(self.flow.sync_many([env.notice for _, env, _ in held]))
+                answers: list[Any] = list(write_many([env.notice for _, env, _ in held]))
             except Exception as exc:  # the whole batch failed alike (e.g. the target is down)
                 answers = [exc] * len(held)
             for (i, env, _), answer in zip(held, answers, strict=True):
@@ -251,9 +273,18 @@ class Worker:
                     results[i] = self._settle(env, started, answer)
         finally:
             if self.leases:
-                for _, _, lease in held:
-                    self.leases.release(lease)
+                self.leases.release_many([lease for _, _, lease in held])
         return results
+
+    def _open_failures(self, envs: list[Envelope]) -> dict[str, Failure]:
+        """The open desk items of these records, by key (one read per 100)."""
+        if self.desk is None or not envs:
+            return {}
+        try:
+            return self.desk.get_many([failure_key(self.flow_name, e.notice.source, e.notice.id) for e in envs])
+        except Exception:  # the desk unreadable: try the records (a failure is recorded again)
+            log.exception("could not read the failures desk for a batch of %d", len(envs))
+            return {}
 
     def _run(self, record: dict[str, Any]) -> bool | None:
         """Handle one record of a batch: True when done with, False to redeliver, None when not started."""
@@ -359,8 +390,16 @@ class Worker:
             return self._retry(env, unexpected, started)
         self._log(env, result.outcome, started, target_id=result.target_id, message=result.message)
         if self.seen and notice.version:
-            self.seen.mark(f"{self.flow_name}#{notice.source}", notice.id, notice.version)
+            self._mark_seen(notice)
         return Outcome(True, result.outcome, result.message)
+
+    def _mark_seen(self, notice: ChangeNotice) -> None:
+        flow = f"{self.flow_name}#{notice.source}"
+        batch: dict[str, dict[str, str]] | None = getattr(self._batch, "seen", None)
+        if batch is not None:  # a batch of records: written with the others
+            batch.setdefault(flow, {})[notice.id] = str(notice.version)
+        elif self.seen:
+            self.seen.mark(flow, notice.id, str(notice.version))
 
     def _breaker_wait(self) -> float:
         if not self.breaker:
@@ -511,4 +550,8 @@ class Worker:
             },
         )
         metrics.attempt(self.flow_name, notice.source, outcome, row.duration_ms, row.error_type, env.first_attempt_at)
-        self.synclog.write(row)
+        rows: list[LogRow] | None = getattr(self._batch, "rows", None)
+        if rows is not None:  # a batch of records: written with the others
+            rows.append(row)
+        else:
+            self.synclog.write(row)

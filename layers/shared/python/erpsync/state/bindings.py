@@ -170,31 +170,16 @@ class Bindings:
 
     def get_many(self, entity: str, system: str, ids: list[str], other_system: str) -> dict[str, Binding]:
         """The bindings of ``ids`` that exist (100 keys per read)."""
-        found: dict[str, Binding] = {}
-        unique = list(dict.fromkeys(ids))
-        for i in range(0, len(unique), 100):
-            keys = [dynamo.to_item({"pk": f"{entity}#{system}#{x}", "sk": other_system}) for x in unique[i : i + 100]]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                res = dynamo.client().batch_get_item(RequestItems=request)
-                for item in res.get("Responses", {}).get(self.table, []):
-                    b = self._binding(dynamo.from_item(item))
-                    found[b.id] = b
-                request = res.get("UnprocessedKeys") or {}
-        return found
+        keys = [{"pk": f"{entity}#{system}#{x}", "sk": other_system} for x in dict.fromkeys(ids)]
+        found = [self._binding(row) for row in dynamo.batch_get(self.table, keys, ConsistentRead=True)]
+        return {b.id: b for b in found}
 
     def put_many(self, bindings: list[Binding]) -> None:
         """Write items that have no twin (25 per request)."""
         now = time.time()
         for b in bindings:
             b.status, b.updated_at = SYNCED, now
-        for i in range(0, len(bindings), 25):
-            request: dict[str, Any] = {
-                self.table: [{"PutRequest": {"Item": dynamo.to_item(self._row(b))}} for b in bindings[i : i + 25]]
-            }
-            while request:
-                res = dynamo.client().batch_write_item(RequestItems=request)
-                request = res.get("UnprocessedItems") or {}
+        dynamo.batch_put(self.table, [self._row(b) for b in bindings])
 
     @staticmethod
     def _binding(row: dict[str, Any]) -> Binding:
@@ -218,23 +203,11 @@ class Bindings:
 
     def unbound(self, entity: str, system: str, ids: list[str], other_system: str) -> list[str]:
         """Those of ``ids`` with no synced binding (100 keys per read)."""
-        bound: set[str] = set()
-        for i in range(0, len(ids), 100):
-            keys = [dynamo.to_item({"pk": f"{entity}#{system}#{x}", "sk": other_system}) for x in ids[i : i + 100]]
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": keys,
-                    "ProjectionExpression": "pk, #s",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                }
-            }
-            while request:
-                res = dynamo.client().batch_get_item(RequestItems=request)
-                for item in res.get("Responses", {}).get(self.table, []):
-                    row = dynamo.from_item(item)
-                    if row.get("status") == SYNCED:
-                        bound.add(str(row["pk"]).split("#", 2)[2])
-                request = res.get("UnprocessedKeys") or {}
+        keys = [{"pk": f"{entity}#{system}#{x}", "sk": other_system} for x in dict.fromkeys(ids)]
+        rows = dynamo.batch_get(
+            self.table, keys, ProjectionExpression="pk, #s", ExpressionAttributeNames={"#s": "status"}
+        )
+        bound = {str(row["pk"]).split("#", 2)[2] for row in rows if row.get("status") == SYNCED}
         return [x for x in ids if x not in bound]
 
 
@@ -251,16 +224,13 @@ class SeenVersions:
             Item=dynamo.to_item({"pk": f"seen#{flow}#{id}", "sk": "-", "version": version}),
         )
 
+    def mark_many(self, flow: str, versions: dict[str, str]) -> None:
+        """``mark`` for many records, 25 a request."""
+        dynamo.batch_put(
+            self.table, [{"pk": f"seen#{flow}#{id}", "sk": "-", "version": v} for id, v in versions.items()]
+        )
+
     def get_many(self, flow: str, ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        unique = list(dict.fromkeys(ids))
-        for i in range(0, len(unique), 100):
-            keys = [dynamo.to_item({"pk": f"seen#{flow}#{x}", "sk": "-"}) for x in unique[i : i + 100]]
-            request: dict[str, Any] = {self.table: {"Keys": keys}}
-            while request:
-                res = dynamo.client().batch_get_item(RequestItems=request)
-                for item in res.get("Responses", {}).get(self.table, []):
-                    row = dynamo.from_item(item)
-                    found[str(row["pk"]).removeprefix(f"seen#{flow}#")] = str(row.get("version", ""))
-                request = res.get("UnprocessedKeys") or {}
-        return found
+        keys = [{"pk": f"seen#{flow}#{x}", "sk": "-"} for x in dict.fromkeys(ids)]
+        rows = dynamo.batch_get(self.table, keys)
+        return {str(row["pk"]).removeprefix(f"seen#{flow}#"): str(row.get("version", "")) for row in rows}

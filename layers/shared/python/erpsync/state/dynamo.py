@@ -32,6 +32,28 @@ def query(table: str, **kwargs: Any) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
 
 
+def batch_get(table: str, keys: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
+    """The items of ``keys`` that exist, as plain dicts (100 keys a request, unprocessed ones asked
+    again); ``options``: ``ConsistentRead``, ``ProjectionExpression``..."""
+    rows: list[dict[str, Any]] = []
+    for i in range(0, len(keys), 100):
+        request: dict[str, Any] = {table: {"Keys": [to_item(k) for k in keys[i : i + 100]], **options}}
+        while request:
+            res = client().batch_get_item(RequestItems=request)
+            rows += [from_item(item) for item in res.get("Responses", {}).get(table, [])]
+            request = res.get("UnprocessedKeys") or {}
+    return rows
+
+
+def batch_put(table: str, items: list[dict[str, Any]]) -> None:
+    """Put plain-dict items, 25 a request (unprocessed ones sent again)."""
+    for i in range(0, len(items), 25):
+        request: dict[str, Any] = {table: [{"PutRequest": {"Item": to_item(x)}} for x in items[i : i + 25]]}
+        while request:
+            res = client().batch_write_item(RequestItems=request)
+            request = res.get("UnprocessedItems") or {}
+
+
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(_plain(v)) for k, v in data.items() if v is not None}
 

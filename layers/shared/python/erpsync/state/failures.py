@@ -144,6 +144,11 @@ class FailuresDesk:
         res = dynamo.client().get_item(TableName=self.table, Key=dynamo.to_item({"pk": OPEN, "sk": key}))
         return Failure.from_row(dynamo.from_item(res["Item"])) if "Item" in res else None
 
+    def get_many(self, keys: list[str]) -> dict[str, Failure]:
+        """The open items of these records (100 keys per read), by key."""
+        rows = dynamo.batch_get(self.table, [{"pk": OPEN, "sk": k} for k in dict.fromkeys(keys)])
+        return {f.key: f for f in (Failure.from_row(row) for row in rows)}
+
     def open(
         self,
         *,

@@ -70,6 +70,65 @@ class Leases:
                 return False
             raise
 
+    def acquire_many(self, names: list[str]) -> set[str]:
+        """``acquire`` each of ``names`` (for this process): the ones taken."""
+        now = self.clock()
+        return self._each_in_transactions(
+            names,
+            lambda n: {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": dynamo.to_item(
+                        {"pk": f"lease#{n}", "sk": "-", "owner": self.owner, "until": now + self.seconds}
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk) OR #u < :now OR #o = :me",
+                    "ExpressionAttributeNames": {"#u": "until", "#o": "owner"},
+                    "ExpressionAttributeValues": dynamo.to_item({":now": now, ":me": self.owner}),
+                }
+            },
+            self.acquire,
+        )
+
+    def release_many(self, names: list[str]) -> None:
+        """``release`` each of ``names``."""
+
+        def one(name: str) -> bool:
+            self.release(name)
+            return True
+
+        self._each_in_transactions(
+            names,
+            lambda n: {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": dynamo.to_item({"pk": f"lease#{n}", "sk": "-"}),
+                    "ConditionExpression": "#o = :me",
+                    "ExpressionAttributeNames": {"#o": "owner"},
+                    "ExpressionAttributeValues": dynamo.to_item({":me": self.owner}),
+                }
+            },
+            one,
+        )
+
+    @staticmethod
+    def _each_in_transactions(
+        names: list[str], item: Callable[[str], dict[str, Any]], one: Callable[[str], bool]
+    ) -> set[str]:
+        """``item(name)`` of each name, 100 a transaction (all or none); the names of a transaction
+        another holder spoils go ``one`` by one. The names it held for."""
+        held: set[str] = set()
+        unique = list(dict.fromkeys(names))
+        for i in range(0, len(unique), 100):
+            chunk = unique[i : i + 100]
+            try:
+                dynamo.client().transact_write_items(TransactItems=[item(n) for n in chunk])
+                held.update(chunk)
+            except Exception as exc:
+                if type(exc).__name__ != "TransactionCanceledException":
+                    raise
+                held.update(n for n in chunk if one(n))
+        return held
+
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
         """Hold the lease on ``name`` for the block; another holder makes it a ``busy`` retry."""

@@ -45,12 +45,19 @@ class SyncLog:
         self.retention_days = retention_days
 
     def write(self, row: LogRow) -> None:
+        dynamo.client().put_item(TableName=self.table, Item=dynamo.to_item(self._item(row)))
+
+    def write_many(self, rows: list[LogRow]) -> None:
+        """Write rows 25 a request (a batch of records settled together)."""
+        dynamo.batch_put(self.table, [self._item(r) for r in rows])
+
+    def _item(self, row: LogRow) -> dict[str, Any]:
         item = asdict(row)
         item["message"] = mask(row.message)
         item["record"] = f"{row.flow}#{row.source_id}"
         item["at"] = f"{row.at}#{uuid.uuid4().hex[:6]}"
         item["expires_at"] = int(time.time()) + self.retention_days * 86400
-        dynamo.client().put_item(TableName=self.table, Item=dynamo.to_item(item))
+        return item
 
     def history(self, flow: str, source_id: str) -> list[dict[str, Any]]:
         """Every row of one record, oldest first."""

@@ -187,6 +187,8 @@ class AcumaticaErp:
         since: datetime,
         kind: str,
         modified: str = "LastModifiedDateTime",
+        whole: Callable[[dict[str, Any], str], dict[str, Any] | None] | None = None,
+        expand: str = "",
     ) -> Iterator[Page]:
         """Pages of notices for the records of every ``(entity, key, condition, via)`` changed after
         ``since``: each time window is read from every entity before its checkpoint, so a
@@ -207,6 +209,10 @@ class AcumaticaErp:
 
         ``modified`` is the entity's change-time field (a sales order has ``LastModified`` only); a
         ``key`` of two fields (``OrderType,OrderNbr``) names each record ``<type>/<number>``.
+
+        ``whole`` (an initial load) reads whole records (with ``expand``) instead of their keys and
+        change times: each notice then carries ``whole(row, entity)`` as its snapshot (None: the
+        worker reads the record itself), so the load reads a page of records in one request.
         """
         until = datetime.now(UTC)
         start = since if since.tzinfo else since.replace(tzinfo=UTC)
@@ -216,12 +222,16 @@ class AcumaticaErp:
             end = start + width if width is not None and width < until - start else until
             held = 0
             for n, (entity, key, condition, via) in enumerate(sources):
-                select = f"{key},{modified}" + (f",{via}" if via else "")
+                shape: dict[str, Any] = (
+                    {"expand": expand or None}
+                    if whole
+                    else {"select": f"{key},{modified}" + (f",{via}" if via else "")}
+                )
                 while True:
                     filter_ = f"{modified} gt {odata_time(start)} and {modified} le {odata_time(end)}"
                     if condition:
                         filter_ += f" and {condition}"
-                    rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=0)
+                    rows = self.client.get_list(entity, filter=filter_, top=size, skip=0, **shape)
                     if len(rows) < size or end - start <= MIN_WINDOW or n > 0:
                         break  # windows are cut on the first entity only (the others follow its cuts)
                     times = sorted(t for t in (mapping.when(mapping.value(r, modified)) for r in rows) if t)
@@ -231,20 +241,30 @@ class AcumaticaErp:
                     end = cut
                 got = len(rows)
                 while len(rows) >= size:
-                    yield Page(self._notices(rows, key, kind, via, modified))
-                    rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=got)
+                    yield Page(self._notices(rows, key, kind, via, modified, whole and _snapshots(whole, entity)))
+                    rows = self.client.get_list(entity, filter=filter_, top=size, skip=got, **shape)
                     got += len(rows)
                 held = max(held, got)
                 last = n == len(sources) - 1
-                yield Page(self._notices(rows, key, kind, via, modified), checkpoint=end if last else None)
+                yield Page(
+                    self._notices(rows, key, kind, via, modified, whole and _snapshots(whole, entity)),
+                    checkpoint=end if last else None,
+                )
             factor = GROW if held == 0 else min(GROW, max(1 / SHRINK, FILL * size / held))
             width = max((end - start) * factor, MIN_WINDOW)
             start = end
 
     def _notices(
-        self, rows: list[dict[str, Any]], key: str, kind: str, via: str = "", modified: str = "LastModifiedDateTime"
+        self,
+        rows: list[dict[str, Any]],
+        key: str,
+        kind: str,
+        via: str = "",
+        modified: str = "LastModifiedDateTime",
+        whole: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     ) -> list[ChangeNotice]:
         out: dict[str, ChangeNotice] = {}
+        read_at = datetime.now(UTC)
         for row in rows:
             version = mapping.value(row, modified)
             own = "/".join(str(mapping.value(row, k, "")).strip() for k in key.split(","))
@@ -258,6 +278,9 @@ class AcumaticaErp:
             )
             if via and mapping.value(row, via):
                 notice.version = None  # the template's own version is not the matrix item's
+            elif whole is not None:
+                notice.snapshot = whole(row)
+                notice.read_at = read_at if notice.snapshot is not None else None
             seen = out.get(rid)
             if seen is None or (notice.occurred_at or datetime.min.replace(tzinfo=UTC)) > (
                 seen.occurred_at or datetime.min.replace(tzinfo=UTC)
@@ -525,3 +548,9 @@ class AcumaticaSystem:
         }
         if entity in makers:
             self._ports[(entity, "source")] = makers[entity]()
+
+
+def _snapshots(
+    whole: Callable[[dict[str, Any], str], dict[str, Any] | None], entity: str
+) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    return lambda row: whole(row, entity)

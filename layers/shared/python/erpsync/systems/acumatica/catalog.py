@@ -232,6 +232,28 @@ class AcumaticaProducts:
         ]
         return self.erp.pages_of(sources, since, "product")
 
+    def load_pages(self, since: datetime) -> Iterator[Page]:
+        """``changes`` for an initial load: each page of items read whole (attributes and categories
+        expanded) in one request, each plain item's notice carrying it (``from_snapshot``); a
+        template (its matrix items) and a kit (its specification) are still read by the worker."""
+        sources = [
+            ("StockItem", "InventoryID", "", "TemplateItemID"),
+            ("NonStockItem", "InventoryID", "", "TemplateItemID"),
+            ("TemplateItems", "InventoryID", "", ""),
+        ]
+        return self.erp.pages_of(sources, since, "product", whole=self._snapshot, expand=ITEM_EXPAND)
+
+    @staticmethod
+    def _snapshot(row: dict[str, Any], entity: str) -> dict[str, Any] | None:
+        if entity == "TemplateItems" or value(row, "IsAKit"):
+            return None
+        return {"entity": entity, "record": row}
+
+    def from_snapshot(self, snapshot: dict[str, Any]) -> Product:
+        """The item a ``load_pages`` notice carries."""
+        self._entity_of[str(value(snapshot["record"], "InventoryID", "")).strip()] = snapshot["entity"]
+        return product(snapshot["record"], snapshot["entity"])
+
     def get(self, id: str) -> Product:
         record, entity = self._read(id)
         item = product(record, entity)

@@ -15,20 +15,26 @@ and stock (../shared/reference/CATALOG-NOTES.md §2 lists the traps these avoid)
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from erpsync.errors import NotFoundError, ValidationFailed
+from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
 from erpsync.model.catalog import Attribute, Category, PriceSet, ProductDraft, StockLevel, StoreAttribute
 from erpsync.systems.magento.client import Filter, MagentoClient, render_message
 from erpsync.systems.magento.settings import MagentoSettings
 
 ALL = "all"
 CHUNK = 500
+BULK_COMPLETE, BULK_OPEN = 1, 4
+"""Operation statuses of Magento's bulk API (2, 3: failed, retriable or not; 5: rejected)."""
+BULK_WAIT_S = 300.0
+"""How long a bulk of products may stay open (its consumers behind) before its open products are retried."""
 """SKUs per price or source-item request (well under PHP's and the web server's limits)."""
 UNCOUNTED_STOCK_ITEM: dict[str, Any] = {
     "manage_stock": False,
@@ -221,6 +227,74 @@ class MagentoProducts:
             return {"id": str(data.get("id")), "type": data.get("type_id")}
         raise ValidationFailed(f"magento refused every url key tried for {draft.sku}", system=self.client.name)
 
+    def save_many(self, drafts: list[ProductDraft], new: set[str]) -> dict[str, str | Exception]:
+        """Write ``drafts`` through the async bulk API, one request for them all (those in ``new`` are
+        created, with a url key): SKU -> the store's product id, or the error of one it refused or
+        did not finish in ``BULK_WAIT_S``. Magento saves a product by SKU, so a bulk sent again
+        after a lost answer updates what the first one made: nothing is made twice."""
+        for set_id in sorted({d.attribute_set_id for d in drafts}):
+            codes = sorted({c for d in drafts if d.attribute_set_id == set_id for c in d.values})
+            self._ensure_in_set(set_id, codes)
+        body = []
+        for d in drafts:
+            product = self.payload(d)
+            if d.sku in new:
+                key = slug(f"{d.name} {d.sku}") or slug(d.sku) or "product"
+                product["custom_attributes"].append({"attribute_code": "url_key", "value": key})
+            body.append({"product": product, "saveOptions": True})
+        answer = self.client.post("/async/bulk/V1/products", body, scope=ALL)
+        if not isinstance(answer, dict) or not answer.get("bulk_uuid"):
+            raise RetryableError(
+                f"magento answered a bulk of products without a bulk_uuid: {answer!r:.200}", system=self.client.name
+            )
+        bulk = str(answer["bulk_uuid"])
+        rejected = {
+            int(r["id"]): str(r.get("error_message") or "rejected")
+            for r in answer.get("request_items") or []
+            if isinstance(r, dict) and r.get("status") != "accepted"
+        }
+        operations = self._finished(bulk)
+        out: dict[str, str | Exception] = {}
+        saved: list[str] = []
+        for n, d in enumerate(drafts):
+            status, message = operations.get(n, (None, rejected.get(n, "not in the bulk's status")))
+            if status == BULK_COMPLETE:
+                saved.append(d.sku)
+            elif status in (BULK_OPEN, None) and n not in rejected:
+                out[d.sku] = RetryableError(
+                    f"magento bulk {bulk}: product {d.sku} not saved after {BULK_WAIT_S:.0f}s "
+                    "(are the async.operations.all consumers running?)",
+                    system=self.client.name,
+                )
+            else:
+                out[d.sku] = ValidationFailed(
+                    f"magento refused product {d.sku} (bulk {bulk}): {rejected.get(n) or message}",
+                    system=self.client.name,
+                )
+        ids = product_ids(self.client, saved)
+        for sku in saved:
+            out[sku] = ids.get(sku) or RetryableError(
+                f"magento bulk {bulk} saved product {sku} but a search does not find it", system=self.client.name
+            )
+        return out
+
+    def _finished(self, bulk: str) -> dict[int, tuple[int | None, str]]:
+        """Operation id -> (status, message) once no operation of ``bulk`` is open, or after
+        ``BULK_WAIT_S`` (open ones then stay open)."""
+        deadline = time.monotonic() + BULK_WAIT_S
+        pause = 0.2
+        while True:
+            summary = self.client.get(f"/V1/bulk/{quote(bulk, safe='')}/status") or {}
+            ops = {
+                int(o["id"]): (int(o["status"]) if o.get("status") is not None else None, str(o.get("result_message")))
+                for o in summary.get("operations_list") or []
+                if isinstance(o, dict) and o.get("id") is not None
+            }
+            if all(status != BULK_OPEN for status, _ in ops.values()) or time.monotonic() >= deadline:
+                return ops
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
     def payload(self, d: ProductDraft) -> dict[str, Any]:
         product: dict[str, Any] = {
             "sku": d.sku,
@@ -325,22 +399,25 @@ def _failed_skus(failures: Any, sent: list[str]) -> dict[str, str]:
     return out
 
 
-def absent_products(client: MagentoClient, skus: list[str]) -> set[str]:
-    """The SKUs the store has no product for: one search per 100 (``sku in``; a SKU with a comma,
-    which ``in`` would split, is looked up alone)."""
+def product_ids(client: MagentoClient, skus: list[str]) -> dict[str, str]:
+    """SKU -> store product id of the SKUs the store has: one search per 100 (``sku in``; a SKU
+    with a comma, which ``in`` would split, is looked up alone)."""
     plain = [s for s in skus if "," not in s]
-    found: set[str] = set()
+    found: dict[str, str] = {}
     for i in range(0, len(plain), 100):
         chunk = plain[i : i + 100]
         rows = client.search("/V1/products", [Filter("sku", ",".join(chunk), "in")], page_size=len(chunk))
-        found |= {str(r.get("sku")) for r in rows}
+        found.update({str(r.get("sku")): str(r.get("id")) for r in rows})
     for sku in skus:
         if "," in sku:
-            try:
-                client.get(f"/V1/products/{sku_path(sku)}")
-                found.add(sku)
-            except NotFoundError:
-                pass
+            with contextlib.suppress(NotFoundError):
+                found[sku] = str(client.get(f"/V1/products/{sku_path(sku)}").get("id"))
+    return found
+
+
+def absent_products(client: MagentoClient, skus: list[str]) -> set[str]:
+    """The SKUs the store has no product for."""
+    found = product_ids(client, skus)
     return {s for s in skus if s not in found}
 
 
