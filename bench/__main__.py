@@ -16,6 +16,7 @@ from bench import (
     cold_start,
     cost,
     customers,
+    initial_load,
     latency,
     memory,
     per_record,
@@ -67,6 +68,8 @@ def main() -> int:
         results["catalog"] = catalog.run(bench, RUNS)  # it switches the catalog on for the route
         step("products poll as the catalog grows")
         results["catalog_poll"] = catalog_poll.run(bench, RUNS)
+        step("initial load of the catalog")
+        results["initial_load"] = initial_load.run(bench)
     step("webhook latency")
     results["latency"] = latency.run()
     results["cost"] = cost.estimate(results["per_record"]["steady"])  # type: ignore[index]

@@ -486,6 +486,11 @@ def write(r: dict[str, Any], path: Path) -> None:
 
         for line in catalog_poll.section(r["catalog_poll"]):
             w(line)
+    if "initial_load" in r:
+        from bench import initial_load
+
+        for line in initial_load.section(r["initial_load"]):
+            w(line)
     w("## Ideas not implemented")
     w("")
     w("- Throughput: hold a seat for a worker's whole Acumatica call sequence rather than per request; take")

@@ -6,7 +6,8 @@ prices, stock; customers: the ERP's, then the store's), and synced exactly as th
 would: the same rules, rate ceilings, bindings, sync log and failures desk. Memory holds one page.
 
 Resumable: after each page the load records how far it got (an item in the bindings table, per
-flow and source connection), so a load stopped by a crash or Ctrl-C starts again from there; a
+flow and source connection: the checkpoint of the last time window, or where a source that reads
+a load page by page stands), so a load stopped by a crash or Ctrl-C starts again from there; a
 record synced twice is recognised by its binding and hash and not written again. A finished load
 starts over when run again (``--restart`` starts over at once). ``--dry-run`` reads everything and
 says what it would do, without a write.
@@ -40,6 +41,8 @@ ORDER: dict[str, tuple[str, ...]] = {
 }
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
+READ_AHEAD = 3
+"""Pages a load reads ahead of the one it writes."""
 console = Console()
 load_app = typer.Typer(help="The initial load: every record of the source, in dependency order, resumable.")
 
@@ -61,13 +64,22 @@ class LoadProgress:
         res = dynamo.client().get_item(TableName=self.table, Key=self._key(flow, source), ConsistentRead=True)
         return dynamo.from_item(res["Item"]) if "Item" in res else {}
 
-    def put(self, flow: str, source: str, since: datetime | None, done: bool, counts: Counter[str]) -> None:
+    def put(
+        self,
+        flow: str,
+        source: str,
+        since: datetime | None,
+        done: bool,
+        counts: Counter[str],
+        position: dict[str, Any] | None = None,
+    ) -> None:
         from erpsync.state import dynamo
 
         item = {
             "pk": f"load#{flow}#{source}",
             "sk": "-",
             "since": since.isoformat() if since else "",
+            "position": position,
             "done": done,
             "counts": dict(counts),
             "at": datetime.now(UTC).isoformat(),
@@ -75,11 +87,12 @@ class LoadProgress:
         dynamo.client().put_item(TableName=self.table, Item=dynamo.to_item(item))
 
 
-def read_ahead(pages: Iterator[T]) -> Iterator[T]:
-    """``pages``, each next one read on a thread while the caller works on the one before: the
-    source's time and the writes overlap, so a load runs at the pace of the slower of the two.
-    At most two pages are held; an error reading one is raised where that page would be."""
-    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+def read_ahead(pages: Iterator[T], depth: int = READ_AHEAD) -> Iterator[T]:
+    """``pages``, read on a thread up to ``depth`` pages ahead of the caller working on them: the
+    source's time and the writes overlap, so a load runs at the pace of the slower of the two, and
+    a page that takes long to write (a pause of the store) does not leave the source idle. At most
+    ``depth + 2`` pages are held; an error reading one is raised where that page would be."""
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
@@ -110,7 +123,8 @@ def read_ahead(pages: Iterator[T]) -> Iterator[T]:
     finally:
         stop.set()
         with contextlib.suppress(queue.Empty):
-            box.get_nowait()  # let a reader blocked on a full box see the stop
+            while True:
+                box.get_nowait()  # let a reader blocked on a full box see the stop
 
 
 def plan(rules: Any, notices: list[Any]) -> list[str]:
@@ -148,7 +162,7 @@ def plan(rules: Any, notices: list[Any]) -> list[str]:
     return out
 
 
-def run(kind: str, *, dry_run: bool, restart: bool, stack: str | None) -> Counter[str]:
+def run(kind: str, *, dry_run: bool, restart: bool, stack: str | None, only: tuple[str, ...] = ()) -> Counter[str]:
     from erpsync.runtime.lambda_app import build
 
     target.choose(stack)
@@ -163,7 +177,10 @@ def run(kind: str, *, dry_run: bool, restart: bool, stack: str | None) -> Counte
         TimeElapsedColumn(),
         console=console,
     ) as bar:
-        for flow in ORDER[kind]:
+        unknown = [f for f in only if f not in ORDER[kind]]
+        if unknown:
+            raise typer.BadParameter(f"{', '.join(unknown)}: not a flow of the {kind} load ({', '.join(ORDER[kind])})")
+        for flow in [f for f in ORDER[kind] if not only or f in only]:
             rt = build(flow)
             rt.refresh()
             if not rt.dispatcher.lanes:
@@ -179,8 +196,10 @@ def run(kind: str, *, dry_run: bool, restart: bool, stack: str | None) -> Counte
                 counts: Counter[str] = Counter(state.get("counts") or {}) if resume else Counter()
                 task = bar.add_task(f"{flow} ({lane.source})", total=None, completed=sum(counts.values()))
                 port = lane.rules.ctx.source_port
-                pages = getattr(port, "load_pages", None) or port.changes
-                for page in read_ahead(pages(since)):
+                position = state.get("position") if resume else None
+                whole = getattr(port, "load_pages", None)
+                pages = whole(since, position) if whole is not None else port.changes(since)
+                for page in read_ahead(pages):
                     notices = [
                         n.model_copy(update={"source": lane.source, "target": lane.target}) for n in page.notices
                     ]
@@ -190,8 +209,9 @@ def run(kind: str, *, dry_run: bool, restart: bool, stack: str | None) -> Counte
                         counts.update(o.outcome for o in rt.run(notices, load=True))
                     if page.checkpoint is not None:
                         since = page.checkpoint
+                    position = page.position
                     if not dry_run:
-                        progress_store.put(flow, lane.source, since, False, counts)
+                        progress_store.put(flow, lane.source, since, False, counts, position)
                     bar.update(task, completed=sum(counts.values()))
                 if not dry_run:
                     progress_store.put(flow, lane.source, since, True, counts)
@@ -221,12 +241,16 @@ Kind = Annotated[str, typer.Argument(help="catalog or customers")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Read everything and say what would be done; write nothing")]
 Restart = Annotated[bool, typer.Option("--restart", help="Start over instead of resuming an unfinished load")]
 StackOpt = Annotated[str | None, typer.Option("--stack", help="A deployed CloudFormation stack (default: local)")]
+Only = Annotated[
+    list[str] | None,
+    typer.Option("--only", help="Load only this flow (repeatable), e.g. --only products; its dependencies follow"),
+]
 
 
 @load_app.command("catalog")
-def load_catalog(dry_run: DryRun = False, restart: Restart = False, stack: StackOpt = None) -> None:
+def load_catalog(dry_run: DryRun = False, restart: Restart = False, stack: StackOpt = None, only: Only = None) -> None:
     """Attributes, categories, products, prices and stock from the ERP to the store."""
-    totals = run("catalog", dry_run=dry_run, restart=restart, stack=stack)
+    totals = run("catalog", dry_run=dry_run, restart=restart, stack=stack, only=tuple(only or ()))
     raise typer.Exit(1 if totals.get("failed") else 0)
 
 

@@ -25,6 +25,7 @@ from rich.table import Table
 from sandbox.catalog_demo import catalog_chapter
 from sandbox.erp_order_demo import erp_order_chapter
 from sandbox.reconcile import Row, reconcile
+from sandbox.refund_demo import refund_chapter
 from sandbox.story import AcumaticaUser, MagentoAdmin, Story, wait_for
 
 console = Console(width=200)
@@ -86,6 +87,9 @@ def main() -> int:
 
         console.rule("[bold]6. An order entered in Acumatica")
         problems += erp_order_chapter(story, console)
+
+        console.rule("[bold]7. A refund in Magento")
+        problems += refund_chapter(story, console)
         story.magento.close()
         story.acumatica.close()
     if problems:
@@ -96,7 +100,7 @@ def main() -> int:
     console.print(
         f"[green bold]All {ORDERS} orders reconcile; a second run changed nothing; the catalog, a price and a "
         "stock change reached Magento; an order entered in Acumatica was paid, shipped and invoiced there and "
-        "completed in Magento.[/]"
+        "completed in Magento; a refund made in Magento landed in Acumatica to the cent, paid out once.[/]"
     )
     return 0
 

@@ -370,6 +370,13 @@ def _time_bounds(expr: Expr) -> list[tuple[str, str, datetime]]:
     return []
 
 
+def _only_bounds(expr: Expr) -> bool:
+    """Whether ``expr`` is nothing but a chain of ``and`` over the comparisons ``_time_bounds`` takes."""
+    if isinstance(expr, Logic):
+        return expr.op == "and" and _only_bounds(expr.left) and _only_bounds(expr.right)
+    return bool(_time_bounds(expr))
+
+
 def odata_evaluate(expr: Expr, get: Getter) -> bool:
     """Whether the record read by ``get`` satisfies ``expr``."""
     if isinstance(expr, Logic):
@@ -415,6 +422,8 @@ DETAILS = {
 CANT_FIND = "'{}' cannot be found in the system."
 CANT_BE_EMPTY = "'{}' cannot be empty."
 CONFIRMED = ("Confirmed", "Invoiced", "Completed")
+AR_DOC_TYPES = {"INV": "Invoice", "CRM": "Credit Memo", "DRM": "Debit Memo"}
+"""The stored codes of AR document types, accepted for their names."""
 
 
 class ApiError(Exception):
@@ -926,7 +935,10 @@ class AcumaticaSim:
         with self.lock:
             rows = list(self.records[entity].values())
         if expr is not None:
-            rows = self._in_time_bounds(rows, _time_bounds(expr))
+            bounds = _time_bounds(expr)
+            rows, decided = self._in_time_bounds(rows, bounds)
+            if bounds and decided and _only_bounds(expr):  # the rows left are the matches: skip by slicing
+                return rows[skip : None if top is None else skip + top]
         matched = 0
         for rec in rows:
             if expr is not None:
@@ -944,17 +956,20 @@ class AcumaticaSim:
                 break
         return out
 
-    def _in_time_bounds(self, rows: list[Rec], bounds: list[tuple[str, str, datetime]]) -> list[Rec]:
+    def _in_time_bounds(self, rows: list[Rec], bounds: list[tuple[str, str, datetime]]) -> tuple[list[Rec], bool]:
         """The rows that can meet a filter's top-level time bounds (``LastModifiedDateTime gt X and
-        ... le Y``), found by comparing stored times parsed once, as a real Acumatica's index does
-        (the full filter is still evaluated on them): a time-window poll of 100k records would
-        otherwise evaluate the whole expression on each of them."""
+        ... le Y``), found by comparing stored times parsed once, as a real Acumatica's index does,
+        and whether each of them met every bound (False: some are left for the full filter to
+        judge). A time-window poll or a load's ``$skip`` page over 100k records would otherwise
+        evaluate the whole expression on each of them."""
+        decided = True
         for field, op, bound in bounds:
             kept = []
             for rec in rows:
                 cell = rec.get(field)
                 if isinstance(cell, list):
                     kept.append(rec)  # a detail: the full filter says why it cannot be filtered on
+                    decided = False
                     continue
                 raw = cell.get("value") if isinstance(cell, dict) else None
                 if raw is None:
@@ -965,6 +980,7 @@ class AcumaticaSim:
                         at = raw if isinstance(raw, datetime) else parse_datetime(str(raw))
                     except FilterError:
                         kept.append(rec)  # not a time: the full filter decides
+                        decided = False
                         continue
                     if isinstance(raw, str):
                         if len(self._times) > 500_000:
@@ -973,7 +989,7 @@ class AcumaticaSim:
                 if _BOUND_OPS[op](at, bound):
                     kept.append(rec)
             rows = kept
-        return rows
+        return rows, decided
 
     def _check_filter_path(self, entity: str, path: str) -> None:
         segs = path.split("/")
@@ -1525,14 +1541,24 @@ class AcumaticaSim:
                 applied += num(o, "AppliedToOrder")
         for d in cand.get("DocumentsToApply") or []:
             if isinstance(d, dict):
+                doc = self._applied_document(d)
+                if doc is None or val(doc, "Status") != "Open":  # only released, open documents are applied
+                    fail(d, "ReferenceNbr", CANT_FIND.format(val(d, "ReferenceNbr", "")))
+                    continue
                 if not has(d, "AmountPaid"):
-                    inv = self.find("SalesInvoice", ("Invoice", str(val(d, "ReferenceNbr", ""))))
-                    setv(d, "AmountPaid", num(inv, "Balance"))
+                    setv(d, "AmountPaid", num(doc, "Balance"))
+                if num(d, "AmountPaid") > num(doc, "Balance"):
+                    fail(d, "AmountPaid", "The amount paid cannot exceed the document balance.")
                 applied += num(d, "AmountPaid")
         if not has(cand, "PaymentAmount"):
             setv(cand, "PaymentAmount", applied)
         setv(cand, "AppliedToDocuments", applied)
         setv(cand, "AvailableBalance", num(cand, "PaymentAmount") - applied)  # the unapplied balance
+
+    def _applied_document(self, row: Rec) -> Rec | None:
+        """The SalesInvoice a payment's ``DocumentsToApply`` row names (``DocType``: Invoice, Credit Memo...)."""
+        kind = str(val(row, "DocType", "Invoice"))
+        return self.find("SalesInvoice", (AR_DOC_TYPES.get(kind, kind), str(val(row, "ReferenceNbr", ""))))
 
     def _applied_by(self, payment: Rec, order: Rec) -> Decimal:
         """What ``payment`` (as stored) applies to ``order`` now (its row on the order's Payments tab)."""
@@ -1824,7 +1850,7 @@ class AcumaticaSim:
         if val(payment, "Status") != "Balanced":
             raise ApiError(422, f"The document has the {val(payment, 'Status')} status; it cannot be released.")
         for d in payment.get("DocumentsToApply") or []:
-            inv = self.find("SalesInvoice", ("Invoice", str(val(d, "ReferenceNbr", ""))))
+            inv = self._applied_document(d)
             if inv is not None and val(inv, "Status") == "Open":
                 balance = num(inv, "Balance") - num(d, "AmountPaid")
                 setv(inv, "Balance", max(balance, Decimal(0)))

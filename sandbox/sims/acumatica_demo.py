@@ -418,6 +418,7 @@ def _invoices() -> list[dict[str, Any]]:
         doc(
             "000002",
             "GOODFOOD",
+            Status="Open",  # released: the collection's payments apply to it
             custom={
                 "Document": {
                     "CuryBalanceWOTotal": {"type": "CustomDecimalField", "value": 0},

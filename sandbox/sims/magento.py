@@ -57,6 +57,8 @@ UNIQUE_VIOLATION = "Unique constraint violation found"
 such as sales_order's SALES_ORDER_INCREMENT_ID_STORE_ID (one increment_id per store)."""
 SHIP_ERRORS = "Shipment Document Validation Error(s):\n"
 INVOICE_ERRORS = "Invoice Document Validation Error(s):\n"
+REFUND_ERRORS = "Creditmemo Document Validation Error(s):\n"
+CANT_REFUND = "We can't create creditmemo for the order."
 
 
 class MagentoError(Exception):
@@ -312,6 +314,7 @@ class MagentoSim:
     orders: dict[int, JSON] = field(default_factory=dict)
     shipments: dict[int, JSON] = field(default_factory=dict)
     invoices: dict[int, JSON] = field(default_factory=dict)
+    creditmemos: dict[int, JSON] = field(default_factory=dict)
     _seq: dict[str, int] = field(default_factory=dict)
     _last_ts: datetime | None = None
     _numbers: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -339,6 +342,7 @@ class MagentoSim:
             self.orders.clear()
             self.shipments.clear()
             self.invoices.clear()
+            self.creditmemos.clear()
             self._seq.clear()
             self.catalog.reset()
             self._last_ts = None
@@ -1073,6 +1077,191 @@ class MagentoSim:
         self._refresh_state(order)
         return str(iid)
 
+    # ----------------------------------------------------------------- refunds
+
+    def refund(self, oid: int, body: Any, *, invoice_id: int | None = None) -> str:
+        """``POST /V1/order/{id}/refund`` (offline) or ``POST /V1/invoice/{id}/refund`` (``isOnline``:
+        the gateway refunds): the new credit memo's id. What was invoiced and not refunded can be
+        refunded (no items: all of it), with shipping (``arguments.shipping_amount``; default: the
+        shipping not refunded yet) and adjustments; at most what was paid and not refunded."""
+        order = self.get_order(oid)
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            raise MagentoError(400, BAD_TYPE, ["body", "object"])
+        if order.get("state") in ("canceled", "closed", "holded") or D(order.get("total_invoiced")) <= 0:
+            raise MagentoError(400, CANT_REFUND)
+        online = bool(body.get("isOnline")) and invoice_id is not None
+        method = (order.get("payment") or {}).get("method")
+        if online and method in OFFLINE_METHODS:
+            raise MagentoError(400, "Cannot create online refund for offline invoice.")
+        args = body.get("arguments") or {}
+        if not isinstance(args, dict):
+            raise MagentoError(400, BAD_TYPE, ["arguments", "object"])
+        wanted = self._refund_items(order, body)
+        cid = self.next_id("creditmemo")
+        now = self.now()
+        items, subtotal, tax, discount = [], Decimal(0), Decimal(0), Decimal(0)
+        for unit, qty in wanted:
+            it = unit.carrier
+            row: JSON = {
+                "entity_id": self.next_id("creditmemo_item"),
+                "name": it.get("name"),
+                "parent_id": cid,
+                "product_id": it.get("product_id"),
+                "sku": it["sku"],
+                "order_item_id": it["item_id"],
+                "qty": num(qty),
+                "base_cost": 0,
+                "base_price": num(D(it.get("price"))),
+                "price": num(D(it.get("price"))),
+            }
+            if self._priced(order, it):
+                invoiced = D(it.get("qty_invoiced")) or Decimal(1)
+                price = D(it.get("price"))
+                row_total = money(price * qty)
+                row_tax = money(D(it.get("tax_invoiced")) * qty / invoiced)
+                row_disc = money(D(it.get("discount_invoiced")) * qty / invoiced)
+                if D(it.get("qty_refunded")) + qty >= D(it.get("qty_invoiced")):  # the last refund takes the rest
+                    row_tax = D(it.get("tax_invoiced")) - D(it.get("tax_refunded"))
+                    row_disc = D(it.get("discount_invoiced")) - D(it.get("discount_refunded"))
+                for key, value in (("tax_refunded", row_tax), ("discount_refunded", row_disc)):
+                    it[key] = num(D(it.get(key)) + value)
+                    it["base_" + key] = it[key]
+                it["amount_refunded"] = it["base_amount_refunded"] = num(D(it.get("amount_refunded")) + row_total)
+                subtotal, tax, discount = subtotal + row_total, tax + row_tax, discount + row_disc
+                incl = D(it.get("price_incl_tax") or price)
+                for key, value in (
+                    ("price_incl_tax", incl),
+                    ("row_total", row_total),
+                    ("row_total_incl_tax", row_total + row_tax),
+                    ("tax_amount", row_tax),
+                    ("discount_amount", row_disc),
+                    ("discount_tax_compensation_amount", Decimal(0)),
+                ):
+                    row[key] = row["base_" + key] = num(value)
+            for line in unit.lines:
+                line["qty_refunded"] = num(D(line.get("qty_refunded")) + qty)
+                line["updated_at"] = now
+            items.append(row)
+        shipping_left = D(order.get("shipping_invoiced")) - D(order.get("shipping_refunded"))
+        shipping = D(args["shipping_amount"]) if args.get("shipping_amount") is not None else shipping_left
+        if shipping < 0 or shipping > shipping_left:
+            raise MagentoError(400, "Maximum shipping amount allowed to refund is: %1", [num(shipping_left)])
+        ship_base = D(order.get("shipping_amount"))
+        shipping_tax = money(D(order.get("shipping_tax_amount")) * shipping / ship_base) if ship_base else Decimal(0)
+        # the shipping discount goes back with the shipping it came off (Creditmemo\Total\Discount)
+        ship_disc = money(D(order.get("shipping_discount_amount")) * shipping / ship_base) if ship_base else Decimal(0)
+        tax += shipping_tax
+        discount += ship_disc
+        plus, minus = D(args.get("adjustment_positive")), D(args.get("adjustment_negative"))
+        grand = money(subtotal - discount + shipping + tax + plus - minus)
+        available = D(order.get("total_paid")) - D(order.get("total_refunded"))
+        if grand > available + Decimal("0.0001"):
+            raise MagentoError(400, "The most money available to refund is %1.", [num(available)])
+        if grand <= 0:
+            raise MagentoError(400, REFUND_ERRORS + "The credit memo's total must be positive.")
+        currency = order.get("order_currency_code") or "USD"
+        memo: JSON = {
+            "adjustment": num(plus - minus),
+            "adjustment_negative": num(minus),
+            "adjustment_positive": num(plus),
+            "base_currency_code": order.get("base_currency_code") or currency,
+            "base_to_global_rate": 1,
+            "base_to_order_rate": 1,
+            "billing_address_id": order.get("billing_address_id"),
+            "created_at": now,
+            "creditmemo_status": 0,
+            "discount_amount": num(-discount),
+            "email_sent": int(bool(body.get("notify"))),
+            "entity_id": cid,
+            "global_currency_code": currency,
+            "grand_total": num(grand),
+            "increment_id": f"{cid:09d}",
+            "invoice_id": invoice_id,
+            "order_currency_code": currency,
+            "order_id": oid,
+            "shipping_address_id": self._shipping_address_id(order),
+            "shipping_amount": num(shipping),
+            "shipping_incl_tax": num(shipping + shipping_tax),
+            "shipping_tax_amount": num(shipping_tax),
+            "state": 2,
+            "store_currency_code": currency,
+            "store_id": order.get("store_id", 1),
+            "subtotal": num(subtotal),
+            "subtotal_incl_tax": num(subtotal + tax - shipping_tax),
+            "tax_amount": num(tax),
+            "updated_at": now,
+            "items": items,
+            "comments": self._comments(body, cid, now, "creditmemo"),
+        }
+        for key in ("adjustment", "adjustment_negative", "adjustment_positive", "discount_amount", "grand_total"):
+            memo["base_" + key] = memo[key]
+        for key in ("shipping_amount", "shipping_incl_tax", "shipping_tax_amount", "subtotal", "subtotal_incl_tax"):
+            memo["base_" + key] = memo[key]
+        memo["base_tax_amount"] = memo["tax_amount"]
+        if online:
+            memo["transaction_id"] = gateway_transaction_id()
+        self.creditmemos[cid] = memo
+        for key, value in (
+            ("subtotal_refunded", subtotal),
+            ("tax_refunded", tax),
+            ("discount_refunded", discount),
+            ("shipping_refunded", shipping),
+            ("adjustment_positive", plus),
+            ("adjustment_negative", minus),
+            ("total_refunded", grand),
+            ("total_online_refunded" if online else "total_offline_refunded", grand),
+        ):
+            order[key] = num(D(order.get(key)) + value)
+            order["base_" + key] = order[key]
+        payment = order.get("payment")
+        if isinstance(payment, dict):
+            payment["amount_refunded"] = payment["base_amount_refunded"] = order["total_refunded"]
+        order["updated_at"] = now
+        if D(order.get("total_refunded")) >= D(order.get("total_paid")) and all(
+            D(it.get("qty_refunded")) + D(it.get("qty_canceled")) >= D(it["qty_ordered"]) for it in order["items"]
+        ):
+            order["state"] = order["status"] = "closed"
+        return str(cid)
+
+    def _refund_items(self, order: JSON, body: JSON) -> list[tuple[_Unit, Decimal]]:
+        """The units to refund and how many of each (none asked: all that is invoiced and not refunded)."""
+        units = self._units(order)
+        items = body.get("items") or []
+        if not isinstance(items, list):
+            raise MagentoError(400, BAD_TYPE, ["items", "array"])
+
+        def left(u: _Unit) -> Decimal:
+            return D(u.carrier.get("qty_invoiced")) - D(u.carrier.get("qty_refunded"))
+
+        if not items:
+            return [(u, left(u)) for u in units if left(u) > 0]
+        wanted: dict[int, Decimal] = {}
+        for req in items:
+            if not isinstance(req, dict) or "order_item_id" not in req:
+                raise MagentoError(400, REQUIRED, {"fieldName": "order_item_id"})
+            try:
+                item_id, qty = int(req["order_item_id"]), D(req.get("qty", 0))
+            except (TypeError, ValueError) as exc:
+                raise MagentoError(400, BAD_TYPE, [str(req.get("order_item_id")), "int"]) from exc
+            hits = [i for i, u in enumerate(units) if item_id in u.ids]
+            if not hits:
+                raise MagentoError(
+                    400,
+                    REFUND_ERRORS
+                    + f"The creditmemo contains product item id {item_id} that is not part of the original order.",
+                )
+            if qty < 0 or qty > left(units[hits[0]]) - wanted.get(hits[0], Decimal(0)):
+                sku = units[hits[0]].carrier.get("sku")
+                raise MagentoError(
+                    400,
+                    REFUND_ERRORS + "The quantity to creditmemo must not be greater than the unrefunded quantity "
+                    f'for product SKU "{sku}".',
+                )
+            if qty:
+                wanted[hits[0]] = wanted.get(hits[0], Decimal(0)) + qty
+        return [(units[i], q) for i, q in wanted.items()]
+
     # ----------------------------------------------------------------- seed
 
     def seed(self, body: JSON) -> JSON:
@@ -1168,6 +1357,33 @@ def _h_invoice(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body
     return sim.invoice(_int(m["id"]), body)
 
 
+def _h_refund(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
+    return sim.refund(_int(m["id"]), body)
+
+
+def _h_refund_invoice(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
+    iid = _int(m["id"])
+    if iid not in sim.invoices:
+        raise MagentoError(404, NOT_FOUND)
+    return sim.refund(int(sim.invoices[iid]["order_id"]), body, invoice_id=iid)
+
+
+def _h_creditmemos(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
+    return _search(list(sim.creditmemos.values()), q, "entity_id")
+
+
+def _h_creditmemo(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
+    return _document(sim.creditmemos, m["id"])
+
+
+def _document(documents: dict[int, JSON], raw_id: str) -> JSON:
+    """One shipment, invoice or credit memo by id (404 when there is none)."""
+    did = _int(raw_id)
+    if did not in documents:
+        raise MagentoError(404, NOT_FOUND)
+    return copy.deepcopy(documents[did])
+
+
 def _comments_page(document: JSON) -> JSON:
     """A shipment's or invoice's comments as Magento's comment search result."""
     rows = document["comments"]
@@ -1183,10 +1399,7 @@ def _h_shipments(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], bo
 
 
 def _h_shipment(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
-    sid = _int(m["id"])
-    if sid not in sim.shipments:
-        raise MagentoError(404, NOT_FOUND)
-    return copy.deepcopy(sim.shipments[sid])
+    return _document(sim.shipments, m["id"])
 
 
 def _h_shipment_comments(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
@@ -1198,10 +1411,7 @@ def _h_invoices(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], bod
 
 
 def _h_invoice_get(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
-    iid = _int(m["id"])
-    if iid not in sim.invoices:
-        raise MagentoError(404, NOT_FOUND)
-    return copy.deepcopy(sim.invoices[iid])
+    return _document(sim.invoices, m["id"])
 
 
 def _h_invoice_comments(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
@@ -1254,6 +1464,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, str | None]] = [
         ("GET", r"/invoices", _h_invoices, "Magento_Sales::sales_invoice"),
         ("GET", r"/invoices/(?P<id>[^/]+)", _h_invoice_get, "Magento_Sales::sales_invoice"),
         ("GET", r"/invoices/(?P<id>[^/]+)/comments", _h_invoice_comments, "Magento_Sales::sales_invoice"),
+        ("POST", r"/order/(?P<id>[^/]+)/refund", _h_refund, "Magento_Sales::creditmemo"),
+        ("POST", r"/invoice/(?P<id>[^/]+)/refund", _h_refund_invoice, "Magento_Sales::creditmemo"),
+        ("GET", r"/creditmemos", _h_creditmemos, "Magento_Sales::creditmemo"),
+        ("GET", r"/creditmemo/(?P<id>[^/]+)", _h_creditmemo, "Magento_Sales::creditmemo"),
         ("GET", r"/customers/search", _h_customers_search, "Magento_Customer::customer"),
         ("GET", r"/customers/(?P<id>[^/]+)", _h_customer, "Magento_Customer::customer"),
         ("POST", r"/customers", _h_create_customer, "Magento_Customer::manage"),

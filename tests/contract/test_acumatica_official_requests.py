@@ -135,6 +135,19 @@ def seed_for(client: TestClient, entity: str, url: str, body: dict[str, Any]) ->
             for o in body["OrdersToApply"]
             if o.get("OrderNbr", {}).get("value")
         ]
+    if entity == "Payment" and body.get("DocumentsToApply"):  # the released documents it applies to
+        kinds = {"INV": "Invoice", "CRM": "Credit Memo"}
+        seed["sales_invoices"] = [
+            {
+                "Type": kinds.get(str(d.get("DocType", {}).get("value")), "Invoice"),
+                "ReferenceNbr": substitute(str(d["ReferenceNbr"]["value"]), values),
+                "CustomerID": body.get("CustomerID", {}).get("value", "GOODFOOD"),
+                "Status": "Open",
+                "Details": [{"InventoryID": "APJAM08", "Qty": 1}],
+            }
+            for d in body["DocumentsToApply"]
+            if d.get("ReferenceNbr", {}).get("value")
+        ]
     if entity == "SalesInvoice" and body.get("ReferenceNbr"):
         seed["sales_invoices"] = [
             {

@@ -106,3 +106,19 @@ def test_the_products_poll_follows_the_changes_not_the_catalog(bench: Bench) -> 
     assert first["enqueued"] == last["enqueued"] == catalog_poll.FIXED_CHANGED
     assert last["source_requests"] == first["source_requests"]  # ten times the items, not one request more
     assert r["ratios"]["bytes_in"] < 1.2 and catalog_poll.goals(r)["flat"]
+
+
+def test_the_initial_load_reads_pages_only_and_writes_products_in_bulk(bench: Bench) -> None:
+    """The small version of benchmark 11: two loads in a process of their own, every item synced,
+    the ERP asked for its pages and a few fixed reads, Magento for a bulk, its status and the ids
+    of each page (no product written alone), the process's memory the same for twice the items."""
+    from bench import initial_load
+
+    r = initial_load.run(bench, sizes=(300, 600), page=100, latency_s=0.05)
+    for row in r["rows"]:
+        assert row["counts"] == {"synced": row["total"]}, row["counts"]
+        pages = row["pages"]
+        assert pages <= row["acumatica_requests"] <= pages + 8, row  # sign-in, attribute, category, ends
+        bulk = 1 + 1 + 1  # the bulk, its status, one search for the ids of a page of 100
+        assert row["magento_requests"] <= pages * bulk + 10, row
+    assert r["memory_ratio"] < 1.3

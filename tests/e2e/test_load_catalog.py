@@ -65,7 +65,7 @@ def test_a_dry_run_counts_and_writes_nothing_then_an_interrupted_load_resumes(
     from erpsync.runtime import lambda_app
 
     monkeypatch.setattr(target, "choose", lambda stack: stack)  # this module's stack, pointed at already
-    monkeypatch.setattr(products_flow, "BULK_MIN", 3)  # each page of 5 items goes in one bulk request
+    monkeypatch.setattr(products_flow, "BULK_MIN", 2)  # each page (5, 5 and 2 items) goes in one bulk request
     mag = MagentoAdmin(**stack["magento"])
     dry = load.run("catalog", dry_run=True, restart=False, stack=None)
     assert dry["create"] >= ITEMS + 1  # the items and their category (and the items' prices)

@@ -492,3 +492,53 @@ def test_seed_keys_for_the_catalog() -> None:
     assert item["WarehouseDetails"][0]["QtyOnHand"]["value"] == 9
     assert client.post("/_sim/seed", json={"stock": [{"InventoryID": "NOPE", "QtyOnHand": 1}]}).status_code == 400
     assert client.post("/_sim/seed", json={"sales_prices": [{"InventoryID": "LOLLY-1"}]}).status_code == 400
+
+
+def test_an_initial_load_reads_pages_whole_skips_no_item_when_others_change_and_resumes() -> None:
+    """``load_pages`` reads items whole by ``$skip`` pages (one request a page). An item changed
+    while the load runs leaves its range (the next poll has it) and shifts the rows after it: no
+    other item is skipped for it. Stopped after a page and resumed from its ``position``, the
+    load reads each item once."""
+    from datetime import UTC, datetime
+
+    from erpsync.systems.acumatica.settings import AcumaticaSettings
+    from erpsync.systems.plugin import SOURCE
+    from tests.support.sims import SimSystems
+
+    sims = SimSystems()
+    sims.acumatica.erp.settings = lambda: AcumaticaSettings(page_size=5)  # type: ignore[method-assign]
+    assert sims.ahttp.post("/entity/auth/login", json={"name": "admin", "password": "123"}).status_code == 204
+    items = [f"ITEM{n:02}" for n in range(23)]
+    for sku in items:
+        body = {"InventoryID": {"value": sku}, "Description": {"value": sku.title()}, "DefaultPrice": {"value": 2}}
+        assert sims.ahttp.put(B + "StockItem", json=body).status_code == 200
+    port = sims.acumatica.port("product", SOURCE)
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    sims.ahttp.delete("/_sim/requests")
+
+    seen: list[str] = []
+    changed = {"ITEM01", "ITEM02", "ITEM12"}  # two already read, one not yet: each shifts what follows
+    pages = port.load_pages(since)
+    first = next(pages)
+    seen += [n.id for n in first.notices]
+    assert all(n.snapshot is not None for n in first.notices)
+    for sku in changed:
+        body = {"InventoryID": {"value": sku}, "Description": {"value": "Changed"}}
+        assert sims.ahttp.put(B + "StockItem", json=body).status_code == 200
+    for page in pages:
+        seen += [n.id for n in page.notices]
+    assert sorted(set(seen)) == sorted(set(items) - {"ITEM12"}) and len(seen) == len(set(seen))
+    reads = [r for r in sims.ahttp.get("/_sim/requests").json()["requests"] if r["method"] == "GET"]
+    assert not [r for r in reads if "/StockItem/" in r["path"]], "no item read alone"
+
+    # stopped after the second page, resumed from where it stood
+    pages = port.load_pages(since)
+    got = [n.id for n in next(pages).notices]
+    second = next(pages)
+    got += [n.id for n in second.notices]
+    assert second.position is not None and second.checkpoint is None
+    resumed = port.load_pages(since, second.position)
+    rest = [p for p in resumed]
+    got += [n.id for p in rest for n in p.notices]
+    assert sorted(got) == sorted(items) and len(got) == len(set(got))
+    assert rest[-1].checkpoint is not None and rest[-1].position is None

@@ -426,7 +426,7 @@ def test_a_time_window_filter_finds_what_evaluating_it_on_every_record_finds() -
     def plain(params: dict[str, str]) -> list[str]:
         real = AcumaticaSim._in_time_bounds
         try:
-            AcumaticaSim._in_time_bounds = lambda self, rows, bounds: rows  # type: ignore[method-assign]
+            AcumaticaSim._in_time_bounds = lambda self, rows, bounds: (rows, False)  # type: ignore[method-assign]
             return [r["id"] for r in sim.query("StockItem", params)]
         finally:
             AcumaticaSim._in_time_bounds = real  # type: ignore[method-assign]
@@ -437,6 +437,7 @@ def test_a_time_window_filter_finds_what_evaluating_it_on_every_record_finds() -
         lo, hi = a.isoformat(timespec="milliseconds"), b.isoformat(timespec="milliseconds")
         for text in (
             f"LastModifiedDateTime gt datetimeoffset'{lo}' and LastModifiedDateTime le datetimeoffset'{hi}'",
+            f"LastModifiedDateTime gt datetimeoffset'{lo}'",
             f"LastModifiedDateTime ge datetimeoffset'{lo}' and Description eq 'odd'",
             f"LastModifiedDateTime lt datetimeoffset'{hi}' or Description eq 'odd'",
         ):

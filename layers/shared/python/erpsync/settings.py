@@ -94,6 +94,23 @@ class PaymentSync(BaseModel):
         return self.rules.get(method or "") or PaymentRule()
 
 
+class CreditMemoSync(BaseModel):
+    """Money the store gave back (credit memos, online or offline refunds) -> ERP credit memos."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    release: bool = True
+    """Release (post) each credit memo once it is created; False leaves it balanced for a person."""
+    refund: bool = True
+    """Pay each released credit memo out with an ERP refund (the store gave the money back); False
+    leaves it open as the customer's credit."""
+    adjustment_item: str | None = None
+    """The ERP non-stock item that carries a credit memo's adjustment refund or fee (required once a
+    credit memo has one)."""
+    cash_account: str | None = None
+    """The ERP cash account refunds are paid from (default: ``payments.cash_account``)."""
+
+
 class RateLimit(BaseModel):
     """A ceiling on one external system, held across every worker (e.g. the ERP licence)."""
 
@@ -139,6 +156,7 @@ class Settings(BaseModel):
     """ERP tax id that carries the store's tax as charged (required when an order has tax)."""
     customers: CustomerSync = Field(default_factory=lambda: CustomerSync())
     payments: PaymentSync = Field(default_factory=PaymentSync)
+    credit_memos: CreditMemoSync = Field(default_factory=CreditMemoSync)
     erp_orders: ErpOrderSync = Field(default_factory=ErpOrderSync)
     catalog: CatalogSync = Field(default_factory=lambda: CatalogSync())
     in_doubt_wait_s: float = Field(30.0, ge=0)

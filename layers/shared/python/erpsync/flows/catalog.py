@@ -106,6 +106,14 @@ FLOWS: tuple[FlowSpec, ...] = (
         summary="what store orders captured -> ERP payments applied to their sales orders, never twice",
     ),
     FlowSpec(
+        "credit-memos",
+        "creditmemo",
+        STORE,
+        ERP,
+        "erpsync.flows.credit_memos:CreditMemoRules",
+        summary="store credit memos (refunds) -> ERP credit memos, released and paid out by a refund, to the cent",
+    ),
+    FlowSpec(
         "cancellations",
         "cancellation",
         STORE,

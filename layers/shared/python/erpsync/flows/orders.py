@@ -209,10 +209,15 @@ def sent_order(rules: RecordSync, order: Order, what: str) -> tuple[str, str]:
     """``(order type, order number)`` of the ERP sales order the orders flow made for store ``order``;
     while there is none yet, ``what`` (e.g. "its payment") waits for it: retried as
     ``waiting_for_order``."""
-    sent = rules.bindings.get("order", rules.source, order.source_id, rules.target)
+    return sent_order_of(rules, order.source_id, order.number, what)
+
+
+def sent_order_of(rules: RecordSync, source_id: str, number: str, what: str) -> tuple[str, str]:
+    """``sent_order`` of the store order ``source_id`` (visible number ``number``)."""
+    sent = rules.bindings.get("order", rules.source, source_id, rules.target)
     if sent is None or sent.status != SYNCED or not sent.other_id:
         raise RetryableError(
-            f"{rules.source} order {order.number} is not in {rules.target} yet: {what} waits for the orders flow",
+            f"{rules.source} order {number} is not in {rules.target} yet: {what} waits for the orders flow",
             error_type="waiting_for_order",
             system=rules.target,
         )

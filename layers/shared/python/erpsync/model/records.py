@@ -264,6 +264,83 @@ class ErpPayment(Model):
         return self.status == "Voided"
 
 
+class RefundLine(DraftLine):
+    """One order line given back in a credit memo, as the store refunded it (``line_id``: the store
+    order line, ``discount``: the line's discount given back with it)."""
+
+    tax: Decimal = Decimal("0")
+
+
+class CreditMemo(Model):
+    """Money the store gave back on an order (a Magento credit memo), to the cent."""
+
+    source_id: str
+    number: str
+    """The store's visible reference (Magento increment_id)."""
+    order_id: str
+    """The store order's id (the orders flow's binding key)."""
+    order_number: str = ""
+    email: str = ""
+    """The order's customer (the ERP customer is found by it)."""
+    currency: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    lines: list[RefundLine] = Field(default_factory=list)
+    shipping: Decimal = Decimal("0")
+    """Shipping given back (net of any shipping discount)."""
+    adjustment: Decimal = Decimal("0")
+    """Adjustment refund less adjustment fee (Magento adjustment_positive - adjustment_negative)."""
+    tax_total: Decimal = Decimal("0")
+    grand_total: Decimal
+    online: bool = False
+    """Refunded through the payment gateway (``transaction_id`` its refund's id), not by hand."""
+    transaction_id: str = ""
+    payment_method: str | None = None
+
+    def computed_total(self) -> Decimal:
+        """Lines less their discounts, plus shipping, adjustment and tax."""
+        lines = sum((ln.amount for ln in self.lines), Decimal("0"))
+        return cents(lines + self.shipping + self.adjustment + self.tax_total)
+
+
+class CreditMemoDraft(Model):
+    """A store credit memo as the ERP should record it: a credit memo of the order's customer."""
+
+    customer_id: str
+    store_number: str
+    """The store credit memo number: the ERP document carries it (its idempotency key)."""
+    store_order: str
+    currency: str
+    lines: list[DraftLine]
+    freight: Decimal = Decimal("0")
+    adjustment: Decimal = Decimal("0")
+    adjustment_item: str | None = None
+    """The ERP non-stock item an adjustment is booked to."""
+    tax_id: str | None = None
+    tax_total: Decimal = Decimal("0")
+    total: Decimal
+    description: str = ""
+
+    def computed_total(self) -> Decimal:
+        return cents(
+            sum((ln.amount for ln in self.lines), Decimal("0")) + self.freight + self.adjustment + self.tax_total
+        )
+
+
+class ErpCreditMemo(Model):
+    """A credit memo as the ERP holds it."""
+
+    doc_type: str = "Credit Memo"
+    number: str
+    amount: Decimal
+    balance: Decimal = Decimal("0")
+    status: str = ""
+
+    @property
+    def released(self) -> bool:
+        return self.status not in ("", "On Hold", "Balanced")
+
+
 class Track(Model):
     number: str
     carrier: str = ""

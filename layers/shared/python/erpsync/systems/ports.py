@@ -22,7 +22,10 @@ from typing import Any, Protocol
 from erpsync.errors import RetryableError
 from erpsync.model import (
     ChangeNotice,
+    CreditMemo,
+    CreditMemoDraft,
     Customer,
+    ErpCreditMemo,
     ErpOrderRef,
     ErpPayment,
     Invoice,
@@ -117,6 +120,8 @@ class Page:
 
     notices: list[ChangeNotice]
     checkpoint: datetime | None = None
+    position: dict[str, Any] | None = None
+    """Where an initial load stands after this page (its source's ``load_pages`` resumes from it)."""
 
 
 class ChangeSource(Protocol):
@@ -200,6 +205,41 @@ class PaymentTarget(Protocol):
     def release(self, payment: ErpPayment) -> None:
         """Release (post) it; one already released is left as it is."""
         ...
+
+
+class CreditMemoSource(ChangeSource, Protocol):
+    """Store credit memos (refunds made on orders), the source of the credit-memos flow."""
+
+    def get(self, id: str) -> CreditMemo:
+        """The credit memo, with its order's number and customer email."""
+        ...
+
+
+class CreditMemoTarget(Protocol):
+    """ERP credit memos and the refunds that pay them out, the target of the credit-memos flow."""
+
+    def find(self, store_number: str, customer_id: str) -> ErpCreditMemo | None:
+        """The credit memo of ``customer_id`` that carries store credit memo number ``store_number``."""
+        ...
+
+    def create(self, draft: CreditMemoDraft) -> ErpCreditMemo:
+        """Create the credit memo, not released."""
+        ...
+
+    def release(self, memo: ErpCreditMemo) -> ErpCreditMemo:
+        """Release (post) it (one already released is left so); as it is after."""
+        ...
+
+    def refunds_of(self, store_number: str, customer_id: str) -> list[ErpPayment]:
+        """The refunds (voided ones too) that carry store credit memo number ``store_number``."""
+        ...
+
+    def refund(self, memo: ErpCreditMemo, draft: PaymentDraft) -> ErpPayment:
+        """A refund of ``draft.amount`` applied to ``memo``, not released."""
+        ...
+
+    payments: PaymentTarget
+    """Releases a refund as it does a payment."""
 
 
 class CancellationSource(ChangeSource, Protocol):

@@ -11,6 +11,7 @@ median change time, and a checkpoint follows each window.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,9 @@ from typing import Any
 from erpsync.errors import NotFoundError, PermanentError, ValidationFailed
 from erpsync.model import (
     ChangeNotice,
+    CreditMemoDraft,
     Customer,
+    ErpCreditMemo,
     ErpOrderRef,
     ErpPayment,
     Invoice,
@@ -187,8 +190,6 @@ class AcumaticaErp:
         since: datetime,
         kind: str,
         modified: str = "LastModifiedDateTime",
-        whole: Callable[[dict[str, Any], str], dict[str, Any] | None] | None = None,
-        expand: str = "",
     ) -> Iterator[Page]:
         """Pages of notices for the records of every ``(entity, key, condition, via)`` changed after
         ``since``: each time window is read from every entity before its checkpoint, so a
@@ -209,10 +210,6 @@ class AcumaticaErp:
 
         ``modified`` is the entity's change-time field (a sales order has ``LastModified`` only); a
         ``key`` of two fields (``OrderType,OrderNbr``) names each record ``<type>/<number>``.
-
-        ``whole`` (an initial load) reads whole records (with ``expand``) instead of their keys and
-        change times: each notice then carries ``whole(row, entity)`` as its snapshot (None: the
-        worker reads the record itself), so the load reads a page of records in one request.
         """
         until = datetime.now(UTC)
         start = since if since.tzinfo else since.replace(tzinfo=UTC)
@@ -222,16 +219,12 @@ class AcumaticaErp:
             end = start + width if width is not None and width < until - start else until
             held = 0
             for n, (entity, key, condition, via) in enumerate(sources):
-                shape: dict[str, Any] = (
-                    {"expand": expand or None}
-                    if whole
-                    else {"select": f"{key},{modified}" + (f",{via}" if via else "")}
-                )
+                select = f"{key},{modified}" + (f",{via}" if via else "")
                 while True:
                     filter_ = f"{modified} gt {odata_time(start)} and {modified} le {odata_time(end)}"
                     if condition:
                         filter_ += f" and {condition}"
-                    rows = self.client.get_list(entity, filter=filter_, top=size, skip=0, **shape)
+                    rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=0)
                     if len(rows) < size or end - start <= MIN_WINDOW or n > 0:
                         break  # windows are cut on the first entity only (the others follow its cuts)
                     times = sorted(t for t in (mapping.when(mapping.value(r, modified)) for r in rows) if t)
@@ -241,18 +234,84 @@ class AcumaticaErp:
                     end = cut
                 got = len(rows)
                 while len(rows) >= size:
-                    yield Page(self._notices(rows, key, kind, via, modified, whole and _snapshots(whole, entity)))
-                    rows = self.client.get_list(entity, filter=filter_, top=size, skip=got, **shape)
+                    yield Page(self._notices(rows, key, kind, via, modified))
+                    rows = self.client.get_list(entity, filter=filter_, select=select, top=size, skip=got)
                     got += len(rows)
                 held = max(held, got)
                 last = n == len(sources) - 1
-                yield Page(
-                    self._notices(rows, key, kind, via, modified, whole and _snapshots(whole, entity)),
-                    checkpoint=end if last else None,
-                )
+                yield Page(self._notices(rows, key, kind, via, modified), checkpoint=end if last else None)
             factor = GROW if held == 0 else min(GROW, max(1 / SHRINK, FILL * size / held))
             width = max((end - start) * factor, MIN_WINDOW)
             start = end
+
+    def whole_pages(
+        self,
+        sources: list[tuple[str, str, str, str]],
+        since: datetime,
+        kind: str,
+        whole: Callable[[dict[str, Any], str], dict[str, Any] | None],
+        *,
+        expand: str = "",
+        resume: dict[str, Any] | None = None,
+    ) -> Iterator[Page]:
+        """An initial load's pages: every record of each ``(entity, key, condition, via)`` changed
+        after ``since`` and up to the time the load started, read whole (with ``expand``) by
+        ``$skip`` pages, each notice carrying ``whole(row, entity)`` as its snapshot (None: the
+        worker reads the record). A page costs one request, none is spent on time windows.
+
+        Paging by offset holds because the API answers in key order and nothing enters the range
+        (it ends in the past); a record changed meanwhile leaves it (the next poll has it), which
+        would shift the rows after it by one. So each next page is asked from the last row read
+        on: when that row is not where it was, the page is asked again from further back and
+        taken after it (the whole entity again if it is gone), so no row is skipped. Each page's
+        ``position`` says where the load stands, for ``resume``; the last one's checkpoint is the
+        load's start.
+        """
+        until = datetime.fromisoformat(resume["until"]) if resume else datetime.now(UTC)
+        size = self.settings().page_size
+        first = int(resume["entity"]) if resume else 0
+        for n, (entity, key, condition, via) in enumerate(sources):
+            if n < first:
+                continue
+            skip, last = (int(resume["skip"]), resume.get("last")) if resume and n == first else (0, None)
+            filter_ = f"LastModifiedDateTime gt {odata_time(since)} and LastModifiedDateTime le {odata_time(until)}"
+            filter_ += f" and {condition}" if condition else ""
+            while True:
+                rows, skip = self._after(entity, key, filter_, expand, skip, last, size)
+                more = len(rows) >= size
+                if rows:
+                    last = self._key_of(rows[-1], key)
+                position = {"until": until.isoformat(), "entity": n, "skip": skip, "last": last}
+                done = not more and n == len(sources) - 1
+                notices = self._notices(rows, key, kind, via, whole=functools.partial(_of_entity, whole, entity))
+                yield Page(notices, checkpoint=until if done else None, position=None if done else position)
+                if not more:
+                    break
+
+    def _after(
+        self, entity: str, key: str, filter_: str, expand: str, skip: int, last: str | None, size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The page of rows after row ``last`` (at offset ``skip - 1`` when nothing moved), and the
+        offset after it."""
+        back = 1
+        while True:
+            ask = max(skip - back, 0) if last is not None else skip
+            rows = self.client.get_list(
+                entity, filter=filter_, expand=expand or None, top=size + (skip - ask), skip=ask
+            )
+            if last is None:
+                return rows, skip + len(rows)
+            keys = [self._key_of(r, key) for r in rows]
+            if last in keys:
+                at = keys.index(last)
+                return rows[at + 1 :], ask + at + 1 + len(rows[at + 1 :])
+            if ask == 0:  # the last row read left the range, and with it the anchor: read it all again
+                return rows, len(rows)
+            back = min(back * 4 + size // 10, skip)
+
+    @staticmethod
+    def _key_of(row: dict[str, Any], key: str) -> str:
+        return "/".join(str(mapping.value(row, k, "")).strip() for k in key.split(","))
 
     def _notices(
         self,
@@ -261,6 +320,7 @@ class AcumaticaErp:
         kind: str,
         via: str = "",
         modified: str = "LastModifiedDateTime",
+        *,
         whole: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     ) -> list[ChangeNotice]:
         out: dict[str, ChangeNotice] = {}
@@ -412,6 +472,54 @@ class AcumaticaPayments:
                 raise
 
 
+class AcumaticaCreditMemos:
+    """ERP credit memos and the refunds that pay them out, the target of the credit-memos flow."""
+
+    FIELDS = "Type,ReferenceNbr,Amount,Balance,Status"
+
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+        self.payments = AcumaticaPayments(erp)
+
+    def find(self, store_number: str, customer_id: str) -> ErpCreditMemo | None:
+        """The credit memo that carries the store credit memo number, if any."""
+        rows = self.erp.client.get_list(
+            "SalesInvoice",
+            filter=f"Type eq 'Credit Memo' and CustomerID eq {odata_string(customer_id)} and ExternalRef eq "
+            f"{odata_string(store_number[: mapping.REFERENCE_MAX])}",
+            select=self.FIELDS,
+        )
+        return mapping.credit_memo(rows[0]) if rows else None
+
+    def create(self, draft: CreditMemoDraft) -> ErpCreditMemo:
+        return mapping.credit_memo(self.erp.client.put("SalesInvoice", mapping.credit_memo_record(draft)))
+
+    def release(self, memo: ErpCreditMemo) -> ErpCreditMemo:
+        """Release (post) the credit memo; one already released is left as it is. As it is after."""
+        key = [memo.doc_type, memo.number]
+        try:
+            self.erp.client.action(
+                "SalesInvoice", "ReleaseSalesInvoice", {"Type": memo.doc_type, "ReferenceNbr": memo.number}
+            )
+        except PermanentError:
+            if not mapping.credit_memo(self.erp.client.get_record("SalesInvoice", key, select=self.FIELDS)).released:
+                raise
+        return mapping.credit_memo(self.erp.client.get_record("SalesInvoice", key, select=self.FIELDS))
+
+    def refunds_of(self, store_number: str, customer_id: str) -> list[ErpPayment]:
+        """The refunds (voided ones too) that carry the store credit memo number."""
+        rows = self.erp.client.get_list(
+            "Payment",
+            filter=f"Type eq 'Refund' and CustomerID eq {odata_string(customer_id)} and ExternalRef eq "
+            f"{odata_string(store_number[: mapping.REFERENCE_MAX])}",
+            select=PAYMENT_FIELDS,
+        )
+        return [mapping.payment(r) for r in rows]
+
+    def refund(self, memo: ErpCreditMemo, draft: PaymentDraft) -> ErpPayment:
+        return mapping.payment(self.erp.client.put("Payment", mapping.refund_record(memo, draft)))
+
+
 class AcumaticaCancellations:
     """Canceling ERP sales orders (the target of the cancellations flow), and the sales orders the
     ERP canceled (the source of the erp-cancellations flow)."""
@@ -517,6 +625,7 @@ class AcumaticaSystem:
         self._ports: dict[tuple[str, str], object] = {
             ("order", "target"): AcumaticaOrders(self.erp),
             ("payment", "target"): AcumaticaPayments(self.erp),
+            ("creditmemo", "target"): AcumaticaCreditMemos(self.erp),
             ("cancellation", "target"): AcumaticaCancellations(self.erp),
             ("shipment", "source"): AcumaticaShipments(self.erp),
             ("invoice", "source"): AcumaticaInvoices(self.erp),
@@ -550,7 +659,7 @@ class AcumaticaSystem:
             self._ports[(entity, "source")] = makers[entity]()
 
 
-def _snapshots(
-    whole: Callable[[dict[str, Any], str], dict[str, Any] | None], entity: str
-) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
-    return lambda row: whole(row, entity)
+def _of_entity(
+    whole: Callable[[dict[str, Any], str], dict[str, Any] | None], entity: str, row: dict[str, Any]
+) -> dict[str, Any] | None:
+    return whole(row, entity)

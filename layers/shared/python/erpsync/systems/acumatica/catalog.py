@@ -41,6 +41,8 @@ PAGE = 100
 ACTIVE = ("Active", "No Purchases", "No Request")
 """Item statuses that may be sold (``Inactive``, ``No Sales``, ``Marked for Deletion`` may not)."""
 ITEM_EXPAND = "Attributes,Categories"
+ENTITY_MEMORY = 10_000
+"""Items whose entity (stock, non-stock, template) a products port remembers, to read them first there."""
 CONTROL_TYPES = {"Combo": "select", "Multi Select Combo": "multiselect", "Checkbox": "boolean", "Datetime": "date"}
 ALL_GROUPS = "ALL"
 
@@ -232,16 +234,17 @@ class AcumaticaProducts:
         ]
         return self.erp.pages_of(sources, since, "product")
 
-    def load_pages(self, since: datetime) -> Iterator[Page]:
-        """``changes`` for an initial load: each page of items read whole (attributes and categories
-        expanded) in one request, each plain item's notice carrying it (``from_snapshot``); a
-        template (its matrix items) and a kit (its specification) are still read by the worker."""
+    def load_pages(self, since: datetime, resume: dict[str, Any] | None = None) -> Iterator[Page]:
+        """``changes`` for an initial load (``whole_pages``): each page of items read whole
+        (attributes and categories expanded) in one request, each plain item's notice carrying it
+        (``from_snapshot``); a template (its matrix items) and a kit (its specification) are still
+        read by the worker."""
         sources = [
             ("StockItem", "InventoryID", "", "TemplateItemID"),
             ("NonStockItem", "InventoryID", "", "TemplateItemID"),
             ("TemplateItems", "InventoryID", "", ""),
         ]
-        return self.erp.pages_of(sources, since, "product", whole=self._snapshot, expand=ITEM_EXPAND)
+        return self.erp.whole_pages(sources, since, "product", self._snapshot, expand=ITEM_EXPAND, resume=resume)
 
     @staticmethod
     def _snapshot(row: dict[str, Any], entity: str) -> dict[str, Any] | None:
@@ -249,9 +252,9 @@ class AcumaticaProducts:
             return None
         return {"entity": entity, "record": row}
 
-    def from_snapshot(self, snapshot: dict[str, Any]) -> Product:
+    @staticmethod
+    def from_snapshot(snapshot: dict[str, Any]) -> Product:
         """The item a ``load_pages`` notice carries."""
-        self._entity_of[str(value(snapshot["record"], "InventoryID", "")).strip()] = snapshot["entity"]
         return product(snapshot["record"], snapshot["entity"])
 
     def get(self, id: str) -> Product:
@@ -282,6 +285,8 @@ class AcumaticaProducts:
                 record = self.client.get_record(entity, id, expand=expand)
             except NotFoundError:
                 continue
+            if len(self._entity_of) >= ENTITY_MEMORY:  # a warm worker meets ever more items: start over
+                self._entity_of.clear()
             self._entity_of[id] = entity
             return record, entity
         raise NotFoundError(f"acumatica has no stock, non-stock or template item {id}", system=self.erp.name)

@@ -17,8 +17,10 @@ from typing import Any
 from erpsync.errors import ValidationFailed
 from erpsync.model import (
     Address,
+    CreditMemoDraft,
     Customer,
     DocumentLine,
+    ErpCreditMemo,
     ErpPayment,
     Invoice,
     Order,
@@ -333,8 +335,17 @@ REFERENCE_MAX = 40
 
 def payment_record(draft: PaymentDraft) -> dict[str, Any]:
     """The Payment to PUT: the captured amount applied to the sales order, not on hold."""
+    record = _payment_head("Payment", draft)
+    record["OrdersToApply"] = [
+        {"OrderType": v(draft.order_type), "OrderNbr": v(draft.order_number), "AppliedToOrder": v(cents(draft.amount))}
+    ]
+    return record
+
+
+def _payment_head(kind: str, draft: PaymentDraft) -> dict[str, Any]:
+    """A Payment of type ``kind`` (Payment, Refund) for ``draft``, applied to nothing yet."""
     record: dict[str, Any] = {
-        "Type": v("Payment"),
+        "Type": v(kind),
         "CustomerID": v(draft.customer_id),
         "PaymentAmount": v(cents(draft.amount)),
         "CurrencyID": v(draft.currency),
@@ -342,13 +353,6 @@ def payment_record(draft: PaymentDraft) -> dict[str, Any]:
         "ExternalRef": v(draft.store_order[:REFERENCE_MAX]),
         "Description": v(draft.description),
         "Hold": v(False),
-        "OrdersToApply": [
-            {
-                "OrderType": v(draft.order_type),
-                "OrderNbr": v(draft.order_number),
-                "AppliedToOrder": v(cents(draft.amount)),
-            }
-        ],
     }
     if draft.method:
         record["PaymentMethod"] = v(draft.method)
@@ -356,6 +360,67 @@ def payment_record(draft: PaymentDraft) -> dict[str, Any]:
         record["CashAccount"] = v(draft.cash_account)
     if draft.date:
         record["ApplicationDate"] = v(draft.date.isoformat())
+    return record
+
+
+def credit_memo_record(draft: CreditMemoDraft) -> dict[str, Any]:
+    """The SalesInvoice of type Credit Memo to PUT: the refunded lines at the prices and discounts
+    the store gave back, the shipping refund as freight, an adjustment as a line of the adjustment
+    item, and the store's tax as charged."""
+    details: list[dict[str, Any]] = [
+        {
+            "InventoryID": v(line.sku),
+            "TransactionDescr": v(line_description(line.description or line.sku, line.line_id)),
+            "Qty": v(line.qty),
+            "UnitPrice": v(line.unit_price),
+            "DiscountAmount": v(cents(line.discount)),
+            "ManualDiscount": v(True),
+        }
+        for line in draft.lines
+    ]
+    if draft.adjustment:
+        details.append(
+            {
+                "InventoryID": v(draft.adjustment_item),
+                "TransactionDescr": v("Refund adjustment" if draft.adjustment > 0 else "Refund fee"),
+                "Qty": v(1 if draft.adjustment > 0 else -1),
+                "UnitPrice": v(abs(cents(draft.adjustment))),
+            }
+        )
+    record: dict[str, Any] = {
+        "Type": v("Credit Memo"),
+        "CustomerID": v(draft.customer_id),
+        "CustomerOrder": v(draft.store_order[:REFERENCE_MAX]),
+        "ExternalRef": v(draft.store_number[:REFERENCE_MAX]),
+        "Description": v(draft.description),
+        "CurrencyID": v(draft.currency),
+        "Hold": v(False),
+        "Details": details,
+    }
+    if draft.freight:
+        record["FreightPrice"] = v(cents(draft.freight))
+    if draft.tax_id:
+        record["IsTaxValid"] = v(True)
+        record["TaxDetails"] = [{"TaxID": v(draft.tax_id), "TaxAmount": v(cents(draft.tax_total))}]
+    return record
+
+
+def credit_memo(record: Mapping[str, Any]) -> ErpCreditMemo:
+    return ErpCreditMemo(
+        doc_type=str(value(record, "Type", "Credit Memo")),
+        number=str(value(record, "ReferenceNbr", "")),
+        amount=dec(record, "Amount"),
+        balance=dec(record, "Balance"),
+        status=str(value(record, "Status", "")),
+    )
+
+
+def refund_record(memo: ErpCreditMemo, draft: PaymentDraft) -> dict[str, Any]:
+    """The Payment of type Refund to PUT: the money paid back, applied to the credit memo."""
+    record = _payment_head("Refund", draft)
+    record["DocumentsToApply"] = [
+        {"DocType": v(memo.doc_type), "ReferenceNbr": v(memo.number), "AmountPaid": v(cents(draft.amount))}
+    ]
     return record
 
 

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
-from erpsync.model import ChangeNotice, Customer, Invoice, Order, Shipment, StoreOrderRef
+from erpsync.model import ChangeNotice, CreditMemo, Customer, Invoice, Order, Shipment, StoreOrderRef
 from erpsync.systems.magento.client import Filter, MagentoClient
 from erpsync.systems.magento.mapping import (
+    credit_memo_from_magento,
     customer_from_magento,
     customer_to_magento,
     document_items,
@@ -163,6 +164,36 @@ class MagentoOrders(MagentoOrderChanges):
 
     def find(self, number: str) -> str | None:
         return self.store.find_order_id(number)
+
+
+class MagentoCreditMemos:
+    """Store credit memos (refunds), the source of the credit-memos flow."""
+
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Credit memos with ``updated_at`` after ``since``, by keyset (as ``order_pages``)."""
+        client = self.store.client
+        for rows, done in client.changed_pages(
+            "/V1/creditmemos", format_timestamp(since), page_size=self.store.page_size
+        ):
+            notices = [
+                ChangeNotice(
+                    source=self.store.name,
+                    entity="creditmemo",
+                    id=str(row.get("entity_id")),
+                    version=str(row.get("updated_at") or ""),
+                )
+                for row in rows
+            ]
+            yield Page(notices, parse_timestamp(done))
+
+    def get(self, id: str) -> CreditMemo:
+        """The credit memo and, for its customer and lines, its order (two reads)."""
+        memo = self.store.client.get(f"/V1/creditmemo/{_id(id)}")
+        order = self.store.client.get(f"/V1/orders/{_id(str(memo.get('order_id')))}")
+        return credit_memo_from_magento(memo, order, self.store.amounts())
 
 
 class MagentoOrderTarget:
@@ -360,6 +391,7 @@ class MagentoSystem:
             ("payment", "source"): MagentoOrderChanges(self.store, "payment"),
             ("cancellation", "source"): MagentoOrderChanges(self.store, "cancellation"),
             ("cancellation", "target"): MagentoCancellations(self.store),
+            ("creditmemo", "source"): MagentoCreditMemos(self.store),
             ("shipment", "target"): MagentoShipments(self.store),
             ("invoice", "target"): MagentoInvoices(self.store),
             ("customer", "source"): MagentoCustomers(client, settings, connection),

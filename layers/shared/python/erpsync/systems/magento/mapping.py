@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from erpsync.errors import MappingMissing, ValidationFailed
-from erpsync.model import Address, Customer, DocumentLine, Order, OrderLine, cents
+from erpsync.model import Address, CreditMemo, Customer, DocumentLine, Order, OrderLine, RefundLine, cents
 
 SYSTEM = "magento"
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -267,6 +267,66 @@ def order_from_magento(data: Any, amounts: str = "base") -> Order:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise _fail(order_id, field, f"is invalid: {first['msg']}") from exc
+
+
+def credit_memo_from_magento(memo: Any, order: Any, amounts: str = "base") -> CreditMemo:
+    """A Magento credit memo (``GET /V1/creditmemo/{id}``) of ``order`` (``GET /V1/orders/{id}``) as
+    the canonical CreditMemo, in the currency ``amounts`` says (as ``order_from_magento``). Lines
+    are the refunded items that carry money (a configurable's child and a priced bundle's parent
+    carry none); a memo discount beyond its lines' (a shipping discount given back) comes off the
+    refunded shipping."""
+    if not isinstance(memo, Mapping) or not isinstance(order, Mapping):
+        raise ValidationFailed("magento credit memo: not a JSON object", system=SYSTEM)
+    memo_id = memo.get("entity_id")
+    where = f"credit memo {memo.get('increment_id') or memo_id}: "
+    money = Amounts(
+        {**memo, "order_currency_code": memo.get("order_currency_code") or order.get("order_currency_code")},
+        order.get("increment_id"),
+        in_base=amounts != "order",
+    )
+    by_id = {it.get("item_id"): it for it in order.get("items") or [] if isinstance(it, Mapping)}
+    lines: list[RefundLine] = []
+    for row in memo.get("items") or []:
+        qty = _decimal(row, "qty", where, memo_id)
+        price = money.get(row, "price", where)
+        if qty <= 0 or price <= 0:
+            continue
+        item = by_id.get(row.get("order_item_id")) or {}
+        lines.append(
+            RefundLine(
+                line_id=str(row.get("order_item_id")),
+                sku=str(row.get("sku") or item.get("sku") or ""),
+                description=str(row.get("name") or item.get("name") or ""),
+                qty=qty,
+                unit_price=price,
+                discount=abs(money.get(row, "discount_amount", where)),
+                tax=money.get(row, "tax_amount", where),
+            )
+        )
+    discount_total = abs(money.get(memo, "discount_amount"))
+    extra_discount = cents(discount_total - sum((ln.discount for ln in lines), Decimal("0")))
+    payment = order.get("payment") or {}
+    try:
+        return CreditMemo(
+            source_id=str(memo_id),
+            number=str(memo.get("increment_id") or memo_id),
+            order_id=str(memo.get("order_id")),
+            order_number=str(order.get("increment_id") or ""),
+            email=str(order.get("customer_email") or ""),
+            currency=money.currency,
+            created_at=parse_timestamp(memo.get("created_at")),
+            updated_at=parse_timestamp(memo.get("updated_at")),
+            lines=lines,
+            shipping=money.get(memo, "shipping_amount") - max(extra_discount, Decimal("0")),
+            adjustment=money.get(memo, "adjustment_positive") - money.get(memo, "adjustment_negative"),
+            tax_total=money.get(memo, "tax_amount"),
+            grand_total=money.get(memo, "grand_total", required=True),
+            online=bool(memo.get("transaction_id")),
+            transaction_id=str(memo.get("transaction_id") or ""),
+            payment_method=payment.get("method") or None,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise ValidationFailed(f"magento {where}{exc}", system=SYSTEM) from exc
 
 
 # ------------------------------------------------------------------------- fulfilment out
