@@ -18,19 +18,12 @@ def refund_chapter(story: Story, console: Console) -> list[str]:
     """Tell the story; the problems found (empty: it all adds up)."""
     problems: list[str] = []
     acu, mag = story.acumatica, story.magento
-    invoiced = [o for o in story.orders if o.increment_id in story.invoiced]
-    if not invoiced:
-        return ["no invoiced order to refund"]
-    target = next((o for o in invoiced if o.kind == "coupon"), invoiced[0])
-    order = mag.call("GET", f"/orders/{target.entity_id}")
-    line = next(
-        it
-        for it in order["items"]
-        if it.get("parent_item_id") is None and Decimal(str(it.get("qty_invoiced") or 0)) > 0
-    )
+    order, line = _part_to_refund(story)
+    if order is None or line is None:
+        return ["no invoiced order with two items or more to refund in part"]
     memo_id = mag.call(
         "POST",
-        f"/order/{target.entity_id}/refund",
+        f"/order/{order['entity_id']}/refund",
         json={
             "items": [{"order_item_id": line["item_id"], "qty": 1}],
             "notify": True,
@@ -74,3 +67,21 @@ def refund_chapter(story: Story, console: Console) -> list[str]:
     if len(refunds) != 1 or Decimal(str(v(refunds[0]["PaymentAmount"]))) != refunded:
         problems.append(f"credit memo {memo['increment_id']}: {len(refunds)} refund(s) in Acumatica")
     return problems
+
+
+def _part_to_refund(story: Story) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """An invoiced story order with two items or more (one of them is refunded), and that item's
+    line: a discounted one when there is one."""
+    for placed in sorted(story.orders, key=lambda o: o.kind != "coupon"):
+        if placed.increment_id not in story.invoiced:
+            continue
+        order = story.magento.call("GET", f"/orders/{placed.entity_id}")
+        lines = [
+            it
+            for it in order["items"]
+            if it.get("parent_item_id") is None and Decimal(str(it.get("qty_invoiced") or 0)) > 0
+        ]
+        if sum(Decimal(str(it["qty_invoiced"])) for it in lines) >= 2:
+            lines.sort(key=lambda it: -Decimal(str(it.get("discount_amount") or 0)))
+            return order, lines[0]
+    return None, None
