@@ -310,6 +310,41 @@ def _bulk(
 
 
 @app.command()
+def reconcile(
+    days: Annotated[float, typer.Option("--days", help="Store orders created in the last N days")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line per difference")] = False,
+    stack: StackOpt = None,
+) -> None:
+    """Do the books match? Order by order, what the store charged, captured and refunded against the
+    ERP's sales order total, applied payments and credit memos; every difference with both ids and
+    amounts, and store orders missing in the ERP. Exit status 1 when anything differs."""
+    target.choose(stack)
+    from erpsync.runtime.lambda_app import build
+    from erpsync.runtime.reconcile import reconcile as run
+
+    result = run(build("orders"), days)
+    if as_json:
+        for d in result.differences:
+            print(json.dumps(d.as_json()))
+        raise typer.Exit(1 if result.differences else 0)
+    if result.differences:
+        table = Table("store order", "what", "store", "store amount", "ERP", "ERP amount", title="differences")
+        for d in result.differences:
+            table.add_row(
+                d.number,
+                d.what,
+                d.store_ref,
+                "-" if d.store_amount is None else str(d.store_amount),
+                d.erp_ref or "-",
+                "-" if d.erp_amount is None else str(d.erp_amount),
+            )
+        console.print(table)
+    left = f"; {result.left_out} left out by the order sync preferences" if result.left_out else ""
+    console.print(result.summary() + left, markup=False)
+    raise typer.Exit(1 if result.differences else 0)
+
+
+@app.command()
 def retry(
     flow: Annotated[str, typer.Argument(help="A flow of the catalogue", autocompletion=_complete_flow)],
     ids: Annotated[

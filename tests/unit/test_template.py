@@ -472,7 +472,18 @@ def test_the_daily_report_function_its_schedule_and_env(template: dict[str, Any]
         "PublishReport": ["sns:Publish"],
         "ReadSyncLog": ["dynamodb:Query"],
         "PeekFailedQueues": ["sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"],
+        # the books of the day (reconcile): settings, bindings and the rate gates' seats, both systems' secrets
+        "ReconcileState": [
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        ],
+        "ReadSystemSecrets": ["secretsmanager:GetSecretValue"],
     }
+    assert statements["ReconcileState"]["Resource"] == {"Fn::GetAtt": ["BindingsTable", "Arn"]}
     assert statements["PublishReport"]["Resource"] == {"Ref": "AlertsTopic"}
     assert statements["ReadSyncLog"]["Resource"] == {"Fn::Sub": "${SyncLogTable.Arn}/index/by-outcome"}
     assert statements["PeekFailedQueues"]["Resource"]["Fn::Sub"].endswith(":${AWS::StackName}-*-dlq")

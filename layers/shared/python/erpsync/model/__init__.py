@@ -9,6 +9,7 @@ from __future__ import annotations
 from erpsync.model.money import allocate_proportionally, cents
 from erpsync.model.records import (
     Address,
+    Books,
     ChangeNotice,
     CreditMemo,
     CreditMemoDraft,
@@ -33,6 +34,7 @@ from erpsync.model.records import (
 
 __all__ = [
     "Address",
+    "Books",
     "ChangeNotice",
     "CreditMemo",
     "CreditMemoDraft",

@@ -341,6 +341,20 @@ class ErpCreditMemo(Model):
         return self.status not in ("", "On Hold", "Balanced")
 
 
+class Books(Model):
+    """What one order's money is on one side: charged, paid and given back (for ``reconcile``)."""
+
+    number: str
+    """The store order number (the one both sides carry)."""
+    ref: str = ""
+    """The order's id on this side (a store id, an ERP ``<type>/<number>``)."""
+    total: Decimal
+    paid: Decimal = Decimal("0")
+    refunded: Decimal = Decimal("0")
+    currency: str = ""
+    state: str = ""
+
+
 class Track(Model):
     number: str
     carrier: str = ""

@@ -77,6 +77,8 @@ class Report:
     since: datetime
     until: datetime
     flows: list[FlowDay]
+    books: str = ""
+    """Whether the store's and the ERP's books match for the orders of the period (``reconcile``)."""
 
     @property
     def quiet(self) -> bool:
@@ -116,8 +118,12 @@ class Report:
                 "If the store or the ERP did change records in that time, check that the webhooks",
                 "reach the stack and the schedules run (the stack's CloudWatch dashboard and alarms).",
             ]
+            if self.books:
+                lines += ["", f"Books: {self.books}"]
             return "\n".join(lines) + "\n"
         lines += _table(self.flows)
+        if self.books:
+            lines += ["", f"Books: {self.books}"]
         failed = [(f.flow, f.failed_by) for f in self.flows if f.failed_by]
         if failed:
             lines += ["", "Failed (onto the failures desk), by error type:"]
@@ -287,6 +293,19 @@ def queue_urls(flows: Iterable[str] | None = None) -> dict[str, str]:
     return {name: queues.queue_url(name) for name in (flows or [f.name for f in FLOWS])}
 
 
+def books(hours: float) -> str:
+    """The reconciliation of the store orders of the last ``hours`` in one line (``erpsync reconcile``
+    lists each difference), or why it could not be made: the rest of the report goes out anyway."""
+    try:
+        from erpsync.runtime.lambda_app import build
+        from erpsync.runtime.reconcile import reconcile
+
+        return reconcile(build("orders"), hours / 24).summary()
+    except Exception as exc:
+        log.exception("could not reconcile the orders of the last %s hours", hours)
+        return f"could not be compared ({type(exc).__name__}: {exc})"[:300]
+
+
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """The report function: gather the report of the last ``hours`` (event, default 24) and publish it
     to ``ALERTS_TOPIC_ARN`` (without one, only return it)."""
@@ -298,6 +317,7 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         stack=os.environ.get("STACK_NAME", "erpsync"),
         hours=hours,
     )
+    report.books = books(hours)
     topic = os.environ.get("ALERTS_TOPIC_ARN", "")
     message_id = publish(report, topic) if topic else ""
     log.info(

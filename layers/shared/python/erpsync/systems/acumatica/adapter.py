@@ -15,10 +15,12 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from erpsync.errors import NotFoundError, PermanentError, ValidationFailed
 from erpsync.model import (
+    Books,
     ChangeNotice,
     CreditMemoDraft,
     Customer,
@@ -435,8 +437,52 @@ class AcumaticaOrders:
     def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
         return self.erp.create_order(draft)
 
+    def books(self, refs: dict[str, str]) -> dict[str, Books]:
+        """Store order number -> the money of its sales order (``refs``: number -> ``<type>/<number>``):
+        the order total, the payments applied to it, and the credit memos that carry the number;
+        10 orders a request."""
+        out: dict[str, Books] = {}
+        items = list(refs.items())
+        for i in range(0, len(items), BOOKS_CHUNK):
+            chunk = dict(items[i : i + BOOKS_CHUNK])
+            by_ref = {ref: number for number, ref in chunk.items()}
+            keys = " or ".join(
+                f"(OrderType eq {odata_string(t)} and OrderNbr eq {odata_string(n)})"
+                for t, _, n in (ref.rpartition("/") for ref in chunk.values())
+            )
+            for row in self.erp.client.get_list("SalesOrder", filter=keys, expand="Payments"):
+                ref = f"{mapping.value(row, 'OrderType')}/{mapping.value(row, 'OrderNbr')}"
+                number = by_ref.get(ref)
+                if number is None:
+                    continue
+                paid = sum(
+                    (mapping.dec(p, "AppliedToOrder") for p in row.get("Payments") or [] if isinstance(p, dict)),
+                    Decimal(0),
+                )
+                out[number] = Books(
+                    number=number,
+                    ref=ref,
+                    total=mapping.dec(row, "OrderTotal"),
+                    paid=paid,
+                    currency=str(mapping.value(row, "CurrencyID", "") or ""),
+                    state=str(mapping.value(row, "Status", "") or ""),
+                )
+            names = " or ".join(f"CustomerOrder eq {odata_string(n[: mapping.REFERENCE_MAX])}" for n in chunk)
+            memos = self.erp.client.get_list(
+                "SalesInvoice",
+                filter=f"Type eq 'Credit Memo' and ({names})",
+                select="Type,ReferenceNbr,CustomerOrder,Amount,Status",
+            )
+            for row in memos:
+                books = out.get(str(mapping.value(row, "CustomerOrder", "")))
+                if books is not None and mapping.value(row, "Status") not in ("Voided", "Canceled"):
+                    books.refunded += mapping.dec(row, "Amount")
+        return out
+
 
 PAYMENT_FIELDS = "Type,ReferenceNbr,PaymentAmount,Status,PaymentRef"
+BOOKS_CHUNK = 10
+"""Sales orders a ``books`` request asks for (their keys ORed in one filter)."""
 
 
 class AcumaticaPayments:

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
-from erpsync.model import ChangeNotice, CreditMemo, Customer, Invoice, Order, Shipment, StoreOrderRef
+from erpsync.model import Books, ChangeNotice, CreditMemo, Customer, Invoice, Order, Shipment, StoreOrderRef
 from erpsync.systems.magento.client import Filter, MagentoClient
 from erpsync.systems.magento.mapping import (
+    Amounts,
     credit_memo_from_magento,
     customer_from_magento,
     customer_to_magento,
@@ -161,6 +162,27 @@ class MagentoOrders(MagentoOrderChanges):
 
     def __init__(self, store: MagentoStore) -> None:
         super().__init__(store, "order")
+
+    def books(self, since: datetime) -> Iterator[Books]:
+        """The money of every order created after ``since``: charged, captured, refunded (in the
+        currency the connection pushes), page by page."""
+        rows = self.store.client.search(
+            "/V1/orders",
+            [Filter("created_at", format_timestamp(since), "gt")],
+            sort=[("entity_id", "ASC")],
+            page_size=self.store.page_size,
+        )
+        for row in rows:
+            money = Amounts(row, row.get("increment_id"), in_base=self.store.amounts() != "order")
+            yield Books(
+                number=str(row.get("increment_id") or ""),
+                ref=str(row.get("entity_id")),
+                total=money.get(row, "grand_total"),
+                paid=money.get(row, "total_paid"),
+                refunded=money.get(row, "total_refunded"),
+                currency=money.currency,
+                state=str(row.get("state") or ""),
+            )
 
     def find(self, number: str) -> str | None:
         return self.store.find_order_id(number)
