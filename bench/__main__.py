@@ -19,6 +19,7 @@ from bench import (
     initial_load,
     latency,
     memory,
+    order_money,
     per_record,
     poll_cost,
     poll_memory,
@@ -68,6 +69,8 @@ def main() -> int:
         results["catalog"] = catalog.run(bench, RUNS)  # it switches the catalog on for the route
         step("products poll as the catalog grows")
         results["catalog_poll"] = catalog_poll.run(bench, RUNS)
+        step("payments and credit memos")
+        results["order_money"] = order_money.run(bench, RUNS)
         step("initial load of the catalog")
         results["initial_load"] = initial_load.run(bench)
     step("webhook latency")

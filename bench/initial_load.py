@@ -219,20 +219,25 @@ def section(result: dict[str, Any]) -> list[str]:
 
 
 def write_section(result: dict[str, Any], doc: Path = ROOT / "docs" / "PERFORMANCE.md") -> None:
-    """Put this benchmark's section into ``doc`` (in place of the one there, else before the ideas
-    not implemented) and into ``.erpsync/bench.json`` when a full run left one."""
+    """Put this benchmark's section into ``doc`` and ``.erpsync/bench.json`` (``put_section``)."""
+    put_section("initial_load", SECTION, section(result), result, doc)
+
+
+def put_section(key: str, heading: str, lines: list[str], result: Any, doc: Path) -> None:
+    """Put a benchmark's section (``lines``, starting with ``heading``) into ``doc``: in place of the
+    one there, else before the ideas not implemented; and its result into ``.erpsync/bench.json``
+    under ``key`` when a full run left one (``python -m bench --report-only`` then shows it)."""
     text = doc.read_text()
-    section_text = "\n".join(section(result))
-    start = text.find(SECTION)
+    start = text.find(heading)
     if start == -1:
         start = end = text.index("## Ideas not implemented")
     else:
-        end = text.index("\n## ", start + len(SECTION)) + 1
-    doc.write_text(text[:start] + section_text + "\n" + text[end:])
+        end = text.index("\n## ", start + len(heading)) + 1
+    doc.write_text(text[:start] + "\n".join(lines) + "\n" + text[end:])
     kept = ROOT / ".erpsync" / "bench.json"
     if kept.exists():
         results = json.loads(kept.read_text())
-        results["initial_load"] = result
+        results[key] = result
         kept.write_text(json.dumps(results, indent=1, default=str))
 
 

@@ -491,6 +491,11 @@ def write(r: dict[str, Any], path: Path) -> None:
 
         for line in initial_load.section(r["initial_load"]):
             w(line)
+    if "order_money" in r:
+        from bench import order_money
+
+        for line in order_money.section(r["order_money"]):
+            w(line)
     w("## Ideas not implemented")
     w("")
     w("- Throughput: hold a seat for a worker's whole Acumatica call sequence rather than per request; take")

@@ -122,3 +122,17 @@ def test_the_initial_load_reads_pages_only_and_writes_products_in_bulk(bench: Be
         bulk = 1 + 1 + 1  # the bulk, its status, one search for the ids of a page of 100
         assert row["magento_requests"] <= pages * bulk + 10, row
     assert r["memory_ratio"] < 1.3
+
+
+def test_payments_and_credit_memos_cost_no_more_than_the_naive_connector(bench: Bench) -> None:
+    """The small version of benchmark 12: each side's records synced, and erpsync's requests per
+    payment and per credit memo at most the naive connector's."""
+    from bench import order_money
+
+    bench.settings({"tax_id": "STORETAX"})
+    r = order_money.run(bench, runs=1, orders=2)
+    for key in ("payment", "naive_payment", "credit", "naive_credit"):
+        assert r[key]["records"] == 2, (key, r[key])
+    assert r["payment"]["acumatica"] <= r["naive_payment"]["acumatica"]
+    assert r["payment"]["magento"] < r["naive_payment"]["magento"]
+    assert r["credit"]["acumatica"] <= r["naive_credit"]["acumatica"]

@@ -223,3 +223,29 @@ def test_a_refund_of_discounted_taxed_lines_adds_up_to_the_cent(shop: RefundShop
     [cm] = shop.erp_credit_memos()
     assert D(str(v(cm["Amount"]))) == D(str(memo["base_grand_total"]))
     assert D(str(v(cm["TaxTotal"]))) == D(str(memo["base_tax_amount"]))
+
+
+def test_a_credit_memo_costs_two_magento_reads_and_four_acumatica_writes(shop: RefundShop) -> None:
+    """The happy path asks nothing it knows: the customer and the sales order come from the
+    bindings, a released credit memo is not read back; lookups happen only after a lost answer.
+    (An action is a long-running operation: its POST answers 202 and its status is read once.)"""
+    _, invoice_id = shop.paid_order()
+    memo = shop.refund(f"/V1/invoice/{invoice_id}/refund", {"isOnline": True})
+    shop.mhttp.delete("/_sim/requests")
+    shop.ahttp.delete("/_sim/requests")
+    assert shop.sync_memo(memo).outcome == "synced"
+    magento = [f"{r['method']} {r['path']}" for r in shop.mhttp.get("/_sim/requests").json()["requests"]]
+    acumatica = [
+        f"{r['method']} {r['path'].split('24.200.001/')[-1].split('/status/')[0]}"
+        for r in shop.ahttp.get("/_sim/requests").json()["requests"]
+        if "/auth/" not in r["path"]
+    ]
+    assert [m.split("/V1/")[-1].split("/")[0] for m in magento] == ["creditmemo", "orders"], magento
+    assert acumatica == [
+        "PUT SalesInvoice",
+        "POST SalesInvoice/ReleaseSalesInvoice",
+        "GET SalesInvoice/ReleaseSalesInvoice",
+        "PUT Payment",
+        "POST Payment/ReleasePayment",
+        "GET Payment/ReleasePayment",
+    ], acumatica

@@ -89,7 +89,7 @@ class CreditMemoRules(RecordSync):
             binding,
             lambda: port.find(memo.number, customer_id),
             lambda: port.create(draft),
-            look_first=True,
+            look_first=self.settings.lookup_before_create,
         )
         notes = [
             f"{'created' if created else 'found'} {self.target} credit memo {erp_memo.number} of {erp_memo.amount}"
@@ -122,21 +122,29 @@ class CreditMemoRules(RecordSync):
     def _refund(
         self, memo: CreditMemo, erp_memo: ErpCreditMemo, customer_id: str, order_type: str, number: str
     ) -> ErpPayment:
-        """The refund that pays the credit memo out: the one that carries the store credit memo
-        number when there is one (a retry after a lost answer), else a new one; released."""
+        """The refund that pays the credit memo out, made once (``create_once``: after a lost
+        answer the one that carries the store credit memo number is found); released."""
         port = self.ctx.target_port
-        held = [p for p in port.refunds_of(memo.number, customer_id) if not p.voided]
-        if held:
-            refund = held[0]
-        elif erp_memo.balance <= 0 and erp_memo.released:
-            raise ValidationFailed(
-                f"{self.target} credit memo {erp_memo.number} has no balance left to refund, and no refund of "
-                f"{self.source} credit memo {memo.number} is there: it was settled another way; look at it there"
-            )
-        else:
-            refund = port.refund(erp_memo, self._refund_draft(memo, customer_id, order_type, number))
+        key = ("creditmemo-refund", self.source, memo.source_id, self.target)
+
+        def held() -> ErpPayment | None:
+            found = [p for p in port.refunds_of(memo.number, customer_id) if not p.voided]
+            return found[0] if found else None
+
+        def make() -> ErpPayment:
+            if created_memo_settled(erp_memo):
+                raise ValidationFailed(
+                    f"{self.target} credit memo {erp_memo.number} has no balance left to refund, and no refund of "
+                    f"{self.source} credit memo {memo.number} is there: it was settled another way; look at it there"
+                )
+            return port.refund(erp_memo, self._refund_draft(memo, customer_id, order_type, number))
+
+        refund, _ = self.create_once(
+            key, self.bindings.get(*key), held, make, look_first=self.settings.lookup_before_create
+        )
         if not refund.released:
             port.payments.release(refund)
+        self.bindings.put(Binding(*key, other_id=refund.number))
         return refund
 
     def draft(self, memo: CreditMemo, customer_id: str, erp_order: str) -> CreditMemoDraft:
@@ -198,3 +206,8 @@ class CreditMemoRules(RecordSync):
             description=f"{self.source} refund of credit memo {memo.number}, order {memo.order_number}"
             + (" (online)" if memo.online else " (offline)"),
         )
+
+
+def created_memo_settled(memo: ErpCreditMemo) -> bool:
+    """Whether a released credit memo has nothing left to refund (paid out another way)."""
+    return memo.released and memo.balance <= 0

@@ -541,16 +541,19 @@ class AcumaticaCreditMemos:
         return mapping.credit_memo(self.erp.client.put("SalesInvoice", mapping.credit_memo_record(draft)))
 
     def release(self, memo: ErpCreditMemo) -> ErpCreditMemo:
-        """Release (post) the credit memo; one already released is left as it is. As it is after."""
-        key = [memo.doc_type, memo.number]
+        """Release (post) the credit memo; one already released is left as it is. As it is after
+        (a release leaves its whole amount open to refund; one released before is read back)."""
         try:
             self.erp.client.action(
                 "SalesInvoice", "ReleaseSalesInvoice", {"Type": memo.doc_type, "ReferenceNbr": memo.number}
             )
         except PermanentError:
-            if not mapping.credit_memo(self.erp.client.get_record("SalesInvoice", key, select=self.FIELDS)).released:
+            key = [memo.doc_type, memo.number]
+            current = mapping.credit_memo(self.erp.client.get_record("SalesInvoice", key, select=self.FIELDS))
+            if not current.released:
                 raise
-        return mapping.credit_memo(self.erp.client.get_record("SalesInvoice", key, select=self.FIELDS))
+            return current
+        return memo.model_copy(update={"status": "Open", "balance": memo.amount})
 
     def refunds_of(self, store_number: str, customer_id: str) -> list[ErpPayment]:
         """The refunds (voided ones too) that carry the store credit memo number."""

@@ -1,0 +1,259 @@
+"""Benchmark 12: the order's money after the sale, payments and credit memos, requests per record,
+erpsync beside a naive connector in the same run.
+
+On the local stack, per run: ``2 x ORDERS`` Magento orders (Luma's sample products) are placed,
+invoiced with capture in Magento and sent to Acumatica by the orders flow. Half of them (paid by card)
+are paid by erpsync (the payments flow's poll, then its queue worked as Lambda would), the other half
+(paid by purchase order, which a payments rule leaves out of erpsync's way) by the naive connector;
+then one item of each is refunded in Magento, and the credit memos reach Acumatica the same way, each
+half by one side (erpsync's first; the naive ones are then polled past). Requests are counted from
+the sims' logs; sign-ins are left out (a warm container is signed in; the naive one is given the
+same favour). An Acumatica action is a long-running operation: its POST and the read of its status
+count as two.
+
+The naive connector does per record what a first version does:
+
+- payment: read the order from Magento, find its sales order in Acumatica (``CustomerOrder``), create
+  the payment applied to it, release it;
+- credit memo: read the credit memo and its order from Magento, find the sales order (for the
+  customer), create the credit memo, release it, create the refund applied to it, release it.
+
+It looks nothing up before it writes, so it pays or credits twice after a lost answer; erpsync
+looks only then (a pending binding), so its happy path costs what the naive one does or less.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from bench.common import RUNS, Bench, median, warm_sessions
+from bench.poll_cost import purge
+
+ORDERS = 8
+SECTION = "## 12. The order's money: payments and credit memos, beside a naive connector"
+
+
+def _count(bench: Bench) -> dict[str, int]:
+    out = {}
+    for system in ("magento", "acumatica"):
+        rows = bench.requests(system)
+        out[system] = sum(1 for r in rows if "/auth/" not in r["path"] and not r["path"].endswith("/token"))
+    return out
+
+
+def _place(bench: Bench, count: int, customers: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:
+    """Orders placed, invoiced with capture in Magento (what a card checkout leaves)."""
+    from sandbox.sims import magento_orders as mo
+
+    carts = [[mo.CartLine("24-MB01", 2)], [mo.CartLine("24-MB04", 1), mo.CartLine("24-WG084", 3)]]
+    out = []
+    for i in range(count):
+        order = mo.build_order(
+            bench.story.catalog, carts[i % 2], customer=customers[i % len(customers)], payment_method=method
+        )
+        saved = bench.story.magento.call("POST", "/orders", json={"entity": order})
+        bench.story.magento.call("POST", f"/order/{saved['entity_id']}/invoice", json={"capture": True})
+        out.append(bench.story.magento.call("GET", f"/orders/{saved['entity_id']}"))
+    return out
+
+
+def _refund(bench: Bench, order: dict[str, Any]) -> None:
+    line = next(it for it in order["items"] if it.get("parent_item_id") is None)
+    bench.story.magento.call(
+        "POST",
+        f"/order/{order['entity_id']}/refund",
+        json={"items": [{"order_item_id": line["item_id"], "qty": 1}], "arguments": {"shipping_amount": 0}},
+    )
+
+
+def _erpsync(bench: Bench, rt: Any) -> dict[str, float]:
+    bench.clear()
+    rt.poll()
+    outcomes = rt.drain()
+    synced = sum(o.outcome == "synced" for o in outcomes)
+    reqs = _count(bench)
+    return {"records": synced, "magento": reqs["magento"] / synced, "acumatica": reqs["acumatica"] / synced}
+
+
+class Naive:
+    """The first-version connector, over the story's plain clients (sign-ins not counted)."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.mag, self.acu = bench.story.magento, bench.story.acumatica
+
+    def _sales_order(self, number: str) -> dict[str, Any]:
+        flt = quote(f"CustomerOrder eq '{number}'")
+        return dict(self.acu.get("SalesOrder", f"$filter={flt}&$select=OrderType,OrderNbr,CustomerID")[0])
+
+    def pay(self, order_id: int) -> None:
+        order = self.mag.call("GET", f"/orders/{order_id}")
+        so = self._sales_order(order["increment_id"])
+        payment = self.acu.put(
+            "Payment",
+            {
+                "Type": {"value": "Payment"},
+                "CustomerID": so["CustomerID"],
+                "PaymentMethod": {"value": "CREDITCARD"},
+                "PaymentAmount": {"value": order["total_paid"]},
+                "PaymentRef": {"value": order["payment"].get("last_trans_id") or order["increment_id"]},
+                "OrdersToApply": [{"OrderType": so["OrderType"], "OrderNbr": so["OrderNbr"]}],
+            },
+        )
+        self.acu.action("Payment", "ReleasePayment", {"Type": payment["Type"], "ReferenceNbr": payment["ReferenceNbr"]})
+
+    def credit(self, memo_id: int) -> None:
+        memo = self.mag.call("GET", f"/creditmemo/{memo_id}")
+        order = self.mag.call("GET", f"/orders/{memo['order_id']}")
+        so = self._sales_order(order["increment_id"])
+        lines = [
+            {
+                "InventoryID": {"value": it["sku"]},
+                "Qty": {"value": it["qty"]},
+                "UnitPrice": {"value": it["price"]},
+                "DiscountAmount": {"value": it.get("discount_amount") or 0},
+                "ManualDiscount": {"value": True},
+            }
+            for it in memo["items"]
+            if it.get("price")
+        ]
+        cm = self.acu.put(
+            "SalesInvoice",
+            {
+                "Type": {"value": "Credit Memo"},
+                "CustomerID": so["CustomerID"],
+                "Hold": {"value": False},
+                "Details": lines,
+            },
+        )
+        self.acu.action("SalesInvoice", "ReleaseSalesInvoice", {"Type": cm["Type"], "ReferenceNbr": cm["ReferenceNbr"]})
+        refund = self.acu.put(
+            "Payment",
+            {
+                "Type": {"value": "Refund"},
+                "CustomerID": so["CustomerID"],
+                "PaymentMethod": {"value": "CREDITCARD"},
+                "PaymentAmount": cm["Amount"],
+                "DocumentsToApply": [{"DocType": cm["Type"], "ReferenceNbr": cm["ReferenceNbr"]}],
+            },
+        )
+        self.acu.action("Payment", "ReleasePayment", {"Type": refund["Type"], "ReferenceNbr": refund["ReferenceNbr"]})
+
+
+def _naive(bench: Bench, act: Any, ids: list[int]) -> dict[str, float]:
+    bench.clear()
+    for i in ids:
+        act(i)
+    reqs = _count(bench)
+    return {"records": len(ids), "magento": reqs["magento"] / len(ids), "acumatica": reqs["acumatica"] / len(ids)}
+
+
+def run(bench: Bench, runs: int = RUNS, orders: int = ORDERS) -> dict[str, Any]:
+    customers = bench.story.seed_customers(2)
+    # the naive connector's orders are paid by purchase order: erpsync's rule leaves them to it
+    bench.settings({"payments": {"rules": {"purchaseorder": {"action": "skip"}}}})
+    rts = {flow: bench.runtime(flow) for flow in ("orders", "payments", "credit-memos")}
+    for rt in rts.values():
+        warm_sessions(rt)
+    naive = Naive(bench)
+    samples: dict[str, list[dict[str, float]]] = {k: [] for k in ("payment", "naive_payment", "credit", "naive_credit")}
+    try:
+        for _ in range(runs):
+            for flow in ("payments", "credit-memos"):  # what earlier sections left is not counted here
+                rts[flow].poll()
+                purge(bench, flow)
+            mine = _place(bench, orders, customers, "braintree")
+            theirs = _place(bench, orders, customers, "purchaseorder")
+            rts["orders"].poll()
+            rts["orders"].drain()
+            samples["payment"].append(_erpsync(bench, rts["payments"]))
+            samples["naive_payment"].append(_naive(bench, naive.pay, [int(o["entity_id"]) for o in theirs]))
+            for o in mine:
+                _refund(bench, o)
+            samples["credit"].append(_erpsync(bench, rts["credit-memos"]))
+            before = _memo_ids(bench)
+            for o in theirs:
+                _refund(bench, o)
+            samples["naive_credit"].append(_naive(bench, naive.credit, sorted(_memo_ids(bench) - before)))
+            rts["credit-memos"].poll()  # the naive ones are not erpsync's to sync
+            purge(bench, "credit-memos")
+    finally:
+        bench.settings({"payments": {"rules": {"purchaseorder": None}}})
+    from datetime import UTC, datetime
+
+    from bench.common import git_commit
+    from bench.initial_load import ROOT
+
+    result: dict[str, Any] = {
+        "runs": runs,
+        "orders": orders,
+        "commit": git_commit(ROOT),
+        "run_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+    }
+    for key, rows in samples.items():
+        result[key] = {k: median([r[k] for r in rows]) for k in ("records", "magento", "acumatica")}
+    return result
+
+
+def _memo_ids(bench: Bench) -> set[int]:
+    return {int(m["entity_id"]) for m in bench.story.magento.search("/creditmemos", "entity_id", 0, "gt")}
+
+
+def section(result: dict[str, Any]) -> list[str]:
+    """The benchmark's part of docs/PERFORMANCE.md."""
+    lines = [
+        SECTION,
+        "",
+        f"Run: commit `{result.get('commit', '?')}`, {result.get('run_at', '?')}. "
+        f"{result['runs']} runs of {result['orders']} records per side (`bench/order_money.py`): card orders "
+        "invoiced with capture in Magento, paid in Acumatica by the payments flow (poll, then the queue) or "
+        "by the naive connector; then one item of each refunded in Magento and the credit memo brought to "
+        "Acumatica (credit memo released, refund applied and released). Requests per record, medians; "
+        "sign-ins left out; an Acumatica action counts twice (its POST and the read of its status).",
+        "",
+        "| record | connector | records | Magento req/record | Acumatica req/record |",
+        "|---|---|---|---|---|",
+    ]
+    for key, record, who in (
+        ("payment", "payment", "erpsync"),
+        ("naive_payment", "payment", "naive"),
+        ("credit", "credit memo", "erpsync"),
+        ("naive_credit", "credit memo", "naive"),
+    ):
+        r = result[key]
+        lines.append(f"| {record} | {who} | {r['records']:.0f} | {r['magento']:.2f} | {r['acumatica']:.2f} |")
+    p, np_, c, nc = (result[k] for k in ("payment", "naive_payment", "credit", "naive_credit"))
+    lines += [
+        "",
+        f"- Payments: erpsync {p['magento']:.2f} Magento and {p['acumatica']:.2f} Acumatica requests per payment, "
+        f"the naive connector {np_['magento']:.2f} and {np_['acumatica']:.2f}: the poll reads whole orders (its "
+        "share per order, no read of its own), and the sales order and the customer come from the bindings.",
+        f"- Credit memos: erpsync {c['magento']:.2f} and {c['acumatica']:.2f}, naive {nc['magento']:.2f} and "
+        f"{nc['acumatica']:.2f}. The naive one looks nothing up before it writes, so a lost answer makes it pay or "
+        "credit twice; erpsync looks up only after one (a pending binding), so its happy path costs no more.",
+        "- Orders entered in Acumatica (the erp-orders flow) are not measured here yet.",
+        "",
+    ]
+    return lines
+
+
+if __name__ == "__main__":
+    import argparse
+    import logging
+    import os
+
+    from bench.common import local_bench
+    from bench.initial_load import ROOT, put_section
+
+    parser = argparse.ArgumentParser(description="Payments and credit memos beside a naive connector, alone.")
+    parser.add_argument("--doc", action="store_true", help="rewrite its section of docs/PERFORMANCE.md")
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    logging.basicConfig(level=logging.WARNING)
+    with local_bench() as b:
+        for noisy in ("httpx", "httpcore", "erpsync", "botocore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        res = run(b)
+    print("\n".join(section(res)))
+    if args.doc:
+        put_section("order_money", SECTION, section(res), res, ROOT / "docs" / "PERFORMANCE.md")
