@@ -331,7 +331,7 @@ def reconcile(
         table = Table("store order", "what", "store", "store amount", "ERP", "ERP amount", title="differences")
         for d in result.differences:
             table.add_row(
-                d.number,
+                d.number or "-",
                 d.what,
                 d.store_ref,
                 "-" if d.store_amount is None else str(d.store_amount),

@@ -153,3 +153,27 @@ def test_the_command_lists_each_difference_as_a_json_line_and_fails(
     [row] = [json.loads(line) for line in bad.output.splitlines() if line.strip()]
     assert row["number"] == order["increment_id"] and row["what"] == "total"
     assert row["store_amount"] == str(D(str(order["base_grand_total"])).quantize(D("0.01")))
+
+
+def test_an_erp_order_no_store_order_is_linked_to_is_named_unless_the_erp_orders_flow_left_it_out(
+    shop: RefundShop, synclog_table: str
+) -> None:
+    from erpsync.state.synclog import LogRow, SyncLog
+
+    shop.paid_order()  # a store order, linked: not "only in the ERP"
+    phone = shop.ahttp.put(
+        ACU + "SalesOrder",
+        json={
+            "OrderType": {"value": "SO"},
+            "CustomerID": shop.ahttp.get(ACU + "SalesOrder").json()[0]["CustomerID"],
+            "Details": [{"InventoryID": {"value": "24-MB01"}, "OrderQty": {"value": 1}}],
+        },
+    ).json()
+    ref = f"{v(phone['OrderType'])}/{v(phone['OrderNbr'])}"
+    log = SyncLog(synclog_table)
+    [only] = reconcile(_Runtime(shop), days=1, now=later(), synclog=log).differences
+    assert (only.what, only.erp_ref, only.number, only.store_amount) == ("only in the ERP", ref, "", None)
+
+    log.write(LogRow("erp-orders", "acumatica", ref, "filtered", message="status 'Open' is not one of ['Completed']"))
+    result = reconcile(_Runtime(shop), days=1, now=later(), synclog=log)
+    assert result.differences == [] and result.left_out == 1

@@ -5,8 +5,10 @@ It reads the store's orders created in the window (one search, page by page), th
 ones the orders flow linked (their sales orders ten a request, with their payments, and the credit
 memos that carry their numbers), and lists each difference with both ids and both amounts: a total,
 a paid or a refunded amount that differs by a cent or more, and a store order that should be in the
-ERP and is not (one the order sync preferences leave out is not a difference). An order entered in
-the ERP has its total compared, not its money: its payments and refunds are the ERP's own.
+ERP and is not (one the order sync preferences leave out is not a difference), and an ERP order
+changed in the window that no store order is linked to and that the erp-orders flow did not leave
+out (its sync log says so). An order entered in the ERP has its total compared, not its money: its
+payments and refunds are the ERP's own.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Difference:
     number: str
     """The store order number."""
     what: str
-    """``total``, ``paid``, ``refunded``, or ``missing`` (in the ERP)."""
+    """``total``, ``paid``, ``refunded``, ``missing`` (in the ERP) or ``only in the ERP``."""
     store_ref: str
     erp_ref: str
     store_amount: Decimal | None
@@ -54,21 +56,25 @@ class Reconciliation:
     def summary(self) -> str:
         if not self.differences:
             return f"{self.checked} order(s) since {self.since:%Y-%m-%d %H:%M} UTC: the books match"
-        orders = len({d.number for d in self.differences})
+        orders = len({d.number or d.erp_ref for d in self.differences})
         return (
             f"{self.checked} order(s) since {self.since:%Y-%m-%d %H:%M} UTC: {orders} differ "
             f"({len(self.differences)} difference(s)); run `erpsync reconcile` for each"
         )
 
 
-def reconcile(rt: Any, days: float, now: datetime | None = None) -> Reconciliation:
+def reconcile(rt: Any, days: float, now: datetime | None = None, synclog: Any = None) -> Reconciliation:
     """The books of the store orders created in the last ``days`` on each route of the orders
-    flow runtime ``rt``."""
+    flow runtime ``rt``, and the ERP orders changed since that no store order is linked to
+    (``synclog``, default the runtime's: what the erp-orders flow left out is not a difference)."""
     now = now or datetime.now(UTC)
     result = Reconciliation(since=now - timedelta(days=days))
     rt.refresh()
+    log = synclog if synclog is not None else getattr(getattr(rt, "worker", None), "synclog", None)
     for lane in rt.dispatcher.lanes:
         _lane(lane, result, now)
+        if log is not None:
+            _erp_only(lane, result, now, log)
     return result
 
 
@@ -95,6 +101,24 @@ def _lane(lane: Any, result: Reconciliation, now: datetime) -> None:
             mine, other = cents(getattr(books, what)), cents(getattr(theirs, what))
             if mine != other:
                 result.differences.append(Difference(books.number, what, books.ref, theirs.ref, mine, other))
+
+
+def _erp_only(lane: Any, result: Reconciliation, now: datetime, synclog: Any) -> None:
+    """ERP orders changed in the window with no store order linked: on their way (changed in the
+    last minutes), left out by the erp-orders flow (its last sync-log row), or a difference."""
+    port = lane.rules.ctx.target_port
+    if not callable(getattr(port, "changes", None)):
+        return
+    notices = [n for page in port.changes(result.since) for n in page.notices]
+    linked = lane.rules.bindings.get_many("order", lane.target, [n.id for n in notices], lane.source)
+    for n in notices:
+        if n.id in linked or (n.occurred_at is not None and (now - n.occurred_at).total_seconds() < SETTLE_S):
+            continue
+        history = synclog.history("erp-orders", n.id)
+        if history and history[-1].get("outcome") == "filtered":
+            result.left_out += 1
+            continue
+        result.differences.append(Difference("", "only in the ERP", "", n.id, None, None))
 
 
 def _unlinked(rules: Any, books: Books, result: Reconciliation, now: datetime) -> None:
