@@ -39,14 +39,6 @@ def w(plain: dict[str, Any]) -> dict[str, Any]:
     return {k: [w(x) for x in v] if isinstance(v, list) else {"value": v} for k, v in plain.items()}
 
 
-def _count(bench: Bench) -> dict[str, int]:
-    out = {}
-    for system in ("magento", "acumatica"):
-        rows = bench.requests(system)
-        out[system] = sum(1 for r in rows if "/auth/" not in r["path"] and not r["path"].endswith("/token"))
-    return out
-
-
 def _cycle(rt: Any) -> dict[str, int]:
     rt.poll()
     outcomes = rt.drain()
@@ -143,22 +135,22 @@ def run(
                 acu.put("StockItem", w({"InventoryID": sku, "Description": f"Bench item {sku}, run {r}"}))
             bench.clear()
             outcomes = _cycle(rts["products"])
-            sample["product"] = {"erpsync": _count(bench), "outcomes": outcomes}
+            sample["product"] = {"erpsync": bench.data_requests(), "outcomes": outcomes}
             bench.clear()
             for sku in skus[:changed]:
                 naive.product(sku)
-            sample["product"]["naive"] = _count(bench)
+            sample["product"]["naive"] = bench.data_requests()
 
             # -- a stock receipt of BATCH items ---------------------------------------------------
             lines = [w({"InventoryID": sku, "WarehouseID": "WHOLESALE", "Qty": 5 + r}) for sku in skus[:batch]]
             receipt = acu.put("InventoryReceipt", {"Hold": {"value": False}, "Details": lines}, "$expand=Details")
             acu.action("InventoryReceipt", "ReleaseInventoryReceipt", {"ReferenceNbr": receipt["ReferenceNbr"]})
             bench.clear()
-            sample["stock"] = {"outcomes": _cycle(rts["stock"]), "erpsync": _count(bench)}
+            sample["stock"] = {"outcomes": _cycle(rts["stock"]), "erpsync": bench.data_requests()}
             bench.clear()
             for sku in skus[:batch]:
                 naive.stock(sku)
-            sample["stock"]["naive"] = _count(bench)
+            sample["stock"]["naive"] = bench.data_requests()
 
             # -- a price worksheet of BATCH items -------------------------------------------------
             rows = [
@@ -183,11 +175,11 @@ def run(
             )
             acu.action("SalesPriceWorksheet", "ReleaseSalesPriceWorksheet", {"ReferenceNbr": sheet["ReferenceNbr"]})
             bench.clear()
-            sample["price"] = {"outcomes": _cycle(rts["prices"]), "erpsync": _count(bench)}
+            sample["price"] = {"outcomes": _cycle(rts["prices"]), "erpsync": bench.data_requests()}
             bench.clear()
             for sku in skus[:batch]:
                 naive.price(sku)
-            sample["price"]["naive"] = _count(bench)
+            sample["price"]["naive"] = bench.data_requests()
             samples.append(sample)
     finally:
         naive.close()

@@ -509,18 +509,9 @@ def table(result: dict[str, Any]) -> str:
 def write_section(result: dict[str, Any], doc: Path = ROOT / "docs" / "PERFORMANCE.md") -> None:
     """Replace the cold-start section of ``doc`` (and the cold start kept in ``.erpsync/bench.json``,
     when a full run left one, so ``python -m bench --report-only`` shows this run) with ``result``."""
-    from bench.report import cold_start_section
+    from bench.report import cold_start_section, put_section
 
-    text = doc.read_text()
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    section = "\n".join(cold_start_section(result))
-    doc.write_text(text[:start] + section + ("\n" + text[end:] if end != -1 else "\n"))
-    kept = ROOT / ".erpsync" / "bench.json"
-    if kept.exists():
-        results = json.loads(kept.read_text())
-        results["cold_start"] = result
-        kept.write_text(json.dumps(results, indent=1, default=str))
+    put_section("cold_start", SECTION, cold_start_section(result), result, doc)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,15 @@ class Bench:
     def requests(self, system: str) -> list[dict[str, Any]]:
         return list(httpx.get(f"{self.url(system)}/_sim/requests", timeout=60).json()["requests"])
 
+    def data_requests(self) -> dict[str, int]:
+        """Requests each sim answered since ``clear``, sign-ins left out (a warm container is signed in)."""
+        return {
+            system: sum(
+                1 for r in self.requests(system) if "/auth/" not in r["path"] and not r["path"].endswith("/token")
+            )
+            for system in ("magento", "acumatica")
+        }
+
     def clear(self) -> None:
         for system in ("magento", "acumatica"):
             httpx.delete(f"{self.url(system)}/_sim/requests")
@@ -229,6 +238,18 @@ def local_bench(customers: int = 4) -> Iterator[Bench]:
             finally:
                 story.magento.close()
                 story.acumatica.close()
+
+
+def alone(measure: Callable[[Bench], Any]) -> Any:
+    """Run one benchmark on a fresh local stack, quietly (``python -m bench.<section>``)."""
+    import logging
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    logging.basicConfig(level=logging.WARNING)
+    with local_bench() as bench:
+        for noisy in ("httpx", "httpcore", "erpsync", "botocore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        return measure(bench)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

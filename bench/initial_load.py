@@ -91,10 +91,6 @@ def _load(bench: Bench) -> dict[str, Any]:
     return dict(json.loads(line[len("BENCH ") :]))
 
 
-def _requests(bench: Bench, system: str) -> int:
-    return sum(1 for r in bench.requests(system) if "/auth/" not in r["path"] and not r["path"].endswith("/token"))
-
-
 def run(bench: Bench, sizes: tuple[int, ...] = SIZES, page: int = PAGE, latency_s: float = LATENCY_S) -> dict[str, Any]:
     sim = bench.stack.sim_apps["acumatica"].state.sim
     with sim.lock:
@@ -131,6 +127,7 @@ def run(bench: Bench, sizes: tuple[int, ...] = SIZES, page: int = PAGE, latency_
             pages = math.ceil(total / page)
             ideal = total / (pages * latency_s)
             rate = total / got["elapsed_s"]
+            requests = bench.data_requests()
             rows.append(
                 {
                     "total": total,
@@ -138,8 +135,8 @@ def run(bench: Bench, sizes: tuple[int, ...] = SIZES, page: int = PAGE, latency_
                     "items_per_s": rate,
                     "ideal_per_s": ideal,
                     "ratio": rate / ideal,
-                    "acumatica_requests": _requests(bench, "acumatica"),
-                    "magento_requests": _requests(bench, "magento"),
+                    "acumatica_requests": requests["acumatica"],
+                    "magento_requests": requests["magento"],
                     "pages": pages,
                 }
             )
@@ -218,45 +215,17 @@ def section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_section(result: dict[str, Any], doc: Path = ROOT / "docs" / "PERFORMANCE.md") -> None:
-    """Put this benchmark's section into ``doc`` and ``.erpsync/bench.json`` (``put_section``)."""
-    put_section("initial_load", SECTION, section(result), result, doc)
-
-
-def put_section(key: str, heading: str, lines: list[str], result: Any, doc: Path) -> None:
-    """Put a benchmark's section (``lines``, starting with ``heading``) into ``doc``: in place of the
-    one there, else before the ideas not implemented; and its result into ``.erpsync/bench.json``
-    under ``key`` when a full run left one (``python -m bench --report-only`` then shows it)."""
-    text = doc.read_text()
-    start = text.find(heading)
-    if start == -1:
-        start = end = text.index("## Ideas not implemented")
-    else:
-        end = text.index("\n## ", start + len(heading)) + 1
-    doc.write_text(text[:start] + "\n".join(lines) + "\n" + text[end:])
-    kept = ROOT / ".erpsync" / "bench.json"
-    if kept.exists():
-        results = json.loads(kept.read_text())
-        results[key] = result
-        kept.write_text(json.dumps(results, indent=1, default=str))
-
-
 if __name__ == "__main__":
     import argparse
-    import logging
 
-    from bench.common import local_bench
+    from bench.common import alone
+    from bench.report import put_section
 
     parser = argparse.ArgumentParser(description="The initial load benchmark alone, on a fresh local stack.")
     parser.add_argument("sizes", nargs="*", type=int, default=list(SIZES))
     parser.add_argument("--doc", action="store_true", help="rewrite its section of docs/PERFORMANCE.md")
     args = parser.parse_args()
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    logging.basicConfig(level=logging.WARNING)
-    with local_bench() as b:
-        for noisy in ("httpx", "httpcore", "erpsync", "botocore"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-        res = run(b, tuple(args.sizes))
+    res = alone(lambda b: run(b, tuple(args.sizes)))
     print("\n".join(section(res)))
     if args.doc:
-        write_section(res)
+        put_section("initial_load", SECTION, section(res), res)

@@ -35,14 +35,6 @@ ORDERS = 8
 SECTION = "## 12. The order's money: payments and credit memos, beside a naive connector"
 
 
-def _count(bench: Bench) -> dict[str, int]:
-    out = {}
-    for system in ("magento", "acumatica"):
-        rows = bench.requests(system)
-        out[system] = sum(1 for r in rows if "/auth/" not in r["path"] and not r["path"].endswith("/token"))
-    return out
-
-
 def _place(bench: Bench, count: int, customers: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:
     """Orders placed, invoiced with capture in Magento (what a card checkout leaves)."""
     from sandbox.sims import magento_orders as mo
@@ -73,7 +65,7 @@ def _erpsync(bench: Bench, rt: Any) -> dict[str, float]:
     rt.poll()
     outcomes = rt.drain()
     synced = sum(o.outcome == "synced" for o in outcomes)
-    reqs = _count(bench)
+    reqs = bench.data_requests()
     return {"records": synced, "magento": reqs["magento"] / synced, "acumatica": reqs["acumatica"] / synced}
 
 
@@ -145,7 +137,7 @@ def _naive(bench: Bench, act: Any, ids: list[int]) -> dict[str, float]:
     bench.clear()
     for i in ids:
         act(i)
-    reqs = _count(bench)
+    reqs = bench.data_requests()
     return {"records": len(ids), "magento": reqs["magento"] / len(ids), "acumatica": reqs["acumatica"] / len(ids)}
 
 
@@ -183,7 +175,7 @@ def run(bench: Bench, runs: int = RUNS, orders: int = ORDERS) -> dict[str, Any]:
     from datetime import UTC, datetime
 
     from bench.common import git_commit
-    from bench.initial_load import ROOT
+    from bench.report import ROOT
 
     result: dict[str, Any] = {
         "runs": runs,
@@ -250,20 +242,14 @@ def section(result: dict[str, Any]) -> list[str]:
 
 if __name__ == "__main__":
     import argparse
-    import logging
 
-    from bench.common import local_bench
-    from bench.initial_load import ROOT, put_section
+    from bench.common import alone
+    from bench.report import put_section
 
     parser = argparse.ArgumentParser(description="Payments and credit memos beside a naive connector, alone.")
     parser.add_argument("--doc", action="store_true", help="rewrite its section of docs/PERFORMANCE.md")
     args = parser.parse_args()
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    logging.basicConfig(level=logging.WARNING)
-    with local_bench() as b:
-        for noisy in ("httpx", "httpcore", "erpsync", "botocore"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-        res = run(b)
+    res = alone(run)
     print("\n".join(section(res)))
     if args.doc:
-        put_section("order_money", SECTION, section(res), res, ROOT / "docs" / "PERFORMANCE.md")
+        put_section("order_money", SECTION, section(res), res)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import platform
 import sys
@@ -13,6 +15,31 @@ from bench import cost, per_record, poll_cost, throughput
 from bench.common import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("catalog", "catalog_poll", "initial_load", "order_money")
+"""Results whose benchmark module writes its own section (``section(result)``), in document order."""
+
+
+def put_section(
+    key: str, heading: str, lines: list[str], result: Any, doc: Path = ROOT / "docs" / "PERFORMANCE.md"
+) -> None:
+    """Put one benchmark's section (``lines``, starting with ``heading``) into ``doc``, in place of the one
+    there or else before the ideas not implemented, and its result into ``.erpsync/bench.json`` under
+    ``key`` when a full run left one (so ``python -m bench --report-only`` shows this run)."""
+    text = doc.read_text()
+    body = "\n".join(lines).rstrip("\n")
+    start = text.find(heading)
+    if start == -1:
+        at = text.index("## Ideas not implemented")
+        text = text[:at] + body + "\n\n" + text[at:]
+    else:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + body + ("\n" + text[end:] if end != -1 else "\n")
+    doc.write_text(text)
+    kept = ROOT / ".erpsync" / "bench.json"
+    if kept.exists():
+        results = json.loads(kept.read_text())
+        results[key] = result
+        kept.write_text(json.dumps(results, indent=1, default=str))
 
 
 def _cpu() -> str:
@@ -476,26 +503,10 @@ def write(r: dict[str, Any], path: Path) -> None:
             f"customer {lat['customers']['cold_first_s']:.2f} s."
         )
         w("")
-    if "catalog" in r:
-        from bench import catalog
-
-        for line in catalog.section(r["catalog"]):
-            w(line)
-    if "catalog_poll" in r:
-        from bench import catalog_poll
-
-        for line in catalog_poll.section(r["catalog_poll"]):
-            w(line)
-    if "initial_load" in r:
-        from bench import initial_load
-
-        for line in initial_load.section(r["initial_load"]):
-            w(line)
-    if "order_money" in r:
-        from bench import order_money
-
-        for line in order_money.section(r["order_money"]):
-            w(line)
+    for key in SECTIONS:  # the benchmarks that write their own section
+        if key in r:
+            for line in importlib.import_module(f"bench.{key}").section(r[key]):
+                w(line)
     w("## Ideas not implemented")
     w("")
     w("- Throughput: hold a seat for a worker's whole Acumatica call sequence rather than per request; take")

@@ -711,9 +711,7 @@ class MagentoSim:
         qty_field = "qty_shipped" if kind == "ship" else "qty_invoiced"
         prefix = SHIP_ERRORS if kind == "ship" else INVOICE_ERRORS
         units = self._units(order)
-        items = body.get("items") or []
-        if not isinstance(items, list):
-            raise MagentoError(400, BAD_TYPE, ["items", "array"])
+        items = _items_of(body)
 
         def left(u: _Unit) -> Decimal:
             if kind == "ship" and u.virtual:
@@ -726,13 +724,7 @@ class MagentoSim:
             for i, u in enumerate(units):
                 if left(u) > 0:
                     wanted[i] = left(u)
-        for req in items:
-            if not isinstance(req, dict) or "order_item_id" not in req:
-                raise MagentoError(400, REQUIRED, {"fieldName": "order_item_id"})
-            try:
-                item_id, qty = int(req["order_item_id"]), D(req.get("qty", 0))
-            except (TypeError, ValueError) as exc:
-                raise MagentoError(400, BAD_TYPE, [str(req.get("order_item_id")), "int"]) from exc
+        for item_id, qty in items:
             if qty < 0:
                 raise MagentoError(400, prefix + f"We found an invalid quantity to {kind} item with id {item_id}.")
             hits = [(i, u) for i, u in enumerate(units) if item_id in u.ids]
@@ -1227,9 +1219,7 @@ class MagentoSim:
     def _refund_items(self, order: JSON, body: JSON) -> list[tuple[_Unit, Decimal]]:
         """The units to refund and how many of each (none asked: all that is invoiced and not refunded)."""
         units = self._units(order)
-        items = body.get("items") or []
-        if not isinstance(items, list):
-            raise MagentoError(400, BAD_TYPE, ["items", "array"])
+        items = _items_of(body)
 
         def left(u: _Unit) -> Decimal:
             return D(u.carrier.get("qty_invoiced")) - D(u.carrier.get("qty_refunded"))
@@ -1237,13 +1227,7 @@ class MagentoSim:
         if not items:
             return [(u, left(u)) for u in units if left(u) > 0]
         wanted: dict[int, Decimal] = {}
-        for req in items:
-            if not isinstance(req, dict) or "order_item_id" not in req:
-                raise MagentoError(400, REQUIRED, {"fieldName": "order_item_id"})
-            try:
-                item_id, qty = int(req["order_item_id"]), D(req.get("qty", 0))
-            except (TypeError, ValueError) as exc:
-                raise MagentoError(400, BAD_TYPE, [str(req.get("order_item_id")), "int"]) from exc
+        for item_id, qty in items:
             hits = [i for i, u in enumerate(units) if item_id in u.ids]
             if not hits:
                 raise MagentoError(
@@ -1355,6 +1339,22 @@ def _h_ship(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: A
 
 def _h_invoice(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:
     return sim.invoice(_int(m["id"]), body)
+
+
+def _items_of(body: JSON) -> list[tuple[int, Decimal]]:
+    """A shipment's, invoice's or credit memo's ``items`` (``[{order_item_id, qty}]``) as (id, qty)."""
+    items = body.get("items") or []
+    if not isinstance(items, list):
+        raise MagentoError(400, BAD_TYPE, ["items", "array"])
+    out = []
+    for req in items:
+        if not isinstance(req, dict) or "order_item_id" not in req:
+            raise MagentoError(400, REQUIRED, {"fieldName": "order_item_id"})
+        try:
+            out.append((int(req["order_item_id"]), D(req.get("qty", 0))))
+        except (TypeError, ValueError) as exc:
+            raise MagentoError(400, BAD_TYPE, [str(req.get("order_item_id")), "int"]) from exc
+    return out
 
 
 def _h_refund(sim: MagentoSim, m: re.Match[str], q: list[tuple[str, str]], body: Any) -> Any:

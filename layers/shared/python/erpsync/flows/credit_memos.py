@@ -17,9 +17,9 @@ both amounts, and nothing is written.
 
 from __future__ import annotations
 
-from erpsync.errors import MappingMissing, RetryableError, ValidationFailed
+from erpsync.errors import MappingMissing, ValidationFailed
 from erpsync.flows.base import SyncResult
-from erpsync.flows.orders import sent_order_of
+from erpsync.flows.orders import sent_order_and_customer
 from erpsync.flows.sync import RecordSync
 from erpsync.model import (
     ChangeNotice,
@@ -67,16 +67,7 @@ class CreditMemoRules(RecordSync):
 
     def dependencies(self, record: CreditMemo) -> tuple[str, str, str]:
         """``(order type, order number, customer id)`` of the order's ERP sales order."""
-        order_type, number = sent_order_of(self, record.order_id, record.order_number, "its credit memo")
-        customer = self.bindings.get("customer", "email", record.email.strip().lower(), self.target)
-        if customer is None or not customer.other_id:
-            raise RetryableError(
-                f"the {self.target} customer of {self.source} order {record.order_number} is not bound yet: "
-                "its credit memo waits for the orders flow",
-                error_type="waiting_for_order",
-                system=self.target,
-            )
-        return order_type, number, customer.other_id
+        return sent_order_and_customer(self, record.order_id, record.order_number, record.email, "its credit memo")
 
     def write(self, memo: CreditMemo, binding: Binding | None, deps: tuple[str, str, str] | None = None) -> SyncResult:
         order_type, number, customer_id = deps or self.dependencies(memo)

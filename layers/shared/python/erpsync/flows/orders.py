@@ -223,3 +223,20 @@ def sent_order_of(rules: RecordSync, source_id: str, number: str, what: str) -> 
         )
     order_type, _, number = sent.other_id.rpartition("/")
     return sent.data.get("order_type") or order_type, number
+
+
+def sent_order_and_customer(
+    rules: RecordSync, source_id: str, number: str, email: str, what: str
+) -> tuple[str, str, str]:
+    """``(order type, order number, customer id)`` of store order ``source_id``'s ERP sales order
+    and of its customer (by ``email``), as the orders flow bound them; ``what`` waits for them."""
+    order_type, erp_number = sent_order_of(rules, source_id, number, what)
+    customer = rules.bindings.get("customer", "email", email.strip().lower(), rules.target)
+    if customer is None or not customer.other_id:
+        raise RetryableError(
+            f"the {rules.target} customer of {rules.source} order {number} is not bound yet: "
+            f"{what} waits for the orders flow",
+            error_type="waiting_for_order",
+            system=rules.target,
+        )
+    return order_type, erp_number, customer.other_id

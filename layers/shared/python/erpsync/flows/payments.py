@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from erpsync.errors import MappingMissing, RetryableError, ValidationFailed
+from erpsync.errors import MappingMissing, ValidationFailed
 from erpsync.flows.base import SyncResult
-from erpsync.flows.orders import left_out, sent_order
+from erpsync.flows.orders import left_out, sent_order_and_customer
 from erpsync.flows.sync import RecordSync
 from erpsync.model import ChangeNotice, ErpPayment, Order, PaymentDraft, cents
 from erpsync.state.bindings import PENDING, SYNCED, Binding
@@ -65,16 +65,7 @@ class PaymentRules(RecordSync):
 
     def dependencies(self, record: Order) -> tuple[str, str, str]:
         """``(order type, order number, customer id)`` of the order's ERP sales order."""
-        order_type, number = sent_order(self, record, "its payment")
-        customer = self.bindings.get("customer", "email", record.customer.email, self.target)
-        if customer is None or not customer.other_id:
-            raise RetryableError(
-                f"the {self.target} customer of {self.source} order {record.number} is not bound yet: "
-                "its payment waits for the orders flow",
-                error_type="waiting_for_order",
-                system=self.target,
-            )
-        return order_type, number, customer.other_id
+        return sent_order_and_customer(self, record.source_id, record.number, record.customer.email, "its payment")
 
     def write(self, order: Order, binding: Binding | None, deps: tuple[str, str, str] | None = None) -> SyncResult:
         order_type, number, customer_id = deps or self.dependencies(order)

@@ -481,6 +481,13 @@ class AcumaticaOrders:
 
 
 PAYMENT_FIELDS = "Type,ReferenceNbr,PaymentAmount,Status,PaymentRef"
+
+
+def carries(customer_id: str, ref: str) -> str:
+    """The filter of ``customer_id``'s documents whose ``ExternalRef`` is the store's ``ref``."""
+    return f"CustomerID eq {odata_string(customer_id)} and ExternalRef eq {odata_string(ref[: mapping.REFERENCE_MAX])}"
+
+
 BOOKS_CHUNK = 10
 """Sales orders a ``books`` request asks for (their keys ORed in one filter)."""
 
@@ -493,10 +500,15 @@ class AcumaticaPayments:
 
     def of_order(self, store_order: str, customer_id: str) -> list[ErpPayment]:
         """Every payment (voided ones too) that carries the store order number ``store_order``."""
+        return self.carrying(store_order, customer_id)
+
+    def carrying(self, ref: str, customer_id: str, doc_type: str = "") -> list[ErpPayment]:
+        """Every payment of ``customer_id`` (of ``doc_type``, when given; voided ones too) whose
+        ``ExternalRef`` is the store's ``ref``."""
+        condition = carries(customer_id, ref)
         rows = self.erp.client.get_list(
             "Payment",
-            filter=f"CustomerID eq {odata_string(customer_id)} and ExternalRef eq "
-            f"{odata_string(store_order[: mapping.REFERENCE_MAX])}",
+            filter=f"Type eq {odata_string(doc_type)} and {condition}" if doc_type else condition,
             select=PAYMENT_FIELDS,
         )
         return [mapping.payment(r) for r in rows]
@@ -530,10 +542,7 @@ class AcumaticaCreditMemos:
     def find(self, store_number: str, customer_id: str) -> ErpCreditMemo | None:
         """The credit memo that carries the store credit memo number, if any."""
         rows = self.erp.client.get_list(
-            "SalesInvoice",
-            filter=f"Type eq 'Credit Memo' and CustomerID eq {odata_string(customer_id)} and ExternalRef eq "
-            f"{odata_string(store_number[: mapping.REFERENCE_MAX])}",
-            select=self.FIELDS,
+            "SalesInvoice", filter=f"Type eq 'Credit Memo' and {carries(customer_id, store_number)}", select=self.FIELDS
         )
         return mapping.credit_memo(rows[0]) if rows else None
 
@@ -557,13 +566,7 @@ class AcumaticaCreditMemos:
 
     def refunds_of(self, store_number: str, customer_id: str) -> list[ErpPayment]:
         """The refunds (voided ones too) that carry the store credit memo number."""
-        rows = self.erp.client.get_list(
-            "Payment",
-            filter=f"Type eq 'Refund' and CustomerID eq {odata_string(customer_id)} and ExternalRef eq "
-            f"{odata_string(store_number[: mapping.REFERENCE_MAX])}",
-            select=PAYMENT_FIELDS,
-        )
-        return [mapping.payment(r) for r in rows]
+        return self.payments.carrying(store_number, customer_id, "Refund")
 
     def refund(self, memo: ErpCreditMemo, draft: PaymentDraft) -> ErpPayment:
         return mapping.payment(self.erp.client.put("Payment", mapping.refund_record(memo, draft)))

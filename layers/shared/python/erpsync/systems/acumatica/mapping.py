@@ -20,6 +20,7 @@ from erpsync.model import (
     CreditMemoDraft,
     Customer,
     DocumentLine,
+    DraftLine,
     ErpCreditMemo,
     ErpPayment,
     Invoice,
@@ -121,14 +122,7 @@ def sales_order_record(
     ship_to = draft.ship_to or draft.bill_to
     details = []
     for line in draft.lines:
-        row: dict[str, Any] = {
-            "InventoryID": v(line.sku),
-            "LineDescription": v(line_description(line.description or line.sku, line.line_id)),
-            "OrderQty": v(line.qty),
-            "UnitPrice": v(line.unit_price),
-            "DiscountAmount": v(cents(line.discount)),
-            "ManualDiscount": v(True),
-        }
+        row = _priced_line(line, "LineDescription", "OrderQty")
         if warehouse_id:
             row["WarehouseID"] = v(warehouse_id)
         details.append(row)
@@ -363,21 +357,25 @@ def _payment_head(kind: str, draft: PaymentDraft) -> dict[str, Any]:
     return record
 
 
+def _priced_line(line: DraftLine, description: str, qty: str) -> dict[str, Any]:
+    """A document line at the store's price and discount (``description`` and ``qty``: the
+    document's names for them: a sales order's ``LineDescription``/``OrderQty``, an invoice's
+    ``TransactionDescr``/``Qty``), marked with the store line id."""
+    return {
+        "InventoryID": v(line.sku),
+        description: v(line_description(line.description or line.sku, line.line_id)),
+        qty: v(line.qty),
+        "UnitPrice": v(line.unit_price),
+        "DiscountAmount": v(cents(line.discount)),
+        "ManualDiscount": v(True),
+    }
+
+
 def credit_memo_record(draft: CreditMemoDraft) -> dict[str, Any]:
     """The SalesInvoice of type Credit Memo to PUT: the refunded lines at the prices and discounts
     the store gave back, the shipping refund as freight, an adjustment as a line of the adjustment
     item, and the store's tax as charged."""
-    details: list[dict[str, Any]] = [
-        {
-            "InventoryID": v(line.sku),
-            "TransactionDescr": v(line_description(line.description or line.sku, line.line_id)),
-            "Qty": v(line.qty),
-            "UnitPrice": v(line.unit_price),
-            "DiscountAmount": v(cents(line.discount)),
-            "ManualDiscount": v(True),
-        }
-        for line in draft.lines
-    ]
+    details = [_priced_line(line, "TransactionDescr", "Qty") for line in draft.lines]
     if draft.adjustment:
         details.append(
             {
