@@ -249,3 +249,16 @@ def test_a_credit_memo_costs_two_magento_reads_and_four_acumatica_writes(shop: R
         "POST Payment/ReleasePayment",
         "GET Payment/ReleasePayment",
     ], acumatica
+
+
+def test_a_refund_that_carries_the_order_number_is_not_counted_as_a_payment_of_the_order(shop: RefundShop) -> None:
+    """Magento numbers orders and credit memos alike (000000001 both): the refund of credit memo
+    000000001 carries that number too, and the payments flow, looking for what an order has already
+    paid after a lost answer, must not take it for a payment of order 000000001."""
+    order, invoice_id = shop.paid_order()
+    memo = shop.refund(f"/V1/invoice/{invoice_id}/refund", {"isOnline": True})
+    assert memo["increment_id"] == order["increment_id"]  # the collision this guards against
+    assert shop.sync_memo(memo).outcome == "synced"
+    customer = v(shop.sales_order(order["increment_id"])["CustomerID"])
+    paid = shop.acumatica.port("payment", "target").of_order(order["increment_id"], customer)
+    assert [(p.doc_type, p.amount) for p in paid] == [("Payment", D(str(order["base_total_paid"])))]

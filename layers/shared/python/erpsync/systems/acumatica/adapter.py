@@ -499,8 +499,10 @@ class AcumaticaPayments:
         self.erp = erp
 
     def of_order(self, store_order: str, customer_id: str) -> list[ErpPayment]:
-        """Every payment (voided ones too) that carries the store order number ``store_order``."""
-        return self.carrying(store_order, customer_id)
+        """Every payment (voided ones too) that carries the store order number ``store_order``: of
+        type Payment, as the payments flow makes them (a store numbers its credit memos as it does
+        its orders, and a refund carries its credit memo's number)."""
+        return self.carrying(store_order, customer_id, "Payment")
 
     def carrying(self, ref: str, customer_id: str, doc_type: str = "") -> list[ErpPayment]:
         """Every payment of ``customer_id`` (of ``doc_type``, when given; voided ones too) whose
