@@ -384,6 +384,7 @@ def _probe(name: str, layer: str, built: Path) -> dict[str, Any]:
             LOG_LEVEL="INFO",
             POWERTOOLS_SERVICE_NAME="erpsync",
             POWERTOOLS_METRICS_NAMESPACE="erpsync",
+            PYDANTIC_DISABLE_PLUGINS="__all__",
             BINDINGS_TABLE="erpsync-bindings",
             SYNC_LOG_TABLE="erpsync-synclog",
             QUEUE_URL_PREFIX=_QUEUE_PREFIX,

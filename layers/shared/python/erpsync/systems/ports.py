@@ -17,24 +17,26 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from erpsync.errors import RetryableError
-from erpsync.model import (
-    ChangeNotice,
-    CreditMemo,
-    CreditMemoDraft,
-    Customer,
-    ErpCreditMemo,
-    ErpOrderRef,
-    ErpPayment,
-    Invoice,
-    Order,
-    PaymentDraft,
-    SalesOrderDraft,
-    Shipment,
-)
-from erpsync.model.catalog import Attribute, Category, PriceSet, ProductDraft, StockLevel, StoreAttribute
+
+if TYPE_CHECKING:  # annotations only: a flow's worker builds only the models it moves
+    from erpsync.model import (
+        ChangeNotice,
+        CreditMemo,
+        CreditMemoDraft,
+        Customer,
+        ErpCreditMemo,
+        ErpOrderRef,
+        ErpPayment,
+        Invoice,
+        Order,
+        PaymentDraft,
+        SalesOrderDraft,
+        Shipment,
+    )
+    from erpsync.model.catalog import Attribute, Category, PriceSet, ProductDraft, StockLevel, StoreAttribute
 
 # -- what the runtime hands a system ------------------------------------------------------------
 
