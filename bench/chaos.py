@@ -177,6 +177,15 @@ def _run_section(n: int, r: ChaosReport) -> list[str]:
             else ""
         )
         + (
+            " Each order invoiced that way was then captured in Magento, and the payments flow paid it in "
+            f"Acumatica; one in {c.refund_every} of them was refunded in part in Magento (one unit of its first "
+            "line and its shipping) and the credit-memos flow brought each credit memo to Acumatica, released and "
+            "paid out by a refund: both under the same faults. At the end `erpsync reconcile` compared the books; "
+            "then a clerk raised the price of a line of an open order in Acumatica and reconcile ran again."
+            if c.ship_every and c.invoice_every
+            else ""
+        )
+        + (
             " When the outage ended every fault stopped (the ERP kept its latency and licence limit) and the "
             "backlog's drain was measured."
             if c.measure_drain
@@ -205,6 +214,10 @@ def _run_section(n: int, r: ChaosReport) -> list[str]:
         f"({cust.get('guests (Acumatica only)', 0)} of them made for guest checkouts, which get no account); "
         f"in step {r.customers_settle_s:g} s after the documents |",
         f"| shipments / invoices brought to Magento | {r.shipped} / {r.invoiced} in {r.documents_s:g} s |",
+        f"| payments / credit memos (with their refunds) in Acumatica | {r.paid} / {r.refunds} in {r.money_s:g} s |",
+        f"| `erpsync reconcile` after the chaos | {r.reconciled or '-'} |",
+        f"| after a clerk changed order {r.hand_change.get('order', '-')}'s total in Acumatica | reconcile named it: "
+        f"store {r.hand_change.get('store', '-')}, ERP {r.hand_change.get('erp', '-')} |",
         f"| writes in two further cycles of both customer flows | **{r.quiet_writes}** ({_kinds(r.quiet_outcomes)}) |",
         f"| function invocations | {r.invocations}; **{len(r.overruns)}** past their timeout |",
         f"| longest invocation per function (of its timeout; invocations) | {_invocations(r)} |",
@@ -289,6 +302,14 @@ CHECKS = [
     "side (no edit was lost). No customer is open on the failures desk.",
     "- **Shipments and invoices, exactly once.** Each shipped order has exactly one Magento shipment, carrying its "
     "tracking number, and each invoiced order exactly one Magento invoice.",
+    "- **Payments and credit memos, exactly once and to the cent.** Read after the further polls of every flow: "
+    "each good order Magento captured has exactly one released Acumatica payment (`Payment` of type Payment whose "
+    "`ExternalRef` is the order number) of the amount Magento shows paid, and each order it did not capture has "
+    "none; each Magento credit memo has exactly one Acumatica credit memo (`SalesInvoice` of type Credit Memo whose "
+    "`ExternalRef` is the credit memo's number) of its grand total, closed by exactly one refund of that amount.",
+    "- **The books match.** `erpsync reconcile --days 1` (the CLI, in a subprocess) finds no difference between "
+    "what Magento charged, captured and refunded and what Acumatica holds; after a clerk raises the price of a "
+    "line of an open order in Acumatica, it names exactly that order, with Magento's total and Acumatica's new one.",
     "- **No ping-pong.** With the sims' request logs cleared, two further cycles of both customer flows (each: the "
     "poll, and a sync of every customer of each side through the flow functions, as `erpsync sync` does) end "
     "`skipped` or `filtered` and neither sim sees a single write.",
@@ -326,7 +347,9 @@ HOW = [
     "looked up by the marker comment on the Magento document. Customers: every create is preceded by a look-up "
     "by email on the target, and an Acumatica customer is created with an id derived from the email and "
     "`If-None-Match: *`, so a retried create finds its twin. Duplicate webhook deliveries are dropped at ingress "
-    "by event id; the rest, and the polls' re-reads, end as `skipped`.",
+    "by event id; the rest, and the polls' re-reads, end as `skipped`. Payments: before writing, the ERP's own "
+    "payments of the order (by `ExternalRef`) say what is already paid, so a payment whose answer was lost is "
+    "found, not made twice; credit memos and their refunds are found the same way by the credit memo's number.",
     "- **Customers in step, no ping-pong.** Email is the identity on both sides. The hash of what each side "
     "held right after our write is kept on the binding, so the change that comes back from our own write is "
     "skipped without a write; an edit on either side is synced field group by field group against the last "

@@ -1,5 +1,5 @@
-"""The chaos run: orders, customers, shipments and invoices through the local stack while both
-systems misbehave, then the proof.
+"""The chaos run: orders, customers, shipments, invoices, payments and credit memos through the
+local stack while both systems misbehave, then the proof.
 
 On a local stack with its pollers and schedules running (the orders flow on several containers at
 once, as SQS ``MaximumConcurrency`` lets Lambda run it), the harness places orders in Magento,
@@ -25,6 +25,12 @@ Then it checks what issues 3 and 8 ask for:
   on either side; each pair's fields are equal on both sides and equal to the last edit made;
 - every shipped order has exactly one shipment (with its tracking number) in Magento and every
   invoiced order exactly one invoice;
+- payments and refunds under the same faults: each order captured in Magento (by the invoice the
+  invoices flow made) has exactly one released Acumatica payment of the paid amount, and each order
+  not captured none; each credit memo the harness made in Magento (a partial refund, shipping
+  included) exactly one Acumatica credit memo of its amount, paid out by exactly one refund;
+- the books match: ``erpsync reconcile`` finds no difference, and after a clerk changes an order's
+  total in Acumatica it names that order with both totals;
 - no ping-pong: after everything settled, two further cycles of both customer flows (their poll,
   and a sync of every customer on each side through the functions) write nothing to either sim;
 - no function invocation ran past its timeout (the local Lambda runtime records every one);
@@ -127,6 +133,8 @@ class ChaosConfig:
     """Every n-th good order is shipped in Acumatica after the orders drained; 0: none."""
     invoice_every: int = 2
     """Every n-th shipped order is invoiced (and the invoice released) too."""
+    refund_every: int = 2
+    """Every n-th invoiced order is then refunded in part in Magento (one unit and the shipping); 0: none."""
     measure_drain: bool = False
     """Stop every fault when the outage ends and measure how fast the backlog drains."""
     outage_after_s: float | None = None
@@ -239,6 +247,15 @@ class ChaosReport:
     shipped: int = 0
     invoiced: int = 0
     documents_s: float = 0.0
+    paid: int = 0
+    """Orders the invoices flow captured in Magento, each to be paid once in Acumatica."""
+    refunds: int = 0
+    """Credit memos (partial refunds) made in Magento, each to land once in Acumatica."""
+    money_s: float = 0.0
+    reconciled: str = ""
+    """``erpsync reconcile``'s summary after the chaos (the books should match)."""
+    hand_change: dict[str, str] = field(default_factory=dict)
+    """The order total a clerk changed in Acumatica afterwards, and what ``erpsync reconcile`` named."""
     quiet_cycles: int = 0
     quiet_writes: int = 0
     quiet_outcomes: dict[str, int] = field(default_factory=dict)
@@ -294,8 +311,10 @@ def flow_of_write(sim: str, row: dict[str, Any]) -> str:
             return "orders"
         if path.endswith("/Customer"):
             return "customers"
-        if "/Payment" in path:
+        if "/Payment" in path:  # payments, and the refunds that pay credit memos out
             return "payments"
+        if "/SalesInvoice" in path:
+            return "credit-memos"
         if path.endswith("/CancelSalesOrder"):
             return "cancellations"
     else:
@@ -445,6 +464,8 @@ class _Env:
     shipped: dict[str, str] = field(default_factory=dict)
     """Magento entity id -> tracking number of every shipped order."""
     invoiced: set[str] = field(default_factory=set)
+    memos: dict[str, str] = field(default_factory=dict)
+    """Magento credit memo id -> the order's entity id, of every refund the harness made."""
     seats: list[tuple[float, float]] = field(default_factory=list)
     """(epoch time, the connector's learned Acumatica seat count) once a second while the orders drain."""
     say: Callable[[str], None] = print
@@ -595,11 +616,14 @@ def _chaos(env: _Env) -> None:
     if left:
         report.problems.append(f"orders still open on the failures desk after resync: {[r.id for r in left][:10]}")
     _documents(env)
+    _money(env)
     _settle_customers(env)
     _check_customers(env)
     _check_documents(env)
     _figures(env)  # from the sims' logs, before the quiet cycles clear them
     _quiet_cycles(env)
+    _check_money(env)  # after the quiet cycles' polls of every flow: still one of each
+    _reconcile(env)
     _invocations(env)
 
 
@@ -1149,8 +1173,7 @@ def _resync(env: _Env) -> None:
 def _resync_cli(env: _Env) -> None:
     """`erpsync resync orders --failed`, as an operator runs it (the state file under the workdir)."""
     report = env.report
-    cmd = [sys.executable, "-m", "cli", "resync", "orders", "--failed", "--yes"]
-    res = subprocess.run(cmd, cwd=env.workdir, capture_output=True, text=True, timeout=900, check=False)  # noqa: S603
+    res = _cli(env, "resync", "orders", "--failed", "--yes")
     report.resync_passes += 1
     report.resync_exit = res.returncode if report.resync_exit in (None, 0) else report.resync_exit
     for line in res.stdout.splitlines():
@@ -1241,6 +1264,165 @@ def _check_documents(env: _Env) -> None:
         invoices = story.magento.search("/invoices", "order_id", i)
         if len(invoices) != 1:
             report.problems.append(f"order {i}: {len(invoices)} invoice(s) in Magento, 1 expected")
+
+
+# --------------------------------------------------------------------------- money
+
+
+def _store_read(env: _Env, path: str) -> Any:
+    """A read from Magento as the harness makes it (Magento's faults touch writes only)."""
+    r = env.story.magento.http.get(path)
+    r.raise_for_status()
+    return r.json()
+
+
+def _money(env: _Env) -> None:
+    """Payments and refunds under the chaos. Each order the invoices flow captured in Magento rings
+    Magento's order-saved webhook (twice, as every webhook of the run) and the payments flow pays it in
+    Acumatica; then every n-th of them is refunded in part in Magento (one unit of its first line and
+    its shipping) and the credit-memos flow's poll brings each credit memo to Acumatica, released and
+    paid out by a refund. Both sims keep their faults meanwhile, lost answers to writes included."""
+    cfg, report = env.cfg, env.report
+    if not env.invoiced:
+        return
+    t0 = time.monotonic()
+    env.chaos(seed_offset=5)
+    orders = {i: _store_read(env, f"/orders/{i}") for i in sorted(env.invoiced)}
+    report.paid = sum(1 for o in orders.values() if Decimal(str(o.get("total_paid") or 0)) > 0)
+    with ThreadPoolExecutor(4) as pool, httpx.Client(timeout=30) as http:
+        bodies = [_adobe_event(o) for o in orders.values() for _ in range(2)]
+        list(pool.map(lambda d: _deliver(env, http, d), bodies))
+    _wait_bound(env, "payment", "payments", list(orders), t0)
+    for i in list(orders)[:: cfg.refund_every] if cfg.refund_every else []:
+        line = next(it for it in orders[i]["items"] if it.get("parent_item_id") is None)
+        body = {"items": [{"order_item_id": line["item_id"], "qty": 1}], "notify": False}
+        memo_id = _store_write(env, "POST", f"/order/{i}/refund", body, recover=functools.partial(_memo_of, env, i))
+        env.memos[str(memo_id)] = i
+    report.refunds = len(env.memos)
+    if env.memos:
+        env.say(f"{report.paid} order(s) paid in Acumatica; {report.refunds} refunded in part in Magento")
+        _wait_bound(env, "creditmemo-refund", "credit-memos", list(env.memos), t0)
+    env.calm()
+    report.money_s = round(time.monotonic() - t0, 1)
+    env.say(f"payments and credit memos in Acumatica after {report.money_s:.0f}s")
+
+
+def _memo_of(env: _Env, order_id: str) -> str | None:
+    """The credit memo a refund of ``order_id`` saved before its answer was lost (the harness refunds
+    an order once)."""
+    rows = env.story.magento.search("/creditmemos", "order_id", order_id)
+    return str(rows[0]["entity_id"]) if rows else None
+
+
+def _wait_bound(env: _Env, entity: str, flow: str, ids: list[str], t0: float) -> None:
+    """Until ``flow`` has bound every one of ``ids`` (``entity`` bindings), a record of it parked on
+    the failures desk, or the run's patience ends."""
+    deadline = time.monotonic() + env.cfg.max_run_s
+    last_say = 0.0
+    while True:
+        missing = env.unbound(ids, entity)
+        if not missing:
+            return
+        parked = env.failed(flow)
+        if parked:
+            env.report.problems += [f"{flow} {r.id} parked as {r.error_type}: {r.reason[:160]}" for r in parked[:5]]
+            return
+        if time.monotonic() > deadline:
+            env.report.problems.append(f"{flow}: {len(missing)} of {len(ids)} record(s) never reached Acumatica")
+            return
+        if time.monotonic() - last_say > 30:
+            env.say(f"  {time.monotonic() - t0:5.0f}s: {flow} {len(ids) - len(missing)}/{len(ids)} in Acumatica")
+            last_say = time.monotonic()
+        time.sleep(2.0)
+
+
+def _check_money(env: _Env) -> None:
+    """Each good order has as many released Acumatica payments as Magento captured (one, of the paid
+    amount; none for an order not paid); each Magento credit memo one released Acumatica credit memo
+    of its amount and one refund paying it out (to the cent)."""
+    report = env.report
+    by_ref: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in _erp_get(env, "Payment", "$filter=" + quote("Type eq 'Payment'")):
+        if v(p.get("Status")) != "Voided":
+            by_ref[str(v(p.get("ExternalRef")))].append(p)
+    placed = {str(o["entity_id"]): o for o in env.placed}
+    for i in env.good_ids:
+        number = str(placed[i]["increment_id"])
+        payments = by_ref.get(number, [])
+        if i not in env.invoiced:
+            if payments:
+                report.problems.append(f"order {number}: {len(payments)} payment(s) in Acumatica, it was never paid")
+            continue
+        paid = Decimal(str(_store_read(env, f"/orders/{i}").get("total_paid") or 0))
+        amounts = sorted(Decimal(str(v(p["PaymentAmount"]))) for p in payments)
+        if amounts != [paid] or any(v(p.get("Status")) in ("Balanced", "On Hold") for p in payments):
+            states = [f"{a} {v(p.get('Status'))}" for a, p in zip(amounts, payments, strict=True)]
+            report.problems.append(f"order {number}: Acumatica payments {states}, expected one released of {paid}")
+    if not env.memos:
+        return
+    memos = defaultdict(list)
+    for cm in _erp_get(env, "SalesInvoice", "$filter=" + quote("Type eq 'Credit Memo'")):
+        memos[str(v(cm.get("ExternalRef")))].append(cm)
+    refunds = defaultdict(list)
+    for r in _erp_get(env, "Payment", "$filter=" + quote("Type eq 'Refund'")):
+        if v(r.get("Status")) != "Voided":
+            refunds[str(v(r.get("ExternalRef")))].append(r)
+    for memo_id in sorted(env.memos):
+        memo = _store_read(env, f"/creditmemo/{memo_id}")
+        number, amount = str(memo["increment_id"]), Decimal(str(memo["grand_total"]))
+        got = [(Decimal(str(v(cm["Amount"]))), v(cm.get("Status"))) for cm in memos.get(number, [])]
+        if got != [(amount, "Closed")]:
+            report.problems.append(
+                f"credit memo {number}: Acumatica credit memos {got}, expected one of {amount}, paid out"
+            )
+        paid_out = [Decimal(str(v(r["PaymentAmount"]))) for r in refunds.get(number, [])]
+        if paid_out != [amount]:
+            report.problems.append(f"credit memo {number}: Acumatica refunds {paid_out}, expected one of {amount}")
+
+
+def _reconcile(env: _Env) -> None:
+    """`erpsync reconcile` as the accountant runs it: the books match after the chaos; then a clerk
+    changes the price of a line of an open order in Acumatica, and reconcile names that order, its
+    store total and its new ERP total."""
+    report = env.report
+    res = _cli(env, "reconcile", "--days", "1")
+    report.reconciled = (res.stdout.strip().splitlines() or ["(no output)"])[-1]
+    if res.returncode != 0:
+        report.problems.append(
+            f"reconcile after the chaos (exit {res.returncode}): {res.stdout[-1500:]}{res.stderr[-500:]}"
+        )
+        return
+    placed = {str(o["entity_id"]): o for o in env.placed}
+    open_ids = [i for i in env.good_ids if i not in env.shipped]
+    if not open_ids:
+        return
+    number = str(placed[open_ids[0]]["increment_id"])
+    [so] = _erp_get(env, "SalesOrder", "$filter=" + quote(f"CustomerOrder eq '{number}'") + "&$expand=Details")
+    line = so["Details"][0]
+    _erp_put(
+        env,
+        "SalesOrder",
+        {
+            "OrderType": so["OrderType"],
+            "OrderNbr": so["OrderNbr"],
+            "Details": [{"id": line["id"], "UnitPrice": {"value": float(Decimal(str(v(line["UnitPrice"]))) + 1)}}],
+        },
+    )
+    [so] = _erp_get(env, "SalesOrder", "$filter=" + quote(f"CustomerOrder eq '{number}'"))
+    erp_total = f"{Decimal(str(v(so['OrderTotal']))):.2f}"
+    store_total = f"{Decimal(str(placed[open_ids[0]]['grand_total'])):.2f}"
+    res = _cli(env, "reconcile", "--days", "1", "--json")
+    found = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    report.hand_change = {"order": number, "store": store_total, "erp": erp_total, "named": json.dumps(found)}
+    expected = [{"number": number, "what": "total", "store_amount": store_total, "erp_amount": erp_total}]
+    if res.returncode != 1 or [{k: d.get(k) for k in expected[0]} for d in found] != expected:
+        report.problems.append(f"reconcile after a hand change of order {number}'s total to {erp_total}: {found}")
+
+
+def _cli(env: _Env, *args: str) -> subprocess.CompletedProcess[str]:
+    """``erpsync ARGS`` as an operator runs it (the state file under the workdir)."""
+    cmd = [sys.executable, "-m", "cli", *args]
+    return subprocess.run(cmd, cwd=env.workdir, capture_output=True, text=True, timeout=900, check=False)  # noqa: S603
 
 
 # --------------------------------------------------------------------------- customers
@@ -1507,7 +1689,7 @@ def _figures(env: _Env) -> None:
     report.lost_by_flow = {k: dict(x) for k, x in sorted(lost.items())}
     report.writes_by_flow = dict(sorted(writes.items()))
     if cfg.require_every_flow_lost:
-        for flow in ("orders", "customers", "erp-customers", *DOCUMENT_FLOWS):
+        for flow in ("orders", "customers", "erp-customers", *DOCUMENT_FLOWS, "payments", "credit-memos"):
             if writes.get(flow) and not lost.get(flow):
                 report.problems.append(f"no write of the {flow} flow met a lost response ({writes[flow]} writes)")
     if cfg.tuned:

@@ -47,6 +47,9 @@ def test_orders_and_customers_under_chaos_arrive_exactly_once_within_the_ceiling
     assert report.peak_concurrency <= cfg.concurrent
     assert {"error", "throttle", "timeout", "outage", "lost_response"} <= set(report.faults)
     assert report.shipped and report.invoiced
+    assert report.paid == report.invoiced and report.refunds >= 1
+    assert report.reconciled.endswith("the books match"), report.reconciled
+    assert report.hand_change["order"] in report.hand_change["named"]
     assert report.quiet_writes == 0 and report.overruns == []
 
 
