@@ -188,8 +188,13 @@ class _Cursors:
 
 
 class _Seen:
-    def get_many(self, flow: str, ids: list[str]) -> dict[str, str]:
+    """No record handled or queued before (the seen-versions read and the queued markers cost nothing here)."""
+
+    def settled(self, flow: str, ids: list[str]) -> dict[str, str]:
         return {}
+
+    def queued_many(self, flow: str, versions: dict[str, str]) -> None:
+        return None
 
 
 def _mock(transport: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
