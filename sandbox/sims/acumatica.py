@@ -1485,6 +1485,8 @@ class AcumaticaSim:
                 if order is not None and has(d, "OrderLineNbr"):
                     n = int(num(d, "OrderLineNbr"))
                     oline = next((ln for ln in order.get("Details") or [] if int(num(ln, "LineNbr")) == n), None)
+            elif has(d, "OrigInvNbr") and val(cand, "Type") == "Credit Memo":
+                oline = self._original_invoice_line(d)
             item = self._item(d)
             if oline is not None:
                 if not has(d, "InventoryID"):
@@ -1509,6 +1511,17 @@ class AcumaticaSim:
         setv(cand, "Amount", amount)
         if val(cand, "Status") in ("Balanced", "On Hold"):
             setv(cand, "Balance", amount)
+
+    def _original_invoice_line(self, d: Rec) -> Rec | None:
+        """The invoice line a credit memo line credits (``OrigInvType``/``OrigInvNbr``/``OrigInvLineNbr``,
+        as "Add Invoice Lines" fills them), when the sim holds that invoice (the collection's requests
+        name invoices of Acumatica's own demo company, which the sim's demo data does not all have)."""
+        kind = str(val(d, "OrigInvType", "Invoice"))
+        invoice = self.find("SalesInvoice", (AR_DOC_TYPES.get(kind, kind), str(val(d, "OrigInvNbr"))))
+        if invoice is None or not has(d, "OrigInvLineNbr"):
+            return None
+        n = int(num(d, "OrigInvLineNbr"))
+        return next((ln for ln in invoice.get("Details") or [] if int(num(ln, "LineNbr")) == n), None)
 
     def _apply_Payment(self, cand: Rec, existing: Rec | None) -> None:
         self._require_customer(cand)

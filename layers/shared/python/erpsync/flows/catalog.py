@@ -114,6 +114,14 @@ FLOWS: tuple[FlowSpec, ...] = (
         summary="store credit memos (refunds) -> ERP credit memos, released and paid out by a refund, to the cent",
     ),
     FlowSpec(
+        "erp-credit-memos",
+        "creditmemo",
+        ERP,
+        STORE,
+        "erpsync.flows.erp_credit_memos:ErpCreditMemoRules",
+        summary="credit memos entered in the ERP -> offline store credit memos on their orders, to the cent",
+    ),
+    FlowSpec(
         "cancellations",
         "cancellation",
         STORE,

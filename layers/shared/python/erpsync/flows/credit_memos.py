@@ -2,8 +2,9 @@
 paid out by a refund, to the cent.
 
 In the run order of ``flows.sync``: fetch the credit memo (and its order, for the customer); must-
-skip: an order that never reached the ERP (left out by the order sync preferences) or one entered
-in the ERP (its refunds are the ERP's); settled when the binding holds it; a lease on the credit
+skip: one the erp-credit-memos flow made from an ERP credit memo (its marker comment), an order
+that never reached the ERP (left out by the order sync preferences) or one entered in the ERP (its
+refunds are the ERP's); settled when the binding holds it; a lease on the credit
 memo; the order first (its ERP sales order and customer, from the orders flow's bindings); then
 the ERP credit memo: the refunded lines at the prices and discounts the store gave back, the
 shipping refund as freight, an adjustment on ``credit_memos.adjustment_item``, the store's tax as
@@ -42,6 +43,10 @@ class CreditMemoRules(RecordSync):
         return memo
 
     def must_skip(self, record: CreditMemo) -> SyncResult | None:
+        if record.erp_ref:
+            return SyncResult(
+                "filtered", "", f"made from {self.target} credit memo {record.erp_ref}: it never goes back"
+            )
         sent = self.bindings.get("order", self.source, record.order_id, self.target)
         if sent is None:
             return SyncResult(

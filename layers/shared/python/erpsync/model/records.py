@@ -296,6 +296,8 @@ class CreditMemo(Model):
     """Refunded through the payment gateway (``transaction_id`` its refund's id), not by hand."""
     transaction_id: str = ""
     payment_method: str | None = None
+    erp_ref: str = ""
+    """The ERP credit memo it was made from (by erpsync's erp-credit-memos flow): it never goes back."""
 
     def computed_total(self) -> Decimal:
         """Lines less their discounts, plus shipping, adjustment and tax."""
@@ -401,6 +403,60 @@ class Invoice(Model):
     currency: str = ""
     lines: list[DocumentLine]
     updated_at: datetime | None = None
+
+
+class CreditLine(DocumentLine):
+    """One line of an ERP credit memo given back against a sales order line (``qty`` units,
+    ``amount`` its extended amount less its discount)."""
+
+    amount: Decimal = Decimal("0")
+
+
+class CreditNote(Model):
+    """A credit memo entered in the ERP: what it gives back, line by line against the sales order
+    lines it credits (the source of the erp-credit-memos flow)."""
+
+    source_id: str
+    status: str = ""
+    released: bool = False
+    """True once the ERP has released it (posted: the money is owed to the customer)."""
+    date: datetime | None = None
+    currency: str = ""
+    external_ref: str = ""
+    """Set when erpsync made it from a store credit memo (that memo's number): it never goes back."""
+    customer_order: str = ""
+    """The store order number it carries (written back once the store credit memo is made)."""
+    lines: list[CreditLine] = Field(default_factory=list)
+    """The lines that credit a sales order line."""
+    other: Decimal = Decimal("0")
+    """What its other lines give back (an item no order line names: an adjustment, a fee)."""
+    freight: Decimal = Decimal("0")
+    tax_total: Decimal = Decimal("0")
+    total: Decimal
+    updated_at: datetime | None = None
+
+
+class StoreRefundDraft(Model):
+    """An ERP credit memo as the store should record it: an offline credit memo on one order of
+    exactly ``total``, its lines resolved to the order's own lines (``store_line_id``)."""
+
+    order_id: str
+    ref: str
+    """The ERP credit memo's number, marked on the store credit memo (found by it after a lost answer)."""
+    lines: list[CreditLine]
+    shipping: Decimal = Decimal("0")
+    total: Decimal
+    description: str = ""
+
+
+class StoreRefundRef(Model):
+    """A store credit memo made (or found) for an ERP credit memo."""
+
+    id: str
+    number: str = ""
+    total: Decimal
+    adjustment: Decimal = Decimal("0")
+    """What the store credit memo carries as adjustment so its total is the ERP's to the cent."""
 
 
 class ChangeNotice(Model):

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # annotations only: a flow's worker builds only the models it
         ChangeNotice,
         CreditMemo,
         CreditMemoDraft,
+        CreditNote,
         Customer,
         ErpCreditMemo,
         ErpOrderRef,
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # annotations only: a flow's worker builds only the models it
         PaymentDraft,
         SalesOrderDraft,
         Shipment,
+        StoreRefundDraft,
+        StoreRefundRef,
     )
     from erpsync.model.catalog import Attribute, Category, PriceSet, ProductDraft, StockLevel, StoreAttribute
 
@@ -242,6 +245,30 @@ class CreditMemoTarget(Protocol):
 
     payments: PaymentTarget
     """Releases a refund as it does a payment."""
+
+
+class CreditNoteSource(ChangeSource, Protocol):
+    """Credit memos entered in the ERP, the source of the erp-credit-memos flow."""
+
+    def get(self, id: str) -> CreditNote:
+        """The credit memo, each line resolved to the sales order line it credits."""
+        ...
+
+    def mark(self, number: str, store_order: str) -> None:
+        """Name store order ``store_order`` on credit memo ``number``."""
+        ...
+
+
+class StoreRefundTarget(Protocol):
+    """Offline store credit memos, the target of the erp-credit-memos flow."""
+
+    def find(self, order_id: str, ref: str) -> StoreRefundRef | None:
+        """The credit memo of store order ``order_id`` made for ERP credit memo ``ref``, if any."""
+        ...
+
+    def create(self, draft: StoreRefundDraft) -> StoreRefundRef:
+        """An offline credit memo on the draft's order of exactly ``draft.total``."""
+        ...
 
 
 class CancellationSource(ChangeSource, Protocol):

@@ -23,6 +23,7 @@ from erpsync.model import (
     Books,
     ChangeNotice,
     CreditMemoDraft,
+    CreditNote,
     Customer,
     ErpCreditMemo,
     ErpOrderRef,
@@ -374,6 +375,25 @@ class AcumaticaErp:
     def get_invoice(self, invoice_id: str) -> Invoice:
         return mapping.invoice(self.client.get_record("SalesInvoice", ["Invoice", invoice_id], expand="Details"))
 
+    def credit_note_pages(self, since: datetime) -> Iterator[Page]:
+        statuses = " or ".join(f"Status eq {odata_string(s)}" for s in mapping.RELEASED_INVOICE)
+        released = f"Type eq 'Credit Memo' and ({statuses})"
+        return self.pages("SalesInvoice", "ReferenceNbr", released, since, "creditmemo")
+
+    def get_credit_note(self, number: str) -> CreditNote:
+        """Credit memo ``number`` with its lines; each original invoice its lines credit is read once
+        (a line that names its sales order line needs none)."""
+        record = self.client.get_record("SalesInvoice", ["Credit Memo", number], expand="Details")
+        wanted = {
+            str(mapping.value(d, "OrigInvNbr"))
+            for d in record.get("Details") or []
+            if isinstance(d, dict) and not mapping.value(d, "OrderNbr") and mapping.value(d, "OrigInvNbr")
+        }
+        invoices = {
+            nbr: self.client.get_record("SalesInvoice", ["Invoice", nbr], expand="Details") for nbr in sorted(wanted)
+        }
+        return mapping.credit_note(record, invoices)
+
 
 class AcumaticaOrders:
     """ERP sales orders: the target of the store's orders, the source of the ERP's own."""
@@ -574,6 +594,32 @@ class AcumaticaCreditMemos:
         return mapping.payment(self.erp.client.put("Payment", mapping.refund_record(memo, draft)))
 
 
+class AcumaticaCreditNotes:
+    """Credit memos entered in the ERP, the source of the erp-credit-memos flow."""
+
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.erp.credit_note_pages(since)
+
+    def get(self, id: str) -> CreditNote:
+        return self.erp.get_credit_note(id)
+
+    def mark(self, number: str, store_order: str) -> None:
+        """Write the store order number into credit memo ``number``'s ``CustomerOrder`` (both sides
+        name the order; ``erpsync reconcile`` counts the credit memo by it)."""
+        self.erp.client.put(
+            "SalesInvoice",
+            {
+                "Type": mapping.v("Credit Memo"),
+                "ReferenceNbr": mapping.v(number),
+                "CustomerOrder": mapping.v(store_order[: mapping.REFERENCE_MAX]),
+            },
+            select="Type,ReferenceNbr,CustomerOrder",
+        )
+
+
 class AcumaticaCancellations:
     """Canceling ERP sales orders (the target of the cancellations flow), and the sales orders the
     ERP canceled (the source of the erp-cancellations flow)."""
@@ -683,6 +729,7 @@ class AcumaticaSystem:
             ("cancellation", "target"): AcumaticaCancellations(self.erp),
             ("shipment", "source"): AcumaticaShipments(self.erp),
             ("invoice", "source"): AcumaticaInvoices(self.erp),
+            ("creditmemo", "source"): AcumaticaCreditNotes(self.erp),
             ("customer", "source"): AcumaticaCustomers(self.erp),
         }
         self._ports[("customer", "target")] = self._ports[("customer", "source")]

@@ -17,7 +17,9 @@ from typing import Any
 from erpsync.errors import ValidationFailed
 from erpsync.model import (
     Address,
+    CreditLine,
     CreditMemoDraft,
+    CreditNote,
     Customer,
     DocumentLine,
     DraftLine,
@@ -319,6 +321,63 @@ def invoice(record: Mapping[str, Any]) -> Invoice:
         amount=dec(record, "Amount"),
         currency=str(value(record, "Currency", None) or value(record, "CurrencyID", "")),  # the contract: Currency
         lines=lines,
+        updated_at=when(value(record, "LastModifiedDateTime")),
+    )
+
+
+def credit_note(record: Mapping[str, Any], invoices: Mapping[str, Mapping[str, Any]]) -> CreditNote:
+    """An Acumatica SalesInvoice of type Credit Memo (with Details) as the canonical CreditNote. A
+    line credits a sales order line when it names one (``OrderType``/``OrderNbr``/``OrderLineNbr``,
+    as a return order's credit memo does) or an original invoice line (``OrigInvNbr``/``OrigInvLineNbr``,
+    as a credit memo made from invoice lines does), resolved through that invoice (``invoices``: by
+    number, with Details); any other line is money given back besides (``other``)."""
+    number = str(value(record, "ReferenceNbr", ""))
+    lines: list[CreditLine] = []
+    other = Decimal(0)
+    for d in record.get("Details") or []:
+        if not isinstance(d, Mapping):
+            continue
+        amount = dec(d, "Amount")
+        source: Mapping[str, Any] | None = d if value(d, "OrderNbr") else None
+        line_field = "OrderLineNbr"
+        if source is None and value(d, "OrigInvNbr") is not None and value(d, "OrigInvLineNbr") is not None:
+            invoice = invoices.get(str(value(d, "OrigInvNbr"))) or {}
+            wanted = int(value(d, "OrigInvLineNbr"))
+            rows = [ln for ln in invoice.get("Details") or [] if isinstance(ln, Mapping)]
+            source = next((ln for ln in rows if dec(ln, "LineNbr") == wanted), None)
+            if source is None or not value(source, "OrderNbr"):
+                raise ValidationFailed(
+                    f"acumatica credit memo {number}: line {value(d, 'LineNbr')} credits invoice "
+                    f"{value(d, 'OrigInvNbr')} line {wanted}, which names no sales order line",
+                    system="acumatica",
+                )
+        if source is None:
+            other += amount
+            continue
+        lines.append(
+            CreditLine(
+                order_number=str(value(source, "OrderNbr", "")),
+                order_type=str(value(source, "OrderType", "")),
+                line_nbr=None if value(source, line_field) is None else str(int(value(source, line_field))),
+                sku=str(value(d, "InventoryID", "")),
+                qty=dec(d, "Qty"),
+                amount=amount,
+            )
+        )
+    status = str(value(record, "Status", ""))
+    return CreditNote(
+        source_id=number,
+        status=status,
+        released=status in RELEASED_INVOICE,
+        date=when(value(record, "Date")),
+        currency=str(value(record, "Currency", None) or value(record, "CurrencyID", "")),
+        external_ref=str(value(record, "ExternalRef", "") or ""),
+        customer_order=str(value(record, "CustomerOrder", "") or ""),
+        lines=lines,
+        other=cents(other),
+        freight=dec(record, "FreightPrice"),
+        tax_total=dec(record, "TaxTotal"),
+        total=dec(record, "Amount"),
         updated_at=when(value(record, "LastModifiedDateTime")),
     )
 

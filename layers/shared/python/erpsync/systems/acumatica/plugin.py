@@ -55,7 +55,7 @@ PLUGIN = Plugin(
         "customer": frozenset({SOURCE, TARGET}),
         "order": frozenset({SOURCE, TARGET}),
         "payment": frozenset({TARGET}),
-        "creditmemo": frozenset({TARGET}),
+        "creditmemo": frozenset({SOURCE, TARGET}),
         "cancellation": frozenset({SOURCE, TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),

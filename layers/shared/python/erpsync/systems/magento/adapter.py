@@ -12,7 +12,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
-from erpsync.model import Books, ChangeNotice, CreditMemo, Customer, Invoice, Order, Shipment, StoreOrderRef
+from erpsync.model import (
+    Books,
+    ChangeNotice,
+    CreditMemo,
+    Customer,
+    Invoice,
+    Order,
+    Shipment,
+    StoreOrderRef,
+    StoreRefundDraft,
+    StoreRefundRef,
+)
 from erpsync.systems.magento.client import Filter, MagentoClient
 from erpsync.systems.magento.mapping import (
     Amounts,
@@ -26,6 +37,8 @@ from erpsync.systems.magento.mapping import (
     order_from_magento,
     parse_timestamp,
     ref_marker,
+    refund_body,
+    refund_ref,
 )
 from erpsync.systems.magento.settings import MagentoSettings
 from erpsync.systems.ports import Page
@@ -216,6 +229,31 @@ class MagentoCreditMemos:
         memo = self.store.client.get(f"/V1/creditmemo/{_id(id)}")
         order = self.store.client.get(f"/V1/orders/{_id(str(memo.get('order_id')))}")
         return credit_memo_from_magento(memo, order, self.store.amounts())
+
+
+class MagentoRefunds:
+    """Offline credit memos made from ERP credit memos, the target of the erp-credit-memos flow."""
+
+    def __init__(self, store: MagentoStore) -> None:
+        self.store = store
+
+    def find(self, order_id: str, ref: str) -> StoreRefundRef | None:
+        """The credit memo of the order that carries our marker for ERP credit memo ``ref``, if any."""
+        rows = self.store.client.search(
+            "/V1/creditmemos", [Filter("order_id", _id(order_id))], page_size=self.store.page_size
+        )
+        row = next((r for r in rows if has_marker(r, ref)), None)
+        return refund_ref(row, self.store.amounts() != "order") if row else None
+
+    def create(self, draft: StoreRefundDraft) -> StoreRefundRef:
+        """An offline credit memo on the order of exactly the draft's total (three requests: the
+        order, the refund, the credit memo read back)."""
+        in_base = self.store.amounts() != "order"
+        client = self.store.client
+        order = client.get(f"/V1/orders/{_id(draft.order_id)}")
+        body = refund_body(order, draft, in_base)
+        memo_id = _new_id(client.post(f"/V1/order/{_id(draft.order_id)}/refund", body), "refund")
+        return refund_ref(client.get(f"/V1/creditmemo/{memo_id}"), in_base)
 
 
 class MagentoOrderTarget:
@@ -414,6 +452,7 @@ class MagentoSystem:
             ("cancellation", "source"): MagentoOrderChanges(self.store, "cancellation"),
             ("cancellation", "target"): MagentoCancellations(self.store),
             ("creditmemo", "source"): MagentoCreditMemos(self.store),
+            ("creditmemo", "target"): MagentoRefunds(self.store),
             ("shipment", "target"): MagentoShipments(self.store),
             ("invoice", "target"): MagentoInvoices(self.store),
             ("customer", "source"): MagentoCustomers(client, settings, connection),

@@ -10,7 +10,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from erpsync.errors import MappingMissing, ValidationFailed
-from erpsync.model import Address, CreditMemo, Customer, DocumentLine, Order, OrderLine, RefundLine, cents
+from erpsync.model import (
+    Address,
+    CreditMemo,
+    Customer,
+    DocumentLine,
+    Order,
+    OrderLine,
+    RefundLine,
+    StoreRefundDraft,
+    StoreRefundRef,
+    cents,
+)
 
 SYSTEM = "magento"
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -324,6 +335,7 @@ def credit_memo_from_magento(memo: Any, order: Any, amounts: str = "base") -> Cr
             online=bool(memo.get("transaction_id")),
             transaction_id=str(memo.get("transaction_id") or ""),
             payment_method=payment.get("method") or None,
+            erp_ref=marked_ref(memo),
         )
     except (ValidationError, ValueError) as exc:
         raise ValidationFailed(f"magento {where}{exc}", system=SYSTEM) from exc
@@ -335,6 +347,18 @@ def credit_memo_from_magento(memo: Any, order: Any, amounts: str = "base") -> Cr
 def ref_marker(ref: str) -> str:
     """The text we write on a shipment or invoice comment so we recognise it later."""
     return REF_MARKER.format(ref=ref)
+
+
+def marked_ref(record: Mapping[str, Any]) -> str:
+    """The ref of our marker on one of the record's comments ('' when none carries one)."""
+    head, _, tail = REF_MARKER.partition("{ref}")
+    for c in record.get("comments") or []:
+        text = str(c.get("comment") or "") if isinstance(c, Mapping) else ""
+        start = text.find(head)
+        end = text.find(tail, start + len(head)) if start >= 0 else -1
+        if end > start:
+            return text[start + len(head) : end]
+    return ""
 
 
 def has_marker(record: Mapping[str, Any], ref: str) -> bool:
@@ -584,3 +608,74 @@ def order_entity(
     if order.created_at:
         entity["created_at"] = format_timestamp(order.created_at)
     return entity
+
+
+# ------------------------------------------------------------------------- refunds from the ERP
+
+
+def refund_body(order: Mapping[str, Any], draft: StoreRefundDraft, in_base: bool = True) -> dict[str, Any]:
+    """``POST /V1/order/{id}/refund`` for ``draft``: an offline credit memo of its lines (through each
+    order line it names) and shipping, and an adjustment that makes Magento's total the ERP's to the
+    cent. Magento prices a refund by its own rules (``Creditmemo\\Total\\*``: a unit's price, its
+    share of the invoiced tax and discount, the last unit of a line taking what is left; the shipping
+    with its share of shipping tax and discount); the adjustment carries whatever the ERP credited
+    besides or otherwise (an adjustment refund when more, a fee when less)."""
+    money = Amounts(order, order.get("increment_id"), in_base=in_base)
+    by_id = {str(it.get("item_id")): it for it in order.get("items") or [] if isinstance(it, Mapping)}
+    items: list[dict[str, Any]] = []
+    estimate = Decimal(0)
+    for line in draft.lines:
+        item = by_id.get(str(line.store_line_id))
+        if item is None:
+            raise ValidationFailed(
+                f"magento order {order.get('increment_id')}: no item {line.store_line_id} to refund ({line.sku})",
+                system=SYSTEM,
+            )
+        where = f"items[{line.store_line_id}]."
+        invoiced = _decimal(item, "qty_invoiced", where, order.get("increment_id"))
+        left = invoiced - _decimal(item, "qty_refunded", where, order.get("increment_id"))
+        if line.qty > left:
+            raise ValidationFailed(
+                f"magento order {order.get('increment_id')}: item {line.sku} has {_qty(left)} invoiced and not "
+                f"refunded, the ERP credits {_qty(line.qty)}",
+                system=SYSTEM,
+            )
+        items.append({"order_item_id": int(str(line.store_line_id)), "qty": _qty(line.qty)})
+        share = line.qty / invoiced if invoiced else Decimal(0)
+        tax, disc = money.get(item, "tax_invoiced", where), money.get(item, "discount_invoiced", where)
+        if line.qty >= left:  # the last refund of the line takes what is left
+            tax -= money.get(item, "tax_refunded", where)
+            disc -= money.get(item, "discount_refunded", where)
+        else:
+            tax, disc = cents(tax * share), cents(disc * share)
+        estimate += cents(money.get(item, "price", where) * line.qty) + tax - disc
+    shipping = cents(draft.shipping)
+    base = money.get(order, "shipping_amount")
+    if shipping and base:
+        ratio = shipping / base
+        shipping_tax = cents(money.get(order, "shipping_tax_amount") * ratio)
+        shipping_discount = cents(money.get(order, "shipping_discount_amount") * ratio)
+        estimate += shipping + shipping_tax - shipping_discount
+    adjustment = cents(draft.total - estimate)
+    return {
+        "items": items,
+        "notify": False,
+        "appendComment": True,
+        "comment": {"comment": f"Credited in the ERP {ref_marker(draft.ref)}", "is_visible_on_front": 0},
+        "arguments": {
+            "shipping_amount": float(shipping),
+            "adjustment_positive": float(max(adjustment, Decimal(0))),
+            "adjustment_negative": float(max(-adjustment, Decimal(0))),
+        },
+    }
+
+
+def refund_ref(memo: Mapping[str, Any], in_base: bool = True) -> StoreRefundRef:
+    """A Magento credit memo (``GET /V1/creditmemo/{id}`` or a search row) as made for an ERP one."""
+    money = Amounts(memo, memo.get("order_id"), in_base=in_base)
+    return StoreRefundRef(
+        id=str(memo.get("entity_id")),
+        number=str(memo.get("increment_id") or ""),
+        total=money.get(memo, "grand_total"),
+        adjustment=money.get(memo, "adjustment_positive") - money.get(memo, "adjustment_negative"),
+    )

@@ -52,7 +52,7 @@ PLUGIN = Plugin(
         "customer": frozenset({SOURCE, TARGET}),
         "order": frozenset({SOURCE, TARGET}),
         "payment": frozenset({SOURCE}),
-        "creditmemo": frozenset({SOURCE}),
+        "creditmemo": frozenset({SOURCE, TARGET}),
         "cancellation": frozenset({SOURCE, TARGET}),
         "shipment": frozenset({TARGET}),
         "invoice": frozenset({TARGET}),
