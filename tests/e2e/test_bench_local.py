@@ -126,13 +126,15 @@ def test_the_initial_load_reads_pages_only_and_writes_products_in_bulk(bench: Be
 
 def test_payments_and_credit_memos_cost_no_more_than_the_naive_connector(bench: Bench) -> None:
     """The small version of benchmark 12: each side's records synced, and erpsync's requests per
-    payment and per credit memo at most the naive connector's."""
+    payment, per credit memo and per order entered in the ERP at most the naive connector's."""
     from bench import order_money
 
     bench.settings({"tax_id": "STORETAX"})
     r = order_money.run(bench, runs=1, orders=2)
-    for key in ("payment", "naive_payment", "credit", "naive_credit"):
+    for key in order_money.KINDS:
         assert r[key]["records"] == 2, (key, r[key])
     assert r["payment"]["acumatica"] <= r["naive_payment"]["acumatica"]
     assert r["payment"]["magento"] < r["naive_payment"]["magento"]
     assert r["credit"]["acumatica"] <= r["naive_credit"]["acumatica"]
+    assert r["erp_order"]["acumatica"] < r["naive_erp_order"]["acumatica"]
+    assert r["erp_order"]["magento"] <= r["naive_erp_order"]["magento"]
