@@ -9,6 +9,7 @@ possibly lost earlier create, create, bind.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TypeVar
 
 from erpsync.errors import MappingMissing
 from erpsync.flows.base import SyncResult
@@ -83,13 +84,21 @@ class DocumentRules(RecordSync):
         return str(made)
 
     def _resolve(self, line: DocumentLine, line_map: dict[str, str], order_id: str) -> DocumentLine:
-        store_line = line_map.get(str(line.line_nbr)) if line.line_nbr is not None else None
-        if not store_line:
-            raise MappingMissing(
-                f"{self.entity} line {line.line_nbr} ({line.sku}) of order {line.order_number} "
-                f"has no matching line on {self.target} order {order_id}"
-            )
-        return line.model_copy(update={"store_line_id": store_line})
+        return resolve_line(line, line_map, f"{self.entity} line", f"{self.target} order {order_id}")
+
+
+Line = TypeVar("Line", bound=DocumentLine)
+
+
+def resolve_line(line: Line, line_map: dict[str, str], what: str, order: str) -> Line:
+    """``line`` with the store's own order line (``store_line_id``) from the order binding's
+    ``line_map`` (ERP line number -> store line); ``what`` and ``order`` name them in the failure."""
+    store_line = line_map.get(str(line.line_nbr)) if line.line_nbr is not None else None
+    if not store_line:
+        raise MappingMissing(
+            f"{what} {line.line_nbr} ({line.sku}) of order {line.order_number} has no matching line on {order}"
+        )
+    return line.model_copy(update={"store_line_id": store_line})
 
 
 class ShipmentRules(DocumentRules):

@@ -18,10 +18,11 @@ comment, and a retry after a lost answer finds it by it.
 
 from __future__ import annotations
 
-from erpsync.errors import MappingMissing, ValidationFailed
+from erpsync.errors import ValidationFailed
 from erpsync.flows.base import SyncResult
+from erpsync.flows.documents import resolve_line
 from erpsync.flows.sync import RecordSync
-from erpsync.model import ChangeNotice, CreditLine, CreditNote, StoreRefundDraft, StoreRefundRef, cents
+from erpsync.model import ChangeNotice, CreditNote, StoreRefundDraft, StoreRefundRef, cents
 from erpsync.state.bindings import PENDING, Binding
 
 
@@ -82,7 +83,11 @@ class ErpCreditMemoRules(RecordSync):
         draft = StoreRefundDraft(
             order_id=order_id,
             ref=note.source_id,
-            lines=[self._resolve(line, line_map, order_number) for line in note.lines if line.qty > 0],
+            lines=[
+                resolve_line(line, line_map, "credit memo line", f"{self.target} order {order_number}")
+                for line in note.lines
+                if line.qty > 0
+            ],
             shipping=note.freight,
             total=note.total,
             description=f"{self.source} credit memo {note.source_id}",
@@ -105,15 +110,6 @@ class ErpCreditMemoRules(RecordSync):
         if cents(made.total) != cents(note.total):  # a store that priced it otherwise: say so, it is made
             text += f"; it differs from the {self.source}'s {cents(note.total)}: look at it"
         return SyncResult("synced", made.id, text)
-
-    def _resolve(self, line: CreditLine, line_map: dict[str, str], order_number: str) -> CreditLine:
-        store_line = line_map.get(str(line.line_nbr)) if line.line_nbr is not None else None
-        if not store_line:
-            raise MappingMissing(
-                f"credit memo line {line.line_nbr} ({line.sku}) of order {line.order_key} has no matching line "
-                f"on {self.target} order {order_number}"
-            )
-        return line.model_copy(update={"store_line_id": store_line})
 
     def _bind(self, note: CreditNote, made: StoreRefundRef, order_id: str) -> None:
         """Both ways in one transaction: the credit-memos flow finds the store credit memo bound
