@@ -220,3 +220,24 @@ def test_a_credit_memo_line_of_an_order_line_the_store_does_not_know_fails_clear
     shop.bindings.put(rev)
     with pytest.raises(MappingMissing, match="has no matching line"):
         shop.run(number)
+
+
+def test_an_erp_that_keeps_its_customer_order_still_gets_one_store_credit_memo(
+    shop: ClerkShop, monkeypatch: Any
+) -> None:
+    """Writing the store order number back is the last step: an ERP that refuses it (a released
+    document) leaves the store credit memo made and bound, and the result says reconcile will not
+    count it."""
+    from erpsync.errors import PermanentError
+
+    order, invoice = shop.invoiced_order()
+    number = shop.enter_credit_memo(invoice, [(1, 1)])
+
+    def refuse(_number: str, _store_order: str) -> None:
+        raise PermanentError("CustomerOrder cannot be changed on a released document", system="acumatica")
+
+    monkeypatch.setattr(shop.erp_memos.ctx.source_port, "mark", refuse)
+    result = shop.run(number)
+    assert result.outcome == "synced" and "reconcile will not count it" in result.message, result.message
+    assert shop.run(number).outcome == "skipped"
+    assert len(shop.store_memos_of(order["entity_id"])) == 1

@@ -18,7 +18,7 @@ comment, and a retry after a lost answer finds it by it.
 
 from __future__ import annotations
 
-from erpsync.errors import ValidationFailed
+from erpsync.errors import PermanentError, ValidationFailed
 from erpsync.flows.base import SyncResult
 from erpsync.flows.documents import resolve_line
 from erpsync.flows.sync import RecordSync
@@ -90,7 +90,7 @@ class ErpCreditMemoRules(RecordSync):
             ],
             shipping=note.freight,
             total=note.total,
-            description=f"{self.source} credit memo {note.source_id}",
+            description=f"Credited in {self.source}: credit memo {note.source_id}",
         )
         port = self.ctx.target_port
         made, created = self.create_once(
@@ -101,10 +101,13 @@ class ErpCreditMemoRules(RecordSync):
             look_first=self.settings.lookup_before_create,
         )
         self._bind(note, made, order_id)
-        if note.customer_order != order_number:
-            self.ctx.source_port.mark(note.source_id, order_number)
         verb = "created" if created else "found"
         text = f"{verb} {self.target} credit memo {made.number or made.id} of {made.total} on order {order_number}"
+        if note.customer_order != order_number:
+            try:
+                self.ctx.source_port.mark(note.source_id, order_number)
+            except PermanentError as exc:  # made and bound: say so, reconcile will not count it
+                text += f"; {self.source} kept its CustomerOrder ({exc}): reconcile will not count it"
         if made.adjustment:
             text += f" (adjustment {made.adjustment} so it is the {self.source}'s {cents(note.total)})"
         if cents(made.total) != cents(note.total):  # a store that priced it otherwise: say so, it is made

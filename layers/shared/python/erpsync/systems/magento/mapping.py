@@ -661,7 +661,10 @@ def refund_body(order: Mapping[str, Any], draft: StoreRefundDraft, in_base: bool
         "items": items,
         "notify": False,
         "appendComment": True,
-        "comment": {"comment": f"Credited in the ERP {ref_marker(draft.ref)}", "is_visible_on_front": 0},
+        "comment": {
+            "comment": f"{draft.description or 'Credited in the ERP'} {ref_marker(draft.ref)}",
+            "is_visible_on_front": 0,
+        },
         "arguments": {
             "shipping_amount": float(shipping),
             "adjustment_positive": float(max(adjustment, Decimal(0))),
