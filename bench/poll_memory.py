@@ -188,13 +188,8 @@ class _Cursors:
 
 
 class _Seen:
-    """No record handled or queued before (the seen-versions read and the queued markers cost nothing here)."""
-
-    def settled(self, flow: str, ids: list[str]) -> dict[str, str]:
+    def get_many(self, flow: str, ids: list[str]) -> dict[str, str]:
         return {}
-
-    def queued_many(self, flow: str, versions: dict[str, str]) -> None:
-        return None
 
 
 def _mock(transport: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:

@@ -40,28 +40,3 @@ def test_a_second_tick_does_not_enqueue_what_a_worker_already_finished(
             seen.mark(f"customers#{notice.source}", notice.id, str(notice.version))
     again = poll("customers", "magento", "acumatica", changes, cursors, url, settings, now=NOW, seen=seen)
     assert again.enqueued == 0
-
-
-def test_a_tick_does_not_queue_again_what_is_still_in_the_queue(
-    aws: dict[str, Any], bindings_table: str, monkeypatch: Any
-) -> None:
-    """Under a backlog no worker has finished the look-back's records yet: each tick queued them all
-    again (the chaos run's queues held five copies of each order). A record queued at a version
-    waits in the queue; it is queued again only at a new version, or after ``REQUEUE_AFTER_S``."""
-    from erpsync.state import bindings
-
-    url = aws["queues"]["CustomersQueue"]
-    cursors, seen = Cursors(bindings_table), SeenVersions(bindings_table)
-    settings = Settings(lookback_seconds=120)
-    args = ("customers", "magento", "acumatica")
-    assert poll(*args, changes, cursors, url, settings, now=NOW, seen=seen).enqueued == 3
-    assert poll(*args, changes, cursors, url, settings, now=NOW, seen=seen).enqueued == 0
-
-    def edited(since: datetime) -> Iterator[Page]:
-        for page in changes(since):
-            first = page.notices[0].model_copy(update={"version": "edited"})
-            yield Page([first, *page.notices[1:]], checkpoint=page.checkpoint)
-
-    assert poll(*args, edited, cursors, url, settings, now=NOW, seen=seen).enqueued == 1  # the new version
-    monkeypatch.setattr(bindings, "REQUEUE_AFTER_S", -1.0)  # an hour later: queued again, in case
-    assert poll(*args, edited, cursors, url, settings, now=NOW, seen=seen).enqueued == 3

@@ -426,8 +426,7 @@ class FlowRuntime:
         }
 
     def sweep(self, hours: float = 24.0, should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
-        """Reconciliation: enqueue every recent source record that has no binding yet, page by page
-        (one a poll or sweep queued at its version within the hour is still in the queue: not again).
+        """Reconciliation: enqueue every recent source record that has no binding yet, page by page.
 
         A lost webhook, or a poll that died before enqueuing, costs at most one sweep interval.
         """
@@ -443,18 +442,14 @@ class FlowRuntime:
             for page in lane.rules.ctx.source_port.changes(datetime.now(UTC) - timedelta(hours=hours)):
                 ids = [n.id for n in page.notices]
                 missing = set(self.bindings.unbound(self.spec.entity, lane.source, ids, lane.target)) - held
-                key, seen = f"{self.spec.name}#{lane.source}", self.worker.seen
-                settled = seen.settled(key, sorted(missing)) if seen is not None and missing else {}
                 batch = [
                     n.model_copy(update={"source": lane.source, "target": lane.target, "snapshot": None})
                     for n in page.notices
-                    if n.id in missing and not (n.version and settled.get(n.id) == n.version)
+                    if n.id in missing
                 ]
                 correlation = logs.Correlation(self.spec.name, "sweep")
                 found = queues.send_notices(self.queue_url, batch, correlation)
                 correlation.queued()
-                if seen is not None:
-                    seen.queued_many(key, {n.id: n.version for n in batch if n.version})
                 metrics.add(
                     "SweepFound",
                     found,

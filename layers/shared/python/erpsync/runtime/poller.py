@@ -2,10 +2,9 @@
 
 The poll re-reads ``lookback_seconds`` behind its cursor (clock skew between systems), reads the
 source page by page, enqueues each page (leaving out records whose version a worker already
-finished, or a poll or sweep queued within the hour: they are still in the queue) and moves the
-cursor to the page's checkpoint once the page is enqueued. It stops between pages when
-``should_stop`` says the invocation's time is nearly up; the next tick carries on from the last
-checkpoint. Memory holds one page, whatever the number of changes.
+finished) and moves the cursor to the page's checkpoint once the page is enqueued. It stops
+between pages when ``should_stop`` says the invocation's time is nearly up; the next tick carries
+on from the last checkpoint. Memory holds one page, whatever the number of changes.
 """
 
 from __future__ import annotations
@@ -70,12 +69,10 @@ def poll(
         notices = [n.model_copy(update={"source": source, "target": target}) for n in page.notices]
         fresh = notices
         if seen is not None and notices:
-            settled = seen.settled(key, [n.id for n in notices])
-            fresh = [n for n in notices if not n.version or settled.get(n.id) != n.version]
+            done = seen.get_many(key, [n.id for n in notices])
+            fresh = [n for n in notices if not n.version or done.get(n.id) != n.version]
         result.enqueued += queues.send_notices(queue_url, fresh, correlation)
         correlation.queued()
-        if seen is not None:
-            seen.queued_many(key, {n.id: n.version for n in fresh if n.version})
         result.pages += 1
         if page.checkpoint is not None:
             point = min(page.checkpoint if page.checkpoint.tzinfo else page.checkpoint.replace(tzinfo=UTC), now)

@@ -211,15 +211,6 @@ class Bindings:
         return [x for x in ids if x not in bound]
 
 
-REQUEUE_AFTER_S = 3600.0
-"""A record queued by a poll or a sweep at a version is not queued again at that version for this
-long: it waits in the queue (its retries too) and a worker will finish it. Without it, every tick
-of a poll re-queued every record of its look-back window that no worker had finished, and under a
-backlog (an ERP down for hours) the queue filled with copies each tick and sweep."""
-EXPIRE_S = 2 * 86400
-"""DynamoDB's TTL removes a queued marker after this long."""
-
-
 class SeenVersions:
     """The source version each flow last finished a record at, so a poll can leave out what it
     already handled (a re-read of the look-back window then costs no call to the source)."""
@@ -243,32 +234,3 @@ class SeenVersions:
         keys = [{"pk": f"seen#{flow}#{x}", "sk": "-"} for x in dict.fromkeys(ids)]
         rows = dynamo.batch_get(self.table, keys)
         return {str(row["pk"]).removeprefix(f"seen#{flow}#"): str(row.get("version", "")) for row in rows}
-
-    def settled(self, flow: str, ids: list[str], now: float | None = None) -> dict[str, str]:
-        """Record id -> the version a poll need not enqueue again: the one a worker finished, or the
-        one a poll or sweep queued less than ``REQUEUE_AFTER_S`` ago (still in the queue, retries
-        included); one read for both (50 records a request)."""
-        now = time.time() if now is None else now
-        unique = list(dict.fromkeys(ids))
-        keys = [{"pk": f"{kind}#{flow}#{x}", "sk": "-"} for x in unique for kind in ("seen", "queued")]
-        out: dict[str, str] = {}
-        queued: dict[str, str] = {}
-        for row in dynamo.batch_get(self.table, keys):
-            kind, _, rest = str(row["pk"]).partition("#")
-            id = rest.removeprefix(f"{flow}#")
-            if kind == "seen":
-                out[id] = str(row.get("version", ""))
-            elif float(row.get("at", 0)) > now - REQUEUE_AFTER_S:
-                queued[id] = str(row.get("version", ""))
-        return {**queued, **out}
-
-    def queued_many(self, flow: str, versions: dict[str, str], now: float | None = None) -> None:
-        """Note that a poll or sweep queued these records at these versions (25 a request)."""
-        now = time.time() if now is None else now
-        dynamo.batch_put(
-            self.table,
-            [
-                {"pk": f"queued#{flow}#{id}", "sk": "-", "version": v, "at": now, "expires_at": int(now + EXPIRE_S)}
-                for id, v in versions.items()
-            ],
-        )
