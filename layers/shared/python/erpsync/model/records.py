@@ -427,9 +427,7 @@ class CreditNote(Model):
     customer_order: str = ""
     """The store order number it carries (written back once the store credit memo is made)."""
     lines: list[CreditLine] = Field(default_factory=list)
-    """The lines that credit a sales order line."""
-    other: Decimal = Decimal("0")
-    """What its other lines give back (an item no order line names: an adjustment, a fee)."""
+    """The lines that credit a sales order line (its other lines, an adjustment or a fee, are in ``total``)."""
     freight: Decimal = Decimal("0")
     tax_total: Decimal = Decimal("0")
     total: Decimal

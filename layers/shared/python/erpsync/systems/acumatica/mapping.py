@@ -330,10 +330,9 @@ def credit_note(record: Mapping[str, Any], invoices: Mapping[str, Mapping[str, A
     line credits a sales order line when it names one (``OrderType``/``OrderNbr``/``OrderLineNbr``,
     as a return order's credit memo does) or an original invoice line (``OrigInvNbr``/``OrigInvLineNbr``,
     as a credit memo made from invoice lines does), resolved through that invoice (``invoices``: by
-    number, with Details); any other line is money given back besides (``other``)."""
+    number, with Details); any other line is money given back besides, in the total."""
     number = str(value(record, "ReferenceNbr", ""))
     lines: list[CreditLine] = []
-    other = Decimal(0)
     for d in record.get("Details") or []:
         if not isinstance(d, Mapping):
             continue
@@ -352,7 +351,6 @@ def credit_note(record: Mapping[str, Any], invoices: Mapping[str, Mapping[str, A
                     system="acumatica",
                 )
         if source is None:
-            other += amount
             continue
         lines.append(
             CreditLine(
@@ -374,7 +372,6 @@ def credit_note(record: Mapping[str, Any], invoices: Mapping[str, Mapping[str, A
         external_ref=str(value(record, "ExternalRef", "") or ""),
         customer_order=str(value(record, "CustomerOrder", "") or ""),
         lines=lines,
-        other=cents(other),
         freight=dec(record, "FreightPrice"),
         tax_total=dec(record, "TaxTotal"),
         total=dec(record, "Amount"),
