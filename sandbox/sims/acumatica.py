@@ -1284,7 +1284,10 @@ class AcumaticaSim:
             n = int(num(ln, "LineNbr"))
             setv(ln, "QtyOnShipments", on_ship.get(n, Decimal(0)))
             setv(ln, "ShippedQty", shipped.get(n, Decimal(0)))
-            setv(ln, "OpenQty", num(ln, "OrderQty") - shipped.get(n, Decimal(0)))
+            ordered, done_qty = num(ln, "OrderQty"), shipped.get(n, Decimal(0))
+            # a return line (negative quantity, received on a receipt) is open for what is not received yet
+            left = max(abs(ordered) - done_qty, Decimal(0))
+            setv(ln, "OpenQty", left if ordered >= 0 else -left)
         old_rows = {str(val(r, "ShipmentNbr")): r for r in order.get("Shipments") or [] if isinstance(r, dict)}
         rows = []
         for s in shipments:
@@ -1309,7 +1312,7 @@ class AcumaticaSim:
             new = "On Hold"
         elif any(val(s, "Status") not in CONFIRMED for s in shipments):
             new = "Shipping"
-        elif shipments and all(num(ln, "OpenQty") <= 0 for ln in order.get("Details") or []):
+        elif shipments and all(num(ln, "OpenQty") == 0 for ln in order.get("Details") or []):
             new = "Completed"
         elif shipments:
             new = "Back Order"
@@ -1711,8 +1714,11 @@ class AcumaticaSim:
         self._invoice_shipment(shipment)
 
     def _invoice_shipment(self, shipment: Rec) -> Rec:
+        """The invoice of a confirmed shipment; of a receipt (the return lines of an RM order) the
+        credit memo, as Acumatica's PrepareInvoice makes it (no freight)."""
         details: list[Rec] = []
         freight = tax = Decimal(0)
+        receipt = val(shipment, "Operation") == "Receipt" or val(shipment, "Type") == "Receipt"
         orders = self._orders_of_shipment(shipment)
         for d in shipment.get("Details") or []:
             order = self.order(str(val(d, "OrderType", "SO")), str(val(d, "OrderNbr", "")))
@@ -1722,8 +1728,8 @@ class AcumaticaSim:
             oline = next((ln for ln in order.get("Details") or [] if int(num(ln, "LineNbr")) == n), None)
             if oline is None:
                 continue
-            qty, oqty = num(d, "ShippedQty"), num(oline, "OrderQty")
-            disc = cents(num(oline, "DiscountAmount") * qty / oqty) if oqty else Decimal(0)
+            qty, oqty = num(d, "ShippedQty"), abs(num(oline, "OrderQty"))
+            disc = cents(abs(num(oline, "DiscountAmount")) * qty / oqty) if oqty else Decimal(0)
             details.append(
                 {
                     "OrderType": {"value": val(order, "OrderType")},
@@ -1746,15 +1752,17 @@ class AcumaticaSim:
                 continue
             self.freight_invoiced.add(okey)
             t = order.get("Totals") or {}
-            freight += num(t, "Freight") + num(t, "PremiumFreight")
-            tax += num(order, "TaxTotal")
+            if not receipt:
+                freight += num(t, "Freight") + num(t, "PremiumFreight")
+            tax += abs(num(order, "TaxTotal"))
             for td in order.get("TaxDetails") or []:
                 tax_details.append(
-                    {"TaxID": {"value": val(td, "TaxID")}, "TaxAmount": {"value": float(num(td, "TaxAmount"))}}
+                    {"TaxID": {"value": val(td, "TaxID")}, "TaxAmount": {"value": float(abs(num(td, "TaxAmount")))}}
                 )
         first = orders[0] if orders else {}
+        doc_type = "Credit Memo" if receipt else "Invoice"
         body: Rec = {
-            "Type": {"value": "Invoice"},
+            "Type": {"value": doc_type},
             "CustomerID": {"value": val(shipment, "CustomerID")},
             "CustomerOrder": {"value": val(first, "CustomerOrder")},
             "CurrencyID": {"value": val(first, "CurrencyID", "USD")},
@@ -1771,7 +1779,7 @@ class AcumaticaSim:
         except Rejected as exc:
             raise ApiError(422, str(exc)) from exc
         for row in shipment.get("Orders") or []:
-            setv(row, "InvoiceType", "Invoice")
+            setv(row, "InvoiceType", doc_type)
             setv(row, "InvoiceNbr", val(invoice, "ReferenceNbr"))
         setv(shipment, "Status", "Invoiced")
         self._touch("Shipment", shipment)

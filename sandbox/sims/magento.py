@@ -36,6 +36,7 @@ from sandbox.sims.magento_orders import OFFLINE_METHODS, gateway_transaction_id
 
 if TYPE_CHECKING:
     from sandbox.sims.magento_catalog import Catalog
+    from sandbox.sims.magento_rma import Returns
 
 JSON = dict[str, Any]
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -323,13 +324,19 @@ class MagentoSim:
     _numbers_len: int = -1
     store_code: str = "default"
     """The scope of the request being served: ``all``, ``default`` or a store view code."""
+    edition: str = "open-source"
+    """``open-source`` (no RMA, as Magento Open Source) or ``commerce`` (Adobe Commerce: ``/V1/returns``)."""
     catalog: Catalog = field(init=False, repr=False)
     """Stores, attributes, categories, prices and stock (:mod:`sandbox.sims.magento_catalog`)."""
+    returns: Returns = field(init=False, repr=False)
+    """Adobe Commerce returns (:mod:`sandbox.sims.magento_rma`)."""
 
     def __post_init__(self) -> None:
         from sandbox.sims.magento_catalog import Catalog
+        from sandbox.sims.magento_rma import Returns
 
         self.catalog = Catalog(self)
+        self.returns = Returns(self)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -345,6 +352,7 @@ class MagentoSim:
             self.creditmemos.clear()
             self._seq.clear()
             self.catalog.reset()
+            self.returns.reset()
             self._last_ts = None
             self._numbers_of = None
 
@@ -1259,6 +1267,11 @@ class MagentoSim:
         return out
 
     def _seed_into(self, body: JSON, out: JSON) -> None:
+        if body.get("edition") is not None:
+            if body["edition"] not in ("open-source", "commerce"):
+                raise MagentoError(400, "edition is open-source or commerce, not %1", [body["edition"]])
+            self.edition = body["edition"]
+            out["edition"] = self.edition
         self.catalog.seed_before(body, out)
         for p in body.get("products") or []:
             saved = self.save_product(p)
@@ -1275,6 +1288,8 @@ class MagentoSim:
                     "item_ids": [it["item_id"] for it in saved["items"]],
                 }
             )
+        if body.get("returns"):
+            out["returns"] = self.returns.seed(body["returns"])
         self.catalog.seed_after(body, out)
 
 
@@ -1485,8 +1500,9 @@ def _route_table(bulk: bool) -> list[tuple[str, re.Pattern[str], Handler, str | 
     """The routes to match: the catalog's first (imported on first use: it builds on this module)."""
     if not _TABLES:
         from sandbox.sims.magento_catalog import ASYNC_ROUTES, CATALOG_ROUTES
+        from sandbox.sims.magento_rma import RMA_ROUTES
 
-        compiled = [(m, re.compile(f"^{p}$"), h, r) for m, p, h, r in CATALOG_ROUTES]
+        compiled = [(m, re.compile(f"^{p}$"), h, r) for m, p, h, r in [*CATALOG_ROUTES, *RMA_ROUTES]]
         _TABLES[False] = [*compiled, *ROUTES]
         _TABLES[True] = [(m, re.compile(f"^{p}$"), h, r) for m, p, h, r in ASYNC_ROUTES]
     return _TABLES[bulk]
@@ -1551,9 +1567,11 @@ def create_app(
     password: str = "admin123",  # noqa: S107 - the sim's well-known default
     *,
     clock: Callable[[], datetime] | None = None,
+    edition: str = "open-source",
 ) -> Starlette:
-    """The Magento sim as an ASGI app; its state is ``app.state.sim`` (a :class:`MagentoSim`)."""
-    sim = MagentoSim(username=username, password=password)
+    """The Magento sim as an ASGI app; its state is ``app.state.sim`` (a :class:`MagentoSim`).
+    ``edition="commerce"`` serves Adobe Commerce's returns (RMA) too."""
+    sim = MagentoSim(username=username, password=password, edition=edition)
     if clock is not None:
         sim.clock = clock
     control = SimControl(

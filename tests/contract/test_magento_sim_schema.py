@@ -648,3 +648,51 @@ def test_bulk_answers_validate(shop: Exchange, api: tuple[TestClient, dict[str, 
     assert accepted.status_code == 200 and accepted.json()["errors"] is False
     status = shop("GET", f"/bulk/{accepted.json()['bulk_uuid']}/status")
     assert status["operation_count"] == 1 and status["operations_list"][0]["status"] == 1
+
+
+def test_returns_answers_validate_and_open_source_has_none(definitions: dict[str, Any]) -> None:
+    """Adobe Commerce's ``/V1/returns`` (rma-data-*-interface); Open Source answers them as no route."""
+    client = TestClient(create_app())
+    token = client.post(f"{BASE}/integration/admin/token", json={"username": "admin", "password": "admin123"}).json()
+    auth = {"Authorization": f"Bearer {token}"}
+    catalog, customer = sample_catalog(), sample_customer()
+    order = build_order(catalog, [CartLine("24-MB01", 2)], customer=customer)
+    order["items"][0]["qty_shipped"] = 2
+    seeded = client.post("/_sim/seed", json={"products": catalog, "customers": [customer], "orders": [order]}).json()
+    oid, item_id = seeded["orders"][0]["entity_id"], seeded["orders"][0]["item_ids"][0]
+    body = {"rmaDataObject": {"order_id": oid, "items": [{"order_item_id": item_id, "qty_requested": 1}]}}
+    closed = client.post(f"{BASE}/returns", json=body, headers=auth)
+    assert closed.status_code == 404 and closed.json() == {"message": "Request does not match any route."}
+    assert client.post("/_sim/seed", json={"edition": "commerce"}).status_code == 200
+    made = client.post(f"{BASE}/returns", json=body, headers=auth)
+    assert made.status_code == 200, made.text
+    validate(definitions, "rma-data-rma-interface", made.json())
+    rid, [line] = made.json()["entity_id"], made.json()["items"]
+    assert made.json()["status"] == "pending" and line["qty_authorized"] == 0
+    # more than was shipped, counting what the first return asks for
+    too_many = {"rmaDataObject": {"order_id": oid, "items": [{"order_item_id": item_id, "qty_requested": 2}]}}
+    refused = client.post(f"{BASE}/returns", json=too_many, headers=auth)
+    assert refused.status_code == 400 and "greater than you can return" in refused.json()["message"]
+    authorize = {
+        "rmaDataObject": {"items": [{"entity_id": line["entity_id"], "qty_authorized": 1, "status": "authorized"}]}
+    }
+    updated = client.put(f"{BASE}/returns/{rid}", json=authorize, headers=auth).json()
+    validate(definitions, "rma-data-rma-interface", updated)
+    assert updated["status"] == "authorized"
+    over = {"rmaDataObject": {"items": [{"entity_id": line["entity_id"], "qty_returned": 2}]}}
+    assert client.put(f"{BASE}/returns/{rid}", json=over, headers=auth).status_code == 400
+    comment = {"data": {"comment": "Parcel arrived", "visible_on_front": False, "customer_notified": False}}
+    assert client.post(f"{BASE}/returns/{rid}/comments", json=comment, headers=auth).json() is True
+    comments = client.get(f"{BASE}/returns/{rid}/comments", headers=auth).json()
+    validate(definitions, "rma-data-comment-search-result-interface", comments)
+    listed = client.get(
+        f"{BASE}/returns",
+        params={
+            "searchCriteria[filterGroups][0][filters][0][field]": "status",
+            "searchCriteria[filterGroups][0][filters][0][value]": "authorized",
+        },
+        headers=auth,
+    ).json()
+    validate(definitions, "rma-data-rma-search-result-interface", listed)
+    assert [r["entity_id"] for r in listed["items"]] == [rid]
+    assert client.get(f"{BASE}/returns/999", headers=auth).status_code == 404

@@ -111,6 +111,16 @@ class CreditMemoSync(BaseModel):
     """The ERP cash account refunds are paid from (default: ``payments.cash_account``)."""
 
 
+class ReturnSync(BaseModel):
+    """Store returns (Adobe Commerce RMAs) -> ERP return orders, and what the ERP received back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statuses: list[str] = Field(default_factory=lambda: ["authorized", "partially_authorized"])
+    """Store return statuses that make an ERP return order (a pending request waits for a person
+    to authorize it); the units authorized are the ones taken back."""
+
+
 class RateLimit(BaseModel):
     """A ceiling on one external system, held across every worker (e.g. the ERP licence)."""
 
@@ -157,6 +167,7 @@ class Settings(BaseModel):
     customers: CustomerSync = Field(default_factory=lambda: CustomerSync())
     payments: PaymentSync = Field(default_factory=PaymentSync)
     credit_memos: CreditMemoSync = Field(default_factory=CreditMemoSync)
+    returns: ReturnSync = Field(default_factory=ReturnSync)
     erp_orders: ErpOrderSync = Field(default_factory=ErpOrderSync)
     catalog: CatalogSync = Field(default_factory=lambda: CatalogSync())
     in_doubt_wait_s: float = Field(30.0, ge=0)

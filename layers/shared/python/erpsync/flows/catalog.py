@@ -122,6 +122,22 @@ FLOWS: tuple[FlowSpec, ...] = (
         summary="credit memos entered in the ERP -> offline store credit memos on their orders, to the cent",
     ),
     FlowSpec(
+        "returns",
+        "return",
+        STORE,
+        ERP,
+        "erpsync.flows.returns:ReturnRules",
+        summary="authorized store returns (Adobe Commerce RMAs) -> ERP return orders (RM), never twice",
+    ),
+    FlowSpec(
+        "erp-returns",
+        "return",
+        ERP,
+        STORE,
+        "erpsync.flows.returns:ErpReturnRules",
+        summary="what ERP return orders received -> their store returns (quantities returned, status received)",
+    ),
+    FlowSpec(
         "cancellations",
         "cancellation",
         STORE,

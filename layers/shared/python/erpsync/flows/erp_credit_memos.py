@@ -6,8 +6,9 @@ In the run order of ``flows.sync``: settled from the binding before any read whe
 store; fetch (its lines resolved to the sales order lines they credit); must-skip rules: not
 released yet, made by erpsync from a store credit memo (its ``ExternalRef``: it never goes back),
 crediting no order line, or an order that is not in the store (each filtered with the reason); a
-lease on the credit memo; the store order and its line map from the order's binding (a credit
-memo that spans several store orders fails: credit them one order at a time); create the store
+lease on the credit memo; the store order and its line map from the order's binding, or from the
+return order's when a receipt made it (see ``flows.returns``; a credit memo that spans several
+store orders fails: credit them one order at a time); create the store
 credit memo of its lines and shipping, the adjustment taking up the rest so the total is the ERP's;
 bind both ways, so the credit-memos flow never sends the store credit memo back; write the store
 order number into the ERP credit memo's ``CustomerOrder`` (``erpsync reconcile`` counts it by it).
@@ -59,8 +60,7 @@ class ErpCreditMemoRules(RecordSync):
                 f"a store credit memo belongs to one order; credit them one order at a time",
                 system=self.source,
             )
-        order = self.bindings.get("order", self.source, orders[0], self.target)
-        if order is None or not order.other_id:
+        if self._store_order(orders[0]) is None:
             return SyncResult("filtered", "", f"sales order {orders[0]} is not a {self.target} order")
         return None
 
@@ -72,9 +72,22 @@ class ErpCreditMemoRules(RecordSync):
 
     def dependencies(self, record: CreditNote) -> tuple[str, str, dict[str, str]]:
         """``(store order id, store order number, line map)`` of the order the credit memo credits."""
-        order = self.bindings.get("order", self.source, record.lines[0].order_key, self.target)
-        assert order is not None and order.other_id  # must_skip filtered the others
-        return order.other_id, str(order.data.get("number") or order.other_id), order.data.get("line_map") or {}
+        found = self._store_order(record.lines[0].order_key)
+        assert found is not None  # must_skip filtered the others
+        return found
+
+    def _store_order(self, order_key: str) -> tuple[str, str, dict[str, str]] | None:
+        """``(store order id, number, line map)`` of ERP order ``order_key``: a sales order bound to
+        a store order, or a return order made from a store return (its lines map to the store
+        order's items it takes back)."""
+        order = self.bindings.get("order", self.source, order_key, self.target)
+        if order is not None and order.other_id:
+            return order.other_id, str(order.data.get("number") or order.other_id), order.data.get("line_map") or {}
+        made = self.bindings.get("return", self.source, order_key, self.target)
+        if made is not None and made.data.get("order"):
+            store_order = str(made.data["order"])
+            return store_order, str(made.data.get("number") or store_order), made.data.get("line_map") or {}
+        return None
 
     def write(
         self, note: CreditNote, binding: Binding | None, deps: tuple[str, str, dict[str, str]] | None = None

@@ -457,6 +457,72 @@ class StoreRefundRef(Model):
     """What the store credit memo carries as adjustment so its total is the ERP's to the cent."""
 
 
+class ReturnRequest(Model):
+    """A return the store agreed to take back (an Adobe Commerce RMA): the units authorized, each
+    at what the customer paid for it (``RefundLine``: price, its share of discount and tax)."""
+
+    source_id: str
+    number: str
+    """The store's visible reference (the RMA's increment_id)."""
+    status: str = ""
+    order_id: str
+    order_number: str = ""
+    email: str = ""
+    currency: str = ""
+    date: datetime | None = None
+    lines: list[RefundLine] = Field(default_factory=list)
+    """The authorized lines (``qty``: units authorized), those with nothing authorized left out."""
+
+
+class ReturnDraft(Model):
+    """An ERP return order to create for a store return: receipt lines at the store's prices, with
+    the store's tax on them as charged."""
+
+    customer_id: str
+    store_number: str
+    """The store return's number: the ERP return order carries it (found by it after a lost answer)."""
+    store_order: str
+    currency: str
+    lines: list[DraftLine]
+    tax_id: str | None = None
+    tax_total: Decimal = Decimal("0")
+    description: str = ""
+
+
+class ErpReturnRef(Model):
+    """An ERP return order made (or found) for a store return."""
+
+    order_type: str
+    number: str
+    line_map: dict[str, str] = Field(default_factory=dict)
+    """ERP line number -> the store order line it takes back."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.order_type}/{self.number}"
+
+
+class ReturnReceipt(Model):
+    """What an ERP return order has received so far (its confirmed receipts), line by line."""
+
+    source_id: str
+    """``<order type>/<number>``."""
+    status: str = ""
+    store_number: str = ""
+    """The store return it was made from (the ERP's ``ExternalRef``), if any."""
+    received: dict[str, Decimal] = Field(default_factory=dict)
+    """ERP line number -> units received on confirmed receipts (receipt lines only)."""
+    updated_at: datetime | None = None
+
+
+class StoreReturnState(Model):
+    """A store return after its received quantities were written."""
+
+    id: str
+    number: str = ""
+    status: str
+
+
 class ChangeNotice(Model):
     """A doorbell: something changed in ``source``; the worker reads the record itself."""
 

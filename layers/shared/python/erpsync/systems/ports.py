@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from erpsync.errors import RetryableError
@@ -31,13 +32,18 @@ if TYPE_CHECKING:  # annotations only: a flow's worker builds only the models it
         ErpCreditMemo,
         ErpOrderRef,
         ErpPayment,
+        ErpReturnRef,
         Invoice,
         Order,
         PaymentDraft,
+        ReturnDraft,
+        ReturnReceipt,
+        ReturnRequest,
         SalesOrderDraft,
         Shipment,
         StoreRefundDraft,
         StoreRefundRef,
+        StoreReturnState,
     )
     from erpsync.model.catalog import Attribute, Category, PriceSet, ProductDraft, StockLevel, StoreAttribute
 
@@ -268,6 +274,40 @@ class StoreRefundTarget(Protocol):
 
     def create(self, draft: StoreRefundDraft) -> StoreRefundRef:
         """An offline credit memo on the draft's order of exactly ``draft.total``."""
+        ...
+
+
+class ReturnSource(ChangeSource, Protocol):
+    """Store returns (Adobe Commerce RMAs), the source of the returns flow. A store without them
+    (Magento Open Source) has no changes to give."""
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> ReturnRequest:
+        """The return with its authorized lines priced as the order charged them."""
+        ...
+
+
+class ReturnTarget(Protocol):
+    """ERP return orders, the target of the returns flow."""
+
+    def find(self, store_number: str, customer_id: str) -> ErpReturnRef | None:
+        """The return order of ``customer_id`` that carries store return ``store_number``, if any."""
+        ...
+
+    def create(self, draft: ReturnDraft) -> ErpReturnRef: ...
+
+
+class ReceiptSource(ChangeSource, Protocol):
+    """ERP return orders and what they received, the source of the erp-returns flow."""
+
+    def get(self, id: str) -> ReturnReceipt: ...
+
+
+class ReturnStatusTarget(Protocol):
+    """Store returns told what came back, the target of the erp-returns flow."""
+
+    def receive(self, id: str, received: dict[str, Decimal], note: str) -> StoreReturnState:
+        """Record ``received`` (store order line -> units received in all) on store return ``id``
+        and add ``note`` once; as the store has it after (read back)."""
         ...
 
 

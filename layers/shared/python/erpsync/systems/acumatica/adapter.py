@@ -28,10 +28,13 @@ from erpsync.model import (
     ErpCreditMemo,
     ErpOrderRef,
     ErpPayment,
+    ErpReturnRef,
     Invoice,
     Order,
     OrderStatus,
     PaymentDraft,
+    ReturnDraft,
+    ReturnReceipt,
     SalesOrderDraft,
     Shipment,
 )
@@ -620,6 +623,47 @@ class AcumaticaCreditNotes:
         )
 
 
+class AcumaticaReturns:
+    """Return orders (RM): the target of the returns flow, and, with what their receipts took in,
+    the source of the erp-returns flow."""
+
+    def __init__(self, erp: AcumaticaErp) -> None:
+        self.erp = erp
+
+    def order_type(self) -> str:
+        return self.erp.settings().return_order_type
+
+    def find(self, store_number: str, customer_id: str) -> ErpReturnRef | None:
+        rows = self.erp.client.get_list(
+            "SalesOrder",
+            filter=f"OrderType eq {odata_string(self.order_type())} and {carries(customer_id, store_number)}",
+            expand="Details",
+            top=1,
+        )
+        return mapping.return_ref(rows[0]) if rows else None
+
+    def create(self, draft: ReturnDraft) -> ErpReturnRef:
+        cfg = self.erp.settings()
+        record = mapping.return_order_record(draft, cfg.return_order_type, cfg.return_warehouse_id)
+        return mapping.return_ref(self.erp.client.put("SalesOrder", record, expand="Details"))
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Return orders changed after ``since`` (a receipt confirmed moves its order's
+        ``LastModified``), named ``<type>/<number>``."""
+        condition = f"OrderType eq {odata_string(self.order_type())}"
+        return self.erp.pages_of([("SalesOrder", "OrderType,OrderNbr", condition, "")], since, "return", "LastModified")
+
+    def get(self, id: str) -> ReturnReceipt:
+        order_type, _, number = id.rpartition("/")
+        record = self.erp.client.get_record(
+            "SalesOrder",
+            [order_type or self.order_type(), number],
+            expand="Details",
+            select="OrderType,OrderNbr,Status,ExternalRef,LastModified,Details/LineNbr,Details/OrderQty,Details/ShippedQty",
+        )
+        return mapping.return_receipt(record)
+
+
 class AcumaticaCancellations:
     """Canceling ERP sales orders (the target of the cancellations flow), and the sales orders the
     ERP canceled (the source of the erp-cancellations flow)."""
@@ -731,10 +775,12 @@ class AcumaticaSystem:
             ("invoice", "source"): AcumaticaInvoices(self.erp),
             ("creditmemo", "source"): AcumaticaCreditNotes(self.erp),
             ("customer", "source"): AcumaticaCustomers(self.erp),
+            ("return", "target"): AcumaticaReturns(self.erp),
         }
         self._ports[("customer", "target")] = self._ports[("customer", "source")]
         self._ports[("order", "source")] = self._ports[("order", "target")]
         self._ports[("cancellation", "source")] = self._ports[("cancellation", "target")]
+        self._ports[("return", "source")] = self._ports[("return", "target")]
         self.settings = settings
 
     def port(self, entity: str, direction: str) -> Any:

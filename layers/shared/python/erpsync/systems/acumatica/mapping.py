@@ -25,10 +25,13 @@ from erpsync.model import (
     DraftLine,
     ErpCreditMemo,
     ErpPayment,
+    ErpReturnRef,
     Invoice,
     Order,
     OrderLine,
     PaymentDraft,
+    ReturnDraft,
+    ReturnReceipt,
     SalesOrderDraft,
     Shipment,
     Track,
@@ -177,6 +180,66 @@ def line_map(details: Any) -> dict[str, str]:
         if nbr is not None and line_id:
             out[str(int(nbr))] = line_id
     return out
+
+
+def return_order_record(draft: ReturnDraft, order_type: str = "RM", warehouse_id: str | None = None) -> dict[str, Any]:
+    """The return order (an RM order: receipt lines of negative quantity, no issue) to PUT: each
+    line at the store's price with its discount share, the store's tax on them as charged; it carries
+    the store return's number (``ExternalRef``: found by it) and the store order's (``CustomerOrder``:
+    the credit memo its receipt makes carries it, so ``erpsync reconcile`` counts it on the order)."""
+    details = []
+    for line in draft.lines:
+        row = _priced_line(
+            line.model_copy(update={"qty": -line.qty, "discount": -line.discount}), "LineDescription", "OrderQty"
+        )
+        row["Operation"] = v("Receipt")
+        row["AutoCreateIssue"] = v(False)
+        if warehouse_id:
+            row["WarehouseID"] = v(warehouse_id)
+        details.append(row)
+    record: dict[str, Any] = {
+        "OrderType": v(order_type),
+        "CustomerID": v(draft.customer_id),
+        "CustomerOrder": v(draft.store_order[:REFERENCE_MAX]),
+        "ExternalRef": v(draft.store_number[:REFERENCE_MAX]),
+        "Description": v(draft.description),
+        "CurrencyID": v(draft.currency),
+        "Hold": v(False),
+        "Details": details,
+    }
+    if draft.tax_id:
+        record["DisableAutomaticTaxCalculation"] = v(True)
+        record["IsTaxValid"] = v(True)
+        record["TaxDetails"] = [{"TaxID": v(draft.tax_id), "TaxAmount": v(-cents(draft.tax_total))}]
+    return record
+
+
+def return_ref(record: Mapping[str, Any]) -> ErpReturnRef:
+    return ErpReturnRef(
+        order_type=str(value(record, "OrderType", "")),
+        number=str(value(record, "OrderNbr", "")),
+        line_map=line_map(record.get("Details")),
+    )
+
+
+def return_receipt(record: Mapping[str, Any]) -> ReturnReceipt:
+    """A return order (with ``Details``) as what it received: each receipt line's units on confirmed
+    receipts (``ShippedQty``; the issue lines of an RMA with replacement are left out)."""
+    received: dict[str, Decimal] = {}
+    for row in record.get("Details") or []:
+        if not isinstance(row, Mapping) or dec(row, "OrderQty") >= 0:
+            continue
+        nbr = value(row, "LineNbr")
+        if nbr is not None:
+            received[str(int(nbr))] = abs(dec(row, "ShippedQty"))
+    order_type, number = value(record, "OrderType", ""), value(record, "OrderNbr", "")
+    return ReturnReceipt(
+        source_id=f"{order_type}/{number}",
+        status=str(value(record, "Status", "") or ""),
+        store_number=str(value(record, "ExternalRef", "") or ""),
+        received=received,
+        updated_at=when(value(record, "LastModified")),
+    )
 
 
 def customer_record(customer: Customer, customer_id: str, *, customer_class: str = "DEFAULT") -> dict[str, Any]:

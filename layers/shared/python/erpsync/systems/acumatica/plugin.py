@@ -56,6 +56,7 @@ PLUGIN = Plugin(
         "order": frozenset({SOURCE, TARGET}),
         "payment": frozenset({TARGET}),
         "creditmemo": frozenset({SOURCE, TARGET}),
+        "return": frozenset({SOURCE, TARGET}),
         "cancellation": frozenset({SOURCE, TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),

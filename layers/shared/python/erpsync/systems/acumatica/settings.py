@@ -14,6 +14,11 @@ class AcumaticaSettings(BaseModel):
     """Sales order type of store orders."""
     erp_order_types: list[str] = Field(default_factory=lambda: ["SO"])
     """Order types whose orders entered in Acumatica go to the store (the erp-orders flow)."""
+    return_order_type: str = "RM"
+    """Order type of the return orders made from store returns (RM, an RMA order with receipt lines;
+    CR is a cash return, not this; a tenant may configure its own)."""
+    return_warehouse_id: str | None = None
+    """Warehouse store returns are received into (None: the order type's default)."""
     keep_store_number: bool = False
     """Store orders keep the store's number (Magento's increment id) as their Acumatica ``OrderNbr``.
     The order type must number manually (a dedicated web order type, as the merchant FAQ says); a

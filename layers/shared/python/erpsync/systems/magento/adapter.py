@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
@@ -19,10 +21,12 @@ from erpsync.model import (
     Customer,
     Invoice,
     Order,
+    ReturnRequest,
     Shipment,
     StoreOrderRef,
     StoreRefundDraft,
     StoreRefundRef,
+    StoreReturnState,
 )
 from erpsync.systems.magento.client import Filter, MagentoClient
 from erpsync.systems.magento.mapping import (
@@ -36,12 +40,17 @@ from erpsync.systems.magento.mapping import (
     order_entity,
     order_from_magento,
     parse_timestamp,
+    received_items,
     ref_marker,
     refund_body,
     refund_ref,
+    return_from_magento,
+    return_version,
 )
 from erpsync.systems.magento.settings import MagentoSettings
 from erpsync.systems.ports import Page
+
+log = logging.getLogger("erpsync.magento")
 
 SNAPSHOT_MAX_BYTES = 200_000
 """A polled order rides in its notice up to this size (an SQS message holds 256 KiB; a big order's
@@ -256,6 +265,75 @@ class MagentoRefunds:
         return refund_ref(client.get(f"/V1/creditmemo/{memo_id}"), in_base)
 
 
+class MagentoReturns:
+    """Adobe Commerce returns (RMAs): the source of the returns flow, and the target the erp-returns
+    flow tells what came back. Magento Open Source has no ``/V1/returns``: its poll finds none."""
+
+    def __init__(self, store: MagentoStore, look_back_days: Callable[[], int]) -> None:
+        self.store = store
+        self.look_back_days = look_back_days
+        self._no_rma_said = False
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Every return requested in the look-back window, by keyset on ``date_requested`` (a return
+        has no modification time, so ``since`` cannot narrow it). A notice's version is the
+        return's status and quantities: the poll queues a return again only when they move. The
+        pages prove no checkpoint (the window is read whole at every poll)."""
+        start = datetime.now(UTC) - timedelta(days=self.look_back_days())
+        client = self.store.client
+        try:
+            for rows, _done in client.changed_pages(
+                "/V1/returns", format_timestamp(start), page_size=self.store.page_size, time_field="date_requested"
+            ):
+                notices = [
+                    ChangeNotice(
+                        source=self.store.name,
+                        entity="return",
+                        id=str(row.get("entity_id")),
+                        version=return_version(row),
+                        snapshot=row,
+                        read_at=datetime.now(UTC),
+                    )
+                    for row in rows
+                ]
+                yield Page(notices, None)
+        except NotFoundError as exc:
+            if "route" not in str(exc).lower():
+                raise
+            if not self._no_rma_said:
+                self._no_rma_said = True
+                log.warning(
+                    "magento has no /V1/returns (Magento Open Source has no RMA): the returns flow has nothing to read",
+                    extra={"connection": self.store.name},
+                )
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> ReturnRequest:
+        """The return (as polled, or read) and its order, for the prices (one or two reads)."""
+        client = self.store.client
+        rma = snapshot if snapshot is not None and str(snapshot.get("entity_id")) == id else None
+        rma = rma or client.get(f"/V1/returns/{_id(id)}")
+        order = client.get(f"/V1/orders/{_id(str(rma.get('order_id')))}")
+        return return_from_magento(rma, order, self.store.amounts())
+
+    def receive(self, id: str, received: dict[str, Decimal], note: str) -> StoreReturnState:
+        """Write what came back on return ``id`` (its items' ``qty_returned``, status ``received``)
+        and add ``note`` as a comment unless one carries it; read back. Nothing is written when the
+        return already says so (a retry after a lost answer writes nothing twice)."""
+        client = self.store.client
+        rma = client.get(f"/V1/returns/{_id(id)}")
+        items = received_items(rma, received)
+        if items is not None:
+            rma = client.put(f"/V1/returns/{_id(id)}", {"rmaDataObject": {**rma, "items": items}})
+        if not any(note in str(c.get("comment") or "") for c in rma.get("comments") or [] if isinstance(c, dict)):
+            client.post(
+                f"/V1/returns/{_id(id)}/comments",
+                {"data": {"comment": note, "visible_on_front": False, "customer_notified": False}},
+            )
+        return StoreReturnState(
+            id=str(rma.get("entity_id")), number=str(rma.get("increment_id") or ""), status=str(rma.get("status") or "")
+        )
+
+
 class MagentoOrderTarget:
     """Store orders made from orders entered in the ERP, the target of the erp-orders flow."""
 
@@ -455,9 +533,11 @@ class MagentoSystem:
             ("creditmemo", "target"): MagentoRefunds(self.store),
             ("shipment", "target"): MagentoShipments(self.store),
             ("invoice", "target"): MagentoInvoices(self.store),
+            ("return", "source"): MagentoReturns(self.store, lambda: settings().returns_look_back_days),
             ("customer", "source"): MagentoCustomers(client, settings, connection),
         }
         self._ports[("customer", "target")] = self._ports[("customer", "source")]
+        self._ports[("return", "target")] = self._ports[("return", "source")]
         self.settings = settings
 
     def port(self, entity: str, direction: str) -> Any:

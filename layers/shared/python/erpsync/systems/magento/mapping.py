@@ -18,6 +18,7 @@ from erpsync.model import (
     Order,
     OrderLine,
     RefundLine,
+    ReturnRequest,
     StoreRefundDraft,
     StoreRefundRef,
     cents,
@@ -339,6 +340,113 @@ def credit_memo_from_magento(memo: Any, order: Any, amounts: str = "base") -> Cr
         )
     except (ValidationError, ValueError) as exc:
         raise ValidationFailed(f"magento {where}{exc}", system=SYSTEM) from exc
+
+
+RETURN_CLOSED_ITEMS = ("rejected", "denied")
+"""Return item statuses whose units are not coming back."""
+
+
+def return_from_magento(rma: Any, order: Any, amounts: str = "base") -> ReturnRequest:
+    """An Adobe Commerce return (``GET /V1/returns/{id}``) of ``order`` (``GET /V1/orders/{id}``) as
+    the canonical ReturnRequest: each item with units authorized (``line_id``: the order item the
+    return names; a configurable's parent or child both find their order line), at that line's
+    price with its share of the line's discount and tax for those units (``amounts`` as
+    ``order_from_magento``)."""
+    if not isinstance(rma, Mapping) or not isinstance(order, Mapping):
+        raise ValidationFailed("magento return: not a JSON object", system=SYSTEM)
+    rma_id = rma.get("entity_id")
+    where = f"return {rma.get('increment_id') or rma_id}: "
+    money = Amounts(order, order.get("increment_id"), in_base=amounts != "order")
+    lines_of = {
+        sid: line
+        for line in order_lines(order.get("items") or [], order.get("increment_id"), money)
+        for sid in line.store_line_ids
+    }
+    lines: list[RefundLine] = []
+    for item in rma.get("items") or []:
+        if not isinstance(item, Mapping) or str(item.get("status") or "") in RETURN_CLOSED_ITEMS:
+            continue
+        qty = _decimal(item, "qty_authorized", where, rma_id)
+        if qty <= 0:
+            continue
+        line = lines_of.get(str(item.get("order_item_id")))
+        if line is None:
+            raise ValidationFailed(
+                f"magento {where}item {item.get('entity_id')} takes back order item {item.get('order_item_id')}, "
+                f"which order {order.get('increment_id')} does not have",
+                system=SYSTEM,
+            )
+        share = qty / line.qty if line.qty else Decimal(0)
+        lines.append(
+            RefundLine(
+                line_id=str(item.get("order_item_id")),
+                sku=line.sku,
+                description=line.name,
+                qty=qty,
+                unit_price=line.unit_price,
+                discount=cents(line.discount * share),
+                tax=cents(line.tax * share),
+            )
+        )
+    try:
+        return ReturnRequest(
+            source_id=str(rma_id),
+            number=str(rma.get("increment_id") or rma_id),
+            status=str(rma.get("status") or ""),
+            order_id=str(rma.get("order_id") or order.get("entity_id")),
+            order_number=str(rma.get("order_increment_id") or order.get("increment_id") or ""),
+            email=str(order.get("customer_email") or ""),
+            currency=money.currency,
+            date=parse_timestamp(rma.get("date_requested")),
+            lines=lines,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise ValidationFailed(f"magento {where}{exc}", system=SYSTEM) from exc
+
+
+def return_version(rma: Mapping[str, Any]) -> str:
+    """What a poll compares to know a return moved: its status and each item's quantities and status
+    (a return has no modification time)."""
+    items = sorted(
+        (
+            str(it.get("entity_id")),
+            str(it.get("status") or ""),
+            str(it.get("qty_authorized") or 0),
+            str(it.get("qty_returned") or 0),
+        )
+        for it in rma.get("items") or []
+        if isinstance(it, Mapping)
+    )
+    return f"{rma.get('status') or ''}|" + ";".join(":".join(row) for row in items)
+
+
+def received_items(rma: Mapping[str, Any], received: Mapping[str, Decimal]) -> list[dict[str, Any]] | None:
+    """The return's items, as read, each recording what came back (``received``: store order item ->
+    units received in all, capped at what was authorized): ``qty_returned`` and status ``received``.
+    None when every item says so already (nothing to write). The whole items go back, as read: a
+    save through the REST API takes the record it is given."""
+    out: list[dict[str, Any]] = []
+    left = dict(received)
+    changed = False
+    for item in rma.get("items") or []:
+        if not isinstance(item, Mapping):
+            continue
+        row = dict(item)
+        out.append(row)
+        key = str(item.get("order_item_id"))
+        if str(item.get("status") or "") in RETURN_CLOSED_ITEMS or key not in left:
+            continue
+        authorized = _decimal(item, "qty_authorized", "return item ", rma.get("entity_id"))
+        qty = min(left[key], authorized)
+        left[key] -= qty
+        if qty <= 0:
+            continue
+        status = str(item.get("status") or "")
+        status = "received" if status in ("pending", "authorized", "received") else status
+        if _decimal(item, "qty_returned", "return item ", rma.get("entity_id")) != qty or item.get("status") != status:
+            row.update(qty_returned=_qty(qty), status=status)
+            changed = True
+    return out if changed else None
 
 
 # ------------------------------------------------------------------------- fulfilment out

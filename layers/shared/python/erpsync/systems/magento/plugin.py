@@ -53,6 +53,7 @@ PLUGIN = Plugin(
         "order": frozenset({SOURCE, TARGET}),
         "payment": frozenset({SOURCE}),
         "creditmemo": frozenset({SOURCE, TARGET}),
+        "return": frozenset({SOURCE, TARGET}),
         "cancellation": frozenset({SOURCE, TARGET}),
         "shipment": frozenset({TARGET}),
         "invoice": frozenset({TARGET}),

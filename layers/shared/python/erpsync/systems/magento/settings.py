@@ -17,6 +17,10 @@ class MagentoSettings(BaseModel):
     """Which of an order's amounts go to the ERP: ``base``, the website's base currency (Magento's
     ``base_*`` fields; the merchant FAQ's rule and the default), or ``order``, the currency the
     customer paid in, with its rate."""
+    returns_look_back_days: int = Field(90, ge=1)
+    """A poll of store returns (Adobe Commerce RMAs) lists those requested this many days back: a
+    return has no modification time to read changes by, so each poll reads the open window and
+    queues a return again only when its status or quantities moved."""
     msi: bool = True
     """Multi-source inventory is on: stock goes to source items (off: legacy stock items)."""
 
