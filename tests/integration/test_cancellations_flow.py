@@ -12,6 +12,7 @@ from erpsync.errors import PermanentError, RetryableError
 from erpsync.flows.cancellations import CancellationRules, ErpCancellationRules
 from erpsync.model import ChangeNotice
 from erpsync.settings import Settings
+from erpsync.state import dynamo
 from tests.integration.test_payments_flow import Shop, v
 
 API = "/entity/Default/24.200.001"
@@ -158,3 +159,67 @@ def test_an_erp_order_that_is_not_canceled_or_never_reached_the_store_is_filtere
     shop.ahttp.post(f"{API}/SalesOrder/CancelSalesOrder", json={"entity": {"id": r.json()["id"]}})
     result = shop.erp_cancellations.sync(ChangeNotice(source="acumatica", entity="cancellation", id=other))
     assert result.outcome == "filtered" and "never reached magento" in result.message
+
+
+def comment_on(shop: Shop, order: dict[str, Any], text: str, visible: bool) -> None:
+    """A comment on the Magento order's history, as the merchant (or checkout) writes it."""
+    history = {"comment": text, "is_customer_notified": 0, "is_visible_on_front": int(visible)}
+    assert shop.magento.client.post(f"/V1/orders/{order['entity_id']}/comments", {"statusHistory": history}) is True
+
+
+def erp_note(shop: Shop, number: str) -> str:
+    return str(shop.sales_order(number).get("note", {}).get("value") or "")
+
+
+def test_store_comments_follow_the_order_and_its_cancel_into_the_erp_note(shop: CancelShop) -> None:
+    """``order_comments.to_erp`` (default ``visible``): the comments the customer sees go into the
+    sales order's note when it is made, and those written by the time of the cancel, once."""
+    order = shop.place(captured=False)
+    comment_on(shop, order, "Please leave the parcel at the back door", visible=True)
+    comment_on(shop, order, "Fraud check passed", visible=False)
+    order = shop.mhttp_get(f"/V1/orders/{order['entity_id']}")
+    assert shop.sync(shop.orders, order).outcome == "synced"
+    assert erp_note(shop, order["increment_id"]) == "Please leave the parcel at the back door"
+    comment_on(shop, order, "Canceled at the customer's request: ordered the wrong size", visible=True)
+    canceled = shop.cancel_in_magento(order)
+    assert shop.sync(shop.cancellations, canceled).outcome == "synced"
+    note = erp_note(shop, order["increment_id"])
+    assert note.splitlines() == [
+        "Please leave the parcel at the back door",
+        "Canceled at the customer's request: ordered the wrong size",
+    ]
+    # a retry (the binding lost) adds nothing twice
+    key = {"pk": {"S": f"cancellation#magento#{order['entity_id']}"}, "sk": {"S": "acumatica"}}
+    dynamo.client().delete_item(TableName=shop.bindings.table, Key=key)
+    assert shop.sync(shop.cancellations, canceled).outcome == "synced"
+    assert erp_note(shop, order["increment_id"]) == note
+
+
+def test_no_comments_go_when_the_setting_says_none(bindings_table: str) -> None:
+    shop = CancelShop(bindings_table, Settings(order_comments={"to_erp": "none"}))
+    order = shop.place(captured=False)
+    comment_on(shop, order, "Gift wrap, please", visible=True)
+    assert shop.sync(shop.orders, shop.mhttp_get(f"/V1/orders/{order['entity_id']}")).outcome == "synced"
+    assert erp_note(shop, order["increment_id"]) == ""
+
+
+def test_an_erp_cancel_leaves_a_comment_with_the_erp_note_on_the_store_order(bindings_table: str) -> None:
+    shop = BothWays(bindings_table)
+    order = shop.place(captured=False)
+    shop.sync(shop.orders, order)
+    so = shop.sales_order(order["increment_id"])
+    r = shop.ahttp.put(
+        f"{API}/SalesOrder",
+        json={"OrderType": so["OrderType"], "OrderNbr": so["OrderNbr"], "note": {"value": "Customer phoned to cancel"}},
+    )
+    assert r.status_code == 200, r.text
+    key = shop.cancel_in_acumatica(order["increment_id"])
+    notice = ChangeNotice(source="acumatica", entity="cancellation", id=key)
+    assert shop.erp_cancellations.sync(notice).outcome == "synced"
+    after = shop.mhttp_get(f"/V1/orders/{order['entity_id']}")
+    texts = [h["comment"] for h in after["status_histories"]]
+    assert texts.count(f"Canceled in acumatica: sales order {key}. Customer phoned to cancel") == 1
+    # its echo: the store order's new comment sends nothing back
+    before = shop.writes()
+    assert shop.sync(shop.cancellations, after).outcome == "skipped"
+    assert shop.writes() == before

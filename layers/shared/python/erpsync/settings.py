@@ -111,6 +111,20 @@ class CreditMemoSync(BaseModel):
     """The ERP cash account refunds are paid from (default: ``payments.cash_account``)."""
 
 
+class OrderComments(BaseModel):
+    """Which order comments follow an order to the other side."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to_erp: str = Field("visible", pattern="^(none|visible|all)$")
+    """Store order comments written into the ERP sales order's note, when it is created and when the
+    order is canceled: those the customer sees (``visible``, the default: the customer's own comment
+    and what the merchant told them), every comment (``all``), or ``none``."""
+    to_store: bool = True
+    """A sales order canceled in the ERP cancels its store order with a comment saying so; True adds
+    the ERP order's note (where the cancel's reason is written) to that comment."""
+
+
 class ReturnSync(BaseModel):
     """Store returns (Adobe Commerce RMAs) -> ERP return orders, and what the ERP received back."""
 
@@ -168,6 +182,7 @@ class Settings(BaseModel):
     payments: PaymentSync = Field(default_factory=PaymentSync)
     credit_memos: CreditMemoSync = Field(default_factory=CreditMemoSync)
     returns: ReturnSync = Field(default_factory=ReturnSync)
+    order_comments: OrderComments = Field(default_factory=OrderComments)
     erp_orders: ErpOrderSync = Field(default_factory=ErpOrderSync)
     catalog: CatalogSync = Field(default_factory=lambda: CatalogSync())
     in_doubt_wait_s: float = Field(30.0, ge=0)

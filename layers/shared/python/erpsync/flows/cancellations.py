@@ -11,6 +11,10 @@ canceled: the ERP's reason puts the record on the failures desk, where a person 
 a credit memo). Canceling twice (a retry after a lost answer) is harmless: an order already canceled
 is left as it is.
 
+Comments follow where ``order_comments`` says: a store order's comments (those the customer sees, by
+default) are added to the ERP order's note when it is canceled; an ERP cancel leaves a comment on the
+store order saying so, with the ERP order's note (where its reason is written).
+
 The schedule's poll finds cancellations (the poll reads whole orders, so it costs no extra read);
 a store order's webhook rings the orders and the payments flows only, so a cancellation reaches the
 ERP at the next poll rather than at once.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 from erpsync.errors import PermanentError, RetryableError
 from erpsync.flows.base import SyncResult
-from erpsync.flows.orders import sent_order
+from erpsync.flows.orders import comments_to_send, sent_order
 from erpsync.flows.sync import RecordSync
 from erpsync.model import ChangeNotice, Order, OrderStatus
 from erpsync.state.bindings import SYNCED, Binding
@@ -60,7 +64,7 @@ class CancellationRules(RecordSync):
 
     def write(self, order: Order, binding: Binding | None, deps: str | None = None) -> SyncResult:
         key = deps or self.dependencies(order)
-        status = self.ctx.target_port.cancel(key)
+        status = self.ctx.target_port.cancel(key, comments_to_send(order, self.settings.order_comments.to_erp))
         bind_cancellation(self, order.source_id, key, status)
         return SyncResult("synced", key, f"canceled {self.target} order {key} ({self.source} order {order.number})")
 
@@ -96,7 +100,10 @@ class ErpCancellationRules(RecordSync):
                 error_type="waiting_for_order",
                 system=self.target,
             )
-        state = self.ctx.target_port.cancel(sent.other_id)
+        comment = f"Canceled in {self.source}: sales order {record.source_id}"
+        if self.settings.order_comments.to_store and record.note.strip():
+            comment += f". {record.note.strip()}"
+        state = self.ctx.target_port.cancel(sent.other_id, [comment])
         if state != CANCELED:
             raise PermanentError(
                 f"{self.target} did not cancel order {sent.data.get('number') or sent.other_id} (state {state!r}): "

@@ -148,6 +148,7 @@ class OrderRules(RecordSync):
             tax_total=cents(order.tax_total),
             tax_id=s.tax_id if order.tax_total else None,
             total=cents(order.grand_total),
+            note="\n".join(comments_to_send(order, s.order_comments.to_erp)),
         )
         if draft.computed_total() != draft.total:
             raise ValidationFailed(
@@ -203,6 +204,14 @@ def left_out(order: Order, prefs: OrderSyncPreferences) -> str:
     if prefs.require_payment_captured and not order.payment_captured:
         return f"payment not captured (paid {order.paid} of {order.grand_total})"
     return ""
+
+
+def comments_to_send(order: Order, which: str) -> list[str]:
+    """The texts of ``order``'s comments the setting ``order_comments.to_erp`` sends (``which``:
+    none, visible, all), oldest first."""
+    if which == "none":
+        return []
+    return [c.text for c in order.comments if c.text.strip() and (which == "all" or c.visible)]
 
 
 def sent_order(rules: RecordSync, order: Order, what: str) -> tuple[str, str]:

@@ -97,6 +97,15 @@ class OrderLine(Model):
         return cents(self.unit_price * self.qty)
 
 
+class OrderComment(Model):
+    """One comment of an order's history."""
+
+    text: str
+    visible: bool = False
+    """Shown to the customer (Magento ``is_visible_on_front``; the customer's own comment is)."""
+    created_at: datetime | None = None
+
+
 class Order(Model):
     """A store order, as the store charged it."""
 
@@ -132,6 +141,8 @@ class Order(Model):
     external_ref: str = ""
     """An ERP order's reference to a store order (Acumatica ``ExternalRef``): set on every order that
     came from a store or was sent to one."""
+    comments: list[OrderComment] = Field(default_factory=list)
+    """The order's comments, oldest first (what ``order_comments`` sends to the other side)."""
 
     @property
     def payment_captured(self) -> bool:
@@ -176,6 +187,8 @@ class SalesOrderDraft(Model):
     tax_total: Decimal = Decimal("0")
     tax_id: str | None = None
     total: Decimal
+    note: str = ""
+    """The store order's comments the settings send (``order_comments.to_erp``), one a line."""
 
     def computed_total(self) -> Decimal:
         return cents(sum((ln.amount for ln in self.lines), Decimal("0")) + self.freight + self.tax_total)
@@ -204,6 +217,8 @@ class OrderStatus(Model):
     source_id: str
     number: str
     status: str
+    note: str = ""
+    """The order's note (Acumatica ``note``): a cancel's reason is often written there."""
 
 
 class StoreOrderRef(Model):

@@ -321,10 +321,11 @@ class CancellationSource(ChangeSource, Protocol):
 class CancellationTarget(Protocol):
     """Canceling orders on either side: the cancellations flows' target."""
 
-    def cancel(self, ref: str) -> str:
+    def cancel(self, ref: str, comments: list[str] | None = None) -> str:
         """Cancel order ``ref`` (the id the order binding holds: an ERP's ``<type>/<number>``, a
         store's id); its status or state after, read back. One already canceled is left so; raises the
-        system's reason when it will not (e.g. the order has shipments)."""
+        system's reason when it will not (e.g. the order has shipments). ``comments`` the order does
+        not hold yet are added to it (an ERP's note, a store's history)."""
         ...
 
 

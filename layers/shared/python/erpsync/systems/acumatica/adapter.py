@@ -418,7 +418,12 @@ class AcumaticaOrders:
         record = self.erp.client.get_record(
             "SalesOrder", [order_type or self.erp.order_type, number], select="OrderType,OrderNbr,Status"
         )
-        return OrderStatus(source_id=id, number=number, status=str(mapping.value(record, "Status", "") or ""))
+        return OrderStatus(
+            source_id=id,
+            number=number,
+            status=str(mapping.value(record, "Status", "") or ""),
+            note=str(mapping.value(record, "note", "") or ""),
+        )
 
     def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
         """The sales order ``<type>/<number>`` with its lines, totals and contacts."""
@@ -678,16 +683,26 @@ class AcumaticaCancellations:
     def get(self, id: str) -> OrderStatus:
         return self.orders.status(id)
 
-    def cancel(self, ref: str) -> str:
+    def cancel(self, ref: str, comments: list[str] | None = None) -> str:
         """Cancel sales order ``<type>/<number>``; its status after. One already canceled is left as
-        it is; one the ERP will not cancel (it has shipments) raises the ERP's reason."""
+        it is; one the ERP will not cancel (it has shipments) raises the ERP's reason. ``comments``
+        the order's note does not hold yet are added to it, one a line."""
         order_type, _, number = ref.rpartition("/")
         try:
             self.erp.client.action("SalesOrder", "CancelSalesOrder", {"OrderType": order_type, "OrderNbr": number})
         except PermanentError:
             if self.orders.status(ref).status != "Canceled":
                 raise
-        return self.orders.status(ref).status
+        after = self.orders.status(ref)
+        missing = [c for c in comments or [] if c not in after.note]
+        if missing:
+            note = "\n".join([after.note, *missing] if after.note else missing)
+            self.erp.client.put(
+                "SalesOrder",
+                {"OrderType": mapping.v(order_type), "OrderNbr": mapping.v(number), "note": mapping.v(note)},
+                select="OrderType,OrderNbr",
+            )
+        return after.status
 
 
 class AcumaticaShipments:

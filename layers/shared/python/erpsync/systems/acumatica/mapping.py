@@ -167,6 +167,8 @@ def sales_order_record(
         record["DisableAutomaticTaxCalculation"] = v(True)
         record["IsTaxValid"] = v(True)
         record["TaxDetails"] = [{"TaxID": v(draft.tax_id), "TaxAmount": v(cents(draft.tax_total))}]
+    if draft.note:
+        record["note"] = v(draft.note)
     return record
 
 

@@ -37,6 +37,7 @@ from erpsync.systems.magento.mapping import (
     document_items,
     format_timestamp,
     has_marker,
+    order_comments,
     order_entity,
     order_from_magento,
     parse_timestamp,
@@ -380,11 +381,21 @@ class MagentoCancellations:
     def __init__(self, store: MagentoStore) -> None:
         self.store = store
 
-    def cancel(self, order_id: str) -> str:
+    def cancel(self, order_id: str, comments: list[str] | None = None) -> str:
         """Cancel store order ``order_id``; its state after, read back (Magento's cancel has answered
-        true without canceling: #4479, #10803)."""
-        self.store.client.post(f"/V1/orders/{_id(order_id)}/cancel", {})
-        return str(self.store.client.get(f"/V1/orders/{_id(order_id)}").get("state") or "")
+        true without canceling: #4479, #10803). Once it is canceled, each of ``comments`` the order's
+        history does not hold yet is added (so a retry adds none twice)."""
+        client = self.store.client
+        client.post(f"/V1/orders/{_id(order_id)}/cancel", {})
+        order = client.get(f"/V1/orders/{_id(order_id)}")
+        state = str(order.get("state") or "")
+        if state == "canceled":
+            held = {c.text for c in order_comments(order)}
+            for text in comments or []:
+                if text.strip() not in held:
+                    history = {"comment": text, "is_customer_notified": 0, "is_visible_on_front": 0}
+                    client.post(f"/V1/orders/{_id(order_id)}/comments", {"statusHistory": history})
+        return state
 
 
 class MagentoShipments:

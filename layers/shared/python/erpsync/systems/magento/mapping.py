@@ -16,6 +16,7 @@ from erpsync.model import (
     Customer,
     DocumentLine,
     Order,
+    OrderComment,
     OrderLine,
     RefundLine,
     ReturnRequest,
@@ -194,6 +195,22 @@ def order_lines(items: Iterable[Mapping[str, Any]], order_id: Any, money: Amount
     return lines
 
 
+def order_comments(data: Mapping[str, Any]) -> list[OrderComment]:
+    """An order's ``status_histories`` with a comment, oldest first (Magento lists the newest first)."""
+    rows = [
+        r for r in data.get("status_histories") or [] if isinstance(r, Mapping) and str(r.get("comment") or "").strip()
+    ]
+    rows.sort(key=lambda r: (str(r.get("created_at") or ""), int(r.get("entity_id") or 0)))
+    return [
+        OrderComment(
+            text=str(r["comment"]).strip(),
+            visible=bool(int(r.get("is_visible_on_front") or 0)),
+            created_at=parse_timestamp(r.get("created_at")),
+        )
+        for r in rows
+    ]
+
+
 def order_from_magento(data: Any, amounts: str = "base") -> Order:
     """A Magento order (``GET /V1/orders/{id}``) as the canonical Order, its money in the base
     currency (``amounts`` "base", Magento's ``base_*`` fields) or the order currency ("order", with
@@ -274,6 +291,7 @@ def order_from_magento(data: Any, amounts: str = "base") -> Order:
             grand_total=money.get(data, "grand_total", required=True),
             paid=paid,
             transaction_id=str(payment.get("last_trans_id") or ""),
+            comments=order_comments(data),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
