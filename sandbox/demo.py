@@ -8,7 +8,9 @@ invoices to come back to Magento, runs every flow once more to show it changes n
 prints both systems side by side with a summary of the sync log. Then the catalog: Acumatica's
 demo company catalog (a matrix item, a kit, price classes, tier and promotional prices, two
 warehouses) reaches Magento, and so do a price change and a stock receipt released in Acumatica
-(``sandbox/catalog_demo.py``). Exits 1 if anything does not reconcile.
+(``sandbox/catalog_demo.py``); an order entered in Acumatica (``erp_order_demo``), a refund made in
+Magento (``refund_demo``) and a return in Adobe Commerce (``return_demo``). Exits 1 if anything does
+not reconcile.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sandbox.catalog_demo import catalog_chapter
 from sandbox.erp_order_demo import erp_order_chapter
 from sandbox.reconcile import Row, reconcile
 from sandbox.refund_demo import refund_chapter
+from sandbox.return_demo import return_chapter
 from sandbox.story import AcumaticaUser, MagentoAdmin, Story, wait_for
 
 console = Console(width=200)
@@ -90,6 +93,9 @@ def main() -> int:
 
         console.rule("[bold]7. A refund in Magento")
         problems += refund_chapter(story, console)
+
+        console.rule("[bold]8. A return in Adobe Commerce")
+        problems += return_chapter(story, console)
         story.magento.close()
         story.acumatica.close()
     if problems:
@@ -100,7 +106,8 @@ def main() -> int:
     console.print(
         f"[green bold]All {ORDERS} orders reconcile; a second run changed nothing; the catalog, a price and a "
         "stock change reached Magento; an order entered in Acumatica was paid, shipped and invoiced there and "
-        "completed in Magento; a refund made in Magento landed in Acumatica to the cent, paid out once.[/]"
+        "completed in Magento; a refund made in Magento landed in Acumatica to the cent, paid out once; a return "
+        "authorized in Magento was received in Acumatica and credited back to the cent.[/]"
     )
     return 0
 
