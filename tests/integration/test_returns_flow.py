@@ -165,6 +165,10 @@ def test_an_authorized_return_is_one_rm_order_received_back_and_credited_to_the_
     assert any(key in c["comment"] for c in after["comments"])
     assert shop.run_back(key).outcome == "skipped"
     assert len(shop.mhttp_get(f"/V1/returns/{rma['entity_id']}")["comments"]) == len(after["comments"])
+    # the received return's echo in the store-to-ERP flow: already there, nothing written
+    echo = shop.run(str(rma["entity_id"]))
+    assert echo.outcome == "skipped" and key in echo.message, echo.message
+    assert len(shop.return_orders()) == 1
 
     # the receipt's credit memo: once to Magento, on the order, of Acumatica's amount
     fresh = shop.ahttp.get(f"{API}/SalesOrder/{key}?$expand=Shipments").json()

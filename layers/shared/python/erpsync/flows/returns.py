@@ -42,6 +42,9 @@ class ReturnRules(RecordSync):
         return request
 
     def must_skip(self, record: ReturnRequest) -> SyncResult | None:
+        bound = self.bindings.get(self.entity, self.source, record.source_id, self.target)
+        if bound is not None and bound.status == SYNCED:
+            return None  # made already, whatever its status now (received, ...): up_to_date says so
         statuses = self.settings.returns.statuses
         if record.status not in statuses:
             return SyncResult(
