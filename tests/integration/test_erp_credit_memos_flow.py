@@ -61,6 +61,7 @@ class ClerkShop(Shop):
         fresh = self.ahttp.get(f"{API}/SalesOrder/{v(so['OrderType'])}/{v(so['OrderNbr'])}?$expand=Shipments").json()
         shipment = v(fresh["Shipments"][-1]["ShipmentNbr"])
         self.action("Shipment", "ConfirmShipment", {"ShipmentNbr": {"value": shipment}})
+        self.shipment_confirmed(shipment)
         self.action("Shipment", "PrepareInvoice", {"ShipmentNbr": {"value": shipment}})
         [row] = self.ahttp.get(f"{API}/Shipment/{shipment}?$expand=Orders").json()["Orders"]
         invoice = str(v(row["InvoiceNbr"]))
@@ -70,6 +71,9 @@ class ClerkShop(Shop):
         result = self.invoices.sync(ChangeNotice(source="acumatica", entity="invoice", id=invoice))
         assert result.outcome == "synced", result.message
         return dict(self.mhttp_get(f"/V1/orders/{saved['entity_id']}")), invoice
+
+    def shipment_confirmed(self, shipment: str) -> None:
+        """What happens once the order's shipment is confirmed in Acumatica (here: nothing)."""
 
     def action(self, entity: str, name: str, keys: dict[str, Any], params: dict[str, Any] | None = None) -> None:
         body: dict[str, Any] = {"entity": keys, **({"parameters": params} if params else {})}

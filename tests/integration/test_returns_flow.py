@@ -23,7 +23,6 @@ from erpsync.flows.documents import ShipmentRules
 from erpsync.flows.returns import ErpReturnRules, ReturnRules
 from erpsync.model import ChangeNotice
 from erpsync.state import dynamo
-from sandbox.sims import magento_orders as mo
 from tests.contract.test_acumatica_openapi import assert_holds
 from tests.integration.test_erp_credit_memos_flow import API, ClerkShop
 from tests.integration.test_payments_flow import v
@@ -44,32 +43,12 @@ class ReturnShop(ClerkShop):
 
     def delivered_order(self) -> dict[str, Any]:
         """A Magento order shipped and invoiced in Acumatica, both brought to Magento."""
-        order = mo.build_order(
-            self.catalog,
-            [mo.CartLine("24-MB01", 2), mo.CartLine("24-WG084", 1)],
-            customer=self.customer,
-            coupon=mo.Coupon("TENOFF", "percent", "10"),
-            shipping_amount=10,
-            tax_rate="8.25",
-            payment_method="checkmo",
-        )
-        [saved] = self.mhttp.post("/_sim/seed", json={"orders": [order]}).json()["orders"]
-        placed = dict(self.mhttp_get(f"/V1/orders/{saved['entity_id']}"))
-        assert self.sync(self.orders, placed).outcome == "synced"
-        so = self.sales_order(placed["increment_id"])
-        self.action("SalesOrder", "SalesOrderCreateShipment", {"id": so["id"]}, {"WarehouseID": {"value": "WHOLESALE"}})
-        fresh = self.ahttp.get(f"{API}/SalesOrder/{v(so['OrderType'])}/{v(so['OrderNbr'])}?$expand=Shipments").json()
-        shipment = str(v(fresh["Shipments"][-1]["ShipmentNbr"]))
-        self.action("Shipment", "ConfirmShipment", {"ShipmentNbr": {"value": shipment}})
+        order, _invoice = self.invoiced_order()
+        return order
+
+    def shipment_confirmed(self, shipment: str) -> None:
+        """The shipments flow brings it to Magento (a return takes back what was shipped)."""
         assert self.shipments.sync(ChangeNotice(source="acumatica", entity="shipment", id=shipment)).outcome == "synced"
-        self.action("Shipment", "PrepareInvoice", {"ShipmentNbr": {"value": shipment}})
-        [row] = self.ahttp.get(f"{API}/Shipment/{shipment}?$expand=Orders").json()["Orders"]
-        self.action(
-            "SalesInvoice", "ReleaseSalesInvoice", {"Type": {"value": "Invoice"}, "ReferenceNbr": row["InvoiceNbr"]}
-        )
-        result = self.invoices.sync(ChangeNotice(source="acumatica", entity="invoice", id=str(v(row["InvoiceNbr"]))))
-        assert result.outcome == "synced", result.message
-        return dict(self.mhttp_get(f"/V1/orders/{saved['entity_id']}"))
 
     def request_return(self, order: dict[str, Any], sku: str, qty: int, status: str = "authorized") -> dict[str, Any]:
         """The merchant's return of ``qty`` units of ``sku``, through Magento's REST API."""

@@ -30,6 +30,7 @@ from erpsync.model import (
     ErpCreditMemo,
     ErpPayment,
     PaymentDraft,
+    RefundLine,
     cents,
 )
 from erpsync.state.bindings import SYNCED, Binding
@@ -160,17 +161,7 @@ class CreditMemoRules(RecordSync):
             store_number=memo.number,
             store_order=memo.order_number,
             currency=memo.currency,
-            lines=[
-                DraftLine(
-                    line_id=ln.line_id,
-                    sku=ln.sku,
-                    description=ln.description,
-                    qty=ln.qty,
-                    unit_price=ln.unit_price,
-                    discount=cents(ln.discount),
-                )
-                for ln in memo.lines
-            ],
+            lines=draft_lines(memo.lines),
             freight=cents(memo.shipping),
             adjustment=cents(memo.adjustment),
             adjustment_item=s.credit_memos.adjustment_item,
@@ -202,6 +193,21 @@ class CreditMemoRules(RecordSync):
             description=f"{self.source} refund of credit memo {memo.number}, order {memo.order_number}"
             + (" (online)" if memo.online else " (offline)"),
         )
+
+
+def draft_lines(lines: list[RefundLine]) -> list[DraftLine]:
+    """Lines the store gave (or takes) back, as the ERP document's lines: price and discount as the store had them."""
+    return [
+        DraftLine(
+            line_id=ln.line_id,
+            sku=ln.sku,
+            description=ln.description,
+            qty=ln.qty,
+            unit_price=ln.unit_price,
+            discount=cents(ln.discount),
+        )
+        for ln in lines
+    ]
 
 
 def created_memo_settled(memo: ErpCreditMemo) -> bool:

@@ -26,9 +26,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from erpsync.flows.base import SyncResult
+from erpsync.flows.credit_memos import draft_lines
 from erpsync.flows.orders import sent_order_and_customer
 from erpsync.flows.sync import RecordSync
-from erpsync.model import ChangeNotice, DraftLine, ErpReturnRef, ReturnDraft, ReturnReceipt, ReturnRequest, cents
+from erpsync.model import ChangeNotice, ErpReturnRef, ReturnDraft, ReturnReceipt, ReturnRequest, cents
 from erpsync.state.bindings import SYNCED, Binding
 
 
@@ -88,17 +89,7 @@ class ReturnRules(RecordSync):
             store_number=request.number,
             store_order=request.order_number,
             currency=request.currency,
-            lines=[
-                DraftLine(
-                    line_id=ln.line_id,
-                    sku=ln.sku,
-                    description=ln.description,
-                    qty=ln.qty,
-                    unit_price=ln.unit_price,
-                    discount=ln.discount,
-                )
-                for ln in request.lines
-            ],
+            lines=draft_lines(request.lines),
             tax_id=self.settings.tax_id,
             tax_total=cents(sum((ln.tax for ln in request.lines), Decimal(0))),
             description=f"{self.source} return {request.number}, order {request.order_number} ({order_type}/{number})",
