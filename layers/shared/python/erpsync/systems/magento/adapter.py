@@ -309,10 +309,12 @@ class MagentoReturns:
                 )
 
     def get(self, id: str, snapshot: dict[str, Any] | None = None) -> ReturnRequest:
-        """The return (as polled, or read) and its order, for the prices (one or two reads)."""
+        """The return (as polled, or read: a search row without its items is read whole) and its
+        order, for the prices (one or two reads)."""
         client = self.store.client
         rma = snapshot if snapshot is not None and str(snapshot.get("entity_id")) == id else None
-        rma = rma or client.get(f"/V1/returns/{_id(id)}")
+        if rma is None or not rma.get("items"):
+            rma = client.get(f"/V1/returns/{_id(id)}")
         order = client.get(f"/V1/orders/{_id(str(rma.get('order_id')))}")
         return return_from_magento(rma, order, self.store.amounts())
 
