@@ -84,13 +84,17 @@ class Returns:
         if self.sim.edition != "commerce":
             raise MagentoError(404, NO_ROUTE)
 
-    # -- reads -----------------------------------------------------------------------------------
-
-    def get(self, rid: int) -> JSON:
+    def _record(self, rid: int) -> JSON:
+        """The stored return ``rid`` (404 as Magento answers it: no route on Open Source)."""
         self._require_commerce()
         if rid not in self.records:
             raise MagentoError(404, NOT_FOUND)
-        return copy.deepcopy(self.records[rid])
+        return self.records[rid]
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get(self, rid: int) -> JSON:
+        return copy.deepcopy(self._record(rid))
 
     def search(self, q: list[tuple[str, str]]) -> JSON:
         self._require_commerce()
@@ -164,9 +168,7 @@ class Returns:
         return copy.deepcopy(record)
 
     def update(self, rid: int, body: Any) -> JSON:
-        record = self.records.get(rid) if self.sim.edition == "commerce" else None
-        self.get(rid)  # 404 as Magento answers it
-        assert record is not None
+        record = self._record(rid)
         data = _data_object(body)
         by_id = {int(it["entity_id"]): it for it in record["items"]}
         changed = copy.deepcopy(by_id)
@@ -197,10 +199,10 @@ class Returns:
         return copy.deepcopy(record)
 
     def comment(self, rid: int, body: Any) -> bool:
-        self.get(rid)
+        record = self._record(rid)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise MagentoError(400, REQUIRED, {"fieldName": "data"})
-        self._add_comment(self.records[rid], body["data"])
+        self._add_comment(record, body["data"])
         return True
 
     def seed(self, rows: list[Any]) -> list[JSON]:

@@ -650,11 +650,11 @@ def test_bulk_answers_validate(shop: Exchange, api: tuple[TestClient, dict[str, 
     assert status["operation_count"] == 1 and status["operations_list"][0]["status"] == 1
 
 
-def test_returns_answers_validate_and_open_source_has_none(definitions: dict[str, Any]) -> None:
+def test_returns_answers_validate_and_open_source_has_none(
+    definitions: dict[str, Any], api: tuple[TestClient, dict[str, str]]
+) -> None:
     """Adobe Commerce's ``/V1/returns`` (rma-data-*-interface); Open Source answers them as no route."""
-    client = TestClient(create_app())
-    token = client.post(f"{BASE}/integration/admin/token", json={"username": "admin", "password": "admin123"}).json()
-    auth = {"Authorization": f"Bearer {token}"}
+    client, auth = api
     catalog, customer = sample_catalog(), sample_customer()
     order = build_order(catalog, [CartLine("24-MB01", 2)], customer=customer)
     order["items"][0]["qty_shipped"] = 2

@@ -164,9 +164,7 @@ def sales_order_record(
     if draft.freight:
         record["Totals"] = {"PremiumFreight": v(cents(draft.freight))}
     if draft.tax_id:
-        record["DisableAutomaticTaxCalculation"] = v(True)
-        record["IsTaxValid"] = v(True)
-        record["TaxDetails"] = [{"TaxID": v(draft.tax_id), "TaxAmount": v(cents(draft.tax_total))}]
+        record.update(tax_as_charged(draft.tax_id, draft.tax_total, own_calculation_off=True))
     if draft.note:
         record["note"] = v(draft.note)
     return record
@@ -199,20 +197,9 @@ def return_order_record(draft: ReturnDraft, order_type: str = "RM", warehouse_id
         if warehouse_id:
             row["WarehouseID"] = v(warehouse_id)
         details.append(row)
-    record: dict[str, Any] = {
-        "OrderType": v(order_type),
-        "CustomerID": v(draft.customer_id),
-        "CustomerOrder": v(draft.store_order[:REFERENCE_MAX]),
-        "ExternalRef": v(draft.store_number[:REFERENCE_MAX]),
-        "Description": v(draft.description),
-        "CurrencyID": v(draft.currency),
-        "Hold": v(False),
-        "Details": details,
-    }
+    record = {"OrderType": v(order_type), **_store_document(draft, details)}
     if draft.tax_id:
-        record["DisableAutomaticTaxCalculation"] = v(True)
-        record["IsTaxValid"] = v(True)
-        record["TaxDetails"] = [{"TaxID": v(draft.tax_id), "TaxAmount": v(-cents(draft.tax_total))}]
+        record.update(tax_as_charged(draft.tax_id, -draft.tax_total, own_calculation_off=True))
     return record
 
 
@@ -506,8 +493,19 @@ def credit_memo_record(draft: CreditMemoDraft) -> dict[str, Any]:
                 "UnitPrice": v(abs(cents(draft.adjustment))),
             }
         )
-    record: dict[str, Any] = {
-        "Type": v("Credit Memo"),
+    record = {"Type": v("Credit Memo"), **_store_document(draft, details)}
+    if draft.freight:
+        record["FreightPrice"] = v(cents(draft.freight))
+    if draft.tax_id:
+        record.update(tax_as_charged(draft.tax_id, draft.tax_total))
+    return record
+
+
+def _store_document(draft: CreditMemoDraft | ReturnDraft, details: list[dict[str, Any]]) -> dict[str, Any]:
+    """What an ERP document made for a store document carries: the customer, the store order
+    (``CustomerOrder``), the store document's number (``ExternalRef``: found by it after a lost
+    answer), a description, the currency, its lines; not on hold."""
+    return {
         "CustomerID": v(draft.customer_id),
         "CustomerOrder": v(draft.store_order[:REFERENCE_MAX]),
         "ExternalRef": v(draft.store_number[:REFERENCE_MAX]),
@@ -516,12 +514,15 @@ def credit_memo_record(draft: CreditMemoDraft) -> dict[str, Any]:
         "Hold": v(False),
         "Details": details,
     }
-    if draft.freight:
-        record["FreightPrice"] = v(cents(draft.freight))
-    if draft.tax_id:
-        record["IsTaxValid"] = v(True)
-        record["TaxDetails"] = [{"TaxID": v(draft.tax_id), "TaxAmount": v(cents(draft.tax_total))}]
-    return record
+
+
+def tax_as_charged(tax_id: str, amount: Decimal, *, own_calculation_off: bool = False) -> dict[str, Any]:
+    """The fields that put the store's tax, ``amount`` as charged, on tax id ``tax_id``
+    (``own_calculation_off``: a sales order, whose own tax calculation is turned off for it)."""
+    fields: dict[str, Any] = {"DisableAutomaticTaxCalculation": v(True)} if own_calculation_off else {}
+    fields["IsTaxValid"] = v(True)
+    fields["TaxDetails"] = [{"TaxID": v(tax_id), "TaxAmount": v(cents(amount))}]
+    return fields
 
 
 def credit_memo(record: Mapping[str, Any]) -> ErpCreditMemo:

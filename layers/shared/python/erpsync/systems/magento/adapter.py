@@ -286,6 +286,7 @@ class MagentoReturns:
             for rows, _done in client.changed_pages(
                 "/V1/returns", format_timestamp(start), page_size=self.store.page_size, time_field="date_requested"
             ):
+                read_at = datetime.now(UTC)
                 notices = [
                     ChangeNotice(
                         source=self.store.name,
@@ -293,7 +294,7 @@ class MagentoReturns:
                         id=str(row.get("entity_id")),
                         version=return_version(row),
                         snapshot=row,
-                        read_at=datetime.now(UTC),
+                        read_at=read_at,
                     )
                     for row in rows
                 ]
