@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 KINDS: dict[str, str] = {
     "magento": "erpsync.systems.magento.plugin",
     "acumatica": "erpsync.systems.acumatica.plugin",
+    "shopify": "erpsync.systems.shopify.plugin",
 }
 WEBHOOKS: dict[str, str] = {
     "magento": "erpsync.systems.magento.webhooks",
     "acumatica": "erpsync.systems.acumatica.webhooks",
+    "shopify": "erpsync.systems.shopify.webhooks",
 }
 """The kinds whose plugin takes webhooks, and the module whose ``receive(secret, body, headers)``
 verifies and parses one into the fields of its notices. The plugin's ``webhooks`` is that parse

@@ -1,0 +1,5 @@
+"""Shopify Admin GraphQL: client, mapping to the canonical model, ports, webhooks.
+
+The client and adapter are imported when first named, not with the package: the webhook ingress
+needs only ``webhooks`` and ``plugin``.
+"""

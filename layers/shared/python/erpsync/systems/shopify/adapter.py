@@ -1,0 +1,448 @@
+"""Shopify's Admin GraphQL API behind erpsync's ports: orders, their payments and cancellations
+(sources), fulfilments from ERP shipments and cancellations (targets), customers both ways.
+``ShopifySystem`` hands each out by entity and direction."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
+from erpsync.model import ChangeNotice, Customer, Order, Shipment
+from erpsync.systems.ports import Page
+from erpsync.systems.shopify.client import ShopifyClient, UserErrors
+from erpsync.systems.shopify.mapping import (
+    ADDRESS,
+    BAG,
+    CUSTOMER_FIELDS,
+    MORE_LINES_QUERY,
+    ORDER_COST,
+    ORDER_QUERY,
+    customer_from_shopify,
+    customer_input,
+    gid,
+    legacy_id,
+    order_from_shopify,
+    parse_time,
+)
+from erpsync.systems.shopify.settings import ShopifySettings
+
+log = logging.getLogger("erpsync.shopify")
+
+ORDERS_QUERY = """
+query Orders($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id name updatedAt }
+  }
+}
+"""
+FIND_ORDER_QUERY = "query FindOrder($query: String) { orders(first: 1, query: $query) { nodes { id name } } }"
+CUSTOMERS_QUERY = """
+query Customers($first: Int!, $after: String, $query: String) {
+  customers(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id updatedAt }
+  }
+}
+"""
+CUSTOMER_QUERY = f"query Customer($id: ID!) {{ customer(id: $id) {{ {CUSTOMER_FIELDS} }} }}\n{ADDRESS}"
+FIND_CUSTOMERS_QUERY = f"""
+query FindCustomers($query: String) {{ customers(first: 10, query: $query) {{ nodes {{ {CUSTOMER_FIELDS} }} }} }}
+{ADDRESS}"""
+CUSTOMER_CREATE = f"""
+mutation CustomerCreate($input: CustomerInput!) {{
+  customerCreate(input: $input) {{ customer {{ {CUSTOMER_FIELDS} }} userErrors {{ field message }} }}
+}}
+{ADDRESS}"""
+CUSTOMER_UPDATE = CUSTOMER_CREATE.replace("CustomerCreate", "CustomerUpdate").replace(
+    "customerCreate", "customerUpdate"
+)
+MARKER_QUERY = """
+query Fulfilled($id: ID!, $key: String!) {
+  order(id: $id) {
+    id
+    metafield(namespace: "erpsync", key: $key) { value }
+    fulfillments(first: 50) { id createdAt fulfillmentLineItems(first: 20) { nodes { quantity lineItem { id } } } }
+  }
+}
+"""
+OPEN_LINES_QUERY = """
+query OpenLines($id: ID!) {
+  order(id: $id) {
+    id name cancelledAt
+    fulfillments(first: 50) { id }
+    fulfillmentOrders(first: 3) {
+      nodes {
+        id status assignedLocation { location { id } }
+        lineItems(first: 30) { nodes { id remainingQuantity lineItem { id } } }
+      }
+    }
+  }
+}
+"""
+METAFIELDS_SET = """
+mutation Marker($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) { metafields { key } userErrors { field message } }
+}
+"""
+FULFILLMENT_CREATE = """
+mutation Fulfill($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) { fulfillment { id status } userErrors { field message } }
+}
+"""
+ORDER_STATE_QUERY = "query OrderState($id: ID!) { order(id: $id) { id name cancelledAt note } }"
+ORDER_CANCEL = """
+mutation Cancel($orderId: ID!, $staffNote: String) {
+  orderCancel(
+    orderId: $orderId, refund: false, restock: true, reason: OTHER, notifyCustomer: false, staffNote: $staffNote
+  ) {
+    job { id done }
+    orderCancelUserErrors { field message code }
+  }
+}
+"""
+MARKER_COST = 50
+OPEN_LINES_COST = 200
+OPEN_FO = ("OPEN", "IN_PROGRESS")
+
+
+def search_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def page_checkpoint(times: list[datetime | None], more: bool) -> datetime | None:
+    """The checkpoint a page of rows sorted by update time proves: everything up to its last row's
+    time when no page follows; otherwise up to just before it (rows of that same second may follow)."""
+    stamps = [t for t in times if t is not None]
+    if not stamps:
+        return None
+    last = max(stamps)
+    return last if not more else last - timedelta(seconds=1)
+
+
+class ShopifyStore:
+    """What the order ports share: the client and the connection's settings."""
+
+    def __init__(self, client: ShopifyClient, connection: str, settings: Callable[[], ShopifySettings]) -> None:
+        self.client, self.name, self.settings = client, connection, settings
+
+    def changed_pages(self, query: str, key: str, since: datetime, entity: str) -> Iterator[Page]:
+        """Pages of notices for the ``key`` records (``orders``, ``customers``) updated after
+        ``since`` less the overlap window, oldest first, by cursor."""
+        cfg = self.settings()
+        start = since - timedelta(seconds=cfg.overlap_s)
+        search = f"updated_at:>'{search_time(start)}'"
+        after: str | None = None
+        while True:
+            data = self.client.query(
+                query, {"first": cfg.page_size, "after": after, "query": search}, cost=2 + cfg.page_size
+            )
+            conn = data.get(key) or {}
+            nodes = conn.get("nodes") or []
+            info = conn.get("pageInfo") or {}
+            more = bool(info.get("hasNextPage"))
+            notices = [
+                ChangeNotice(
+                    source=self.name,
+                    entity=entity,
+                    id=legacy_id(n.get("id")),
+                    version=str(n.get("updatedAt") or "") or None,
+                    occurred_at=parse_time(n.get("updatedAt")),
+                )
+                for n in nodes
+            ]
+            yield Page(notices, page_checkpoint([parse_time(n.get("updatedAt")) for n in nodes], more))
+            if not more or not info.get("endCursor"):
+                return
+            after = str(info["endCursor"])
+
+    def read_order(self, id: str) -> dict[str, Any]:
+        """The order as ``ORDER_QUERY`` reads it, every page of lines joined."""
+        order_gid = gid("Order", id)
+        node = self.client.query(ORDER_QUERY, {"id": order_gid}, cost=ORDER_COST).get("order")
+        if not isinstance(node, dict):
+            raise NotFoundError(f"{self.name} order {id} does not exist", system=self.name)
+        lines = node.get("lineItems") or {}
+        while (lines.get("pageInfo") or {}).get("hasNextPage"):
+            more = self.client.query(
+                MORE_LINES_QUERY, {"id": order_gid, "after": lines["pageInfo"]["endCursor"]}, cost=ORDER_COST
+            )
+            page = ((more.get("order") or {}).get("lineItems")) or {}
+            node["lineItems"]["nodes"].extend(page.get("nodes") or [])
+            lines = page
+        return node
+
+    def get_order(self, id: str) -> Order:
+        return order_from_shopify(self.read_order(id), self.settings().amounts)
+
+
+class ShopifyOrderChanges:
+    """An order-level fact read from the shop's orders, one notice per changed order, as a change of
+    ``entity``: what it captured (``payment``) or that it was canceled (``cancellation``)."""
+
+    def __init__(self, store: ShopifyStore, entity: str) -> None:
+        self.store, self.entity = store, entity
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.store.changed_pages(ORDERS_QUERY, "orders", since, self.entity)
+
+    def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        return self.store.get_order(id)
+
+
+class ShopifyOrders(ShopifyOrderChanges):
+    """Shop orders, the source of the orders flow (a notice is a light row; the worker reads the
+    order whole in one query, or more for an order of over 100 lines)."""
+
+    def __init__(self, store: ShopifyStore) -> None:
+        super().__init__(store, "order")
+
+    def find(self, number: str) -> str | None:
+        data = self.store.client.query(FIND_ORDER_QUERY, {"query": f"name:'{number}'"}, cost=3)
+        nodes = ((data.get("orders") or {}).get("nodes")) or []
+        exact = [n for n in nodes if str(n.get("name")) == number]
+        return legacy_id(exact[0]["id"]) if exact else None
+
+
+class ShopifyCancellations:
+    """Canceling shop orders, the target of the erp-cancellations flow."""
+
+    def __init__(self, store: ShopifyStore) -> None:
+        self.store = store
+
+    def cancel(self, order_id: str, comments: list[str] | None = None) -> str:
+        """Cancel shop order ``order_id`` (not refunded, stock restocked; ``comments`` as its staff
+        note); ``canceled`` once it is, read back. One already canceled is left so."""
+        client = self.store.client
+        order_gid = gid("Order", order_id)
+        state = client.query(ORDER_STATE_QUERY, {"id": order_gid}, cost=3).get("order")
+        if not isinstance(state, dict):
+            raise NotFoundError(f"{self.store.name} order {order_id} does not exist", system=self.store.name)
+        if state.get("cancelledAt"):
+            return "canceled"
+        note = "\n".join(c for c in comments or [] if c.strip()) or None
+        try:
+            client.mutate(
+                ORDER_CANCEL,
+                {"orderId": order_gid, "staffNote": note},
+                "orderCancel",
+                errors_key="orderCancelUserErrors",
+            )
+        except UserErrors as exc:
+            if any("already been canceled" in str(e.get("message")) for e in exc.errors):
+                return "canceled"
+            raise
+        after = client.query(ORDER_STATE_QUERY, {"id": order_gid}, cost=3).get("order") or {}
+        if after.get("cancelledAt"):
+            return "canceled"
+        # orderCancel runs as a job: not canceled yet is retried, not taken for a refusal
+        raise RetryableError(f"{self.store.name} is still canceling order {state.get('name')}", system=self.store.name)
+
+
+def _marker_key(ref: str) -> str:
+    return ("shipment-" + re.sub(r"[^A-Za-z0-9_-]", "_", ref))[:64]
+
+
+class ShopifyFulfillments:
+    """Fulfilments made from ERP shipments, the target of the shipments flow.
+
+    A fulfilment carries no note of ours, so before it is made the order gets a metafield
+    (``erpsync``/``shipment-<ref>``) naming the fulfilments it had and the lines about to ship.
+    ``find`` after a lost answer recognises the fulfilment made since with exactly those lines."""
+
+    def __init__(self, store: ShopifyStore) -> None:
+        self.store = store
+
+    def _read(self, query: str, variables: dict[str, Any], cost: int) -> dict[str, Any]:
+        node = self.store.client.query(query, variables, cost=cost).get("order")
+        if not isinstance(node, dict):
+            raise NotFoundError(f"{self.store.name} order {variables['id']} does not exist", system=self.store.name)
+        return node
+
+    @staticmethod
+    def _lines_of(fulfillment: dict[str, Any]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for row in (fulfillment.get("fulfillmentLineItems") or {}).get("nodes") or []:
+            line = legacy_id((row.get("lineItem") or {}).get("id"))
+            out[line] = out.get(line, 0) + int(row.get("quantity") or 0)
+        return out
+
+    def _ours(self, node: dict[str, Any]) -> list[str]:
+        marker = node.get("metafield")
+        if not isinstance(marker, dict):
+            return []
+        try:
+            mark = json.loads(marker.get("value") or "{}")
+        except ValueError:
+            return []
+        before = set(mark.get("before") or [])
+        wanted = {str(k): int(v) for k, v in (mark.get("lines") or {}).items()}
+        made = sorted(
+            (f for f in node.get("fulfillments") or [] if legacy_id(f.get("id")) not in before),
+            key=lambda f: str(f.get("createdAt") or ""),
+        )
+        mine: list[str] = []
+        left = dict(wanted)
+        for f in made:
+            lines = self._lines_of(f)
+            if lines and all(left.get(k, 0) >= q for k, q in lines.items()):
+                mine.append(legacy_id(f.get("id")))
+                for k, q in lines.items():
+                    left[k] -= q
+            if not any(left.values()):
+                return mine
+        return []
+
+    def find(self, order_id: str, ref: str) -> str | None:
+        node = self._read(MARKER_QUERY, {"id": gid("Order", order_id), "key": _marker_key(ref)}, MARKER_COST)
+        ours = self._ours(node)
+        return ",".join(ours) if ours else None
+
+    def create(self, order_id: str, shipment: Shipment, ref: str, carrier_code: str) -> str:
+        """Fulfil the shipment's lines from the order's open fulfillment orders (one
+        ``fulfillmentCreate`` per location), with its tracking numbers; the fulfilment ids."""
+        cfg = self.store.settings()
+        node = self._read(OPEN_LINES_QUERY, {"id": gid("Order", order_id)}, OPEN_LINES_COST)
+        if node.get("cancelledAt"):
+            raise ValidationFailed(
+                f"{self.store.name} order {node.get('name')} is canceled: shipment {ref} is not fulfilled there"
+            )
+        wanted: dict[str, int] = {}
+        for line in shipment.lines:
+            if not line.store_line_id:
+                raise ValidationFailed(f"shipment {ref}: line {line.sku} names no {self.store.name} order line")
+            qty = Decimal(line.qty)
+            if qty != qty.to_integral_value():
+                raise ValidationFailed(f"shipment {ref}: {line.sku} ships {qty}, and Shopify fulfils whole units")
+            wanted[legacy_id(line.store_line_id)] = wanted.get(legacy_id(line.store_line_id), 0) + int(qty)
+        by_location: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        left = dict(wanted)
+        for fo in (node.get("fulfillmentOrders") or {}).get("nodes") or []:
+            if fo.get("status") not in OPEN_FO:
+                continue
+            location = str((((fo.get("assignedLocation") or {}).get("location")) or {}).get("id") or "")
+            if cfg.location_id and location != cfg.location_id:
+                continue
+            for item in (fo.get("lineItems") or {}).get("nodes") or []:
+                line_id = legacy_id((item.get("lineItem") or {}).get("id"))
+                take = min(left.get(line_id, 0), int(item.get("remainingQuantity") or 0))
+                if take > 0:
+                    by_location.setdefault(location, {}).setdefault(fo["id"], []).append(
+                        {"id": item["id"], "quantity": take}
+                    )
+                    left[line_id] -= take
+        short = {k: v for k, v in left.items() if v > 0}
+        if short:
+            detail = ", ".join(f"line {k}: {v} more than Shopify has left to fulfil" for k, v in short.items())
+            raise ValidationFailed(
+                f"shipment {ref} cannot be fulfilled on {self.store.name} order {node.get('name')}: {detail} "
+                "(fulfilled by hand in Shopify already?)",
+                system=self.store.name,
+            )
+        before = [legacy_id(f.get("id")) for f in node.get("fulfillments") or []]
+        marker = {
+            "ownerId": node["id"],
+            "namespace": "erpsync",
+            "key": _marker_key(ref),
+            "type": "json",
+            "value": json.dumps({"ref": ref, "before": before, "lines": wanted}),
+        }
+        self.store.client.mutate(METAFIELDS_SET, {"metafields": [marker]}, "metafieldsSet")
+        tracks = [t for t in shipment.tracks if t.number]
+        company = next((t.carrier or t.title for t in tracks if t.carrier or t.title), None) or carrier_code or None
+        made: list[str] = []
+        for groups in by_location.values():
+            fulfillment: dict[str, Any] = {
+                "notifyCustomer": cfg.notify_customer,
+                "lineItemsByFulfillmentOrder": [
+                    {"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": items} for fo_id, items in groups.items()
+                ],
+            }
+            if tracks:
+                fulfillment["trackingInfo"] = {"company": company, "numbers": [t.number for t in tracks]}
+            payload = self.store.client.mutate(FULFILLMENT_CREATE, {"fulfillment": fulfillment}, "fulfillmentCreate")
+            made.append(legacy_id((payload.get("fulfillment") or {}).get("id")))
+        return ",".join(made)
+
+
+class ShopifyCustomers:
+    """Customers, both ways. Email (case-insensitive) is the identity."""
+
+    def __init__(self, store: ShopifyStore) -> None:
+        self.store = store
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return self.store.changed_pages(CUSTOMERS_QUERY, "customers", since, "customer")
+
+    def _read(self, id: str) -> dict[str, Any]:
+        node = self.store.client.query(CUSTOMER_QUERY, {"id": gid("Customer", id)}, cost=20).get("customer")
+        if not isinstance(node, dict):
+            raise NotFoundError(f"{self.store.name} customer {id} does not exist", system=self.store.name)
+        return node
+
+    def get(self, id: str) -> Customer:
+        return customer_from_shopify(self._read(id))
+
+    def find(self, email: str) -> list[Customer]:
+        text = email.strip().lower().replace("'", "\\'")
+        data = self.store.client.query(FIND_CUSTOMERS_QUERY, {"query": f"email:'{text}'"}, cost=40)
+        nodes = ((data.get("customers") or {}).get("nodes")) or []
+        return [customer_from_shopify(n) for n in nodes if str(n.get("email") or "").lower() == email.strip().lower()]
+
+    def create(self, customer: Customer) -> Customer:
+        try:
+            payload = self.store.client.mutate(CUSTOMER_CREATE, {"input": customer_input(customer)}, "customerCreate")
+        except UserErrors as exc:
+            # made meanwhile (the shopper signed up, or our own create whose answer was lost)
+            if not any("has already been taken" in str(e.get("message")) for e in exc.errors):
+                raise
+            found = self.find(customer.email)
+            if len(found) != 1:
+                raise RetryableError(
+                    f"{self.store.name} says {customer.email} is taken but its search does not show it yet",
+                    system=self.store.name,
+                ) from exc
+            return found[0]
+        return customer_from_shopify(payload.get("customer"))
+
+    def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
+        record = self._read(id)
+        body = dict(customer_input(customer, record), id=gid("Customer", id))
+        payload = self.store.client.mutate(CUSTOMER_UPDATE, {"input": body}, "customerUpdate")
+        return customer_from_shopify(payload.get("customer"))
+
+
+class ShopifySystem:
+    """A Shopify connection: its ports by entity and direction."""
+
+    kind = "shopify"
+
+    def __init__(self, client: ShopifyClient, connection: str, settings: Callable[[], ShopifySettings]) -> None:
+        self.connection = connection
+        self.client = client
+        store = ShopifyStore(client, connection, settings)
+        customers = ShopifyCustomers(store)
+        self._ports: dict[tuple[str, str], object] = {
+            ("order", "source"): ShopifyOrders(store),
+            ("payment", "source"): ShopifyOrderChanges(store, "payment"),
+            ("cancellation", "source"): ShopifyOrderChanges(store, "cancellation"),
+            ("cancellation", "target"): ShopifyCancellations(store),
+            ("shipment", "target"): ShopifyFulfillments(store),
+            ("customer", "source"): customers,
+            ("customer", "target"): customers,
+        }
+
+    def port(self, entity: str, direction: str) -> Any:
+        try:
+            return self._ports[(entity, direction)]
+        except KeyError:
+            raise NotFoundError(f"shopify serves no {entity} {direction}", system="shopify") from None
+
+
+__all__ = ["BAG", "ShopifySystem"]
