@@ -167,9 +167,13 @@ class Settings(BaseModel):
             "braintree": "CREDITCARD",
             "authorizenet_acceptjs": "CREDITCARD",
             "paypal_express": "PAYPAL",
+            "shopify_payments": "CREDITCARD",
+            "manual": "CHECK",
+            "paypal": "PAYPAL",
         }
     )
-    """Store payment method code -> ERP PaymentMethod."""
+    """Store payment method code -> ERP PaymentMethod (Magento's method codes; Shopify's payment
+    gateway names, e.g. ``shopify_payments``, ``manual``)."""
     default_payment_method: str | None = None
     carriers: dict[str, str] = Field(
         default_factory=lambda: {"UPSGROUND": "ups", "UPS": "ups", "FEDEX": "fedex", "USPS": "usps", "DHL": "dhl"}
