@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from erpsync.errors import ValidationFailed
+from erpsync.errors import RetryableError, ValidationFailed
 from erpsync.flows import catalog
 from erpsync.flows.cancellations import CancellationRules, ErpCancellationRules
 from erpsync.flows.customers import CustomerRules
@@ -34,6 +34,7 @@ from erpsync.systems.shopify.settings import ShopifySettings
 from sandbox.shopify_merchant import Cart, ShopifyMerchant
 from sandbox.sims import acumatica as acu_sim
 from sandbox.sims import shopify as shop_sim
+from sandbox.sims.control import ResponseDropped
 from sandbox.sims.magento_orders import sample_catalog
 from tests.integration.test_payments_flow import v
 
@@ -183,11 +184,11 @@ def test_a_fulfilment_whose_answer_was_lost_is_found_not_made_twice(shop: Shopif
     def lose_fulfilment_answers(body: Any) -> Any:
         answer = original(body)
         if "fulfillmentCreate" in str(body.get("query")):
-            raise ConnectionResetError("the answer never came back")  # applied, then lost
+            raise ResponseDropped()  # applied, then the connection dropped before the answer
         return answer
 
     state.graphql = lose_fulfilment_answers
-    with pytest.raises(Exception):  # noqa: B017 - whatever the transport makes of a lost answer
+    with pytest.raises(RetryableError, match="transport error"):
         shop.sync(shop.shipments, shipment, source="acumatica")
     state.graphql = original
     assert len(shop.merchant.order(order_id)["fulfillments"]) == 1  # it was applied
@@ -211,7 +212,7 @@ def test_a_shipment_of_more_than_shopify_has_left_fails_naming_the_line(shop: Sh
         {"f": {"lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo}]}},
     )
     shipment = shop.ship_in_acumatica(so, "1ZTWICE")
-    with pytest.raises(ValidationFailed, match="1 more than Shopify has left to fulfil .*fulfilled by hand"):
+    with pytest.raises(ValidationFailed, match=r"1 more than Shopify has left to fulfil .*fulfilled by hand"):
         shop.sync(shop.shipments, shipment, source="acumatica")
     assert len(shop.merchant.order(order_id)["fulfillments"]) == 1  # the merchant's own, nothing more
 
@@ -238,7 +239,7 @@ def test_cancels_reach_the_other_side_once(shop: ShopifyShop) -> None:
 
 def test_an_order_shopify_cannot_describe_to_the_erp_fails_with_the_reason(shop: ShopifyShop) -> None:
     placed = shop.merchant.graphql(
-        "mutation($o: OrderCreateOrderInput!) { orderCreate(order: $o) { order { legacyResourceId } userErrors { message } } }",
+        "mutation($o: OrderCreateOrderInput!) { orderCreate(order: $o) { order { legacyResourceId } } }",
         {
             "o": {
                 "email": EMAIL,
@@ -259,7 +260,7 @@ def test_an_order_shopify_cannot_describe_to_the_erp_fails_with_the_reason(shop:
 
 def test_customers_go_both_ways_by_email(shop: ShopifyShop) -> None:
     made = shop.merchant.graphql(
-        "mutation($i: CustomerInput!) { customerCreate(input: $i) { customer { legacyResourceId } userErrors { message } } }",
+        "mutation($i: CustomerInput!) { customerCreate(input: $i) { customer { legacyResourceId } } }",
         {
             "i": {
                 "email": "jane@example.com",
