@@ -45,6 +45,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 from graphql import (
@@ -728,7 +729,7 @@ async def _token(request: Request) -> Response:
     if request.headers.get("content-type", "").startswith("application/json"):
         form = {k: str(v) for k, v in (await request.json()).items()}
     else:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}
     status, body = sim.refresh(form)
     return JSONResponse(body, status_code=status)
 
