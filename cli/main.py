@@ -51,6 +51,9 @@ StackOpt = Annotated[str | None, typer.Option("--stack", help="A deployed CloudF
 def local_up(
     schedule_seconds: Annotated[float, typer.Option(help="How often each flow polls")] = 5.0,
     seed: Annotated[bool, typer.Option(help="Seed both sims with the sample catalog")] = True,
+    store: Annotated[
+        str, typer.Option("--store", help="The store: magento or shopify (its sim, or --connect it)")
+    ] = "magento",
     state_file: Annotated[Path, typer.Option(help="Where to write URLs and credentials")] = target.LOCAL_FILE,
     connect: Annotated[
         list[str] | None,
@@ -70,7 +73,12 @@ def local_up(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    run_forever(schedule_seconds=schedule_seconds, seed=seed, state_file=state_file, connect=systems)
+    from sandbox.local.stack import STORES
+
+    if store not in STORES:
+        typer.echo(f"error: --store {store!r}: the stores are {', '.join(STORES)}", err=True)
+        raise typer.Exit(2)
+    run_forever(schedule_seconds=schedule_seconds, seed=seed, state_file=state_file, connect=systems, store=store)
 
 
 @local_app.command("down")

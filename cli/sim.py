@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-SYSTEMS = ("magento", "acumatica")  # sandbox.local.stack.SIMS, without importing the stack for --help
+SYSTEMS = ("magento", "acumatica", "shopify")  # sandbox.local.stack.SIMS, without importing the stack for --help
 
 
 def _complete(incomplete: str) -> list[str]:
@@ -50,7 +50,8 @@ def sim(
         if seed:
             created = seed_sim(system, server.url, default_seed()[system])
             typer.echo("seeded: " + ", ".join(f"{len(v)} {k}" for k, v in created.items() if isinstance(v, list) and v))
-        typer.echo(f"use it: erpsync local up --connect {system}={server.url}")
+        store = f"--store {system} " if system == "shopify" else ""
+        typer.echo(f"use it: erpsync local up {store}--connect {system}={server.url}")
         typer.echo("Ctrl-C stops it.")
         while not done.wait(0.2):
             pass

@@ -5,6 +5,7 @@ tax, a sale transaction), marked paid, cancelled; webhooks subscribed with
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -85,13 +86,19 @@ class ShopifyMerchant:
         self._variants: dict[str, JSON] = {}
 
     def graphql(self, query: str, variables: JSON | None = None) -> JSON:
-        r = self.http.post(
-            self.path,
-            json={"query": query, "variables": variables or {}},
-            headers={"X-Shopify-Access-Token": self.token},
-        )
-        r.raise_for_status()
-        body = r.json()
+        """The ``data`` of ``query``; a THROTTLED answer is waited out (the bucket refills)."""
+        for _ in range(60):
+            r = self.http.post(
+                self.path,
+                json={"query": query, "variables": variables or {}},
+                headers={"X-Shopify-Access-Token": self.token},
+            )
+            r.raise_for_status()
+            body = r.json()
+            codes = {(e.get("extensions") or {}).get("code") for e in body.get("errors") or [] if isinstance(e, dict)}
+            if "THROTTLED" not in codes:
+                break
+            time.sleep(1.0)
         if body.get("errors"):
             raise RuntimeError(f"shopify refused {query.split('(')[0].strip()}: {body['errors']}")
         data: JSON = body["data"]

@@ -48,7 +48,9 @@ log = logging.getLogger("erpsync.local")
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 DEFAULT_STATE_FILE = Path(".erpsync/local.json")
-SIMS = ("magento", "acumatica")
+SIMS = ("magento", "acumatica", "shopify")
+STORES = ("magento", "shopify")
+"""The store kinds the local stack can run (``--store``); the ERP is Acumatica."""
 ACUMATICA_ENDPOINT = "Default/24.200.001"
 ENV_KEYS = (
     "AWS_ENDPOINT_URL",
@@ -157,6 +159,15 @@ def sim_credentials(name: str, url: str) -> dict[str, str]:
     """What the connector needs to reach sim ``name`` at ``url`` (the secret's JSON)."""
     if name == "magento":
         return {"base_url": f"{url}/rest/default", "username": "admin", "password": "admin123"}
+    if name == "shopify":
+        from sandbox.sims import shopify
+
+        return {
+            "shop": url,
+            "access_token": shopify.ACCESS_TOKEN,
+            "client_id": shopify.CLIENT_ID,
+            "client_secret": shopify.CLIENT_SECRET,
+        }
     if name == "acumatica":
         return {
             "base_url": url,
@@ -192,6 +203,10 @@ def parse_connect(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
+URL_KEYS = ("base_url", "shop")
+"""The secret fields that hold a system's URL (set by ``--connect``, never from the environment)."""
+
+
 def connect_env(name: str, key: str) -> str:
     """The environment variable that sets ``key`` of a connected system's secret."""
     return f"ERPSYNC_{name.upper()}_{key.upper()}"
@@ -206,9 +221,17 @@ def connect_credentials(name: str, url: str, environ: Mapping[str, str] | None =
     if name == "magento" and "/rest" in urlsplit(url).path:
         creds["base_url"] = url
     for key in creds:
-        if key != "base_url" and connect_env(name, key) in env:
+        if key not in URL_KEYS and connect_env(name, key) in env:
             creds[key] = env[connect_env(name, key)]
     return creds
+
+
+def _store_webhook_secret(store: str, connect: Mapping[str, str]) -> str:
+    """The secret the store's webhooks are signed with: Shopify signs with the app's client secret
+    (the sim's, or ``ERPSYNC_SHOPIFY_CLIENT_SECRET`` for a connected shop); for others a new one."""
+    if store == "shopify":
+        return connect_credentials("shopify", connect.get("shopify", "http://127.0.0.1"))["client_secret"]
+    return pysecrets.token_hex(16)
 
 
 def _reset_layer_caches() -> None:
@@ -269,7 +292,8 @@ class LocalStack:
         moto_port: int = 0,
         api_port: int = 0,
         sim_ports: Mapping[str, int] | None = None,
-        sims: Sequence[str] = SIMS,
+        store: str = "magento",
+        sims: Sequence[str] | None = None,
         run_pollers: bool = True,
         run_schedules: bool = True,
         schedule_seconds: float | None = 5.0,
@@ -296,13 +320,21 @@ class LocalStack:
         Ports 0 pick free ports. ``moto_process`` runs moto in a child process rather than a thread
         (its own GIL: load tests get a second core). ``connect`` maps a system to the URL of one
         to use instead of its sim (credentials from :func:`connect_credentials`; never seeded).
+        ``store`` is the store kind (``magento`` or ``shopify``): the template's ``StoreSystem``, and
+        with ``sims`` None the sims are that store's and Acumatica's. A Shopify sim is subscribed to
+        the stack's webhook API for orders and customers, as a merchant's app would be.
         """
+        if store not in STORES:
+            raise ValueError(f"no store {store!r} (stores: {', '.join(STORES)})")
+        self.store = store
         self.template_path = Path(template)
         self.parameters = dict(parameters or {})
+        self.parameters.setdefault("StoreSystem", store)
+        self.parameters.setdefault("StoreSecretName", f"erpsync/{store}")
         self.stack_name, self.region, self.host = stack_name, region, host
         self.moto_port, self.api_port = moto_port, api_port
         self.sim_ports = dict(sim_ports or {})
-        self.sim_names = list(sims)
+        self.sim_names = list(sims if sims is not None else (store, "acumatica"))
         self.run_pollers, self.run_schedules = run_pollers, run_schedules
         self.schedule_seconds, self.schedule_speedup = schedule_seconds, schedule_speedup
         self.fire_schedules_immediately = fire_schedules_immediately
@@ -315,7 +347,7 @@ class LocalStack:
         self.moto_process = moto_process
         self.connect = dict(connect or {})
         self.webhook_secrets: dict[str, str] = dict(
-            webhook_secrets or {"magento": pysecrets.token_hex(16), "acumatica": pysecrets.token_hex(16)}
+            webhook_secrets or {store: _store_webhook_secret(store, self.connect), "acumatica": pysecrets.token_hex(16)}
         )
 
         self.template: StackTemplate | None = None
@@ -434,6 +466,8 @@ class LocalStack:
                 )
         if self.settings:
             apply_settings(self, self.settings)
+        if self.store == "shopify" and "shopify" in self.sim_urls:
+            self._subscribe_shopify()
         self.info = self._describe()
         if self.state_file:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -477,6 +511,16 @@ class LocalStack:
         self.started = False
 
     # ------------------------------------------------------------------ helpers
+
+    def _subscribe_shopify(self) -> None:
+        """Have the Shopify sim send its order and customer webhooks to the stack's API."""
+        import httpx
+
+        from sandbox.shopify_merchant import ShopifyMerchant
+
+        url = f"{self.api_url}/webhooks/shopify"
+        with httpx.Client(base_url=self.sim_urls["shopify"], timeout=10) as http:
+            ShopifyMerchant(http, self.credentials["shopify"]["access_token"]).subscribe(url)
 
     def _seed_sims(self) -> None:
         for name, body in self.seed.items():
@@ -724,12 +768,14 @@ def run_forever(
             table.add_row(f"  webhook {src}", f"{url}  (secret {info['webhook_secrets'][src]})")
         for name in stack.credentials:
             creds = info[name]
-            password = creds["password"]
+            key = "password" if "password" in creds else "access_token"
+            secret = creds[key]
             if name in stack.connect:
-                env = connect_env(name, "password")
-                password = f"from {env}" if env in os.environ else f"{password}, the sim's default"
+                env = connect_env(name, key)
+                secret = f"from {env}" if env in os.environ else f"{secret}, the sim's default"
             label = f"{name} (connected)" if name in stack.connect else f"{name} sim"
-            table.add_row(label, f"{creds['base_url']}  ({creds['username']} / {password})")
+            who = f"{creds['username']} / {secret}" if key == "password" else f"token {secret}"
+            table.add_row(label, f"{creds.get('base_url') or creds.get('shop')}  ({who})")
         for lid, url in info["queues"].items():
             table.add_row(f"queue {lid}", url)
         for lid, name in info["tables"].items():
