@@ -32,7 +32,7 @@ def test_connect_values_become_system_urls() -> None:
     ("value", "says"),
     [
         ("acumatica", "expected <system>=<url>"),
-        ("shopify=https://shop.example.com", "unknown system 'shopify'"),
+        ("woocommerce=https://shop.example.com", "unknown system 'woocommerce'"),
         ("acumatica=localhost:8082", "is not a URL"),
         ("acumatica=ftp://erp.example.com", "is not a URL"),
         ("acumatica=http://erp:port", "is not a URL"),

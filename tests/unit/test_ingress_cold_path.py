@@ -129,7 +129,7 @@ def test_every_kind_takes_webhooks_through_the_ingress_exactly_when_its_plugin_d
     for kind in registry.KINDS:
         assert (registry.webhook_receiver(kind) is None) == (registry.plugin(kind).webhooks is None), kind
     with pytest.raises(registry.UnknownSystem):
-        registry.webhook_receiver("shopify")
+        registry.webhook_receiver("woocommerce")
 
 
 @pytest.mark.parametrize(
