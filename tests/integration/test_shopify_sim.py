@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from erpsync.errors import PermanentError, RateLimitedError
+from erpsync.errors import AuthError, PermanentError, RateLimitedError
 from erpsync.systems.plugin import BadWebhook
 from erpsync.systems.shopify import webhooks
 from erpsync.systems.shopify.adapter import ORDERS_QUERY
@@ -263,3 +263,19 @@ def test_the_sim_answers_through_a_real_http_server() -> None:
         assert body["data"]["locations"]["nodes"] == [{"name": "Shop location"}]
     finally:
         server.stop()
+
+
+def test_a_refused_token_is_read_again_once_then_the_connection_is_closed(shop: TestClient) -> None:
+    tokens = iter(["shpat_revoked", sim.ACCESS_TOKEN])
+    asked: list[str] = []
+
+    def renew(refused: str) -> str:
+        asked.append(refused)
+        return next(tokens)
+
+    client = ShopifyClient("http://shop", lambda: "shpat_revoked", http=shop, renew=renew)
+    with pytest.raises(AuthError, match="refused the access token"):
+        client.query("{ locations(first: 1) { nodes { id } } }")  # the secret still holds a bad one
+    assert asked == ["shpat_revoked"]
+    data = client.query("{ locations(first: 1) { nodes { id } } }")  # rotated meanwhile: read again, works
+    assert data["locations"]["nodes"]
