@@ -149,6 +149,7 @@ class OrderRules(RecordSync):
             tax_id=s.tax_id if order.tax_total else None,
             total=cents(order.grand_total),
             note="\n".join(comments_to_send(order, s.order_comments.to_erp)),
+            paid=cents(order.paid),
         )
         if draft.computed_total() != draft.total:
             raise ValidationFailed(

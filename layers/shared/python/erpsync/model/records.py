@@ -188,6 +188,9 @@ class SalesOrderDraft(Model):
     tax_id: str | None = None
     total: Decimal
     note: str = ""
+    paid: Decimal = Decimal("0")
+    """What the store captured at checkout: an ERP with no sales order may book a paid order as a
+    sale already paid (QuickBooks' sales receipt)."""
     """The store order's comments the settings send (``order_comments.to_erp``), one a line."""
 
     def computed_total(self) -> Decimal:

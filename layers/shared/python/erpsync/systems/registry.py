@@ -18,11 +18,13 @@ KINDS: dict[str, str] = {
     "magento": "erpsync.systems.magento.plugin",
     "acumatica": "erpsync.systems.acumatica.plugin",
     "shopify": "erpsync.systems.shopify.plugin",
+    "quickbooks": "erpsync.systems.quickbooks.plugin",
 }
 WEBHOOKS: dict[str, str] = {
     "magento": "erpsync.systems.magento.webhooks",
     "acumatica": "erpsync.systems.acumatica.webhooks",
     "shopify": "erpsync.systems.shopify.webhooks",
+    "quickbooks": "erpsync.systems.quickbooks.webhooks",
 }
 """The kinds whose plugin takes webhooks, and the module whose ``receive(secret, body, headers)``
 verifies and parses one into the fields of its notices. The plugin's ``webhooks`` is that parse

@@ -1,0 +1,335 @@
+"""QuickBooks Online behind erpsync's ports: customers both ways, store orders as sales receipts or
+invoices, their payments applied to the invoices, cancels as voids. ``QuickBooksSystem`` hands each
+out by entity and direction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from erpsync.errors import NotFoundError, ValidationFailed
+from erpsync.model import ChangeNotice, Customer, ErpOrderRef, ErpPayment, PaymentDraft, SalesOrderDraft, cents
+from erpsync.systems.ports import Page
+from erpsync.systems.quickbooks.client import Fault, QuickBooksClient, quoted, request_id
+from erpsync.systems.quickbooks.mapping import (
+    customer_from_qbo,
+    customer_to_qbo,
+    display_name,
+    document_total,
+    money,
+    order_document,
+)
+from erpsync.systems.quickbooks.settings import QuickBooksSettings
+
+log = logging.getLogger("erpsync.quickbooks")
+
+KINDS = ("SalesReceipt", "Invoice")
+ENDPOINT = {"SalesReceipt": "/salesreceipt", "Invoice": "/invoice", "Payment": "/payment", "Customer": "/customer"}
+DUPLICATE_NAME = "6240"
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+class QuickBooksCustomers:
+    """Customers, both ways. Email is the identity; ``DisplayName`` must be unique across customers,
+    vendors and employees, so a name already taken gets the email after it."""
+
+    def __init__(self, client: QuickBooksClient, connection: str, settings: Callable[[], QuickBooksSettings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        rows = self.client.rows(
+            "Customer", f"MetaData.LastUpdatedTime > {quoted(_time(since))}", page_size=self.settings().page_size
+        )
+        notices = [
+            ChangeNotice(
+                source=self.connection,
+                entity="customer",
+                id=str(r["Id"]),
+                version=str((r.get("MetaData") or {}).get("LastUpdatedTime") or "") or None,
+            )
+            for r in rows
+        ]
+        stamps = [datetime.fromisoformat(str(n.version)) for n in notices if n.version]
+        yield Page(notices, max(stamps) if stamps else None)
+
+    def _read(self, id: str) -> dict[str, Any]:
+        record = self.client.get(f"/customer/{id}").get("Customer")
+        if not isinstance(record, dict):
+            raise NotFoundError(f"{self.connection} customer {id} does not exist", system=self.connection)
+        return record
+
+    def get(self, id: str) -> Customer:
+        return customer_from_qbo(self._read(id))
+
+    def find(self, email: str) -> list[Customer]:
+        rows = (
+            self.client.query(f"select * from Customer where PrimaryEmailAddr = {quoted(email.strip())}").get(
+                "Customer"
+            )
+            or []
+        )
+        return [
+            customer_from_qbo(r)
+            for r in rows
+            if str(((r.get("PrimaryEmailAddr") or {}).get("Address")) or "").lower() == email.strip().lower()
+        ]
+
+    def create(self, customer: Customer) -> Customer:
+        name = display_name(customer)
+        for attempt in (name, f"{name} ({customer.email})"[:500]):
+            body = customer_to_qbo(customer, attempt)
+            try:
+                made = self.client.post("/customer", body, request_id=request_id(self.connection, "customer", body))
+            except Fault as exc:
+                if exc.code != DUPLICATE_NAME:
+                    raise
+                found = self.find(customer.email)  # our own create whose answer was lost
+                if found:
+                    return found[0]
+                continue
+            return customer_from_qbo(made.get("Customer"))
+        raise ValidationFailed(
+            f"{self.connection}: the names {name!r} and {name} ({customer.email}) are taken by other "
+            "customers, vendors or employees",
+            system=self.connection,
+        )
+
+    def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
+        record = self._read(id)
+        body = customer_to_qbo(customer, str(record.get("DisplayName")))
+        body.update({"Id": id, "SyncToken": record["SyncToken"], "sparse": True})
+        made = self.client.post("/customer", body, request_id=request_id(self.connection, "customer", body))
+        return customer_from_qbo(made.get("Customer"))
+
+
+class QuickBooksOrders:
+    """Store orders booked as sales receipts or invoices (``QuickBooksSettings.documents``)."""
+
+    def __init__(self, client: QuickBooksClient, connection: str, settings: Callable[[], QuickBooksSettings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+        self._items: dict[str, str] = {}
+
+    def document(self, number: str) -> tuple[str, dict[str, Any]] | None:
+        """``(kind, record)`` of the sales receipt or invoice with DocNumber ``number``, if any."""
+        for kind in KINDS:
+            rows = self.client.query(f"select * from {kind} where DocNumber = {quoted(number)}").get(kind) or []
+            if rows:
+                return kind, rows[0]
+        return None
+
+    def find(self, number: str) -> ErpOrderRef | None:
+        found = self.document(number)
+        return _ref(*found) if found else None
+
+    def kind_for(self, draft: SalesOrderDraft) -> str:
+        documents = self.settings().documents
+        if documents == "auto":
+            return "SalesReceipt" if draft.paid >= draft.total > 0 else "Invoice"
+        return "SalesReceipt" if documents == "sales_receipt" else "Invoice"
+
+    def items(self, skus: list[str]) -> dict[str, str]:
+        """SKU -> item id, by ``Sku`` then by ``Name`` (one query each for those not known yet)."""
+        wanted = [s for s in dict.fromkeys(skus) if s not in self._items]
+        for field in ("Sku", "Name"):
+            left = [s for s in wanted if s not in self._items]
+            if not left:
+                break
+            listed = ", ".join(quoted(s) for s in left)
+            for row in self.client.query(f"select * from Item where {field} in ({listed})").get("Item") or []:
+                key = str(row.get(field) or "")
+                if key in left and row.get("Active", True):
+                    self._items[key] = str(row["Id"])
+        return {s: self._items[s] for s in skus if s in self._items}
+
+    def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
+        cfg = self.settings()
+        kind = self.kind_for(draft)
+        skus = [ln.sku for ln in draft.lines]
+        items = self.items([*skus, cfg.shipping_item] if draft.freight else skus)
+        doc = order_document(
+            draft,
+            items,
+            shipping_item=items.get(cfg.shipping_item),
+            taxable_code=cfg.taxable_code,
+            deposit_account=cfg.deposit_account,
+            kind=kind,
+        )
+        made = self.client.post(ENDPOINT[kind], doc, request_id=request_id(self.connection, kind, doc))
+        record = made.get(kind)
+        if not isinstance(record, dict):
+            raise ValidationFailed(f"{self.connection} answered the {kind} without it", system=self.connection)
+        if document_total(record) != cents(draft.total):
+            log.warning(
+                "%s %s total %s is not the store's %s",
+                kind,
+                record.get("DocNumber"),
+                record.get("TotalAmt"),
+                draft.total,
+                extra={"connection": self.connection},
+            )
+        return _ref(kind, record, draft)
+
+
+def _ref(kind: str, record: dict[str, Any], draft: SalesOrderDraft | None = None) -> ErpOrderRef:
+    line_map: dict[str, str] = {}
+    if draft is not None:
+        sales = [ln for ln in record.get("Line") or [] if ln.get("DetailType") == "SalesItemLineDetail"]
+        for ln, src in zip(sales, draft.lines, strict=False):
+            line_map[str(ln.get("Id"))] = src.line_id
+    return ErpOrderRef(
+        id=str(record["Id"]),
+        number=str(record.get("DocNumber") or record["Id"]),
+        order_type=kind,
+        status="Voided" if "Voided" in str(record.get("PrivateNote") or "") and document_total(record) == 0 else "Open",
+        line_map=line_map,
+    )
+
+
+class QuickBooksPayments:
+    """Payments applied to the invoices of store orders; a sales receipt is its own payment."""
+
+    def __init__(self, orders: QuickBooksOrders) -> None:
+        self.orders = orders
+        self.client, self.connection = orders.client, orders.connection
+
+    def of_order(self, store_order: str, customer_id: str) -> list[ErpPayment]:
+        found = self.orders.document(store_order)
+        if found is None:
+            return []
+        kind, doc = found
+        if kind == "SalesReceipt":
+            return [
+                ErpPayment(
+                    id=str(doc["Id"]),
+                    doc_type="SalesReceipt",
+                    number=str(doc.get("DocNumber")),
+                    amount=document_total(doc),
+                    status="Closed",
+                    reference=store_order,
+                )
+            ]
+        out = []
+        for p in (
+            self.client.query(f"select * from Payment where CustomerRef = {quoted(customer_id)}").get("Payment") or []
+        ):
+            applied = sum(
+                (
+                    Decimal(str(ln.get("Amount") or 0))
+                    for ln in p.get("Line") or []
+                    for t in ln.get("LinkedTxn") or []
+                    if t.get("TxnType") == "Invoice" and str(t.get("TxnId")) == str(doc["Id"])
+                ),
+                Decimal("0"),
+            )
+            if applied or (str(p.get("PaymentRefNum") or "") and "Voided" in str(p.get("PrivateNote") or "")):
+                voided = "Voided" in str(p.get("PrivateNote") or "")
+                out.append(
+                    ErpPayment(
+                        id=str(p["Id"]),
+                        doc_type="Payment",
+                        number=str(p["Id"]),
+                        amount=cents(applied),
+                        status="Voided" if voided else "Closed",
+                        reference=str(p.get("PaymentRefNum") or ""),
+                    )
+                )
+        return out
+
+    def create(self, draft: PaymentDraft) -> ErpPayment:
+        found = self.orders.document(draft.store_order)
+        if found is None or found[0] != "Invoice":
+            raise NotFoundError(
+                f"{self.connection} has no invoice {draft.store_order} to apply the payment to", system=self.connection
+            )
+        invoice = found[1]
+        body: dict[str, Any] = {
+            "CustomerRef": {"value": draft.customer_id},
+            "TotalAmt": money(draft.amount),
+            "Line": [
+                {"Amount": money(draft.amount), "LinkedTxn": [{"TxnId": str(invoice["Id"]), "TxnType": "Invoice"}]}
+            ],
+            "PaymentRefNum": draft.reference[:21] or None,
+            "PrivateNote": draft.description[:4000] or None,
+            "CurrencyRef": {"value": draft.currency},
+        }
+        account = draft.cash_account or self.orders.settings().deposit_account
+        if account:
+            body["DepositToAccountRef"] = {"value": account}
+        body = {k: v for k, v in body.items() if v is not None}
+        made = (
+            self.client.post("/payment", body, request_id=request_id(self.connection, "payment", body)).get("Payment")
+            or {}
+        )
+        return ErpPayment(
+            id=str(made.get("Id")),
+            doc_type="Payment",
+            number=str(made.get("Id")),
+            amount=cents(Decimal(str(made.get("TotalAmt") or 0))),
+            status="Closed",
+            reference=draft.reference,
+        )
+
+    def release(self, payment: ErpPayment) -> None:
+        """A QuickBooks payment is posted when saved: nothing to release."""
+
+
+class QuickBooksVoids:
+    """Canceling a store order's document: the sales receipt or invoice is voided."""
+
+    def __init__(self, orders: QuickBooksOrders) -> None:
+        self.orders = orders
+
+    def cancel(self, ref: str, comments: list[str] | None = None) -> str:
+        kind, _, number = ref.partition("/")
+        found = self.orders.document(number)
+        if found is None:
+            raise NotFoundError(
+                f"{self.orders.connection} has no {kind or 'document'} {number}", system=self.orders.connection
+            )
+        kind, doc = found
+        if _ref(kind, doc).status == "Voided":
+            return "Voided"
+        if kind == "Invoice" and Decimal(str(doc.get("Balance") or 0)) < document_total(doc):
+            raise ValidationFailed(
+                f"invoice {number} has payments applied: void or delete them in QuickBooks first",
+                system=self.orders.connection,
+            )
+        body = {"Id": doc["Id"], "SyncToken": doc["SyncToken"], "sparse": True}
+        self.orders.client.post(
+            ENDPOINT[kind],
+            body,
+            request_id=request_id(self.orders.connection, "void", kind, doc["Id"]),
+            operation="void",
+        )
+        return "Voided"
+
+
+class QuickBooksSystem:
+    """A QuickBooks Online company: its ports by entity and direction."""
+
+    kind = "quickbooks"
+
+    def __init__(self, client: QuickBooksClient, connection: str, settings: Callable[[], QuickBooksSettings]) -> None:
+        self.connection = connection
+        self.client = client
+        customers = QuickBooksCustomers(client, connection, settings)
+        orders = QuickBooksOrders(client, connection, settings)
+        self._ports: dict[tuple[str, str], object] = {
+            ("customer", "source"): customers,
+            ("customer", "target"): customers,
+            ("order", "target"): orders,
+            ("payment", "target"): QuickBooksPayments(orders),
+            ("cancellation", "target"): QuickBooksVoids(orders),
+        }
+
+    def port(self, entity: str, direction: str) -> Any:
+        try:
+            return self._ports[(entity, direction)]
+        except KeyError:
+            raise NotFoundError(f"quickbooks serves no {entity} {direction}", system="quickbooks") from None

@@ -1,0 +1,187 @@
+"""QuickBooks Online entities <-> erpsync's canonical model.
+
+QuickBooks Online has no sales order: a store order is booked as a sales receipt (paid at
+checkout) or an invoice (paid later, by payments applied to it). Its lines are sales item lines at
+the store's unit price; the store's discounts are one discount line; freight is a line on the
+shipping item; the store's tax is the document's ``TxnTaxDetail.TotalTax`` (automated sales tax
+honours an explicit total), so the document's total is the store's to the cent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from erpsync.errors import UnknownItemError, ValidationFailed
+from erpsync.model import Address, Customer, SalesOrderDraft, cents
+
+SYSTEM = "quickbooks"
+DOC_NUMBER_MAX = 21
+
+
+def money(value: Decimal) -> float:
+    """An amount as the JSON number QuickBooks takes (two decimals)."""
+    return float(cents(value))
+
+
+def address_to_qbo(addr: Address | None) -> dict[str, Any] | None:
+    if addr is None:
+        return None
+    lines = [ln for ln in addr.street if ln][:3]
+    out: dict[str, Any] = {f"Line{i + 1}": ln[:500] for i, ln in enumerate(lines)}
+    out.update(
+        {
+            "City": addr.city or None,
+            "CountrySubDivisionCode": addr.region_code or addr.region or None,
+            "PostalCode": addr.postcode or None,
+            "Country": addr.country or None,
+        }
+    )
+    return {k: v for k, v in out.items() if v}
+
+
+def address_from_qbo(data: Any, email: str = "") -> Address | None:
+    if not isinstance(data, Mapping):
+        return None
+    return Address(
+        street=[str(data[k]) for k in ("Line1", "Line2", "Line3") if data.get(k)],
+        city=str(data.get("City") or ""),
+        region_code=str(data.get("CountrySubDivisionCode") or ""),
+        postcode=str(data.get("PostalCode") or ""),
+        country=str(data.get("Country") or ""),
+        email=email,
+    )
+
+
+def customer_from_qbo(record: Any) -> Customer:
+    if not isinstance(record, Mapping):
+        raise ValidationFailed("quickbooks customer: not an object", system=SYSTEM)
+    email = str(((record.get("PrimaryEmailAddr") or {}).get("Address")) or "").strip()
+    cid = str(record.get("Id"))
+    if not email:
+        raise ValidationFailed(
+            f"quickbooks customer {cid} ({record.get('DisplayName')}) has no email: "
+            "erpsync identifies customers by email",
+            system=SYSTEM,
+        )
+    try:
+        return Customer(
+            email=email,
+            first_name=str(record.get("GivenName") or ""),
+            last_name=str(record.get("FamilyName") or ""),
+            company=str(record.get("CompanyName") or ""),
+            phone=str(((record.get("PrimaryPhone") or {}).get("FreeFormNumber")) or ""),
+            address=address_from_qbo(record.get("BillAddr"), email),
+            source_id=cid,
+            version=str(((record.get("MetaData") or {}).get("LastUpdatedTime")) or "") or None,
+        )
+    except ValidationError as exc:
+        raise ValidationFailed(f"quickbooks customer {cid}: {exc.errors()[0]['msg']}", system=SYSTEM) from exc
+
+
+def display_name(customer: Customer) -> str:
+    """The customer's name in QuickBooks: their name, else their company, else their email."""
+    name = " ".join(x for x in (customer.first_name, customer.last_name) if x).strip()
+    return (name or customer.company or customer.email)[:500]
+
+
+def customer_to_qbo(customer: Customer, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "DisplayName": name,
+        "GivenName": customer.first_name[:100] or None,
+        "FamilyName": customer.last_name[:100] or None,
+        "CompanyName": customer.company[:100] or None,
+        "PrimaryEmailAddr": {"Address": customer.email},
+        "PrimaryPhone": {"FreeFormNumber": customer.phone[:30]} if customer.phone else None,
+        "BillAddr": address_to_qbo(customer.address),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def order_document(
+    draft: SalesOrderDraft,
+    items: Mapping[str, str],
+    *,
+    shipping_item: str | None,
+    taxable_code: str,
+    deposit_account: str | None,
+    kind: str,
+) -> dict[str, Any]:
+    """The sales receipt or invoice of ``draft`` (``items``: SKU -> item id)."""
+    if len(draft.number) > DOC_NUMBER_MAX:
+        raise ValidationFailed(
+            f"order number {draft.number!r} is longer than QuickBooks' {DOC_NUMBER_MAX}-character DocNumber",
+            system=SYSTEM,
+        )
+    missing = sorted({ln.sku for ln in draft.lines if ln.sku not in items})
+    if missing:
+        raise UnknownItemError(f"quickbooks has no item with SKU or name {', '.join(missing)}", system=SYSTEM)
+    tax_code = {"value": taxable_code if draft.tax_total else "NON"}
+    lines: list[dict[str, Any]] = []
+    for ln in draft.lines:
+        gross = cents(ln.unit_price * ln.qty)
+        lines.append(
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Amount": money(gross),
+                "Description": ln.description[:4000] or None,
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": items[ln.sku]},
+                    "Qty": float(ln.qty),
+                    "UnitPrice": float(ln.unit_price),
+                    "TaxCodeRef": tax_code,
+                },
+            }
+        )
+    discount = sum((cents(ln.discount) for ln in draft.lines), Decimal("0"))
+    if discount:
+        lines.append(
+            {
+                "DetailType": "DiscountLineDetail",
+                "Amount": money(discount),
+                "DiscountLineDetail": {"PercentBased": False},
+            }
+        )
+    if draft.freight:
+        if shipping_item is None:
+            raise ValidationFailed(
+                "the order has freight but QuickBooks has no shipping item (settings shipping_item)", system=SYSTEM
+            )
+        lines.append(
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Amount": money(draft.freight),
+                "Description": draft.ship_via or "Shipping",
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": shipping_item},
+                    "Qty": 1,
+                    "UnitPrice": money(draft.freight),
+                    "TaxCodeRef": tax_code,
+                },
+            }
+        )
+    doc: dict[str, Any] = {
+        "DocNumber": draft.number,
+        "CustomerRef": {"value": draft.customer_id},
+        "Line": [{k: v for k, v in ln.items() if v is not None} for ln in lines],
+        "TxnTaxDetail": {"TotalTax": money(draft.tax_total)},
+        "CurrencyRef": {"value": draft.currency},
+        "PrivateNote": "\n".join(x for x in (draft.description, draft.note) if x)[:4000] or None,
+        "BillEmail": {"Address": draft.email} if draft.email else None,
+        "BillAddr": address_to_qbo(draft.bill_to),
+        "ShipAddr": address_to_qbo(draft.ship_to),
+        "TxnDate": draft.date.date().isoformat() if draft.date else None,
+        "ApplyTaxAfterDiscount": False,
+    }
+    if draft.exchange_rate:
+        doc["ExchangeRate"] = float(draft.exchange_rate)
+    if kind == "SalesReceipt" and deposit_account:
+        doc["DepositToAccountRef"] = {"value": deposit_account}
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def document_total(doc: Mapping[str, Any]) -> Decimal:
+    return cents(Decimal(str(doc.get("TotalAmt") or 0)))

@@ -1,0 +1,42 @@
+"""A QuickBooks Online connection's own settings and the shape of its secret."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QuickBooksSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minor_version: int = Field(75, ge=75)
+    """``minorversion`` on every request (1 to 74 are retired)."""
+    documents: str = Field("auto", pattern="^(auto|sales_receipt|invoice)$")
+    """What a store order becomes (QuickBooks Online has no sales order): ``auto`` a sales receipt
+    when the store captured the whole order at checkout, else an invoice (its payments follow as
+    payments applied to it); or always one of them."""
+    shipping_item: str = "Shipping"
+    """The item (name) freight is booked on: a service item, or the ``SHIPPING_ITEM_ID`` of a
+    company with shipping turned on in its sales form settings."""
+    deposit_account: str | None = None
+    """Account id sales receipts and payments are deposited to (None: the company's default,
+    Undeposited Funds)."""
+    taxable_code: str = "TAX"
+    """The tax code of the lines of an order with tax (US automated sales tax: ``TAX``/``NON``);
+    the order's tax goes as ``TxnTaxDetail.TotalTax``, which automated sales tax honours."""
+    page_size: int = Field(200, ge=1, le=1000)
+
+
+class QuickBooksSecret(BaseModel):
+    """Secrets Manager JSON: ``{"base_url": "https://quickbooks.api.intuit.com", "realm_id",
+    "access_token"}`` and, to renew it, ``client_id``, ``client_secret``, ``refresh_token``;
+    ``webhook_verifier`` checks ``intuit-signature``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    base_url: str = Field(min_length=1)
+    realm_id: str = Field(min_length=1)
+    access_token: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    refresh_token: str = ""
+    webhook_verifier: str = ""
