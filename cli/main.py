@@ -54,6 +54,9 @@ def local_up(
     store: Annotated[
         str, typer.Option("--store", help="The store: magento or shopify (its sim, or --connect it)")
     ] = "magento",
+    erp: Annotated[
+        str, typer.Option("--erp", help="The ERP: acumatica or quickbooks (its sim, or --connect it)")
+    ] = "acumatica",
     state_file: Annotated[Path, typer.Option(help="Where to write URLs and credentials")] = target.LOCAL_FILE,
     connect: Annotated[
         list[str] | None,
@@ -73,12 +76,17 @@ def local_up(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    from sandbox.local.stack import STORES
+    from sandbox.local.stack import ERPS, STORES
 
     if store not in STORES:
         typer.echo(f"error: --store {store!r}: the stores are {', '.join(STORES)}", err=True)
         raise typer.Exit(2)
-    run_forever(schedule_seconds=schedule_seconds, seed=seed, state_file=state_file, connect=systems, store=store)
+    if erp not in ERPS:
+        typer.echo(f"error: --erp {erp!r}: the ERPs are {', '.join(ERPS)}", err=True)
+        raise typer.Exit(2)
+    run_forever(
+        schedule_seconds=schedule_seconds, seed=seed, state_file=state_file, connect=systems, store=store, erp=erp
+    )
 
 
 @local_app.command("down")

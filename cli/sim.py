@@ -9,7 +9,12 @@ from typing import Annotated, NoReturn
 
 import typer
 
-SYSTEMS = ("magento", "acumatica", "shopify")  # sandbox.local.stack.SIMS, without importing the stack for --help
+SYSTEMS = (
+    "magento",
+    "acumatica",
+    "shopify",
+    "quickbooks",
+)  # sandbox.local.stack.SIMS, without importing the stack for --help
 
 
 def _complete(incomplete: str) -> list[str]:
@@ -50,7 +55,7 @@ def sim(
         if seed:
             created = seed_sim(system, server.url, default_seed()[system])
             typer.echo("seeded: " + ", ".join(f"{len(v)} {k}" for k, v in created.items() if isinstance(v, list) and v))
-        store = f"--store {system} " if system == "shopify" else ""
+        store = {"shopify": "--store shopify ", "quickbooks": "--erp quickbooks "}.get(system, "")
         typer.echo(f"use it: erpsync local up {store}--connect {system}={server.url}")
         typer.echo("Ctrl-C stops it.")
         while not done.wait(0.2):

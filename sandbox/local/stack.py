@@ -48,9 +48,10 @@ log = logging.getLogger("erpsync.local")
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 DEFAULT_STATE_FILE = Path(".erpsync/local.json")
-SIMS = ("magento", "acumatica", "shopify")
+SIMS = ("magento", "acumatica", "shopify", "quickbooks")
 STORES = ("magento", "shopify")
-"""The store kinds the local stack can run (``--store``); the ERP is Acumatica."""
+ERPS = ("acumatica", "quickbooks")
+"""The store and ERP kinds the local stack can run (``--store``, ``--erp``), each on its sim."""
 ACUMATICA_ENDPOINT = "Default/24.200.001"
 ENV_KEYS = (
     "AWS_ENDPOINT_URL",
@@ -168,6 +169,17 @@ def sim_credentials(name: str, url: str) -> dict[str, str]:
             "client_id": shopify.CLIENT_ID,
             "client_secret": shopify.CLIENT_SECRET,
         }
+    if name == "quickbooks":
+        from sandbox.sims import quickbooks
+
+        return {
+            "base_url": url,
+            "realm_id": quickbooks.REALM,
+            "access_token": quickbooks.ACCESS_TOKEN,
+            "client_id": quickbooks.CLIENT_ID,
+            "client_secret": quickbooks.CLIENT_SECRET,
+            "webhook_verifier": quickbooks.VERIFIER_TOKEN,
+        }
     if name == "acumatica":
         return {
             "base_url": url,
@@ -226,11 +238,13 @@ def connect_credentials(name: str, url: str, environ: Mapping[str, str] | None =
     return creds
 
 
-def _store_webhook_secret(store: str, connect: Mapping[str, str]) -> str:
-    """The secret the store's webhooks are signed with: Shopify signs with the app's client secret
-    (the sim's, or ``ERPSYNC_SHOPIFY_CLIENT_SECRET`` for a connected shop); for others a new one."""
-    if store == "shopify":
-        return connect_credentials("shopify", connect.get("shopify", "http://127.0.0.1"))["client_secret"]
+def _webhook_secret(system: str, connect: Mapping[str, str]) -> str:
+    """The secret a system's webhooks are signed with: Shopify signs with the app's client secret,
+    QuickBooks with the app's verifier token (the sim's, or ``ERPSYNC_<SYSTEM>_...`` for a connected
+    one); for the others a new one."""
+    field = {"shopify": "client_secret", "quickbooks": "webhook_verifier"}.get(system)
+    if field:
+        return connect_credentials(system, connect.get(system, "http://127.0.0.1"))[field]
     return pysecrets.token_hex(16)
 
 
@@ -293,6 +307,7 @@ class LocalStack:
         api_port: int = 0,
         sim_ports: Mapping[str, int] | None = None,
         store: str = "magento",
+        erp: str = "acumatica",
         sims: Sequence[str] | None = None,
         run_pollers: bool = True,
         run_schedules: bool = True,
@@ -326,15 +341,19 @@ class LocalStack:
         """
         if store not in STORES:
             raise ValueError(f"no store {store!r} (stores: {', '.join(STORES)})")
-        self.store = store
+        if erp not in ERPS:
+            raise ValueError(f"no ERP {erp!r} (ERPs: {', '.join(ERPS)})")
+        self.store, self.erp = store, erp
         self.template_path = Path(template)
         self.parameters = dict(parameters or {})
         self.parameters.setdefault("StoreSystem", store)
         self.parameters.setdefault("StoreSecretName", f"erpsync/{store}")
+        self.parameters.setdefault("ErpSystem", erp)
+        self.parameters.setdefault("ErpSecretName", f"erpsync/{erp}")
         self.stack_name, self.region, self.host = stack_name, region, host
         self.moto_port, self.api_port = moto_port, api_port
         self.sim_ports = dict(sim_ports or {})
-        self.sim_names = list(sims if sims is not None else (store, "acumatica"))
+        self.sim_names = list(sims if sims is not None else (store, erp))
         self.run_pollers, self.run_schedules = run_pollers, run_schedules
         self.schedule_seconds, self.schedule_speedup = schedule_seconds, schedule_speedup
         self.fire_schedules_immediately = fire_schedules_immediately
@@ -347,7 +366,7 @@ class LocalStack:
         self.moto_process = moto_process
         self.connect = dict(connect or {})
         self.webhook_secrets: dict[str, str] = dict(
-            webhook_secrets or {store: _store_webhook_secret(store, self.connect), "acumatica": pysecrets.token_hex(16)}
+            webhook_secrets or {store: _webhook_secret(store, self.connect), erp: _webhook_secret(erp, self.connect)}
         )
 
         self.template: StackTemplate | None = None
@@ -468,6 +487,11 @@ class LocalStack:
             apply_settings(self, self.settings)
         if self.store == "shopify" and "shopify" in self.sim_urls:
             self._subscribe_shopify()
+        if self.erp == "quickbooks" and "quickbooks" in self.sim_urls:
+            import httpx
+
+            url = f"{self.api_url}/webhooks/quickbooks"
+            httpx.post(f"{self.sim_urls['quickbooks']}/_sim/webhooks", json={"url": url}, timeout=10).raise_for_status()
         self.info = self._describe()
         if self.state_file:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
