@@ -179,6 +179,7 @@ def sim_credentials(name: str, url: str) -> dict[str, str]:
             "client_id": quickbooks.CLIENT_ID,
             "client_secret": quickbooks.CLIENT_SECRET,
             "webhook_verifier": quickbooks.VERIFIER_TOKEN,
+            "token_url": f"{url}/oauth2/v1/tokens/bearer",
         }
     if name == "acumatica":
         return {

@@ -1,7 +1,7 @@
 """The doors of docs/ARCHITECTURE.md hold: which room of the layer may import which.
 
 - ``flows`` never import ``runtime`` nor a concrete system (only ``systems.ports``/``plugin``);
-- a system package never imports ``runtime`` nor another system;
+- a system package never imports ``runtime`` nor another system (``systems.http`` and ``systems.oauth`` are shared);
 - ``runtime`` reaches systems only through ``systems.registry``, ``systems.plugin`` and ``systems.ports``;
 - ``model``, ``errors``, ``settings`` and ``state`` import none of ``flows``, ``runtime``, ``systems``;
 - nothing in the layer imports ``sandbox``, ``cli`` or ``tests``.
@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 LAYER = Path(__file__).resolve().parents[2] / "layers" / "shared" / "python" / "erpsync"
-NEUTRAL_SYSTEMS = {"erpsync.systems", "erpsync.systems.ports", "erpsync.systems.plugin", "erpsync.systems.http"}
+NEUTRAL_SYSTEMS = {
+    "erpsync.systems",
+    "erpsync.systems.ports",
+    "erpsync.systems.plugin",
+    "erpsync.systems.http",
+    "erpsync.systems.oauth",
+}
 
 
 def imports(path: Path) -> list[str]:

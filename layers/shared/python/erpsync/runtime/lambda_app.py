@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,21 @@ class Connections:
     flow: str = ""
     """The flow these connections serve (the ``flow`` dimension of their request metrics)."""
 
+    @contextmanager
+    def token_lease(self, name: str) -> Iterator[bool]:
+        """Hold the lease ``name`` for the block if no other worker does (True when this one got it)."""
+        import uuid
+
+        from erpsync.state.guards import Leases
+
+        leases, token = Leases(self.table, seconds=60.0), uuid.uuid4().hex
+        got = leases.acquire(name, token)
+        try:
+            yield got
+        finally:
+            if got:
+                leases.release(name, token)
+
     def connect(self, cid: str, conn: Connection, settings: Callable[[], Settings]) -> System:
         if cid in self.systems:
             return self.systems[cid]
@@ -117,7 +133,12 @@ class Connections:
                 log.exception("could not read secret %s again for connection %s", conn.secret, cid)
                 return secret
 
-        system = plugin.connect(Wiring(cid, secret, own_settings, gate, self.deadline, reload_secret))
+        def save_secret(document: dict[str, Any]) -> None:
+            registry.save_secret(conn.secret, document)
+
+        system = plugin.connect(
+            Wiring(cid, secret, own_settings, gate, self.deadline, reload_secret, save_secret, self.token_lease)
+        )
         self.systems[cid] = system
         return system
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,10 @@ class Wiring:
     deadline: Deadline = field(default_factory=_deadline)
     reload_secret: Callable[[], BaseModel] | None = None
     """The secret read again from its store (not a cache): called when the system refuses it."""
+    save_secret: Callable[[dict[str, Any]], None] | None = None
+    """Store the secret's new JSON (renewed OAuth tokens; ``systems.oauth``)."""
+    lease: Callable[[str], AbstractContextManager[bool]] | None = None
+    """A lease across workers on a name, held for the block (True: this worker got it)."""
 
 
 WebhookParser = Callable[[Any, bytes, dict[str, str]], "list[ChangeNotice]"]

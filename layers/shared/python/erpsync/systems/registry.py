@@ -61,6 +61,19 @@ def webhook_receiver(kind: str) -> Receiver | None:
     return receive
 
 
+def save_secret(name: str, document: dict[str, Any]) -> None:
+    """Store ``document`` as the secret ``name``'s new value (renewed OAuth tokens); the next
+    ``secret(name)`` reads it."""
+    import json
+
+    import boto3
+
+    boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString=json.dumps(document))
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+
+
 def secret(name: str, *, force: bool = False) -> dict[str, Any]:
     """The JSON secret ``name`` (``force``: skip the cache, e.g. after a 401)."""
     from aws_lambda_powertools.utilities import parameters

@@ -12,22 +12,25 @@ from erpsync.systems.quickbooks.settings import QuickBooksSecret, QuickBooksSett
 
 
 def connect(wiring: Wiring) -> System:
-    from erpsync.errors import AuthError
+    from erpsync.systems.oauth import TokenKeeper, refresh_grant
     from erpsync.systems.quickbooks.adapter import QuickBooksSystem
     from erpsync.systems.quickbooks.client import QuickBooksClient
 
     secret = wiring.secret
     assert isinstance(secret, QuickBooksSecret)
-    current = {"token": secret.access_token}
 
-    def renew(refused: str) -> str:
-        """The access token in the secret read again (renewed meanwhile), if it is another one."""
-        fresh = wiring.reload_secret() if wiring.reload_secret else secret
-        assert isinstance(fresh, QuickBooksSecret)
-        if fresh.access_token and fresh.access_token != refused:
-            current["token"] = fresh.access_token
-            return fresh.access_token
-        raise AuthError(f"{wiring.connection} refused the access token in its secret", system=wiring.connection)
+    def reload() -> dict[str, Any]:
+        return (wiring.reload_secret() if wiring.reload_secret else secret).model_dump()
+
+    def refresh(stored: dict[str, Any]) -> dict[str, str]:
+        return refresh_grant(
+            str(stored.get("token_url") or secret.token_url),
+            {"grant_type": "refresh_token", "refresh_token": str(stored["refresh_token"])},
+            basic=(str(stored.get("client_id")), str(stored.get("client_secret"))),
+            system=wiring.connection,
+        )
+
+    keeper = TokenKeeper(wiring.connection, secret.model_dump(), reload, wiring.save_secret, wiring.lease, refresh)
 
     def settings() -> QuickBooksSettings:
         found = wiring.settings()
@@ -37,12 +40,12 @@ def connect(wiring: Wiring) -> System:
     client = QuickBooksClient(
         secret.base_url,
         secret.realm_id,
-        lambda: current["token"],
+        keeper.token,
         minor_version=settings().minor_version,
         gate=wiring.gate,
         deadline=wiring.deadline,
         name=wiring.connection,
-        renew=renew,
+        renew=keeper.renew,
     )
     return QuickBooksSystem(client, wiring.connection, settings)
 

@@ -39,4 +39,7 @@ class QuickBooksSecret(BaseModel):
     client_id: str = ""
     client_secret: str = ""
     refresh_token: str = ""
+    token_url: str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+    """Intuit's token endpoint: an expired access token is renewed there with the refresh token,
+    by one worker at a time, and both are stored back in this secret (``systems.oauth``)."""
     webhook_verifier: str = ""

@@ -12,25 +12,31 @@ from erpsync.systems.shopify.settings import ShopifySecret, ShopifySettings
 
 
 def connect(wiring: Wiring) -> System:
-    from erpsync.errors import AuthError
+    from erpsync.systems.oauth import TokenKeeper, refresh_grant
     from erpsync.systems.shopify.adapter import ShopifySystem
     from erpsync.systems.shopify.client import ShopifyClient
 
     secret = wiring.secret
     assert isinstance(secret, ShopifySecret)
-    current = {"token": secret.access_token}
 
-    def token() -> str:
-        return current["token"]
+    def reload() -> dict[str, Any]:
+        return (wiring.reload_secret() if wiring.reload_secret else secret).model_dump()
 
-    def renew(refused: str) -> str:
-        """A token other than the one refused: the secret read again (rotated by an operator)."""
-        fresh = wiring.reload_secret() if wiring.reload_secret else secret
-        assert isinstance(fresh, ShopifySecret)
-        if fresh.access_token and fresh.access_token != refused:
-            current["token"] = fresh.access_token
-            return fresh.access_token
-        raise AuthError(f"{wiring.connection} refused the access token in its secret", system=wiring.connection)
+    def refresh(stored: dict[str, Any]) -> dict[str, str]:
+        """Shopify's expiring offline tokens: the refresh grant at the shop's token endpoint."""
+        shop = str(stored.get("shop") or secret.shop).rstrip("/")
+        if not shop.startswith(("http://", "https://")):
+            shop = f"https://{shop}"
+        form = {
+            "client_id": str(stored.get("client_id")),
+            "client_secret": str(stored.get("client_secret")),
+            "grant_type": "refresh_token",
+            "refresh_token": str(stored["refresh_token"]),
+        }
+        return refresh_grant(f"{shop}/admin/oauth/access_token", form, system=wiring.connection)
+
+    keeper = TokenKeeper(wiring.connection, secret.model_dump(), reload, wiring.save_secret, wiring.lease, refresh)
+    token, renew = keeper.token, keeper.renew
 
     def settings() -> ShopifySettings:
         found = wiring.settings()
