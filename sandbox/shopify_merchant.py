@@ -74,6 +74,9 @@ class Cart:
     paid: bool = True
     gateway: str = "shopify_payments"
     note: str = ""
+    tags: tuple[str, ...] = ()
+    source: str = ""
+    """The channel it was sold on (``sourceName``: ``web``, ``pos``, an app's handle)."""
 
 
 class ShopifyMerchant:
@@ -145,6 +148,10 @@ class ShopifyMerchant:
         }
         if cart.note:
             order["note"] = cart.note
+        if cart.tags:
+            order["tags"] = list(cart.tags)
+        if cart.source:
+            order["sourceName"] = cart.source
         if cart.shipping:
             order["shippingLines"] = [
                 {"title": "Standard", "code": "Standard", "priceSet": _money(cart.shipping, self.currency)}

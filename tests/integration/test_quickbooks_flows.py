@@ -240,3 +240,50 @@ def test_webhooks_in_both_formats_are_verified_and_read() -> None:
         )
     with pytest.raises(BadWebhook, match="not a QuickBooks webhook"):
         webhooks.receive("v3rifier", b"{}", {"intuit-signature": webhooks.sign("v3rifier", b"{}")})
+
+
+def test_order_rules_choose_skip_document_payments_and_deposit_account(shopify_books: Books) -> None:
+    """The rules of docs/QUICKBOOKS.md's example, on Shopify orders through the flows."""
+    b = shopify_books
+    b.settings = b.settings.model_validate(
+        {
+            **b.settings.model_dump(),
+            "order_rules": [
+                {
+                    "name": "wholesale is booked by hand",
+                    "when": [{"field": "tags", "op": "eq", "value": "wholesale"}],
+                    "then": {"skip": "entered by the bookkeeper"},
+                },
+                {
+                    "name": "manual payments on account",
+                    "when": [{"field": "payment_method", "op": "eq", "value": "manual"}],
+                    "then": {"document": "invoice", "payment": "unpaid"},
+                },
+                {
+                    "name": "till sales to the cash drawer",
+                    "when": [{"field": "channel", "op": "eq", "value": "pos"}],
+                    "then": {"document": "sales_receipt", "cash_account": "101"},
+                },
+            ],
+        }
+    )
+    customers = {("customer", "target"): b.quickbooks.port("customer", "target")}
+    b.orders, b.payments = (
+        OrderRules(b._ctx("orders", "order", customers)),
+        PaymentRules(b._ctx("payments", "payment", {})),
+    )
+    wholesale = b.merchant.place("w@example.com", Cart([("24-MB01", 1)], tags=("wholesale",)))
+    skipped = b.sync(b.orders, wholesale["legacyResourceId"])
+    assert (
+        skipped.outcome == "filtered"
+        and skipped.message == "rule 'wholesale is booked by hand': entered by the bookkeeper"
+    )
+    manual = b.merchant.place("m@example.com", Cart([("24-MB01", 1)], gateway="manual"))  # paid, but on account
+    assert b.sync(b.orders, manual["legacyResourceId"]).outcome == "synced"
+    assert [d["DocNumber"] for d in b.documents("Invoice")] == [manual["name"]]
+    unpaid = b.sync(b.payments, manual["legacyResourceId"])
+    assert unpaid.outcome == "filtered" and "rule 'manual payments on account'" in unpaid.message
+    till = b.merchant.place("p@example.com", Cart([("24-WG084", 1)], source="pos"))
+    assert b.sync(b.orders, till["legacyResourceId"]).outcome == "synced"
+    [receipt] = b.documents("SalesReceipt")
+    assert receipt["DocNumber"] == till["name"] and receipt["DepositToAccountRef"] == {"value": "101"}

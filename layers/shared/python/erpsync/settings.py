@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from erpsync.settings_doc import LEGACY_ERP_FIELDS as LEGACY_ERP_FIELDS
 from erpsync.settings_doc import VERSION, merge
@@ -135,6 +135,58 @@ class ReturnSync(BaseModel):
     to authorize it); the units authorized are the ones taken back."""
 
 
+RULE_FIELDS_SET = ("payment_method", "shipping_method")
+
+
+class RuleCondition(BaseModel):
+    """One condition on a field of the store order (``erpsync.flows.rules``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(min_length=1, pattern=r"^[a-z_]+(\.[a-z_]+)*$")
+    """A path into the canonical order: ``status``, ``payment_method``, ``channel``, ``tags``,
+    ``grand_total``, ``created_at``, ``customer.email``, ``ship_to.country``, ``lines.sku`` ..."""
+    op: str = Field("eq", pattern="^(eq|ne|in|not_in|contains|gt|gte|lt|lte|exists)$")
+    value: Any = None
+    """What to compare with (a list for ``in``/``not_in``; a number or an ISO time for ``gt`` ...;
+    text compares without case)."""
+
+
+class RuleActions(BaseModel):
+    """What a rule does to the orders it holds for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skip: str | None = None
+    """Leave the order out, with this reason (logged as filtered, naming the rule)."""
+    payment: str | None = Field(None, pattern="^(create|skip|unpaid)$")
+    """What the payments flow does (as ``payments.rules``, but for the orders this rule holds for)."""
+    document: str | None = Field(None, pattern="^(sales_receipt|invoice)$")
+    """What an ERP without sales orders (QuickBooks Online) books the order as."""
+    cash_account: str | None = None
+    """The ERP account the order's payments (or its sales receipt) are deposited to."""
+    set: dict[str, str] = Field(default_factory=dict)
+    """Order fields replaced before mapping: ``payment_method``, ``shipping_method``."""
+
+    @model_validator(mode="after")
+    def _settable(self) -> RuleActions:
+        wrong = sorted(set(self.set) - set(RULE_FIELDS_SET))
+        if wrong:
+            raise ValueError(f"set: {', '.join(wrong)} cannot be set (settable: {', '.join(RULE_FIELDS_SET)})")
+        return self
+
+
+class OrderRule(BaseModel):
+    """Conditions on the store order -> actions (Connex-style order mapping rules)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    when: list[RuleCondition] = Field(default_factory=list)
+    """All must hold (none: every order)."""
+    then: RuleActions
+
+
 class RateLimit(BaseModel):
     """A ceiling on one external system, held across every worker (e.g. the ERP licence)."""
 
@@ -148,6 +200,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_sync: OrderSyncPreferences = Field(default_factory=OrderSyncPreferences)
+    order_rules: list[OrderRule] = Field(default_factory=list)
+    """Conditions on any field of the store order -> actions (skip, set a value, payments unpaid or
+    skipped, the document type, the deposit account), in order (``erpsync.flows.rules``)."""
     shipping_methods: dict[str, str] = Field(
         default_factory=lambda: {
             "flatrate_flatrate": "FLATRATE",

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from erpsync.errors import MappingMissing, PermanentError, RetryableError, ValidationFailed
 from erpsync.flows.base import SyncResult, content_hash
+from erpsync.flows.rules import applied, decide
 from erpsync.flows.sync import RecordSync
 from erpsync.model import (
     ChangeNotice,
@@ -26,7 +27,7 @@ from erpsync.model import (
     allocate_proportionally,
     cents,
 )
-from erpsync.settings import OrderSyncPreferences
+from erpsync.settings import OrderRule, OrderSyncPreferences
 from erpsync.state.bindings import PENDING, SYNCED, Binding
 
 
@@ -87,7 +88,7 @@ class OrderRules(RecordSync):
 
     def left_out(self, order: Order) -> str:
         """Why the order sync preferences leave this order out ('' when it syncs)."""
-        return left_out(order, self.settings.order_sync)
+        return left_out(order, self.settings.order_sync, self.settings.order_rules)
 
     def resolve_customer(self, customer: Customer) -> str:
         """The ERP customer for this email: bound, found, or created. Never updated by an order."""
@@ -111,6 +112,8 @@ class OrderRules(RecordSync):
     def draft(self, order: Order, customer_id: str) -> SalesOrderDraft:
         """Map the order for the ERP; the money must add up to the store's grand total."""
         s = self.settings
+        decision = decide(s.order_rules, order)
+        order = applied(order, decision)
         ship_via = self._mapped(order.shipping_method, s.shipping_methods, s.default_ship_via, "shipping_methods")
         payment = self._mapped(order.payment_method, s.payment_methods, s.default_payment_method, "payment_methods")
         if order.tax_total and not s.tax_id:
@@ -150,6 +153,8 @@ class OrderRules(RecordSync):
             total=cents(order.grand_total),
             note="\n".join(comments_to_send(order, s.order_comments.to_erp)),
             paid=cents(order.paid),
+            document=decision.document,
+            deposit_account=decision.cash_account,
         )
         if draft.computed_total() != draft.total:
             raise ValidationFailed(
@@ -198,8 +203,12 @@ class OrderRules(RecordSync):
         self.bindings.bind_pair(fwd, rev, also=[index])
 
 
-def left_out(order: Order, prefs: OrderSyncPreferences) -> str:
-    """Why the order sync preferences ``prefs`` leave ``order`` out ('' when it syncs)."""
+def left_out(order: Order, prefs: OrderSyncPreferences, rules: list[OrderRule] | None = None) -> str:
+    """Why the order sync preferences ``prefs`` or an order rule leave ``order`` out ('' when it syncs)."""
+    if rules:
+        skip = decide(rules, order).skip
+        if skip:
+            return skip
     if prefs.statuses and order.status not in prefs.statuses:
         return f"status {order.status!r} is not one of {prefs.statuses}"
     if prefs.require_payment_captured and not order.payment_captured:

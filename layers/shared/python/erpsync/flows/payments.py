@@ -21,6 +21,7 @@ from decimal import Decimal
 from erpsync.errors import MappingMissing, ValidationFailed
 from erpsync.flows.base import SyncResult
 from erpsync.flows.orders import left_out, sent_order_and_customer
+from erpsync.flows.rules import applied, decide
 from erpsync.flows.sync import RecordSync
 from erpsync.model import ChangeNotice, ErpPayment, Order, PaymentDraft, cents
 from erpsync.state.bindings import PENDING, SYNCED, Binding
@@ -34,8 +35,14 @@ class PaymentRules(RecordSync):
         return order
 
     def must_skip(self, record: Order) -> SyncResult | None:
+        decided = decide(self.settings.order_rules, record)
+        if decided.payment in ("skip", "unpaid"):
+            what = "payments are not created" if decided.payment == "skip" else "the order stays unpaid"
+            return SyncResult("filtered", "", f"rule {decided.reasons['payment']!r}: {what} ({decided.payment})")
         rule = self.settings.payments.rule(record.payment_method)
-        if rule.action == "skip":
+        if decided.payment == "create":
+            pass
+        elif rule.action == "skip":
             return SyncResult(
                 "filtered", "", f"payment method {record.payment_method!r}: payments are not created (rule skip)"
             )
@@ -50,7 +57,7 @@ class PaymentRules(RecordSync):
             return SyncResult(
                 "filtered", "", f"order {record.number} was entered in {self.target}: its payments are {self.target}'s"
             )
-        reason = left_out(record, self.settings.order_sync) if sent is None else ""
+        reason = left_out(record, self.settings.order_sync, self.settings.order_rules) if sent is None else ""
         if reason:  # its order does not go to the ERP: nothing to pay there
             return SyncResult("filtered", "", f"its order is left out by the order sync preferences: {reason}")
         return None
@@ -121,6 +128,8 @@ class PaymentRules(RecordSync):
         if amount <= 0:
             raise ValidationFailed(f"{self.source} order {order.number}: nothing left to pay ({amount})")
         s = self.settings
+        decided = decide(s.order_rules, order)
+        order = applied(order, decided)
         rule = s.payments.rule(order.payment_method)
         method = rule.payment_method or s.payment_methods.get(order.payment_method or "", s.default_payment_method)
         if order.payment_method and method is None:
@@ -135,7 +144,7 @@ class PaymentRules(RecordSync):
             amount=cents(amount),
             currency=order.currency,
             method=method,
-            cash_account=rule.cash_account or s.payments.cash_account,
+            cash_account=decided.cash_account or rule.cash_account or s.payments.cash_account,
             reference=order.transaction_id or order.number,
             store_order=order.number,
             description=f"{self.source} order {order.number}: {order.payment_method or 'payment'}"

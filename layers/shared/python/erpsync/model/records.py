@@ -143,6 +143,10 @@ class Order(Model):
     came from a store or was sent to one."""
     comments: list[OrderComment] = Field(default_factory=list)
     """The order's comments, oldest first (what ``order_comments`` sends to the other side)."""
+    channel: str = ""
+    """Where it was sold (Shopify's ``sourceName``: web, pos, an app; Magento's store view)."""
+    tags: list[str] = Field(default_factory=list)
+    """The store's tags on the order (Shopify's), for the order rules."""
 
     @property
     def payment_captured(self) -> bool:
@@ -191,6 +195,10 @@ class SalesOrderDraft(Model):
     paid: Decimal = Decimal("0")
     """What the store captured at checkout: an ERP with no sales order may book a paid order as a
     sale already paid (QuickBooks' sales receipt)."""
+    document: str | None = None
+    """``sales_receipt`` or ``invoice`` when an order rule chose (ERPs without sales orders)."""
+    deposit_account: str | None = None
+    """The account an order rule deposits it to (a sales receipt's ``DepositToAccountRef``)."""
     """The store order's comments the settings send (``order_comments.to_erp``), one a line."""
 
     def computed_total(self) -> Decimal:

@@ -292,6 +292,7 @@ def order_from_magento(data: Any, amounts: str = "base") -> Order:
             paid=paid,
             transaction_id=str(payment.get("last_trans_id") or ""),
             comments=order_comments(data),
+            channel=str(data.get("store_name") or "").strip().splitlines()[-1:][0] if data.get("store_name") else "",
         )
     except ValidationError as exc:
         first = exc.errors()[0]

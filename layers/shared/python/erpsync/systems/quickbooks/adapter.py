@@ -128,7 +128,7 @@ class QuickBooksOrders:
         return _ref(*found) if found else None
 
     def kind_for(self, draft: SalesOrderDraft) -> str:
-        documents = self.settings().documents
+        documents = draft.document or self.settings().documents
         if documents == "auto":
             return "SalesReceipt" if draft.paid >= draft.total > 0 else "Invoice"
         return "SalesReceipt" if documents == "sales_receipt" else "Invoice"
@@ -157,7 +157,7 @@ class QuickBooksOrders:
             items,
             shipping_item=items.get(cfg.shipping_item),
             taxable_code=cfg.taxable_code,
-            deposit_account=cfg.deposit_account,
+            deposit_account=draft.deposit_account or cfg.deposit_account,
             kind=kind,
         )
         made = self.client.post(ENDPOINT[kind], doc, request_id=request_id(self.connection, kind, doc))

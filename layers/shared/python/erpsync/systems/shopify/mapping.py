@@ -35,7 +35,7 @@ query Order($id: ID!) {{
   order(id: $id) {{
     id legacyResourceId name email phone note createdAt updatedAt processedAt cancelledAt closed test
     currencyCode presentmentCurrencyCode taxesIncluded displayFinancialStatus displayFulfillmentStatus
-    paymentGatewayNames
+    paymentGatewayNames tags sourceName
     customer {{ id legacyResourceId email firstName lastName phone }}
     billingAddress {{ ...Address }}
     shippingAddress {{ ...Address }}
@@ -286,6 +286,8 @@ def order_from_shopify(node: Any, amounts: str = "shop") -> Order:
             paid=amount(node.get("totalReceivedSet"), side, "totalReceivedSet", name),
             transaction_id=legacy_id(paid_rows[-1].get("id")) if paid_rows else "",
             comments=[OrderComment(text=note, visible=True)] if note else [],
+            channel=str(node.get("sourceName") or ""),
+            tags=[str(t) for t in node.get("tags") or []],
         )
     except ValidationError as exc:
         problem = exc.errors()[0]
