@@ -45,8 +45,11 @@ browser:
 	  apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-liberation >/dev/null; \
 	fi
 
+STORE ?= magento
+ERP ?= acumatica
+
 demo: venv
-	$(BIN)/python -m sandbox.demo
+	$(BIN)/python -m sandbox.demo --store $(STORE) --erp $(ERP)
 
 test: lint unit
 

@@ -192,5 +192,16 @@ def summary() -> None:
     console.print(t)
 
 
+def choose(argv: list[str] | None = None) -> int:
+    """``make demo [STORE=shopify] [ERP=quickbooks]``: the whole story for Magento and Acumatica,
+    order to cash (``sandbox.pair_demo``) for any other pair."""
+    from sandbox import pair_demo
+
+    def runner(store: str, erp: str) -> int:
+        return main() if (store, erp) == ("magento", "acumatica") else pair_demo.run(store, erp)
+
+    return pair_demo.main(argv, runner)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(choose())

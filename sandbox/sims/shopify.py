@@ -22,6 +22,7 @@ answers by executing it there, so its answers have the schema's shapes by constr
   ``-Event-Id``, ``-Shop-Domain``, ``-API-Version``, ``-Triggered-At``; at least once, and
   (``/_sim/seed {"webhooks": {"duplicate_rate": .., "reorder": true}}``) sometimes twice or out of
   order. ``GET /_sim/webhooks`` lists deliveries; ``POST /_sim/webhooks/flush`` waits for them.
+- ``GET /_sim/costs``: every query the bucket was asked to pay (operation, cost, throttled).
 - ``/_sim/`` control API as every sim (``sandbox.sims.control``); ``seed`` takes ``products``
   (``{"title", "variants": [{"sku", "price", "quantity"}]}``), ``customers`` (``CustomerInput``),
   ``throttle``, ``webhooks`` and ``token`` (``{"expires_in": s}``: tokens expire).
@@ -100,10 +101,17 @@ def schema() -> GraphQLSchema:
 # ------------------------------------------------------------------------------- cost
 
 
-def query_cost(document: Any, operation: OperationDefinitionNode, variables: dict[str, Any]) -> int:
-    """The requested cost of ``operation`` as Shopify counts it (approximately): a record 1, a
-    connection 2 plus ``first``/``last`` times the cost of its nodes, a mutation 10; scalars and
-    embedded values free."""
+_REQUESTED = object()
+
+
+def query_cost(
+    document: Any, operation: OperationDefinitionNode, variables: dict[str, Any], data: Any = _REQUESTED
+) -> int:
+    """The cost of ``operation`` as Shopify counts it (approximately): a record 1, a connection 2
+    plus ``first``/``last`` times the cost of its nodes, a mutation 10; scalars and embedded values
+    free. That is the requested cost; given the answer's ``data``, the actual cost (connections and
+    lists as long as they came back): the bucket is charged the requested cost up front and given
+    back the difference, as Shopify does."""
     sch = schema()
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     root = sch.mutation_type if operation.operation.value == "mutation" else sch.query_type
@@ -127,7 +135,7 @@ def query_cost(document: Any, operation: OperationDefinitionNode, variables: dic
                 out.extend(fields(fragments[sel.name.value].selection_set))
         return out
 
-    def cost(selection: SelectionSetNode | None, parent: Any, top: bool = False) -> int:
+    def cost(selection: SelectionSetNode | None, parent: Any, value: Any = _REQUESTED, top: bool = False) -> int:
         total = 0
         for node in fields(selection):
             ptype = get_named_type(parent)
@@ -137,17 +145,29 @@ def query_cost(document: Any, operation: OperationDefinitionNode, variables: dic
             ftype = get_named_type(fdef.type)
             if is_leaf_type(ftype):
                 continue
-            child = cost(node.selection_set, ftype)
+            own = 1 if _is_record(ftype) else 0
+            if value is _REQUESTED:
+                child = cost(node.selection_set, ftype)
+                if top and root is sch.mutation_type:
+                    total += 10 + child
+                elif ftype.name.endswith("Connection"):
+                    size = arg(node, "first") or arg(node, "last") or 1
+                    total += 2 + int(size) * child
+                else:
+                    total += own + child
+                continue
+            got = value.get((node.alias or node.name).value) if isinstance(value, dict) else None
             if top and root is sch.mutation_type:
-                total += 10 + child
+                total += 10 + cost(node.selection_set, ftype, got)
             elif ftype.name.endswith("Connection"):
-                size = arg(node, "first") or arg(node, "last") or 1
-                total += 2 + int(size) * child
-            else:
-                total += (1 if _is_record(ftype) else 0) + child
+                total += 2 + cost(node.selection_set, ftype, got) if got is not None else 0
+            elif isinstance(got, list):
+                total += sum(own + cost(node.selection_set, ftype, item) for item in got)
+            elif got is not None:
+                total += own + cost(node.selection_set, ftype, got)
         return total
 
-    return max(1, cost(operation.selection_set, root, top=True))
+    return max(1, cost(operation.selection_set, root, data, top=True))
 
 
 def _is_record(named: Any) -> bool:
@@ -178,6 +198,10 @@ class Bucket:
                 return False
             self.available -= cost
             return True
+
+    def give_back(self, points: float) -> None:
+        with self.lock:
+            self.available = min(self.maximum, self.available + max(0.0, points))
 
     def status(self) -> JSON:
         return {
@@ -572,6 +596,8 @@ class ShopifySim:
         """refresh token -> its state: ``current`` or ``previous`` (still good until the current is used)."""
         self.token_lifetime: float | None = None
         self.api_versions: set[str] = set()
+        self.ledger: list[JSON] = []
+        """Every query the bucket was asked to pay: ``at``, ``operation``, ``cost``, ``throttled``."""
 
     def seed(self, body: JSON) -> JSON:
         created: JSON = {"products": [], "customers": []}
@@ -658,7 +684,17 @@ class ShopifySim:
                     }
                 ]
             }
-        if not self.bucket.take(cost):
+        paid = self.bucket.take(cost)
+        top = op.selection_set.selections[0]
+        self.ledger.append(
+            {
+                "at": time.time(),
+                "operation": (op.name.value if op.name else "") or getattr(getattr(top, "name", None), "value", ""),
+                "cost": cost,
+                "throttled": not paid,
+            }
+        )
+        if not paid:
             return {
                 "errors": [
                     {
@@ -683,8 +719,11 @@ class ShopifySim:
         if result.errors:
             out["errors"] = [_error(e) for e in result.errors]
         out["data"] = result.data
+        actual = query_cost(document, op, variables, result.data or {})
+        self.bucket.give_back(cost - actual)
+        self.ledger[-1]["actual"] = actual
         out["extensions"] = {
-            "cost": {"requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": self.bucket.status()}
+            "cost": {"requestedQueryCost": cost, "actualQueryCost": actual, "throttleStatus": self.bucket.status()}
         }
         return out
 
@@ -741,6 +780,12 @@ async def _webhook_log(request: Request) -> Response:
     return JSONResponse({"deliveries": rows, "pending": sim.webhooks.pending})
 
 
+async def _costs(request: Request) -> Response:
+    sim: ShopifySim = request.app.state.sim
+    rows = list(sim.ledger)
+    return JSONResponse({"queries": rows, "throttle_status": sim.bucket.status()})
+
+
 async def _webhook_flush(request: Request) -> Response:
     sim: ShopifySim = request.app.state.sim
     done = sim.webhooks.flush()
@@ -759,6 +804,7 @@ def create_app() -> Starlette:
         routes=[
             Route("/_sim/webhooks", _webhook_log, methods=["GET"]),
             Route("/_sim/webhooks/flush", _webhook_flush, methods=["POST"]),
+            Route("/_sim/costs", _costs, methods=["GET"]),
             *control.routes(),
             Route("/admin/api/{version}/graphql.json", _graphql, methods=["POST"]),
             Route("/admin/oauth/access_token", _token, methods=["POST"]),

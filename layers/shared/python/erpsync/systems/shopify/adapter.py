@@ -77,10 +77,10 @@ query OpenLines($id: ID!) {
   order(id: $id) {
     id name cancelledAt
     fulfillments(first: 50) { id }
-    fulfillmentOrders(first: 3) {
+    fulfillmentOrders(first: 2) {
       nodes {
         id status assignedLocation { location { id } }
-        lineItems(first: 30) { nodes { id remainingQuantity lineItem { id } } }
+        lineItems(first: 25) { nodes { id remainingQuantity lineItem { id } } }
       }
     }
   }
@@ -108,7 +108,7 @@ mutation Cancel($orderId: ID!, $staffNote: String) {
 }
 """
 MARKER_COST = 50
-OPEN_LINES_COST = 200
+OPEN_LINES_COST = 110
 OPEN_FO = ("OPEN", "IN_PROGRESS")
 
 
@@ -198,7 +198,7 @@ class ShopifyOrderChanges:
 
 class ShopifyOrders(ShopifyOrderChanges):
     """Shop orders, the source of the orders flow (a notice is a light row; the worker reads the
-    order whole in one query, or more for an order of over 100 lines)."""
+    order whole in one query, or more for an order of over 50 lines)."""
 
     def __init__(self, store: ShopifyStore) -> None:
         super().__init__(store, "order")

@@ -32,7 +32,9 @@ from erpsync.systems.ports import Deadline, Gate
 
 SYSTEM = "shopify"
 MAX_INLINE_WAIT_S = 5.0
-THROTTLE_TRIES = 4
+THROTTLE_TRIES = 8
+"""A THROTTLED answer is waited out and tried again this many times while each wait is short: other
+workers draw on the same bucket, so a wait computed from the last status can fall short."""
 DEFAULT_RESTORE_RATE = 50.0
 """Points a second assumed before the first answer says (the lowest plan's rate)."""
 

@@ -25,7 +25,7 @@ ADDRESS = (
     "fragment Address on MailingAddress { firstName lastName company address1 address2 city province "
     "provinceCode zip countryCodeV2 phone }"
 )
-LINES_PAGE = 100
+LINES_PAGE = 50
 LINE_FIELDS = (
     "id sku name title quantity requiresShipping originalUnitPriceSet { ...Bag } "
     "discountAllocations { allocatedAmountSet { ...Bag } } taxLines { priceSet { ...Bag } }"
@@ -59,7 +59,7 @@ query OrderLines($id: ID!, $after: String) {{
 }}
 {BAG}
 """
-ORDER_COST = 110
+ORDER_COST = 60
 """About what ``ORDER_QUERY`` costs (the client waits for the bucket to hold it)."""
 
 
