@@ -156,3 +156,23 @@ def test_a_wrong_token_is_a_3200_fault_and_a_bad_query_says_why(qbo: TestClient)
     qbo.post("/_sim/faults", json={"throttle_rate": 1.0})
     with pytest.raises(RateLimitedError):
         client.query("select * from Customer")
+
+
+def test_changed_customers_come_page_by_page_and_only_the_last_page_proves_a_checkpoint(qbo: TestClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from erpsync.systems.quickbooks.adapter import QuickBooksSystem
+    from erpsync.systems.quickbooks.settings import QuickBooksSettings
+
+    for n in range(4):
+        qbo.post(
+            "/_sim/seed",
+            json={"customers": [{"DisplayName": f"Buyer {n}", "PrimaryEmailAddr": {"Address": f"b{n}@example.com"}}]},
+        )
+    client = QuickBooksClient("http://qbo", sim.REALM, lambda: sim.ACCESS_TOKEN, http=qbo)
+    system = QuickBooksSystem(client, "quickbooks", lambda: QuickBooksSettings(page_size=2))
+    pages = list(system.port("customer", "source").changes(datetime.now(UTC) - timedelta(hours=1)))
+    assert [len(p.notices) for p in pages] == [2, 2, 1]  # the seeded customer and four buyers
+    assert [p.checkpoint is None for p in pages] == [True, True, False]
+    emails = [system.port("customer", "source").get(n.id).email for p in pages for n in p.notices]
+    assert emails[-4:] == [f"b{n}@example.com" for n in range(4)]

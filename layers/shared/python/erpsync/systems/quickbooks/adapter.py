@@ -43,20 +43,31 @@ class QuickBooksCustomers:
         self.client, self.connection, self.settings = client, connection, settings
 
     def changes(self, since: datetime) -> Iterator[Page]:
-        rows = self.client.rows(
-            "Customer", f"MetaData.LastUpdatedTime > {quoted(_time(since))}", page_size=self.settings().page_size
-        )
-        notices = [
-            ChangeNotice(
-                source=self.connection,
-                entity="customer",
-                id=str(r["Id"]),
-                version=str((r.get("MetaData") or {}).get("LastUpdatedTime") or "") or None,
-            )
-            for r in rows
-        ]
-        stamps = [datetime.fromisoformat(str(n.version)) for n in notices if n.version]
-        yield Page(notices, max(stamps) if stamps else None)
+        """Pages of customers changed after ``since``, oldest first; the last page proves the newest
+        change time (a page before it proves nothing: a customer changed meanwhile moves to the end)."""
+        size = self.settings().page_size
+        where = f"MetaData.LastUpdatedTime > {quoted(_time(since))}"
+        start, newest = 1, None
+        while True:
+            order = f"orderby MetaData.LastUpdatedTime startposition {start} maxresults {size}"
+            text = f"select * from Customer where {where} {order}"
+            rows = self.client.query(text).get("Customer") or []
+            notices = [
+                ChangeNotice(
+                    source=self.connection,
+                    entity="customer",
+                    id=str(r["Id"]),
+                    version=str((r.get("MetaData") or {}).get("LastUpdatedTime") or "") or None,
+                )
+                for r in rows
+            ]
+            stamps = [datetime.fromisoformat(str(n.version)) for n in notices if n.version]
+            newest = max([*stamps, newest] if newest else stamps) if stamps else newest
+            last = len(rows) < size
+            yield Page(notices, newest if last else None)
+            if last:
+                return
+            start += size
 
     def _read(self, id: str) -> dict[str, Any]:
         record = self.client.get(f"/customer/{id}").get("Customer")

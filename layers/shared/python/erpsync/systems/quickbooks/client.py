@@ -100,19 +100,6 @@ class QuickBooksClient:
         found = self.get("/query", {"query": text}).get("QueryResponse")
         return found if isinstance(found, dict) else {}
 
-    def rows(self, entity: str, where: str = "", *, page_size: int = 200) -> list[dict[str, Any]]:
-        """Every ``entity`` row matching ``where`` (``STARTPOSITION`` paging)."""
-        out: list[dict[str, Any]] = []
-        start = 1
-        while True:
-            clause = f" where {where}" if where else ""
-            page = self.query(f"select * from {entity}{clause} startposition {start} maxresults {page_size}")
-            rows = page.get(entity) or []
-            out.extend(rows)
-            if len(rows) < page_size:
-                return out
-            start += page_size
-
     # ----------------------------------------------------------------- plumbing
 
     def _pace(self) -> None:
