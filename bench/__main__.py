@@ -20,6 +20,7 @@ from bench import (
     latency,
     memory,
     order_money,
+    pairs,
     per_record,
     poll_cost,
     poll_memory,
@@ -73,6 +74,8 @@ def main() -> int:
         results["order_money"] = order_money.run(bench, RUNS)
         step("initial load of the catalog")
         results["initial_load"] = initial_load.run(bench)
+    step("any pair: requests per order")
+    results["pairs"] = pairs.run(RUNS)
     step("webhook latency")
     results["latency"] = latency.run()
     results["cost"] = cost.estimate(results["per_record"]["steady"])  # type: ignore[index]

@@ -14,7 +14,8 @@
   "type": "ValidationFault"}, "time"}``: 6240 duplicate name (across customers, vendors and
   employees), 610 object not found, 5010 stale SyncToken, 2020 required field, 6070 line amount
   not quantity times unit price (code UNVERIFIED), 3200 authentication, 3001 throttle (429).
-- Ceilings per realm: 500 requests a minute and 10 a second (429 ``ThrottleExceeded``).
+- Ceilings per realm: 500 requests a minute and 10 a second (429 ``ThrottleExceeded``;
+  ``/_sim/seed {"limits": {"per_minute", "per_second"}}`` changes them).
 - OAuth 2.0: ``POST /oauth2/v1/tokens/bearer`` (``grant_type=refresh_token``, Basic client auth)
   rotates the refresh token; the one before dies once the new one is used.
 - Webhooks: ``POST /_sim/webhooks {"url", "format": "cloudevents"|"legacy"}`` registers an
@@ -632,6 +633,7 @@ class QuickBooksSim:
         self.tokens: dict[str, float | None] = {ACCESS_TOKEN: None}
         self.refresh_tokens: dict[str, str] = {}
         self.calls: dict[str, deque[float]] = {}
+        self.per_minute, self.per_second = PER_MINUTE, PER_SECOND
         self.webhooks.endpoints = []
 
     def company(self, realm: str) -> Company:
@@ -657,6 +659,9 @@ class QuickBooksSim:
             self.webhooks.endpoints.append(
                 {"url": body["webhooks"]["url"], "format": body["webhooks"].get("format", "cloudevents")}
             )
+        if "limits" in body:
+            self.per_minute = int(body["limits"].get("per_minute", self.per_minute))
+            self.per_second = int(body["limits"].get("per_second", self.per_second))
         if "token" in body:
             refresh = "qbo_rt_" + secrets.token_hex(8)
             self.refresh_tokens = {refresh: "current"}
@@ -669,7 +674,7 @@ class QuickBooksSim:
         while calls and now - calls[0] > 60:
             calls.popleft()
         last_second = sum(1 for t in calls if now - t <= 1.0)
-        if len(calls) >= PER_MINUTE or last_second >= PER_SECOND:
+        if len(calls) >= self.per_minute or last_second >= self.per_second:
             return True
         calls.append(now)
         return False

@@ -40,7 +40,7 @@ from sandbox.sims import magento as mag_sim
 from sandbox.sims import magento_orders as mo
 from sandbox.sims import quickbooks as qbo_sim
 from sandbox.sims import shopify as shop_sim
-from tests.support.qbo_xsd import validate_entity
+from tests.support.qbo_schema import validate_entity
 
 D = Decimal
 V3 = f"/v3/company/{qbo_sim.REALM}"

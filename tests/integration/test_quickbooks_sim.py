@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from erpsync.errors import NotFoundError, RateLimitedError, RetryableError
 from erpsync.systems.quickbooks.client import Fault, QuickBooksClient
 from sandbox.sims import quickbooks as sim
-from tests.support.qbo_xsd import validate_response
+from tests.support.qbo_schema import validate_response
 
 V3 = f"/v3/company/{sim.REALM}"
 H = {"Authorization": f"Bearer {sim.ACCESS_TOKEN}", "Accept": "application/json"}

@@ -1,0 +1,259 @@
+"""Benchmark 13: requests per order for the new pairs (Shopify -> Acumatica, Magento -> QuickBooks,
+Shopify -> QuickBooks), beside a naive connector, and the throughput each system's ceiling allows.
+
+Each run places ``ORDERS`` paid orders in the store (through its API: Shopify's ``orderCreate``,
+Magento's ``POST /V1/orders``), then the orders and payments flows poll and drain them on the local
+stack (``LocalStack(store=..., erp=...)``; webhooks on, as a merchant's app has them). Counted from
+the sims' request logs: the store's requests and, for Shopify, the points its cost bucket was
+charged (actual cost); the ERP's requests. The naive connector does per order what a simple
+integration does against QuickBooks: read the order from the store, search the customer by email,
+look each line's item up, create the sales receipt; it is run on the same orders (QuickBooks
+pairs). The ceilings: QuickBooks allows 500 requests a minute per company, Shopify's standard plan
+refills 100 points a second.
+
+``python -m bench.pairs`` runs this one and puts its section into docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from bench.common import RUNS, median
+
+ORDERS = 20
+PAIRS = (("shopify", "acumatica"), ("magento", "quickbooks"), ("shopify", "quickbooks"))
+SECTION = "## 13. Any pair: requests per order, beside a naive connector, and what each ceiling allows"
+QBO_PER_MINUTE = 500
+SHOPIFY_POINTS_PER_S = 100
+
+
+def _requests(url: str) -> int:
+    return int(httpx.get(f"{url}/_sim/requests", timeout=30).json()["count"])
+
+
+def _clear(url: str) -> None:
+    httpx.delete(f"{url}/_sim/requests", timeout=30)
+
+
+def _points(url: str, since: float) -> float:
+    rows = httpx.get(f"{url}/_sim/costs", timeout=30).json()["queries"]
+    return float(sum(r.get("actual", r["cost"]) for r in rows if r["at"] >= since))
+
+
+def _drain(flow: str) -> list[str]:
+    from erpsync.runtime.lambda_app import build
+
+    rt = build(flow)
+    rt.poll()
+    return [o.outcome for o in rt.drain()]
+
+
+def _naive_quickbooks(stack: Any, placed: list[tuple[str, str]]) -> dict[str, float]:
+    """What a naive connector spends per order: the store's read, then QuickBooks' customer search,
+    one item query per line and the create (a customer create when the search finds none)."""
+    from erpsync.systems.quickbooks.client import QuickBooksClient, quoted
+
+    creds = stack.credentials["quickbooks"]
+    books = QuickBooksClient(creds["base_url"], creds["realm_id"], lambda: creds["access_token"])
+    store_url, erp_url = stack.sim_urls[stack.store], stack.sim_urls["quickbooks"]
+    _clear(store_url)
+    _clear(erp_url)
+    for ref, email in placed:
+        lines = _store_read(stack, ref)
+        found = books.query(f"select * from Customer where PrimaryEmailAddr = {quoted(email)}").get("Customer") or []
+        customer = (
+            found[0]["Id"]
+            if found
+            else books.post("/customer", {"DisplayName": f"naive {email}", "PrimaryEmailAddr": {"Address": email}})[
+                "Customer"
+            ]["Id"]
+        )
+        body_lines = []
+        for sku, qty, price in lines:
+            item = books.query(f"select * from Item where Sku = {quoted(sku)}")["Item"][0]["Id"]
+            body_lines.append(
+                {
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": float(qty * price),
+                    "SalesItemLineDetail": {"ItemRef": {"value": item}, "Qty": float(qty), "UnitPrice": float(price)},
+                }
+            )
+        books.post("/salesreceipt", {"CustomerRef": {"value": customer}, "Line": body_lines})
+    n = len(placed)
+    return {"store": _requests(store_url) / n, "erp": _requests(erp_url) / n}
+
+
+def _store_read(stack: Any, ref: str) -> list[tuple[str, Decimal, Decimal]]:
+    url = stack.sim_urls[stack.store]
+    if stack.store == "shopify":
+        from erpsync.systems.shopify.mapping import ORDER_QUERY
+
+        body = httpx.post(
+            f"{url}/admin/api/2025-01/graphql.json",
+            json={"query": ORDER_QUERY, "variables": {"id": ref}},
+            headers={"X-Shopify-Access-Token": stack.credentials["shopify"]["access_token"]},
+            timeout=30,
+        ).json()
+        nodes = body["data"]["order"]["lineItems"]["nodes"]
+        return [
+            (n["sku"], Decimal(n["quantity"]), Decimal(n["originalUnitPriceSet"]["shopMoney"]["amount"])) for n in nodes
+        ]
+    creds = stack.credentials["magento"]
+    token = httpx.post(
+        f"{creds['base_url']}/V1/integration/admin/token",
+        json={"username": creds["username"], "password": creds["password"]},
+        timeout=30,
+    ).json()
+    order = httpx.get(
+        f"{creds['base_url']}/V1/orders/{ref}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).json()
+    return [
+        (i["sku"], Decimal(str(i["qty_ordered"])), Decimal(str(i["price"])))
+        for i in order["items"]
+        if not i.get("parent_item_id")
+    ]
+
+
+def _place(stack: Any, run: int, n: int) -> tuple[str, str, str]:
+    """One paid order (its store ref, its number and the buyer's email)."""
+    email = f"bench{run}-{n}@example.com"
+    first, last = f"Buyer{run}x{n}", "Bench"  # people with names of their own (a shared name costs QuickBooks a 6240)
+    if stack.store == "shopify":
+        from sandbox.shopify_merchant import Cart, ShopifyMerchant
+
+        with httpx.Client(base_url=stack.sim_urls["shopify"], timeout=30) as http:
+            merchant = ShopifyMerchant(http, stack.credentials["shopify"]["access_token"])
+            address = {
+                "firstName": first,
+                "lastName": last,
+                "address1": "1 Main St",
+                "city": "Calder",
+                "countryCode": "US",
+            }
+            cart = Cart([("24-MB01", 1), ("24-WG084", 2)], shipping=Decimal("5"), tax_rate=Decimal("0.0825"))
+            placed = merchant.place(email, cart, address)
+        return placed["id"], placed["name"], email
+    from sandbox.sims import magento_orders as mo
+
+    address = {**mo.sample_customer()["addresses"][0], "firstname": first, "lastname": last}
+    order = mo.build_order(
+        mo.sample_catalog(),
+        [mo.CartLine("24-MB01", 1), mo.CartLine("24-WG084", 2)],
+        guest_email=email,
+        address=address,
+        shipping_amount=5,
+        tax_rate="8.25",
+        payment_method="braintree",
+        captured=True,
+    )
+    [saved] = httpx.post(f"{stack.sim_urls['magento']}/_sim/seed", json={"orders": [order]}, timeout=30).json()[
+        "orders"
+    ]
+    return str(saved["entity_id"]), str(saved["increment_id"]), email
+
+
+def measure(store: str, erp: str, runs: int = RUNS, orders: int = ORDERS) -> dict[str, Any]:
+    import time
+
+    from sandbox.local.stack import LOCAL_SETTINGS, LocalStack, default_seed
+
+    out: dict[str, list[float]] = {"store": [], "erp": [], "points": [], "naive_store": [], "naive_erp": []}
+    with LocalStack(
+        store=store,
+        erp=erp,
+        run_pollers=False,
+        run_schedules=False,
+        state_file=None,
+        seed=default_seed(),
+        settings=LOCAL_SETTINGS,
+    ) as stack:
+        if erp == "quickbooks":  # requests are counted here, not throttled: the ceiling is derived from them
+            httpx.post(
+                f"{stack.sim_urls[erp]}/_sim/seed",
+                json={"limits": {"per_minute": 100_000, "per_second": 1000}},
+                timeout=30,
+            )
+        for run in range(runs):
+            placed = [_place(stack, run, n) for n in range(orders)]
+            store_url, erp_url = stack.sim_urls[store], stack.sim_urls[erp]
+            if store == "shopify":
+                httpx.post(f"{store_url}/_sim/webhooks/flush", timeout=60)
+            _clear(store_url)
+            _clear(erp_url)
+            since = time.time()
+            synced = _drain("orders").count("synced")
+            paid = _drain("payments").count("synced")
+            if synced != orders or paid != orders:
+                raise RuntimeError(
+                    f"{store} -> {erp} run {run}: {synced} orders and {paid} payments synced of {orders}"
+                )
+            out["store"].append(_requests(store_url) / orders)
+            out["erp"].append(_requests(erp_url) / orders)
+            if store == "shopify":
+                out["points"].append(_points(store_url, since) / orders)
+            if erp == "quickbooks":
+                naive = _naive_quickbooks(stack, [(ref, email) for ref, _, email in placed])
+                out["naive_store"].append(naive["store"])
+                out["naive_erp"].append(naive["erp"])
+    return {k: median(v) for k, v in out.items() if v}
+
+
+def run(runs: int = RUNS, orders: int = ORDERS) -> dict[str, Any]:
+    logging.getLogger().setLevel(logging.WARNING)
+    for noisy in ("erpsync", "httpx", "botocore", "urllib3.connectionpool"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    return {"orders": orders, "runs": runs, "pairs": {f"{s}->{e}": measure(s, e, runs, orders) for s, e in PAIRS}}
+
+
+def section(res: dict[str, Any]) -> list[str]:
+    lines = [
+        SECTION,
+        "",
+        f"{res['orders']} paid orders per run, {res['runs']} runs, medians; the orders flow and the payments "
+        "flow, each polled and drained on the local stack for the pair (`bench/pairs.py`). Store requests "
+        "include the polls; for Shopify, points are what its cost bucket was charged (actual cost). The naive "
+        "connector (QuickBooks pairs): per order the store's read, a customer search by email, one item "
+        "query per line, the sales receipt create.",
+        "",
+        "| pair | erpsync store req/order | Shopify points/order | erpsync ERP req/order | naive store "
+        "| naive ERP | ERP, erpsync / naive | orders/min the ceilings allow |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for pair, m in res["pairs"].items():
+        store, erp = pair.split("->")
+        allows = []
+        if erp == "quickbooks" and m["erp"]:
+            allows.append(f"QuickBooks {QBO_PER_MINUTE / m['erp']:.0f}")
+        if store == "shopify" and m.get("points"):
+            allows.append(f"Shopify {SHOPIFY_POINTS_PER_S * 60 / m['points']:.0f}")
+        ratio = f"{m['erp'] / m['naive_erp']:.2f}x" if m.get("naive_erp") else "-"
+        lines.append(
+            f"| {store} -> {erp} | {m['store']:.2f} | {m.get('points', 0):.1f} | {m['erp']:.2f} | "
+            f"{m.get('naive_store', 0) or '-'} | {m.get('naive_erp', 0) or '-'} | {ratio} | "
+            f"{', '.join(allows) or '-'} |"
+        )
+    lines += [
+        "",
+        "The ceilings' figures are what the measured requests per order leave room for: QuickBooks' 500 "
+        "requests a minute per company over the QuickBooks requests per order, Shopify's 100 points a "
+        "second over the points per order; they are not timed runs.",
+    ]
+    return lines
+
+
+def main() -> int:
+    from bench.report import put_section
+
+    res = run()
+    put_section("pairs", SECTION, section(res), res)
+    print("\n".join(section(res)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
