@@ -19,12 +19,15 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from erpsync.errors import AuthError
 from erpsync.systems import http as transport
+
+if TYPE_CHECKING:
+    from erpsync.systems.plugin import Wiring
 
 log = logging.getLogger("erpsync.oauth")
 
@@ -42,6 +45,17 @@ class TokenKeeper:
     lease: Callable[[str], AbstractContextManager[bool]] | None
     refresh: Refresh
     wait_s: float = 15.0
+
+    @classmethod
+    def wired(cls, wiring: Wiring, refresh: Refresh) -> TokenKeeper:
+        """A keeper of the connection's secret as the runtime hands it (``Wiring``): read again from
+        its store, saved back, renewed under its lease."""
+        secret = wiring.secret
+
+        def reload() -> dict[str, Any]:
+            return (wiring.reload_secret() if wiring.reload_secret else secret).model_dump()
+
+        return cls(wiring.connection, secret.model_dump(), reload, wiring.save_secret, wiring.lease, refresh)
 
     def token(self) -> str:
         return str(self.current.get("access_token") or "")

@@ -229,16 +229,16 @@ class QuickBooksPayments:
         for p in (
             self.client.query(f"select * from Payment where CustomerRef = {quoted(customer_id)}").get("Payment") or []
         ):
-            applied = sum(
-                (
-                    Decimal(str(ln.get("Amount") or 0))
-                    for ln in p.get("Line") or []
+            links = [
+                ln
+                for ln in p.get("Line") or []
+                if any(
+                    t.get("TxnType") == "Invoice" and str(t.get("TxnId")) == str(doc["Id"])
                     for t in ln.get("LinkedTxn") or []
-                    if t.get("TxnType") == "Invoice" and str(t.get("TxnId")) == str(doc["Id"])
-                ),
-                Decimal("0"),
-            )
-            if applied or (str(p.get("PaymentRefNum") or "") and "Voided" in str(p.get("PrivateNote") or "")):
+                )
+            ]
+            if links:  # applied to this invoice (a voided one keeps its link at 0)
+                applied = sum((Decimal(str(ln.get("Amount") or 0)) for ln in links), Decimal("0"))
                 voided = "Voided" in str(p.get("PrivateNote") or "")
                 out.append(
                     ErpPayment(

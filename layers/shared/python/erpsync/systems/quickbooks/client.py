@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -199,6 +198,3 @@ def _fault_text(body: Any) -> str:
             text = detail if message and message in detail else f"{message}: {detail}" if detail else message
             parts.append(f"{e.get('code')} {text}{where}")
     return "; ".join(parts)
-
-
-__all__ = ["Fault", "QuickBooksClient", "quote", "quoted", "request_id"]

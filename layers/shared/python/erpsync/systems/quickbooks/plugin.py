@@ -19,9 +19,6 @@ def connect(wiring: Wiring) -> System:
     secret = wiring.secret
     assert isinstance(secret, QuickBooksSecret)
 
-    def reload() -> dict[str, Any]:
-        return (wiring.reload_secret() if wiring.reload_secret else secret).model_dump()
-
     def refresh(stored: dict[str, Any]) -> dict[str, str]:
         return refresh_grant(
             str(stored.get("token_url") or secret.token_url),
@@ -30,7 +27,7 @@ def connect(wiring: Wiring) -> System:
             system=wiring.connection,
         )
 
-    keeper = TokenKeeper(wiring.connection, secret.model_dump(), reload, wiring.save_secret, wiring.lease, refresh)
+    keeper = TokenKeeper.wired(wiring, refresh)
 
     def settings() -> QuickBooksSettings:
         found = wiring.settings()

@@ -18,7 +18,6 @@ from erpsync.systems.ports import Page
 from erpsync.systems.shopify.client import ShopifyClient, UserErrors
 from erpsync.systems.shopify.mapping import (
     ADDRESS,
-    BAG,
     CUSTOMER_FIELDS,
     MORE_LINES_QUERY,
     ORDER_COST,
@@ -443,6 +442,3 @@ class ShopifySystem:
             return self._ports[(entity, direction)]
         except KeyError:
             raise NotFoundError(f"shopify serves no {entity} {direction}", system="shopify") from None
-
-
-__all__ = ["BAG", "ShopifySystem"]

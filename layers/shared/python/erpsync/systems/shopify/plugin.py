@@ -19,9 +19,6 @@ def connect(wiring: Wiring) -> System:
     secret = wiring.secret
     assert isinstance(secret, ShopifySecret)
 
-    def reload() -> dict[str, Any]:
-        return (wiring.reload_secret() if wiring.reload_secret else secret).model_dump()
-
     def refresh(stored: dict[str, Any]) -> dict[str, str]:
         """Shopify's expiring offline tokens: the refresh grant at the shop's token endpoint."""
         shop = str(stored.get("shop") or secret.shop).rstrip("/")
@@ -35,8 +32,7 @@ def connect(wiring: Wiring) -> System:
         }
         return refresh_grant(f"{shop}/admin/oauth/access_token", form, system=wiring.connection)
 
-    keeper = TokenKeeper(wiring.connection, secret.model_dump(), reload, wiring.save_secret, wiring.lease, refresh)
-    token, renew = keeper.token, keeper.renew
+    keeper = TokenKeeper.wired(wiring, refresh)
 
     def settings() -> ShopifySettings:
         found = wiring.settings()
@@ -45,12 +41,12 @@ def connect(wiring: Wiring) -> System:
 
     client = ShopifyClient(
         secret.shop,
-        token,
+        keeper.token,
         api_version=settings().api_version,
         gate=wiring.gate,
         deadline=wiring.deadline,
         name=wiring.connection,
-        renew=renew,
+        renew=keeper.renew,
     )
     return ShopifySystem(client, wiring.connection, settings)
 
