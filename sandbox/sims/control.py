@@ -5,6 +5,8 @@
   caller's ``agent`` (User-Agent)) and ``max_in_flight``; ``DELETE`` clears
 - ``POST /_sim/reset`` forget all data, requests and faults
 - ``POST /_sim/seed`` load data (each sim says what it takes)
+- ``POST /_sim/answers`` queue recorded answers (below); ``GET`` lists those not yet served;
+  ``DELETE`` forgets them
 - ``POST /_sim/faults`` inject faults; ``GET`` shows them; ``DELETE`` clears them. Body fields,
   each optional: ``error_rate`` (5xx), ``throttle_rate`` (429), ``retry_after_s`` (sent with 429),
   ``timeout_rate`` (the request hangs ``timeout_s``, default 30 s, then fails 504), ``latency_ms``
@@ -13,6 +15,16 @@
   ``lost_response_rate`` and ``lost_response_mode`` (below).
 
 Control requests are not counted, never fail, and never wait.
+
+Recorded answers (``POST /_sim/answers`` with ``{"answers": [...]}``): a real system's answer,
+recorded from its documentation or a live call, served byte for byte instead of the sim's own, so a
+test sees erpsync handle exactly what the real API sends (a batch with per-item faults, a change
+data capture with a deleted record, a fulfilment's userErrors). Each answer names the request it
+answers: ``method``, ``path`` (exact) or ``path_regex``, and optionally ``body_contains`` (a text the
+request body must contain, e.g. a GraphQL operation's name); ``status``, ``body`` (JSON, or text)
+and ``headers`` say what to answer; ``times`` (default 1) how often. The first queued answer that
+matches a request is served and counted down; the sim's app never sees that request (nothing is
+applied), and the request log records it with ``fault`` ``"recorded"``. Faults are rolled first.
 
 Lost responses (``lost_response_rate``, 0..1): a write (POST, PUT, PATCH or DELETE, except sign-in
 and sign-out requests: paths with an ``auth``, ``login``, ``logout`` or ``token`` segment) that no
@@ -42,6 +54,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -77,6 +90,47 @@ class Faults(BaseModel):
     lost_response_rate: float = Field(0.0, ge=0, le=1)
     lost_response_mode: Literal["504", "drop"] = "504"
     seed: int | None = None
+
+
+class RecordedAnswer(BaseModel):
+    """One recorded answer to serve instead of the sim's own (``POST /_sim/answers``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(pattern=r"^[A-Za-z]+$")
+    path: str | None = None
+    path_regex: str | None = None
+    body_contains: str | None = None
+    status: int = Field(200, ge=100, le=599)
+    body: Any = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    times: int = Field(1, ge=1)
+
+    def model_post_init(self, context: Any, /) -> None:
+        if (self.path is None) == (self.path_regex is None):
+            raise ValueError("give one of path or path_regex")
+        if self.path_regex is not None:
+            re.compile(self.path_regex)
+
+    def matches(self, method: str, path: str, body: bytes) -> bool:
+        if method.upper() != self.method.upper():
+            return False
+        if self.path is not None and path != self.path:
+            return False
+        if self.path_regex is not None and not re.fullmatch(self.path_regex, path):
+            return False
+        return self.body_contains is None or self.body_contains.encode() in body
+
+    def response(self) -> Response:
+        if isinstance(self.body, str):
+            return Response(self.body, status_code=self.status, headers=self.headers)
+        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+
+
+class RecordedAnswers(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answers: list[RecordedAnswer]
 
 
 @dataclass
@@ -172,6 +226,8 @@ class SimControl:
     _rng: random.Random = field(default_factory=random.Random)
     _lost_rng: random.Random = field(default_factory=random.Random)
     """The lost-response dice: a stream of their own, so the other faults' rolls do not shift."""
+    answers: list[RecordedAnswer] = field(default_factory=list)
+    """Recorded answers still to serve, in the order queued."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set_faults(self, faults: Faults) -> None:
@@ -185,7 +241,35 @@ class SimControl:
             Route("/_sim/reset", self._reset, methods=["POST"]),
             Route("/_sim/seed", self._seed, methods=["POST"]),
             Route("/_sim/faults", self._faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sim/answers", self._answers, methods=["GET", "POST", "DELETE"]),
         ]
+
+    async def _answers(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                queued = RecordedAnswers.model_validate(await request.json()).answers
+            except (ValueError, ValidationError) as exc:
+                return JSONResponse({"error": f"bad answers: {exc}"}, status_code=400)
+            with self._lock:
+                self.answers.extend(queued)
+        elif request.method == "DELETE":
+            with self._lock:
+                self.answers.clear()
+            return Response(status_code=204)
+        with self._lock:
+            rows = [a.model_dump() for a in self.answers]
+        return JSONResponse({"answers": rows})
+
+    def _recorded(self, method: str, path: str, body: bytes) -> Response | None:
+        """The first queued recorded answer for this request (counted down), if any."""
+        with self._lock:
+            for i, answer in enumerate(self.answers):
+                if answer.matches(method, path, body):
+                    answer.times -= 1
+                    if answer.times == 0:
+                        del self.answers[i]
+                    return answer.response()
+        return None
 
     async def _requests(self, request: Request) -> Response:
         if request.method == "DELETE":
@@ -204,6 +288,8 @@ class SimControl:
             self.requests.clear()
             self.max_in_flight = 0
         self.set_faults(Faults())
+        with self._lock:
+            self.answers.clear()
         return Response(status_code=204)
 
     async def _seed(self, request: Request) -> Response:
@@ -260,6 +346,14 @@ class SimControl:
                 fault = "timeout"
                 await asyncio.sleep(f.timeout_s)
                 response = self._error(504, "Gateway Timeout")
+            elif self.answers and (
+                recorded := self._recorded(
+                    request.method,
+                    request.url.path,
+                    await request.body() if any(a.body_contains for a in self.answers) else b"",
+                )
+            ):
+                fault, response = "recorded", recorded
             else:
                 response = await call_next(request)
                 applied_status = response.status_code

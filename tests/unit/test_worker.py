@@ -372,3 +372,34 @@ def test_a_batched_flow_that_raises_fails_each_record_alike(synclog_table: str, 
     batch = [record({"source": "acumatica", "entity": "stock", "id": sku}, n) for n, sku in enumerate("AB")]
     assert w.handle_batch({"Records": batch}) == {"batchItemFailures": []}
     assert sorted(json.loads(m["Body"])["id"] for m in messages(queue)) == ["A", "B"]
+
+
+def test_a_duplicate_notice_of_a_version_already_synced_reads_nothing(
+    synclog_table: str, queue: str, bindings_table: str
+) -> None:
+    """A webhook delivered twice, or a poll's look-back re-finding a change, costs no call to the
+    source once that version was synced; a newer version, and an operator's retry, are synced."""
+    from erpsync.state.bindings import SeenVersions
+    from erpsync.state.failures import FailuresDesk
+
+    seen = SeenVersions(bindings_table)
+    flow = ScriptedFlow()
+    w = worker(flow, synclog_table, queue, seen=seen, desk=FailuresDesk(bindings_table))
+    v1 = {**NOTICE, "version": "2026-11-28T10:00:00Z"}
+    assert w.handle_record(record(v1)).outcome == "synced"
+    assert seen.get_many("orders#magento", ["42"]) == {"42": v1["version"]}
+    again = w.handle_record(record(v1, 2))
+    assert (again.outcome, again.message, flow.calls) == (
+        "skipped",
+        "this version was synced already (a duplicate notice)",
+        1,
+    )
+    batched = w.run_many([record(v1, 3)])
+    assert [o.outcome for o in batched if o] == ["skipped"] and flow.calls == 1
+    assert w.handle_record(record({**v1, "version": "2026-11-28T10:05:00Z"}, 4)).outcome == "synced"
+    assert (
+        w.handle_record(record({**v1, "version": "2026-11-28T10:05:00Z", "by_operator": True}, 5)).outcome == "synced"
+    )
+    assert flow.calls == 3
+    assert w.handle_record(record(NOTICE, 6)).outcome == "synced"  # no version: nothing to compare
+    assert flow.calls == 4

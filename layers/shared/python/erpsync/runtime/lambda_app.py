@@ -593,10 +593,22 @@ def build(flow_name: str) -> FlowRuntime:
 
 
 def configure_gates(gates: dict[str, SystemGate], settings: Settings) -> None:
-    """Give each connection's gate the ceilings the settings hold now."""
+    """Give each connection's gate the ceilings the settings hold now, else its system's own
+    published ceiling (``Plugin.ceiling``, e.g. QuickBooks' 500 a minute and 10 at once)."""
+    from erpsync.systems import registry
+
+    connections = settings.effective_connections()
     for name, gate in gates.items():
         limit = settings.rate_limits.get(name)
-        gate.configure(limit.per_minute if limit else None, limit.concurrent if limit else None)
+        if limit is not None:
+            gate.configure(limit.per_minute, limit.concurrent)
+        else:
+            conn = connections.get(name)
+            try:
+                ceiling = registry.plugin(conn.kind).ceiling if conn is not None else None
+            except registry.UnknownSystem:
+                ceiling = None
+            gate.configure(*(ceiling or (None, None)))
         gate.linger_s = settings.in_doubt_wait_s
 
 

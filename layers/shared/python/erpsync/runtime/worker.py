@@ -39,7 +39,7 @@ from erpsync.model import ChangeNotice
 from erpsync.runtime import logs, metrics, queues
 from erpsync.state import dynamo
 from erpsync.state.bindings import SeenVersions
-from erpsync.state.failures import Failure, FailuresDesk, failure_key
+from erpsync.state.failures import OPEN, Failure, FailuresDesk, failure_key
 from erpsync.state.guards import Breaker, Leases, LimitExceeded
 from erpsync.state.synclog import LogRow, SyncLog
 from erpsync.systems.ports import Deadline
@@ -50,6 +50,7 @@ T = TypeVar("T")
 BASE_DELAY_S = 10
 MAX_DELAY_S = 900  # SQS's longest message delay
 BUSY_DELAY_S = 5
+ALREADY_DONE = "this version was synced already (a duplicate notice)"
 RECORD_RESERVE_S = 5.0
 """A record is not started with less than this left before the deadline's margin."""
 TRANSIENT = (
@@ -227,7 +228,7 @@ class Worker:
                 continue
             env.correlation_id = env.correlation_id or logs.new_correlation_id()
             parsed.append((i, env))
-        open_failures = self._open_failures([env for _, env in parsed])
+        open_failures, seen = self._desk_and_seen([env for _, env in parsed])
         ready: list[tuple[int, Envelope]] = []
         for i, env in parsed:
             failure = open_failures.get(failure_key(self.flow_name, env.notice.source, env.notice.id))
@@ -237,6 +238,9 @@ class Worker:
                 and (not env.notice.version or env.notice.version == failure.version)
             ):
                 results[i] = Outcome(True, "held", failure.reason)
+                continue
+            if self._finished(env, seen):
+                results[i] = Outcome(True, "skipped", ALREADY_DONE)
                 continue
             env.attempt += 1
             env.first_attempt_at = env.first_attempt_at or datetime.now(UTC).isoformat()
@@ -257,6 +261,8 @@ class Worker:
                 results[i] = self._again(env, started, busy, BUSY_DELAY_S)
             else:
                 held.append((i, env, lease))
+        if not held:
+            return results
         try:
             write_many = self.flow.load_many if load else self.flow.sync_many
             try:
@@ -276,15 +282,41 @@ class Worker:
                 self.leases.release_many([lease for _, _, lease in held])
         return results
 
-    def _open_failures(self, envs: list[Envelope]) -> dict[str, Failure]:
-        """The open desk items of these records, by key (one read per 100)."""
-        if self.desk is None or not envs:
-            return {}
+    def _desk_and_seen(self, envs: list[Envelope]) -> tuple[dict[str, Failure], dict[str, str]]:
+        """The open desk items of these records (by desk key) and the versions this flow last
+        finished them at (by ``<flow>#<source>#<id>``): one read per 100 keys when both live in
+        one table, as deployed."""
+        keys = [failure_key(self.flow_name, e.notice.source, e.notice.id) for e in envs]
+        seen_keys = [f"{self.flow_name}#{e.notice.source}#{e.notice.id}" for e in envs if e.notice.version]
+        desk = self.desk if envs else None
+        seen = self.seen if seen_keys else None
         try:
-            return self.desk.get_many([failure_key(self.flow_name, e.notice.source, e.notice.id) for e in envs])
-        except Exception:  # the desk unreadable: try the records (a failure is recorded again)
+            if desk is not None and seen is not None and desk.table == seen.table:
+                items = [{"pk": OPEN, "sk": k} for k in dict.fromkeys(keys)]
+                items += [{"pk": f"seen#{k}", "sk": "-"} for k in dict.fromkeys(seen_keys)]
+                rows = dynamo.batch_get(desk.table, items)
+                failures = {f.key: f for f in (Failure.from_row(r) for r in rows if r["pk"] == OPEN)}
+                versions = {
+                    str(r["pk"]).removeprefix("seen#"): str(r.get("version", ""))
+                    for r in rows
+                    if str(r["pk"]).startswith("seen#")
+                }
+                return failures, versions
+            failures = desk.get_many(keys) if desk is not None else {}
+            versions = seen.get_keys(seen_keys) if seen is not None else {}
+            return failures, versions
+        except Exception:  # unreadable: try the records (a failure is recorded again, a version re-read)
             log.exception("could not read the failures desk for a batch of %d", len(envs))
-            return {}
+            return {}, {}
+
+    def _finished(self, env: Envelope, seen: dict[str, str]) -> bool:
+        """This very version of the record was finished already (a duplicate notice: a webhook
+        delivered twice, a poll's look-back, a webhook and a poll for one change): nothing to read.
+        An operator's retry is always tried."""
+        notice = env.notice
+        if env.by_operator or not notice.version:
+            return False
+        return seen.get(f"{self.flow_name}#{notice.source}#{notice.id}") == str(notice.version)
 
     def _run(self, record: dict[str, Any]) -> bool | None:
         """Handle one record of a batch: True when done with, False to redeliver, None when not started."""
@@ -321,7 +353,8 @@ class Worker:
     def _attempt(self, env: Envelope, started: float) -> Outcome:
         """One attempt at the record of ``env`` (every line it logs carries the record's context)."""
         notice = env.notice
-        failure = self._open_failure(env)
+        failures, seen = self._desk_and_seen([env])
+        failure = failures.get(failure_key(self.flow_name, notice.source, notice.id))
         if failure is not None and not env.by_operator and (not notice.version or notice.version == failure.version):
             log.info(
                 "%s %s is held on the failures desk (%s): tried again when it changes or an operator retries it",
@@ -331,21 +364,21 @@ class Worker:
                 extra={"flow": self.flow_name, "record": notice.id, "outcome": "held"},
             )
             return Outcome(True, "held", failure.reason)
+        if self._finished(env, seen):
+            log.info(
+                "%s %s: version %s was synced already (a duplicate notice): nothing read",
+                self.flow_name,
+                notice.id,
+                notice.version,
+                extra={"flow": self.flow_name, "record": notice.id, "outcome": "skipped"},
+            )
+            return Outcome(True, "skipped", ALREADY_DONE)
         env.attempt += 1
         env.first_attempt_at = env.first_attempt_at or datetime.now(UTC).isoformat()
         outcome = self._leased(env, started)
         if failure is not None and outcome.outcome in ("synced", "skipped", "filtered") and self.desk:
             self.desk.resolve(failure.key, outcome.outcome, "operator" if env.by_operator else "sync")
         return outcome
-
-    def _open_failure(self, env: Envelope) -> Failure | None:
-        if self.desk is None:
-            return None
-        try:
-            return self.desk.get(failure_key(self.flow_name, env.notice.source, env.notice.id))
-        except Exception:  # the desk unreadable: try the record (a failure is recorded again)
-            log.exception("could not read the failures desk for %s", env.notice.id)
-            return None
 
     def _leased(self, env: Envelope, started: float) -> Outcome:
         notice = env.notice

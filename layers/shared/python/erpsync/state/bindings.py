@@ -230,6 +230,11 @@ class SeenVersions:
             self.table, [{"pk": f"seen#{flow}#{id}", "sk": "-", "version": v} for id, v in versions.items()]
         )
 
+    def get_keys(self, keys: list[str]) -> dict[str, str]:
+        """The versions of ``<flow>#<id>`` keys (any flows), by key."""
+        rows = dynamo.batch_get(self.table, [{"pk": f"seen#{k}", "sk": "-"} for k in dict.fromkeys(keys)])
+        return {str(row["pk"]).removeprefix("seen#"): str(row.get("version", "")) for row in rows}
+
     def get_many(self, flow: str, ids: list[str]) -> dict[str, str]:
         keys = [{"pk": f"seen#{flow}#{x}", "sk": "-"} for x in dict.fromkeys(ids)]
         rows = dynamo.batch_get(self.table, keys)

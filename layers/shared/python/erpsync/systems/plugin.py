@@ -72,6 +72,9 @@ class Plugin:
     secret_model: type[BaseModel]
     connect: Callable[[Wiring], System]
     webhooks: WebhookParser | None = None
+    ceiling: tuple[int, int | None] | None = None
+    """The system's own published limit (requests per minute, concurrent requests), held across
+    every worker when the settings' ``rate_limits`` name none for the connection."""
 
     def can(self, entity: str, direction: str) -> bool:
         return direction in self.serves.get(entity, frozenset())

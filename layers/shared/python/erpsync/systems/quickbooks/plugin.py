@@ -64,4 +64,5 @@ PLUGIN = Plugin(
     secret_model=QuickBooksSecret,
     connect=connect,
     webhooks=parse_webhook,
+    ceiling=(500, 10),
 )
