@@ -110,7 +110,10 @@ class RecordedAnswer(BaseModel):
         if (self.path is None) == (self.path_regex is None):
             raise ValueError("give one of path or path_regex")
         if self.path_regex is not None:
-            re.compile(self.path_regex)
+            try:
+                re.compile(self.path_regex)
+            except re.error as exc:
+                raise ValueError(f"path_regex {self.path_regex!r} is not a regular expression: {exc}") from exc
 
     def matches(self, method: str, path: str, body: bytes) -> bool:
         if method.upper() != self.method.upper():
