@@ -1,6 +1,6 @@
 """A Shopify merchant's day through the Admin GraphQL API, as a test or the demo lives it on the
 Shopify sim (or a development store): orders placed with ``orderCreate`` (discount code, shipping,
-tax, a sale transaction), marked paid, cancelled; webhooks subscribed with
+tax, a sale transaction), marked paid, cancelled, refunded (``refundCreate``); webhooks subscribed with
 ``webhookSubscriptionCreate``; the order read back as Shopify shows it."""
 
 from __future__ import annotations
@@ -39,6 +39,28 @@ CANCEL = """
 mutation Cancel($id: ID!) {
   orderCancel(orderId: $id, refund: false, restock: true, reason: CUSTOMER, notifyCustomer: false) {
     job { id } orderCancelUserErrors { message }
+  }
+}
+"""
+REFUND_LINES = """
+query RefundLines($id: ID!) {
+  order(id: $id) {
+    id
+    lineItems(first: 50) {
+      nodes {
+        id sku quantity originalUnitPriceSet { shopMoney { amount } }
+        totalDiscountSet { shopMoney { amount } } taxLines { priceSet { shopMoney { amount } } }
+      }
+    }
+    transactions(first: 25) { id kind status gateway }
+  }
+}
+"""
+REFUND = """
+mutation Refund($input: RefundInput!) {
+  refundCreate(input: $input) {
+    refund { id legacyResourceId totalRefundedSet { shopMoney { amount currencyCode } } }
+    userErrors { field message }
   }
 }
 """
@@ -193,6 +215,55 @@ class ShopifyMerchant:
         errors = self.graphql(CANCEL, {"id": id})["orderCancel"]["orderCancelUserErrors"]
         if errors:
             raise RuntimeError(f"orderCancel refused: {errors}")
+
+    def refund(
+        self,
+        id: str,
+        lines: list[tuple[str, int]],
+        shipping: Decimal = Decimal("0"),
+        amount: Decimal | None = None,
+        restock: bool = True,
+        note: str = "",
+    ) -> JSON:
+        """Refund ``lines`` (sku, qty) and ``shipping`` of order ``id`` with ``refundCreate``, giving
+        back ``amount`` (default: what the lines were charged after discounts, with their tax, plus
+        the shipping) to the gateway that took the payment; the refund as Shopify answered it."""
+        gid = id if id.startswith("gid://") else f"gid://shopify/Order/{id}"
+        order = self.graphql(REFUND_LINES, {"id": gid})["order"]
+        by_sku = {ln["sku"]: ln for ln in order["lineItems"]["nodes"]}
+        rows, due = [], shipping
+        for sku, qty in lines:
+            ln = by_sku[sku]
+            share = Decimal(qty) / Decimal(ln["quantity"])
+            gross = Decimal(ln["originalUnitPriceSet"]["shopMoney"]["amount"]) * ln["quantity"]
+            net = gross - Decimal(ln["totalDiscountSet"]["shopMoney"]["amount"])
+            tax = sum((Decimal(t["priceSet"]["shopMoney"]["amount"]) for t in ln["taxLines"]), Decimal("0"))
+            due += (net * share).quantize(CENT, ROUND_HALF_UP) + (tax * share).quantize(CENT, ROUND_HALF_UP)
+            rows.append({"lineItemId": ln["id"], "quantity": qty, "restockType": "RETURN" if restock else "NO_RESTOCK"})
+        sale = next(
+            (t for t in order["transactions"] if t["kind"] in ("SALE", "CAPTURE") and t["status"] == "SUCCESS"), None
+        )
+        body: JSON = {"orderId": gid, "refundLineItems": rows, "note": note or None}
+        if shipping:
+            body["shipping"] = {"amount": str(shipping)}
+        money = due if amount is None else amount
+        if money:
+            if sale is None:
+                raise RuntimeError(f"order {id} took no payment to refund {money} to")
+            body["transactions"] = [
+                {
+                    "orderId": gid,
+                    "kind": "REFUND",
+                    "gateway": sale["gateway"],
+                    "amount": str(money),
+                    "parentId": sale["id"],
+                }
+            ]
+        payload = self.graphql(REFUND, {"input": body})["refundCreate"]
+        if payload["userErrors"]:
+            raise RuntimeError(f"refundCreate refused: {payload['userErrors']}")
+        made: JSON = payload["refund"]
+        return made
 
     def subscribe(self, url: str, topics: tuple[str, ...] = ORDER_TOPICS) -> None:
         """Have the shop send these topics' webhooks to ``url``."""

@@ -7,9 +7,10 @@
   idempotency), so a retry after a lost answer makes nothing twice.
 - ``/query?query=select * from <Entity> where <field> <op> '<value>' [and ...] [startposition n]
   [maxresults m]`` (``=``, ``<``, ``>``, ``<=``, ``>=``, ``in (...)``, ``like '%x%'``; dotted
-  fields such as ``MetaData.LastUpdatedTime``); ``/cdc?entities=..&changedSince=..`` with deleted
-  records as ``{"Id", "status": "Deleted", "MetaData"}``; ``/batch`` (items run in order, each
-  answered with its entity or its Fault, HTTP 200).
+  fields such as ``MetaData.LastUpdatedTime``); ``/cdc?entities=..&changedSince=..`` (one
+  QueryResponse per entity, ``{}`` when none changed, active records then deleted ones as
+  ``{"Id", "status": "Deleted", "domain", "MetaData": {"LastUpdatedTime"}}``, 1,000 objects at most);
+  ``/batch`` (items run in order, each answered with its entity or its Fault, HTTP 200).
 - Faults as Intuit sends them: ``{"Fault": {"Error": [{"Message", "Detail", "code", "element"}],
   "type": "ValidationFault"}, "time"}``: 6240 duplicate name (across customers, vendors and
   employees), 610 object not found, 5010 stale SyncToken, 2020 required field, 6070 line amount
@@ -23,7 +24,7 @@
   (``intuit-signature``: base64 HMAC-SHA256 of the raw body with the app's verifier token).
 - Totals: lines (``SalesItemLineDetail`` Amount = Qty x UnitPrice), less a ``DiscountLineDetail``
   line, plus ``TxnTaxDetail.TotalTax`` when given (as automated sales tax honours an explicit
-  total); an invoice's ``Balance`` falls as payments link it.
+  total); an invoice's ``Balance`` falls as payments link it, and its ``LinkedTxn`` names them.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ ENTITIES = {
 TRANSACTIONS = {"Invoice", "SalesReceipt", "Estimate", "CreditMemo", "RefundReceipt"}
 VOIDABLE = {"Invoice", "SalesReceipt", "Payment", "CreditMemo", "RefundReceipt"}
 PER_MINUTE, PER_SECOND = 500, 10
+CDC_MAX = 1000
 
 
 class Fault(Exception):
@@ -167,6 +169,7 @@ class Company:
             record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
             self.price(entity, record)
         if entity == "Payment":
+            record["Id"] = self.new_id()
             self.apply_payment(record)
         made = self._put(entity, record)
         self.changed(entity, made, "Create")
@@ -233,12 +236,7 @@ class Company:
             raise Fault(400, "610", "Object Not Found", f"{entity} {body.get('Id')} does not exist")
         if entity == "Payment":
             self.unapply_payment(current)
-        gone = {
-            "Id": current["Id"],
-            "status": "Deleted",
-            "domain": "QBO",
-            "MetaData": {**current["MetaData"], "LastUpdatedTime": _stamp()},
-        }
+        gone = {"Id": current["Id"], "status": "Deleted", "domain": "QBO", "MetaData": {"LastUpdatedTime": _stamp()}}
         self.deleted[entity][current["Id"]] = gone
         self.changed(entity, gone, "Delete")
         return {"domain": "QBO", "status": "Deleted", "Id": current["Id"]}
@@ -407,6 +405,7 @@ class Company:
                         f"balance {balance}",
                     )
                 invoice["Balance"] = _money(balance - amount)
+                invoice.setdefault("LinkedTxn", []).append({"TxnId": payment["Id"], "TxnType": "Payment"})
                 invoice["SyncToken"] = str(int(invoice["SyncToken"]) + 1)
                 invoice["MetaData"]["LastUpdatedTime"] = _stamp()
                 self.changed("Invoice", invoice, "Update")
@@ -421,6 +420,15 @@ class Company:
                     invoice["Balance"] = _money(
                         Decimal(str(invoice["Balance"])) + Decimal(str(line.get("Amount") or 0))
                     )
+                    links = [
+                        t
+                        for t in invoice.get("LinkedTxn") or []
+                        if not (t.get("TxnType") == "Payment" and t.get("TxnId") == payment["Id"])
+                    ]
+                    if links:
+                        invoice["LinkedTxn"] = links
+                    else:
+                        invoice.pop("LinkedTxn", None)
                     invoice["SyncToken"] = str(int(invoice["SyncToken"]) + 1)
                     invoice["MetaData"]["LastUpdatedTime"] = _stamp()
                     self.changed("Invoice", invoice, "Update")
@@ -502,21 +510,25 @@ class Company:
         return True
 
     def cdc(self, entities: list[str], since: str) -> JSON:
+        """One QueryResponse per entity asked for (``{}`` when none changed), active records by last
+        update then the deleted ones; 1,000 objects at most in all (Intuit's cap)."""
         after = _when(since)
         responses = []
+        left = CDC_MAX
         for entity in entities:
             name = next((v for v in ENTITIES.values() if v.lower() == entity.strip().lower()), None)
             if name is None:
                 raise Fault(400, "4001", "Invalid query", f"Unknown entity {entity}")
-            changed = [
-                r
-                for r in [*self.records[name].values(), *self.deleted[name].values()]
-                if _when(r["MetaData"]["LastUpdatedTime"]) > after
-            ]
-            changed.sort(key=lambda r: r["MetaData"]["LastUpdatedTime"])
-            block: JSON = {"startPosition": 1, "maxResults": len(changed)}
+
+            def recent(rows: Any) -> list[JSON]:
+                found = [r for r in rows if _when(r["MetaData"]["LastUpdatedTime"]) > after]
+                return sorted(found, key=lambda r: _when(r["MetaData"]["LastUpdatedTime"]))
+
+            changed = [*recent(self.records[name].values()), *recent(self.deleted[name].values())][:left]
+            left -= len(changed)
+            block: JSON = {}
             if changed:
-                block[name] = copy.deepcopy(changed)
+                block = {name: copy.deepcopy(changed), "startPosition": 1, "maxResults": len(changed)}
             responses.append(block)
         return {"CDCResponse": [{"QueryResponse": responses}], "time": _stamp()}
 

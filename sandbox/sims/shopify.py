@@ -3,9 +3,12 @@ schema (``shopify_schema/admin-graphql-schema-2025-01.json.gz``, Shopify's own i
 answers by executing it there, so its answers have the schema's shapes by construction.
 
 - ``POST /admin/api/<version>/graphql.json`` with ``X-Shopify-Access-Token``: queries ``order``,
-  ``orders``, ``customer``, ``customers``, ``productVariants``, ``locations``, ``fulfillmentOrder``,
-  ``webhookSubscriptions``; mutations ``orderCreate``, ``orderMarkAsPaid``, ``orderCancel``,
-  ``fulfillmentCreate``, ``customerCreate``, ``customerUpdate``, ``webhookSubscriptionCreate``,
+  ``orders``, ``customer``, ``customers``, ``product``, ``products``, ``productVariants``,
+  ``location``, ``locations``, ``refund``, ``fulfillmentOrder``, ``webhookSubscriptions``; mutations
+  ``orderCreate``, ``orderMarkAsPaid``, ``orderCancel``, ``refundCreate``, ``fulfillmentCreate``,
+  ``customerCreate``, ``customerUpdate``, ``productSet``, ``productVariantsBulkUpdate``,
+  ``bulkOperationRunQuery`` (and the query ``currentBulkOperation``),
+  ``inventorySetQuantities``, ``inventoryActivate``, ``webhookSubscriptionCreate``,
   ``webhookSubscriptionDelete``, ``metafieldsSet`` (orders, customers). A field the sim does not
   serve answers null with an error naming it.
 - Errors as Shopify sends them: a query the schema refuses, ``THROTTLED`` and
@@ -23,7 +26,13 @@ answers by executing it there, so its answers have the schema's shapes by constr
   (``/_sim/seed {"webhooks": {"duplicate_rate": .., "reorder": true}}``) sometimes twice or out of
   order. ``GET /_sim/webhooks`` lists deliveries; ``POST /_sim/webhooks/flush`` waits for them.
 - ``GET /_sim/costs``: every query the bucket was asked to pay (operation, cost, throttled).
-- ``/_sim/`` control API as every sim (``sandbox.sims.control``); ``seed`` takes ``products``
+- Bulk operations: ``bulkOperationRunQuery`` reads its query whole into JSON Lines (nested
+  connections' nodes with ``__parentId``), one operation at a time (``OPERATION_IN_PROGRESS``);
+  ``currentBulkOperation`` shows it ``RUNNING``, then ``COMPLETED`` with the file's ``url``
+  (``GET /_sim/bulk/<n>.jsonl``).
+- ``/_sim/`` control API as every sim (``sandbox.sims.control``); ``seed`` takes ``locations``
+  (names: more locations beside the primary one), ``refunds`` (``{"order": <GID>, "refund": <a recorded
+  REST refund>}``: put on the order with its recorded amounts), ``products``
   (``{"title", "variants": [{"sku", "price", "quantity"}]}``), ``customers`` (``CustomerInput``),
   ``throttle``, ``webhooks`` and ``token`` (``{"expires_in": s}``: tokens expire).
 """
@@ -75,7 +84,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.sims.control import SimControl
-from sandbox.sims.shopify_shop import JSON, SearchQuery, Shop, connection, gid, parse_gid
+from sandbox.sims.shopify_shop import BULK, JSON, SearchQuery, Shop, connection, gid, parse_gid
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "shopify_schema" / "admin-graphql-schema-2025-01.json.gz"
 SHOP_DOMAIN = "erpsync-sim.myshopify.com"
@@ -224,6 +233,7 @@ TOPICS = {
     "FULFILLMENTS_CREATE": "fulfillments/create",
     "CUSTOMERS_CREATE": "customers/create",
     "CUSTOMERS_UPDATE": "customers/update",
+    "REFUNDS_CREATE": "refunds/create",
 }
 
 
@@ -350,8 +360,11 @@ class WebhookSender:
 class QueryRoot:
     """The query root's fields the sim serves (graphql-core calls them with ``info`` and the args)."""
 
-    def __init__(self, shop: Shop) -> None:
-        self.shop = shop
+    def __init__(self, shop: Shop, sim: ShopifySim | None = None) -> None:
+        self.shop, self.sim = shop, sim
+
+    def currentBulkOperation(self, info: Any, type: str = "QUERY") -> JSON | None:
+        return self.sim.bulk.current(type) if self.sim is not None else None
 
     def order(self, info: Any, id: str) -> JSON | None:
         o = self.shop.orders.get(parse_gid(id, "Order"))
@@ -413,6 +426,49 @@ class QueryRoot:
         ]
         return connection(rows, self.shop.variant_node, lambda v: [v["id"]], **args)
 
+    def refund(self, info: Any, id: str) -> JSON | None:
+        rid = parse_gid(id, "Refund")
+        for o in self.shop.orders.values():
+            for f in o.get("refunds") or []:
+                if f["id"] == rid:
+                    return self.shop.refund_node(o, f)
+        return None
+
+    def product(self, info: Any, id: str) -> JSON | None:
+        p = self.shop.products.get(parse_gid(id, "Product"))
+        return self.shop.product_node(p) if p else None
+
+    def products(self, info: Any, query: str | None = None, sortKey: str = "ID", **args: Any) -> JSON:
+        search = SearchQuery(query, ("handle", "title", "sku", "id", "updated_at", "status"))
+        rows = [
+            p
+            for p in self.shop.products.values()
+            if any(
+                search.matches(
+                    {
+                        "handle": p["handle"],
+                        "title": p["title"],
+                        "sku": sku,
+                        "id": str(p["id"]),
+                        "updated_at": p["updatedAt"],
+                        "status": p["status"],
+                    }
+                )
+                for sku in [v["sku"] for v in self.shop.variants.values() if v["productId"] == p["id"]] or [""]
+            )
+        ]
+        sort = {"UPDATED_AT": "updatedAt", "TITLE": "title", "ID": None}.get(sortKey)
+        return connection(
+            rows,
+            self.shop.product_node,
+            lambda p: [str(p[sort]) if sort else "", p["id"]],
+            **args,
+        )
+
+    def location(self, info: Any, id: str | None = None) -> JSON | None:
+        lid = parse_gid(id, "Location") if id else self.shop.location_id
+        return self.shop.location_node(lid) if lid in self.shop.locations else None
+
     def locations(self, info: Any, **args: Any) -> JSON:
         (
             args.pop("query", None),
@@ -463,8 +519,8 @@ def _webhook_node(w: JSON) -> JSON:
 
 
 class MutationRoot:
-    def __init__(self, shop: Shop) -> None:
-        self.shop = shop
+    def __init__(self, shop: Shop, sim: ShopifySim | None = None) -> None:
+        self.shop, self.sim = shop, sim
 
     def _order(self, id: str) -> JSON | None:
         return self.shop.orders.get(parse_gid(id, "Order"))
@@ -560,6 +616,58 @@ class MutationRoot:
             self.shop.webhooks[w["id"]] = w
             return {"webhookSubscription": _webhook_node(w), "userErrors": []}
 
+    def refundCreate(self, info: Any, input: JSON) -> JSON:
+        with self.shop.lock:
+            made, errors = self.shop.refund(input)
+            order = self._order(input["orderId"]) if made else None
+            return {
+                "refund": self.shop.refund_node(order, made) if made and order else None,
+                "order": self.shop.order_node(order) if order else None,
+                "userErrors": errors,
+            }
+
+    def bulkOperationRunQuery(self, info: Any, query: str) -> JSON:
+        assert self.sim is not None
+        op, errors = self.sim.bulk.run(query)
+        return {"bulkOperation": op, "userErrors": errors}
+
+    def productSet(self, info: Any, input: JSON, synchronous: bool = True) -> JSON:
+        with self.shop.lock:
+            product, errors = self.shop.set_product(input, synchronous)
+            return {
+                "product": self.shop.product_node(product) if product else None,
+                "productSetOperation": None,
+                "userErrors": errors,
+            }
+
+    def productVariantsBulkUpdate(self, info: Any, productId: str, variants: list[JSON], **_: Any) -> JSON:
+        with self.shop.lock:
+            product, errors = self.shop.update_variants(productId, variants)
+            if product is None:
+                return {"product": None, "productVariants": None, "userErrors": errors}
+            node = self.shop.product_node(product)
+            ids = {v.get("id") for v in variants}
+            made = [
+                self.shop.variant_node(v) for v in self.shop.variants.values() if gid("ProductVariant", v["id"]) in ids
+            ]
+            return {"product": node, "productVariants": made, "userErrors": []}
+
+    def inventorySetQuantities(self, info: Any, input: JSON) -> JSON:
+        with self.shop.lock:
+            group, errors = self.shop.set_quantities(input)
+            return {
+                "inventoryAdjustmentGroup": self.shop.adjustment_node(group) if group else None,
+                "userErrors": errors,
+            }
+
+    def inventoryActivate(
+        self, info: Any, inventoryItemId: str, locationId: str, available: int | None = None, **_: Any
+    ) -> JSON:
+        with self.shop.lock:
+            level, errors = self.shop.activate(inventoryItemId, locationId, available)
+            node = self.shop.level_node(level["item"], level["location"]) if level else None
+            return {"inventoryLevel": node, "userErrors": errors}
+
     def metafieldsSet(self, info: Any, metafields: list[JSON]) -> JSON:
         with self.shop.lock:
             made, errors = self.shop.set_metafields(metafields)
@@ -576,6 +684,114 @@ class MutationRoot:
             return {"deletedWebhookSubscriptionId": id, "userErrors": []}
 
 
+class BulkOperations:
+    """Bulk query operations as Shopify runs them: one at a time per shop; the query is read whole
+    (its connections without ``first``) and written as JSON Lines, a node a line, a nested
+    connection's nodes on lines of their own with ``__parentId``. An operation is ``RUNNING`` when
+    made and ``COMPLETED`` at the next look; its file is served at ``GET /_sim/bulk/<n>.jsonl``."""
+
+    def __init__(self, sim: ShopifySim) -> None:
+        self.sim = sim
+        self.ops: dict[int, JSON] = {}
+        self.files: dict[int, str] = {}
+        self.base_url = "http://shop"
+
+    def run(self, text: str) -> tuple[JSON | None, list[JSON]]:
+        running = [o for o in self.ops.values() if o["status"] == "RUNNING"]
+        if running:
+            return None, [
+                {
+                    "field": ["query"],
+                    "message": f"A bulk query operation for this app and shop is already in progress: "
+                    f"{gid('BulkOperation', running[0]['n'])}.",
+                    "code": "OPERATION_IN_PROGRESS",
+                }
+            ]
+        try:
+            document = parse(text)
+        except GraphQLError as exc:
+            return None, [{"field": ["query"], "message": f"Invalid bulk query: {exc.message}", "code": "INVALID"}]
+        problems = validate(schema(), document)
+        if problems:
+            return None, [
+                {"field": ["query"], "message": f"Invalid bulk query: {problems[0].message}", "code": "INVALID"}
+            ]
+        token = BULK.set(True)
+        try:
+            with self.sim.shop.lock:
+                result = execute_sync(schema(), document, root_value=QueryRoot(self.sim.shop, self.sim))
+        finally:
+            BULK.reset(token)
+        if result.errors:
+            return None, [
+                {"field": ["query"], "message": f"Invalid bulk query: {result.errors[0].message}", "code": "INVALID"}
+            ]
+        lines: list[JSON] = []
+        for value in (result.data or {}).values():
+            for node in _nodes(value):
+                _flatten(node, None, lines)
+        n = self.sim.shop.new_id()
+        self.files[n] = "".join(json.dumps(line, default=_default) + "\n" for line in lines)
+        op = {
+            "n": n,
+            "status": "RUNNING",
+            "query": text,
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "objectCount": len(lines),
+            "rootObjectCount": sum(1 for line in lines if "__parentId" not in line),
+        }
+        self.ops[n] = op
+        return self.node(op), []
+
+    def current(self, type: str) -> JSON | None:
+        if type != "QUERY" or not self.ops:
+            return None
+        op = self.ops[max(self.ops)]
+        shown = self.node(op)
+        if op["status"] == "RUNNING":  # it finishes while the app waits
+            op["status"], op["completedAt"] = "COMPLETED", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return shown
+
+    def node(self, op: JSON) -> JSON:
+        done = op["status"] == "COMPLETED"
+        size = len(self.files[op["n"]].encode())
+        return {
+            "id": gid("BulkOperation", op["n"]),
+            "status": op["status"],
+            "type": "QUERY",
+            "query": op["query"],
+            "createdAt": op["createdAt"],
+            "completedAt": op.get("completedAt"),
+            "errorCode": None,
+            "objectCount": str(op["objectCount"] if done else 0),
+            "rootObjectCount": str(op["rootObjectCount"] if done else 0),
+            "fileSize": str(size) if done and size else None,
+            "url": f"{self.base_url.rstrip('/')}/_sim/bulk/{op['n']}.jsonl" if done and size else None,
+            "partialDataUrl": None,
+        }
+
+
+def _nodes(value: Any) -> list[JSON]:
+    """The nodes of a connection as a query returned it (``nodes`` or ``edges { node }``)."""
+    if not isinstance(value, dict):
+        return []
+    if isinstance(value.get("nodes"), list):
+        return list(value["nodes"])
+    return [e["node"] for e in value.get("edges") or [] if isinstance(e, dict) and e.get("node")]
+
+
+def _flatten(node: JSON, parent: str | None, out: list[JSON]) -> None:
+    """``node`` as a JSON line (its nested connections as lines of their own after it)."""
+    own = {k: v for k, v in node.items() if not (isinstance(v, dict) and ("nodes" in v or "edges" in v))}
+    if parent is not None:
+        own["__parentId"] = parent
+    out.append(own)
+    for value in node.values():
+        if isinstance(value, dict) and ("nodes" in value or "edges" in value):
+            for child in _nodes(value):
+                _flatten(child, str(node.get("id")), out)
+
+
 class ShopifySim:
     """The sim's state: the shop, the bucket, the credentials and the webhook sender."""
 
@@ -590,6 +806,7 @@ class ShopifySim:
     def reset(self) -> None:
         self.shop.reset()
         self.bucket = Bucket()
+        self.bulk = BulkOperations(self)
         self.tokens: dict[str, float | None] = {ACCESS_TOKEN: None}
         """access token -> when it expires (monotonic; None: never, an app's token)."""
         self.refresh_tokens: dict[str, str] = {}
@@ -614,6 +831,17 @@ class ShopifySim:
             access = "shpat_" + secrets.token_hex(8)
             self.tokens = {access: time.monotonic() + self.token_lifetime}
             created["token"] = {"access_token": access, "refresh_token": refresh, "expires_in": self.token_lifetime}
+        for r in body.get("refunds") or []:
+            order = self.shop.orders.get(parse_gid(r["order"], "Order"))
+            if order is None:
+                raise ValueError(f"refund: no order {r['order']}")
+            rest = r["refund"].get("refund", r["refund"])
+            with self.shop.lock:
+                made = self.shop.seed_refund(order, rest)
+            created.setdefault("refunds", []).append({"id": gid("Refund", made["id"])})
+        for name in body.get("locations") or []:
+            loc = self.shop.add_location(str(name))
+            created.setdefault("locations", []).append({"id": gid("Location", loc["id"]), "name": loc["name"]})
         for p in body.get("products") or []:
             product = self.shop.add_product(str(p["title"]), list(p["variants"]))
             created["products"].append({"id": gid("Product", product["id"]), "title": product["title"]})
@@ -713,7 +941,7 @@ class ShopifySim:
                     }
                 },
             }
-        root = MutationRoot(self.shop) if op.operation.value == "mutation" else QueryRoot(self.shop)
+        root = MutationRoot(self.shop, self) if op.operation.value == "mutation" else QueryRoot(self.shop, self)
         result = execute_sync(schema(), document, root_value=root, variable_values=variables, operation_name=name)
         out: JSON = {}
         if result.errors:
@@ -755,12 +983,22 @@ async def _graphql(request: Request) -> Response:
             {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}, status_code=401
         )
     sim.api_versions.add(request.path_params["version"])
+    sim.bulk.base_url = str(request.base_url)
     try:
         body = await request.json()
     except ValueError:
         return JSONResponse({"errors": [{"message": "Invalid JSON in request body"}]}, status_code=400)
     answer = sim.graphql(body)
     return Response(json.dumps(answer, default=_default), media_type="application/json")
+
+
+async def _bulk_file(request: Request) -> Response:
+    """A finished bulk operation's JSON Lines (Shopify serves them from signed storage URLs)."""
+    sim: ShopifySim = request.app.state.sim
+    text = sim.bulk.files.get(int(request.path_params["n"]))
+    if text is None:
+        return Response("NoSuchKey", status_code=404)
+    return Response(text, media_type="application/jsonl")
 
 
 async def _token(request: Request) -> Response:
@@ -805,6 +1043,7 @@ def create_app() -> Starlette:
             Route("/_sim/webhooks", _webhook_log, methods=["GET"]),
             Route("/_sim/webhooks/flush", _webhook_flush, methods=["POST"]),
             Route("/_sim/costs", _costs, methods=["GET"]),
+            Route("/_sim/bulk/{n:int}.jsonl", _bulk_file, methods=["GET"]),
             *control.routes(),
             Route("/admin/api/{version}/graphql.json", _graphql, methods=["POST"]),
             Route("/admin/oauth/access_token", _token, methods=["POST"]),

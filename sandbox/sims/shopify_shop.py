@@ -12,6 +12,7 @@ the schema's field names, with a callable (``info, **args``) where a field takes
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import re
 import threading
@@ -27,6 +28,8 @@ CENT = Decimal("0.01")
 FIRST_ID = 9_007_199_254_740_993
 """2**53 + 1: an id a float cannot hold, as Shopify's own (``820982911946154508``)."""
 MAX_PAGE = 250
+BULK: contextvars.ContextVar[bool] = contextvars.ContextVar("shopify_sim_bulk", default=False)
+"""Set while a bulk operation runs its query: connections are read whole."""
 
 
 def now() -> datetime:
@@ -45,6 +48,10 @@ def gid(kind: str, id: int) -> str:
     return f"gid://shopify/{kind}/{id}"
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def parse_gid(value: Any, kind: str) -> int:
     """The number of ``gid://shopify/<kind>/<n>``; a GraphQL error naming the id otherwise."""
     m = re.fullmatch(rf"gid://shopify/{kind}/(\d+)", str(value or ""))
@@ -55,15 +62,20 @@ def parse_gid(value: Any, kind: str) -> int:
 
 class SearchQuery:
     """Shopify's search syntax, the part the connector uses: ``field:value`` terms joined by spaces
-    (AND), with ``>``, ``>=``, ``<``, ``<=`` and quoted values (``updated_at:>'2025-01-01T00:00:00Z'``).
-    Anything else is refused with an error naming it (the sim does not pretend to search)."""
+    (AND) or by ``OR``, with ``>``, ``>=``, ``<``, ``<=`` and quoted values
+    (``updated_at:>'2025-01-01T00:00:00Z'``, ``sku:'A' OR sku:'B'``). Anything else is refused with
+    an error naming it (the sim does not pretend to search)."""
 
     TERM = re.compile(r"""(\w+):(>=|<=|>|<)?('[^']*'|"[^"]*"|\S+)""")
 
     def __init__(self, text: str | None, fields: Iterable[str]) -> None:
-        self.terms: list[tuple[str, str, str]] = []
-        text = (text or "").strip()
+        self.groups: list[list[tuple[str, str, str]]] = []
         allowed = set(fields)
+        for part in re.split(r"\s+OR\s+", (text or "").strip()):
+            self.groups.append(self._terms(part.strip(), allowed))
+
+    def _terms(self, text: str, allowed: set[str]) -> list[tuple[str, str, str]]:
+        terms: list[tuple[str, str, str]] = []
         pos = 0
         for m in self.TERM.finditer(text):
             if text[pos : m.start()].strip():
@@ -71,13 +83,18 @@ class SearchQuery:
             field, op, value = m.group(1), m.group(2) or "=", m.group(3).strip("'\"")
             if field not in allowed:
                 raise GraphQLError(f"Search field {field!r} is not supported by the sim (supported: {sorted(allowed)})")
-            self.terms.append((field, op, value))
+            terms.append((field, op, value))
             pos = m.end()
         if text[pos:].strip():
             raise GraphQLError(f"Search syntax not supported by the sim: {text[pos:].strip()!r}")
+        return terms
 
     def matches(self, values: dict[str, Any]) -> bool:
-        for field, op, wanted in self.terms:
+        return any(self._all(group, values) for group in self.groups)
+
+    @staticmethod
+    def _all(terms: list[tuple[str, str, str]], values: dict[str, Any]) -> bool:
+        for field, op, wanted in terms:
             have = values.get(field)
             if isinstance(have, datetime):
                 want: Any = datetime.fromisoformat(wanted.replace("Z", "+00:00"))
@@ -111,11 +128,14 @@ def connection(
     reverse: bool = False,
     **_: Any,
 ) -> JSON:
-    """A Relay connection over ``rows`` sorted by ``key`` (cursor: the row's sort key and id)."""
+    """A Relay connection over ``rows`` sorted by ``key`` (cursor: the row's sort key and id). In a
+    bulk operation (``BULK`` set) a connection without ``first``/``last`` is read whole."""
     if first is None and last is None:
-        raise GraphQLError("you must provide one of first or last")
+        if not BULK.get():
+            raise GraphQLError("you must provide one of first or last")
+        first = len(rows)
     for name, value in (("first", first), ("last", last)):
-        if value is not None and value > MAX_PAGE:
+        if value is not None and value > MAX_PAGE and not BULK.get():
             raise GraphQLError(f"The {name} argument cannot exceed {MAX_PAGE}.")
         if value is not None and value < 0:
             raise GraphQLError(f"The {name} argument cannot be negative.")
@@ -200,34 +220,439 @@ class Shop:
     # ------------------------------------------------------------------ seeding
 
     def add_product(self, title: str, variants: list[JSON]) -> JSON:
-        """A product with its variants (``sku``, ``price``, ``title``, ``quantity``)."""
+        """A product with its variants (``sku``, ``price``, ``title``, ``quantity``), each variant its
+        own value of one ``Title`` option, stocked at the primary location."""
         with self.lock:
             pid = self.new_id()
-            product = {
+            stamp = self.clock()
+            option: JSON = {"id": self.new_id(), "name": "Title", "values": []}
+            product: JSON = {
                 "id": pid,
                 "title": title,
+                "handle": self.free_handle(_slug(title) or "product"),
+                "descriptionHtml": "",
                 "status": "ACTIVE",
-                "createdAt": self.clock(),
-                "updatedAt": self.clock(),
+                "options": [option],
+                "createdAt": stamp,
+                "updatedAt": stamp,
             }
             self.products[pid] = product
             for i, v in enumerate(variants):
-                vid, item = self.new_id(), self.new_id()
-                self.variants[vid] = {
-                    "id": vid,
-                    "productId": pid,
-                    "sku": str(v["sku"]),
-                    "title": str(v.get("title") or "Default Title"),
-                    "price": Decimal(str(v.get("price", "0"))),
-                    "inventoryItemId": item,
-                    "position": i + 1,
-                    "updatedAt": self.clock(),
-                }
-                self.levels[(item, self.location_id)] = {"available": int(v.get("quantity", 100))}
+                name = str(v.get("title") or "Default Title")
+                option["values"].append(name)
+                vid = self.new_id()
+                self.variants[vid] = self._new_variant(pid, i + 1, str(v["sku"]), Decimal(str(v.get("price", "0"))))
+                self.variants[vid]["id"] = vid
+                self.variants[vid]["title"] = name
+                self.variants[vid]["options"] = [("Title", name)]
+                item = self.variants[vid]["inventoryItemId"]
+                self.levels[(item, self.location_id)] = {"available": int(v.get("quantity", 100)), "at": stamp}
             return product
+
+    def _new_variant(self, pid: int, position: int, sku: str, price: Decimal) -> JSON:
+        return {
+            "id": 0,
+            "productId": pid,
+            "sku": sku,
+            "title": "Default Title",
+            "price": price,
+            "compareAtPrice": None,
+            "inventoryItemId": self.new_id(),
+            "tracked": True,
+            "taxable": True,
+            "position": position,
+            "options": [],
+            "updatedAt": self.clock(),
+        }
+
+    def free_handle(self, handle: str) -> str:
+        """``handle``, or ``handle-1``, ``-2``... when taken (what Shopify does for a new product
+        whose input names no handle)."""
+        taken = {p["handle"] for p in self.products.values()}
+        out, n = handle, 0
+        while out in taken:
+            n += 1
+            out = f"{handle}-{n}"
+        return out
 
     def variant_by_sku(self, sku: str) -> JSON | None:
         return next((v for v in self.variants.values() if v["sku"] == sku), None)
+
+    # ------------------------------------------------------------------ catalog (productSet, prices, stock)
+
+    def add_location(self, name: str) -> JSON:
+        with self.lock:
+            for loc in self.locations.values():
+                if loc["name"] == name:
+                    return loc
+            lid = self.new_id()
+            self.locations[lid] = {"id": lid, "name": name}
+            return self.locations[lid]
+
+    def set_product(self, data: JSON, synchronous: bool = True) -> tuple[JSON | None, list[JSON]]:
+        """``productSet``: create the product or (``id``) overwrite it with the input; the variants
+        listed replace the product's (matched by ``id``, else by their option values, so a kept
+        variant keeps its inventory item and stock); (product, userErrors with codes)."""
+
+        def fail(field: list[str], message: str, code: str) -> tuple[None, list[JSON]]:
+            return None, [{"field": field, "message": message, "code": code}]
+
+        if not synchronous:
+            return fail(["synchronous"], "the sim runs productSet synchronously only", "INVALID_INPUT")
+        existing = None
+        if data.get("id"):
+            existing = self.products.get(parse_gid(data["id"], "Product"))
+            if existing is None:
+                return fail(["input", "id"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
+        title = str(data["title"] if data.get("title") is not None else (existing or {}).get("title") or "").strip()
+        if not title:
+            return fail(["input", "title"], "Title can't be blank", "INVALID_PRODUCT")
+        handle = str(data.get("handle") or (existing or {}).get("handle") or "")
+        if data.get("handle"):
+            other = next((p for p in self.products.values() if p["handle"] == handle), None)
+            if other is not None and other is not existing:
+                return fail(
+                    ["input", "handle"],
+                    f"Handle '{handle}' already in use. Please provide a new handle.",
+                    "HANDLE_NOT_UNIQUE",
+                )
+        status = data.get("status") or (existing or {}).get("status") or "ACTIVE"
+        options_in, variants_in = data.get("productOptions"), data.get("variants")
+        if variants_in is not None and options_in is None:
+            return fail(
+                ["input", "productOptions"], "Product options input is required", "PRODUCT_OPTIONS_INPUT_MISSING"
+            )
+        if options_in is not None and variants_in is None:
+            return fail(["input", "variants"], "Variants input is required", "VARIANTS_INPUT_MISSING")
+        options: list[JSON] = list((existing or {}).get("options") or [])
+        planned: list[tuple[JSON | None, JSON, list[tuple[str, str]]]] = []
+        if variants_in is not None:
+            assert options_in is not None
+            if len(options_in) > 3:
+                return fail(
+                    ["input", "productOptions"], "Can only specify a maximum of 3 options", "OPTIONS_OVER_LIMIT"
+                )
+            if len(variants_in) > 2048:
+                return fail(["input", "variants"], "Exceeded the maximum of 2048 variants", "VARIANTS_OVER_LIMIT")
+            options = []
+            for i, o in enumerate(options_in):
+                name = str(o.get("name") or "").strip()
+                values = [str(v.get("name") or "").strip() for v in o.get("values") or []]
+                if not name:
+                    return fail(
+                        ["input", "productOptions", str(i), "name"], "Option name can't be blank", "INVALID_INPUT"
+                    )
+                if any(x["name"].lower() == name.lower() for x in options):
+                    return fail(
+                        ["input", "productOptions", str(i)],
+                        f"Duplicated option name '{name}'",
+                        "DUPLICATED_OPTION_NAME",
+                    )
+                if not values or len({v.lower() for v in values}) != len(values) or not all(values):
+                    return fail(
+                        ["input", "productOptions", str(i), "values"],
+                        f"Option '{name}' needs distinct, non-blank values",
+                        "DUPLICATED_OPTION_VALUE" if values and all(values) else "OPTION_VALUES_MISSING",
+                    )
+                options.append({"id": self.new_id(), "name": name, "values": values})
+            seen: set[tuple[str, ...]] = set()
+            for i, v in enumerate(variants_in):
+                where = ["input", "variants", str(i)]
+                chosen: dict[str, str] = {}
+                for j, ov in enumerate(v.get("optionValues") or []):
+                    opt = next(
+                        (o for o in options if o["name"].lower() == str(ov.get("optionName") or "").lower()), None
+                    )
+                    if opt is None:
+                        return fail(
+                            [*where, "optionValues", str(j)],
+                            f"Option '{ov.get('optionName')}' does not exist",
+                            "OPTION_DOES_NOT_EXIST",
+                        )
+                    if ov.get("name") not in opt["values"]:
+                        return fail(
+                            [*where, "optionValues", str(j)],
+                            f"Option value '{ov.get('name')}' does not exist for option '{opt['name']}'",
+                            "OPTION_VALUE_DOES_NOT_EXIST",
+                        )
+                    chosen[opt["name"]] = str(ov["name"])
+                if set(chosen) != {o["name"] for o in options}:
+                    return fail(
+                        [*where, "optionValues"], "Each variant needs a value of every option", "OPTION_VALUES_MISSING"
+                    )
+                combo = tuple(chosen[o["name"]] for o in options)
+                if combo in seen:
+                    return fail(where, f"The variant '{' / '.join(combo)}' already exists.", "INVALID_VARIANT")
+                seen.add(combo)
+                price = Decimal(str(v["price"])) if v.get("price") is not None else None
+                if price is not None and price < 0:
+                    return fail([*where, "price"], "Price must be greater than or equal to 0", "INVALID_VARIANT")
+                current = None
+                if v.get("id"):
+                    current = self.variants.get(parse_gid(v["id"], "ProductVariant"))
+                    if current is None or existing is None or current["productId"] != existing["id"]:
+                        return fail([*where, "id"], "Product variant does not exist", "PRODUCT_VARIANT_DOES_NOT_EXIST")
+                elif existing is not None:
+                    current = next(
+                        (
+                            x
+                            for x in self.variants.values()
+                            if x["productId"] == existing["id"] and tuple(val for _, val in x["options"]) == combo
+                        ),
+                        None,
+                    )
+                planned.append((current, v, [(o["name"], chosen[o["name"]]) for o in options]))
+        stamp = self.clock()
+        product = existing or {"id": self.new_id(), "createdAt": stamp, "handle": ""}
+        if not product["handle"]:
+            product["handle"] = handle or self.free_handle(_slug(title) or "product")
+        product.update(
+            title=title,
+            status=status,
+            options=options,
+            descriptionHtml=data.get("descriptionHtml", product.get("descriptionHtml") or ""),
+            updatedAt=stamp,
+        )
+        self.products[product["id"]] = product
+        if variants_in is not None:
+            keep: set[int] = set()
+            for position, (current, v, chosen_values) in enumerate(planned, start=1):
+                item_in = v.get("inventoryItem") or {}
+                if current is None:
+                    current = self._new_variant(product["id"], position, "", Decimal("0"))
+                    current["id"] = self.new_id()
+                    self.variants[current["id"]] = current
+                    self.levels[(current["inventoryItemId"], self.location_id)] = {"available": 0, "at": stamp}
+                sku = v.get("sku", item_in.get("sku", current["sku"]))
+                current.update(
+                    sku=str(sku or ""),
+                    title=" / ".join(val for _, val in chosen_values),
+                    options=chosen_values,
+                    position=position,
+                    updatedAt=stamp,
+                )
+                if v.get("price") is not None:
+                    current["price"] = Decimal(str(v["price"]))
+                if "compareAtPrice" in v:
+                    current["compareAtPrice"] = (
+                        None if v["compareAtPrice"] is None else Decimal(str(v["compareAtPrice"]))
+                    )
+                if item_in.get("tracked") is not None:
+                    current["tracked"] = bool(item_in["tracked"])
+                if v.get("taxable") is not None:
+                    current["taxable"] = bool(v["taxable"])
+                keep.add(current["id"])
+            for vid in [k for k, x in self.variants.items() if x["productId"] == product["id"] and k not in keep]:
+                gone = self.variants.pop(vid)
+                for key in [k for k in self.levels if k[0] == gone["inventoryItemId"]]:
+                    del self.levels[key]
+        self.emit("products/update" if existing else "products/create", {"id": product["id"], "title": title})
+        return product, []
+
+    def update_variants(self, product_id: str, variants: list[JSON]) -> tuple[JSON | None, list[JSON]]:
+        """``productVariantsBulkUpdate`` (prices): all or nothing; (product, userErrors with codes)."""
+        product = self.products.get(parse_gid(product_id, "Product"))
+        if product is None:
+            return None, [
+                {"field": ["productId"], "message": "Product does not exist", "code": "PRODUCT_DOES_NOT_EXIST"}
+            ]
+        changes: list[tuple[JSON, JSON]] = []
+        for i, v in enumerate(variants):
+            if not v.get("id"):
+                return None, [
+                    {
+                        "field": ["variants", str(i), "id"],
+                        "message": "Product variant is missing ID attribute",
+                        "code": "PRODUCT_VARIANT_ID_MISSING",
+                    }
+                ]
+            current = self.variants.get(parse_gid(v["id"], "ProductVariant"))
+            if current is None or current["productId"] != product["id"]:
+                return None, [
+                    {
+                        "field": ["variants", str(i), "id"],
+                        "message": "Product variant does not exist",
+                        "code": "PRODUCT_VARIANT_DOES_NOT_EXIST",
+                    }
+                ]
+            for key in ("price", "compareAtPrice"):
+                if v.get(key) is not None and Decimal(str(v[key])) < 0:
+                    return None, [
+                        {
+                            "field": ["variants", str(i), key],
+                            "message": "Price must be greater than or equal to 0",
+                            "code": "NEGATIVE_PRICE_VALUE",
+                        }
+                    ]
+            changes.append((current, v))
+        stamp = self.clock()
+        for current, v in changes:
+            if v.get("price") is not None:
+                current["price"] = Decimal(str(v["price"]))
+            if "compareAtPrice" in v:
+                current["compareAtPrice"] = None if v["compareAtPrice"] is None else Decimal(str(v["compareAtPrice"]))
+            current["updatedAt"] = stamp
+        product["updatedAt"] = stamp
+        self.emit("products/update", {"id": product["id"], "title": product["title"]})
+        return product, []
+
+    REASONS = frozenset(
+        [
+            "correction",
+            "cycle_count_available",
+            "damaged",
+            "movement_created",
+            "movement_updated",
+            "movement_received",
+            "movement_canceled",
+            "other",
+            "promotion",
+            "quality_control",
+            "received",
+            "reservation_created",
+            "reservation_deleted",
+            "reservation_updated",
+            "restock",
+            "safety_stock",
+            "shrinkage",
+        ]
+    )
+
+    def _item(self, item_gid: Any) -> JSON | None:
+        try:
+            item = parse_gid(item_gid, "InventoryItem")
+        except GraphQLError:
+            return None
+        return next((v for v in self.variants.values() if v["inventoryItemId"] == item), None)
+
+    def _location(self, location_gid: Any) -> int | None:
+        try:
+            lid = parse_gid(location_gid, "Location")
+        except GraphQLError:
+            return None
+        return lid if lid in self.locations else None
+
+    def set_quantities(self, data: JSON) -> tuple[JSON | None, list[JSON]]:
+        """``inventorySetQuantities``: absolute quantities, all or nothing; each checked against its
+        ``compareQuantity`` unless ``ignoreCompareQuantity``; (adjustment group, userErrors)."""
+
+        def fail(field: list[str], message: str, code: str) -> tuple[None, list[JSON]]:
+            return None, [{"field": field, "message": message, "code": code}]
+
+        name = data.get("name")
+        if name not in ("available", "on_hand"):
+            return fail(["input", "name"], "The quantity name must be either 'available' or 'on_hand'.", "INVALID_NAME")
+        if data.get("reason") not in self.REASONS:
+            return fail(["input", "reason"], "The specified reason is invalid.", "INVALID_REASON")
+        uri = data.get("referenceDocumentUri")
+        if uri is not None and not re.fullmatch(r"[a-z][a-z0-9+.-]*://\S+", str(uri)):
+            return fail(
+                ["input", "referenceDocumentUri"],
+                "The reference document URI is invalid.",
+                "INVALID_REFERENCE_DOCUMENT",
+            )
+        ignore = bool(data.get("ignoreCompareQuantity"))
+        planned: list[tuple[JSON, int, int, int]] = []
+        pairs: set[tuple[int, int]] = set()
+        for i, q in enumerate(data.get("quantities") or []):
+            where = ["input", "quantities", str(i)]
+            variant = self._item(q.get("inventoryItemId"))
+            if variant is None:
+                return fail(
+                    [*where, "inventoryItemId"],
+                    "The specified inventory item could not be found.",
+                    "INVALID_INVENTORY_ITEM",
+                )
+            lid = self._location(q.get("locationId"))
+            if lid is None:
+                return fail([*where, "locationId"], "The specified location could not be found.", "INVALID_LOCATION")
+            if not variant["tracked"]:
+                return fail(
+                    [*where, "inventoryItemId"], "The inventory item is not tracked.", "NON_MUTABLE_INVENTORY_ITEM"
+                )
+            level = self.levels.get((variant["inventoryItemId"], lid))
+            if level is None:
+                return fail(
+                    [*where, "locationId"],
+                    "The specified inventory item is not stocked at the location.",
+                    "ITEM_NOT_STOCKED_AT_LOCATION",
+                )
+            if (variant["inventoryItemId"], lid) in pairs:
+                return fail(
+                    where,
+                    "The combination of inventoryItemId and locationId must be unique.",
+                    "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR",
+                )
+            pairs.add((variant["inventoryItemId"], lid))
+            quantity = int(q["quantity"])
+            if quantity > 1_000_000_000:
+                return fail(
+                    [*where, "quantity"],
+                    "The quantity can't be higher than 1,000,000,000.",
+                    "INVALID_QUANTITY_TOO_HIGH",
+                )
+            if quantity < -1_000_000_000:
+                return fail(
+                    [*where, "quantity"], "The quantity can't be lower than -1,000,000,000.", "INVALID_QUANTITY_TOO_LOW"
+                )
+            if not ignore:
+                if q.get("compareQuantity") is None:
+                    return fail(
+                        [*where, "compareQuantity"],
+                        "The compareQuantity argument must be given to each "
+                        "quantity or ignored using ignoreCompareQuantity.",
+                        "COMPARE_QUANTITY_REQUIRED",
+                    )
+                if int(q["compareQuantity"]) != level["available"]:
+                    return fail(
+                        [*where, "compareQuantity"],
+                        "The compareQuantity value does not match the current quantity.",
+                        "COMPARE_QUANTITY_STALE",
+                    )
+            planned.append((variant, lid, quantity, level["available"]))
+        stamp = self.clock()
+        changes = []
+        for variant, lid, quantity, before in planned:
+            self.levels[(variant["inventoryItemId"], lid)] = {"available": quantity, "at": stamp}
+            if quantity != before:
+                changes.append(
+                    {"item": variant["inventoryItemId"], "location": lid, "delta": quantity - before, "after": quantity}
+                )
+            self.emit(
+                "inventory_levels/update",
+                {"inventory_item_id": variant["inventoryItemId"], "location_id": lid, "available": quantity},
+            )
+        group = {
+            "id": self.new_id(),
+            "createdAt": stamp,
+            "reason": data["reason"],
+            "referenceDocumentUri": uri,
+            "name": name,
+            "changes": changes,
+        }
+        return group, []
+
+    def activate(self, item_gid: Any, location_gid: Any, available: int | None) -> tuple[JSON | None, list[JSON]]:
+        """``inventoryActivate``: stock the item at the location (with ``available``); (level, userErrors)."""
+        variant = self._item(item_gid)
+        if variant is None:
+            return None, [{"field": ["inventoryItemId"], "message": "Inventory item does not exist"}]
+        lid = self._location(location_gid)
+        if lid is None:
+            return None, [{"field": ["locationId"], "message": "Location does not exist"}]
+        key = (variant["inventoryItemId"], lid)
+        if key in self.levels:
+            if available is not None:
+                return None, [
+                    {
+                        "field": ["available"],
+                        "message": "Not allowed to set available quantity when the "
+                        "item is already active at the location.",
+                    }
+                ]
+        else:
+            self.levels[key] = {"available": int(available or 0), "at": self.clock()}
+        return {"item": variant["inventoryItemId"], "location": lid}, []
 
     # ------------------------------------------------------------------ customers
 
@@ -623,6 +1048,256 @@ class Shop:
         )
         return fulfillment, []
 
+    # ------------------------------------------------------------------ refunds
+
+    def refund(self, data: JSON) -> tuple[JSON | None, list[JSON]]:
+        """``refundCreate``: give back order lines (at what they were charged after discounts, with
+        their tax), shipping and money (``transactions``, ``REFUND`` of a ``SALE``/``CAPTURE``);
+        (refund, userErrors). Restocked lines go back to stock at the order's location."""
+
+        def fail(field: list[str], message: str) -> tuple[None, list[JSON]]:
+            return None, [{"field": field, "message": message}]
+
+        try:
+            order = self.orders.get(parse_gid(data.get("orderId"), "Order"))
+        except GraphQLError:
+            order = None
+        if order is None:
+            return fail(["orderId"], "Order does not exist")
+        lines = {ln["id"]: ln for ln in order["lineItems"]}
+        rows: list[JSON] = []
+        for i, r in enumerate(data.get("refundLineItems") or []):
+            try:
+                ln = lines.get(parse_gid(r.get("lineItemId"), "LineItem"))
+            except GraphQLError:
+                ln = None
+            if ln is None:
+                return fail(["refundLineItems", str(i), "lineItemId"], "Line item does not exist")
+            qty = int(r["quantity"])
+            left = (
+                ln["quantity"]
+                - self.refunded_qty(order, ln["id"])
+                - sum(x["quantity"] for x in rows if x["lineItemId"] == ln["id"])
+            )
+            if qty <= 0 or qty > left:
+                return fail(
+                    ["refundLineItems", str(i), "quantity"],
+                    f"Quantity cannot refund more items than were purchased ({left} left)",
+                )
+            disc = sum((a["amount"] for a in ln["discountAllocations"]), Decimal("0"))
+            tax = sum((t["amount"] for t in ln["taxLines"]), Decimal("0"))
+            share = Decimal(qty) / Decimal(ln["quantity"])
+            rows.append(
+                {
+                    "id": self.new_id(),
+                    "lineItemId": ln["id"],
+                    "quantity": qty,
+                    "restockType": r.get("restockType") or "NO_RESTOCK",
+                    "price": ln["price"],
+                    "subtotal": ((ln["price"] * ln["quantity"] - disc) * share).quantize(CENT, ROUND_HALF_UP),
+                    "tax": (tax * share).quantize(CENT, ROUND_HALF_UP),
+                }
+            )
+        shipping: list[JSON] = []
+        ship_in = data.get("shipping") or {}
+        if ship_in:
+            charged = self.totals(order)["shipping_net"] - self.refunded_shipping(order)
+            amount = charged if ship_in.get("fullRefund") else Decimal(str(ship_in.get("amount") or "0"))
+            if amount < 0 or amount > charged:
+                return fail(["shipping"], f"Shipping refund amount must be between 0 and {money(charged)}")
+            if amount and order["shippingLines"]:
+                s = order["shippingLines"][0]
+                tax = sum((t["amount"] for t in s["taxLines"]), Decimal("0"))
+                net = s["price"] - sum((a["amount"] for a in s["discountAllocations"]), Decimal("0"))
+                shipping.append(
+                    {
+                        "id": self.new_id(),
+                        "shippingLineId": s["id"],
+                        "amount": amount,
+                        "tax": (tax * amount / net).quantize(CENT, ROUND_HALF_UP) if net else Decimal(0),
+                    }
+                )
+        money_back: list[JSON] = []
+        t = self.totals(order)
+        room = t["received"] - t["refunded"]
+        for i, x in enumerate(data.get("transactions") or []):
+            if x.get("kind") != "REFUND":
+                return fail(["transactions", str(i), "kind"], "Kind must be refund")
+            amount = Decimal(str(x["amount"]))
+            if amount <= 0 or amount > room:
+                return fail(
+                    ["transactions", str(i), "amount"],
+                    f"Amount cannot be greater than the refundable amount ({money(room)})",
+                )
+            room -= amount
+            money_back.append(self.transaction("REFUND", amount, str(x.get("gateway") or "manual")))
+        if not rows and not shipping and not money_back:
+            return fail(["refundLineItems"], "Refund must have at least one line item, shipping or transaction")
+        return self.add_refund(order, rows, shipping, money_back, data.get("note")), []
+
+    def add_refund(
+        self, order: JSON, rows: list[JSON], shipping: list[JSON], money_back: list[JSON], note: str | None
+    ) -> JSON:
+        stamp = self.clock()
+        order["transactions"].extend(money_back)
+        refund = {
+            "id": self.new_id(),
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "note": note,
+            "lines": rows,
+            "shipping": shipping,
+            "transactions": [x["id"] for x in money_back],
+        }
+        order.setdefault("refunds", []).append(refund)
+        for r in rows:
+            if r["restockType"] in ("RETURN", "CANCEL", "LEGACY_RESTOCK"):
+                ln = next(x for x in order["lineItems"] if x["id"] == r["lineItemId"])
+                variant = self.variants.get(ln.get("variantId") or 0)
+                level = self.levels.get((variant["inventoryItemId"], self.location_id)) if variant else None
+                if level is not None:
+                    level["available"] += r["quantity"]
+        self.emit("refunds/create", self.refund_rest(order, refund))
+        self.touch(order)
+        return refund
+
+    def seed_refund(self, order: JSON, rest: JSON) -> JSON:
+        """A recorded refund (the REST resource, as Shopify answers ``GET orders/<id>/refunds/<id>``)
+        put on ``order`` with its recorded amounts: lines matched by SKU, transactions as recorded."""
+        by_sku = {ln["sku"]: ln for ln in order["lineItems"]}
+        rows = []
+        for r in rest.get("refund_line_items") or []:
+            sku = (r.get("line_item") or {}).get("sku")
+            if sku not in by_sku:
+                raise ValueError(f"recorded refund line {r.get('id')}: the order has no line with SKU {sku}")
+            rows.append(
+                {
+                    "id": self.new_id(),
+                    "lineItemId": by_sku[sku]["id"],
+                    "quantity": int(r["quantity"]),
+                    "restockType": str(r.get("restock_type") or "no_restock").upper(),
+                    "price": Decimal(str(r["line_item"]["price"])),
+                    "subtotal": _recorded_subtotal(r),
+                    "tax": _recorded_tax(r),
+                }
+            )
+        shipping = [
+            {
+                "id": self.new_id(),
+                "shippingLineId": order["shippingLines"][0]["id"] if order["shippingLines"] else 0,
+                "amount": Decimal(str(s["subtotal_amount_set"]["shop_money"]["amount"])),
+                "tax": Decimal(str(s["tax_amount_set"]["shop_money"]["amount"])),
+            }
+            for s in rest.get("refund_shipping_lines") or []
+        ]
+        money_back = [
+            self.transaction(
+                str(x["kind"]).upper(),
+                Decimal(str(x["amount"])),
+                str(x.get("gateway") or "manual"),
+                str(x.get("status") or "success").upper(),
+            )
+            for x in rest.get("transactions") or []
+        ]
+        return self.add_refund(
+            order, [dict(r, restockType="NO_RESTOCK") for r in rows], shipping, money_back, rest.get("note")
+        )
+
+    def refunded_qty(self, order: JSON, line_id: int) -> int:
+        return sum(r["quantity"] for f in order.get("refunds") or [] for r in f["lines"] if r["lineItemId"] == line_id)
+
+    def refunded_shipping(self, order: JSON) -> Decimal:
+        return sum((s["amount"] for f in order.get("refunds") or [] for s in f["shipping"]), Decimal("0"))
+
+    def refund_node(self, order: JSON, f: JSON) -> JSON:
+        node = self.order_node(order)
+        line_nodes = {n["id"]: n for n in node["lineItems"](None, first=250)["nodes"]}
+        ship_nodes = {n["id"]: n for n in node["shippingLines"](None, first=250)["nodes"]}
+        transactions = [x for x in order["transactions"] if x["id"] in f["transactions"]]
+        total = sum((x["amount"] for x in transactions if x["status"] == "SUCCESS"), Decimal("0"))
+        return {
+            "__typename": "Refund",
+            "id": gid("Refund", f["id"]),
+            "legacyResourceId": str(f["id"]),
+            "createdAt": iso(f["createdAt"]),
+            "updatedAt": iso(f["updatedAt"]),
+            "note": f["note"],
+            "order": node,
+            "return": None,
+            "duties": [],
+            "totalRefundedSet": self.bag(total),
+            "totalRefunded": self.bag(total)["shopMoney"],
+            "refundLineItems": lambda info, **args: connection(
+                f["lines"],
+                lambda r: {
+                    "id": gid("RefundLineItem", r["id"]),
+                    "lineItem": line_nodes[gid("LineItem", r["lineItemId"])],
+                    "quantity": r["quantity"],
+                    "restockType": r["restockType"],
+                    "restocked": r["restockType"] != "NO_RESTOCK",
+                    "location": self.location_node(self.location_id),
+                    "price": money(r["price"]),
+                    "priceSet": self.bag(r["price"]),
+                    "subtotal": money(r["subtotal"]),
+                    "subtotalSet": self.bag(r["subtotal"]),
+                    "totalTax": money(r["tax"]),
+                    "totalTaxSet": self.bag(r["tax"]),
+                },
+                lambda r: r["id"],
+                **args,
+            ),
+            "refundShippingLines": lambda info, **args: connection(
+                f["shipping"],
+                lambda s: {
+                    "id": gid("RefundShippingLine", s["id"]),
+                    "shippingLine": ship_nodes.get(gid("ShippingLine", s["shippingLineId"])),
+                    "subtotalAmountSet": self.bag(s["amount"]),
+                    "taxAmountSet": self.bag(s["tax"]),
+                },
+                lambda s: s["id"],
+                **args,
+            ),
+            "transactions": lambda info, **args: connection(
+                transactions,
+                lambda x: node["transactions"](info, first=250)[order["transactions"].index(x)],
+                lambda x: x["id"],
+                **args,
+            ),
+            "orderAdjustments": lambda info, **args: connection([], dict, lambda a: 0, **args),
+        }
+
+    def refund_rest(self, order: JSON, f: JSON) -> JSON:
+        return {
+            "id": f["id"],
+            "admin_graphql_api_id": gid("Refund", f["id"]),
+            "order_id": order["id"],
+            "created_at": iso(f["createdAt"]),
+            "note": f["note"],
+            "refund_line_items": [
+                {
+                    "id": r["id"],
+                    "line_item_id": r["lineItemId"],
+                    "quantity": r["quantity"],
+                    "restock_type": r["restockType"].lower(),
+                    "subtotal": money(r["subtotal"]),
+                    "total_tax": money(r["tax"]),
+                }
+                for r in f["lines"]
+            ],
+            "transactions": [
+                {
+                    "id": x["id"],
+                    "order_id": order["id"],
+                    "kind": "refund",
+                    "amount": money(x["amount"]),
+                    "gateway": x["gateway"],
+                    "status": x["status"].lower(),
+                }
+                for x in order["transactions"]
+                if x["id"] in f["transactions"]
+            ],
+        }
+
     # ------------------------------------------------------------------ GraphQL objects
 
     def bag(self, amount: Decimal) -> JSON:
@@ -654,6 +1329,72 @@ class Shop:
             "verifiedEmail": True,
         }
 
+    def level_node(self, item: int, lid: int) -> JSON:
+        level = self.levels[(item, lid)]
+
+        def quantities(info: Any, names: list[str]) -> list[JSON]:
+            known = {
+                "available": level["available"],
+                "on_hand": level["available"],
+                "committed": 0,
+                "incoming": 0,
+                "reserved": 0,
+                "damaged": 0,
+                "quality_control": 0,
+                "safety_stock": 0,
+            }
+            out = []
+            for n in names:
+                if n not in known:
+                    raise GraphQLError(f"Invalid quantity name: {n}")
+                out.append(
+                    {
+                        "id": gid("InventoryQuantity", item) + f"?inventory_location_id={lid}&name={n}",
+                        "name": n,
+                        "quantity": known[n],
+                        "updatedAt": iso(level["at"]),
+                    }
+                )
+            return out
+
+        return {
+            "id": gid("InventoryLevel", lid) + f"?inventory_item_id={item}",
+            "location": self.location_node(lid),
+            "item": {"id": gid("InventoryItem", item), "legacyResourceId": str(item)},
+            "quantities": quantities,
+            "canDeactivate": True,
+            "createdAt": iso(level["at"]),
+            "updatedAt": iso(level["at"]),
+        }
+
+    def location_node(self, lid: int) -> JSON:
+        loc = self.locations[lid]
+        return {"id": gid("Location", lid), "legacyResourceId": str(lid), "name": loc["name"], "isActive": True}
+
+    def item_node(self, v: JSON) -> JSON:
+        item = v["inventoryItemId"]
+        held = sorted(lid for (i, lid) in self.levels if i == item)
+        return {
+            "id": gid("InventoryItem", item),
+            "legacyResourceId": str(item),
+            "sku": v["sku"],
+            "tracked": v["tracked"],
+            "trackedEditable": {"locked": False, "reason": None},
+            "requiresShipping": True,
+            "locationsCount": {"count": len(held), "precision": "EXACT"},
+            "inventoryLevels": lambda info, **args: connection(
+                held,
+                lambda lid: self.level_node(item, lid),
+                lambda lid: lid,
+                **{k: a for k, a in args.items() if k != "query"},
+            ),
+            "inventoryLevel": lambda info, locationId: (
+                self.level_node(item, parse_gid(locationId, "Location"))
+                if (item, parse_gid(locationId, "Location")) in self.levels
+                else None
+            ),
+        }
+
     def variant_node(self, v: JSON) -> JSON:
         product = self.products[v["productId"]]
         item = v["inventoryItemId"]
@@ -665,16 +1406,74 @@ class Shop:
             "title": v["title"],
             "displayName": f"{product['title']} - {v['title']}",
             "price": money(v["price"]),
+            "compareAtPrice": None if v["compareAtPrice"] is None else money(v["compareAtPrice"]),
+            "taxable": v["taxable"],
+            "inventoryPolicy": "DENY",
             "position": v["position"],
+            "createdAt": iso(v["updatedAt"]),
             "updatedAt": iso(v["updatedAt"]),
+            "selectedOptions": [{"name": n, "value": val} for n, val in v["options"]],
             "inventoryQuantity": sum(lv["available"] for (i, _), lv in self.levels.items() if i == item),
-            "product": {"id": gid("Product", product["id"]), "title": product["title"], "status": product["status"]},
-            "inventoryItem": {
-                "id": gid("InventoryItem", item),
-                "legacyResourceId": str(item),
-                "sku": v["sku"],
-                "tracked": True,
-            },
+            "product": lambda info: self.product_node(product),
+            "inventoryItem": self.item_node(v),
+        }
+
+    def product_node(self, p: JSON) -> JSON:
+        variants = sorted((v for v in self.variants.values() if v["productId"] == p["id"]), key=lambda v: v["position"])
+        return {
+            "__typename": "Product",
+            "id": gid("Product", p["id"]),
+            "legacyResourceId": str(p["id"]),
+            "title": p["title"],
+            "handle": p["handle"],
+            "descriptionHtml": p.get("descriptionHtml") or "",
+            "status": p["status"],
+            "createdAt": iso(p["createdAt"]),
+            "updatedAt": iso(p["updatedAt"]),
+            "hasOnlyDefaultVariant": [o["name"] for o in p["options"]] == ["Title"]
+            and len(variants) == 1
+            and variants[0]["title"] == "Default Title",
+            "totalInventory": sum(
+                lv["available"] for v in variants for (i, _), lv in self.levels.items() if i == v["inventoryItemId"]
+            ),
+            "options": lambda info, first=None: [
+                {
+                    "id": gid("ProductOption", o["id"]),
+                    "name": o["name"],
+                    "position": n,
+                    "values": list(o["values"]),
+                    "optionValues": [
+                        {
+                            "id": gid("ProductOptionValue", o["id"] * 1000 + k),
+                            "name": val,
+                            "hasVariants": any((o["name"], val) in v["options"] for v in variants),
+                        }
+                        for k, val in enumerate(o["values"])
+                    ],
+                }
+                for n, o in enumerate(p["options"][:first], start=1)
+            ],
+            "variants": lambda info, **args: connection(variants, self.variant_node, lambda v: v["position"], **args),
+            "variantsCount": {"count": len(variants), "precision": "EXACT"},
+        }
+
+    def adjustment_node(self, group: JSON) -> JSON:
+        return {
+            "id": gid("InventoryAdjustmentGroup", group["id"]),
+            "createdAt": iso(group["createdAt"]),
+            "reason": group["reason"],
+            "referenceDocumentUri": group["referenceDocumentUri"],
+            "changes": lambda info, inventoryItemIds=None, locationIds=None, quantityNames=None: [
+                {
+                    "name": group["name"],
+                    "delta": c["delta"],
+                    "quantityAfterChange": c["after"],
+                    "item": {"id": gid("InventoryItem", c["item"])},
+                    "location": self.location_node(c["location"]),
+                    "ledgerDocumentUri": None,
+                }
+                for c in group["changes"]
+            ],
         }
 
     def order_node(self, o: JSON) -> JSON:
@@ -866,7 +1665,7 @@ class Shop:
                 o["fulfillmentOrders"], fo_node, lambda fo: fo["id"], **args
             ),
             "fulfillments": lambda info, first=None: [fulfillment_node(f) for f in o["fulfillments"][:first]],
-            "refunds": lambda info, first=None: [],
+            "refunds": lambda info, first=None: [self.refund_node(o, f) for f in (o.get("refunds") or [])[:first]],
             "metafield": lambda info, key, namespace=None: self.metafield_node(o, namespace or "", key),
             "requiresShipping": any(ln["requiresShipping"] for ln in o["lineItems"]),
         }
@@ -1039,6 +1838,27 @@ class Shop:
             "updated_at": iso(f["updatedAt"]),
             "tracking_numbers": [x["number"] for x in f["tracking"]],
         }
+
+
+def _recorded_subtotal(row: JSON) -> Decimal:
+    """What a recorded refund line gave back before tax: its ``subtotal_set``, or (the legacy shape,
+    without it) the line's price times the quantity less its share of the line's discount."""
+    if row.get("subtotal_set"):
+        return Decimal(str(row["subtotal_set"]["shop_money"]["amount"]))
+    item = row["line_item"]
+    share = Decimal(int(row["quantity"])) / Decimal(int(item["quantity"]))
+    gross = Decimal(str(item["price"])) * int(item["quantity"])
+    return ((gross - Decimal(str(item.get("total_discount") or 0))) * share).quantize(CENT, ROUND_HALF_UP)
+
+
+def _recorded_tax(row: JSON) -> Decimal:
+    """A recorded refund line's tax: ``total_tax_set``, or (legacy) its share of the line's tax lines."""
+    if row.get("total_tax_set"):
+        return Decimal(str(row["total_tax_set"]["shop_money"]["amount"]))
+    item = row["line_item"]
+    share = Decimal(int(row["quantity"])) / Decimal(int(item["quantity"]))
+    tax = sum((Decimal(str(t["price"])) for t in item.get("tax_lines") or []), Decimal("0"))
+    return (tax * share).quantize(CENT, ROUND_HALF_UP)
 
 
 def _rest_bag(bag: JSON) -> JSON:

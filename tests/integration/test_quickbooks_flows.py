@@ -222,12 +222,11 @@ def test_webhooks_in_both_formats_are_verified_and_read() -> None:
          "time": "2026-11-28T10:00:00Z", "intuitentityid": "130", "intuitaccountid": "310687"},
     ]  # fmt: skip
     cloud = json.dumps(events).encode()
-    [notice] = webhooks.receive("v3rifier", cloud, {"intuit-signature": webhooks.sign("v3rifier", cloud)})
-    assert (notice["entity"], notice["id"], notice["event_id"]) == (
-        "customer",
-        "58",
-        "e1",
-    )  # the invoice: no flow reads it
+    notices = webhooks.receive("v3rifier", cloud, {"intuit-signature": webhooks.sign("v3rifier", cloud)})
+    assert [(n["entity"], n["id"], n["event_id"]) for n in notices] == [
+        ("customer", "58", "e1"),
+        ("invoice", "130", "e2"),  # the invoices flow reads it (invoices paid in QuickBooks)
+    ]
     change = {"id": "58", "operation": "Update", "name": "Customer", "lastUpdated": "2025-09-08T20:52:31.657Z"}
     legacy = json.dumps(
         {"eventNotifications": [{"realmId": "310687", "dataChangeEvent": {"entities": [change]}}]}

@@ -22,19 +22,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from erpsync.errors import PermanentError
-from erpsync.flows.attributes import AttributeRules
+from erpsync.flows.attributes import AttributeRules, option_labels
 from erpsync.flows.base import SyncResult
 from erpsync.flows.batched import digest
 from erpsync.flows.categories import CategoryRules
 from erpsync.flows.sync import FlowContext, RecordSync
 from erpsync.model import ChangeNotice
-from erpsync.model.catalog import Product, ProductDraft
+from erpsync.model.catalog import Attribute, Product, ProductDraft
 from erpsync.state.bindings import Binding
 from erpsync.systems.plugin import SOURCE, TARGET
 
 BULK_MIN = 20
 """A load's page with at least this many product writes sends them in one bulk request."""
 OVERWRITTEN = " (the ERP owns the catalog: what the store changed of it is overwritten)"
+
+
+def draft_hash(draft: ProductDraft) -> str:
+    """The hash of what a write sends (``variants`` only where the store takes them inline, so a
+    store that does not keeps the hashes it had)."""
+    return digest(draft.model_dump(mode="json", exclude={"variants"} if not draft.variants else None))
 
 
 class BadItem(PermanentError):
@@ -141,8 +147,9 @@ class ProductRules(RecordSync):
         resolved = Resolved()
         for item in [record, *children]:
             resolved.values[item.source_id] = self._values(item, resolved)
-        for cid in record.categories:
-            resolved.categories.append(self._category(cid, record.source_id))
+        if (("category", TARGET)) in self.ctx.extra:  # a store without categories (Shopify) has none to link
+            for cid in record.categories:
+                resolved.categories.append(self._category(cid, record.source_id))
         return children, resolved
 
     def _attribute(self, attribute_id: str) -> Binding:
@@ -176,6 +183,8 @@ class ProductRules(RecordSync):
         return binding
 
     def _values(self, item: Product, resolved: Resolved) -> dict[str, str]:
+        if ("attribute", TARGET) not in self.ctx.extra:
+            return self._labels(item, resolved)
         out: dict[str, str] = {}
         for attribute_id, raw in sorted(item.attributes.items()):
             binding = self._attribute(attribute_id)
@@ -204,6 +213,38 @@ class ProductRules(RecordSync):
                 )
             out[code] = ",".join(str(options[v]) for v in wanted)
         return out
+
+    def _labels(self, item: Product, resolved: Resolved) -> dict[str, str]:
+        """An item's values for a store without shop-wide attributes (Shopify names options on the
+        product): the ERP attribute's label -> the value's label, read from the ERP's definition."""
+        out: dict[str, str] = {}
+        for attribute_id, raw in sorted(item.attributes.items()):
+            definition = self._definition(attribute_id)
+            name = definition.label.strip() or attribute_id
+            resolved.codes[attribute_id] = resolved.attribute_ids[attribute_id] = name
+            if definition.input not in ("select", "multiselect"):
+                out[name] = raw
+                continue
+            labels = option_labels(definition)
+            wanted = [v.strip() for v in raw.split(",") if v.strip()] if definition.input == "multiselect" else [raw]
+            missing = [v for v in wanted if v not in labels]
+            if missing:
+                raise OptionMissing(
+                    f"{self.source} item {item.source_id}: attribute {attribute_id} value "
+                    f"{', '.join(repr(v) for v in missing)} is not one of the attribute's values"
+                )
+            out[name] = ", ".join(labels[v] for v in wanted)
+        return out
+
+    def _definition(self, attribute_id: str) -> Attribute:
+        memo: dict[tuple[str, str], Any] | None = getattr(self._local, "memo", None)
+        if memo is not None and ("definition", attribute_id) in memo:
+            found: Attribute = memo[("definition", attribute_id)]
+            return found
+        definition: Attribute = self.ctx.extra[("attribute", SOURCE)].get(attribute_id)
+        if memo is not None:
+            memo[("definition", attribute_id)] = definition
+        return definition
 
     # -- drafts ------------------------------------------------------------------------------------
 
@@ -331,7 +372,7 @@ class ProductRules(RecordSync):
         binds: list[Binding] = []
         for i, item, draft, binding in writes:
             is_bound = binding is not None and bool(binding.other_id) and binding.status == "synced"
-            h = digest(draft.model_dump(mode="json"))
+            h = draft_hash(draft)
             if is_bound and binding is not None and (binding.data or {}).get("draft") == h:
                 binds.append(self._bound(item, str(binding.other_id), h, draft.kind))
                 why = f"{self.target} product {item.source_id} already as the ERP has it"
@@ -371,9 +412,10 @@ class ProductRules(RecordSync):
         written: dict[str, str] = dict(data.get("children") or {})
         notes: list[str] = []
         child_ids: list[str] = []
-        for child in children:
+        inline = bool(getattr(self.ctx.target_port, "variants_inline", False))
+        for child in [] if inline else children:
             d = self.draft(child, resolved, kind=self.kind_of(child), visible=False)
-            h = digest(d.model_dump(mode="json"))
+            h = draft_hash(d)
             if written.get(child.source_id, "").startswith(h + ":"):
                 child_ids.append(written[child.source_id].split(":", 1)[1])
                 continue
@@ -385,10 +427,14 @@ class ProductRules(RecordSync):
         draft = self.draft(record, resolved, kind=kind, visible=True, children=child_ids)
         if kind == "configurable":
             draft = draft.model_copy(update=self._options(record, children, resolved))
+            if inline:  # the store's variants live in the product: written with it, in one request
+                variants = [self.draft(c, resolved, kind=self.kind_of(c), visible=False) for c in children]
+                draft = draft.model_copy(update={"variants": variants})
+                written = {}
         if kind == "bundle":
             draft = draft.model_copy(update={"components": record.components})
         bound = binding is not None and bool(binding.other_id) and binding.status == "synced"
-        h = digest(draft.model_dump(mode="json"))
+        h = draft_hash(draft)
         if bound and data.get("draft") == h and binding is not None:
             store_id = str(binding.other_id)
         else:

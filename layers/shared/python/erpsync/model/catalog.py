@@ -176,3 +176,6 @@ class ProductDraft(Model):
     stock_managed: bool = True
     """False: the ERP keeps no stock of it (a non-stock item: a service, a fee): the store sells it
     without counting (a product the store counts starts at 0, out of stock, and sells nothing)."""
+    variants: list[ProductDraft] = Field(default_factory=list)
+    """A configurable's children as drafts, for a store whose variants live inside their product
+    (Shopify: the target port says ``variants_inline``); empty otherwise."""

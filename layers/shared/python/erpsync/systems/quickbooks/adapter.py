@@ -1,26 +1,42 @@
 """QuickBooks Online behind erpsync's ports: customers both ways, store orders as sales receipts or
-invoices, their payments applied to the invoices, cancels as voids. ``QuickBooksSystem`` hands each
-out by entity and direction."""
+invoices, their payments applied to the invoices, cancels as voids, and invoices the bookkeeper got
+paid back to the store. ``QuickBooksSystem`` hands each out by entity and direction.
+
+Lookups that need several queries (a document by number of either kind, items by SKU and by name,
+an order's documents and payments) go in one ``/batch`` request: each query's Fault is reported
+against what it looked for, and the others' answers are read."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from erpsync.errors import NotFoundError, ValidationFailed
-from erpsync.model import ChangeNotice, Customer, ErpOrderRef, ErpPayment, PaymentDraft, SalesOrderDraft, cents
+from erpsync.errors import AuthError, NotFoundError, RateLimitedError, RetryableError, ValidationFailed
+from erpsync.model import (
+    ChangeNotice,
+    Customer,
+    ErpOrderRef,
+    ErpPayment,
+    Invoice,
+    PaymentDraft,
+    SalesOrderDraft,
+    cents,
+)
 from erpsync.systems.ports import Page
 from erpsync.systems.quickbooks.client import Fault, QuickBooksClient, quoted, request_id
 from erpsync.systems.quickbooks.mapping import (
     customer_from_qbo,
     customer_to_qbo,
+    deleted_invoice,
     display_name,
     document_total,
+    invoice_from_qbo,
     money,
     order_document,
+    payment_note,
 )
 from erpsync.systems.quickbooks.settings import QuickBooksSettings
 
@@ -29,6 +45,48 @@ log = logging.getLogger("erpsync.quickbooks")
 KINDS = ("SalesReceipt", "Invoice")
 ENDPOINT = {"SalesReceipt": "/salesreceipt", "Invoice": "/invoice", "Payment": "/payment", "Customer": "/customer"}
 DUPLICATE_NAME = "6240"
+CDC_DAYS = 30
+"""How far back change data capture reaches; an older cursor is read with a query instead."""
+CDC_MAX = 1000
+"""Objects one CDC answer holds at most: an answer that reaches it may miss some, read with a query."""
+
+
+def lookup(client: QuickBooksClient, queries: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[str, Exception]]:
+    """Run ``queries`` (what each looks for -> query text) in one batch: what -> its ``QueryResponse``
+    (``{}`` when nothing matched), and what -> the error of its Fault."""
+    bids = {f"bid{i + 1}": what for i, what in enumerate(queries)}
+    answers = client.batch([{"bId": bid, "Query": queries[what]} for bid, what in bids.items()])
+    found: dict[str, dict[str, Any]] = {}
+    failed: dict[str, Exception] = {}
+    for bid, what in bids.items():
+        got = answers[bid]
+        if isinstance(got, Exception):
+            failed[what] = got
+        else:
+            qr = got.get("QueryResponse")
+            found[what] = qr if isinstance(qr, dict) else {}
+    return found, failed
+
+
+def lookup_error(failed: dict[str, Exception], connection: str) -> Exception:
+    """One error for the lookups that failed, naming each with its own Fault: an auth or throttle
+    error as it is (the connection's problem, not the record's), else retryable if any is."""
+    for kind in (AuthError, RateLimitedError):
+        first = next((e for e in failed.values() if isinstance(e, kind)), None)
+        if first is not None:
+            return first
+    text = "; ".join(f"{what}: {exc}" for what, exc in failed.items())
+    if any(isinstance(e, RetryableError) for e in failed.values()):
+        return RetryableError(f"{connection} could not look up {text}", system=connection)
+    return ValidationFailed(f"{connection} could not look up {text}", system=connection)
+
+
+def must(client: QuickBooksClient, connection: str, queries: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """``lookup``, raising ``lookup_error`` when any query failed."""
+    found, failed = lookup(client, queries)
+    if failed:
+        raise lookup_error(failed, connection)
+    return found
 
 
 def _time(value: datetime) -> str:
@@ -124,12 +182,20 @@ class QuickBooksOrders:
 
     def __init__(self, client: QuickBooksClient, connection: str, settings: Callable[[], QuickBooksSettings]) -> None:
         self.client, self.connection, self.settings = client, connection, settings
-        self._items: dict[str, str] = {}
+        self.item_ids: dict[str, str] = {}
+        """SKU (or item name) -> item id, as found: items are looked up once per warm worker."""
+
+    def document_queries(self, number: str) -> dict[str, str]:
+        return {f"{kind} {number}": f"select * from {kind} where DocNumber = {quoted(number)}" for kind in KINDS}
 
     def document(self, number: str) -> tuple[str, dict[str, Any]] | None:
-        """``(kind, record)`` of the sales receipt or invoice with DocNumber ``number``, if any."""
+        """``(kind, record)`` of the sales receipt or invoice with DocNumber ``number``, if any (one batch)."""
+        return self.pick(must(self.client, self.connection, self.document_queries(number)), number)
+
+    @staticmethod
+    def pick(found: dict[str, dict[str, Any]], number: str) -> tuple[str, dict[str, Any]] | None:
         for kind in KINDS:
-            rows = self.client.query(f"select * from {kind} where DocNumber = {quoted(number)}").get(kind) or []
+            rows = found.get(f"{kind} {number}", {}).get(kind) or []
             if rows:
                 return kind, rows[0]
         return None
@@ -145,18 +211,21 @@ class QuickBooksOrders:
         return "SalesReceipt" if documents == "sales_receipt" else "Invoice"
 
     def items(self, skus: list[str]) -> dict[str, str]:
-        """SKU -> item id, by ``Sku`` then by ``Name`` (one query each for those not known yet)."""
-        wanted = [s for s in dict.fromkeys(skus) if s not in self._items]
-        for field in ("Sku", "Name"):
-            left = [s for s in wanted if s not in self._items]
-            if not left:
-                break
-            listed = ", ".join(quoted(s) for s in left)
-            for row in self.client.query(f"select * from Item where {field} in ({listed})").get("Item") or []:
-                key = str(row.get(field) or "")
-                if key in left and row.get("Active", True):
-                    self._items[key] = str(row["Id"])
-        return {s: self._items[s] for s in skus if s in self._items}
+        """SKU -> item id, by ``Sku`` first, else by ``Name``: both queries in one batch, for the SKUs
+        not known yet."""
+        wanted = [s for s in dict.fromkeys(skus) if s not in self.item_ids]
+        if wanted:
+            listed = ", ".join(quoted(s) for s in wanted)
+            queries = {
+                f"items by {field}": f"select * from Item where {field} in ({listed})" for field in ("Sku", "Name")
+            }
+            found = must(self.client, self.connection, queries)
+            for field in ("Name", "Sku"):  # a match by Sku wins over one by name
+                for row in found[f"items by {field}"].get("Item") or []:
+                    key = str(row.get(field) or "")
+                    if key in wanted and row.get("Active", True):
+                        self.item_ids[key] = str(row["Id"])
+        return {s: self.item_ids[s] for s in skus if s in self.item_ids}
 
     def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
         cfg = self.settings()
@@ -210,7 +279,16 @@ class QuickBooksPayments:
         self.client, self.connection = orders.client, orders.connection
 
     def of_order(self, store_order: str, customer_id: str) -> list[ErpPayment]:
-        found = self.orders.document(store_order)
+        payments = f"payments of customer {customer_id}"
+        looked = must(
+            self.client,
+            self.connection,
+            {
+                **self.orders.document_queries(store_order),
+                payments: f"select * from Payment where CustomerRef = {quoted(customer_id)}",
+            },
+        )
+        found = self.orders.pick(looked, store_order)
         if found is None:
             return []
         kind, doc = found
@@ -226,9 +304,7 @@ class QuickBooksPayments:
                 )
             ]
         out = []
-        for p in (
-            self.client.query(f"select * from Payment where CustomerRef = {quoted(customer_id)}").get("Payment") or []
-        ):
+        for p in looked[payments].get("Payment") or []:
             links = [
                 ln
                 for ln in p.get("Line") or []
@@ -266,7 +342,7 @@ class QuickBooksPayments:
                 {"Amount": money(draft.amount), "LinkedTxn": [{"TxnId": str(invoice["Id"]), "TxnType": "Invoice"}]}
             ],
             "PaymentRefNum": draft.reference[:21] or None,
-            "PrivateNote": draft.description[:4000] or None,
+            "PrivateNote": payment_note(draft.description),
             "CurrencyRef": {"value": draft.currency},
         }
         account = draft.cash_account or self.orders.settings().deposit_account
@@ -321,6 +397,126 @@ class QuickBooksVoids:
         return "Voided"
 
 
+class QuickBooksInvoices:
+    """Invoices of store orders that QuickBooks got paid (the bookkeeper received a payment against
+    one, or marked it paid): the source of the invoices flow, read by change data capture."""
+
+    def __init__(self, orders: QuickBooksOrders) -> None:
+        self.orders = orders
+        self.client, self.connection = orders.client, orders.connection
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """The invoices and payments changed after ``since`` (a payment rings the invoices it pays),
+        by change data capture; a cursor older than CDC's 30 days, or an answer that reached its
+        1,000 objects, is read by a query of the invoices instead."""
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        if datetime.now(UTC) - since < timedelta(days=CDC_DAYS, hours=-1):
+            page = self._cdc(since)
+            if page is not None:
+                yield page
+                return
+        yield from self._query(since)
+
+    def _cdc(self, since: datetime) -> Page | None:
+        answer = self.client.cdc(["Invoice", "Payment"], _time(since))
+        blocks = answer.get("CDCResponse")
+        if not isinstance(blocks, list):
+            raise RetryableError(
+                f"{self.connection} answered change data capture without a CDCResponse list", system=self.connection
+            )
+        newest: dict[str, str] = {}
+        count = 0
+
+        def saw(id: Any, stamp: Any) -> None:
+            if id in (None, ""):
+                return
+            key, when = str(id), str(stamp or "")
+            newest[key] = max(newest.get(key, ""), when)
+
+        for block in blocks:
+            for response in (block or {}).get("QueryResponse") or []:
+                for record in (response or {}).get("Invoice") or []:
+                    count += 1
+                    saw(record.get("Id"), (record.get("MetaData") or {}).get("LastUpdatedTime"))
+                for record in (response or {}).get("Payment") or []:
+                    count += 1
+                    stamp = (record.get("MetaData") or {}).get("LastUpdatedTime")
+                    for line in record.get("Line") or []:
+                        for link in line.get("LinkedTxn") or []:
+                            if link.get("TxnType") == "Invoice":
+                                saw(link.get("TxnId"), stamp)
+        if count >= CDC_MAX:
+            log.info("change data capture reached %s objects: reading invoices by query", CDC_MAX)
+            return None
+        notices = [
+            ChangeNotice(source=self.connection, entity="invoice", id=id, version=stamp or None)
+            for id, stamp in sorted(newest.items(), key=lambda kv: kv[1])
+        ]
+        stamps = [t for t in (_parse(n.version) for n in notices) if t is not None]
+        return Page(notices, _parse(answer.get("time")) or max(stamps, default=None))
+
+    def _query(self, since: datetime) -> Iterator[Page]:
+        size = self.orders.settings().page_size
+        where = f"MetaData.LastUpdatedTime > {quoted(_time(since))}"
+        start, newest = 1, None
+        while True:
+            order = f"orderby MetaData.LastUpdatedTime startposition {start} maxresults {size}"
+            rows = self.client.query(f"select * from Invoice where {where} {order}").get("Invoice") or []
+            notices = [
+                ChangeNotice(
+                    source=self.connection,
+                    entity="invoice",
+                    id=str(r["Id"]),
+                    version=str((r.get("MetaData") or {}).get("LastUpdatedTime") or "") or None,
+                )
+                for r in rows
+            ]
+            stamps = [t for t in (_parse(n.version) for n in notices) if t is not None]
+            newest = max([*stamps, newest] if newest else stamps) if stamps else newest
+            last = len(rows) < size
+            yield Page(notices, newest if last else None)
+            if last:
+                return
+            start += size
+
+    def get(self, id: str) -> Invoice:
+        """Invoice ``id`` with the payments its ``LinkedTxn`` name (one batch, with the shipping item
+        when it is not known yet); one QuickBooks no longer has is ``deleted in QuickBooks``."""
+        try:
+            record = self.client.get(f"/invoice/{id}").get("Invoice")
+        except NotFoundError:
+            return deleted_invoice(id)
+        if not isinstance(record, dict):
+            raise ValidationFailed(f"{self.connection} answered invoice {id} without it", system=self.connection)
+        paid_by = [
+            str(t.get("TxnId"))
+            for t in record.get("LinkedTxn") or []
+            if t.get("TxnType") == "Payment" and t.get("TxnId")
+        ]
+        shipping = self.orders.settings().shipping_item
+        payments: list[dict[str, Any]] = []
+        if paid_by or shipping not in self.orders.item_ids:
+            queries = {f"item {shipping}": f"select * from Item where Name = {quoted(shipping)}"}
+            if paid_by:
+                listed = ", ".join(quoted(p) for p in paid_by)
+                queries[f"payments of invoice {id}"] = f"select * from Payment where Id in ({listed})"
+            found = must(self.client, self.connection, queries)
+            for row in found[f"item {shipping}"].get("Item") or []:
+                self.orders.item_ids.setdefault(shipping, str(row["Id"]))
+            payments = list(found.get(f"payments of invoice {id}", {}).get("Payment") or [])
+        return invoice_from_qbo(record, payments, self.orders.item_ids.get(shipping))
+
+
+def _parse(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 class QuickBooksSystem:
     """A QuickBooks Online company: its ports by entity and direction."""
 
@@ -337,6 +533,7 @@ class QuickBooksSystem:
             ("order", "target"): orders,
             ("payment", "target"): QuickBooksPayments(orders),
             ("cancellation", "target"): QuickBooksVoids(orders),
+            ("invoice", "source"): QuickBooksInvoices(orders),
         }
 
     def port(self, entity: str, direction: str) -> Any:

@@ -35,6 +35,8 @@ THROTTLE_WAIT_S = 60.0
 PER_SECOND = 10
 """Intuit's ceiling per realm and app: each client keeps its own requests under it (the shared
 gate keeps every worker's under the 500 a minute)."""
+BATCH_MAX = 30
+"""Intuit's ceiling of items in one batch request."""
 WINDOW_S = 1.1
 """The second the client counts its requests in, with a margin for the time a request takes to arrive."""
 
@@ -101,6 +103,38 @@ class QuickBooksClient:
         found = self.get("/query", {"query": text}).get("QueryResponse")
         return found if isinstance(found, dict) else {}
 
+    def cdc(self, entities: list[str], since: str) -> dict[str, Any]:
+        """Change data capture: the whole answer of ``GET /cdc`` for ``entities`` changed after ``since``."""
+        return self.get("/cdc", {"entities": ",".join(entities), "changedSince": since})
+
+    def batch(self, items: list[dict[str, Any]]) -> dict[str, dict[str, Any] | Exception]:
+        """Send ``items`` (each with its ``bId``) in ``POST /batch`` requests of at most ``BATCH_MAX``;
+        bId -> what QuickBooks answered for it (without the bId), or the typed error of its Fault
+        (Intuit answers a batch with HTTP 200 and a Fault per item that failed; the others are done).
+        Answers are matched by bId, not by position: Intuit does not promise the order."""
+        out: dict[str, dict[str, Any] | Exception] = {}
+        for start in range(0, len(items), BATCH_MAX):
+            chunk = items[start : start + BATCH_MAX]
+            answer = self.post("/batch", {"BatchItemRequest": chunk})
+            rows = answer.get("BatchItemResponse")
+            if not isinstance(rows, list):
+                raise RetryableError(f"{self.name} answered a batch without BatchItemResponse", system=self.name)
+            by_bid = {str(r.get("bId")): r for r in rows if isinstance(r, dict)}
+            for item in chunk:
+                bid = str(item["bId"])
+                row = by_bid.get(bid)
+                fault = canonical_fault(row).get("Fault") if row is not None else None
+                if row is None:
+                    out[bid] = RetryableError(f"{self.name} answered nothing for batch item {bid}", system=self.name)
+                elif isinstance(fault, dict):
+                    errors = fault.get("Error") or [{}]
+                    code = str((errors[0] if isinstance(errors[0], dict) else {}).get("code") or "")
+                    text = _fault_text({"Fault": fault}) or "Fault"
+                    out[bid] = fault_error(code, 200, text, f"batch item {bid}", self.name)
+                else:
+                    out[bid] = {k: v for k, v in row.items() if k != "bId"}
+        return out
+
     # ----------------------------------------------------------------- plumbing
 
     def _pace(self) -> None:
@@ -165,25 +199,42 @@ class QuickBooksClient:
             raise RetryableError(
                 f"{self.name} answered {status} to {what} with a body that is not JSON", system=self.name
             )
+        body = canonical_fault(body)
         fault = body.get("Fault")
         if status >= 400 or fault:
             errors = (fault or {}).get("Error") or [{}]
             code = str(errors[0].get("code") or status)
-            text = _fault_text(body) or f"HTTP {status}"
-            if code == "5010":
-                raise RetryableError(f"{self.name} {what}: {text}", system=self.name, error_type="stale")
-            if code == "610":
-                raise NotFoundError(f"{self.name} {what}: {text}", system=self.name)
-            if code in ("3200", "3100"):
-                raise AuthError(f"{self.name} {what}: {text}", system=self.name)
-            if code == "3001":
-                raise RateLimitedError(f"{self.name} {what}: {text}", system=self.name, retry_after=THROTTLE_WAIT_S)
-            if status == 404:
-                raise PermanentError(
-                    f"{self.name}: nothing at {what} (404): check base_url and realm_id", system=self.name
-                )
-            raise Fault(f"{self.name} refused {what}: {text}", code, self.name)
+            raise fault_error(code, status, _fault_text(body) or f"HTTP {status}", what, self.name)
         return body
+
+
+def fault_error(code: str, status: int, text: str, what: str, name: str = SYSTEM) -> Exception:
+    """The typed error of a Fault with Intuit error ``code`` (answered with HTTP ``status``)."""
+    if code == "5010":
+        return RetryableError(f"{name} {what}: {text}", system=name, error_type="stale")
+    if code == "610":
+        return NotFoundError(f"{name} {what}: {text}", system=name)
+    if code in ("3200", "3100"):
+        return AuthError(f"{name} {what}: {text}", system=name)
+    if code == "3001":
+        return RateLimitedError(f"{name} {what}: {text}", system=name, retry_after=THROTTLE_WAIT_S)
+    if status == 404:
+        return PermanentError(f"{name}: nothing at {what} (404): check base_url and realm_id", system=name)
+    return Fault(f"{name} refused {what}: {text}", code, name)
+
+
+def canonical_fault(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with Intuit's occasional lower-case Fault (``{"fault": {"error": [{"message",
+    "detail", "code"}], "type"}}``, recorded for a 6240) in the documented spelling."""
+    low = body.get("fault")
+    if "Fault" in body or not isinstance(low, dict):
+        return body
+    errors = [
+        {"Message": e.get("message"), "Detail": e.get("detail"), "code": e.get("code"), "element": e.get("element")}
+        for e in low.get("error") or []
+        if isinstance(e, dict)
+    ]
+    return {**body, "Fault": {"Error": errors, "type": low.get("type")}}
 
 
 def _fault_text(body: Any) -> str:

@@ -9,17 +9,22 @@ honours an explicit total), so the document's total is the store's to the cent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
 
 from erpsync.errors import UnknownItemError, ValidationFailed
-from erpsync.model import Address, Customer, SalesOrderDraft, cents
+from erpsync.model import Address, Customer, DocumentLine, Invoice, SalesOrderDraft, cents
 
 SYSTEM = "quickbooks"
 DOC_NUMBER_MAX = 21
+PAYMENT_MARK = "[erpsync]"
+"""Ends the ``PrivateNote`` of every payment erpsync makes from what the store captured: an invoice
+paid by these alone was paid in the store, and is not brought back to it."""
+DELETED = "deleted in QuickBooks"
 
 
 def money(value: Decimal) -> float:
@@ -185,3 +190,94 @@ def order_document(
 
 def document_total(doc: Mapping[str, Any]) -> Decimal:
     return cents(Decimal(str(doc.get("TotalAmt") or 0)))
+
+
+def payment_note(description: str) -> str:
+    """The ``PrivateNote`` of a payment erpsync makes from the store's capture (marked as such)."""
+    return f"{description[: 4000 - len(PAYMENT_MARK) - 1]} {PAYMENT_MARK}".strip()
+
+
+def from_store(payment: Mapping[str, Any]) -> bool:
+    """True when erpsync made this payment from what the store captured."""
+    return str(payment.get("PrivateNote") or "").endswith(PAYMENT_MARK)
+
+
+def voided(record: Mapping[str, Any]) -> bool:
+    """A voided document or payment: QuickBooks zeroes it and notes ``Voided``."""
+    return "Voided" in str(record.get("PrivateNote") or "") and document_total(record) == 0
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    try:
+        return Decimal(str(value if value is not None else 0))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationFailed(f"quickbooks {what} is not a number: {value!r}", system=SYSTEM) from exc
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def deleted_invoice(id: str) -> Invoice:
+    """An invoice QuickBooks no longer has (a CDC ``"status": "Deleted"`` entry, or fault 610)."""
+    return Invoice(source_id=id, status=DELETED, released=False, lines=[])
+
+
+def invoice_from_qbo(
+    record: Mapping[str, Any], payments: Sequence[Mapping[str, Any]], shipping_item: str | None
+) -> Invoice:
+    """A QuickBooks invoice as the canonical one: released (ready for the store) once it is paid in
+    full by at least one payment erpsync did not make from the store's own capture (a payment the
+    bookkeeper received, or the invoice marked paid). ``payments`` are those its ``LinkedTxn`` name;
+    its lines are its sales item lines but the one on ``shipping_item`` (the freight)."""
+    if not isinstance(record, Mapping) or not record.get("Id"):
+        raise ValidationFailed("quickbooks invoice: not an invoice record (no Id)", system=SYSTEM)
+    id = str(record["Id"])
+    total = document_total(record)
+    balance = cents(_decimal(record.get("Balance"), f"invoice {id} Balance"))
+    paying = [p for p in payments if not voided(p)]
+    released = False
+    if voided(record):
+        status = "voided in QuickBooks"
+    elif total <= 0:
+        status = "of no amount"
+    elif balance > 0:
+        status = f"not paid in full (balance {balance} of {total})"
+    elif paying and all(from_store(p) for p in paying):
+        status = "paid by the store's own payments: nothing to bring back"
+    else:
+        status, released = "paid", True
+    number = str(record.get("DocNumber") or id)
+    lines = []
+    for ln in record.get("Line") or []:
+        if not isinstance(ln, Mapping) or ln.get("DetailType") != "SalesItemLineDetail":
+            continue
+        detail = ln.get("SalesItemLineDetail") or {}
+        item = detail.get("ItemRef") or {}
+        if shipping_item is not None and str(item.get("value")) == shipping_item:
+            continue
+        lines.append(
+            DocumentLine(
+                order_number=number,
+                order_type="Invoice",
+                line_nbr=str(ln.get("Id")) if ln.get("Id") is not None else None,
+                sku=str(item.get("name") or ""),
+                qty=_decimal(detail.get("Qty"), f"invoice {id} line {ln.get('Id')} Qty"),
+            )
+        )
+    return Invoice(
+        source_id=id,
+        doc_type="Invoice",
+        status=status,
+        released=released,
+        date=_when(record.get("TxnDate")),
+        amount=total,
+        currency=str((record.get("CurrencyRef") or {}).get("value") or ""),
+        lines=lines,
+        updated_at=_when((record.get("MetaData") or {}).get("LastUpdatedTime")),
+    )

@@ -59,6 +59,7 @@ PLUGIN = Plugin(
         "order": frozenset({TARGET}),
         "payment": frozenset({TARGET}),
         "cancellation": frozenset({TARGET}),
+        "invoice": frozenset({SOURCE}),
     },
     settings_model=QuickBooksSettings,
     secret_model=QuickBooksSecret,

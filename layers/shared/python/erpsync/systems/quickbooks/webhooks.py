@@ -20,8 +20,11 @@ from typing import Any
 from erpsync.systems.plugin import BadWebhook
 
 SIGNATURE_HEADER = "intuit-signature"
-ENTITIES = {"customer": "customer"}
-"""QuickBooks entity (lower case) -> the entity whose flows it rings."""
+ENTITIES = {"customer": "customer", "invoice": "invoice"}
+"""QuickBooks entity (lower case) -> the entity whose flows it rings. A payment's events are not
+read (an event names the payment, not the invoices it pays): applying a payment updates each
+invoice's ``Balance``, whose own event rings the invoices flow (the sim sends it; UNVERIFIED that
+QuickBooks does), and that flow's change data capture poll reads payments as well."""
 
 
 def sign(verifier: str, body: bytes) -> str:

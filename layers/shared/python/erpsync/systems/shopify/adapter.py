@@ -1,5 +1,6 @@
-"""Shopify's Admin GraphQL API behind erpsync's ports: orders, their payments and cancellations
-(sources), fulfilments from ERP shipments and cancellations (targets), customers both ways.
+"""Shopify's Admin GraphQL API behind erpsync's ports: orders, their payments, refunds and
+cancellations (sources), fulfilments from ERP shipments and cancellations (targets), customers both ways, and
+the ERP's catalog (products, prices, stock: ``catalog.py``).
 ``ShopifySystem`` hands each out by entity and direction."""
 
 from __future__ import annotations
@@ -7,27 +8,33 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
-from erpsync.model import ChangeNotice, Customer, Order, Shipment
+from erpsync.model import ChangeNotice, CreditMemo, Customer, Order, Shipment
 from erpsync.systems.ports import Page
+from erpsync.systems.shopify.catalog import ShopifyPrices, ShopifyProducts, ShopifyStock
 from erpsync.systems.shopify.client import ShopifyClient, UserErrors
 from erpsync.systems.shopify.mapping import (
     ADDRESS,
     CUSTOMER_FIELDS,
     MORE_LINES_QUERY,
+    MORE_REFUND_LINES_QUERY,
     ORDER_COST,
     ORDER_QUERY,
+    REFUND_COST,
+    REFUND_QUERY,
     customer_from_shopify,
     customer_input,
     gid,
     legacy_id,
     order_from_shopify,
     parse_time,
+    refund_from_shopify,
 )
 from erpsync.systems.shopify.settings import ShopifySettings
 
@@ -41,6 +48,17 @@ query Orders($first: Int!, $after: String, $query: String) {
   }
 }
 """
+ORDER_REFUNDS_QUERY = """
+query OrderRefunds($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id updatedAt refunds(first: 5) { id updatedAt } }
+  }
+}
+"""
+ALL_REFUNDS_QUERY = "query AllRefunds($id: ID!) { order(id: $id) { refunds { id updatedAt } } }"
+REFUNDS_PER_ROW = 5
+"""Refunds a poll row reads of its order (keeping the page cheap); an order with as many is read again whole."""
 FIND_ORDER_QUERY = "query FindOrder($query: String) { orders(first: 1, query: $query) { nodes { id name } } }"
 CUSTOMERS_QUERY = """
 query Customers($first: Int!, $after: String, $query: String) {
@@ -106,6 +124,15 @@ mutation Cancel($orderId: ID!, $staffNote: String) {
   }
 }
 """
+BULK_RUN = """
+mutation Bulk($query: String!) {
+  bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message code } }
+}
+"""
+BULK_STATE = "query BulkState { currentBulkOperation(type: QUERY) { id status errorCode objectCount url } }"
+BULK_POLL_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+"""Waits between looks at a running bulk operation (the last one repeats)."""
+BULK_MAX_WAIT_S = 600.0
 MARKER_COST = 50
 OPEN_LINES_COST = 110
 OPEN_FO = ("OPEN", "IN_PROGRESS")
@@ -131,9 +158,17 @@ class ShopifyStore:
     def __init__(self, client: ShopifyClient, connection: str, settings: Callable[[], ShopifySettings]) -> None:
         self.client, self.name, self.settings = client, connection, settings
 
-    def changed_pages(self, query: str, key: str, since: datetime, entity: str) -> Iterator[Page]:
+    def changed_pages(
+        self,
+        query: str,
+        key: str,
+        since: datetime,
+        entity: str,
+        expand: Callable[[dict[str, Any]], list[ChangeNotice]] | None = None,
+    ) -> Iterator[Page]:
         """Pages of notices for the ``key`` records (``orders``, ``customers``) updated after
-        ``since`` less the overlap window, oldest first, by cursor."""
+        ``since`` less the overlap window, oldest first, by cursor (``expand``: the notices a
+        record stands for, when not itself)."""
         cfg = self.settings()
         start = since - timedelta(seconds=cfg.overlap_s)
         search = f"updated_at:>'{search_time(start)}'"
@@ -146,20 +181,107 @@ class ShopifyStore:
             nodes = conn.get("nodes") or []
             info = conn.get("pageInfo") or {}
             more = bool(info.get("hasNextPage"))
-            notices = [
-                ChangeNotice(
-                    source=self.name,
-                    entity=entity,
-                    id=legacy_id(n.get("id")),
-                    version=str(n.get("updatedAt") or "") or None,
-                    occurred_at=parse_time(n.get("updatedAt")),
-                )
-                for n in nodes
-            ]
+            notices = (
+                [x for n in nodes for x in expand(n)]
+                if expand is not None
+                else [
+                    ChangeNotice(
+                        source=self.name,
+                        entity=entity,
+                        id=legacy_id(n.get("id")),
+                        version=str(n.get("updatedAt") or "") or None,
+                        occurred_at=parse_time(n.get("updatedAt")),
+                    )
+                    for n in nodes
+                ]
+            )
             yield Page(notices, page_checkpoint([parse_time(n.get("updatedAt")) for n in nodes], more))
             if not more or not info.get("endCursor"):
                 return
             after = str(info["endCursor"])
+
+    def bulk_rows(self, query: str, resume: dict[str, Any] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The rows of a bulk query operation (``bulkOperationRunQuery``: Shopify reads the whole
+        result into a JSON Lines file, charging no query cost), each with the operation's id; an
+        operation of ``resume`` still completed with its file is read again instead of a new one."""
+        client = self.client
+        op_id = str((resume or {}).get("operation") or "")
+        state = (client.query(BULK_STATE, {}, cost=2).get("currentBulkOperation") or {}) if op_id else {}
+        if not op_id or state.get("id") != op_id or state.get("status") != "COMPLETED":
+            try:
+                made = client.mutate(BULK_RUN, {"query": query}, "bulkOperationRunQuery")
+            except UserErrors as exc:
+                if any(e.get("code") == "OPERATION_IN_PROGRESS" for e in exc.errors):
+                    raise RetryableError(
+                        f"{self.name} is running another bulk query: this one starts after it", system=self.name
+                    ) from exc
+                raise
+            op_id = str((made.get("bulkOperation") or {}).get("id") or "")
+            state = self._bulk_done(op_id)
+        url = state.get("url")
+        if not url:  # nothing matched: Shopify makes no file
+            return
+        response = client.http.get(str(url), timeout=client.timeout)
+        if response.status_code != 200:
+            raise RetryableError(
+                f"{self.name} bulk result {op_id} could not be read ({response.status_code})", system=self.name
+            )
+        for line in response.text.splitlines():
+            if line.strip():
+                yield op_id, json.loads(line)
+
+    def _bulk_done(self, op_id: str) -> dict[str, Any]:
+        """The state of bulk operation ``op_id`` once it has finished (waited for)."""
+        waited = 0.0
+        for step in range(10_000):
+            state = self.client.query(BULK_STATE, {}, cost=2).get("currentBulkOperation") or {}
+            if state.get("id") != op_id:
+                raise RetryableError(f"{self.name} bulk operation {op_id} was replaced by another", system=self.name)
+            status = state.get("status")
+            if status == "COMPLETED":
+                return dict(state)
+            if status in ("FAILED", "CANCELED", "CANCELING", "EXPIRED"):
+                raise RetryableError(
+                    f"{self.name} bulk operation {op_id} ended {status} ({state.get('errorCode') or 'no error code'})",
+                    system=self.name,
+                )
+            wait = BULK_POLL_S[min(step, len(BULK_POLL_S) - 1)]
+            if waited + wait > BULK_MAX_WAIT_S:
+                break
+            time.sleep(wait)
+            waited += wait
+        raise RetryableError(f"{self.name} bulk operation {op_id} still running after {waited:.0f}s", system=self.name)
+
+    def bulk_pages(self, query: str, entity: str, resume: dict[str, Any] | None = None) -> Iterator[Page]:
+        """Pages of notices (``page_size`` rows each) of a bulk query of records with ``updatedAt``;
+        each page's ``position`` lets a load resume after it, the last one's checkpoint is the
+        newest ``updatedAt`` read (a bulk result comes in no order of time)."""
+        size = self.settings().page_size
+        skip = int((resume or {}).get("rows") or 0)
+        done, newest = 0, None
+        batch: list[ChangeNotice] = []
+        op_id = ""
+        for op_id, row in self.bulk_rows(query, resume):
+            if "__parentId" in row:
+                continue
+            done += 1
+            when = parse_time(row.get("updatedAt"))
+            newest = when if when is not None and (newest is None or when > newest) else newest
+            if done <= skip:
+                continue
+            batch.append(
+                ChangeNotice(
+                    source=self.name,
+                    entity=entity,
+                    id=legacy_id(row.get("id")),
+                    version=str(row.get("updatedAt") or "") or None,
+                    occurred_at=when,
+                )
+            )
+            if len(batch) >= size:
+                yield Page(batch, None, {"operation": op_id, "rows": done})
+                batch = []
+        yield Page(batch, newest, {"operation": op_id, "rows": done})
 
     def read_order(self, id: str) -> dict[str, Any]:
         """The order as ``ORDER_QUERY`` reads it, every page of lines joined."""
@@ -207,6 +329,47 @@ class ShopifyOrders(ShopifyOrderChanges):
         nodes = ((data.get("orders") or {}).get("nodes")) or []
         exact = [n for n in nodes if str(n.get("name")) == number]
         return legacy_id(exact[0]["id"]) if exact else None
+
+
+class ShopifyRefunds:
+    """Refunds made on shop orders, the source of the credit-memos flow: a changed order's
+    refunds, one notice each (the worker reads the refund whole, ``refund(id:)``)."""
+
+    def __init__(self, store: ShopifyStore) -> None:
+        self.store = store
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        def refunds_of(order: dict[str, Any]) -> list[ChangeNotice]:
+            rows = order.get("refunds") or []
+            if len(rows) >= REFUNDS_PER_ROW:
+                whole = self.store.client.query(ALL_REFUNDS_QUERY, {"id": order["id"]}, cost=50).get("order") or {}
+                rows = whole.get("refunds") or rows
+            return [
+                ChangeNotice(
+                    source=self.store.name,
+                    entity="creditmemo",
+                    id=legacy_id(r.get("id")),
+                    version=str(r.get("updatedAt") or "") or None,
+                    occurred_at=parse_time(r.get("updatedAt")),
+                )
+                for r in rows
+            ]
+
+        return self.store.changed_pages(ORDER_REFUNDS_QUERY, "orders", since, "creditmemo", refunds_of)
+
+    def get(self, id: str) -> CreditMemo:
+        client, refund_gid = self.store.client, gid("Refund", id)
+        node = client.query(REFUND_QUERY, {"id": refund_gid}, cost=REFUND_COST).get("refund")
+        if not isinstance(node, dict):
+            raise NotFoundError(f"{self.store.name} refund {id} does not exist", system=self.store.name)
+        lines = node.get("refundLineItems") or {}
+        while (lines.get("pageInfo") or {}).get("hasNextPage"):
+            more = client.query(
+                MORE_REFUND_LINES_QUERY, {"id": refund_gid, "after": lines["pageInfo"]["endCursor"]}, cost=REFUND_COST
+            )
+            lines = ((more.get("refund") or {}).get("refundLineItems")) or {}
+            node["refundLineItems"]["nodes"].extend(lines.get("nodes") or [])
+        return refund_from_shopify(node, self.store.settings().amounts)
 
 
 class ShopifyCancellations:
@@ -379,6 +542,13 @@ class ShopifyCustomers:
     def changes(self, since: datetime) -> Iterator[Page]:
         return self.store.changed_pages(CUSTOMERS_QUERY, "customers", since, "customer")
 
+    def load_pages(self, since: datetime, resume: dict[str, Any] | None = None) -> Iterator[Page]:
+        """``changes`` for an initial load (``erpsync load customers``): every customer updated
+        after ``since`` in one bulk query operation, not page by page."""
+        search = json.dumps(f"updated_at:>'{search_time(since)}'")
+        query = f"{{ customers(query: {search}) {{ edges {{ node {{ id updatedAt }} }} }} }}"
+        return self.store.bulk_pages(query, "customer", resume)
+
     def _read(self, id: str) -> dict[str, Any]:
         node = self.store.client.query(CUSTOMER_QUERY, {"id": gid("Customer", id)}, cost=20).get("customer")
         if not isinstance(node, dict):
@@ -430,11 +600,15 @@ class ShopifySystem:
         self._ports: dict[tuple[str, str], object] = {
             ("order", "source"): ShopifyOrders(store),
             ("payment", "source"): ShopifyOrderChanges(store, "payment"),
+            ("creditmemo", "source"): ShopifyRefunds(store),
             ("cancellation", "source"): ShopifyOrderChanges(store, "cancellation"),
             ("cancellation", "target"): ShopifyCancellations(store),
             ("shipment", "target"): ShopifyFulfillments(store),
             ("customer", "source"): customers,
             ("customer", "target"): customers,
+            ("product", "target"): ShopifyProducts(client, connection, settings),
+            ("price", "target"): ShopifyPrices(client, connection, settings),
+            ("stock", "target"): ShopifyStock(client, connection, settings),
         }
 
     def port(self, entity: str, direction: str) -> Any:

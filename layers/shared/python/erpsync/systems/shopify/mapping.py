@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from erpsync.errors import NotFoundError, ValidationFailed
-from erpsync.model import Address, Customer, Order, OrderComment, OrderLine
+from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
+from erpsync.model import Address, CreditMemo, Customer, Order, OrderComment, OrderLine, RefundLine, cents
 
 SYSTEM = "shopify"
 
@@ -347,3 +347,124 @@ def customer_input(customer: Customer, current: Mapping[str, Any] | None = None)
                     addresses.append(address_to_shopify(address_from_shopify(other) or Address()))
         out["addresses"] = addresses
     return {k: v for k, v in out.items() if v is not None}
+
+
+# ------------------------------------------------------------------------------- refunds
+
+REFUND_LINES_PAGE = 50
+REFUND_LINE_FIELDS = (
+    "quantity restockType priceSet { ...Bag } subtotalSet { ...Bag } totalTaxSet { ...Bag } lineItem { id sku name }"
+)
+REFUND_QUERY = f"""
+query Refund($id: ID!) {{
+  refund(id: $id) {{
+    id legacyResourceId createdAt updatedAt note
+    order {{ id legacyResourceId name email currencyCode presentmentCurrencyCode customer {{ email }} }}
+    refundLineItems(first: {REFUND_LINES_PAGE}) {{
+      pageInfo {{ hasNextPage endCursor }} nodes {{ {REFUND_LINE_FIELDS} }}
+    }}
+    refundShippingLines(first: 5) {{ nodes {{ subtotalAmountSet {{ ...Bag }} taxAmountSet {{ ...Bag }} }} }}
+    transactions(first: 10) {{ nodes {{ id kind status gateway amountSet {{ ...Bag }} }} }}
+  }}
+}}
+{BAG}
+"""
+MORE_REFUND_LINES_QUERY = f"""
+query RefundLines($id: ID!, $after: String) {{
+  refund(id: $id) {{
+    refundLineItems(first: {REFUND_LINES_PAGE}, after: $after) {{
+      pageInfo {{ hasNextPage endCursor }} nodes {{ {REFUND_LINE_FIELDS} }}
+    }}
+  }}
+}}
+{BAG}
+"""
+REFUND_COST = 130
+
+
+def refund_from_shopify(node: Any, amounts: str = "shop") -> CreditMemo:
+    """A Shopify ``Refund`` (as ``REFUND_QUERY`` reads it, every line page joined) as the canonical
+    CreditMemo: each refunded line at its unit price, its discount the difference to what Shopify
+    gave back for it (``subtotalSet``), its tax; the shipping given back; the money refunded (the
+    successful ``REFUND`` transactions) as the total, and what that differs from lines, shipping and
+    tax (a refund of less, or more, than the goods) as the adjustment."""
+    if not isinstance(node, Mapping):
+        raise NotFoundError("shopify refund: not found", system=SYSTEM)
+    rid = legacy_id(node.get("id"))
+    found = node.get("order")
+    order: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    name = str(order.get("name") or legacy_id(order.get("id")))
+    where = f"refund {rid} of"
+    side = "presentment" if amounts == "presentment" else "shop"
+    currency = str(order.get("presentmentCurrencyCode" if side == "presentment" else "currencyCode") or "")
+    if not currency:
+        raise _fail(name, f"{where} currencyCode", "is missing")
+    refunds = [
+        t
+        for t in ((node.get("transactions") or {}).get("nodes")) or []
+        if isinstance(t, Mapping) and t.get("kind") == "REFUND"
+    ]
+    pending = [t for t in refunds if t.get("status") in ("PENDING", "AWAITING_RESPONSE", "UNKNOWN")]
+    if pending:
+        raise RetryableError(
+            f"shopify order {name}: {where} order has a refund transaction still {pending[0].get('status')}: "
+            "it is credited once it settles",
+            system=SYSTEM,
+        )
+    email = str(order.get("email") or (order.get("customer") or {}).get("email") or "").strip()
+    lines: list[RefundLine] = []
+    for i, row in enumerate(((node.get("refundLineItems") or {}).get("nodes")) or []):
+        at = f"{where} refundLineItems[{i}]"
+        item = row.get("lineItem") or {}
+        sku = str(item.get("sku") or "").strip()
+        if not sku:
+            raise _fail(name, f"{at}.lineItem.sku", f"is missing (line {item.get('name')!r}): the ERP needs an item")
+        qty = Decimal(int(row.get("quantity") or 0))
+        if qty <= 0:
+            raise _fail(name, f"{at}.quantity", f"is {row.get('quantity')!r}")
+        unit = amount(row.get("priceSet"), side, f"{at}.priceSet", name)
+        subtotal = amount(row.get("subtotalSet"), side, f"{at}.subtotalSet", name)
+        discount = unit * qty - subtotal
+        if discount < 0:
+            raise _fail(name, f"{at}.subtotalSet", f"{subtotal} is more than {qty} x {unit}")
+        lines.append(
+            RefundLine(
+                line_id=legacy_id(item.get("id")),
+                sku=sku,
+                description=str(item.get("name") or ""),
+                qty=qty,
+                unit_price=unit,
+                discount=discount,
+                tax=amount(row.get("totalTaxSet"), side, f"{at}.totalTaxSet", name),
+            )
+        )
+    shipping_rows = ((node.get("refundShippingLines") or {}).get("nodes")) or []
+    shipping = _sum(shipping_rows, "subtotalAmountSet", side, f"{where} refundShippingLines", name)
+    shipping_tax = _sum(shipping_rows, "taxAmountSet", side, f"{where} refundShippingLines", name)
+    paid_back = [t for t in refunds if t.get("status") == "SUCCESS"]
+    money = _sum(paid_back, "amountSet", side, f"{where} transactions", name)
+    tax_total = sum((ln.tax for ln in lines), Decimal("0")) + shipping_tax
+    goods = sum((ln.amount for ln in lines), Decimal("0")) + cents(shipping) + cents(tax_total)
+    gateways = [str(t.get("gateway") or "") for t in paid_back]
+    try:
+        return CreditMemo(
+            source_id=rid,
+            number=rid,
+            order_id=legacy_id(order.get("id")),
+            order_number=name,
+            email=email,
+            currency=currency,
+            created_at=parse_time(node.get("createdAt")),
+            updated_at=parse_time(node.get("updatedAt") or node.get("createdAt")),
+            lines=lines,
+            shipping=cents(shipping),
+            adjustment=cents(money) - goods,
+            tax_total=cents(tax_total),
+            grand_total=cents(money),
+            online=any(g and g != "manual" for g in gateways),
+            transaction_id=legacy_id(paid_back[-1].get("id")) if paid_back else "",
+            payment_method=gateways[-1] if gateways else None,
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise _fail(name, f"{where} {'.'.join(str(p) for p in problem['loc'])}", problem["msg"]) from exc

@@ -25,6 +25,10 @@ class ShopifySettings(BaseModel):
     order's fulfillment orders sit at several; None: wherever each line's fulfillment order is."""
     notify_customer: bool = True
     """Shopify emails the customer the tracking of a fulfillment made from an ERP shipment."""
+    locations: dict[str, str] = Field(default_factory=dict)
+    """ERP warehouse (the store source the stock flow names it by: ``catalog.stock.sources``, or
+    ``default_source`` when the warehouses are summed) -> Shopify location: its GID, numeric id or
+    name. A source not listed goes to the location of its own name."""
 
 
 class ShopifySecret(BaseModel):
