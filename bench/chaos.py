@@ -113,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         raw = [r.as_json() for r in reports] + [r.as_json() for r in pairs]
         args.json.write_text(json.dumps(raw, indent=2, default=str) + "\n")
-    args.out.write_text(render(reports, pairs))
+    if args.only == "pairs" and args.out.exists():  # the other runs' sections stay as they were
+        args.out.write_text(splice_pairs(args.out.read_text(), pairs))
+    else:
+        args.out.write_text(render(reports, pairs))
     say(f"wrote {args.out}")
     problems = [f"{r.config.label}: {p}" for r in reports for p in r.problems]
     problems += [f"{r.pair}: {p}" for r in pairs for p in r.problems]
@@ -122,10 +125,26 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if problems else 0
 
 
+def splice_pairs(doc: str, pairs: list[PairChaosReport]) -> str:
+    """``doc`` (docs/RELIABILITY.md) with its pairs section replaced by these runs' (``--only pairs``),
+    put before the checks when it has none."""
+    lines = doc.splitlines()
+    runs = [i for i, line in enumerate(lines) if line.startswith("## Run ")]
+    start = next((i for i in runs if "every other pair" in lines[i]), None)
+    checks = lines.index(CHECKS[0])
+    if start is None:
+        start = end = checks
+    else:
+        end = next((i for i in runs if i > start), checks)
+    number = len([i for i in runs if i < start]) + 1
+    stamp = f"- pairs run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_commit(ROOT)} (`--only pairs`)"
+    return "\n".join([*lines[:start], *_pairs_section(number, pairs), stamp, "", *lines[end:]]) + "\n"
+
+
 def _pairs_section(n: int, pairs: list[PairChaosReport]) -> list[str]:
     """The other pairs' runs (``sandbox/pair_chaos.py``), one row each."""
     lines = [
-        f"## {n}. Every other pair: Shopify -> Acumatica, Magento -> QuickBooks, Shopify -> QuickBooks",
+        f"## Run {n}: every other pair (Shopify -> Acumatica, Magento -> QuickBooks, Shopify -> QuickBooks)",
         "",
         "`sandbox/pair_chaos.py` (its docstring has the whole run; `tests/e2e/test_pair_chaos.py` is the small "
         "version): the ERP answers 5xx and 429 and loses the answers of writes it applied (the connection "
