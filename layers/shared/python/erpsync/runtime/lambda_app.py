@@ -644,8 +644,18 @@ def flow_handler(flow_name: str) -> Handler:
                 return rt.worker.handle_batch(event)
             action = event.get("erpsync")
             if action == "poll":
+                from erpsync.errors import RateLimitedError
+                from erpsync.state.guards import LimitExceeded
+
                 try:
                     return rt.poll(should_stop)
+                except (LimitExceeded, RateLimitedError) as exc:  # a ceiling to wait for, not a failure
+                    log.warning(
+                        "%s poll stopped at a ceiling (%s); the next tick resumes from the last checkpoint",
+                        flow_name,
+                        exc,
+                    )
+                    return {"flow": flow_name, "deferred": str(exc)}
                 except Exception:
                     metrics.add("PollFailed", dimensions={"flow": flow_name})
                     log.exception("%s poll failed; the next tick starts from the last checkpoint", flow_name)
