@@ -1549,6 +1549,10 @@ def _settle_customers(env: _Env) -> None:
 def _check_customers(env: _Env) -> None:
     report = env.report
     left = _work_left(env)
+    deadline = time.monotonic() + 60
+    while left and time.monotonic() < deadline:  # a poll that ran after the settle queued work: it drains
+        time.sleep(2.0)
+        left = _work_left(env)
     if left:
         report.problems.append(f"work still queued {report.customers_settle_s:.0f} s after the documents: {left}")
     diffs = _customer_differences(env)
