@@ -93,6 +93,35 @@ def _time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
+def changed_pages(
+    client: QuickBooksClient, kind: str, entity: str, connection: str, since: datetime, size: int
+) -> Iterator[Page]:
+    """Pages of ``kind`` records changed after ``since``, oldest first, ``size`` a query; only the
+    last page proves the newest change time (a page before it proves nothing: a record changed
+    meanwhile moves to the end)."""
+    where = f"MetaData.LastUpdatedTime > {quoted(_time(since))}"
+    start, newest = 1, None
+    while True:
+        order = f"orderby MetaData.LastUpdatedTime startposition {start} maxresults {size}"
+        rows = client.query(f"select * from {kind} where {where} {order}").get(kind) or []
+        notices = [
+            ChangeNotice(
+                source=connection,
+                entity=entity,
+                id=str(r["Id"]),
+                version=str((r.get("MetaData") or {}).get("LastUpdatedTime") or "") or None,
+            )
+            for r in rows
+        ]
+        stamps = [t for t in (_parse(n.version) for n in notices) if t is not None]
+        newest = max([*stamps, newest] if newest else stamps) if stamps else newest
+        last = len(rows) < size
+        yield Page(notices, newest if last else None)
+        if last:
+            return
+        start += size
+
+
 class QuickBooksCustomers:
     """Customers, both ways. Email is the identity; ``DisplayName`` must be unique across customers,
     vendors and employees, so a name already taken gets the email after it."""
@@ -103,29 +132,7 @@ class QuickBooksCustomers:
     def changes(self, since: datetime) -> Iterator[Page]:
         """Pages of customers changed after ``since``, oldest first; the last page proves the newest
         change time (a page before it proves nothing: a customer changed meanwhile moves to the end)."""
-        size = self.settings().page_size
-        where = f"MetaData.LastUpdatedTime > {quoted(_time(since))}"
-        start, newest = 1, None
-        while True:
-            order = f"orderby MetaData.LastUpdatedTime startposition {start} maxresults {size}"
-            text = f"select * from Customer where {where} {order}"
-            rows = self.client.query(text).get("Customer") or []
-            notices = [
-                ChangeNotice(
-                    source=self.connection,
-                    entity="customer",
-                    id=str(r["Id"]),
-                    version=str((r.get("MetaData") or {}).get("LastUpdatedTime") or "") or None,
-                )
-                for r in rows
-            ]
-            stamps = [datetime.fromisoformat(str(n.version)) for n in notices if n.version]
-            newest = max([*stamps, newest] if newest else stamps) if stamps else newest
-            last = len(rows) < size
-            yield Page(notices, newest if last else None)
-            if last:
-                return
-            start += size
+        yield from changed_pages(self.client, "Customer", "customer", self.connection, since, self.settings().page_size)
 
     def _read(self, id: str) -> dict[str, Any]:
         record = self.client.get(f"/customer/{id}").get("Customer")
@@ -457,27 +464,7 @@ class QuickBooksInvoices:
 
     def _query(self, since: datetime) -> Iterator[Page]:
         size = self.orders.settings().page_size
-        where = f"MetaData.LastUpdatedTime > {quoted(_time(since))}"
-        start, newest = 1, None
-        while True:
-            order = f"orderby MetaData.LastUpdatedTime startposition {start} maxresults {size}"
-            rows = self.client.query(f"select * from Invoice where {where} {order}").get("Invoice") or []
-            notices = [
-                ChangeNotice(
-                    source=self.connection,
-                    entity="invoice",
-                    id=str(r["Id"]),
-                    version=str((r.get("MetaData") or {}).get("LastUpdatedTime") or "") or None,
-                )
-                for r in rows
-            ]
-            stamps = [t for t in (_parse(n.version) for n in notices) if t is not None]
-            newest = max([*stamps, newest] if newest else stamps) if stamps else newest
-            last = len(rows) < size
-            yield Page(notices, newest if last else None)
-            if last:
-                return
-            start += size
+        yield from changed_pages(self.client, "Invoice", "invoice", self.connection, since, size)
 
     def get(self, id: str) -> Invoice:
         """Invoice ``id`` with the payments its ``LinkedTxn`` name (one batch, with the shipping item
