@@ -137,7 +137,17 @@ class Connections:
             registry.save_secret(conn.secret, document)
 
         system = plugin.connect(
-            Wiring(cid, secret, own_settings, gate, self.deadline, reload_secret, save_secret, self.token_lease)
+            Wiring(
+                cid,
+                secret,
+                own_settings,
+                gate,
+                self.deadline,
+                reload_secret,
+                save_secret,
+                self.token_lease,
+                points=gate.points,
+            )
         )
         self.systems[cid] = system
         return system

@@ -9,6 +9,8 @@ the rate limiter of each external system. Each is one small DynamoDB item update
 - ``Seats``: how many requests a system takes at once, across all workers, learned from its
   answers (fewer after a 429 on the last seat, back along a curve that probes the level refused)
   or a configured ``concurrent``.
+- ``PointsBucket``: a query-cost bucket (Shopify's points) spent by every worker from one shared
+  level, so workers in parallel stay within what the system's bucket holds.
 - ``SystemGate``: all of the above for one connection, as its clients see it.
 """
 
@@ -18,7 +20,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -832,6 +834,119 @@ class Seats:
         self._good = max(self._good, level)
 
 
+def _status(status: Mapping[str, Any] | None) -> tuple[float, float, float] | None:
+    """(available, maximum, restore rate) of a throttle status, None when it does not say."""
+    if not isinstance(status, Mapping):
+        return None
+    try:
+        return (
+            float(status["currentlyAvailable"]),
+            float(status["maximumAvailable"]),
+            float(status["restoreRate"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+@dataclass
+class PointsBucket:
+    """A query-cost bucket (Shopify's: points that refill at a rate, up to a maximum), held across
+    all workers of one connection.
+
+    One item (``points#<system>``) holds the bucket's level at a time (``level``, ``at``) with its
+    maximum and refill rate, as the system's answers said. A query first reserves its expected cost
+    from it (an optimistic, versioned update) and waits while the bucket cannot pay, so workers in
+    parallel spend from one level instead of each from its own idea of the bucket and the system
+    seldom has to refuse one (``THROTTLED``). After the answer, what the query did not cost goes back
+    (``refund``). The first status a worker sees creates the item when there is none; a refusal
+    sets the level to the system's own figure (it knows of spending we do not). Nothing known yet:
+    a query goes (the first answer tells).
+    """
+
+    table: str
+    system: str
+    clock: Callable[[], float] = time.time
+    known: bool = False
+    """This worker has seen the item exist (or made it)."""
+
+    def _key(self) -> dict[str, Any]:
+        return dynamo.to_item({"pk": f"points#{self.system}", "sk": "-"})
+
+    def take(self, points: float) -> float:
+        """Reserve ``points``: 0 when taken (or nothing is known), else the seconds until the
+        bucket could pay them (nothing reserved)."""
+        for _ in range(20):
+            res = dynamo.client().get_item(TableName=self.table, Key=self._key(), ConsistentRead=True)
+            row = dynamo.from_item(res["Item"]) if "Item" in res else {}
+            if "level" not in row:
+                return 0.0
+            self.known = True
+            now = self.clock()
+            maximum, rate = float(row["maximum"]), max(float(row["rate"]), 0.001)
+            level = min(maximum, float(row["level"]) + max(0.0, now - float(row["at"])) * rate)
+            need = min(points, maximum)  # a query dearer than the whole bucket waits for a full one
+            if level < need:
+                return (need - level) / rate + 0.01
+            try:
+                dynamo.client().update_item(
+                    TableName=self.table,
+                    Key=self._key(),
+                    UpdateExpression="SET #l = :l, #a = :a, v = :nv",
+                    ConditionExpression="v = :v",
+                    ExpressionAttributeNames={"#l": "level", "#a": "at"},
+                    ExpressionAttributeValues=dynamo.to_item(
+                        {":l": level - points, ":a": now, ":nv": int(row.get("v", 0)) + 1, ":v": int(row.get("v", 0))}
+                    ),
+                )
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+                continue  # another worker spent in between: look again
+            return 0.0
+        return 0.05
+
+    def settle(self, status: Mapping[str, Any] | None, refund: float = 0.0, throttled: bool = False) -> None:
+        """An answer's throttle status learned (see the class)."""
+        told = _status(status)
+        if told is None:
+            return
+        available, maximum, rate = told
+        names = {"#l": "level", "#a": "at"}
+        if throttled or not self.known:
+            update: dict[str, Any] = {
+                "UpdateExpression": "SET #l = :l, #a = :a, maximum = :m, rate = :r, v = if_not_exists(v, :zero) + :one",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": dynamo.to_item(
+                    {":l": available, ":a": self.clock(), ":m": maximum, ":r": rate, ":one": 1, ":zero": 0}
+                ),
+            }
+            if not throttled:
+                update["ConditionExpression"] = "attribute_not_exists(#l)"
+            try:
+                dynamo.client().update_item(TableName=self.table, Key=self._key(), **update)
+                self.known = True
+                return
+            except Exception as exc:
+                if not _conditional_failed(exc):
+                    raise
+                self.known = True  # another worker made it first: this query's reservation is settled below
+        if not refund:
+            return
+        try:
+            dynamo.client().update_item(
+                TableName=self.table,
+                Key=self._key(),
+                UpdateExpression="SET maximum = :m, rate = :r ADD #l :refund, v :one",
+                ConditionExpression="attribute_exists(#l)",
+                ExpressionAttributeNames={"#l": "level"},
+                ExpressionAttributeValues=dynamo.to_item({":m": maximum, ":r": rate, ":refund": refund, ":one": 1}),
+            )
+        except Exception as exc:
+            if not _conditional_failed(exc):
+                raise
+            self.known = False
+
+
 class SystemGate:
     """The gate of one system (connection) as the settings say now: a ceiling set or changed in the
     settings applies from the next refresh, in every warm worker, without a restart.
@@ -850,6 +965,8 @@ class SystemGate:
         self.table, self.system, self.breaker = table, system, breaker
         self.limiter: RateLimiter | None = None
         self.seats = Seats(table, system, lazy=True)
+        self.points = PointsBucket(table, system)
+        """The system's query-cost bucket, for the clients of systems that charge points (Shopify)."""
         self.max_wait_s = 20.0
         self.linger_s = 30.0
         """How long a seat stays taken after a request got no answer (``abandoned``): the ERP may

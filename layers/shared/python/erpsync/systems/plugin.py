@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # importing this module stays free of pydantic (the webhook i
     from pydantic import BaseModel
 
     from erpsync.model import ChangeNotice
-    from erpsync.systems.ports import Deadline, Gate, System
+    from erpsync.systems.ports import Deadline, Gate, PointBucket, System
 
 SOURCE, TARGET = "source", "target"
 
@@ -55,6 +55,8 @@ class Wiring:
     """Store the secret's new JSON (renewed OAuth tokens; ``systems.oauth``)."""
     lease: Callable[[str], AbstractContextManager[bool]] | None = None
     """A lease across workers on a name, held for the block (True: this worker got it)."""
+    points: PointBucket | None = None
+    """The connection's query-cost bucket shared by every worker (systems that charge points)."""
 
 
 WebhookParser = Callable[[Any, bytes, dict[str, str]], "list[ChangeNotice]"]

@@ -13,7 +13,7 @@ will not, ``NotFoundError`` when a record asked for does not exist.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,6 +68,22 @@ class Gate(Protocol):
 
     def abandoned(self) -> None:
         """We gave up on the answer (a read timeout): the system may still be working on it."""
+        ...
+
+
+class PointBucket(Protocol):
+    """A bucket of query points that refills at a rate (Shopify's query cost), shared by every
+    worker of a connection (``erpsync.state.guards.PointsBucket`` in Lambda)."""
+
+    def take(self, points: float) -> float:
+        """Reserve ``points`` now: 0 when taken (or while nothing is known of the bucket), else the
+        seconds until the bucket could pay them (nothing reserved)."""
+        ...
+
+    def settle(self, status: Mapping[str, Any] | None, refund: float = 0.0, throttled: bool = False) -> None:
+        """An answer's throttle status (``currentlyAvailable``, ``maximumAvailable``,
+        ``restoreRate``) learned: ``refund`` is what was reserved beyond what the query cost (negative
+        when it cost more); ``throttled``: the system refused it, its figure is the truth."""
         ...
 
 

@@ -3,10 +3,12 @@ errors typed.
 
 Shopify throttles by query cost: every answer's ``extensions.cost.throttleStatus`` says how many
 points the shop's bucket holds and how fast it refills. A request the bucket cannot pay is answered
-``THROTTLED`` with HTTP 200 (nothing applied). The client keeps the last status it saw, credits the
-time since, and waits only the deficit before a request it knows the bucket cannot pay; a
-``THROTTLED`` answer is waited out and tried again while the wait is short, and otherwise goes back
-to the queue as ``RateLimitedError`` (the shared gate is told, so every worker slows down).
+``THROTTLED`` with HTTP 200 (nothing applied). Each query first reserves its expected cost from the
+bucket (in Lambda one ``PointsBucket`` shared by every worker of the connection, else this process's
+``Budget``) and waits only the deficit when the bucket cannot pay it; after the answer, what the
+query did not cost goes back. A ``THROTTLED`` answer is waited out and tried again while the wait is
+short, and otherwise goes back to the queue as ``RateLimitedError`` (the shared gate is told, so
+every worker slows down).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from erpsync.errors import (
     ValidationFailed,
 )
 from erpsync.systems import http as transport
-from erpsync.systems.ports import Deadline, Gate
+from erpsync.systems.ports import Deadline, Gate, PointBucket
 
 SYSTEM = "shopify"
 MAX_INLINE_WAIT_S = 5.0
@@ -48,6 +50,17 @@ class UserErrors(ValidationFailed):
         self.errors = list(errors)
 
 
+def _refill_wait(cost_info: Mapping[str, Any] | None, points: float) -> float:
+    """Seconds until a refused query's ``points`` are in the bucket, by the refusal's own status."""
+    status = (cost_info or {}).get("throttleStatus")
+    try:
+        available = float(status["currentlyAvailable"])  # type: ignore[index]
+        rate = float(status["restoreRate"]) or DEFAULT_RESTORE_RATE  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return 1.0
+    return max(0.0, points - available) / rate or 1.0
+
+
 def _user_error(error: Mapping[str, Any]) -> str:
     field = error.get("field")
     where = ".".join(str(f) for f in field) if isinstance(field, list) and field else ""
@@ -55,7 +68,8 @@ def _user_error(error: Mapping[str, Any]) -> str:
 
 
 class Budget:
-    """What this process knows of the shop's cost bucket (from the last answer's throttle status)."""
+    """The shop's cost bucket as this process knows it (the last answer's throttle status, credited
+    with the refill since); the client's ``PointBucket`` when no shared one is given."""
 
     def __init__(self) -> None:
         self.available: float | None = None
@@ -64,7 +78,8 @@ class Budget:
         self.at = time.monotonic()
         self.lock = threading.Lock()
 
-    def note(self, status: Mapping[str, Any] | None) -> None:
+    def settle(self, status: Mapping[str, Any] | None, refund: float = 0.0, throttled: bool = False) -> None:
+        """Every answer's status is the truth as of that answer (``refund`` is already in it)."""
         if not isinstance(status, Mapping):
             return
         with self.lock:
@@ -76,15 +91,20 @@ class Budget:
                 return
             self.at = time.monotonic()
 
-    def wait_for(self, cost: float) -> float:
-        """Seconds until the bucket holds ``cost`` points, as far as we know (0: go now)."""
+    def take(self, points: float) -> float:
+        """Reserve ``points`` (0), or the seconds until the bucket holds them as far as we know."""
         with self.lock:
             if self.available is None:
                 return 0.0
-            now = self.available + (time.monotonic() - self.at) * self.restore_rate
+            now = time.monotonic()
+            level = self.available + (now - self.at) * self.restore_rate
             if self.maximum is not None:
-                now = min(now, self.maximum)
-            return max(0.0, (cost - now) / self.restore_rate)
+                level = min(level, self.maximum)
+            need = points if self.maximum is None else min(points, self.maximum)
+            if level < need:
+                return (need - level) / self.restore_rate
+            self.available, self.at = level - points, now
+            return 0.0
 
 
 class ShopifyClient:
@@ -106,6 +126,7 @@ class ShopifyClient:
         deadline: Deadline | None = None,
         name: str = SYSTEM,
         renew: Callable[[str], str] | None = None,
+        points: PointBucket | None = None,
     ) -> None:
         shop = shop.rstrip("/")
         if not shop.startswith(("http://", "https://")):
@@ -114,7 +135,8 @@ class ShopifyClient:
         self.token, self.renew = token, renew
         self.http = http if http is not None else transport.new_client(timeout)
         self.timeout, self.gate, self.deadline, self.name = timeout, gate, deadline, name
-        self.budget = Budget()
+        self.budget: PointBucket = points if points is not None else Budget()
+        """The shop's cost bucket: shared by every worker when the runtime gives one."""
         self.request_count = 0
         self.last_cost: float | None = None
         self._lock = threading.Lock()
@@ -130,28 +152,29 @@ class ShopifyClient:
         renewed = False
         for attempt in range(THROTTLE_TRIES):
             self._pace(cost)
-            response = self._post(query, variables, token)
+            response = self._post(query, variables, token)  # no answer: the reservation stays spent
             if response.status_code == 401 and not renewed and self.renew is not None:
                 token, renewed = self.renew(token), True
                 response = self._post(query, variables, token)
             body = self._decode(response)
             extensions = body.get("extensions") if isinstance(body.get("extensions"), Mapping) else {}
             cost_info = extensions.get("cost") if isinstance(extensions, Mapping) else None
-            if isinstance(cost_info, Mapping):
-                self.budget.note(cost_info.get("throttleStatus"))
-                self.last_cost = _number(cost_info.get("actualQueryCost")) or _number(
-                    cost_info.get("requestedQueryCost")
-                )
             errors = body.get("errors")
+            codes = {str((e.get("extensions") or {}).get("code") or "") for e in errors or [] if isinstance(e, Mapping)}
+            if isinstance(cost_info, Mapping):
+                actual = _number(cost_info.get("actualQueryCost"))
+                self.last_cost = actual or _number(cost_info.get("requestedQueryCost"))
+                throttled = "THROTTLED" in codes
+                spent = 0.0 if throttled else (actual if actual is not None else cost)
+                self.budget.settle(cost_info.get("throttleStatus"), refund=cost - spent, throttled=throttled)
             if not errors:
                 data = body.get("data")
                 if not isinstance(data, dict):
                     raise RetryableError(f"{self.name} answered without data: {str(body)[:200]}", system=self.name)
                 return data
-            codes = {str((e.get("extensions") or {}).get("code") or "") for e in errors if isinstance(e, Mapping)}
             if "THROTTLED" in codes:
                 requested = _number((cost_info or {}).get("requestedQueryCost")) or cost
-                wait = self.budget.wait_for(requested) or 1.0
+                wait = _refill_wait(cost_info, requested)
                 if self.gate is not None:
                     self.gate.throttled(wait)
                 if attempt == THROTTLE_TRIES - 1 or wait > MAX_INLINE_WAIT_S or not self._time_for(wait):
@@ -189,16 +212,18 @@ class ShopifyClient:
     # ----------------------------------------------------------------- plumbing
 
     def _pace(self, cost: float) -> None:
-        wait = self.budget.wait_for(cost)
-        if wait <= 0:
-            return
-        if wait > MAX_INLINE_WAIT_S or not self._time_for(wait):
-            raise RateLimitedError(
-                f"{self.name}'s cost bucket needs {wait:.1f}s to pay {cost:g} points",
-                system=self.name,
-                retry_after=wait,
-            )
-        time.sleep(wait)
+        """Reserve ``cost`` points from the bucket, waiting the deficit while it is short; a long
+        wait goes back to the queue (``RateLimitedError``)."""
+        waited = 0.0
+        while wait := self.budget.take(cost):
+            if waited + wait > MAX_INLINE_WAIT_S or not self._time_for(wait):
+                raise RateLimitedError(
+                    f"{self.name}'s cost bucket needs {wait:.1f}s to pay {cost:g} points",
+                    system=self.name,
+                    retry_after=wait,
+                )
+            time.sleep(wait)
+            waited += wait
 
     def _time_for(self, wait: float) -> bool:
         if self.deadline is None:

@@ -47,6 +47,7 @@ def connect(wiring: Wiring) -> System:
         deadline=wiring.deadline,
         name=wiring.connection,
         renew=keeper.renew,
+        points=wiring.points,
     )
     return ShopifySystem(client, wiring.connection, settings)
 
