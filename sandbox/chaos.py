@@ -1504,25 +1504,26 @@ def _customer_differences(env: _Env) -> list[str]:
     return out
 
 
+QUEUED = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
+
+
+def messages_left(sqs: Any, urls: dict[str, str]) -> dict[str, int]:
+    """Messages of each queue (name -> url) still visible, in flight or delayed (a retry waiting its
+    turn); queues holding none are left out."""
+    left = {}
+    for name, url in urls.items():
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(QUEUED))["Attributes"]
+        if n := sum(int(attrs.get(a, 0)) for a in QUEUED):
+            left[name] = n
+    return left
+
+
 def _work_left(env: _Env) -> dict[str, int]:
-    """Messages of every flow's queue still visible, in flight or delayed (a retry waiting its turn)."""
+    """Messages of every flow's queue still visible, in flight or delayed."""
     from erpsync.flows.catalog import NAMES
     from erpsync.runtime import queues
 
-    left = {}
-    for flow in NAMES:
-        attrs = queues.client().get_queue_attributes(
-            QueueUrl=queue_url(flow),
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        n = sum(int(x) for x in attrs.values())
-        if n:
-            left[flow] = n
-    return left
+    return messages_left(queues.client(), {flow: queue_url(flow) for flow in NAMES})
 
 
 def _settle_customers(env: _Env) -> None:

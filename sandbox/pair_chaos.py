@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from sandbox.chaos import _quiet, max_in_window
+from sandbox.chaos import _quiet, max_in_window, messages_left
 from sandbox.pair_demo import ErpSide, Placed, StoreSide
 
 log = logging.getLogger(__name__)
@@ -423,25 +423,14 @@ class _Pair:
         """Until no work queue holds a message (visible, in flight or delayed): the retries are done
         (a dead-letter queue keeps what failed for good: the failures desk shows it)."""
         sqs = self.stack.client("sqs")
-        names = (
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        )
+        work = {lid: url for lid, url in self.stack.queues.items() if lid not in self.stack.dlqs}
         deadline = time.monotonic() + timeout_s
-        while True:
-            held: dict[str, int] = {}
-            for lid, url in self.stack.queues.items():
-                if lid in self.stack.dlqs:
-                    continue
-                got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))["Attributes"]
-                if count := sum(int(got.get(n, 0)) for n in names):
-                    held[lid] = count
-            if not held:
-                return
+        while held := messages_left(sqs, work):
             if time.monotonic() > deadline:
                 break
             time.sleep(1.0)
+        else:
+            return
         self.report.problems.append(
             f"{timeout_s:.0f} s after everything settled the queues still held messages: {held}"
         )
