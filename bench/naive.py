@@ -2,7 +2,8 @@
 
 Per order it does what a first version usually does: fetch an admin token and the order from
 Magento, sign in to Acumatica, search the customer by email (create it when missing), look up
-every item, create the sales order, create the payment, sign out.
+every item, create the sales order, create the payment, sign out. ``book`` is the Acumatica part
+alone, for an order read from any store.
 """
 
 from __future__ import annotations
@@ -26,6 +27,22 @@ class NaiveConnector:
 
     def sync_order(self, order_id: int) -> str:
         order = self._read_order(order_id)
+        address = order.get("billing_address") or {}
+        lines = [
+            (
+                item["sku"],
+                float(item["qty_ordered"]),
+                float(item.get("price") or (item.get("parent_item") or {}).get("price", 0)),
+            )
+            for item in order["items"]
+            if item.get("product_type") != "configurable"
+        ]
+        name = f"{address.get('firstname', '')} {address.get('lastname', '')}".strip()
+        return self.book(order["increment_id"], order["customer_email"], name, lines, float(order["grand_total"]))
+
+    def book(self, number: str, email: str, name: str, lines: list[tuple[str, float, float]], total: float) -> str:
+        """The Acumatica side for one store order (whatever the store): sign in, the customer, each
+        line's item, the sales order, the payment, sign out."""
         with httpx.Client(base_url=self.acumatica["base_url"].rstrip("/"), timeout=30) as erp:
             erp.post(
                 "/entity/auth/login",
@@ -36,27 +53,18 @@ class NaiveConnector:
                 },
             ).raise_for_status()
             try:
-                customer_id = self._customer(erp, order)
-                lines = []
-                for item in order["items"]:
-                    if item.get("product_type") == "configurable":
-                        continue
-                    erp.get(f"/{ENDPOINT}/StockItem/{quote(item['sku'], safe='')}")
-                    price = item.get("price") or (item.get("parent_item") or {}).get("price", 0)
-                    lines.append(
-                        {
-                            "InventoryID": _v(item["sku"]),
-                            "OrderQty": _v(float(item["qty_ordered"])),
-                            "UnitPrice": _v(float(price)),
-                        }
-                    )
+                customer_id = self._customer(erp, email, name)
+                details = []
+                for sku, qty, price in lines:
+                    erp.get(f"/{ENDPOINT}/StockItem/{quote(sku, safe='')}")
+                    details.append({"InventoryID": _v(sku), "OrderQty": _v(qty), "UnitPrice": _v(price)})
                 saved = erp.put(
                     f"/{ENDPOINT}/SalesOrder",
                     json={
                         "OrderType": _v("SO"),
                         "CustomerID": _v(customer_id),
-                        "CustomerOrder": _v(order["increment_id"]),
-                        "Details": lines,
+                        "CustomerOrder": _v(number),
+                        "Details": details,
                     },
                 )
                 erp.put(
@@ -64,8 +72,8 @@ class NaiveConnector:
                     json={
                         "Type": _v("Payment"),
                         "CustomerID": _v(customer_id),
-                        "PaymentAmount": _v(float(order["grand_total"])),
-                        "Description": _v(f"Magento order {order['increment_id']}"),
+                        "PaymentAmount": _v(total),
+                        "Description": _v(f"store order {number}"),
                     },
                 )
                 return str(saved.json().get("OrderNbr", {}).get("value", "")) if saved.status_code < 300 else ""
@@ -83,19 +91,17 @@ class NaiveConnector:
             r.raise_for_status()
             return dict(r.json())
 
-    def _customer(self, erp: httpx.Client, order: dict[str, Any]) -> str:
-        email = order["customer_email"]
+    def _customer(self, erp: httpx.Client, email: str, name: str) -> str:
         flt = quote(f"MainContact/Email eq '{email}'")
         rows = erp.get(f"/{ENDPOINT}/Customer?$filter={flt}&$top=1").json()
         if rows:
             return str(rows[0]["CustomerID"]["value"])
         customer_id = "N" + hashlib.sha256(email.encode()).hexdigest()[:9].upper()
-        address = order.get("billing_address") or {}
         erp.put(
             f"/{ENDPOINT}/Customer",
             json={
                 "CustomerID": _v(customer_id),
-                "CustomerName": _v(f"{address.get('firstname', '')} {address.get('lastname', '')}".strip() or email),
+                "CustomerName": _v(name or email),
                 "MainContact": {"Email": _v(email)},
             },
         )
