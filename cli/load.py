@@ -1,8 +1,9 @@
-"""`erpsync load catalog|customers`: the initial load a new merchant runs on day one.
+"""`erpsync load catalog|customers|orders`: the initial load a new merchant runs on day one.
 
 Every record of the source is read page by page, in dependency order (catalog: attributes,
 categories, products (simple items, then each template's matrix items and the template, kits),
-prices, stock; customers: the ERP's, then the store's), and synced exactly as the flows' workers
+prices, stock; customers: the ERP's, then the store's; orders: the store's order history, then what
+those orders were paid), and synced exactly as the flows' workers
 would: the same rules, rate ceilings, bindings, sync log and failures desk. Memory holds one page.
 
 Resumable: after each page the load records how far it got (an item in the bindings table, per
@@ -38,6 +39,7 @@ from cli import target
 ORDER: dict[str, tuple[str, ...]] = {
     "catalog": ("attributes", "categories", "products", "prices", "stock"),
     "customers": ("erp-customers", "customers"),
+    "orders": ("orders", "payments"),
 }
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
@@ -237,7 +239,7 @@ def run(kind: str, *, dry_run: bool, restart: bool, stack: str | None, only: tup
     return totals
 
 
-Kind = Annotated[str, typer.Argument(help="catalog or customers")]
+Kind = Annotated[str, typer.Argument(help="catalog, customers or orders")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Read everything and say what would be done; write nothing")]
 Restart = Annotated[bool, typer.Option("--restart", help="Start over instead of resuming an unfinished load")]
 StackOpt = Annotated[str | None, typer.Option("--stack", help="A deployed CloudFormation stack (default: local)")]
@@ -258,4 +260,11 @@ def load_catalog(dry_run: DryRun = False, restart: Restart = False, stack: Stack
 def load_customers(dry_run: DryRun = False, restart: Restart = False, stack: StackOpt = None) -> None:
     """Customers both ways, linked by email (the ERP's first)."""
     totals = run("customers", dry_run=dry_run, restart=restart, stack=stack)
+    raise typer.Exit(1 if totals.get("failed") else 0)
+
+
+@load_app.command("orders")
+def load_orders(dry_run: DryRun = False, restart: Restart = False, stack: StackOpt = None) -> None:
+    """The store's order history to the ERP: its orders, then what they were paid."""
+    totals = run("orders", dry_run=dry_run, restart=restart, stack=stack)
     raise typer.Exit(1 if totals.get("failed") else 0)

@@ -538,14 +538,15 @@ class LocalStack:
     # ------------------------------------------------------------------ helpers
 
     def _subscribe_shopify(self) -> None:
-        """Have the Shopify sim send its order and customer webhooks to the stack's API."""
+        """Have the Shopify sim send its order, customer and refund webhooks to the stack's API."""
         import httpx
 
-        from sandbox.shopify_merchant import ShopifyMerchant
+        from sandbox.shopify_merchant import ORDER_TOPICS, ShopifyMerchant
 
         url = f"{self.api_url}/webhooks/shopify"
         with httpx.Client(base_url=self.sim_urls["shopify"], timeout=10) as http:
-            ShopifyMerchant(http, self.credentials["shopify"]["access_token"]).subscribe(url)
+            merchant = ShopifyMerchant(http, self.credentials["shopify"]["access_token"])
+            merchant.subscribe(url, (*ORDER_TOPICS, "REFUNDS_CREATE"))
 
     def _seed_sims(self) -> None:
         for name, body in self.seed.items():

@@ -27,12 +27,15 @@ answers by executing it there, so its answers have the schema's shapes by constr
   order. ``GET /_sim/webhooks`` lists deliveries; ``POST /_sim/webhooks/flush`` waits for them.
 - ``GET /_sim/costs``: every query the bucket was asked to pay (operation, cost, throttled).
 - Bulk operations: ``bulkOperationRunQuery`` reads its query whole into JSON Lines (nested
-  connections' nodes with ``__parentId``), one operation at a time (``OPERATION_IN_PROGRESS``);
+  connections' nodes with ``__parentId``, right after their parent), one operation at a time
+  (``OPERATION_IN_PROGRESS``), refusing a query of no connection, of more than five or nested more
+  than two deep (the bulk guide's limits);
   ``currentBulkOperation`` shows it ``RUNNING``, then ``COMPLETED`` with the file's ``url``
   (``GET /_sim/bulk/<n>.jsonl``).
 - ``/_sim/`` control API as every sim (``sandbox.sims.control``); ``seed`` takes ``locations``
   (names: more locations beside the primary one), ``refunds`` (``{"order": <GID>, "refund": <a recorded
-  REST refund>}``: put on the order with its recorded amounts), ``products``
+  REST refund>}``: put on the order with its recorded amounts), ``transactions`` (``{"order": <GID>,
+  "transaction": <a recorded REST transaction>}``: put on the order as recorded), ``products``
   (``{"title", "variants": [{"sku", "price", "quantity"}]}``), ``customers`` (``CustomerInput``),
   ``throttle``, ``webhooks`` and ``token`` (``{"expires_in": s}``: tokens expire).
 """
@@ -711,11 +714,9 @@ class BulkOperations:
             document = parse(text)
         except GraphQLError as exc:
             return None, [{"field": ["query"], "message": f"Invalid bulk query: {exc.message}", "code": "INVALID"}]
-        problems = validate(schema(), document)
+        problems = [e.message for e in validate(schema(), document)] or _bulk_rules(document)
         if problems:
-            return None, [
-                {"field": ["query"], "message": f"Invalid bulk query: {problems[0].message}", "code": "INVALID"}
-            ]
+            return None, [{"field": ["query"], "message": f"Invalid bulk query: {problems[0]}", "code": "INVALID"}]
         token = BULK.set(True)
         try:
             with self.sim.shop.lock:
@@ -769,6 +770,45 @@ class BulkOperations:
             "url": f"{self.base_url.rstrip('/')}/_sim/bulk/{op['n']}.jsonl" if done and size else None,
             "partialDataUrl": None,
         }
+
+
+BULK_MAX_CONNECTIONS, BULK_MAX_DEPTH = 5, 2
+"""The bulk guide's limits: at most five connections, nested at most two deep."""
+
+
+def _bulk_rules(document: Any) -> list[str]:
+    """What breaks the bulk guide's rules on a (schema-valid) query's connections. The words are the
+    sim's: Shopify's own messages for these are not in the reference (UNVERIFIED)."""
+    root = schema().query_type
+    found: list[tuple[str, int]] = []
+
+    def walk(selection: SelectionSetNode | None, parent: Any, depth: int) -> None:
+        for sel in selection.selections if selection else ():
+            if isinstance(sel, InlineFragmentNode):
+                walk(sel.selection_set, parent, depth)
+                continue
+            if not isinstance(sel, FieldNode):
+                continue
+            fdef = getattr(get_named_type(parent), "fields", {}).get(sel.name.value)
+            if fdef is None:
+                continue
+            ftype = get_named_type(fdef.type)
+            inner = depth + 1 if ftype.name.endswith("Connection") else depth
+            if inner > depth:
+                found.append((sel.name.value, inner))
+            walk(sel.selection_set, ftype, inner)
+
+    for op in (d for d in document.definitions if isinstance(d, OperationDefinitionNode)):
+        walk(op.selection_set, root, 0)
+    out = []
+    if not found:
+        out.append("a bulk query must select at least one connection")
+    if len(found) > BULK_MAX_CONNECTIONS:
+        out.append(f"it selects {len(found)} connections; at most {BULK_MAX_CONNECTIONS} are allowed")
+    deep = [name for name, depth in found if depth > BULK_MAX_DEPTH]
+    if deep:
+        out.append(f"connection {deep[0]} is nested {BULK_MAX_DEPTH + 1} deep; at most {BULK_MAX_DEPTH} are allowed")
+    return out
 
 
 def _nodes(value: Any) -> list[JSON]:
@@ -839,6 +879,13 @@ class ShopifySim:
             with self.shop.lock:
                 made = self.shop.seed_refund(order, rest)
             created.setdefault("refunds", []).append({"id": gid("Refund", made["id"])})
+        for t in body.get("transactions") or []:
+            order = self.shop.orders.get(parse_gid(t["order"], "Order"))
+            if order is None:
+                raise ValueError(f"transaction: no order {t['order']}")
+            with self.shop.lock:
+                made = self.shop.seed_transaction(order, t["transaction"].get("transaction", t["transaction"]))
+            created.setdefault("transactions", []).append({"id": gid("OrderTransaction", made["id"])})
         for name in body.get("locations") or []:
             loc = self.shop.add_location(str(name))
             created.setdefault("locations", []).append({"id": gid("Location", loc["id"]), "name": loc["name"]})

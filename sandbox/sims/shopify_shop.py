@@ -1161,6 +1161,19 @@ class Shop:
         self.touch(order)
         return refund
 
+    def seed_transaction(self, order: JSON, rest: JSON) -> JSON:
+        """A recorded transaction (the REST resource, as Shopify answers ``GET orders/<id>/transactions/
+        <id>``) put on ``order`` as recorded: its kind, status, amount, gateway, authorization and time."""
+        kind, status = str(rest["kind"]).upper(), str(rest.get("status") or "success").upper()
+        if kind not in ("AUTHORIZATION", "CAPTURE", "SALE", "VOID", "REFUND"):
+            raise ValueError(f"recorded transaction {rest.get('id')}: kind {rest['kind']!r} is not one the sim keeps")
+        made = self.transaction(kind, Decimal(str(rest["amount"])), str(rest.get("gateway") or "manual"), status)
+        when = datetime.fromisoformat(str(rest.get("processed_at") or rest["created_at"]))
+        made.update(createdAt=when, processedAt=when, authorizationCode=rest.get("authorization"))
+        order["transactions"].append(made)
+        self.touch(order)
+        return made
+
     def seed_refund(self, order: JSON, rest: JSON) -> JSON:
         """A recorded refund (the REST resource, as Shopify answers ``GET orders/<id>/refunds/<id>``)
         put on ``order`` with its recorded amounts: lines matched by SKU, transactions as recorded."""
@@ -1267,31 +1280,70 @@ class Shop:
         }
 
     def refund_rest(self, order: JSON, f: JSON) -> JSON:
+        """The refund as ``refunds/create`` carries it: the REST resource, with the keys of Shopify's
+        recorded one (``tests/fixtures/shopify/rest-2026-07-refund.json``) the sim has values for."""
+        lines = {ln["id"]: ln for ln in order["lineItems"]}
+        zero = _rest_bag(self.bag(Decimal("0")))
         return {
             "id": f["id"],
             "admin_graphql_api_id": gid("Refund", f["id"]),
             "order_id": order["id"],
             "created_at": iso(f["createdAt"]),
+            "processed_at": iso(f["createdAt"]),
             "note": f["note"],
+            "user_id": None,
+            "restock": any(r["restockType"] != "NO_RESTOCK" for r in f["lines"]),
+            "return": None,
+            "duties": [],
+            "total_duties_set": zero,
+            "additional_fees": [],
+            "total_additional_fees_set": zero,
+            "order_adjustments": [],
             "refund_line_items": [
                 {
                     "id": r["id"],
                     "line_item_id": r["lineItemId"],
+                    "location_id": self.location_id,
                     "quantity": r["quantity"],
                     "restock_type": r["restockType"].lower(),
-                    "subtotal": money(r["subtotal"]),
-                    "total_tax": money(r["tax"]),
+                    "subtotal": float(r["subtotal"]),
+                    "subtotal_set": _rest_bag(self.bag(r["subtotal"])),
+                    "total_tax": float(r["tax"]),
+                    "total_tax_set": _rest_bag(self.bag(r["tax"])),
+                    "line_item": {
+                        "id": r["lineItemId"],
+                        "admin_graphql_api_id": gid("LineItem", r["lineItemId"]),
+                        "sku": lines[r["lineItemId"]]["sku"],
+                        "title": lines[r["lineItemId"]]["title"],
+                        "quantity": lines[r["lineItemId"]]["quantity"],
+                        "price": money(lines[r["lineItemId"]]["price"]),
+                        "variant_id": lines[r["lineItemId"]].get("variantId"),
+                    },
                 }
                 for r in f["lines"]
+            ],
+            "refund_shipping_lines": [
+                {
+                    "id": s["id"],
+                    "shipping_line_id": s["shippingLineId"],
+                    "subtotal_amount_set": _rest_bag(self.bag(s["amount"])),
+                    "tax_amount_set": _rest_bag(self.bag(s["tax"])),
+                }
+                for s in f["shipping"]
             ],
             "transactions": [
                 {
                     "id": x["id"],
+                    "admin_graphql_api_id": gid("OrderTransaction", x["id"]),
                     "order_id": order["id"],
                     "kind": "refund",
                     "amount": money(x["amount"]),
+                    "currency": self.currency,
                     "gateway": x["gateway"],
                     "status": x["status"].lower(),
+                    "created_at": iso(x["createdAt"]),
+                    "processed_at": iso(x["processedAt"]),
+                    "test": order["test"],
                 }
                 for x in order["transactions"]
                 if x["id"] in f["transactions"]

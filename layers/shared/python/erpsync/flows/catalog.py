@@ -111,6 +111,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         STORE,
         ERP,
         "erpsync.flows.credit_memos:CreditMemoRules",
+        topics=("creditmemo.saved",),
         summary="store credit memos (refunds) -> ERP credit memos, released and paid out by a refund, to the cent",
     ),
     FlowSpec(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
+from erpsync.errors import NotFoundError, PermanentError, RetryableError, ValidationFailed
 from erpsync.model import ChangeNotice, CreditMemo, Customer, Order, Shipment
 from erpsync.systems.ports import Page
 from erpsync.systems.shopify.catalog import ShopifyPrices, ShopifyProducts, ShopifyStock
@@ -24,10 +24,12 @@ from erpsync.systems.shopify.mapping import (
     CUSTOMER_FIELDS,
     MORE_LINES_QUERY,
     MORE_REFUND_LINES_QUERY,
+    ORDER_CHILDREN,
     ORDER_COST,
     ORDER_QUERY,
     REFUND_COST,
     REFUND_QUERY,
+    bulk_orders_query,
     customer_from_shopify,
     customer_input,
     gid,
@@ -129,7 +131,7 @@ mutation Bulk($query: String!) {
   bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message code } }
 }
 """
-BULK_STATE = "query BulkState { currentBulkOperation(type: QUERY) { id status errorCode objectCount url } }"
+BULK_STATE = "query BulkState { currentBulkOperation(type: QUERY) { id status errorCode createdAt objectCount url } }"
 BULK_POLL_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Waits between looks at a running bulk operation (the last one repeats)."""
 BULK_MAX_WAIT_S = 600.0
@@ -150,6 +152,42 @@ def page_checkpoint(times: list[datetime | None], more: bool) -> datetime | None
         return None
     last = max(stamps)
     return last if not more else last - timedelta(seconds=1)
+
+
+def _roots(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A bulk result's top-level records (its child rows left out)."""
+    return (row for row in rows if "__parentId" not in row)
+
+
+def assemble(rows: Iterator[dict[str, Any]], children: dict[str, str], system: str) -> Iterator[dict[str, Any]]:
+    """A bulk result's top-level records, each with its child rows back in its connections (as
+    ``{"nodes": [...]}``, in file order). Shopify writes a record's children right after it (the
+    JSON Lines file groups them, 2025-01); a child row of another record, or of a type not in
+    ``children``, is refused naming it rather than put in the wrong place."""
+    current: dict[str, Any] | None = None
+    for line in rows:
+        row = {k: v for k, v in line.items() if k != "__parentId"}
+        parent = line.get("__parentId")
+        if parent is None:
+            if current is not None:
+                yield current
+            current = {**row, **{key: {"nodes": []} for key in children.values()}}
+            continue
+        kind = str(row.get("id") or "").removeprefix("gid://shopify/").split("/", 1)[0]
+        if kind not in children:
+            raise PermanentError(
+                f"{system} bulk result: row {row.get('id')!r} of {parent} is none of {', '.join(children)}",
+                system=system,
+            )
+        if current is None or parent != current.get("id"):
+            raise PermanentError(
+                f"{system} bulk result: row {row.get('id')} of {parent} does not follow its parent "
+                f"(after {current.get('id') if current else 'nothing'}): the file is not grouped",
+                system=system,
+            )
+        current[children[kind]]["nodes"].append(row)
+    if current is not None:
+        yield current
 
 
 class ShopifyStore:
@@ -200,10 +238,13 @@ class ShopifyStore:
                 return
             after = str(info["endCursor"])
 
-    def bulk_rows(self, query: str, resume: dict[str, Any] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The rows of a bulk query operation (``bulkOperationRunQuery``: Shopify reads the whole
-        result into a JSON Lines file, charging no query cost), each with the operation's id; an
-        operation of ``resume`` still completed with its file is read again instead of a new one."""
+    def bulk_file(
+        self, query: str, resume: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+        """A bulk query operation's state once finished and the rows of its JSON Lines file, read
+        as they come (``bulkOperationRunQuery``: Shopify reads the whole result into the file,
+        charging no query cost); the operation of ``resume``, still completed with its file, is
+        read again instead of a new one."""
         client = self.client
         op_id = str((resume or {}).get("operation") or "")
         state = (client.query(BULK_STATE, {}, cost=2).get("currentBulkOperation") or {}) if op_id else {}
@@ -218,17 +259,19 @@ class ShopifyStore:
                 raise
             op_id = str((made.get("bulkOperation") or {}).get("id") or "")
             state = self._bulk_done(op_id)
-        url = state.get("url")
+        return dict(state), self._bulk_lines(op_id, state.get("url"))
+
+    def _bulk_lines(self, op_id: str, url: Any) -> Iterator[dict[str, Any]]:
         if not url:  # nothing matched: Shopify makes no file
             return
-        response = client.http.get(str(url), timeout=client.timeout)
-        if response.status_code != 200:
-            raise RetryableError(
-                f"{self.name} bulk result {op_id} could not be read ({response.status_code})", system=self.name
-            )
-        for line in response.text.splitlines():
-            if line.strip():
-                yield op_id, json.loads(line)
+        with self.client.http.stream("GET", str(url), timeout=self.client.timeout) as response:
+            if response.status_code != 200:
+                raise RetryableError(
+                    f"{self.name} bulk result {op_id} could not be read ({response.status_code})", system=self.name
+                )
+            for line in response.iter_lines():
+                if line.strip():
+                    yield json.loads(line)
 
     def _bulk_done(self, op_id: str) -> dict[str, Any]:
         """The state of bulk operation ``op_id`` once it has finished (waited for)."""
@@ -252,20 +295,31 @@ class ShopifyStore:
             waited += wait
         raise RetryableError(f"{self.name} bulk operation {op_id} still running after {waited:.0f}s", system=self.name)
 
-    def bulk_pages(self, query: str, entity: str, resume: dict[str, Any] | None = None) -> Iterator[Page]:
-        """Pages of notices (``page_size`` rows each) of a bulk query of records with ``updatedAt``;
-        each page's ``position`` lets a load resume after it, the last one's checkpoint is the
-        newest ``updatedAt`` read (a bulk result comes in no order of time)."""
+    def bulk_pages(
+        self,
+        query: str,
+        entity: str,
+        resume: dict[str, Any] | None = None,
+        children: dict[str, str] | None = None,
+    ) -> Iterator[Page]:
+        """Pages of notices (``page_size`` records each) of a bulk query of records with
+        ``updatedAt``; each page's ``position`` lets a load resume after it, the last one's
+        checkpoint is the newest ``updatedAt`` read (a bulk result comes in no order of time).
+
+        ``children`` (GID type -> connection, e.g. ``{"LineItem": "lineItems"}``): each record is
+        put back together with its child rows and carried whole in its notice's ``snapshot``
+        (``read_at``: when the operation started, the oldest its data can be)."""
         size = self.settings().page_size
         skip = int((resume or {}).get("rows") or 0)
+        state, rows = self.bulk_file(query, resume)
+        op_id = str(state.get("id") or "")
+        read_at = parse_time(state.get("createdAt")) if children is not None else None
+        records = assemble(rows, children, self.name) if children is not None else _roots(rows)
         done, newest = 0, None
         batch: list[ChangeNotice] = []
-        op_id = ""
-        for op_id, row in self.bulk_rows(query, resume):
-            if "__parentId" in row:
-                continue
+        for record in records:
             done += 1
-            when = parse_time(row.get("updatedAt"))
+            when = parse_time(record.get("updatedAt"))
             newest = when if when is not None and (newest is None or when > newest) else newest
             if done <= skip:
                 continue
@@ -273,9 +327,11 @@ class ShopifyStore:
                 ChangeNotice(
                     source=self.name,
                     entity=entity,
-                    id=legacy_id(row.get("id")),
-                    version=str(row.get("updatedAt") or "") or None,
+                    id=legacy_id(record.get("id")),
+                    version=str(record.get("updatedAt") or "") or None,
                     occurred_at=when,
+                    snapshot=record if children is not None else None,
+                    read_at=read_at,
                 )
             )
             if len(batch) >= size:
@@ -313,7 +369,16 @@ class ShopifyOrderChanges:
     def changes(self, since: datetime) -> Iterator[Page]:
         return self.store.changed_pages(ORDERS_QUERY, "orders", since, self.entity)
 
+    def load_pages(self, since: datetime, resume: dict[str, Any] | None = None) -> Iterator[Page]:
+        """``changes`` for an initial load (``erpsync load orders``): every order updated after
+        ``since`` read whole in one bulk query operation, each notice carrying its order."""
+        query = bulk_orders_query(f"updated_at:>'{search_time(since)}'")
+        return self.store.bulk_pages(query, self.entity, resume, ORDER_CHILDREN)
+
     def get(self, id: str, snapshot: dict[str, Any] | None = None) -> Order:
+        """The order: from ``snapshot`` (a load's bulk read of it, whole) when given, else read."""
+        if snapshot is not None and legacy_id(snapshot.get("id")) == str(id):
+            return order_from_shopify(snapshot, self.store.settings().amounts)
         return self.store.get_order(id)
 
 

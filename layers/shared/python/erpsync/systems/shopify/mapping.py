@@ -7,6 +7,7 @@ Money: every amount is a ``MoneyBag``; ``amounts`` ("shop" or "presentment") pic
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -30,27 +31,48 @@ LINE_FIELDS = (
     "id sku name title quantity requiresShipping originalUnitPriceSet { ...Bag } "
     "discountAllocations { allocatedAmountSet { ...Bag } } taxLines { priceSet { ...Bag } }"
 )
+ORDER_FIELDS = (
+    "id legacyResourceId name email phone note createdAt updatedAt processedAt cancelledAt closed test "
+    "currencyCode presentmentCurrencyCode taxesIncluded displayFinancialStatus displayFulfillmentStatus "
+    "paymentGatewayNames tags sourceName "
+    "customer { id legacyResourceId email firstName lastName phone } "
+    "billingAddress { ...Address } shippingAddress { ...Address } "
+    "subtotalPriceSet { ...Bag } totalDiscountsSet { ...Bag } totalTaxSet { ...Bag } totalPriceSet { ...Bag } "
+    "totalReceivedSet { ...Bag } totalRefundedSet { ...Bag } "
+    "transactions(first: 25) { id kind status gateway amountSet { ...Bag } processedAt }"
+)
+"""An order's own fields (its lines and shipping lines are connections, read beside them)."""
+SHIPPING_FIELDS = "title code discountedPriceSet { ...Bag } discountAllocations { allocatedAmountSet { ...Bag } }"
 ORDER_QUERY = f"""
 query Order($id: ID!) {{
   order(id: $id) {{
-    id legacyResourceId name email phone note createdAt updatedAt processedAt cancelledAt closed test
-    currencyCode presentmentCurrencyCode taxesIncluded displayFinancialStatus displayFulfillmentStatus
-    paymentGatewayNames tags sourceName
-    customer {{ id legacyResourceId email firstName lastName phone }}
-    billingAddress {{ ...Address }}
-    shippingAddress {{ ...Address }}
-    subtotalPriceSet {{ ...Bag }} totalDiscountsSet {{ ...Bag }} totalTaxSet {{ ...Bag }} totalPriceSet {{ ...Bag }}
-    totalReceivedSet {{ ...Bag }} totalRefundedSet {{ ...Bag }}
-    shippingLines(first: 5) {{
-      nodes {{ title code discountedPriceSet {{ ...Bag }} discountAllocations {{ allocatedAmountSet {{ ...Bag }} }} }}
-    }}
+    {ORDER_FIELDS}
+    shippingLines(first: 5) {{ nodes {{ {SHIPPING_FIELDS} }} }}
     lineItems(first: {LINES_PAGE}) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {LINE_FIELDS} }} }}
-    transactions(first: 25) {{ id kind status gateway amountSet {{ ...Bag }} processedAt }}
   }}
 }}
 {BAG}
 {ADDRESS}
 """
+_BAG_FIELDS = BAG.split("{", 1)[1].rsplit("}", 1)[0].strip()
+_ADDRESS_FIELDS = ADDRESS.split("{", 1)[1].rsplit("}", 1)[0].strip()
+ORDER_CHILDREN = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}
+"""A bulk result's child rows of an order, by the type of their id: the connection they belong to."""
+
+
+def bulk_orders_query(search: str) -> str:
+    """The bulk query (``bulkOperationRunQuery``) of every order ``search`` matches, each with what
+    ``ORDER_QUERY`` reads of it: its own fields and its lines and shipping lines whole (Shopify
+    writes those as rows of their own, with ``__parentId``; their ``id`` tells which is which).
+    Fragments are written out (the bulk guide's queries use none)."""
+    text = (
+        f"{{ orders(query: {json.dumps(search)}, sortKey: UPDATED_AT) {{ edges {{ node {{ {ORDER_FIELDS} "
+        f"shippingLines {{ edges {{ node {{ id {SHIPPING_FIELDS} }} }} }} "
+        f"lineItems {{ edges {{ node {{ {LINE_FIELDS} }} }} }} }} }} }} }}"
+    )
+    return text.replace("...Bag", _BAG_FIELDS).replace("...Address", _ADDRESS_FIELDS)
+
+
 MORE_LINES_QUERY = f"""
 query OrderLines($id: ID!, $after: String) {{
   order(id: $id) {{

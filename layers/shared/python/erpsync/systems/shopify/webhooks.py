@@ -6,6 +6,10 @@ delivery (a retry of it carries the same id: the ingress drops it as a duplicate
 ``X-Shopify-Topic`` what happened; the body is the REST resource of the topic (snake_case, ids as
 numbers, which Python reads exactly however large). A delivery triggered more than
 ``MAX_AGE_S`` ago is refused as a replay (Shopify retries for 4 hours).
+
+A refund (``refunds/create``) rings the credit-memos flow with the refund's own id; its body has
+no ``updated_at`` (a refund is not edited), so its notice has no version and its time is
+``created_at``.
 """
 
 from __future__ import annotations
@@ -37,8 +41,13 @@ TOPICS = {
     "fulfillments/update": "order",
     "customers/create": "customer",
     "customers/update": "customer",
+    "refunds/create": "creditmemo",
 }
 """Topic -> the entity whose flows it rings (a fulfilment is a change of its order)."""
+ID_KEY = {"fulfillments/create": "order_id", "fulfillments/update": "order_id"}
+"""Where a topic's body names its notice's record, when not ``id``."""
+TIME_KEY = {"refunds/create": "created_at"}
+"""The body's time of the change, when not ``updated_at`` (which is then also the notice's version)."""
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -83,25 +92,26 @@ def receive(secret: Any, body: bytes, headers: dict[str, str]) -> list[dict[str,
         raise BadWebhook(f"body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadWebhook("body must be a JSON object")
-    entity = TOPICS[topic]
-    key = "order_id" if topic.startswith("fulfillments/") else "id"
+    key = ID_KEY.get(topic, "id")
     record_id = data.get(key)
     if isinstance(record_id, bool) or not isinstance(record_id, int | str) or not str(record_id).strip().isdigit():
         raise BadWebhook(f"the {topic} body has no numeric {key!r}")
-    version = data.get("updated_at")
+    time_key = TIME_KEY.get(topic, "updated_at")
+    stamp = data.get(time_key)
     occurred = None
-    if isinstance(version, str):
+    if isinstance(stamp, str):
         try:
-            occurred = datetime.fromisoformat(version.replace("Z", "+00:00"))
+            occurred = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise BadWebhook(f"'updated_at' is not a time: {version!r}") from exc
+            raise BadWebhook(f"{time_key!r} is not a time: {stamp!r}") from exc
+    versioned = isinstance(stamp, str) and time_key == "updated_at" and key == "id"
     return [
         {
             "source": "shopify",
-            "entity": entity,
+            "entity": TOPICS[topic],
             "id": str(record_id).strip(),
             "event_id": webhook_id,
             "occurred_at": occurred,
-            "version": version if isinstance(version, str) and not topic.startswith("fulfillments/") else None,
+            "version": stamp if versioned else None,
         }
     ]
