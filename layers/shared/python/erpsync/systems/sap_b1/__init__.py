@@ -1,0 +1,42 @@
+"""SAP Business One through its Service Layer: client (sessions, paging, errors), mapping to the
+canonical model, and the customers and orders ports.
+
+The client and adapter (httpx and the mappings) are imported when first named, not with the
+package, as the other systems do: a cold start pays for what it imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from erpsync.systems.sap_b1.adapter import SapB1Customers, SapB1Orders, SapB1System
+    from erpsync.systems.sap_b1.client import AlreadyExists, Missing, Refused, SapB1Client, Unauthorised
+
+_WHERE = {
+    "AlreadyExists": "client",
+    "Missing": "client",
+    "Refused": "client",
+    "SapB1Client": "client",
+    "Unauthorised": "client",
+    "SapB1Customers": "adapter",
+    "SapB1Orders": "adapter",
+    "SapB1System": "adapter",
+}
+__all__ = [
+    "AlreadyExists",
+    "Missing",
+    "Refused",
+    "SapB1Client",
+    "SapB1Customers",
+    "SapB1Orders",
+    "SapB1System",
+    "Unauthorised",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

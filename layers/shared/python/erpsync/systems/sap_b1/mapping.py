@@ -1,0 +1,256 @@
+"""The canonical model and SAP Business One Service Layer (v1) bodies: business partners and
+sales orders (``Orders``).
+
+- A business partner's name is ``CardName`` (the company, else the person); the person's first and
+  last names ride on its first contact (``ContactEmployees``), the billing and shipping addresses
+  on the ``BPAddresses`` rows erpsync names ``Bill to`` and ``Ship to`` (rows are matched by name and
+  type, so a PATCH updates them in place and a clerk's other rows stay).
+- An order carries the store's number in ``NumAtCard`` (the duplicate guard) and each store line
+  id in its line's ``FreeText``, so an order found again (after a lost answer) maps its lines back;
+  a line's discount is a ``DiscountPercent`` of its amount; freight, and the store's tax when
+  ``tax_expense_code`` is set, are additional expenses (``DocumentAdditionalExpenses``).
+- Change stamps are the database server's local date and time (``UpdateDate``/``UpdateTime``,
+  ``CreateDate``/``CreateTime``), to the second, read in ``server_timezone``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from erpsync.errors import MappingMissing, ValidationFailed
+from erpsync.model import Address, Customer, ErpOrderRef, SalesOrderDraft, cents
+from erpsync.systems.sap_b1.settings import SapB1Settings
+
+SYSTEM = "sap_b1"
+BILL_TO, SHIP_TO = "Bill to", "Ship to"
+ORDERS = "Orders"
+DISCOUNT_DIGITS = Decimal("0.000001")
+"""``DiscountPercent`` is sent to six decimals (the precision B1 keeps is a company setting: UNVERIFIED)."""
+
+
+def dec(value: Any) -> Decimal:
+    """A Service Layer number (a Decimal as the client decodes it, an int, or text) as a Decimal."""
+    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+
+
+# -- change stamps --------------------------------------------------------------------------------
+
+
+def changed_at(record: dict[str, Any]) -> tuple[str, str] | None:
+    """The record's last change as the server wrote it: ``UpdateDate``/``UpdateTime``, or
+    ``CreateDate``/``CreateTime`` while it has never been updated (SAP does not always set
+    ``UpdateDate`` on a create)."""
+    for day, clock in (("UpdateDate", "UpdateTime"), ("CreateDate", "CreateTime")):
+        if record.get(day) and record.get(clock):
+            return str(record[day])[:10], str(record[clock])
+    return None
+
+
+def version(record: dict[str, Any]) -> str | None:
+    """``<date>T<time>`` of the last change (what the worker compares)."""
+    stamp = changed_at(record)
+    return f"{stamp[0]}T{stamp[1]}" if stamp else None
+
+
+def to_utc(day: str, clock: str, zone: ZoneInfo) -> datetime:
+    """A server-local stamp in UTC; an hour that repeats (DST ends) is read as its first occurrence,
+    the earlier instant, so a checkpoint made from it is never late."""
+    local = datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), tzinfo=zone)
+    return local.replace(fold=0).astimezone(UTC)
+
+
+def local_cursor(since: datetime, zone: ZoneInfo) -> tuple[str, str]:
+    """``since`` as the server's local date and time to the second; an hour earlier inside an hour
+    that repeats (DST ends: the server's clock goes back, and changes made in the repeat carry
+    earlier local times than ``since``)."""
+    local = since.astimezone(zone)
+    wall = local.replace(tzinfo=None)
+    if local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset():
+        wall -= timedelta(hours=1)
+    return wall.date().isoformat(), wall.strftime("%H:%M:%S")
+
+
+# -- business partners ---------------------------------------------------------------------------
+
+
+def address_from_row(row: dict[str, Any] | None) -> Address | None:
+    if not row:
+        return None
+    return Address(
+        street=[s for s in (str(row.get("Street") or ""), str(row.get("Block") or "")) if s],
+        city=str(row.get("City") or ""),
+        region_code=str(row.get("State") or ""),
+        postcode=str(row.get("ZipCode") or ""),
+        country=str(row.get("Country") or ""),
+    )
+
+
+def address_row(name: str, kind: str, address: Address) -> dict[str, Any]:
+    return {
+        "AddressName": name,
+        "AddressType": kind,
+        "Street": address.street[0] if address.street else "",
+        "Block": ", ".join(address.street[1:]),
+        "City": address.city,
+        "ZipCode": address.postcode,
+        "State": address.region_code,
+        "Country": address.country,
+    }
+
+
+def _row(record: dict[str, Any], kind: str, default: Any) -> dict[str, Any] | None:
+    rows = [r for r in record.get("BPAddresses") or [] if r.get("AddressType") == kind]
+    return next((r for r in rows if r.get("AddressName") == default), rows[0] if rows else None)
+
+
+def customer_from_b1(record: dict[str, Any]) -> Customer:
+    """A business partner as the canonical customer."""
+    code = str(record.get("CardCode") or "")
+    email = str(record.get("EmailAddress") or "").strip()
+    if not email:
+        raise ValidationFailed(f"{SYSTEM} business partner {code}: no EmailAddress", system=SYSTEM)
+    contacts = record.get("ContactEmployees") or []
+    contact = next((c for c in contacts if str(c.get("E_Mail") or "").lower() == email.lower()), None)
+    contact = contact or (contacts[0] if contacts else {})
+    first, last = str(contact.get("FirstName") or ""), str(contact.get("LastName") or "")
+    name = str(record.get("CardName") or "")
+    person = " ".join(p for p in (first, last) if p)
+    company = name if name and person and name != person else ""
+    if not person and name:
+        first, _, last = name.partition(" ")
+    billing = address_from_row(_row(record, "bo_BillTo", record.get("BilltoDefault")))
+    shipping = address_from_row(_row(record, "bo_ShipTo", record.get("ShipToDefault")))
+    return Customer(
+        email=email,
+        first_name=first,
+        last_name=last,
+        company=company,
+        phone=str(record.get("Phone1") or ""),
+        address=billing,
+        shipping=shipping if shipping != billing else None,
+        source_id=code,
+        version=version(record),
+    )
+
+
+def partner_body(customer: Customer, *, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What erpsync writes of a customer: name, email, phone, the first contact's names and the
+    ``Bill to``/``Ship to`` addresses. With ``current`` (the partner as read), the contact written is
+    the one the partner already has, by its ``InternalCode``."""
+    body: dict[str, Any] = {
+        "CardName": customer.company
+        or " ".join(p for p in (customer.first_name, customer.last_name) if p)
+        or customer.email,
+        "EmailAddress": customer.email,
+        "Phone1": customer.phone,
+    }
+    if customer.first_name or customer.last_name:
+        contact = {
+            "Name": " ".join(p for p in (customer.first_name, customer.last_name) if p),
+            "FirstName": customer.first_name,
+            "LastName": customer.last_name,
+            "E_Mail": customer.email,
+        }
+        held = (current or {}).get("ContactEmployees") or []
+        if held:
+            contact["InternalCode"] = held[0]["InternalCode"]
+            contact.pop("Name")  # a contact's name is its key among the partner's contacts: kept
+        body["ContactEmployees"] = [contact]
+    if customer.address is not None:
+        body["BPAddresses"] = [
+            address_row(BILL_TO, "bo_BillTo", customer.address),
+            address_row(SHIP_TO, "bo_ShipTo", customer.shipping or customer.address),
+        ]
+        body["BilltoDefault"], body["ShipToDefault"] = BILL_TO, SHIP_TO
+    return body
+
+
+# -- orders -------------------------------------------------------------------------------------------
+
+
+def _extension(prefix: str, address: Address | None) -> dict[str, Any]:
+    if address is None:
+        return {}
+    return {
+        f"{prefix}Street": address.street[0] if address.street else "",
+        f"{prefix}Block": ", ".join(address.street[1:]),
+        f"{prefix}City": address.city,
+        f"{prefix}ZipCode": address.postcode,
+        f"{prefix}State": address.region_code,
+        f"{prefix}Country": address.country,
+    }
+
+
+def order_body(draft: SalesOrderDraft, cfg: SapB1Settings) -> dict[str, Any]:
+    """The ``POST Orders`` body of a draft (money as Decimals: the client sends them as numbers)."""
+    zone = ZoneInfo(cfg.server_timezone)
+    day = (draft.date or datetime.now(UTC)).astimezone(zone).date().isoformat()
+    lines = []
+    for ln in draft.lines:
+        line: dict[str, Any] = {
+            "ItemCode": ln.sku,
+            "Quantity": ln.qty,
+            "UnitPrice": ln.unit_price,
+            "FreeText": ln.line_id,
+        }
+        gross = ln.unit_price * ln.qty
+        if ln.discount and gross:
+            line["DiscountPercent"] = (ln.discount / gross * 100).quantize(DISCOUNT_DIGITS)
+        if cfg.tax_code:
+            line["TaxCode"] = cfg.tax_code
+        if cfg.warehouse_code:
+            line["WarehouseCode"] = cfg.warehouse_code
+        lines.append(line)
+    expenses = []
+    if draft.freight:
+        if cfg.freight_expense_code is None:
+            raise MappingMissing(f"order {draft.number} has freight but settings.freight_expense_code is not set")
+        expenses.append(
+            {"ExpenseCode": cfg.freight_expense_code, "LineTotal": draft.freight, "Remarks": draft.ship_via or ""}
+        )
+    if draft.tax_total:
+        if cfg.tax_expense_code is not None:
+            expenses.append({"ExpenseCode": cfg.tax_expense_code, "LineTotal": draft.tax_total, "Remarks": "store tax"})
+        elif not cfg.tax_code:
+            raise MappingMissing(
+                f"order {draft.number} has tax but neither settings.tax_expense_code (the store's tax as an expense) "
+                "nor settings.tax_code (B1 reckons it) is set"
+            )
+    body: dict[str, Any] = {
+        "CardCode": draft.customer_id,
+        "NumAtCard": draft.number,
+        "DocDate": day,
+        "DocDueDate": day,
+        "DocCurrency": cfg.currency_codes.get(draft.currency, draft.currency),
+        "DocumentLines": lines,
+        "AddressExtension": {**_extension("BillTo", draft.bill_to), **_extension("ShipTo", draft.ship_to)},
+    }
+    if expenses:
+        body["DocumentAdditionalExpenses"] = expenses
+    if draft.note:
+        body["Comments"] = draft.note
+    if cfg.series is not None:
+        body["Series"] = cfg.series
+    return body
+
+
+def order_ref(record: dict[str, Any], draft: SalesOrderDraft | None = None) -> ErpOrderRef:
+    """Where an order landed: keyed by ``DocEntry`` (``DocNum`` repeats across numbering series, and
+    the lines of deliveries and invoices name their order by ``DocEntry``); ``line_map`` from each
+    line's ``FreeText`` (the store line id), or, when none carries one, by the draft's line order."""
+    lines = record.get("DocumentLines") or []
+    line_map = {str(ln["LineNum"]): str(ln["FreeText"]) for ln in lines if ln.get("FreeText")}
+    if not line_map and draft is not None:
+        line_map = {str(ln.get("LineNum")): d.line_id for ln, d in zip(lines, draft.lines, strict=False)}
+    entry = str(record["DocEntry"])
+    return ErpOrderRef(
+        id=entry, number=entry, order_type=ORDERS, status=str(record.get("DocumentStatus") or ""), line_map=line_map
+    )
+
+
+def totals_differ(record: dict[str, Any], draft: SalesOrderDraft) -> bool:
+    """Whether B1's ``DocTotal`` is not the store's total to the cent."""
+    return cents(dec(record.get("DocTotal"))) != cents(draft.total)
