@@ -25,6 +25,16 @@
 - Totals: lines (``SalesItemLineDetail`` Amount = Qty x UnitPrice), less a ``DiscountLineDetail``
   line, plus ``TxnTaxDetail.TotalTax`` when given (as automated sales tax honours an explicit
   total); an invoice's ``Balance`` falls as payments link it, and its ``LinkedTxn`` names them.
+- Estimates: ``TxnStatus`` ``Pending`` when made (one of Finance.xsd's ``QboEstimateStatusEnum``:
+  Accepted, Closed, Pending, Rejected; another value is fault 2010); an invoice created with
+  ``LinkedTxn [{"TxnType": "Estimate", "TxnId"}]`` closes a Pending or Accepted one (``TxnStatus``
+  ``Closed``, its own ``LinkedTxn`` naming the invoice: QuickBooks' behaviour, UNVERIFIED in the
+  reference beyond the XSD's note that closed and rejected estimates are ignored, as they are here).
+- Refunds: a credit memo keeps ``RemainingCredit`` (its total when made); a refund receipt has
+  ``Balance`` 0 and needs ``DepositToAccountRef``, an account that exists (Intuit's reference lists
+  it as required: UNVERIFIED in the XSD, which requires nothing).
+- Items and stock (item rules, ``InventoryAdjustment``, sales taking ``QtyOnHand``, queries of
+  ``Item`` answering active items unless they name ``Active``): sandbox/sims/quickbooks_catalog.py.
 """
 
 from __future__ import annotations
@@ -72,8 +82,14 @@ ENTITIES = {
     "refundreceipt": "RefundReceipt",
     "account": "Account",
     "taxcode": "TaxCode",
+    "inventoryadjustment": "InventoryAdjustment",
 }
 TRANSACTIONS = {"Invoice", "SalesReceipt", "Estimate", "CreditMemo", "RefundReceipt"}
+ESTIMATE_STATUSES = ("Accepted", "Closed", "Pending", "Rejected")
+"""Finance.xsd ``QboEstimateStatusEnum``: an estimate's ``TxnStatus`` in QuickBooks Online."""
+OPEN_ESTIMATES = ("Pending", "Accepted")
+"""Finance.xsd, ``LinkedTxn.TxnId``: "Only Pending and Accepted Estimates can be specified. Closed
+and Rejected estimates will be ignored"."""
 VOIDABLE = {"Invoice", "SalesReceipt", "Payment", "CreditMemo", "RefundReceipt"}
 PER_MINUTE, PER_SECOND = 500, 10
 CDC_MAX = 1000
@@ -127,6 +143,10 @@ class Company:
         self.replies: dict[str, tuple[int, JSON]] = {}
         self.events: list[tuple[str, str, str]] = []
         self.on_change: Any = None
+        from sandbox.sims.quickbooks_catalog import Stock
+
+        self.stock = Stock(self)
+        """Item rules, inventory adjustments, sales on the shelf (sandbox/sims/quickbooks_catalog.py)."""
         self._seed_defaults()
 
     def _seed_defaults(self) -> None:
@@ -155,6 +175,7 @@ class Company:
         self.events.append((entity, record["Id"], operation))
         if self.on_change is not None:
             self.on_change(entity, record["Id"], operation, record["MetaData"]["LastUpdatedTime"])
+        self.stock.changed(entity, record, operation)
 
     # ------------------------------------------------------------------ writes
 
@@ -163,17 +184,59 @@ class Company:
         for key in ("Id", "SyncToken", "MetaData"):
             record.pop(key, None)
         self.check(entity, record)
+        self.stock.check(entity, record, None)
         if entity in TRANSACTIONS:
             self.doc_number += 1
             record.setdefault("DocNumber", str(self.doc_number))
             record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
             self.price(entity, record)
+        if entity == "Estimate":
+            record.setdefault("TxnStatus", "Pending")
+        closed: list[JSON] = []
+        if entity == "Invoice":
+            record["Id"] = self.new_id()
+            closed = self.close_estimates(record)
         if entity == "Payment":
             record["Id"] = self.new_id()
             self.apply_payment(record)
         made = self._put(entity, record)
         self.changed(entity, made, "Create")
+        for estimate in closed:
+            self.changed("Estimate", estimate, "Update")
         return made
+
+    def close_estimates(self, invoice: JSON) -> list[JSON]:
+        """Close the Pending or Accepted estimates the new ``invoice`` links (the others' links are
+        dropped, as QuickBooks ignores them); the estimates closed."""
+        links = [t for t in invoice.get("LinkedTxn") or [] if t.get("TxnType") == "Estimate"]
+        estimates = []
+        for link in links:
+            estimate = self.records["Estimate"].get(str(link.get("TxnId")))
+            if estimate is None:
+                raise Fault(
+                    400,
+                    "610",
+                    "Object Not Found",
+                    f"Something you're trying to use has been made inactive or deleted: Estimate {link.get('TxnId')}",
+                    "LinkedTxn",
+                )
+            estimates.append(estimate)
+        kept = [t for t in invoice.get("LinkedTxn") or [] if t.get("TxnType") != "Estimate"]
+        closed = []
+        for estimate in estimates:
+            if estimate.get("TxnStatus", "Pending") not in OPEN_ESTIMATES:
+                continue
+            kept.append({"TxnId": estimate["Id"], "TxnType": "Estimate"})
+            estimate["TxnStatus"] = "Closed"
+            estimate.setdefault("LinkedTxn", []).append({"TxnId": invoice["Id"], "TxnType": "Invoice"})
+            estimate["SyncToken"] = str(int(estimate["SyncToken"]) + 1)
+            estimate["MetaData"]["LastUpdatedTime"] = _stamp()
+            closed.append(estimate)
+        if kept:
+            invoice["LinkedTxn"] = kept
+        else:
+            invoice.pop("LinkedTxn", None)
+        return closed
 
     def update(self, entity: str, body: JSON) -> JSON:
         current = self.records[entity].get(str(body.get("Id")))
@@ -198,6 +261,7 @@ class Company:
             record = {k: v for k, v in body.items() if k != "MetaData"}
             record["MetaData"] = current["MetaData"]
         self.check(entity, record, updating=current)
+        self.stock.check(entity, record, current)
         if entity in TRANSACTIONS:
             self.price(entity, record)
         record["SyncToken"] = str(int(current["SyncToken"]) + 1)
@@ -223,6 +287,8 @@ class Company:
             line["Amount"] = 0
         current["TotalAmt"] = 0
         current["Balance"] = 0
+        if "RemainingCredit" in current:
+            current["RemainingCredit"] = 0
         note = "Voided"
         current["PrivateNote"] = f"{note} {current.get('PrivateNote') or ''}".strip()
         current["SyncToken"] = str(int(current["SyncToken"]) + 1)
@@ -231,6 +297,7 @@ class Company:
         return current
 
     def delete(self, entity: str, body: JSON) -> JSON:
+        self.stock.may_delete(entity)
         current = self.records[entity].pop(str(body.get("Id")), None)
         if current is None:
             raise Fault(400, "610", "Object Not Found", f"{entity} {body.get('Id')} does not exist")
@@ -311,6 +378,32 @@ class Company:
                     "Object Not Found",
                     f"Something you're trying to use has been made inactive or deleted: Customer {ref}",
                 )
+        if entity == "Estimate" and record.get("TxnStatus", "Pending") not in ESTIMATE_STATUSES:
+            raise Fault(
+                400,
+                "2010",
+                "Request has invalid or unsupported property",
+                f"TxnStatus {record.get('TxnStatus')!r} is not one of {', '.join(ESTIMATE_STATUSES)}",
+                "TxnStatus",
+            )
+        if entity == "RefundReceipt":
+            account = str((record.get("DepositToAccountRef") or {}).get("value") or "")
+            if not account:
+                raise Fault(
+                    400,
+                    "2020",
+                    "Required param missing, need to supply the required value for the API",
+                    "Required parameter DepositToAccountRef is missing",
+                    "DepositToAccountRef",
+                )
+            if account not in self.records["Account"]:
+                raise Fault(
+                    400,
+                    "610",
+                    "Object Not Found",
+                    f"Something you're trying to use has been made inactive or deleted: Account {account}",
+                    "DepositToAccountRef",
+                )
         if entity in TRANSACTIONS:
             lines = record.get("Line")
             if not isinstance(lines, list) or not lines:
@@ -367,8 +460,10 @@ class Company:
         record.setdefault("TxnTaxDetail", {})["TotalTax"] = _money(tax)
         total = sales - discount + tax
         record["TotalAmt"] = _money(total)
-        if entity == "SalesReceipt":
+        if entity in ("SalesReceipt", "RefundReceipt"):
             record["Balance"] = 0
+        elif entity == "CreditMemo":
+            record["Balance"] = record["RemainingCredit"] = _money(total)
         elif entity == "Invoice":
             paid = sum(
                 (
@@ -458,6 +553,7 @@ class Company:
         if name is None:
             raise Fault(400, "4001", "Invalid query", f"QueryValidationError: Unknown entity {entity}")
         rows = [r for r in self.records[name].values() if self._matches(r, where or "")]
+        rows = self.stock.visible(name, where or "", rows)
         if order:
             rows.sort(key=lambda r: str(_path(r, order) or ""), reverse=(direction or "").lower() == "desc")
         else:
@@ -485,7 +581,7 @@ class Company:
             have = _path(record, field)
             if op == "in":
                 values = [v.strip().strip("'").replace("\\'", "'") for v in raw.strip("() ").split(",")]
-                if str(have) not in values:
+                if (str(have).lower() if isinstance(have, bool) else str(have)) not in values:
                     return False
                 continue
             if not (raw.startswith("'") and raw.endswith("'")):

@@ -95,6 +95,6 @@ def test_bad_rules_are_refused_naming_what_is_wrong() -> None:
     with pytest.raises(ValidationError, match="set: grand_total cannot be set"):
         Settings.model_validate({"order_rules": [{"name": "x", "then": {"set": {"grand_total": "0"}}}]})
     with pytest.raises(ValidationError, match="document"):
-        Settings.model_validate({"order_rules": [{"name": "x", "then": {"document": "estimate"}}]})
+        Settings.model_validate({"order_rules": [{"name": "x", "then": {"document": "sales_order"}}]})
     with pytest.raises(ValidationError, match="then"):
         Settings.model_validate({"order_rules": [{"name": "x", "when": []}]})

@@ -161,8 +161,9 @@ class RuleActions(BaseModel):
     """Leave the order out, with this reason (logged as filtered, naming the rule)."""
     payment: str | None = Field(None, pattern="^(create|skip|unpaid)$")
     """What the payments flow does (as ``payments.rules``, but for the orders this rule holds for)."""
-    document: str | None = Field(None, pattern="^(sales_receipt|invoice)$")
-    """What an ERP without sales orders (QuickBooks Online) books the order as."""
+    document: str | None = Field(None, pattern="^(sales_receipt|invoice|estimate)$")
+    """What an ERP without sales orders (QuickBooks Online) books the order as (``estimate``: an
+    estimate until the store order is fulfilled, then the invoice that closes it)."""
     cash_account: str | None = None
     """The ERP account the order's payments (or its sales receipt) are deposited to."""
     set: dict[str, str] = Field(default_factory=dict)

@@ -10,6 +10,11 @@ the ERP credit memo: the refunded lines at the prices and discounts the store ga
 shipping refund as freight, an adjustment on ``credit_memos.adjustment_item``, the store's tax as
 charged; released and paid out by a refund applied to it, by setting; bind.
 
+An ERP document may settle the refund by itself (``settled_without_refund`` on the target port says
+why): QuickBooks' refund receipt pays the money back, and its credit memo stays the customer's credit.
+While the order's ERP document is a first stage (QuickBooks' estimate), its credit memo waits for
+the final one (retried as ``waiting_for_order``).
+
 Nothing is made twice: the credit memo carries the store credit memo number as its external
 reference, and so does its refund; a retry after a lost answer finds them by it. A credit memo
 that does not add up (lines, shipping, adjustment and tax against the store's total) fails naming
@@ -18,9 +23,9 @@ both amounts, and nothing is written.
 
 from __future__ import annotations
 
-from erpsync.errors import MappingMissing, ValidationFailed
+from erpsync.errors import MappingMissing, RetryableError, ValidationFailed
 from erpsync.flows.base import SyncResult
-from erpsync.flows.orders import sent_order_and_customer
+from erpsync.flows.orders import sent_order_and_customer, staged
 from erpsync.flows.sync import RecordSync
 from erpsync.model import (
     ChangeNotice,
@@ -61,6 +66,13 @@ class CreditMemoRules(RecordSync):
                 "",
                 f"order {record.order_number} was entered in {self.target}: its refunds are {self.target}'s",
             )
+        if staged(sent):
+            raise RetryableError(
+                f"{self.source} order {record.order_number} is {sent.other_id} in {self.target} until it is "
+                "fulfilled: its credit memo waits for the document that books it",
+                error_type="waiting_for_order",
+                system=self.target,
+            )
         return None
 
     def up_to_date(self, record: CreditMemo, binding: Binding | None) -> SyncResult | None:
@@ -95,7 +107,11 @@ class CreditMemoRules(RecordSync):
         if s.release:
             erp_memo = port.release(erp_memo) if not erp_memo.released else erp_memo
             notes.append("released")
-            if s.refund:
+            settled = getattr(port, "settled_without_refund", None)
+            why = settled(erp_memo) if s.refund and settled is not None else ""
+            if why:
+                notes.append(why)
+            elif s.refund:
                 refund = self._refund(memo, erp_memo, customer_id, order_type, number)
                 notes.append(f"paid out by refund {refund.number}")
         self.bindings.put(

@@ -7,6 +7,12 @@ map and check the money; look up a possibly lost earlier create; create; bind.
 
 A store number already sent from the same connection under another store id (a store that
 reused a number) is never sent again: it fails as ``duplicate_number`` naming both records.
+
+"Sync twice": an ERP may book an order in two stages (QuickBooks' estimate while the store order is
+not fulfilled, then the invoice that closes it). The order binding then says ``final: False``, and a
+later change of the order is work, not "already in the ERP": while the order is not fulfilled it is
+skipped, once it is the final document is created, exactly once (its own pending binding
+``order-final``, so a lost answer is looked up before anything is created again).
 """
 
 from __future__ import annotations
@@ -30,18 +36,34 @@ from erpsync.model import (
 from erpsync.settings import OrderRule, OrderSyncPreferences
 from erpsync.state.bindings import PENDING, SYNCED, Binding
 
+FULFILLED = "complete"
+"""The canonical order's state (and status) once the store has shipped and invoiced all of it:
+Magento's ``complete``; Shopify's fulfilled and paid, as its adapter reads them."""
+
+
+def fulfilled(order: Order) -> bool:
+    """Whether the store has fulfilled ``order`` (what turns a first-stage ERP document final)."""
+    return FULFILLED in (order.state, order.status)
+
+
+def staged(binding: Binding | None) -> bool:
+    """Whether the order binding holds a first-stage ERP document (an estimate) that the order's
+    fulfilment turns into the final one."""
+    return binding is not None and binding.status == SYNCED and binding.data.get("final") is False
+
 
 class DuplicateOrderNumber(PermanentError):
     error_type = "duplicate_number"
 
 
 class OrderRules(RecordSync):
-    """One store order -> one ERP sales order (insert only: an order synced once is never rewritten)."""
+    """One store order -> one ERP sales order (insert only: an order synced once is never rewritten;
+    one booked at a first stage gets its final document once, when fulfilled)."""
 
     def before_fetch(self, notice: ChangeNotice, binding: Binding | None) -> SyncResult | None:
         # an order already in the ERP (an echo of our own shipment or invoice, a redelivered
-        # notice) costs no call to the store
-        if binding and binding.status != PENDING:
+        # notice) costs no call to the store; one booked as a first stage is read again
+        if binding and binding.status != PENDING and not staged(binding):
             return SyncResult("skipped", binding.other_id or "", f"already in {self.target}")
         return None
 
@@ -54,7 +76,15 @@ class OrderRules(RecordSync):
         return SyncResult("filtered", "", reason) if reason else None
 
     def up_to_date(self, record: Order, binding: Binding | None) -> SyncResult | None:
-        return None  # insert only: a bound order was settled before the fetch
+        # insert only: a bound order was settled before the fetch, unless it is at a first stage
+        if staged(binding) and not fulfilled(record):
+            assert binding is not None
+            return SyncResult(
+                "skipped",
+                binding.other_id or "",
+                f"{self.target} {binding.other_id} stands until the order is fulfilled (status {record.status!r})",
+            )
+        return None
 
     def pair_key(self, record: Order, binding: Binding | None) -> str:
         return f"{self.source}:number:{record.number}"
@@ -73,6 +103,9 @@ class OrderRules(RecordSync):
         draft = self.draft(order, deps or self.resolve_customer(order.customer))
         digest = content_hash(draft)
         target = self.ctx.target_port
+        if staged(binding):
+            assert binding is not None
+            return self._book_finally(order, draft, digest, binding.other_id or "")
         key = ("order", self.source, order.source_id, self.target)
         ref, created = self.create_once(
             key,
@@ -82,9 +115,39 @@ class OrderRules(RecordSync):
             look_first=bool(sent) or self.settings.lookup_before_create,
         )
         self._bind(order, ref, digest)
+        if not ref.final and draft.fulfilled:  # found at its first stage, and fulfilled meanwhile
+            return self._book_finally(order, draft, digest, ref.key)
         if not created:
             return SyncResult("synced", ref.key, f"found existing {self.target} order {ref.number}")
         return SyncResult("synced", ref.key, f"created {self.target} order {ref.number}")
+
+    def _book_finally(self, order: Order, draft: SalesOrderDraft, digest: str, first: str) -> SyncResult:
+        """The final document of a fulfilled order booked at a first stage (``first``), made once: a
+        lost answer leaves ``order-final`` pending, and the retry finds the final document first."""
+        target = self.ctx.target_port
+        key = ("order-final", self.source, order.source_id, self.target)
+
+        def find_final() -> ErpOrderRef | None:
+            found: ErpOrderRef | None = target.find(order.number)
+            return found if found is not None and found.final else None
+
+        ref, created = self.create_once(
+            key,
+            self.bindings.get(*key),
+            find_final,
+            lambda: target.create(draft),
+            look_first=self.settings.lookup_before_create,
+        )
+        if not ref.final:
+            raise ValidationFailed(
+                f"{self.target} booked fulfilled order {order.number} at a first stage again ({ref.key})"
+            )
+        self._bind(order, ref, digest)
+        self.bindings.put(Binding(*key, other_id=ref.key))
+        what = "created" if created else "found existing"
+        return SyncResult(
+            "synced", ref.key, f"{what} {self.target} order {ref.number} ({ref.order_type}), closing {first}"
+        )
 
     def left_out(self, order: Order) -> str:
         """Why the order sync preferences leave this order out ('' when it syncs)."""
@@ -154,6 +217,7 @@ class OrderRules(RecordSync):
             note="\n".join(comments_to_send(order, s.order_comments.to_erp)),
             paid=cents(order.paid),
             document=decision.document,
+            fulfilled=fulfilled(order),
             deposit_account=decision.cash_account,
         )
         if draft.computed_total() != draft.total:
@@ -185,7 +249,7 @@ class OrderRules(RecordSync):
             ref.key,
             hash=digest,
             written_hash=None,
-            data={"number": order.number, "erp_id": ref.id, "order_type": ref.order_type},
+            data={"number": order.number, "erp_id": ref.id, "order_type": ref.order_type, "final": ref.final},
         )
         rev = Binding(
             "order",
@@ -222,6 +286,29 @@ def comments_to_send(order: Order, which: str) -> list[str]:
     if which == "none":
         return []
     return [c.text for c in order.comments if c.text.strip() and (which == "all" or c.visible)]
+
+
+def waits_for_final(rules: RecordSync, order: Order, sent: Binding | None, what: str) -> SyncResult | None:
+    """While ``order``'s ERP document is a first stage (``staged``), ``what`` (e.g. "its payment")
+    waits for the final one: filtered while the store order is not fulfilled (its fulfilment is a
+    change that rings the flow again), retried as ``waiting_for_order`` once it is (the orders flow
+    is booking it). None when the document is final."""
+    if not staged(sent):
+        return None
+    assert sent is not None
+    if fulfilled(order):
+        raise RetryableError(
+            f"{rules.source} order {order.number} is fulfilled and {rules.target} {sent.other_id} is being booked "
+            f"finally: {what} waits for the orders flow",
+            error_type="waiting_for_order",
+            system=rules.target,
+        )
+    return SyncResult(
+        "filtered",
+        "",
+        f"{rules.target} {sent.other_id} stands for {rules.source} order {order.number} until it is fulfilled: "
+        f"{what} waits for the document that books it",
+    )
 
 
 def sent_order(rules: RecordSync, order: Order, what: str) -> tuple[str, str]:

@@ -1,8 +1,10 @@
 """Payments: what a store order has captured becomes ERP payments applied to its sales order.
 
 In the run order of ``flows.sync``: fetch the order (or the poll's fresh snapshot); must-skip
-rules: the payment method's rule says ``skip`` or ``unpaid``, nothing captured yet, or the order
-sync preferences leave the order itself out; up to date
+rules: the payment method's rule says ``skip`` or ``unpaid``, nothing captured yet, the order
+sync preferences leave the order itself out, or its ERP document is a first stage (QuickBooks'
+estimate, which takes no payment: filtered until the order is fulfilled, then retried as
+``waiting_for_order`` until the orders flow has booked the invoice); up to date
 when the binding already holds everything captured; a lease on the order's payments; the order
 first (its ERP sales order and customer, from the orders flow's bindings); then one payment for
 what was captured since the last one, applied to the sales order and released by setting; bind.
@@ -20,7 +22,7 @@ from decimal import Decimal
 
 from erpsync.errors import MappingMissing, ValidationFailed
 from erpsync.flows.base import SyncResult
-from erpsync.flows.orders import left_out, sent_order_and_customer
+from erpsync.flows.orders import left_out, sent_order_and_customer, waits_for_final
 from erpsync.flows.rules import applied, decide
 from erpsync.flows.sync import RecordSync
 from erpsync.model import ChangeNotice, ErpPayment, Order, PaymentDraft, cents
@@ -60,7 +62,7 @@ class PaymentRules(RecordSync):
         reason = left_out(record, self.settings.order_sync, self.settings.order_rules) if sent is None else ""
         if reason:  # its order does not go to the ERP: nothing to pay there
             return SyncResult("filtered", "", f"its order is left out by the order sync preferences: {reason}")
-        return None
+        return waits_for_final(self, record, sent, "its payment")  # an estimate takes no payment
 
     def up_to_date(self, record: Order, binding: Binding | None) -> SyncResult | None:
         if binding is not None and binding.status == SYNCED and paid_in_erp(binding) >= cents(record.paid):

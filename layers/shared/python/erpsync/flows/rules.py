@@ -31,7 +31,7 @@ class Decision:
     payment: str | None = None
     """``create``, ``skip`` or ``unpaid``: what the payments flow does."""
     document: str | None = None
-    """``sales_receipt`` or ``invoice``: what an ERP without sales orders books it as."""
+    """``sales_receipt``, ``invoice`` or ``estimate``: what an ERP without sales orders books it as."""
     cash_account: str | None = None
     """The ERP account the order's payments (or sales receipt) are deposited to."""
     values: dict[str, str] = field(default_factory=dict)

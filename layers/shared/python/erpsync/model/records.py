@@ -196,7 +196,10 @@ class SalesOrderDraft(Model):
     """What the store captured at checkout: an ERP with no sales order may book a paid order as a
     sale already paid (QuickBooks' sales receipt)."""
     document: str | None = None
-    """``sales_receipt`` or ``invoice`` when an order rule chose (ERPs without sales orders)."""
+    """``sales_receipt``, ``invoice`` or ``estimate`` when an order rule chose (ERPs without sales orders)."""
+    fulfilled: bool = False
+    """The store order is fulfilled (shipped and complete): an ERP that books an order in two stages
+    (QuickBooks' estimate, then the invoice that closes it) books its final document."""
     deposit_account: str | None = None
     """The account an order rule deposits it to (a sales receipt's ``DepositToAccountRef``)."""
     """The store order's comments the settings send (``order_comments.to_erp``), one a line."""
@@ -216,6 +219,9 @@ class ErpOrderRef(Model):
     status: str = ""
     line_map: dict[str, str] = Field(default_factory=dict)
     """ERP line number -> store line_id."""
+    final: bool = True
+    """False for a first-stage document (QuickBooks' estimate): the orders flow books the order
+    again, finally, once the store has fulfilled it."""
 
     @property
     def key(self) -> str:

@@ -1,10 +1,12 @@
 """QuickBooks Online entities <-> erpsync's canonical model.
 
 QuickBooks Online has no sales order: a store order is booked as a sales receipt (paid at
-checkout) or an invoice (paid later, by payments applied to it). Its lines are sales item lines at
-the store's unit price; the store's discounts are one discount line; freight is a line on the
-shipping item; the store's tax is the document's ``TxnTaxDetail.TotalTax`` (automated sales tax
-honours an explicit total), so the document's total is the store's to the cent.
+checkout), an invoice (paid later, by payments applied to it), or an estimate that the invoice
+closes once the order is fulfilled. Its lines are sales item lines at the store's unit price; the
+store's discounts are one discount line; freight is a line on the shipping item; the store's tax is
+the document's ``TxnTaxDetail.TotalTax`` (automated sales tax honours an explicit total), so the
+document's total is the store's to the cent. A store refund is booked the same way, as a refund
+receipt (of a sales receipt) or a credit memo (of an invoice).
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from erpsync.errors import UnknownItemError, ValidationFailed
-from erpsync.model import Address, Customer, DocumentLine, Invoice, SalesOrderDraft, cents
+from erpsync.model import (
+    Address,
+    CreditMemoDraft,
+    Customer,
+    DocumentLine,
+    DraftLine,
+    ErpCreditMemo,
+    Invoice,
+    SalesOrderDraft,
+    cents,
+)
 
 SYSTEM = "quickbooks"
 DOC_NUMBER_MAX = 21
@@ -25,6 +37,13 @@ PAYMENT_MARK = "[erpsync]"
 """Ends the ``PrivateNote`` of every payment erpsync makes from what the store captured: an invoice
 paid by these alone was paid in the store, and is not brought back to it."""
 DELETED = "deleted in QuickBooks"
+REFUND_PREFIX = "R"
+"""Starts the ``DocNumber`` of the refund receipt or credit memo of a store refund (the store's
+credit memo number follows): store credit memo and order numbers may be alike."""
+OPEN_ESTIMATE = ("Pending", "Accepted")
+"""The ``TxnStatus`` of an estimate an invoice can still close (Finance.xsd, ``LinkedTxn.TxnId``:
+"Only Pending and Accepted Estimates can be specified. Closed and Rejected estimates will be
+ignored")."""
 
 
 def money(value: Decimal) -> float:
@@ -121,53 +140,14 @@ def order_document(
             f"order number {draft.number!r} is longer than QuickBooks' {DOC_NUMBER_MAX}-character DocNumber",
             system=SYSTEM,
         )
-    missing = sorted({ln.sku for ln in draft.lines if ln.sku not in items})
-    if missing:
-        raise UnknownItemError(f"quickbooks has no item with SKU or name {', '.join(missing)}", system=SYSTEM)
     tax_code = {"value": taxable_code if draft.tax_total else "NON"}
-    lines: list[dict[str, Any]] = []
-    for ln in draft.lines:
-        gross = cents(ln.unit_price * ln.qty)
-        lines.append(
-            {
-                "DetailType": "SalesItemLineDetail",
-                "Amount": money(gross),
-                "Description": ln.description[:4000] or None,
-                "SalesItemLineDetail": {
-                    "ItemRef": {"value": items[ln.sku]},
-                    "Qty": float(ln.qty),
-                    "UnitPrice": float(ln.unit_price),
-                    "TaxCodeRef": tax_code,
-                },
-            }
-        )
-    discount = sum((cents(ln.discount) for ln in draft.lines), Decimal("0"))
-    if discount:
-        lines.append(
-            {
-                "DetailType": "DiscountLineDetail",
-                "Amount": money(discount),
-                "DiscountLineDetail": {"PercentBased": False},
-            }
-        )
+    lines = _item_lines(draft.lines, items, tax_code)
     if draft.freight:
         if shipping_item is None:
             raise ValidationFailed(
                 "the order has freight but QuickBooks has no shipping item (settings shipping_item)", system=SYSTEM
             )
-        lines.append(
-            {
-                "DetailType": "SalesItemLineDetail",
-                "Amount": money(draft.freight),
-                "Description": draft.ship_via or "Shipping",
-                "SalesItemLineDetail": {
-                    "ItemRef": {"value": shipping_item},
-                    "Qty": 1,
-                    "UnitPrice": money(draft.freight),
-                    "TaxCodeRef": tax_code,
-                },
-            }
-        )
+        lines.append(_charge_line(shipping_item, draft.freight, draft.ship_via or "Shipping", tax_code))
     doc: dict[str, Any] = {
         "DocNumber": draft.number,
         "CustomerRef": {"value": draft.customer_id},
@@ -186,6 +166,135 @@ def order_document(
     if kind == "SalesReceipt" and deposit_account:
         doc["DepositToAccountRef"] = {"value": deposit_account}
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def _item_lines(lines: Sequence[DraftLine], items: Mapping[str, str], tax_code: dict[str, str]) -> list[dict[str, Any]]:
+    """Sales item lines at the store's unit price, then one discount line of their discounts."""
+    missing = sorted({ln.sku for ln in lines if ln.sku not in items})
+    if missing:
+        raise UnknownItemError(f"quickbooks has no item with SKU or name {', '.join(missing)}", system=SYSTEM)
+    out: list[dict[str, Any]] = []
+    for ln in lines:
+        gross = cents(ln.unit_price * ln.qty)
+        out.append(
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Amount": money(gross),
+                "Description": ln.description[:4000] or None,
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": items[ln.sku]},
+                    "Qty": float(ln.qty),
+                    "UnitPrice": float(ln.unit_price),
+                    "TaxCodeRef": tax_code,
+                },
+            }
+        )
+    discount = sum((cents(ln.discount) for ln in lines), Decimal("0"))
+    if discount:
+        out.append(
+            {
+                "DetailType": "DiscountLineDetail",
+                "Amount": money(discount),
+                "DiscountLineDetail": {"PercentBased": False},
+            }
+        )
+    return out
+
+
+def _charge_line(item: str, amount: Decimal, description: str, tax_code: dict[str, str]) -> dict[str, Any]:
+    """One line of ``amount`` on ``item`` (freight on the shipping item, an adjustment)."""
+    return {
+        "DetailType": "SalesItemLineDetail",
+        "Amount": money(amount),
+        "Description": description,
+        "SalesItemLineDetail": {
+            "ItemRef": {"value": item},
+            "Qty": 1,
+            "UnitPrice": money(amount),
+            "TaxCodeRef": tax_code,
+        },
+    }
+
+
+def refund_number(store_number: str) -> str:
+    """The ``DocNumber`` of the refund receipt or credit memo of store credit memo ``store_number``."""
+    number = f"{REFUND_PREFIX}{store_number}"
+    if len(number) > DOC_NUMBER_MAX:
+        raise ValidationFailed(
+            f"credit memo number {store_number!r} makes {number!r}, longer than QuickBooks' "
+            f"{DOC_NUMBER_MAX}-character DocNumber",
+            system=SYSTEM,
+        )
+    return number
+
+
+def refund_document(
+    draft: CreditMemoDraft,
+    items: Mapping[str, str],
+    *,
+    kind: str,
+    shipping_item: str | None,
+    taxable_code: str,
+    deposit_account: str | None,
+) -> dict[str, Any]:
+    """The refund receipt or credit memo of store refund ``draft`` (``items``: SKU or item name ->
+    item id): the refunded items at their unit price, their discounts as one discount line, the
+    refunded shipping on the shipping item, the adjustment on ``draft.adjustment_item`` (a fee
+    beyond the refund is a negative line: UNVERIFIED that QuickBooks takes one), the tax as
+    ``TxnTaxDetail.TotalTax``. A refund receipt is paid back from ``deposit_account``."""
+    tax_code = {"value": taxable_code if draft.tax_total else "NON"}
+    lines = _item_lines(draft.lines, items, tax_code)
+    if draft.freight:
+        if shipping_item is None:
+            raise ValidationFailed(
+                "the refund gives shipping back but QuickBooks has no shipping item (settings shipping_item)",
+                system=SYSTEM,
+            )
+        lines.append(_charge_line(shipping_item, draft.freight, "Shipping refund", tax_code))
+    if draft.adjustment:
+        item = items.get(draft.adjustment_item or "")
+        if item is None:
+            raise UnknownItemError(
+                f"quickbooks has no item with SKU or name {draft.adjustment_item!r} for the adjustment of "
+                f"{draft.adjustment} (settings credit_memos.adjustment_item)",
+                system=SYSTEM,
+            )
+        lines.append(_charge_line(item, draft.adjustment, "Adjustment", tax_code))
+    doc: dict[str, Any] = {
+        "DocNumber": refund_number(draft.store_number),
+        "CustomerRef": {"value": draft.customer_id},
+        "Line": [{k: v for k, v in ln.items() if v is not None} for ln in lines],
+        "TxnTaxDetail": {"TotalTax": money(draft.tax_total)},
+        "CurrencyRef": {"value": draft.currency},
+        "PrivateNote": draft.description[:4000] or None,
+        "ApplyTaxAfterDiscount": False,
+    }
+    if kind == "RefundReceipt":
+        if not deposit_account:
+            raise ValidationFailed(
+                "a refund receipt needs the account it is paid from (settings deposit_account)", system=SYSTEM
+            )
+        doc["DepositToAccountRef"] = {"value": deposit_account}
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def refund_from_qbo(kind: str, record: Mapping[str, Any]) -> ErpCreditMemo:
+    """A refund receipt (paid back when saved) or a credit memo (the customer's credit until it is
+    used: ``RemainingCredit``) as the canonical ERP credit memo."""
+    total = document_total(record)
+    if kind == "RefundReceipt":
+        balance, status = Decimal("0"), "Voided" if voided(record) else "Closed"
+    else:
+        left = record.get("RemainingCredit", record.get("Balance"))
+        balance = cents(_decimal(left, f"credit memo {record.get('Id')} RemainingCredit"))
+        status = "Voided" if voided(record) else "Open" if balance > 0 else "Closed"
+    return ErpCreditMemo(
+        doc_type=kind,
+        number=str(record.get("DocNumber") or record.get("Id")),
+        amount=total,
+        balance=balance,
+        status=status,
+    )
 
 
 def document_total(doc: Mapping[str, Any]) -> Decimal:

@@ -10,16 +10,17 @@ class QuickBooksSettings(BaseModel):
 
     minor_version: int = Field(75, ge=75)
     """``minorversion`` on every request (1 to 74 are retired)."""
-    documents: str = Field("auto", pattern="^(auto|sales_receipt|invoice)$")
+    documents: str = Field("auto", pattern="^(auto|sales_receipt|invoice|estimate)$")
     """What a store order becomes (QuickBooks Online has no sales order): ``auto`` a sales receipt
     when the store captured the whole order at checkout, else an invoice (its payments follow as
-    payments applied to it); or always one of them."""
+    payments applied to it); or always one of them; or ``estimate`` ("sync twice"): an estimate
+    while the store order is not fulfilled, and once it is, the invoice that closes the estimate."""
     shipping_item: str = "Shipping"
     """The item (name) freight is booked on: a service item, or the ``SHIPPING_ITEM_ID`` of a
     company with shipping turned on in its sales form settings."""
     deposit_account: str | None = None
-    """Account id sales receipts and payments are deposited to (None: the company's default,
-    Undeposited Funds)."""
+    """Account id sales receipts and payments are deposited to, and refund receipts paid back from
+    (None: the company's Undeposited Funds)."""
     taxable_code: str = "TAX"
     """The tax code of the lines of an order with tax (US automated sales tax: ``TAX``/``NON``);
     the order's tax goes as ``TxnTaxDetail.TotalTax``, which automated sales tax honours."""
