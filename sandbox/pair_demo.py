@@ -111,6 +111,9 @@ class StoreSide:
 class ErpSide:
     """Reads (and for Acumatica, ships) the ERP's documents of store orders."""
 
+    KINDS = ("acumatica", "quickbooks")
+    """The ERPs the demo tells the story of (SAP Business One's comes with its order to cash)."""
+
     def __init__(self, kind: str, info: JSON) -> None:
         self.kind = kind
         if kind == "acumatica":
@@ -261,7 +264,7 @@ def main(argv: list[str] | None = None, runner: Callable[[str, str], int] = run)
 
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--store", default="magento", choices=STORES)
-    parser.add_argument("--erp", default="acumatica", choices=ERPS)
+    parser.add_argument("--erp", default="acumatica", choices=[e for e in ERPS if e in ErpSide.KINDS])
     args = parser.parse_args(argv)
     return runner(args.store, args.erp)
 

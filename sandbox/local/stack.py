@@ -48,9 +48,9 @@ log = logging.getLogger("erpsync.local")
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 DEFAULT_STATE_FILE = Path(".erpsync/local.json")
-SIMS = ("magento", "acumatica", "shopify", "quickbooks")
+SIMS = ("magento", "acumatica", "shopify", "quickbooks", "sap_b1")
 STORES = ("magento", "shopify")
-ERPS = ("acumatica", "quickbooks")
+ERPS = ("acumatica", "quickbooks", "sap_b1")
 """The store and ERP kinds the local stack can run (``--store``, ``--erp``), each on its sim."""
 ACUMATICA_ENDPOINT = "Default/24.200.001"
 ENV_KEYS = (
@@ -180,6 +180,16 @@ def sim_credentials(name: str, url: str) -> dict[str, str]:
             "client_secret": quickbooks.CLIENT_SECRET,
             "webhook_verifier": quickbooks.VERIFIER_TOKEN,
             "token_url": f"{url}/oauth2/v1/tokens/bearer",
+        }
+    if name == "sap_b1":
+        from sandbox.sims import sap_b1
+
+        return {
+            "base_url": url,
+            "company_db": sap_b1.COMPANY_DB,
+            "username": sap_b1.USERNAME,
+            "password": sap_b1.PASSWORD,
+            "version": "v1",
         }
     if name == "acumatica":
         return {
@@ -745,6 +755,26 @@ LOCAL_SETTINGS: dict[str, Any] = {
 }
 """Settings of the seeded local stack: store tax goes to one tax id, unmapped shipping and payment
 methods to a default, so any sample order syncs (a real merchant maps their own)."""
+CONNECTION_SETTINGS: dict[str, dict[str, Any]] = {
+    "sap_b1": {"freight_expense_code": 1, "tax_expense_code": 2, "tax_code": "EX", "warehouse_code": "01"},
+}
+"""Each system's own settings on its seeded sim (the codes ``sample_seed()`` seeds): an SAP Business
+One order books freight and the store's tax as the sim's additional expenses 1 and 2, its lines on
+the exempt tax code ``EX`` in warehouse ``01`` (the default numbering series: the sim keeps one)."""
+STORE_SETTINGS_WITH_ERP: dict[str, dict[str, dict[str, Any]]] = {"sap_b1": {"magento": {"notify_invoice": True}}}
+"""Store settings an ERP's story asks for: the SAP invoice reaches Magento with its e-mail (issue 13)."""
+
+
+def local_settings(store: str = "magento", erp: str = "acumatica") -> dict[str, Any]:
+    """``LOCAL_SETTINGS`` with the connection settings the store and ERP need on their seeded sims."""
+    connections: dict[str, Any] = {}
+    for kind, role, own in (
+        (store, "store", STORE_SETTINGS_WITH_ERP.get(erp, {}).get(store)),
+        (erp, "erp", CONNECTION_SETTINGS.get(erp)),
+    ):
+        if own:
+            connections[kind] = {"kind": kind, "role": role, "settings": dict(own)}
+    return {**LOCAL_SETTINGS, "connections": connections} if connections else dict(LOCAL_SETTINGS)
 
 
 def apply_settings(stack: LocalStack, changes: Mapping[str, Any]) -> None:
@@ -773,7 +803,7 @@ def run_forever(
         schedule_seconds=schedule_seconds,
         state_file=state_file,
         seed=default_seed() if seed else None,
-        settings=LOCAL_SETTINGS if seed else None,
+        settings=local_settings(options.get("store", "magento"), options.get("erp", "acumatica")) if seed else None,
         **options,
     )
     done = threading.Event()
@@ -809,7 +839,7 @@ def run_forever(
         table.add_row("schedules", f"every {schedule_seconds:g}s" if schedule_seconds else "as in the template")
         table.add_row("state file", str(state_file))
         if seed:
-            table.add_row("settings", ", ".join(f"{k}={v}" for k, v in LOCAL_SETTINGS.items()))
+            table.add_row("settings", ", ".join(f"{k}={v}" for k, v in stack.settings.items()))
         console.print(table)
         for name, url in stack.connect.items():
             if not _answers(url):

@@ -38,8 +38,19 @@ variant of the envelope and the errors only (records keep their v1 shapes there:
   ``DiscountPercent``) and ``DocTotal`` are the sim's own sums; ``DocumentAdditionalExpenses``
   (freight) rows need a seeded ``ExpenseCode`` and add their ``LineTotal`` (and the tax of their
   ``TaxCode``) to ``DocTotal``. An order commits its quantities in the item's warehouse rows
-  (``Committed``). A partner's contacts get an ``InternalCode``. Documents based on other documents (``BaseType`` not
-  -1) and payments applied to invoices (``PaymentInvoices``) are not simulated yet: 501.
+  (``Committed``). A partner's contacts get an ``InternalCode``.
+- The warehouse's and the accountant's day: ``POST DeliveryNotes`` with lines ``{"BaseType": 17,
+  "BaseEntry": <order DocEntry>, "BaseLine": <order LineNum>[, "Quantity"]}`` (and the header's
+  ``TrackingNumber``), ``POST Invoices`` with lines based on a delivery (``BaseType`` 15) or an order
+  (17). A based line must name a line of an open document of the same partner, with its item, for no
+  more than its ``RemainingOpenQuantity`` (all of it when ``Quantity`` is left out); it takes the
+  base line's item, price, discount, tax code and warehouse unless it names its own. Posting takes
+  its quantity off the base line's ``RemainingOpenQuantity``, closes a line with nothing left
+  (``LineStatus`` ``bost_Close``) and a document whose lines all closed (``DocumentStatus``), stamps
+  the base document, and, for an order's lines, takes the quantity out of the warehouse row's
+  ``Committed`` and ``InStock``. Other bases (credit notes, returns, down payments), down payments
+  drawn (``DownPaymentsToDraw``) and payments applied to documents (``PaymentInvoices``) are not
+  simulated yet: 501.
 - Every write stamps ``UpdateDate``/``UpdateTime`` in the configured server-local ``timezone``, to
   the second; documents get ``CreationDate``; a created business partner or item gets
   ``CreateDate``/``CreateTime`` and keeps ``UpdateDate`` null unless ``stamp_update_on_create``
@@ -125,6 +136,10 @@ DEFAULTED = {
 }
 """Properties a create fills from the metadata's ``DefaultValue`` when the body leaves them out."""
 STOCK_FIELDS = ("InStock", "Committed", "Ordered")
+BASES: dict[str, dict[int, str]] = {"DeliveryNotes": {17: "Orders"}, "Invoices": {17: "Orders", 15: "DeliveryNotes"}}
+"""The documents a set's lines may be based on (``BaseType``: 17 an order, 15 a delivery)."""
+COPIED_FROM_BASE = ("ItemCode", "UnitPrice", "DiscountPercent", "TaxCode", "WarehouseCode", "FreeText")
+"""What a based line takes from its base line when the request leaves it out (as B1 copies it)."""
 STAMPS = ("CreationDate", "CreateDate", "CreateTime", "UpdateDate", "UpdateTime")
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -521,6 +536,7 @@ class SapB1Sim:
             self.records[entity_set][key] = record
             if entity_set == "Orders":
                 self._commit(record, +1)
+            self._draw(record)
             return copy.deepcopy(record)
 
     def update(self, entity_set: str, key: Any, body: Any, replace_collections: bool) -> None:
@@ -539,7 +555,16 @@ class SapB1Sim:
             if entity_set in DOCUMENT_SETS:
                 if current.get("Cancelled") == "tYES" or current.get("DocumentStatus") != "bost_Open":
                     raise refused(f"Document {key} is closed or cancelled and cannot be changed")
-                self._price_document(entity_set, updated)
+                if any(ln.get("BaseType") not in (None, -1) for ln in changes.get("DocumentLines") or []):
+                    raise not_simulated("based lines (BaseType) sent in a PATCH")
+                drawn = {
+                    ln["LineNum"]: _dec(ln.get("Quantity")) - _dec(ln.get("RemainingOpenQuantity"))
+                    for ln in current.get("DocumentLines") or []
+                }
+                if replace_collections and "DocumentLines" in changes and any(drawn.values()):
+                    raise refused(f"Document {key} has lines later documents drew from: they cannot be replaced")
+                drawn = {} if replace_collections and "DocumentLines" in changes else drawn
+                self._price_document(entity_set, updated, delivered=drawn)
             elif entity_set == "Items":
                 self._complete_rows(updated)
             elif entity_set == "BusinessPartners":
@@ -705,6 +730,8 @@ class SapB1Sim:
         lines = record.get("DocumentLines")
         if not lines:
             raise refused("A document needs at least one line (DocumentLines)")
+        if record.get("DownPaymentsToDraw"):
+            raise not_simulated("down payments drawn by a document (DownPaymentsToDraw)")
         day, clock = self.stamp()
         self._defaults("Document", record)
         record.setdefault("DocDate", day)
@@ -715,6 +742,7 @@ class SapB1Sim:
         record["DocumentStatus"], record["Cancelled"] = "bost_Open", "tNO"
         record["CreationDate"], record["UpdateDate"], record["UpdateTime"] = day, day, clock
         record.setdefault("DocumentAdditionalExpenses", [])
+        self._take_from_bases(entity_set, record)
         self._price_document(entity_set, record, partner)
         record["DocEntry"] = self._next_entry(entity_set)  # numbered once every rule has passed
         record["DocNum"] = record.get("DocNum") or self._next_number(entity_set)
@@ -723,8 +751,11 @@ class SapB1Sim:
         if isinstance(record.get("AddressExtension"), dict):
             record["AddressExtension"]["DocEntry"] = record["DocEntry"]
 
-    def _price_document(self, entity_set: str, record: JSON, partner: JSON | None = None) -> None:
-        """Lines checked and priced, then the document's totals (the sim's own arithmetic)."""
+    def _price_document(
+        self, entity_set: str, record: JSON, partner: JSON | None = None, delivered: dict[int, Decimal] | None = None
+    ) -> None:
+        """Lines checked and priced, then the document's totals (the sim's own arithmetic);
+        ``delivered`` (``LineNum`` -> quantity) is what later documents already drew from a line."""
         partner = partner or self.records["BusinessPartners"].get(record.get("CardCode")) or {}
         price_list = partner.get("PriceListNum") or 1
         subtotal = Decimal(0)
@@ -732,8 +763,8 @@ class SapB1Sim:
         used = {ln.get("LineNum") for ln in record["DocumentLines"] if ln.get("LineNum") is not None}
         next_line = 0
         for i, line in enumerate(record["DocumentLines"]):
-            if line.get("BaseType") not in (None, -1):
-                raise not_simulated("document lines based on another document (BaseType)")
+            if line.get("BaseType") not in (None, -1, *BASES.get(entity_set, {})):
+                raise not_simulated(f"{entity_set} lines based on object {line.get('BaseType')} (BaseType)")
             item = self.records["Items"].get(line.get("ItemCode"))
             if item is None:
                 raise not_found(400)
@@ -778,7 +809,10 @@ class SapB1Sim:
                 Currency=record.get("DocCurrency"),
             )
             if line.get("LineStatus") == "bost_Open":
-                line["RemainingOpenQuantity"] = float(qty)
+                done = (delivered or {}).get(line["LineNum"], Decimal(0))
+                if qty < done:
+                    raise refused(f"Quantity {_text(qty)} is less than the {_text(done)} already delivered [line: {i}]")
+                line["RemainingOpenQuantity"] = float(qty - done)
         header_discount = _dec(record.get("DiscountPercent") or 0)
         vat = Decimal(0)
         for line, rate in taxes:
@@ -797,6 +831,85 @@ class SapB1Sim:
             VatSum=float(vat),
             DocTotal=float(subtotal - total_discount + expenses + vat),
         )
+
+    def _take_from_bases(self, entity_set: str, record: JSON) -> None:
+        """Based lines checked against their base lines (same partner, open, no more than is open,
+        the same item) and completed from them; ``_draw`` applies them once the document is made."""
+        drawn: dict[tuple[str, int, int], Decimal] = {}
+        for i, line in enumerate(record["DocumentLines"]):
+            base_type = line.get("BaseType")
+            if base_type in (None, -1):
+                continue
+            base_set = BASES.get(entity_set, {}).get(base_type)
+            if base_set is None:
+                raise not_simulated(f"{entity_set} lines based on object {base_type} (BaseType)")
+            entry, number = line.get("BaseEntry"), line.get("BaseLine")
+            if entry is None or number is None:
+                raise refused(f"Enter the base document and line (BaseEntry, BaseLine) [line: {i}]")
+            base = self.records[base_set].get(entry)
+            if base is None:
+                raise SlError(400, -2028, f"No matching records found (ODBC -2028) [{base_set} {entry}, line: {i}]")
+            if base.get("CardCode") != record.get("CardCode"):
+                raise refused(f"{base_set} {entry} belongs to business partner {base.get('CardCode')} [line: {i}]")
+            source = next((ln for ln in base.get("DocumentLines") or [] if ln.get("LineNum") == number), None)
+            if source is None:
+                raise refused(f"{base_set} {entry} has no line {number} [line: {i}]")
+            if base.get("Cancelled") == "tYES" or source.get("LineStatus") != "bost_Open":
+                raise refused(f"Base document line is closed [{base_set} {entry}, line {number}; line: {i}]")
+            if line.get("ItemCode") not in (None, source.get("ItemCode")):
+                raise refused(
+                    f"Item {line['ItemCode']} is not the base line's item {source.get('ItemCode')} [line: {i}]"
+                )
+            for name in COPIED_FROM_BASE:
+                if line.get(name) is None and source.get(name) is not None:
+                    line[name] = source[name]
+            open_qty = _dec(source.get("RemainingOpenQuantity", 0))
+            if line.get("Quantity") is None:
+                line["Quantity"] = float(open_qty)
+            key = (base_set, entry, number)
+            drawn[key] = drawn.get(key, Decimal(0)) + _dec(line["Quantity"])
+            if drawn[key] > open_qty:
+                raise refused(
+                    f"Quantity {_text(drawn[key])} is more than the {_text(open_qty)} open on {base_set} {entry} "
+                    f"line {number} "
+                    f"[line: {i}]"
+                )
+
+    def _draw(self, record: JSON) -> None:
+        """What the new document's based lines take off their base lines: the open quantity (a
+        line with none left closes, and a document whose lines all closed), and, for an order
+        delivered or invoiced directly, the stock it had committed."""
+        touched: dict[tuple[str, int], JSON] = {}
+        for line in record.get("DocumentLines") or []:
+            base_set = BASES.get(_set_of(record), {}).get(line.get("BaseType"))
+            if base_set is None:
+                continue
+            base = self.records[base_set][line["BaseEntry"]]
+            source = next(ln for ln in base["DocumentLines"] if ln.get("LineNum") == line["BaseLine"])
+            qty = _dec(line["Quantity"])
+            left = _dec(source["RemainingOpenQuantity"]) - qty
+            source["RemainingOpenQuantity"] = float(left)
+            if left <= 0:
+                source["LineStatus"] = "bost_Close"
+            if base_set == "Orders":
+                self._move_stock(source, qty)
+            touched[(base_set, line["BaseEntry"])] = base
+        day, clock = self.stamp()
+        for base in touched.values():
+            if all(ln.get("LineStatus") == "bost_Close" for ln in base["DocumentLines"]):
+                base["DocumentStatus"] = "bost_Close"
+            base["UpdateDate"], base["UpdateTime"] = day, clock
+
+    def _move_stock(self, order_line: JSON, qty: Decimal) -> None:
+        """``qty`` of an order line leaves the warehouse: no longer committed, no longer in stock."""
+        item = self.records["Items"].get(order_line.get("ItemCode"))
+        rows = (item or {}).get("ItemWarehouseInfoCollection") or []
+        row = next((r for r in rows if r.get("WarehouseCode") == order_line.get("WarehouseCode")), None)
+        if item is None or row is None:
+            return
+        row["Committed"] = float(_dec(row.get("Committed", 0)) - qty)
+        row["InStock"] = float(_dec(row.get("InStock", 0)) - qty)
+        _sum_stock(item)
 
     def _price_expense(self, expense: JSON, n: int) -> tuple[Decimal, Decimal]:
         """A freight (additional expense) row: its code seeded, its amount and tax (the tax code's rate)."""
@@ -856,6 +969,16 @@ class SapB1Sim:
             if made:
                 out[key] = made
         return out
+
+
+def _text(value: Decimal) -> str:
+    """A quantity as a person writes it (``100``, ``2.5``)."""
+    return format(value.normalize(), "f")
+
+
+def _set_of(document: JSON) -> str:
+    """The entity set of a document, from its ``DocObjectCode``."""
+    return next(name for name, code in DOCUMENT_SETS.items() if code == document.get("DocObjectCode"))
 
 
 def _warehouse_of(item: JSON) -> str:
@@ -1142,7 +1265,8 @@ def create_app(metadata: Metadata | None = None) -> Starlette:
 
 def sample_seed() -> JSON:
     """Items for the sellable SKUs of the Magento sim's sample catalog (what a local stack would
-    seed), priced in price list 1 and stocked in warehouse ``01``, and an exempt tax code."""
+    seed), priced in price list 1 and stocked in warehouse ``01``, an exempt tax code ``EX`` and the
+    additional expenses 1 (freight) and 2 (the store's tax, booked as charged)."""
     from sandbox.sims.magento_orders import sample_catalog
 
     items = [
@@ -1155,4 +1279,4 @@ def sample_seed() -> JSON:
         for p in sample_catalog()
         if p.get("type_id") != "configurable"
     ]
-    return {"items": items, "tax_codes": {"EX": 0}}
+    return {"items": items, "tax_codes": {"EX": 0}, "expense_codes": [1, 2]}

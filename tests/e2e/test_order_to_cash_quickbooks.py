@@ -1,8 +1,10 @@
 """Order to cash on the local stack with QuickBooks Online as the ERP, for both stores:
 Magento -> QuickBooks and Shopify -> QuickBooks (``LocalStack(store=..., erp="quickbooks")``, what
 ``erpsync local up --store ... --erp quickbooks`` starts). Paid orders become sales receipts,
-unpaid ones invoices that their payments close, each once and to the cent; every flow run again
-writes nothing. QuickBooks' own webhooks (CloudEvents, signed) reach the stack's API.
+unpaid ones invoices that their payments close, each once and to the cent; an invoice the
+bookkeeper gets paid in QuickBooks marks its store order paid (Magento: invoiced with capture;
+Shopify: ``orderMarkAsPaid``), once; every flow run again writes nothing. QuickBooks' own
+webhooks (CloudEvents, signed) reach the stack's API.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from erpsync.systems.quickbooks.client import QuickBooksClient
 from sandbox.local.stack import LOCAL_SETTINGS, LocalStack, default_seed
 from sandbox.shopify_merchant import Cart, ShopifyMerchant
 from sandbox.sims import magento_orders as mo
+from sandbox.story import MagentoAdmin
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -108,6 +111,34 @@ def test_orders_become_receipts_and_invoices_once_to_the_cent_and_payments_close
     assert docs(stack, "Payment") == {}
     for flow in ("orders", "payments"):
         assert "synced" not in drain(flow), flow
+
+
+def paid_in_store(stack: LocalStack, number: str) -> bool:
+    """Whether the store holds order ``number`` paid in full (Magento: paid its total; Shopify: PAID)."""
+    if stack.store == "shopify":
+        with httpx.Client(base_url=stack.sim_urls["shopify"], timeout=30) as http:
+            merchant = ShopifyMerchant(http, stack.credentials["shopify"]["access_token"])
+            rows = merchant.graphql("{ orders(first: 50) { nodes { name displayFinancialStatus } } }")
+        return any(r["name"] == number and r["displayFinancialStatus"] == "PAID" for r in rows["orders"]["nodes"])
+    admin = MagentoAdmin(**stack.credentials["magento"])
+    try:
+        [order] = admin.search("/orders", "increment_id", number)
+    finally:
+        admin.close()
+    return D(str(order.get("total_paid") or 0)) == D(str(order["grand_total"]))
+
+
+def test_invoices_the_bookkeeper_gets_paid_mark_the_store_orders_paid_once(stack: LocalStack) -> None:
+    client = books(stack)
+    unpaid = [inv for inv in docs(stack, "Invoice").values() if D(str(inv["Balance"])) > 0]
+    assert len(unpaid) == 2 and not any(paid_in_store(stack, inv["DocNumber"]) for inv in unpaid)
+    for inv in unpaid:  # the bookkeeper receives each payment in QuickBooks
+        line = {"Amount": inv["TotalAmt"], "LinkedTxn": [{"TxnId": inv["Id"], "TxnType": "Invoice"}]}
+        client.post("/payment", {"CustomerRef": inv["CustomerRef"], "TotalAmt": inv["TotalAmt"], "Line": [line]})
+    outcomes = drain("invoices")
+    assert outcomes.count("synced") == 2, outcomes
+    assert all(paid_in_store(stack, inv["DocNumber"]) for inv in unpaid)
+    assert "synced" not in drain("invoices")
 
 
 def test_quickbooks_webhooks_reach_the_stack(stack: LocalStack) -> None:

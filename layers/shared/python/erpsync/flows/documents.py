@@ -1,9 +1,11 @@
 """What the shipments and invoices flows share: an ERP document becomes one store document
 per order it covers, with every line resolved to the store's own order line.
 
-Run order for one document: fetch it, skip if not final (unconfirmed/unreleased), then per
+Run order for one document: fetch it, skip if not final (unconfirmed/unreleased) or if the target
+takes nothing of it yet (its port's ``waits``), then per
 store order: skip if bound, resolve lines through the order binding's line map, look up a
-possibly lost earlier create, create, bind.
+possibly lost earlier create, create, bind. A target port with ``look_first`` (Shopify's orders
+marked paid) is always looked up first; what it holds already is bound and counted as skipped.
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ class DocumentRules(RecordSync):
     kind: str
 
     def must_skip(self, record: Document) -> SyncResult | None:
-        reason = self.not_final(record)
+        reason = self.not_final(record) or self.not_taken(record)
         return SyncResult("filtered", "", reason) if reason else None
+
+    def not_taken(self, doc: Document) -> str:
+        """Why the store takes nothing of the document yet, when its target port says (``waits``:
+        Shopify marks an order paid only on an invoice the ERP holds paid in full); a later change of
+        the document rings the flow again."""
+        waits = getattr(self.ctx.target_port, "waits", None)
+        return str(waits(doc)) if callable(waits) else ""
 
     def not_final(self, doc: Document) -> str:
         """Why the document is not ready for the store yet ('' when it is)."""
@@ -74,14 +83,17 @@ class DocumentRules(RecordSync):
         resolved = [self._resolve(line, line_map, order_id) for line in lines if line.qty > 0]
         part = doc.model_copy(update={"lines": resolved})
         target = self.ctx.target_port
-        made, _ = self.create_once(
+        # a target whose store may hold the document already (a Shopify order paid there) is asked first
+        look_first = bool(getattr(target, "look_first", False))
+        made, created = self.create_once(
             (self.entity, self.source, key, self.target),
             binding,
             lambda: target.find(order_id, ref),
             lambda: self.create(order_id, part, ref),
+            look_first=look_first,
         )
         self.bindings.bind(self.entity, self.source, key, self.target, str(made))
-        return str(made)
+        return str(made) if created or not look_first else ""
 
     def _resolve(self, line: DocumentLine, line_map: dict[str, str], order_id: str) -> DocumentLine:
         return resolve_line(line, line_map, f"{self.entity} line", f"{self.target} order {order_id}")

@@ -19,6 +19,7 @@ KINDS: dict[str, str] = {
     "acumatica": "erpsync.systems.acumatica.plugin",
     "shopify": "erpsync.systems.shopify.plugin",
     "quickbooks": "erpsync.systems.quickbooks.plugin",
+    "sap_b1": "erpsync.systems.sap_b1.plugin",
 }
 WEBHOOKS: dict[str, str] = {
     "magento": "erpsync.systems.magento.webhooks",

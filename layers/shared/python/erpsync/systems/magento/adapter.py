@@ -87,8 +87,11 @@ class MagentoStore:
         page_size: int = 100,
         connection: str = "magento",
         amounts: Callable[[], str] = lambda: "base",
+        notify_invoice: Callable[[], bool] = lambda: False,
     ) -> None:
         self.client = client
+        self.notify_invoice = notify_invoice
+        """Whether an invoice made here e-mails the customer (``MagentoSettings.notify_invoice``)."""
         self.page_size = page_size
         self.name = connection
         self.amounts = amounts
@@ -158,7 +161,7 @@ class MagentoStore:
         body = {
             "capture": True,
             "items": document_items(invoice.lines, f"invoice {ref}"),
-            "notify": False,
+            "notify": self.notify_invoice(),
             "appendComment": True,
             "comment": {"comment": f"Invoiced in the ERP {ref_marker(ref)}", "is_visible_on_front": 0},
         }
@@ -535,7 +538,11 @@ class MagentoSystem:
         self.connection = connection
         self.client = client
         self.store = MagentoStore(
-            client, page_size=settings().page_size, connection=connection, amounts=lambda: settings().amounts
+            client,
+            page_size=settings().page_size,
+            connection=connection,
+            amounts=lambda: settings().amounts,
+            notify_invoice=lambda: settings().notify_invoice,
         )
         self._ports: dict[tuple[str, str], object] = {
             ("order", "source"): MagentoOrders(self.store),

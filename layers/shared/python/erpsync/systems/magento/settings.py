@@ -23,6 +23,8 @@ class MagentoSettings(BaseModel):
     queues a return again only when its status or quantities moved."""
     msi: bool = True
     """Multi-source inventory is on: stock goes to source items (off: legacy stock items)."""
+    notify_invoice: bool = False
+    """Invoices made from the ERP's e-mail the customer (Magento's ``notify``)."""
 
 
 class MagentoSecret(BaseModel):

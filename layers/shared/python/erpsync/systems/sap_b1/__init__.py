@@ -1,5 +1,5 @@
 """SAP Business One through its Service Layer: client (sessions, paging, errors), mapping to the
-canonical model, and the customers and orders ports.
+canonical model, and its ports (customers, orders, deliveries as shipments, invoices).
 
 The client and adapter (httpx and the mappings) are imported when first named, not with the
 package, as the other systems do: a cold start pays for what it imports.
@@ -11,7 +11,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from erpsync.systems.sap_b1.adapter import SapB1Customers, SapB1Orders, SapB1System
+    from erpsync.systems.sap_b1.adapter import (
+        SapB1Customers,
+        SapB1Deliveries,
+        SapB1Invoices,
+        SapB1Orders,
+        SapB1System,
+    )
     from erpsync.systems.sap_b1.client import AlreadyExists, Missing, Refused, SapB1Client, Unauthorised
 
 _WHERE = {
@@ -21,6 +27,8 @@ _WHERE = {
     "SapB1Client": "client",
     "Unauthorised": "client",
     "SapB1Customers": "adapter",
+    "SapB1Deliveries": "adapter",
+    "SapB1Invoices": "adapter",
     "SapB1Orders": "adapter",
     "SapB1System": "adapter",
 }
@@ -30,6 +38,8 @@ __all__ = [
     "Refused",
     "SapB1Client",
     "SapB1Customers",
+    "SapB1Deliveries",
+    "SapB1Invoices",
     "SapB1Orders",
     "SapB1System",
     "Unauthorised",

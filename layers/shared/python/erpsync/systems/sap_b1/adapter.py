@@ -1,4 +1,5 @@
-"""SAP Business One's ports: customers (business partners, both ways) and the orders target.
+"""SAP Business One's ports: customers (business partners, both ways), the orders target,
+deliveries as the shipments source and A/R invoices as the invoices source.
 
 Changes are polled on the two stamp fields the Service Layer has, done right (SYSTEMS-NOTES §3.5):
 ``UpdateDate gt D or (UpdateDate eq D and UpdateTime ge T)``, never ``UpdateDate ge D and
@@ -18,8 +19,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from erpsync.errors import NotFoundError, PermanentError
-from erpsync.model import ChangeNotice, Customer, ErpOrderRef, SalesOrderDraft
+from erpsync.errors import NotFoundError, PermanentError, ValidationFailed
+from erpsync.model import ChangeNotice, Customer, DocumentLine, ErpOrderRef, Invoice, SalesOrderDraft, Shipment
 from erpsync.systems.ports import Page
 from erpsync.systems.sap_b1 import mapping
 from erpsync.systems.sap_b1.client import AlreadyExists, SapB1Client, literal
@@ -27,6 +28,9 @@ from erpsync.systems.sap_b1.settings import SapB1Settings
 
 log = logging.getLogger(__name__)
 STAMPS = (("UpdateDate", "UpdateTime"), ("CreateDate", "CreateTime"))
+DOCUMENT_STAMPS = (("UpdateDate", "UpdateTime"), ("CreationDate", None))
+"""A document has ``UpdateDate``/``UpdateTime`` and a ``CreationDate`` without a time (day-granular)."""
+DOCUMENT_CHANGE_FIELDS = ["DocEntry", "UpdateDate", "UpdateTime", "CreationDate"]
 PARTNER_CHANGE_FIELDS = ["CardCode", "UpdateDate", "UpdateTime", "CreateDate", "CreateTime"]
 ORDER_FIELDS = ["DocEntry", "DocNum", "NumAtCard", "CardCode", "Cancelled", "DocumentStatus", "DocumentLines"]
 
@@ -62,24 +66,34 @@ def stamped_pages(
     where: str = "",
     select: list[str],
     notice: Callable[[dict[str, Any]], ChangeNotice],
+    stamps: tuple[tuple[str, str | None], ...] = STAMPS,
 ) -> Iterator[Page]:
     """Pages of notices of the records changed (then created) at or after ``since``; the last page
-    proves the newest stamp read (a page before it proves nothing: the create poll is still to come)."""
+    proves the newest stamp read (a page before it proves nothing: the create poll is still to come).
+    A stamp without a time field (a document's ``CreationDate``) finds the records never updated
+    (the first stamp null) from the cursor's day on, paged by key."""
     zone = ZoneInfo(cfg.server_timezone)
     day, clock = mapping.local_cursor(since, zone)
     newest: datetime | None = None
-    for n, (day_field, time_field) in enumerate(STAMPS):
+    for n, (day_field, time_field) in enumerate(stamps):
         last: tuple[str, str, Any] | None = None
         while True:
-            condition = changed_filter(day_field, time_field, day, clock)
-            if last is not None:
-                condition += " and " + after_filter(day_field, time_field, key_field, last)
+            if time_field is None:
+                condition = f"{day_field} ge {literal(day)} and {stamps[0][0]} eq null"  # never updated
+                if last is not None:
+                    condition += f" and {key_field} gt {literal(last[2])}"
+                orderby = key_field
+            else:
+                condition = changed_filter(day_field, time_field, day, clock)
+                if last is not None:
+                    condition += " and " + after_filter(day_field, time_field, key_field, last)
+                orderby = f"{day_field},{time_field},{key_field}"
             rows = next(
                 client.pages(
                     entity_set,
                     filter=f"{where} and {condition}" if where else condition,
                     select=select,
-                    orderby=f"{day_field},{time_field},{key_field}",
+                    orderby=orderby,
                     top=cfg.page_size,
                     page_size=cfg.page_size,
                 )
@@ -90,12 +104,12 @@ def stamped_pages(
                     at = mapping.to_utc(*stamp, zone)
                     newest = at if newest is None or at > newest else newest
             done = len(rows) < cfg.page_size
-            final = done and n == len(STAMPS) - 1
+            final = done and n == len(stamps) - 1
             yield Page([notice(r) for r in rows], newest if final else None)
             if done:
                 break
             tail = rows[-1]
-            last = (str(tail[day_field])[:10], str(tail[time_field]), tail[key_field])
+            last = (str(tail[day_field])[:10], str(tail[time_field]) if time_field else "", tail[key_field])
 
 
 class SapB1Customers:
@@ -194,6 +208,87 @@ class SapB1Orders:
         return mapping.order_ref(record, draft)
 
 
+def document_key(id: str, what: str, connection: str) -> int:
+    """A document's ``DocEntry`` from a notice's id."""
+    if not id.isdigit():
+        raise ValidationFailed(f"{connection}: {what} id {id!r} is not a DocEntry (a number)", system=connection)
+    return int(id)
+
+
+class SapB1Deliveries:
+    """Deliveries (``DeliveryNotes``), the source of the shipments flow: posted when added, with
+    the one tracking number B1 keeps on the header (``TrackingNumber``)."""
+
+    def __init__(self, client: SapB1Client, connection: str, settings: Callable[[], SapB1Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        yield from document_pages(self.client, "DeliveryNotes", "shipment", since, self.settings(), self.connection)
+
+    def get(self, id: str) -> Shipment:
+        record = self.client.get("DeliveryNotes", document_key(id, "delivery", self.connection))
+        return mapping.shipment_from_b1(record, ZoneInfo(self.settings().server_timezone))
+
+
+class SapB1Invoices:
+    """A/R invoices (``Invoices``), the source of the invoices flow. A line based on a delivery
+    (``BaseType`` 15) names the delivery line; the delivery is read (once per warm worker: a posted
+    delivery's lines do not change) to reach the order line it was based on."""
+
+    CACHED_DELIVERIES = 1000
+
+    def __init__(self, client: SapB1Client, connection: str, settings: Callable[[], SapB1Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+        self._deliveries: dict[int, dict[int, DocumentLine | None]] = {}
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        yield from document_pages(self.client, "Invoices", "invoice", since, self.settings(), self.connection)
+
+    def get(self, id: str) -> Invoice:
+        cfg = self.settings()
+        record = self.client.get("Invoices", document_key(id, "invoice", self.connection))
+        delivered: dict[tuple[int, int], DocumentLine | None] = {}
+        for ln in record.get("DocumentLines") or []:
+            if ln.get("BaseType") == mapping.DELIVERY_OBJECT:
+                entry = int(ln["BaseEntry"])
+                for number, line in self._delivery_lines(entry).items():
+                    delivered[(entry, number)] = line
+        code = str(record.get("DocCurrency") or "")
+        currency = next((iso for iso, b1 in cfg.currency_codes.items() if b1 == code), code)
+        return mapping.invoice_from_b1(record, delivered, ZoneInfo(cfg.server_timezone), currency)
+
+    def _delivery_lines(self, entry: int) -> dict[int, DocumentLine | None]:
+        """A delivery's lines (``LineNum``) -> the order line each was based on."""
+        if entry not in self._deliveries:
+            if len(self._deliveries) >= self.CACHED_DELIVERIES:
+                self._deliveries.clear()
+            record = self.client.get("DeliveryNotes", entry, select=["DocEntry", "DocumentLines"])
+            self._deliveries[entry] = {
+                int(ln["LineNum"]): mapping.order_line(ln) for ln in record.get("DocumentLines") or []
+            }
+        return self._deliveries[entry]
+
+
+def document_pages(
+    client: SapB1Client, entity_set: str, entity: str, since: datetime, cfg: SapB1Settings, connection: str
+) -> Iterator[Page]:
+    """Notices of the documents of ``entity_set`` changed or created since ``since``."""
+
+    def notice(row: dict[str, Any]) -> ChangeNotice:
+        return ChangeNotice(source=connection, entity=entity, id=str(row["DocEntry"]), version=mapping.version(row))
+
+    yield from stamped_pages(
+        client,
+        entity_set,
+        "DocEntry",
+        since,
+        cfg,
+        select=DOCUMENT_CHANGE_FIELDS,
+        notice=notice,
+        stamps=DOCUMENT_STAMPS,
+    )
+
+
 class SapB1System:
     """An SAP Business One connection: its ports by entity and direction."""
 
@@ -206,6 +301,8 @@ class SapB1System:
             ("customer", "source"): customers,
             ("customer", "target"): customers,
             ("order", "target"): SapB1Orders(client, connection, settings),
+            ("shipment", "source"): SapB1Deliveries(client, connection, settings),
+            ("invoice", "source"): SapB1Invoices(client, connection, settings),
         }
 
     def port(self, entity: str, direction: str) -> Any:

@@ -21,12 +21,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from erpsync.errors import MappingMissing, ValidationFailed
-from erpsync.model import Address, Customer, ErpOrderRef, SalesOrderDraft, cents
+from erpsync.model import (
+    Address,
+    Customer,
+    DocumentLine,
+    ErpOrderRef,
+    Invoice,
+    SalesOrderDraft,
+    Shipment,
+    Track,
+    cents,
+)
 from erpsync.systems.sap_b1.settings import SapB1Settings
 
 SYSTEM = "sap_b1"
 BILL_TO, SHIP_TO = "Bill to", "Ship to"
 ORDERS = "Orders"
+ORDER_OBJECT, DELIVERY_OBJECT = 17, 15
+"""``BaseType`` of a line based on a sales order, on a delivery."""
 DISCOUNT_DIGITS = Decimal("0.000001")
 """``DiscountPercent`` is sent to six decimals (the precision B1 keeps is a company setting: UNVERIFIED)."""
 
@@ -254,3 +266,82 @@ def order_ref(record: dict[str, Any], draft: SalesOrderDraft | None = None) -> E
 def totals_differ(record: dict[str, Any], draft: SalesOrderDraft) -> bool:
     """Whether B1's ``DocTotal`` is not the store's total to the cent."""
     return cents(dec(record.get("DocTotal"))) != cents(draft.total)
+
+
+# -- deliveries ----------------------------------------------------------------------------------
+
+
+def order_line(line: dict[str, Any]) -> DocumentLine | None:
+    """A document line based on a sales order line, naming its order as the order binding does
+    (``Orders/<DocEntry>``) and the order line by its ``LineNum``; None for any other line."""
+    if line.get("BaseType") != ORDER_OBJECT or line.get("BaseEntry") is None or line.get("BaseLine") is None:
+        return None
+    return DocumentLine(
+        order_type=ORDERS,
+        order_number=str(line["BaseEntry"]),
+        line_nbr=str(line["BaseLine"]),
+        sku=str(line.get("ItemCode") or ""),
+        qty=dec(line.get("Quantity")),
+    )
+
+
+def order_lines(record: dict[str, Any]) -> list[DocumentLine]:
+    """A document's lines based on sales order lines (``order_line``); other lines are left out."""
+    return [d for d in (order_line(ln) for ln in record.get("DocumentLines") or []) if d is not None]
+
+
+def updated_at(record: dict[str, Any], zone: ZoneInfo) -> datetime | None:
+    stamp = changed_at(record)
+    return to_utc(*stamp, zone) if stamp else None
+
+
+def _day(value: Any, zone: ZoneInfo) -> datetime | None:
+    return datetime.combine(date.fromisoformat(str(value)[:10]), time(), tzinfo=zone) if value else None
+
+
+def shipment_from_b1(record: dict[str, Any], zone: ZoneInfo) -> Shipment:
+    """A delivery as the canonical shipment: posted when added (confirmed unless cancelled), its
+    tracking number the header's ``TrackingNumber``, its carrier the ``TransportationCode``."""
+    cancelled = record.get("Cancelled") == "tYES"
+    code = record.get("TransportationCode")
+    tracking = str(record.get("TrackingNumber") or "").strip()
+    return Shipment(
+        source_id=str(record["DocEntry"]),
+        status="cancelled" if cancelled else str(record.get("DocumentStatus") or ""),
+        confirmed=not cancelled,
+        ship_date=_day(record.get("DocDate"), zone),
+        ship_via=str(code) if code not in (None, -1) else None,
+        lines=order_lines(record),
+        tracks=[Track(number=tracking)] if tracking else [],
+        updated_at=updated_at(record, zone),
+    )
+
+
+# -- invoices -------------------------------------------------------------------------------------
+
+
+def invoice_from_b1(
+    record: dict[str, Any], delivered: dict[tuple[int, int], DocumentLine | None], zone: ZoneInfo, currency: str
+) -> Invoice:
+    """An A/R invoice as the canonical invoice: its lines based on order lines (``BaseType`` 17)
+    as they are, those based on delivery lines (15) as the order lines the delivery lines were
+    based on (``delivered``: (delivery DocEntry, LineNum) -> that order line, None when it was
+    based on none); posted when added (released unless cancelled)."""
+    lines = order_lines(record)
+    for ln in record.get("DocumentLines") or []:
+        if ln.get("BaseType") != DELIVERY_OBJECT:
+            continue
+        via = delivered.get((int(ln["BaseEntry"]), int(ln["BaseLine"])))
+        if via is not None:
+            lines.append(via.model_copy(update={"qty": dec(ln.get("Quantity"))}))
+    cancelled = record.get("Cancelled") == "tYES"
+    return Invoice(
+        source_id=str(record["DocEntry"]),
+        status="cancelled" if cancelled else str(record.get("DocumentStatus") or ""),
+        released=not cancelled,
+        date=_day(record.get("DocDate"), zone),
+        amount=cents(dec(record.get("DocTotal"))),
+        currency=currency,
+        lines=lines,
+        updated_at=updated_at(record, zone),
+    )

@@ -1,5 +1,6 @@
 """Shopify's Admin GraphQL API behind erpsync's ports: orders, their payments, refunds and
-cancellations (sources), fulfilments from ERP shipments and cancellations (targets), customers both ways, and
+cancellations (sources), fulfilments from ERP shipments, cancellations and orders marked paid from
+paid ERP invoices (targets), customers both ways, and
 the ERP's catalog (products, prices, stock: ``catalog.py``).
 ``ShopifySystem`` hands each out by entity and direction."""
 
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from erpsync.errors import NotFoundError, PermanentError, RetryableError, ValidationFailed
-from erpsync.model import ChangeNotice, CreditMemo, Customer, Order, Shipment
+from erpsync.model import ChangeNotice, CreditMemo, Customer, Invoice, Order, Shipment
 from erpsync.systems.ports import Page
 from erpsync.systems.shopify.catalog import ShopifyPrices, ShopifyProducts, ShopifyStock
 from erpsync.systems.shopify.client import ShopifyClient, UserErrors
@@ -472,6 +473,116 @@ class ShopifyCancellations:
         raise RetryableError(f"{self.store.name} is still canceling order {state.get('name')}", system=self.store.name)
 
 
+PAYMENT_STATE_QUERY = """
+query PaymentState($id: ID!) {
+  order(id: $id) {
+    id name cancelledAt currencyCode displayFinancialStatus
+    totalOutstandingSet { shopMoney { amount } }
+  }
+}
+"""
+ORDER_MARK_AS_PAID = """
+mutation MarkPaid($input: OrderMarkAsPaidInput!) {
+  orderMarkAsPaid(input: $input) {
+    order { id displayFinancialStatus totalOutstandingSet { shopMoney { amount } } }
+    userErrors { field message }
+  }
+}
+"""
+PAID_INVOICE_STATUSES = ("paid", "Closed")
+"""What an ERP's invoice source calls an invoice it holds paid in full. The canonical invoice has
+no paid flag, only its ERP's status: QuickBooks' source says ``paid`` (and emits no other invoice
+as released); Acumatica's says ``Closed`` for a released invoice with no balance left (its ``Open``
+one is still owed). UNVERIFIED for Acumatica beyond its sim: a balance closed by a credit memo
+rather than a payment is ``Closed`` as well."""
+
+
+class ShopifyMarkPaid:
+    """Orders marked paid (``orderMarkAsPaid``: a manual sale of what is outstanding) from ERP
+    invoices the ERP holds paid in full, the target of the invoices flow. Shopify has no invoice:
+    the id bound is the order's. ``look_first``: the flow asks ``find`` before ``create``, so an
+    order already paid in Shopify is bound without a write."""
+
+    look_first = True
+
+    def __init__(self, store: ShopifyStore) -> None:
+        self.store = store
+
+    def _state(self, order_id: str) -> dict[str, Any]:
+        node = self.store.client.query(PAYMENT_STATE_QUERY, {"id": gid("Order", order_id)}, cost=3).get("order")
+        if not isinstance(node, dict):
+            raise NotFoundError(f"{self.store.name} order {order_id} does not exist", system=self.store.name)
+        return node
+
+    @staticmethod
+    def _outstanding(node: dict[str, Any]) -> Decimal:
+        return Decimal(str(((node.get("totalOutstandingSet") or {}).get("shopMoney") or {}).get("amount") or "0"))
+
+    @staticmethod
+    def _paid(node: dict[str, Any]) -> bool:
+        """Paid in full and not cancelled (``PAID``: nothing outstanding, nothing refunded)."""
+        return not node.get("cancelledAt") and node.get("displayFinancialStatus") == "PAID"
+
+    @staticmethod
+    def waits(invoice: Invoice) -> str:
+        """Why an invoice marks nothing paid yet: the ERP does not hold it paid in full (the invoices
+        flow filters it; its payment changes it and rings the flow again)."""
+        if invoice.status in PAID_INVOICE_STATUSES:
+            return ""
+        return (
+            f"invoice {invoice.source_id} is {invoice.status or 'of no status'} in the ERP: a Shopify order is "
+            f"marked paid only on an invoice paid in full ({', '.join(PAID_INVOICE_STATUSES)})"
+        )
+
+    def find(self, order_id: str, ref: str) -> str | None:
+        """The order's id once Shopify holds it paid (by us or anyone), else None."""
+        return order_id if self._paid(self._state(order_id)) else None
+
+    def create(self, order_id: str, invoice: Invoice, ref: str) -> str:
+        """Mark order ``order_id`` paid for ERP invoice ``ref``; refused (naming why) unless the
+        invoice is paid in full, the order is unpaid (``PENDING``) and not cancelled, and the
+        invoice's amount is what the order has outstanding, to the cent."""
+        name = self.store.name
+        node = self._state(order_id)
+        if self._paid(node):
+            return order_id
+        number = node.get("name") or order_id
+        status = node.get("displayFinancialStatus")
+        if node.get("cancelledAt"):
+            raise PermanentError(f"{name} order {number} is cancelled ({status}): not marked paid", system=name)
+        if invoice.status not in PAID_INVOICE_STATUSES:
+            raise PermanentError(
+                f"invoice {ref} is {invoice.status or 'of no status'} in the ERP, not a status that says paid in "
+                f"full ({', '.join(PAID_INVOICE_STATUSES)}): {name} order {number} is not marked paid",
+                system=name,
+            )
+        if status != "PENDING":
+            raise PermanentError(f"{name} order {number} is {status}: only an unpaid order is marked paid", system=name)
+        outstanding = self._outstanding(node)
+        if invoice.amount != outstanding:
+            raise ValidationFailed(
+                f"invoice {ref} of {invoice.amount:.2f} is not what {name} order {number} has outstanding "
+                f"({outstanding}): not marked paid",
+                system=name,
+            )
+        if invoice.currency and invoice.currency != node.get("currencyCode"):
+            raise ValidationFailed(
+                f"invoice {ref} is in {invoice.currency}, {name} order {number} in {node.get('currencyCode')}",
+                system=name,
+            )
+        payload = self.store.client.mutate(
+            ORDER_MARK_AS_PAID, {"input": {"id": gid("Order", order_id)}}, "orderMarkAsPaid"
+        )
+        after = payload.get("order") or {}
+        if not self._paid(after):
+            raise ValidationFailed(
+                f"{name} order {number} is {after.get('displayFinancialStatus')} after orderMarkAsPaid, "
+                f"{self._outstanding(after)} outstanding",
+                system=name,
+            )
+        return order_id
+
+
 def _marker_key(ref: str) -> str:
     return ("shipment-" + re.sub(r"[^A-Za-z0-9_-]", "_", ref))[:64]
 
@@ -669,6 +780,7 @@ class ShopifySystem:
             ("cancellation", "source"): ShopifyOrderChanges(store, "cancellation"),
             ("cancellation", "target"): ShopifyCancellations(store),
             ("shipment", "target"): ShopifyFulfillments(store),
+            ("invoice", "target"): ShopifyMarkPaid(store),
             ("customer", "source"): customers,
             ("customer", "target"): customers,
             ("product", "target"): ShopifyProducts(client, connection, settings),

@@ -66,6 +66,7 @@ PLUGIN = Plugin(
         "creditmemo": frozenset({SOURCE}),
         "cancellation": frozenset({SOURCE, TARGET}),
         "shipment": frozenset({TARGET}),
+        "invoice": frozenset({TARGET}),
         "product": frozenset({TARGET}),
         "price": frozenset({TARGET}),
         "stock": frozenset({TARGET}),
