@@ -2,12 +2,16 @@
 stack with that store and that ERP, with no command once it runs.
 
 Starts the local stack for the pair (pollers and fast schedules on, the store's webhooks
-subscribed), places orders in the store through its own API (Magento's REST, Shopify's Admin
-GraphQL ``orderCreate``), waits for each in the ERP (an Acumatica sales order, a QuickBooks sales
-receipt or invoice) and for its payment; with Acumatica, ships some of them there and waits for
-the store's shipments or fulfilments with tracking; cancels one in the store and waits for the
-ERP to cancel or void it. Prints both sides and exits 1 when a total, a payment, a shipment or the
-cancel does not match.
+subscribed, the pair's own settings from ``local_settings``), places orders in the store through
+its own API (Magento's REST, Shopify's Admin GraphQL ``orderCreate``), waits for each in the ERP
+(an Acumatica sales order, a QuickBooks sales receipt or invoice, an SAP Business One order with
+the store's number in ``NumAtCard``) and, where the ERP takes payments, for its payment; where the
+ERP ships (Acumatica, B1), ships some of them there and waits for the store's shipments or
+fulfilments with tracking; where the ERP invoices (B1: its clerk invoices the delivery), waits for
+the Magento invoices, e-mailed to the customer, and the orders complete; where the ERP takes
+cancels (Acumatica, QuickBooks), cancels one in the store and waits for the ERP to cancel or void
+it. Then runs those flows once more and checks nothing changed. Prints both sides and exits 1 when
+a total, a payment, a shipment, an invoice, the cancel or the second run does not match.
 """
 
 from __future__ import annotations
@@ -101,6 +105,18 @@ class StoreSide:
         )
         return [t["track_number"] for s in rows.get("items") or [] for t in s.get("tracks") or []]
 
+    def invoiced(self, order: Placed) -> list[JSON]:
+        """Magento's invoices of the order (Shopify has none: its orders are marked paid)."""
+        if self.kind == "shopify":
+            return []
+        return list(self.magento.search("/invoices", "order_id", order.ref))
+
+    def state(self, order: Placed) -> str:
+        """The order's state in the store (Magento ``state``, Shopify's financial status)."""
+        if self.kind == "shopify":
+            return str(self.merchant.order(order.ref).get("displayFinancialStatus") or "")
+        return str(self.magento.call("GET", f"/orders/{order.ref}")["state"])
+
     def cancel(self, order: Placed) -> None:
         if self.kind == "shopify":
             self.merchant.cancel(order.ref)
@@ -109,15 +125,31 @@ class StoreSide:
 
 
 class ErpSide:
-    """Reads (and for Acumatica, ships) the ERP's documents of store orders."""
+    """Reads the ERP's documents of store orders, and ships and invoices them where the ERP does."""
 
-    KINDS = ("acumatica", "quickbooks")
-    """The ERPs the demo tells the story of (SAP Business One's comes with its order to cash)."""
+    KINDS = ("acumatica", "quickbooks", "sap_b1")
+    """The ERPs the demo tells the story of."""
 
-    def __init__(self, kind: str, info: JSON) -> None:
+    def __init__(self, kind: str, info: JSON, b1_http: httpx.Client | None = None) -> None:
+        """``b1_http``: the Service Layer's client for B1 (default: one on ``info``'s ``base_url``)."""
         self.kind = kind
+        self.ships = kind in ("acumatica", "sap_b1")
+        """Someone ships in the ERP and the store gets the tracking (QuickBooks ships nothing)."""
+        self.invoices = kind == "sap_b1"
+        """The ERP's clerk invoices the delivery and the store gets the invoice (Acumatica's
+        invoices are the default demo's, ``sandbox/demo.py``)."""
+        self.pays = True
+        """The store's payments reach the ERP."""
+        self.cancels = kind != "sap_b1"
+        """A store cancel reaches the ERP (cancellations into SAP Business One are not built yet)."""
+        self.delivered: dict[str, int] = {}
+        """B1: store number -> the DocEntry of the delivery the clerk posted."""
         if kind == "acumatica":
             self.acumatica = AcumaticaUser(**info["acumatica"])
+        elif kind == "sap_b1":
+            from sandbox.sap_b1_clerk import SapB1Clerk
+
+            self.clerk = SapB1Clerk(b1_http or httpx.Client(base_url=info["sap_b1"]["base_url"], timeout=30))
         else:
             from erpsync.systems.quickbooks.client import QuickBooksClient, quoted
 
@@ -127,14 +159,48 @@ class ErpSide:
             self.books = QuickBooksClient(creds["base_url"], creds["realm_id"], lambda: creds["access_token"])
 
     def document(self, number: str) -> JSON | None:
-        """``{"kind", "number", "total", "open", "canceled"}`` of the store order's ERP document
-        (None also while the ERP throttles us: the workers share its ceilings)."""
+        """``{"kind", "number", "total", "open", "canceled", "copies"}`` of the store order's ERP
+        document (``copies``: how many live documents carry the number; None also while the ERP
+        throttles us: the workers share its ceilings)."""
         from erpsync.errors import RateLimitedError
 
         try:
             return self._document(number)
         except RateLimitedError:
             return None
+
+    def documents(self, numbers: list[str]) -> dict[str, JSON]:
+        """The ERP documents of several store orders (the ones found), by store number. QuickBooks
+        answers all of them in one query per document kind: the demo's look-ups share its 500 requests
+        a minute with the workers."""
+        from erpsync.errors import RateLimitedError
+
+        if self.kind != "quickbooks" or not numbers:
+            found = {n: self.document(n) for n in numbers}
+            return {n: d for n, d in found.items() if d}
+        out: dict[str, JSON] = {}
+        wanted = ", ".join(self.quoted(n) for n in numbers)
+        try:
+            for kind in ("SalesReceipt", "Invoice"):
+                rows = self.books.query(f"select * from {kind} where DocNumber in ({wanted})").get(kind) or []  # noqa: S608
+                for doc in rows:
+                    if doc["DocNumber"] not in out:
+                        out[doc["DocNumber"]] = self._qbo(
+                            kind, doc, sum(r["DocNumber"] == doc["DocNumber"] for r in rows)
+                        )
+        except RateLimitedError:
+            pass
+        return out
+
+    def _qbo(self, kind: str, doc: JSON, copies: int) -> JSON:
+        return {
+            "kind": kind,
+            "number": doc["DocNumber"],
+            "total": D(str(doc["TotalAmt"])),
+            "open": D(str(doc.get("Balance") or 0)),
+            "canceled": "Voided" in str(doc.get("PrivateNote") or "") and D(str(doc["TotalAmt"])) == 0,
+            "copies": copies,
+        }
 
     def _document(self, number: str) -> JSON | None:
         if self.kind == "acumatica":
@@ -149,23 +215,68 @@ class ErpSide:
                 "total": D(str(_v(so["OrderTotal"]))),
                 "open": D(str(_v(full["Totals"]["UnpaidBalance"]))),
                 "canceled": _v(so["Status"]) == "Canceled",
+                "copies": len(rows),
                 "so": so,
             }
+        if self.kind == "sap_b1":
+            return self._b1_order(number)
         for kind in ("SalesReceipt", "Invoice"):
             text = f"select * from {kind} where DocNumber = {self.quoted(number)}"  # noqa: S608 - quoted
             rows = self.books.query(text).get(kind) or []
             if rows:
-                doc = rows[0]
-                return {
-                    "kind": kind,
-                    "number": doc["DocNumber"],
-                    "total": D(str(doc["TotalAmt"])),
-                    "open": D(str(doc.get("Balance") or 0)),
-                    "canceled": "Voided" in str(doc.get("PrivateNote") or "") and D(str(doc["TotalAmt"])) == 0,
-                }
+                return self._qbo(kind, rows[0], len(rows))
         return None
 
+    def _b1_order(self, number: str) -> JSON | None:
+        """The B1 ``Orders`` carrying the store's number in ``NumAtCard``. ``open`` is the order's
+        ``DocTotal`` less the down payment invoices of that number paid in full (closed): Service
+        Layer v1 has no ``PaidToDate`` on an order; the payments flow posts a store capture as a down
+        payment invoice and an incoming payment applied to it."""
+        quoted = number.replace("'", "''")
+        rows = self.clerk.request(
+            "GET",
+            "Orders",
+            params={
+                "$filter": f"NumAtCard eq '{quoted}'",
+                "$select": "DocEntry,DocNum,DocTotal,DocumentStatus,Cancelled",
+            },
+        )["value"]
+        if not rows:
+            return None
+        live = [r for r in rows if r.get("Cancelled") != "tYES"]
+        doc = (live or rows)[0]
+        return {
+            "kind": "Orders",
+            "number": str(doc["DocNum"]),
+            "total": D(str(doc["DocTotal"])),
+            "open": D(str(doc["DocTotal"])) - self._b1_paid(quoted),
+            "canceled": not live,
+            "copies": len(live),
+            "entry": int(doc["DocEntry"]),
+            "closed": doc.get("DocumentStatus") == "bost_Close",
+        }
+
+    def _b1_paid(self, quoted: str) -> Decimal:
+        """What the closed (paid) down payment invoices carrying the store number add up to."""
+        rows = self.clerk.request(
+            "GET",
+            "DownPayments",
+            params={"$filter": f"NumAtCard eq '{quoted}' and DocumentStatus eq 'bost_Close'", "$select": "DocTotal"},
+        )["value"]
+        return sum((D(str(r["DocTotal"])) for r in rows), D(0))
+
+    def ship_order(self, number: str, doc: JSON, tracking: str) -> None:
+        """Ship store order ``number`` (its ERP document ``doc``) in full with ``tracking``: an
+        Acumatica shipment confirmed, a B1 delivery posted against the order by its clerk."""
+        if self.kind == "sap_b1":
+            self.delivered[number] = int(self.clerk.deliver(doc["entry"], tracking)["DocEntry"])
+        elif self.kind == "acumatica":
+            self.ship(doc["so"], tracking)
+        else:
+            raise ValueError(f"{self.kind} ships nothing in this demo")
+
     def ship(self, so: JSON, tracking: str) -> None:
+        """Ship Acumatica sales order ``so`` in full: a shipment with ``tracking``, confirmed."""
         a = self.acumatica
         when = {"ShipmentDate": {"value": datetime.now(UTC).isoformat()}, "WarehouseID": {"value": "WHOLESALE"}}
         a.action("SalesOrder", "SalesOrderCreateShipment", {"id": so["id"]}, when)
@@ -174,23 +285,31 @@ class ErpSide:
         a.put("Shipment", {"ShipmentNbr": {"value": nbr}, "Packages": [{"TrackingNbr": {"value": tracking}}]})
         a.action("Shipment", "ConfirmShipment", {"ShipmentNbr": {"value": nbr}})
 
+    def invoice(self, number: str) -> JSON:
+        """Invoice what was shipped of store order ``number``: B1's clerk posts an A/R invoice of the
+        delivery (lines ``BaseType`` 15). The invoice as posted."""
+        if self.kind != "sap_b1" or number not in self.delivered:
+            raise ValueError(f"no {self.kind} delivery of order {number} to invoice")
+        return self.clerk.invoice(self.delivered[number])
+
 
 def _v(field: Any) -> Any:
     return field.get("value") if isinstance(field, dict) else field
 
 
 def run(store: str, erp: str) -> int:
-    from sandbox.local.stack import LOCAL_SETTINGS, LocalStack, default_seed
+    from sandbox.local.stack import LocalStack, default_seed, local_settings
 
     logging.getLogger().setLevel(logging.WARNING)
     problems: list[str] = []
+    state_file = Path(".erpsync/demo.json")
     with LocalStack(
         store=store,
         erp=erp,
         schedule_seconds=2.0,
-        state_file=Path(".erpsync/demo.json"),
+        state_file=state_file,
         seed=default_seed(),
-        settings=LOCAL_SETTINGS,
+        settings=local_settings(store, erp),
     ) as stack:
         for noisy in ("erpsync", "httpx", "botocore", "uvicorn", "urllib3.connectionpool", "sandbox"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -203,42 +322,93 @@ def run(store: str, erp: str) -> int:
             "nobody runs a command"
         )
 
+        # the demo's own look-ups share the ERP's ceiling with the workers (QuickBooks: 500 a minute
+        # per company): each check reads only the orders it still waits for, every 2 s
+        def look_up(which: list[Placed]) -> None:
+            found = books.documents([o.number for o in which])
+            for o in which:
+                o.erp = found.get(o.number) or o.erp
+
         def arrived() -> bool:
-            for o in orders:
-                o.erp = books.document(o.number) or o.erp
+            look_up([o for o in orders if not o.erp])
             return all(o.erp for o in orders)
 
-        wait_for(f"every order in {erp}", arrived, 120)
-        console.print(f"all {len(orders)} orders are in {erp}")
+        wait_for(f"every order in {erp}", arrived, 120, every_s=2.0)
+        console.print(f"all {len(orders)} orders are in {erp} under the store's number")
+        if books.pays:
 
-        def settled() -> bool:
-            arrived()
-            return all(o.erp["open"] == 0 for o in orders if o.paid)
+            def settled() -> bool:
+                look_up([o for o in orders if o.paid and o.erp["open"] != 0])
+                return all(o.erp["open"] == 0 for o in orders if o.paid)
 
-        wait_for("the paid orders' payments", settled, 120)
-        console.print("every paid order is paid in the ERP")
+            wait_for("the paid orders' payments", settled, 120, every_s=2.0)
+            console.print("every paid order is paid in the ERP")
+        else:
+            console.print(
+                f"payments into {erp} are not built yet: the orders paid at checkout stay open there "
+                "(open = the order's total)"
+            )
         shipped: dict[str, str] = {}
-        if erp == "acumatica":
+        if books.ships:
             for i, o in enumerate(orders[:3]):
                 shipped[o.number] = f"1ZPAIR{i:04d}"
-                books.ship(o.erp["so"], shipped[o.number])
+                books.ship_order(o.number, o.erp, shipped[o.number])
 
             def delivered() -> bool:
                 return all(shop.shipped(o) == [shipped[o.number]] for o in orders[:3])
 
             wait_for(f"the shipments in {store}", delivered, 120)
-            console.print(f"{len(shipped)} orders shipped in Acumatica show their tracking number in {store}")
-        victim = next(o for o in orders if not o.paid and o.number not in shipped)
-        shop.cancel(victim)
-        wait_for(f"the cancel in {erp}", lambda: bool((books.document(victim.number) or {}).get("canceled")), 120)
-        console.print(f"order {victim.number} canceled in {store} is canceled in {erp}")
-        arrived()
+            console.print(f"{len(shipped)} orders shipped in {erp} show their tracking number in {store}")
+        invoiced: set[str] = set()
+        if books.invoices:
+            for o in orders[:3]:
+                books.invoice(o.number)
+                invoiced.add(o.number)
+            if shop.kind == "magento":
+
+                def billed() -> bool:
+                    return all(len(shop.invoiced(o)) == 1 and shop.state(o) == "complete" for o in orders[:3])
+
+                wait_for(f"the invoices in {store}", billed, 120)
+                mailed = sum(inv.get("email_sent") == 1 for o in orders[:3] for inv in shop.invoiced(o))
+                console.print(
+                    f"{len(invoiced)} deliveries invoiced in {erp} are invoices in {store} "
+                    f"({mailed} e-mailed to the customer), their orders complete"
+                )
+                if mailed != len(invoiced):
+                    problems.append(f"{len(invoiced) - mailed} invoices reached {store} without the e-mail")
+            else:
+                console.print(
+                    f"{len(invoiced)} deliveries invoiced in {erp}: {store} has no invoices and marks an order "
+                    f"paid only on an invoice paid in full, so these open invoices change nothing there"
+                )
+        if books.cancels:
+            victim = next(o for o in orders if not o.paid and o.number not in shipped)
+            shop.cancel(victim)
+            wait_for(f"the cancel in {erp}", lambda: bool((books.document(victim.number) or {}).get("canceled")), 120)
+            console.print(f"order {victim.number} canceled in {store} is canceled in {erp}")
+        else:
+            console.print(f"cancels into {erp} are not built yet: no order is canceled")
+
+        def refresh() -> None:
+            look_up(orders)
+
+        refresh()
+        before = fingerprint(shop, orders)
+        flows = ["orders"] + ["payments"] * books.pays + ["shipments"] * books.ships + ["invoices"] * books.invoices
+        changed = rerun(state_file, flows)
+        refresh()
+        if changed or fingerprint(shop, orders) != before:
+            problems.append(
+                f"running {', '.join(flows)} again changed something: {', '.join(changed) or 'the documents'}"
+            )
+        else:
+            console.print(f"{', '.join(flows)} run again: nothing changes")
         table = Table(title=f"{store} -> {erp}")
-        for col in (f"{store} order", "total", f"{erp} document", "total", "open", "shipped", "state"):
+        for col in (f"{store} order", "total", f"{erp} document", "total", "open", "shipped", "invoiced", "state"):
             table.add_column(col)
         for o in orders:
             doc = o.erp
-            state = "canceled" if doc["canceled"] else ("paid" if doc["open"] == 0 else "open")
             table.add_row(
                 o.number,
                 str(o.total),
@@ -246,15 +416,58 @@ def run(store: str, erp: str) -> int:
                 str(doc["total"]),
                 str(doc["open"]),
                 shipped.get(o.number, ""),
-                state,
+                "yes" if o.number in invoiced else "",
+                erp_state(books, doc),
             )
             if doc["total"] != o.total and not doc["canceled"]:
                 problems.append(f"{o.number}: {store} {o.total} but {erp} {doc['total']}")
+            if doc["copies"] > 1:
+                problems.append(f"{o.number}: {doc['copies']} live documents in {erp}")
         console.print(table)
     for p in problems:
         console.print(f"[red]{p}")
     console.print("[bold green]every order adds up" if not problems else "[bold red]something does not add up")
     return 1 if problems else 0
+
+
+def erp_state(books: ErpSide, doc: JSON) -> str:
+    """The document's state as the ERP holds it (B1: paid or open, and its order closed once delivered)."""
+    if doc["canceled"]:
+        return "canceled"
+    state = "paid" if doc["open"] == 0 else "open"
+    return f"{state}, closed (delivered)" if books.kind == "sap_b1" and doc["closed"] else state
+
+
+def fingerprint(shop: StoreSide, orders: list[Placed]) -> list[tuple[Any, ...]]:
+    """What both sides hold of each order: its ERP document, tracking and invoices in the store."""
+    return [
+        (
+            o.erp["number"],
+            o.erp["total"],
+            o.erp["open"],
+            o.erp["canceled"],
+            o.erp["copies"],
+            shop.shipped(o),
+            len(shop.invoiced(o)),
+        )
+        for o in orders
+    ]
+
+
+def rerun(state_file: Path, flows: list[str]) -> list[str]:
+    """Poll and drain each flow once more; what each synced (it should sync nothing)."""
+    from cli.target import use_local
+    from erpsync.runtime.lambda_app import build
+
+    use_local(state_file)
+    changed = []
+    for flow in flows:
+        rt = build(flow)
+        rt.poll()
+        synced = [o for o in rt.drain() if o.outcome == "synced"]
+        if synced:
+            changed.append(f"{flow} synced {len(synced)}")
+    return changed
 
 
 def main(argv: list[str] | None = None, runner: Callable[[str, str], int] = run) -> int:

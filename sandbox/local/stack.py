@@ -756,7 +756,13 @@ LOCAL_SETTINGS: dict[str, Any] = {
 """Settings of the seeded local stack: store tax goes to one tax id, unmapped shipping and payment
 methods to a default, so any sample order syncs (a real merchant maps their own)."""
 CONNECTION_SETTINGS: dict[str, dict[str, Any]] = {
-    "sap_b1": {"freight_expense_code": 1, "tax_expense_code": 2, "tax_code": "EX", "warehouse_code": "01"},
+    "sap_b1": {
+        "freight_expense_code": 1,
+        "tax_expense_code": 2,
+        "tax_code": "EX",
+        "warehouse_code": "01",
+        "transfer_account": "_SYS00000000002",  # SAP's own example account (the sim checks none)
+    },
 }
 """Each system's own settings on its seeded sim (the codes ``sample_seed()`` seeds): an SAP Business
 One order books freight and the store's tax as the sim's additional expenses 1 and 2, its lines on

@@ -48,9 +48,20 @@ variant of the envelope and the errors only (records keep their v1 shapes there:
   its quantity off the base line's ``RemainingOpenQuantity``, closes a line with nothing left
   (``LineStatus`` ``bost_Close``) and a document whose lines all closed (``DocumentStatus``), stamps
   the base document, and, for an order's lines, takes the quantity out of the warehouse row's
-  ``Committed`` and ``InStock``. Other bases (credit notes, returns, down payments), down payments
-  drawn (``DownPaymentsToDraw``) and payments applied to documents (``PaymentInvoices``) are not
-  simulated yet: 501.
+  ``Committed`` and ``InStock``.
+- A paid web order: ``POST DownPayments`` (an A/R down payment invoice, ``DownPaymentType``
+  ``dptInvoice`` by default) with lines based on the order's (``BaseType`` 17, checked as above but
+  drawing nothing: the order stays open for its delivery) and a ``DownPaymentAmount`` (its
+  ``DocTotal``; positive, no more than the base orders' totals) or ``DownPaymentPercentage``;
+  ``POST IncomingPayments`` with ``PaymentInvoices [{"DocEntry", "SumApplied", "InvoiceType":
+  "it_DownPayment"}]``: each row names an open down payment of the payment's partner, for no more
+  than is open on it (its total less the payments applied before: v1 has no ``PaidToDate``), and
+  the rows are no more than the payment received (``CashSum``, ``TransferSum``, which needs a
+  ``TransferAccount``, credit cards, checks); each refusal is -5002 naming the row, and nothing is
+  applied. Applying stamps the down payment and closes it once nothing is open. Other bases
+  (credit notes, returns, quotations), down payments drawn (``DownPaymentsToDraw``) and payments
+  applied to other documents (``it_Invoice``, the default ``InvoiceType``, ...) are not simulated
+  yet: 501.
 - Every write stamps ``UpdateDate``/``UpdateTime`` in the configured server-local ``timezone``, to
   the second; documents get ``CreationDate``; a created business partner or item gets
   ``CreateDate``/``CreateTime`` and keeps ``UpdateDate`` null unless ``stamp_update_on_create``
@@ -136,8 +147,15 @@ DEFAULTED = {
 }
 """Properties a create fills from the metadata's ``DefaultValue`` when the body leaves them out."""
 STOCK_FIELDS = ("InStock", "Committed", "Ordered")
-BASES: dict[str, dict[int, str]] = {"DeliveryNotes": {17: "Orders"}, "Invoices": {17: "Orders", 15: "DeliveryNotes"}}
+BASES: dict[str, dict[int, str]] = {
+    "DeliveryNotes": {17: "Orders"},
+    "Invoices": {17: "Orders", 15: "DeliveryNotes"},
+    "DownPayments": {17: "Orders"},
+}
 """The documents a set's lines may be based on (``BaseType``: 17 an order, 15 a delivery)."""
+DRAWS_NOTHING = frozenset({"DownPayments"})
+"""Sets whose based lines take nothing off their base lines: a down payment invoice leaves its order
+open for delivery (UNVERIFIED: what B1 does with the order's open quantities)."""
 COPIED_FROM_BASE = ("ItemCode", "UnitPrice", "DiscountPercent", "TaxCode", "WarehouseCode", "FreeText")
 """What a based line takes from its base line when the request leaves it out (as B1 copies it)."""
 STAMPS = ("CreationDate", "CreateDate", "CreateTime", "UpdateDate", "UpdateTime")
@@ -417,6 +435,9 @@ class SapB1Sim:
             self.tax_codes: dict[str, Decimal] = {}
             self.expense_codes: set[int] = set()
             self.next_contact = 1
+            self.applied: dict[int, Decimal] = {}
+            """What incoming payments applied to each down payment (``DocEntry``): v1 has no
+            ``PaidToDate`` to keep it on the document."""
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -537,6 +558,8 @@ class SapB1Sim:
             if entity_set == "Orders":
                 self._commit(record, +1)
             self._draw(record)
+            if entity_set == "IncomingPayments":
+                self._apply_payment(record)
             return copy.deepcopy(record)
 
     def update(self, entity_set: str, key: Any, body: Any, replace_collections: bool) -> None:
@@ -690,8 +713,6 @@ class SapB1Sim:
         record["UpdateDate"], record["UpdateTime"] = (day, clock) if stamped else (None, None)
 
     def _new_payment(self, record: JSON) -> None:
-        if record.get("PaymentInvoices"):
-            raise not_simulated("IncomingPayments applied to documents (PaymentInvoices)")
         record.setdefault("DocType", "rCustomer")  # B1's default; the metadata declares none
         code = record.get("CardCode")
         if record.get("DocType") == "rCustomer":
@@ -701,12 +722,76 @@ class SapB1Sim:
             if partner is None:
                 raise not_found(400)
             record.setdefault("CardName", partner.get("CardName"))
+        if _dec(record.get("TransferSum") or 0) > 0 and not record.get("TransferAccount"):
+            raise refused("Enter a transfer account (TransferAccount)")
+        self._check_applied(record)
         for i, row in enumerate(record.get("CashFlowAssignments") or []):
             row["CashFlowAssignmentsID"] = i + 1
         record["DocEntry"] = self._next_entry("IncomingPayments")
         record["DocNum"] = record.get("DocNum") or self._next_number("IncomingPayments")
         record.setdefault("DocDate", self.stamp()[0])
         record["Cancelled"] = "tNO"
+
+    def _check_applied(self, payment: JSON) -> None:
+        """``PaymentInvoices`` rows checked: each names an open A/R down payment invoice of the
+        payment's partner (``it_DownPayment``; other document types are not simulated) for a
+        positive ``SumApplied`` no larger than what is open on it, and the rows together are no
+        more than the payment received (cash, transfer, credit cards, checks)."""
+        applying: dict[int, Decimal] = {}
+        for i, row in enumerate(payment.get("PaymentInvoices") or []):
+            kind = row.get("InvoiceType") or "it_Invoice"  # the metadata's default, 13
+            if kind != "it_DownPayment":
+                raise not_simulated(f"IncomingPayments applied to {kind} (PaymentInvoices.InvoiceType)")
+            entry = row.get("DocEntry")
+            doc = self.records["DownPayments"].get(entry)
+            if doc is None:
+                raise SlError(
+                    400, -2028, f"No matching records found (ODBC -2028) [DownPayments {entry}, PaymentInvoices: {i}]"
+                )
+            if doc.get("CardCode") != payment.get("CardCode"):
+                raise refused(
+                    f"DownPayments {entry} belongs to business partner {doc.get('CardCode')} [PaymentInvoices: {i}]"
+                )
+            if doc.get("Cancelled") == "tYES" or doc.get("DocumentStatus") != "bost_Open":
+                raise refused(f"DownPayments {entry} is closed or cancelled [PaymentInvoices: {i}]")
+            amount = _dec(row.get("SumApplied") or 0)
+            if amount <= 0:
+                raise refused(f"SumApplied must be greater than zero [PaymentInvoices: {i}]")
+            applying[entry] = applying.get(entry, Decimal(0)) + amount
+            open_amount = _dec(doc["DocTotal"]) - self.applied.get(entry, Decimal(0))
+            if applying[entry] > open_amount:
+                raise refused(
+                    f"SumApplied {_cents(applying[entry])} is more than the {_cents(open_amount)} open on "
+                    f"DownPayments {entry} [PaymentInvoices: {i}]"
+                )
+            row.update(LineNum=i, InvoiceType=kind)
+        received = _dec(payment.get("CashSum") or 0) + _dec(payment.get("TransferSum") or 0)
+        received += sum((_dec(r.get("CreditSum") or 0) for r in payment.get("PaymentCreditCards") or []), Decimal(0))
+        received += sum((_dec(r.get("CheckSum") or 0) for r in payment.get("PaymentChecks") or []), Decimal(0))
+        total = sum(applying.values(), Decimal(0))
+        if total > received:
+            raise refused(
+                f"The payment's total {_cents(received)} is less than the {_cents(total)} applied to documents"
+            )
+
+    def _apply_payment(self, payment: JSON) -> None:
+        """A payment's ``PaymentInvoices`` taken off their down payments' open amounts; one with
+        nothing left open closes (UNVERIFIED: B1's status of a paid down payment invoice); each is
+        stamped."""
+        day, clock = self.stamp()
+        for row in payment.get("PaymentInvoices") or []:
+            entry = row["DocEntry"]
+            doc = self.records["DownPayments"][entry]
+            self.applied[entry] = self.applied.get(entry, Decimal(0)) + _dec(row["SumApplied"])
+            if self.applied[entry] >= _dec(doc["DocTotal"]):
+                doc["DocumentStatus"] = "bost_Close"
+            doc["UpdateDate"], doc["UpdateTime"] = day, clock
+
+    def open_amount(self, down_payment: int) -> Decimal:
+        """What is still open on a down payment invoice (its total less the payments applied)."""
+        with self.lock:
+            doc = self.records["DownPayments"][down_payment]
+            return _cents(_dec(doc["DocTotal"]) - self.applied.get(down_payment, Decimal(0)))
 
     def _next_entry(self, entity_set: str) -> int:
         n = self.next_entry[entity_set]
@@ -734,6 +819,8 @@ class SapB1Sim:
             raise not_simulated("down payments drawn by a document (DownPaymentsToDraw)")
         day, clock = self.stamp()
         self._defaults("Document", record)
+        if entity_set == "DownPayments":
+            record.setdefault("DownPaymentType", "dptInvoice")  # the metadata's default, Y
         record.setdefault("DocDate", day)
         record.setdefault("TaxDate", record["DocDate"])
         record.setdefault("CardName", partner.get("CardName"))
@@ -831,6 +918,28 @@ class SapB1Sim:
             VatSum=float(vat),
             DocTotal=float(subtotal - total_discount + expenses + vat),
         )
+        if entity_set == "DownPayments":
+            self._down_payment_total(record)
+
+    def _down_payment_total(self, record: JSON) -> None:
+        """A down payment invoice's total: its ``DownPaymentAmount`` (gross), else its
+        ``DownPaymentPercentage`` of what its lines come to, else all of it; an amount is positive and
+        no more than the total of the orders its lines are based on (UNVERIFIED: B1's own rules, and
+        whether the amount is gross). The tax is the lines' tax in proportion."""
+        total, vat = _dec(record["DocTotal"]), _dec(record["VatSum"])
+        if record.get("DownPaymentAmount") is not None:
+            amount = _cents(_dec(record["DownPaymentAmount"]))
+            bases = {ln.get("BaseEntry") for ln in record["DocumentLines"] if ln.get("BaseType") == 17}
+            limit = sum(
+                (_dec(self.records["Orders"][e]["DocTotal"]) for e in bases if e in self.records["Orders"]), Decimal(0)
+            )
+            if amount <= 0 or (bases and amount > limit):
+                raise refused(f"Down payment amount {amount} must be more than 0 and no more than the order's {limit}")
+        elif record.get("DownPaymentPercentage") is not None:
+            amount = _cents(total * _dec(record["DownPaymentPercentage"]) / 100)
+        else:
+            amount = total
+        record.update(DocTotal=float(amount), VatSum=float(_cents(vat * amount / total)) if total else 0.0)
 
     def _take_from_bases(self, entity_set: str, record: JSON) -> None:
         """Based lines checked against their base lines (same partner, open, no more than is open,
@@ -880,6 +989,8 @@ class SapB1Sim:
         line with none left closes, and a document whose lines all closed), and, for an order
         delivered or invoiced directly, the stock it had committed."""
         touched: dict[tuple[str, int], JSON] = {}
+        if any(record.get("DocObjectCode") == DOCUMENT_SETS[name] for name in DRAWS_NOTHING):
+            return
         for line in record.get("DocumentLines") or []:
             base_set = BASES.get(_set_of(record), {}).get(line.get("BaseType"))
             if base_set is None:

@@ -403,3 +403,19 @@ def test_a_duplicate_notice_of_a_version_already_synced_reads_nothing(
     assert flow.calls == 3
     assert w.handle_record(record(NOTICE, 6)).outcome == "synced"  # no version: nothing to compare
     assert flow.calls == 4
+
+
+def test_a_notice_for_a_flow_on_no_route_is_filtered_not_a_crash(
+    synclog_table: str, queue: str, bindings_table: str
+) -> None:
+    """An ERP's webhook can ring a flow the settings give no route (QuickBooks' invoice events with
+    a store that takes no invoices): the worker, breaker and all, logs it filtered, naming why."""
+    from erpsync.runtime.lambda_app import Dispatcher
+
+    w = Worker(
+        Dispatcher("invoices", []), SyncLog(synclog_table), queue, max_attempts=3, breaker=Breaker(bindings_table)
+    )
+    body = {"source": "quickbooks", "entity": "invoice", "id": "147"}
+    assert w.handle_batch({"Records": [record(body)]}) == {"batchItemFailures": []}
+    [row] = SyncLog(synclog_table).history("invoices", "147")
+    assert row["outcome"] == "filtered" and "flow invoices runs on no route of these settings" in row["message"]

@@ -249,6 +249,10 @@ class Dispatcher:
     def sync(self, notice: ChangeNotice) -> SyncResult:
         from erpsync.errors import MappingMissing
 
+        if not self.lanes:  # e.g. an ERP's webhook ringing a flow the store cannot take here
+            from erpsync.flows.base import SyncResult
+
+            return SyncResult("filtered", "", f"flow {self.name} runs on no route of these settings")
         lanes = [ln for ln in self.lanes if ln.source == notice.source and notice.target in (None, ln.target)]
         if not lanes:
             raise MappingMissing(

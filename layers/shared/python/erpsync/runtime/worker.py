@@ -437,7 +437,7 @@ class Worker:
     def _breaker_wait(self) -> float:
         if not self.breaker:
             return 0.0
-        return max(self.breaker.open_for(s) for s in self.systems)
+        return max((self.breaker.open_for(s) for s in self.systems), default=0.0)  # a flow on no route has none
 
     def _breaker_down(self, systems: tuple[str, ...]) -> None:
         """How long each of ``systems`` has been down (``BreakerOpenFor``, what the breaker alarm reads)."""

@@ -1,5 +1,6 @@
 """SAP Business One's ports: customers (business partners, both ways), the orders target,
-deliveries as the shipments source and A/R invoices as the invoices source.
+deliveries as the shipments source, A/R invoices as the invoices source and the payments target
+(a down payment invoice and the incoming payment applied to it).
 
 Changes are polled on the two stamp fields the Service Layer has, done right (SYSTEMS-NOTES §3.5):
 ``UpdateDate gt D or (UpdateDate eq D and UpdateTime ge T)``, never ``UpdateDate ge D and
@@ -20,7 +21,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from erpsync.errors import NotFoundError, PermanentError, ValidationFailed
-from erpsync.model import ChangeNotice, Customer, DocumentLine, ErpOrderRef, Invoice, SalesOrderDraft, Shipment
+from erpsync.model import (
+    ChangeNotice,
+    Customer,
+    DocumentLine,
+    ErpOrderRef,
+    ErpPayment,
+    Invoice,
+    PaymentDraft,
+    SalesOrderDraft,
+    Shipment,
+    cents,
+)
 from erpsync.systems.ports import Page
 from erpsync.systems.sap_b1 import mapping
 from erpsync.systems.sap_b1.client import AlreadyExists, SapB1Client, literal
@@ -33,6 +45,20 @@ DOCUMENT_STAMPS = (("UpdateDate", "UpdateTime"), ("CreationDate", None))
 DOCUMENT_CHANGE_FIELDS = ["DocEntry", "UpdateDate", "UpdateTime", "CreationDate"]
 PARTNER_CHANGE_FIELDS = ["CardCode", "UpdateDate", "UpdateTime", "CreateDate", "CreateTime"]
 ORDER_FIELDS = ["DocEntry", "DocNum", "NumAtCard", "CardCode", "Cancelled", "DocumentStatus", "DocumentLines"]
+DOWN_PAYMENT_FIELDS = [*ORDER_FIELDS, "DocTotal"]
+PAYMENT_FIELDS = [
+    "DocEntry",
+    "DocNum",
+    "CardCode",
+    "CounterReference",
+    "TransferReference",
+    "Cancelled",
+    "CashSum",
+    "TransferSum",
+    "PaymentCreditCards",
+    "PaymentChecks",
+    "PaymentInvoices",
+]
 
 
 class DuplicateNumAtCard(PermanentError):
@@ -289,6 +315,73 @@ def document_pages(
     )
 
 
+class SapB1Payments:
+    """What a store captured, as B1 books a paid web order (SYSTEMS-NOTES §3.2): an A/R down payment
+    invoice (``DownPayments``, ``dptInvoice``) based on the B1 order and carrying the store's number
+    in ``NumAtCard``, then an incoming payment (``IncomingPayments``) applied to it
+    (``it_DownPayment``) carrying the store's number in ``CounterReference``. Two creates, each found
+    again after a lost answer: the payment by ``CounterReference`` (``of_order``), the down payment
+    by ``NumAtCard``, its base order and its amount when no payment of the order was applied to it.
+    B1 posts both when added: ``release`` has nothing to do."""
+
+    def __init__(self, client: SapB1Client, connection: str, settings: Callable[[], SapB1Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def _payments(self, store_order: str, customer_id: str) -> list[dict[str, Any]]:
+        rows = self.client.rows(
+            "IncomingPayments",
+            filter=f"CounterReference eq {literal(store_order)} and CardCode eq {literal(customer_id)}",
+            select=PAYMENT_FIELDS,
+            page_size=self.settings().page_size,
+        )
+        return [r for r in rows if r.get("CounterReference") == store_order]
+
+    def of_order(self, store_order: str, customer_id: str) -> list[ErpPayment]:
+        return [mapping.payment_from_b1(r) for r in self._payments(store_order, customer_id)]
+
+    def create(self, draft: PaymentDraft) -> ErpPayment:
+        order_entry = document_key(draft.order_number, "order", self.connection)
+        mapping.payment_means(draft, self.settings())  # no account: refused before anything is written
+        paid: set[int] = set()
+        for p in self._payments(draft.store_order, draft.customer_id):
+            if p.get("Cancelled") != "tYES":
+                paid |= mapping.down_payments_paid(p)
+        down_payment = self._unpaid_down_payment(draft, order_entry, paid)
+        if down_payment is None:
+            order = self.client.get("Orders", order_entry, select=["DocEntry", "CardCode", "DocumentLines"])
+            down_payment = self.client.create("DownPayments", mapping.down_payment_body(draft, order, self.settings()))
+        body = mapping.incoming_payment_body(draft, int(down_payment["DocEntry"]), self.settings())
+        return mapping.payment_from_b1(self.client.create("IncomingPayments", body))
+
+    def _unpaid_down_payment(self, draft: PaymentDraft, order_entry: int, paid: set[int]) -> dict[str, Any] | None:
+        """The down payment of this order and amount that no payment was applied to yet: one made
+        before its answer, or its payment's answer, was lost."""
+        rows = self.client.rows(
+            "DownPayments",
+            filter=f"NumAtCard eq {literal(draft.store_order)} and CardCode eq {literal(draft.customer_id)}",
+            select=DOWN_PAYMENT_FIELDS,
+            page_size=self.settings().page_size,
+        )
+        for row in rows:
+            based = {
+                ln.get("BaseEntry")
+                for ln in row.get("DocumentLines") or []
+                if ln.get("BaseType") == mapping.ORDER_OBJECT
+            }
+            if (
+                row.get("NumAtCard") == draft.store_order
+                and row.get("Cancelled") != "tYES"
+                and int(row["DocEntry"]) not in paid
+                and order_entry in based
+                and cents(mapping.dec(row.get("DocTotal"))) == cents(draft.amount)
+            ):
+                return row
+        return None
+
+    def release(self, payment: ErpPayment) -> None:
+        """Nothing to do: B1 posts an incoming payment when it is added."""
+
+
 class SapB1System:
     """An SAP Business One connection: its ports by entity and direction."""
 
@@ -303,6 +396,7 @@ class SapB1System:
             ("order", "target"): SapB1Orders(client, connection, settings),
             ("shipment", "source"): SapB1Deliveries(client, connection, settings),
             ("invoice", "source"): SapB1Invoices(client, connection, settings),
+            ("payment", "target"): SapB1Payments(client, connection, settings),
         }
 
     def port(self, entity: str, direction: str) -> Any:

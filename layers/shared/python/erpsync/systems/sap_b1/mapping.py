@@ -1,5 +1,5 @@
-"""The canonical model and SAP Business One Service Layer (v1) bodies: business partners and
-sales orders (``Orders``).
+"""The canonical model and SAP Business One Service Layer (v1) bodies: business partners,
+sales orders (``Orders``), deliveries, invoices and payments.
 
 - A business partner's name is ``CardName`` (the company, else the person); the person's first and
   last names ride on its first contact (``ContactEmployees``), the billing and shipping addresses
@@ -9,6 +9,10 @@ sales orders (``Orders``).
   id in its line's ``FreeText``, so an order found again (after a lost answer) maps its lines back;
   a line's discount is a ``DiscountPercent`` of its amount; freight, and the store's tax when
   ``tax_expense_code`` is set, are additional expenses (``DocumentAdditionalExpenses``).
+- A paid store order is an A/R down payment invoice (``DownPayments``, ``dptInvoice``, based on
+  the order, ``NumAtCard`` the store's number) and an incoming payment applied to it
+  (``PaymentInvoices`` ``it_DownPayment``, ``CounterReference`` the store's number), as connectors
+  for web shops post it (SYSTEMS-NOTES §3.2).
 - Change stamps are the database server's local date and time (``UpdateDate``/``UpdateTime``,
   ``CreateDate``/``CreateTime``), to the second, read in ``server_timezone``.
 """
@@ -26,7 +30,9 @@ from erpsync.model import (
     Customer,
     DocumentLine,
     ErpOrderRef,
+    ErpPayment,
     Invoice,
+    PaymentDraft,
     SalesOrderDraft,
     Shipment,
     Track,
@@ -37,6 +43,8 @@ from erpsync.systems.sap_b1.settings import SapB1Settings
 SYSTEM = "sap_b1"
 BILL_TO, SHIP_TO = "Bill to", "Ship to"
 ORDERS = "Orders"
+DOWN_PAYMENT = "it_DownPayment"
+"""``PaymentInvoices.InvoiceType`` of a row applied to an A/R down payment invoice (203)."""
 ORDER_OBJECT, DELIVERY_OBJECT = 17, 15
 """``BaseType`` of a line based on a sales order, on a delivery."""
 DISCOUNT_DIGITS = Decimal("0.000001")
@@ -344,4 +352,113 @@ def invoice_from_b1(
         currency=currency,
         lines=lines,
         updated_at=updated_at(record, zone),
+    )
+
+
+# -- payments ---------------------------------------------------------------------------------------
+
+
+def _today(draft: PaymentDraft, cfg: SapB1Settings) -> str:
+    return (draft.date or datetime.now(UTC)).astimezone(ZoneInfo(cfg.server_timezone)).date().isoformat()
+
+
+def down_payment_body(draft: PaymentDraft, order: dict[str, Any], cfg: SapB1Settings) -> dict[str, Any]:
+    """The ``POST DownPayments`` body of a paid store order: an A/R down payment invoice
+    (``dptInvoice``) carrying the store's number in ``NumAtCard``, its lines based on the B1 order's
+    open lines (``BaseType`` 17), for the captured amount (``DownPaymentAmount``: UNVERIFIED that B1
+    takes the gross amount there; its own rule for the amount against the order is not known)."""
+    lines = [
+        {"BaseType": ORDER_OBJECT, "BaseEntry": order["DocEntry"], "BaseLine": ln["LineNum"]}
+        for ln in order.get("DocumentLines") or []
+        if ln.get("LineStatus") in (None, "bost_Open")
+    ]
+    if not lines:
+        raise ValidationFailed(
+            f"{SYSTEM} order {order['DocEntry']} (store order {draft.store_order}) has no open line to base a down "
+            "payment on: a payment after the order is closed goes on its invoice, which erpsync does not do",
+            system=SYSTEM,
+        )
+    day = _today(draft, cfg)
+    return {
+        "CardCode": draft.customer_id,
+        "NumAtCard": draft.store_order,
+        "DownPaymentType": "dptInvoice",
+        "DocDate": day,
+        "DocDueDate": day,
+        "DocCurrency": cfg.currency_codes.get(draft.currency, draft.currency),
+        "DownPaymentAmount": draft.amount,
+        "Comments": draft.description,
+        "DocumentLines": lines,
+    }
+
+
+def payment_means(draft: PaymentDraft, cfg: SapB1Settings) -> tuple[bool, str]:
+    """``(cash, G/L account)`` of a payment: cash into ``cash_account`` for ``cash_methods``, else a
+    bank transfer into ``transfer_account``; the draft's ``cash_account`` (a payment rule's, or
+    ``payments.cash_account``) comes first."""
+    cash = draft.method is not None and draft.method in cfg.cash_methods
+    means = "cash" if cash else "transfer"
+    account = draft.cash_account or (cfg.cash_account if cash else cfg.transfer_account)
+    if not account:
+        raise MappingMissing(
+            f"store order {draft.store_order}: no G/L account for its {means} payment: set settings.{means}_account "
+            "of the sap_b1 connection (or payments.cash_account)"
+        )
+    return cash, account
+
+
+def incoming_payment_body(draft: PaymentDraft, down_payment: int, cfg: SapB1Settings) -> dict[str, Any]:
+    """The ``POST IncomingPayments`` body: the captured amount applied to the down payment invoice
+    ``down_payment`` (``it_DownPayment``), the store's number in ``CounterReference`` (how
+    ``of_order`` finds it), the gateway's transaction id in ``TransferReference`` and the
+    description in ``Remarks``, into the account of ``payment_means``. The lengths B1 keeps of these
+    texts are UNVERIFIED (the metadata has none)."""
+    cash, account = payment_means(draft, cfg)
+    day = _today(draft, cfg)
+    body: dict[str, Any] = {
+        "DocType": "rCustomer",
+        "CardCode": draft.customer_id,
+        "DocDate": day,
+        "DocCurrency": cfg.currency_codes.get(draft.currency, draft.currency),
+        "CounterReference": draft.store_order,
+        "Remarks": draft.description,
+        "PaymentInvoices": [{"DocEntry": down_payment, "SumApplied": draft.amount, "InvoiceType": DOWN_PAYMENT}],
+    }
+    if cash:
+        body.update(CashAccount=account, CashSum=draft.amount)
+    else:
+        body.update(
+            TransferAccount=account, TransferSum=draft.amount, TransferDate=day, TransferReference=draft.reference
+        )
+    return body
+
+
+def payment_total(record: dict[str, Any]) -> Decimal:
+    """What an incoming payment received: cash, transfer, credit cards and checks."""
+    total = dec(record.get("CashSum")) + dec(record.get("TransferSum"))
+    total += sum((dec(r.get("CreditSum")) for r in record.get("PaymentCreditCards") or []), Decimal(0))
+    total += sum((dec(r.get("CheckSum")) for r in record.get("PaymentChecks") or []), Decimal(0))
+    return total
+
+
+def down_payments_paid(record: dict[str, Any]) -> set[int]:
+    """The down payment invoices (``DocEntry``) an incoming payment was applied to."""
+    return {
+        int(r["DocEntry"])
+        for r in record.get("PaymentInvoices") or []
+        if r.get("InvoiceType") == DOWN_PAYMENT and r.get("DocEntry") is not None
+    }
+
+
+def payment_from_b1(record: dict[str, Any]) -> ErpPayment:
+    """An incoming payment as the canonical ERP payment: keyed by ``DocEntry``, posted when added
+    (``Posted``: B1 has no draft payment here), ``Voided`` once cancelled."""
+    entry = str(record["DocEntry"])
+    return ErpPayment(
+        id=entry,
+        doc_type="IncomingPayments",
+        number=entry,
+        amount=cents(payment_total(record)),
+        status="Voided" if record.get("Cancelled") == "tYES" else "Posted",
+        reference=str(record.get("TransferReference") or record.get("CounterReference") or ""),
     )

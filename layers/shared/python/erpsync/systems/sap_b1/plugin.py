@@ -48,6 +48,7 @@ PLUGIN = Plugin(
     serves={
         "customer": frozenset({SOURCE, TARGET}),
         "order": frozenset({TARGET}),
+        "payment": frozenset({TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),
     },

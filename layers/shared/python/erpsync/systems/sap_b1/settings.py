@@ -35,6 +35,13 @@ class SapB1Settings(BaseModel):
     the store's total); None: B1 reckons the tax from ``tax_code``."""
     currency_codes: dict[str, str] = Field(default_factory=dict)
     """Store currency (ISO 4217) -> the B1 currency code, where they differ (``{"USD": "$"}``)."""
+    transfer_account: str | None = None
+    """G/L account (``TransferAccount``) of store payments booked as bank transfers (every payment
+    method not in ``cash_methods``); a payment rule's or ``payments.cash_account`` comes first."""
+    cash_account: str | None = None
+    """G/L account (``CashAccount``) of store payments whose ERP payment method is in ``cash_methods``."""
+    cash_methods: list[str] = Field(default_factory=list)
+    """ERP payment methods (as ``payment_methods`` maps them) booked as cash (``CashSum``), not transfers."""
 
     @field_validator("server_timezone")
     @classmethod
