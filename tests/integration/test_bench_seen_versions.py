@@ -40,3 +40,53 @@ def test_a_second_tick_does_not_enqueue_what_a_worker_already_finished(
             seen.mark(f"customers#{notice.source}", notice.id, str(notice.version))
     again = poll("customers", "magento", "acumatica", changes, cursors, url, settings, now=NOW, seen=seen)
     assert again.enqueued == 0
+
+
+def changed(since: datetime, version: str = "v1") -> Iterator[Page]:
+    notices = [
+        ChangeNotice(source="shopify", entity="order", id=str(i), version=f"{version}-{i}", occurred_at=NOW)
+        for i in range(3)
+    ]
+    yield Page(notices, checkpoint=NOW)
+
+
+def _tick(url: str, cursors: Cursors, seen: SeenVersions, settings: Settings, version: str = "v1") -> int:
+    return poll(
+        "orders", "shopify", "quickbooks", lambda s: changed(s, version), cursors, url, settings, now=NOW, seen=seen
+    ).enqueued
+
+
+def test_a_change_queued_but_not_yet_finished_is_not_queued_again_on_every_tick(
+    aws: dict[str, Any], bindings_table: str
+) -> None:
+    """A worker behind its queue (a throttled ERP) used to get every unfinished change of the
+    look-back window once more on each tick: 30 orders became 500 messages in the chaos run."""
+    url = aws["queues"]["OrdersQueue"]
+    cursors, seen = Cursors(bindings_table), SeenVersions(bindings_table)
+    settings = Settings(requeue_after_s=900)
+    assert _tick(url, cursors, seen, settings) == 3
+    assert _tick(url, cursors, seen, settings) == 0
+    assert _tick(url, cursors, seen, settings, version="v2") == 3  # changed again: queued
+
+
+def test_a_change_still_unfinished_after_the_hold_is_queued_again(
+    aws: dict[str, Any], bindings_table: str, monkeypatch: Any
+) -> None:
+    import erpsync.state.bindings as bindings_module
+
+    url = aws["queues"]["OrdersQueue"]
+    cursors, seen = Cursors(bindings_table), SeenVersions(bindings_table)
+    settings = Settings(requeue_after_s=60)
+    assert _tick(url, cursors, seen, settings) == 3
+    later = bindings_module.time.time() + 61
+    monkeypatch.setattr(bindings_module.time, "time", lambda: later)
+    assert _tick(url, cursors, seen, settings) == 3
+    assert _tick(url, cursors, seen, settings) == 0
+
+
+def test_no_hold_queues_every_unfinished_change_on_every_tick(aws: dict[str, Any], bindings_table: str) -> None:
+    url = aws["queues"]["OrdersQueue"]
+    cursors, seen = Cursors(bindings_table), SeenVersions(bindings_table)
+    settings = Settings(requeue_after_s=0)
+    assert _tick(url, cursors, seen, settings) == 3
+    assert _tick(url, cursors, seen, settings) == 3

@@ -251,6 +251,11 @@ class Settings(BaseModel):
     it again."""
     lookback_seconds: int = 120
     """Each poll re-reads this far behind its cursor, for clock skew between systems."""
+    requeue_after_s: int = Field(900, ge=0, le=86400)
+    """A change a poll queued is left out of later polls for this long, unless finished first
+    (its notice is in the queue, or on the failures desk once it fails): a worker behind its queue
+    is not sent the same change again on every tick. Then, still not finished, it is queued again.
+    0 queues every change not finished on every poll."""
     first_poll_days: int = 7
     """With no cursor yet, the first poll reads this far back."""
     snapshot_max_age_s: float = Field(120.0, ge=0)

@@ -482,9 +482,16 @@ class FlowRuntime:
                     for n in page.notices
                     if n.id in missing
                 ]
+                seen, key = self.worker.seen, f"{self.spec.name}#{lane.source}"
+                if seen is not None and batch:  # on its way already (a poll or a sweep queued it): not again
+                    done, queued = seen.standing(key, [n.id for n in batch])
+                    batch = [n for n in batch if not n.version or n.version not in (done.get(n.id), queued.get(n.id))]
                 correlation = logs.Correlation(self.spec.name, "sweep")
                 found = queues.send_notices(self.queue_url, batch, correlation)
                 correlation.queued()
+                hold = self.settings.requeue_after_s
+                if seen is not None and hold and any(n.version for n in batch):
+                    seen.mark_queued(key, {n.id: str(n.version) for n in batch if n.version}, hold)
                 metrics.add(
                     "SweepFound",
                     found,

@@ -69,9 +69,11 @@ def poll(
         notices = [n.model_copy(update={"source": source, "target": target}) for n in page.notices]
         fresh = notices
         if seen is not None and notices:
-            done = seen.get_many(key, [n.id for n in notices])
-            fresh = [n for n in notices if not n.version or done.get(n.id) != n.version]
+            done, queued = seen.standing(key, [n.id for n in notices])
+            fresh = [n for n in notices if not n.version or n.version not in (done.get(n.id), queued.get(n.id))]
         result.enqueued += queues.send_notices(queue_url, fresh, correlation)
+        if seen is not None and settings.requeue_after_s and any(n.version for n in fresh):
+            seen.mark_queued(key, {n.id: str(n.version) for n in fresh if n.version}, settings.requeue_after_s)
         correlation.queued()
         result.pages += 1
         if page.checkpoint is not None:

@@ -239,3 +239,28 @@ class SeenVersions:
         keys = [{"pk": f"seen#{flow}#{x}", "sk": "-"} for x in dict.fromkeys(ids)]
         rows = dynamo.batch_get(self.table, keys)
         return {str(row["pk"]).removeprefix(f"seen#{flow}#"): str(row.get("version", "")) for row in rows}
+
+    def standing(self, flow: str, ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The versions of ``ids`` finished, and those a poll queued and still holds (one read)."""
+        unique = list(dict.fromkeys(ids))
+        keys = [{"pk": f"{kind}#{flow}#{x}", "sk": "-"} for kind in ("seen", "queued") for x in unique]
+        done: dict[str, str] = {}
+        queued: dict[str, str] = {}
+        now = int(time.time())
+        for row in dynamo.batch_get(self.table, keys):
+            pk = str(row["pk"])
+            if pk.startswith("seen#"):
+                done[pk.removeprefix(f"seen#{flow}#")] = str(row.get("version", ""))
+            elif int(row.get("expires_at", 0)) > now:  # DynamoDB's TTL deletes late
+                queued[pk.removeprefix(f"queued#{flow}#")] = str(row.get("version", ""))
+        return done, queued
+
+    def mark_queued(self, flow: str, versions: dict[str, str], hold_s: int) -> None:
+        """Polls leave these versions out for ``hold_s``: their notices are in the queue (and a
+        failure goes to the failures desk), so a poll that re-reads them before the worker has
+        finished them queues nothing twice."""
+        expires = int(time.time()) + hold_s
+        dynamo.batch_put(
+            self.table,
+            [{"pk": f"queued#{flow}#{x}", "sk": "-", "version": v, "expires_at": expires} for x, v in versions.items()],
+        )
