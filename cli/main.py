@@ -55,7 +55,7 @@ def local_up(
         str, typer.Option("--store", help="The store: magento or shopify (its sim, or --connect it)")
     ] = "magento",
     erp: Annotated[
-        str, typer.Option("--erp", help="The ERP: acumatica, quickbooks or sap_b1 (its sim, or --connect it)")
+        str, typer.Option("--erp", help="The ERP: acumatica, quickbooks, sap_b1 or sap_s4 (its sim, or --connect it)")
     ] = "acumatica",
     state_file: Annotated[Path, typer.Option(help="Where to write URLs and credentials")] = target.LOCAL_FILE,
     connect: Annotated[

@@ -46,6 +46,8 @@ class Placed:
     """The store's id (Magento entity_id, Shopify GID)."""
     paid: bool
     erp: JSON = field(default_factory=dict)
+    tax: Decimal = Decimal(0)
+    """The tax the store charged (an ERP that determines tax itself is compared net of it)."""
 
 
 class StoreSide:
@@ -75,7 +77,8 @@ class StoreSide:
                 gateway="shopify_payments" if paid else "manual",
             )
             order = self.merchant.place(email, cart)
-            return Placed(order["name"], D(order["totalPriceSet"]["shopMoney"]["amount"]), order["id"], paid)
+            total, tax = order["totalPriceSet"]["shopMoney"], (order.get("totalTaxSet") or {}).get("shopMoney") or {}
+            return Placed(order["name"], D(total["amount"]), order["id"], paid, tax=D(str(tax.get("amount") or 0)))
         body = mo.build_order(
             mo.sample_catalog(),
             [mo.CartLine("24-MB01", 1 + n % 2), mo.CartLine("24-WG084", 1)],
@@ -88,7 +91,13 @@ class StoreSide:
             captured=paid,
         )
         saved = self.magento.call("POST", "/orders", json={"entity": body})
-        return Placed(str(saved["increment_id"]), D(str(saved["grand_total"])), str(saved["entity_id"]), paid)
+        return Placed(
+            str(saved["increment_id"]),
+            D(str(saved["grand_total"])),
+            str(saved["entity_id"]),
+            paid,
+            tax=D(str(saved.get("tax_amount") or 0)),
+        )
 
     def shipped(self, order: Placed) -> list[str]:
         """The tracking numbers the store shows on the order."""
@@ -127,29 +136,35 @@ class StoreSide:
 class ErpSide:
     """Reads the ERP's documents of store orders, and ships and invoices them where the ERP does."""
 
-    KINDS = ("acumatica", "quickbooks", "sap_b1")
+    KINDS = ("acumatica", "quickbooks", "sap_b1", "sap_s4")
     """The ERPs the demo tells the story of."""
 
     def __init__(self, kind: str, info: JSON, b1_http: httpx.Client | None = None) -> None:
         """``b1_http``: the Service Layer's client for B1 (default: one on ``info``'s ``base_url``)."""
         self.kind = kind
-        self.ships = kind in ("acumatica", "sap_b1")
+        sap = kind in ("sap_b1", "sap_s4")
+        self.ships = kind in ("acumatica", "sap_b1", "sap_s4")
         """Someone ships in the ERP and the store gets the tracking (QuickBooks ships nothing)."""
-        self.invoices = kind == "sap_b1"
+        self.invoices = sap
         """The ERP's clerk invoices the delivery and the store gets the invoice (Acumatica's
         invoices are the default demo's, ``sandbox/demo.py``)."""
-        self.pays = True
-        """The store's payments reach the ERP."""
-        self.cancels = kind != "sap_b1"
-        """A store cancel reaches the ERP (cancellations into SAP Business One are not built yet)."""
-        self.delivered: dict[str, int] = {}
-        """B1: store number -> the DocEntry of the delivery the clerk posted."""
+        self.pays = kind != "sap_s4"
+        """The store's payments reach the ERP (S/4HANA's are FI clearing: not served)."""
+        self.cancels = not sap
+        """A store cancel reaches the ERP (cancellations into SAP are not in this demo)."""
+        self.delivered: dict[str, Any] = {}
+        """SAP: store number -> the delivery the clerk posted (B1 DocEntry, S/4 DeliveryDocument)."""
         if kind == "acumatica":
             self.acumatica = AcumaticaUser(**info["acumatica"])
         elif kind == "sap_b1":
             from sandbox.sap_b1_clerk import SapB1Clerk
 
             self.clerk = SapB1Clerk(b1_http or httpx.Client(base_url=info["sap_b1"]["base_url"], timeout=30))
+        elif kind == "sap_s4":
+            from sandbox.sap_s4_clerk import SapS4Clerk
+
+            host = str(info["sap_s4"]["base_url"]).removesuffix("/sap/opu/odata/sap")
+            self.s4 = SapS4Clerk(b1_http or httpx.Client(base_url=host, timeout=30))
         else:
             from erpsync.systems.quickbooks.client import QuickBooksClient, quoted
 
@@ -220,6 +235,8 @@ class ErpSide:
             }
         if self.kind == "sap_b1":
             return self._b1_order(number)
+        if self.kind == "sap_s4":
+            return self._s4_order(number)
         for kind in ("SalesReceipt", "Invoice"):
             text = f"select * from {kind} where DocNumber = {self.quoted(number)}"  # noqa: S608 - quoted
             rows = self.books.query(text).get(kind) or []
@@ -256,6 +273,35 @@ class ErpSide:
             "closed": doc.get("DocumentStatus") == "bost_Close",
         }
 
+    def _s4_order(self, number: str) -> JSON | None:
+        """The S/4HANA ``A_SalesOrder`` carrying the store's number in ``PurchaseOrderByCustomer``;
+        its total is the sales order's net value (``TotalNetAmount``: freight and discounts are
+        conditions in it; SAP determines the tax itself, so it is compared with the store's total
+        less its tax: ``net``). ``open`` is that total: the store's payments are not posted to S/4HANA."""
+        from sandbox.sims.sap_s4 import SALES
+
+        quoted = number.replace("'", "''")
+        rows = self.s4.request(
+            "GET",
+            SALES,
+            "A_SalesOrder",
+            params={"$filter": f"PurchaseOrderByCustomer eq '{quoted}'", "$expand": "to_Item"},
+        )["results"]
+        if not rows:
+            return None
+        doc = rows[0]
+        total = D(str(doc["TotalNetAmount"]))
+        return {
+            "kind": "A_SalesOrder",
+            "number": str(doc["SalesOrder"]),
+            "total": total,
+            "open": total,
+            "canceled": doc.get("OverallSDDocumentRejectionSts") == "C",
+            "copies": len(rows),
+            "closed": doc.get("OverallTotalDeliveryStatus") == "C",
+            "net": True,
+        }
+
     def _b1_paid(self, quoted: str) -> Decimal:
         """What the closed (paid) down payment invoices carrying the store number add up to."""
         rows = self.clerk.request(
@@ -270,6 +316,8 @@ class ErpSide:
         Acumatica shipment confirmed, a B1 delivery posted against the order by its clerk."""
         if self.kind == "sap_b1":
             self.delivered[number] = int(self.clerk.deliver(doc["entry"], tracking)["DocEntry"])
+        elif self.kind == "sap_s4":
+            self.delivered[number] = str(self.s4.deliver(doc["number"], tracking)["DeliveryDocument"])
         elif self.kind == "acumatica":
             self.ship(doc["so"], tracking)
         else:
@@ -288,8 +336,10 @@ class ErpSide:
     def invoice(self, number: str) -> JSON:
         """Invoice what was shipped of store order ``number``: B1's clerk posts an A/R invoice of the
         delivery (lines ``BaseType`` 15). The invoice as posted."""
-        if self.kind != "sap_b1" or number not in self.delivered:
+        if number not in self.delivered:
             raise ValueError(f"no {self.kind} delivery of order {number} to invoice")
+        if self.kind == "sap_s4":
+            return self.s4.bill(self.delivered[number])
         return self.clerk.invoice(self.delivered[number])
 
 
@@ -419,8 +469,9 @@ def run(store: str, erp: str) -> int:
                 "yes" if o.number in invoiced else "",
                 erp_state(books, doc),
             )
-            if doc["total"] != o.total and not doc["canceled"]:
-                problems.append(f"{o.number}: {store} {o.total} but {erp} {doc['total']}")
+            expected, net = (o.total - o.tax, " net of tax") if doc.get("net") else (o.total, "")
+            if doc["total"] != expected and not doc["canceled"]:
+                problems.append(f"{o.number}: {store} {expected}{net} but {erp} {doc['total']}")
             if doc["copies"] > 1:
                 problems.append(f"{o.number}: {doc['copies']} live documents in {erp}")
         console.print(table)
@@ -435,6 +486,8 @@ def erp_state(books: ErpSide, doc: JSON) -> str:
     if doc["canceled"]:
         return "canceled"
     state = "paid" if doc["open"] == 0 else "open"
+    if books.kind == "sap_s4":
+        return "delivered" if doc["closed"] else "open"
     return f"{state}, closed (delivered)" if books.kind == "sap_b1" and doc["closed"] else state
 
 

@@ -18,7 +18,10 @@ JSON = dict[str, Any]
 PLACE = """
 mutation Place($order: OrderCreateOrderInput!) {
   orderCreate(order: $order) {
-    order { id legacyResourceId name totalPriceSet { shopMoney { amount currencyCode } } }
+    order {
+      id legacyResourceId name
+      totalPriceSet { shopMoney { amount currencyCode } } totalTaxSet { shopMoney { amount } }
+    }
     userErrors { field message code }
   }
 }

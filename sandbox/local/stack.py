@@ -48,9 +48,9 @@ log = logging.getLogger("erpsync.local")
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 DEFAULT_STATE_FILE = Path(".erpsync/local.json")
-SIMS = ("magento", "acumatica", "shopify", "quickbooks", "sap_b1")
+SIMS = ("magento", "acumatica", "shopify", "quickbooks", "sap_b1", "sap_s4")
 STORES = ("magento", "shopify")
-ERPS = ("acumatica", "quickbooks", "sap_b1")
+ERPS = ("acumatica", "quickbooks", "sap_b1", "sap_s4")
 """The store and ERP kinds the local stack can run (``--store``, ``--erp``), each on its sim."""
 ACUMATICA_ENDPOINT = "Default/24.200.001"
 ENV_KEYS = (
@@ -191,6 +191,10 @@ def sim_credentials(name: str, url: str) -> dict[str, str]:
             "password": sap_b1.PASSWORD,
             "version": "v1",
         }
+    if name == "sap_s4":
+        from sandbox.sims import sap_s4
+
+        return {"base_url": f"{url}/sap/opu/odata/sap", "username": sap_s4.USERNAME, "password": sap_s4.PASSWORD}
     if name == "acumatica":
         return {
             "base_url": url,
@@ -763,11 +767,24 @@ CONNECTION_SETTINGS: dict[str, dict[str, Any]] = {
         "warehouse_code": "01",
         "transfer_account": "_SYS00000000002",  # SAP's own example account (the sim checks none)
     },
+    "sap_s4": {
+        "sales_organization": "1710",
+        "distribution_channel": "10",
+        "organization_division": "00",
+        "generic_sold_to": "WEBSHOP",
+        "discount_condition_type": "RB00",
+        "freight_condition_type": "HD00",
+    },
 }
 """Each system's own settings on its seeded sim (the codes ``sample_seed()`` seeds): an SAP Business
 One order books freight and the store's tax as the sim's additional expenses 1 and 2, its lines on
-the exempt tax code ``EX`` in warehouse ``01`` (the default numbering series: the sim keeps one)."""
-STORE_SETTINGS_WITH_ERP: dict[str, dict[str, dict[str, Any]]] = {"sap_b1": {"magento": {"notify_invoice": True}}}
+the exempt tax code ``EX`` in warehouse ``01`` (the default numbering series: the sim keeps one); an
+S/4HANA order goes to SAP's demo sales area 1710/10/00 for the sim's generic web customer ``WEBSHOP``,
+its discount and freight as the sim's condition types ``RB00`` and ``HD00``."""
+STORE_SETTINGS_WITH_ERP: dict[str, dict[str, dict[str, Any]]] = {
+    "sap_b1": {"magento": {"notify_invoice": True}},
+    "sap_s4": {"magento": {"notify_invoice": True}},
+}
 """Store settings an ERP's story asks for: the SAP invoice reaches Magento with its e-mail (issue 13)."""
 
 

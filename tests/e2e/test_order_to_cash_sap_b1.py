@@ -20,9 +20,7 @@ import pytest
 
 from sandbox.local.stack import LocalStack, default_seed, local_settings
 from sandbox.sap_b1_clerk import SapB1Clerk
-from sandbox.shopify_merchant import Cart, ShopifyMerchant
-from sandbox.sims import magento_orders as mo
-from sandbox.story import MagentoAdmin
+from tests.support.pair_story import Store, drain
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -51,82 +49,6 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def clerk(stack: LocalStack) -> Iterator[SapB1Clerk]:
     with httpx.Client(base_url=stack.credentials["sap_b1"]["base_url"], timeout=30) as http:
         yield SapB1Clerk(http)
-
-
-def drain(flow: str) -> list[str]:
-    from erpsync.runtime.lambda_app import build
-
-    rt = build(flow)
-    rt.poll()
-    return [o.outcome for o in rt.drain()]
-
-
-class Store:
-    """The stack's store through its own API: places orders, reads their shipments and invoices."""
-
-    def __init__(self, stack: LocalStack) -> None:
-        self.kind, self.url = stack.store, stack.sim_urls[stack.store]
-        self.token = stack.credentials["shopify"]["access_token"] if self.kind == "shopify" else ""
-        self.admin = MagentoAdmin(**stack.credentials["magento"]) if self.kind == "magento" else None
-
-    def merchant(self, http: httpx.Client) -> ShopifyMerchant:
-        return ShopifyMerchant(http, self.token)
-
-    def place(self, n: int) -> dict[str, Any]:
-        """An order (``number``, ``total``, ``ref``: the store's id): two lines, a discount, shipping, tax."""
-        if self.kind == "shopify":
-            cart = Cart(
-                [("24-MB01", 1), ("24-WG084", 2)],
-                discount=D("3.00"),
-                shipping=D("5.00"),
-                tax_rate=D("0.0825"),
-                paid=n % 2 == 0,
-                gateway="shopify_payments" if n % 2 == 0 else "manual",
-            )
-            with httpx.Client(base_url=self.url, timeout=30) as http:
-                placed = self.merchant(http).place(f"buyer{n}@example.com", cart)
-            return {
-                "number": placed["name"],
-                "total": D(placed["totalPriceSet"]["shopMoney"]["amount"]),
-                "ref": placed["id"],
-            }
-        order = mo.build_order(
-            mo.sample_catalog(),
-            [mo.CartLine("24-MB01", 1), mo.CartLine("24-WG084", 2)],
-            customer=mo.sample_customer(f"buyer{n}@example.com"),
-            coupon=mo.Coupon("TENOFF", "percent", "10"),
-            shipping_amount=5,
-            tax_rate="8.25",
-            payment_method="braintree" if n % 2 == 0 else "checkmo",
-            captured=n % 2 == 0,
-        )
-        [saved] = httpx.post(f"{self.url}/_sim/seed", json={"orders": [order]}, timeout=30).json()["orders"]
-        return {
-            "number": str(saved["increment_id"]),
-            "total": D(str(order["base_grand_total"])),
-            "ref": str(saved["entity_id"]),
-        }
-
-    def tracking(self, order: dict[str, Any]) -> list[str]:
-        if self.kind == "shopify":
-            with httpx.Client(base_url=self.url, timeout=30) as http:
-                found = self.merchant(http).order(order["ref"])
-            return [t["number"] for f in found["fulfillments"] for t in f["trackingInfo"]]
-        assert self.admin is not None
-        rows = self.admin.search("/shipments", "order_id", order["ref"])
-        return [t["track_number"] for s in rows for t in s.get("tracks") or []]
-
-    def magento(self, path: str, order: dict[str, Any]) -> list[dict[str, Any]]:
-        assert self.admin is not None
-        return self.admin.search(path, "order_id", order["ref"])
-
-    def financial_status(self, order: dict[str, Any]) -> str:
-        with httpx.Client(base_url=self.url, timeout=30) as http:
-            return str(
-                self.merchant(http).graphql(
-                    "query($id: ID!) { order(id: $id) { displayFinancialStatus } }", {"id": order["ref"]}
-                )["order"]["displayFinancialStatus"]
-            )
 
 
 def b1_orders(clerk: SapB1Clerk) -> dict[str, list[dict[str, Any]]]:

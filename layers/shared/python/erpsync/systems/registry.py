@@ -20,6 +20,7 @@ KINDS: dict[str, str] = {
     "shopify": "erpsync.systems.shopify.plugin",
     "quickbooks": "erpsync.systems.quickbooks.plugin",
     "sap_b1": "erpsync.systems.sap_b1.plugin",
+    "sap_s4": "erpsync.systems.sap_s4.plugin",
 }
 WEBHOOKS: dict[str, str] = {
     "magento": "erpsync.systems.magento.webhooks",

@@ -1,0 +1,335 @@
+"""SAP S/4HANA's ports (first release): the orders target (``A_SalesOrder`` deep insert guarded by
+``PurchaseOrderByCustomer``), customers as one generic sold-to, outbound deliveries as the
+shipments source and billing documents as the invoices source.
+
+Polling (SYSTEMS-NOTES §4.3/4.4): billing documents by ``LastChangeDateTime`` as a keyset (ordered by
+stamp and number; each request asks for the rows after the last one read). Outbound deliveries have
+only a day-granular ``LastChangeDate``: every poll reads from the cursor's day less
+``delivery_look_back_days`` (then, by ``CreationDate``, those never changed), and the notice's
+version (``DeliveryVersion`` and goods movement status) lets the poll leave out what a worker
+already finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from erpsync.errors import NotFoundError, PermanentError, ValidationFailed
+from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, SalesOrderDraft, Shipment
+from erpsync.systems.ports import Page
+from erpsync.systems.sap_s4 import mapping, odata_v2
+from erpsync.systems.sap_s4.client import Answer, S4Client
+from erpsync.systems.sap_s4.odata_v2 import literal
+from erpsync.systems.sap_s4.settings import TRACKING_FIELDS, S4Settings
+
+log = logging.getLogger(__name__)
+GUARD_FIELDS = [
+    "SalesOrder",
+    "PurchaseOrderByCustomer",
+    "OverallSDProcessStatus",
+    "OverallSDDocumentRejectionSts",
+    "to_Item",
+]
+DELIVERY_CHANGE_FIELDS = [
+    "DeliveryDocument",
+    "LastChangeDate",
+    "CreationDate",
+    "DeliveryVersion",
+    "OverallGoodsMovementStatus",
+]
+BILLING_CHANGE_FIELDS = ["BillingDocument", "LastChangeDateTime"]
+MS = timedelta(milliseconds=1)
+
+
+class DuplicatePurchaseOrder(PermanentError):
+    """Two live S/4 orders carry one store number: which one is the store's is for a person to say."""
+
+    error_type = "duplicate_number"
+
+
+class TotalDiffers(ValidationFailed):
+    """SAP's net total is not the store's and the settings say to hold such orders for review."""
+
+    error_type = "total_mismatch"
+
+
+def log_warnings(answer: Answer, what: str, connection: str) -> None:
+    """``sap-message`` warnings of a write, logged with the connection (they never fail it)."""
+    for w in answer.warnings:
+        log.warning(
+            "%s: SAP says (%s %s): %s",
+            what,
+            w.severity or "message",
+            w.code,
+            w.message,
+            extra={"connection": connection, "sap_code": w.code},
+        )
+
+
+class S4Customers:
+    """Customers as S/4 takes them in this release: every store customer is the configured generic
+    sold-to (``generic_sold_to``); business partners are neither read nor written (no
+    ``API_BUSINESS_PARTNER`` metadata in the reference, SYSTEMS-NOTES §4.5). ``find`` answers the
+    generic sold-to for every e-mail, so the orders flow books orders on it; the customers flows
+    are not served (``get``/``update`` refuse)."""
+
+    def __init__(self, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.connection, self.settings = connection, settings
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        return iter(())
+
+    def _generic(self, email: str) -> Customer:
+        return Customer(email=email, source_id=self.settings().generic_sold_to)
+
+    def find(self, email: str) -> list[Customer]:
+        return [self._generic(email)]
+
+    def create(self, customer: Customer) -> Customer:
+        return self._generic(customer.email)
+
+    def _not_served(self) -> PermanentError:
+        return PermanentError(
+            f"{self.connection}: S/4HANA customers are the generic sold-to {self.settings().generic_sold_to}; "
+            "business partners are not synced in this release (route no customers flow to sap_s4)",
+            system=self.connection,
+        )
+
+    def get(self, id: str) -> Customer:
+        raise self._not_served()
+
+    def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
+        raise self._not_served()
+
+
+class S4Orders:
+    """Store orders as S/4 sales orders, looked up by the store's number in ``PurchaseOrderByCustomer``."""
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def find(self, number: str) -> ErpOrderRef | None:
+        """The live order (not rejected as a whole) carrying ``number``; ``DuplicatePurchaseOrder``
+        when two do (S/4 does not keep ``PurchaseOrderByCustomer`` unique)."""
+        mapping.check_number(number, self.connection)
+        cfg = self.settings()
+        rows = self.client.rows(
+            cfg.sales_order_service,
+            "A_SalesOrder",
+            filter=f"PurchaseOrderByCustomer eq {literal(number)}",
+            select=GUARD_FIELDS,
+            expand=["to_Item"],
+        )
+        found = [r for r in rows if r.get("PurchaseOrderByCustomer") == number and mapping.live(r)]
+        if len(found) > 1:
+            orders = ", ".join(str(r.get("SalesOrder")) for r in found)
+            raise DuplicatePurchaseOrder(
+                f"{self.connection}: sales orders {orders} all carry store number {number} in "
+                "PurchaseOrderByCustomer; reject the extra ones in S/4HANA",
+                system=self.connection,
+            )
+        return mapping.order_ref(found[0]) if found else None
+
+    def create(self, draft: SalesOrderDraft) -> ErpOrderRef:
+        cfg = self.settings()
+        body = mapping.order_body(draft, cfg)
+        answer = self.client.create(cfg.sales_order_service, "A_SalesOrder", body)
+        log_warnings(answer, f"order {draft.number}", self.connection)
+        ref = mapping.order_ref(answer.entity, draft)
+        difference = mapping.net_difference(answer.entity, draft)
+        if abs(difference) > cfg.total_tolerance:
+            text = (
+                f"{self.connection}: sales order {ref.number} (store order {draft.number}) nets "
+                f"{answer.entity.get('TotalNetAmount')}, the store's net is {draft.total - draft.tax_total} "
+                f"(difference {difference})"
+            )
+            log.warning(text, extra={"connection": self.connection, "difference": str(difference)})
+            if cfg.fail_on_total_difference:
+                raise TotalDiffers(
+                    text + ": held for review (settings.fail_on_total_difference); a retry binds the order as it is",
+                    system=self.connection,
+                )
+        return ref
+
+
+def _midnight(day: datetime) -> datetime:
+    return datetime.combine(day.astimezone(UTC).date(), time(), tzinfo=UTC)
+
+
+class S4Deliveries:
+    """Outbound deliveries (``A_OutbDeliveryHeader``), the source of the shipments flow: shipped
+    once goods issue is posted, tracking from ``tracking_source``."""
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Deliveries changed on the cursor's day or after (less the look-back days), then those
+        created since and never changed (``LastChangeDate`` null: SAP leaves it empty until a
+        change), each pass by day and number as a keyset. The last page proves the start of the
+        newest day read (that day is read again next time: its later changes carry the same date)."""
+        cfg = self.settings()
+        first = _midnight(since) - timedelta(days=cfg.delivery_look_back_days)
+        newest: datetime | None = None
+        passes = (("LastChangeDate", ""), ("CreationDate", " and LastChangeDate eq null"))
+        for n, (day_field, extra) in enumerate(passes):
+            last: tuple[datetime, str] | None = None
+            while True:
+                condition = f"{day_field} ge {literal(first.replace(tzinfo=None))}{extra}"
+                if last is not None:
+                    d, k = literal(last[0].replace(tzinfo=None)), literal(last[1])
+                    condition += f" and ({day_field} gt {d} or ({day_field} eq {d} and DeliveryDocument gt {k}))"
+                rows = next(
+                    self.client.pages(
+                        cfg.outbound_delivery_service,
+                        "A_OutbDeliveryHeader",
+                        filter=condition,
+                        select=DELIVERY_CHANGE_FIELDS,
+                        orderby=f"{day_field},DeliveryDocument",
+                        top=cfg.page_size,
+                    )
+                )
+                for row in rows:
+                    day = odata_v2.parse_datetime(row.get(day_field))
+                    if day is not None:
+                        newest = max(newest, _midnight(day)) if newest is not None else _midnight(day)
+                notices = [
+                    ChangeNotice(
+                        source=self.connection,
+                        entity="shipment",
+                        id=odata_v2.normalise_number(r["DeliveryDocument"]),
+                        version=mapping.delivery_version(r),
+                    )
+                    for r in rows
+                ]
+                done = len(rows) < cfg.page_size
+                yield Page(notices, newest if done and n == len(passes) - 1 else None)
+                if done:
+                    break
+                tail = rows[-1]
+                last = (_midnight(odata_v2.parse_datetime(tail.get(day_field)) or first), str(tail["DeliveryDocument"]))
+
+    def get(self, id: str) -> Shipment:
+        cfg = self.settings()
+        expand = ["to_DeliveryDocumentItem"]
+        if cfg.tracking_source.startswith("text:"):
+            expand.append("to_DeliveryDocumentText")
+        elif cfg.tracking_source in TRACKING_FIELDS[1:]:
+            expand.append("to_HandlingUnitHeaderDelivery")
+        answer = self.client.get(cfg.outbound_delivery_service, S4Client.key("A_OutbDeliveryHeader", id), expand=expand)
+        return mapping.shipment_from_s4(answer.entity, cfg)
+
+
+class S4BillingDocuments:
+    """Billing documents (``A_BillingDocument``, read-only in the API), the source of the invoices flow."""
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Billing documents changed at or after ``since`` (``LastChangeDateTime``), as a keyset by
+        stamp and number; the last page proves the newest stamp read.
+
+        The answer shows the stamp to the millisecond, SAP may keep it finer (``Precision=7``): the
+        next page's ``gt`` then reads again the rows of the last millisecond (left out here, by
+        number), and a full page of nothing but those reads that millisecond whole, then goes on
+        after it."""
+        cfg = self.settings()
+        start = since.astimezone(UTC)
+        newest: datetime | None = None
+        last: tuple[datetime, str] | None = None
+        same_ms: set[str] = set()
+        """Numbers read whose stamp (as answered) is ``last``'s."""
+        while True:
+            condition = f"LastChangeDateTime ge {literal(start)}"
+            if last is not None:
+                t, k = literal(last[0]), literal(last[1])
+                condition += (
+                    f" and (LastChangeDateTime gt {t} or (LastChangeDateTime eq {t} and BillingDocument gt {k}))"
+                )
+            rows = self._page(cfg, condition, top=cfg.page_size)
+            full = len(rows) == cfg.page_size
+            fresh = [r for r in rows if not (last and self._stamp(r) == last[0] and self._number(r) in same_ms)]
+            jumped = full and not fresh and last is not None
+            if jumped and last is not None:  # more rows share one millisecond than a page holds
+                ms = last[0]
+                within = f"LastChangeDateTime ge {literal(ms)} and LastChangeDateTime lt {literal(ms + MS)}"
+                fresh = [r for r in self._page(cfg, within) if self._number(r) not in same_ms]
+                start, last, same_ms = ms + MS, None, set()
+            for row in fresh:
+                stamp = self._stamp(row)
+                newest = max(newest, stamp) if newest is not None else stamp
+            yield Page([self._notice(r) for r in fresh], None if full else newest)
+            if not full:
+                return
+            if jumped:
+                continue  # a millisecond read whole: on from its end
+            tail = self._stamp(fresh[-1])
+            if last is None or tail != last[0]:
+                same_ms = set()
+            same_ms |= {self._number(r) for r in fresh if self._stamp(r) == tail}
+            last = (tail, self._number(fresh[-1]))
+
+    def _page(self, cfg: S4Settings, condition: str, top: int | None = None) -> list[dict[str, Any]]:
+        """The first page (``top`` rows) of what ``condition`` finds; every row when no ``top``."""
+        pages = self.client.pages(
+            cfg.billing_document_service,
+            "A_BillingDocument",
+            filter=condition,
+            select=BILLING_CHANGE_FIELDS,
+            orderby="LastChangeDateTime,BillingDocument",
+            top=top,
+        )
+        return next(pages) if top else [r for page in pages for r in page]
+
+    @staticmethod
+    def _number(row: dict[str, Any]) -> str:
+        return str(row["BillingDocument"])
+
+    def _stamp(self, row: dict[str, Any]) -> datetime:
+        stamp = odata_v2.parse_datetime(row.get("LastChangeDateTime"))
+        if stamp is None:  # a row without a stamp can neither continue a keyset nor prove a checkpoint
+            raise ValidationFailed(
+                f"{self.connection}: billing document {row.get('BillingDocument')} has no LastChangeDateTime",
+                system=self.connection,
+            )
+        return stamp.astimezone(UTC)
+
+    def _notice(self, row: dict[str, Any]) -> ChangeNotice:
+        return ChangeNotice(
+            source=self.connection,
+            entity="invoice",
+            id=odata_v2.normalise_number(row["BillingDocument"]),
+            version=self._stamp(row).isoformat(),
+        )
+
+    def get(self, id: str) -> Invoice:
+        cfg = self.settings()
+        answer = self.client.get(
+            cfg.billing_document_service, S4Client.key("A_BillingDocument", id), expand=["to_Item"]
+        )
+        return mapping.invoice_from_s4(answer.entity, cfg)
+
+
+class S4System:
+    """An S/4HANA connection: its ports by entity and direction."""
+
+    kind = "sap_s4"
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.connection, self.client, self.settings = connection, client, settings
+        self._ports: dict[tuple[str, str], object] = {
+            ("customer", "target"): S4Customers(connection, settings),
+            ("order", "target"): S4Orders(client, connection, settings),
+            ("shipment", "source"): S4Deliveries(client, connection, settings),
+            ("invoice", "source"): S4BillingDocuments(client, connection, settings),
+        }
+
+    def port(self, entity: str, direction: str) -> Any:
+        try:
+            return self._ports[(entity, direction)]
+        except KeyError:
+            raise NotFoundError(f"sap_s4 serves no {entity} {direction}", system=self.connection) from None

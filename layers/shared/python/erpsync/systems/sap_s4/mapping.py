@@ -1,0 +1,255 @@
+"""The canonical model and S/4HANA's OData v2 entities: the sales order deep insert
+(``A_SalesOrder`` with ``to_Item``, ``to_Partner`` and item ``to_PricingElement``), outbound
+deliveries as shipments and billing documents as invoices.
+
+- Every order is booked on the configured generic sold-to (``generic_sold_to``; a ship-to partner
+  when ``generic_ship_to`` is set). The store's order number goes in ``PurchaseOrderByCustomer``
+  (the duplicate guard): at most 35 characters (the EDMX's ``MaxLength``), a longer one is refused
+  before anything is sent, never cut.
+- Items are ``10``, ``20`` … in the store's line order; each item carries the store line id in its
+  own ``PurchaseOrderByCustomer`` (item level, 35), so an order found again after a lost answer maps
+  its items back to store lines (that S/4 keeps an item value that differs from the header's is
+  UNVERIFIED). Item numbers are compared without leading zeros on every side.
+- Money goes as pricing conditions (every decimal a string): the unit price as
+  ``price_condition_type``, a line's discount as ``discount_condition_type`` (a negative amount),
+  the store's shipping as ``freight_condition_type`` on the first item. Tax is SAP's to determine:
+  none is sent, and its net total is compared with the store's net (total less tax).
+- A delivery is shipped once goods issue is posted (``OverallGoodsMovementStatus`` ``C``); its lines
+  are the items that reference a sales order item (``ReferenceSDDocument``/``…Item``).
+- A billing document is released when not cancelled and its ``AccountingPostingStatus`` is one the
+  settings name; its lines are the items' ``SalesDocument``/``SalesDocumentItem``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from erpsync.errors import MappingMissing, ValidationFailed
+from erpsync.model import DocumentLine, ErpOrderRef, Invoice, SalesOrderDraft, Shipment, Track, cents
+from erpsync.systems.sap_s4 import odata_v2
+from erpsync.systems.sap_s4.odata_v2 import format_decimal, normalise_number
+from erpsync.systems.sap_s4.settings import S4Settings
+
+SYSTEM = "sap_s4"
+PO_MAX = 35
+"""``PurchaseOrderByCustomer`` is ``Edm.String MaxLength=35`` on the header and on the item."""
+ITEM_TEXT_MAX = 40
+SHIPPED, REJECTED = "C", "C"
+"""``OverallGoodsMovementStatus`` of a delivery whose goods issue is posted; ``OverallSDDocumentRejectionSts``
+of an order whose every item is rejected."""
+
+
+def dec(value: Any) -> Decimal:
+    """An ``Edm.Decimal`` (a string) as a Decimal; missing is zero."""
+    return odata_v2.parse_decimal(value) or Decimal(0)
+
+
+def item_number(position: int) -> str:
+    """The ``SalesOrderItem`` of the store's ``position``-th line (0-based): ``10``, ``20`` …"""
+    return str((position + 1) * 10)
+
+
+# -- orders ---------------------------------------------------------------------------------------
+
+
+def check_number(number: str, connection: str = SYSTEM) -> str:
+    """The store's order number as ``PurchaseOrderByCustomer`` takes it, or ``ValidationFailed``
+    when it is longer than 35 (cut, it would no longer find the order it made)."""
+    if not number:
+        raise ValidationFailed(f"{connection}: a store order without a number cannot be guarded", system=connection)
+    if len(number) > PO_MAX:
+        raise ValidationFailed(
+            f"{connection}: store order number {number!r} has {len(number)} characters; S/4HANA's "
+            f"PurchaseOrderByCustomer holds {PO_MAX}: not sent (never cut: the cut number would not find it again)",
+            system=connection,
+        )
+    return number
+
+
+def _condition(kind: str, rate: Decimal, currency: str) -> dict[str, str]:
+    return {"ConditionType": kind, "ConditionRateValue": format_decimal(rate), "ConditionCurrency": currency}
+
+
+def order_body(draft: SalesOrderDraft, cfg: S4Settings) -> dict[str, Any]:
+    """The ``POST A_SalesOrder`` deep-insert body of a draft (the recorded request's shape, with
+    the store number, partners and pricing conditions). The sold-to is the configured generic one,
+    whatever customer the draft names: a customer binding made before the setting changed may
+    still name the earlier one."""
+    number = check_number(draft.number)
+    if not draft.lines:
+        raise ValidationFailed(f"{SYSTEM}: order {number} has no lines", system=SYSTEM)
+    if draft.freight and not cfg.freight_condition_type:
+        raise MappingMissing(f"order {number} has freight but settings.freight_condition_type is not set")
+    if any(ln.discount for ln in draft.lines) and not cfg.discount_condition_type:
+        raise MappingMissing(f"order {number} has discounts but settings.discount_condition_type is not set")
+    items = []
+    for n, ln in enumerate(draft.lines):
+        conditions = [_condition(cfg.price_condition_type, ln.unit_price, draft.currency)]
+        if ln.discount and cfg.discount_condition_type:
+            conditions.append(_condition(cfg.discount_condition_type, -cents(ln.discount), draft.currency))
+        if n == 0 and draft.freight and cfg.freight_condition_type:
+            conditions.append(_condition(cfg.freight_condition_type, cents(draft.freight), draft.currency))
+        item: dict[str, Any] = {
+            "SalesOrderItem": item_number(n),
+            "Material": ln.sku,
+            "RequestedQuantity": format_decimal(ln.qty),
+            "RequestedQuantityUnit": cfg.quantity_unit,
+            "to_PricingElement": {"results": conditions},
+        }
+        if len(ln.line_id) <= PO_MAX:
+            item["PurchaseOrderByCustomer"] = ln.line_id
+        if ln.description:
+            item["SalesOrderItemText"] = ln.description[:ITEM_TEXT_MAX]
+        items.append(item)
+    day = (draft.date or datetime.now(UTC)).astimezone(UTC).date()
+    body: dict[str, Any] = {
+        "SalesOrderType": cfg.sales_order_type,
+        "SalesOrganization": cfg.sales_organization,
+        "DistributionChannel": cfg.distribution_channel,
+        "OrganizationDivision": cfg.organization_division,
+        "SoldToParty": cfg.generic_sold_to,
+        "PurchaseOrderByCustomer": number,
+        "CustomerPurchaseOrderDate": odata_v2.format_datetime(day),
+        "TransactionCurrency": draft.currency,
+        "to_Item": {"results": items},
+    }
+    if cfg.generic_ship_to:
+        body["to_Partner"] = {
+            "results": [{"PartnerFunction": cfg.ship_to_partner_function, "Customer": cfg.generic_ship_to}]
+        }
+    return body
+
+
+def order_ref(entity: dict[str, Any], draft: SalesOrderDraft | None = None) -> ErpOrderRef:
+    """Where an order landed: its ``SalesOrder`` (no order type: S/4 numbers are unique), each
+    item (without leading zeros) -> the store line named in its ``PurchaseOrderByCustomer``;
+    items without one are matched to the draft's lines by position when the draft is known. Items
+    SAP made under another item are left out (``_sub_item``)."""
+    items = [i for i in odata_v2.expanded(entity, "to_Item") or [] if not _sub_item(i)]
+    by_line = {ln.line_id for ln in draft.lines} if draft is not None else None
+    line_map: dict[str, str] = {}
+    for n, item in enumerate(items):
+        nbr = normalise_number(item.get("SalesOrderItem"))
+        marker = str(item.get("PurchaseOrderByCustomer") or "")
+        if marker and (by_line is None or marker in by_line) and marker != entity.get("PurchaseOrderByCustomer"):
+            line_map[nbr] = marker
+        elif draft is not None and n < len(draft.lines):
+            line_map[nbr] = draft.lines[n].line_id
+    number = normalise_number(entity["SalesOrder"])
+    return ErpOrderRef(
+        id=number,
+        number=number,
+        order_type="",
+        status=str(entity.get("OverallSDProcessStatus") or ""),
+        line_map=line_map,
+    )
+
+
+def _sub_item(item: dict[str, Any]) -> bool:
+    """An item SAP made under another (``HigherLevelItem``: a free good, a bill-of-materials part):
+    no store line of its own, so it is left out of ``line_map`` (a document line naming it then
+    fails as unmapped instead of counting against its parent's store line)."""
+    return normalise_number(item.get("HigherLevelItem")) not in ("", "0")
+
+
+def net_difference(entity: dict[str, Any], draft: SalesOrderDraft) -> Decimal:
+    """SAP's ``TotalNetAmount`` less the store's net (its total less its tax), to the cent."""
+    return cents(dec(entity.get("TotalNetAmount"))) - cents(draft.total - draft.tax_total)
+
+
+def live(entity: dict[str, Any]) -> bool:
+    """Whether an order still counts: not rejected as a whole."""
+    return entity.get("OverallSDDocumentRejectionSts") != REJECTED
+
+
+# -- deliveries -----------------------------------------------------------------------------------
+
+
+def delivery_version(entity: dict[str, Any]) -> str:
+    """What a poll compares: ``DeliveryVersion`` (bumped by each change) and the goods movement status."""
+    return f"{entity.get('DeliveryVersion') or ''}:{entity.get('OverallGoodsMovementStatus') or ''}"
+
+
+def tracks_of(header: dict[str, Any], source: str) -> list[Track]:
+    """The delivery's tracking numbers from ``tracking_source``: the header's ``BillOfLading``,
+    each handling unit's external id (``to_HandlingUnitHeaderDelivery``), or a header text
+    (``text:<TextElement>``, from ``to_DeliveryDocumentText``)."""
+    if source == "BillOfLading":
+        numbers = [str(header.get("BillOfLading") or "")]
+    elif source.startswith("text:"):
+        element = source.removeprefix("text:")
+        texts = odata_v2.expanded(header, "to_DeliveryDocumentText") or []
+        numbers = [str(t.get("TextElementText") or "") for t in texts if t.get("TextElement") == element]
+    else:
+        units = odata_v2.expanded(header, "to_HandlingUnitHeaderDelivery") or []
+        numbers = [str(u.get(source) or "") for u in units]
+    seen: list[str] = []
+    for number in (n.strip() for n in numbers):
+        if number and number not in seen:
+            seen.append(number)
+    return [Track(number=n) for n in seen]
+
+
+def reference_line(item: dict[str, Any], order_field: str, item_field: str, qty_field: str) -> DocumentLine | None:
+    """A delivery or billing item naming the sales order item it comes from; None for others."""
+    order, line = item.get(order_field), item.get(item_field)
+    if not order or not line:
+        return None
+    return DocumentLine(
+        order_type="",
+        order_number=normalise_number(order),
+        line_nbr=normalise_number(line),
+        sku=str(item.get("Material") or ""),
+        qty=dec(item.get(qty_field)),
+    )
+
+
+def shipment_from_s4(header: dict[str, Any], cfg: S4Settings) -> Shipment:
+    """An outbound delivery (with ``to_DeliveryDocumentItem`` expanded) as the canonical shipment."""
+    items = odata_v2.expanded(header, "to_DeliveryDocumentItem") or []
+    lines = [
+        d
+        for d in (
+            reference_line(i, "ReferenceSDDocument", "ReferenceSDDocumentItem", "ActualDeliveryQuantity") for i in items
+        )
+        if d is not None
+    ]
+    status = str(header.get("OverallGoodsMovementStatus") or "")
+    shipping_type = str(header.get("ShippingType") or "")
+    return Shipment(
+        source_id=normalise_number(header["DeliveryDocument"]),
+        status=status,
+        confirmed=status == SHIPPED,
+        ship_date=odata_v2.parse_datetime(header.get("ActualGoodsMovementDate")),
+        ship_via=shipping_type or None,
+        lines=lines,
+        tracks=tracks_of(header, cfg.tracking_source),
+        updated_at=odata_v2.parse_datetime(header.get("LastChangeDate")),
+    )
+
+
+# -- billing documents ---------------------------------------------------------------------------
+
+
+def invoice_from_s4(header: dict[str, Any], cfg: S4Settings) -> Invoice:
+    """A billing document (with ``to_Item`` expanded) as the canonical invoice."""
+    items = odata_v2.expanded(header, "to_Item") or []
+    lines = [
+        d
+        for d in (reference_line(i, "SalesDocument", "SalesDocumentItem", "BillingQuantity") for i in items)
+        if d is not None
+    ]
+    cancelled = bool(header.get("BillingDocumentIsCancelled"))
+    posting = str(header.get("AccountingPostingStatus") or "")
+    return Invoice(
+        source_id=normalise_number(header["BillingDocument"]),
+        status="cancelled" if cancelled else posting,
+        released=not cancelled and posting in cfg.released_posting_statuses,
+        date=odata_v2.parse_datetime(header.get("BillingDocumentDate")),
+        amount=cents(dec(header.get("TotalGrossAmount"))),
+        currency=str(header.get("TransactionCurrency") or ""),
+        lines=lines,
+        updated_at=odata_v2.parse_datetime(header.get("LastChangeDateTime")),
+    )

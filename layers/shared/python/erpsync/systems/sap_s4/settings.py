@@ -1,0 +1,77 @@
+"""An SAP S/4HANA connection's own settings and the shape of its secret.
+
+Condition types, partner functions and posting-status codes are each company's configuration:
+the defaults are SAP's usual ones and UNVERIFIED for any given system (SYSTEMS-NOTES §4.2).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+TRACKING_FIELDS = ("BillOfLading", "HandlingUnitExternalId", "HandlingUnitSecondExternalId")
+
+
+class S4Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sales_organization: str = Field(min_length=1, max_length=4)
+    distribution_channel: str = Field(min_length=1, max_length=2)
+    organization_division: str = Field(min_length=1, max_length=2)
+    sales_order_type: str = Field("OR", min_length=1, max_length=4)
+    generic_sold_to: str = Field(min_length=1, max_length=10)
+    """The one sold-to customer every store order is booked on (SYSTEMS-NOTES §4.5: many shops post
+    web orders to one generic sold-to); business partners are not synced in this release."""
+    generic_ship_to: str | None = Field(None, max_length=10)
+    """A ship-to partner sent with every order (None: SAP derives it from the sold-to)."""
+    ship_to_partner_function: str = Field("WE", min_length=1, max_length=2)
+    """Partner function of the ship-to (internal ``WE``, external ``SH``: UNVERIFIED which one the
+    API takes)."""
+    quantity_unit: str = Field("PC", min_length=1, max_length=3)
+    price_condition_type: str = Field("PR00", min_length=1, max_length=4)
+    """The item price condition (``PR00``; ``PPR0`` in S/4HANA Cloud)."""
+    discount_condition_type: str | None = Field(None, max_length=4)
+    """Item condition for a line's discount, as a negative amount (UNVERIFIED sign); needed only
+    when an order has discounts."""
+    freight_condition_type: str | None = Field(None, max_length=4)
+    """Condition for the store's shipping, put on the first item; needed only when an order has freight."""
+    fail_on_total_difference: bool = False
+    """False: SAP's net total differing from the store's is logged. True: the order is held
+    for review after it is created, and a retry finds and binds it."""
+    total_tolerance: Decimal = Field(Decimal("0.00"), ge=0)
+    """The net-total difference that is not a difference."""
+    tracking_source: str = "BillOfLading"
+    """Where a delivery's tracking number lives: ``BillOfLading``, ``HandlingUnitExternalId``,
+    ``HandlingUnitSecondExternalId`` (one per handling unit), or ``text:<TextElement>`` (a header text)."""
+    released_posting_statuses: list[str] = Field(default_factory=lambda: ["C"])
+    """``AccountingPostingStatus`` values of a billing document posted to accounting (``C``:
+    UNVERIFIED), the ones the store is told about."""
+    page_size: int = Field(100, ge=1, le=5000)
+    delivery_look_back_days: int = Field(1, ge=0, le=31)
+    """Days re-read before the cursor's day: deliveries have only a day-granular ``LastChangeDate``."""
+    sales_order_service: str = "API_SALES_ORDER_SRV"
+    outbound_delivery_service: str = "API_OUTBOUND_DELIVERY_SRV;v=0002"
+    billing_document_service: str = "API_BILLING_DOCUMENT_SRV"
+
+    @field_validator("tracking_source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value in TRACKING_FIELDS or re.fullmatch(r"text:[A-Za-z0-9_]{1,4}", value):
+            return value
+        raise ValueError(f"tracking_source must be one of {', '.join(TRACKING_FIELDS)} or text:<TextElement>")
+
+
+class S4Secret(BaseModel):
+    """Secrets Manager JSON: ``{"base_url": "https://<host>/sap/opu/odata/sap", "username",
+    "password", "sap_client"?}`` (Basic authentication, as the recorded requests use)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    base_url: str = Field(min_length=1)
+    """Where the services are: ``<host>/sap/opu/odata/sap``."""
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+    sap_client: str | None = None
+    """``sap-client`` sent on every request (None: the system's default client; UNVERIFIED need)."""
