@@ -351,3 +351,32 @@ def test_a_magento_order_is_booked_once_after_a_lost_answer_then_shipped_and_inv
     assert store_invoice["email_sent"] == 1
     assert pair.magento.client.get(f"/V1/orders/{order['entity_id']}")["state"] == "complete"
     assert pair.invoices.sync(ChangeNotice(source="sap_s4", entity="invoice", id=billed)).outcome == "skipped"
+
+
+def test_a_magento_to_s4_deployment_runs_the_orders_flow_with_the_generic_customer_and_no_customers_flow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """S/4HANA lends its generic sold-to to the orders flow (``helps``) but serves no customers:
+    with a route for every flow, no customers flow syncs Magento's customers into it (each would
+    fail: business partners are not written), and the local settings name what the sim has."""
+    from erpsync.flows import catalog
+    from erpsync.runtime.lambda_app import check_routes, check_settings
+    from erpsync.settings import Settings
+    from erpsync.systems.plugin import SOURCE, TARGET
+    from erpsync.systems.sap_s4.plugin import PLUGIN
+    from erpsync.systems.sap_s4.settings import S4Settings
+    from sandbox.local.stack import local_settings
+    from sandbox.sims.sap_s4 import sample_seed
+
+    monkeypatch.setenv("STORE_SYSTEM", "magento")
+    monkeypatch.setenv("ERP_SYSTEM", "sap_s4")
+    deployment = Settings(**local_settings("magento", "sap_s4"))
+    check_settings(deployment)
+    lanes = {name: [(s, t) for s, t, _ in check_routes(catalog.get(name), deployment)] for name in catalog.NAMES}
+    assert lanes["orders"] == [("magento", "sap_s4")]
+    assert lanes["shipments"] == lanes["invoices"] == [("sap_s4", "magento")]
+    assert lanes["customers"] == lanes["erp-customers"] == lanes["payments"] == []
+    assert not PLUGIN.can("customer", TARGET) and PLUGIN.lends("customer", TARGET)
+    assert not PLUGIN.lends("customer", SOURCE)
+    own = S4Settings.model_validate(deployment.effective_connections()["sap_s4"].settings)
+    assert own.generic_sold_to in {c["Customer"] for c in sample_seed()["customers"]}

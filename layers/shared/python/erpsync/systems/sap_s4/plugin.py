@@ -47,7 +47,6 @@ PLUGIN = Plugin(
     kind="sap_s4",
     role="erp",
     serves={
-        "customer": frozenset({TARGET}),
         "order": frozenset({TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),
@@ -55,4 +54,5 @@ PLUGIN = Plugin(
     settings_model=S4Settings,
     secret_model=S4Secret,
     connect=connect,
+    helps={"customer": frozenset({TARGET})},  # the generic sold-to, for the orders flow only
 )
