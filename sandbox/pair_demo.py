@@ -150,8 +150,8 @@ class ErpSide:
         invoices are the default demo's, ``sandbox/demo.py``)."""
         self.pays = kind != "sap_s4"
         """The store's payments reach the ERP (S/4HANA's are FI clearing: not served)."""
-        self.cancels = not sap
-        """A store cancel reaches the ERP (cancellations into SAP are not in this demo)."""
+        self.cancels = kind != "sap_s4"
+        """A store cancel reaches the ERP (S/4HANA serves no cancellations yet)."""
         self.delivered: dict[str, Any] = {}
         """SAP: store number -> the delivery the clerk posted (B1 DocEntry, S/4 DeliveryDocument)."""
         if kind == "acumatica":

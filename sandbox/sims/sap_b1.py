@@ -12,13 +12,14 @@ variant of the envelope and the errors only (records keep their v1 shapes there:
   ``require_route_id`` (a load balancer that loses its stickiness: the exact symptom is UNVERIFIED),
   every call is 401 with SAP's recorded body, code 301.
 - ``GET $metadata``; ``Orders``, ``DeliveryNotes``, ``Invoices``, ``CreditNotes``, ``Returns``,
-  ``DownPayments`` (type ``Document``), ``IncomingPayments`` (``Payment``), ``BusinessPartners`` and
-  ``Items``: ``POST`` creates (201 with the record, or 204 with ``Prefer: return-no-content``),
-  ``GET`` lists or reads by key (``Orders(123)``, ``BusinessPartners('C001')``), ``PATCH`` updates
-  (204; collection rows merge by their key: ``LineNum``, ``ExpenseCode``, ``PriceList``,
-  ``WarehouseCode``, ``AddressName`` and ``AddressType``, a contact's ``InternalCode``; other rows
-  are appended; ``B1S-ReplaceCollectionsOnPatch: true`` replaces the collections sent), ``DELETE``
-  removes a business partner or an item no document names (documents cannot be deleted: -5006).
+  ``ReturnRequest``, ``DownPayments`` (type ``Document``), ``IncomingPayments`` (``Payment``),
+  ``BusinessPartners`` and ``Items``: ``POST`` creates (201 with the record, or 204 with
+  ``Prefer: return-no-content``), ``GET`` lists or reads by key (``Orders(123)``,
+  ``BusinessPartners('C001')``), ``PATCH`` updates (204; collection rows merge by their key:
+  ``LineNum``, ``ExpenseCode``, ``PriceList``, ``WarehouseCode``, ``AddressName`` and
+  ``AddressType``, a contact's ``InternalCode``; other rows are appended;
+  ``B1S-ReplaceCollectionsOnPatch: true`` replaces the collections sent), ``DELETE`` removes a
+  business partner or an item no document names (documents cannot be deleted: -5006).
 - Lists: ``$filter`` (``eq ne gt ge lt le``, ``and``, ``or``, parentheses; literals ``'text'``
   (``''`` escapes a quote), numbers, ``null``; a date ``'2025-03-01'`` or a time
   ``'14:05:00'`` compared as such against ``Edm.DateTime``/``Edm.Time`` properties; string
@@ -58,10 +59,28 @@ variant of the envelope and the errors only (records keep their v1 shapes there:
   than is open on it (its total less the payments applied before: v1 has no ``PaidToDate``), and
   the rows are no more than the payment received (``CashSum``, ``TransferSum``, which needs a
   ``TransferAccount``, credit cards, checks); each refusal is -5002 naming the row, and nothing is
-  applied. Applying stamps the down payment and closes it once nothing is open. Other bases
-  (credit notes, returns, quotations), down payments drawn (``DownPaymentsToDraw``) and payments
-  applied to other documents (``it_Invoice``, the default ``InvoiceType``, ...) are not simulated
-  yet: 501.
+  applied. Applying stamps the down payment and closes it once nothing is open.
+- The invoice of a prepaid order draws its down payment: ``POST Invoices`` with
+  ``DownPaymentsToDraw [{"DocEntry": <down payment>, "AmountToDraw"}]`` (left out: all it holds, up
+  to the invoice's total). A row names a down payment of the invoice's partner, not cancelled, for
+  no more than it holds (what was paid on it less what invoices drew before) and the rows no more
+  than the invoice's total (-5002 naming the row; nothing drawn). The invoice's
+  ``DownPaymentAmount`` is what it drew and its ``DocTotal`` what is still to pay (UNVERIFIED: how
+  B1 splits the two).
+- ``POST Orders(<DocEntry>)/Cancel`` (the v1 bound FunctionImport ``Cancel``; 204): an open order
+  no later document drew from is cancelled (``Cancelled`` tYES, closed, its committed stock
+  released, stamped); a cancelled or closed one, or one with deliveries or invoices, is refused
+  with -5002 (texts UNVERIFIED).
+- Returns: ``POST ReturnRequest`` (the return the merchant agreed to, lines of their own; it moves
+  no stock), then the warehouse's ``POST Returns`` with lines based on the request's
+  (``BaseType`` 234000031, checked and drawn as above), which puts the quantities back in stock.
+- ``POST CreditNotes`` with lines based on an invoice's (``BaseType`` 13, checked and drawn as a
+  delivery's lines are from an order) or on none; it moves no stock (B1 takes the items back into
+  the warehouse: not simulated).
+- Not simulated yet (501): other bases (a return of a delivery, quotations ...), other documents' ``Cancel``, down
+  payments drawn by anything but an invoice, and payments applied to other documents
+  (``it_Invoice``, the default ``InvoiceType``, ...). Other bound actions (``Close``, ``Reopen``,
+  ``CreateCancellationDocument``) answer SAP's recorded -5006 "not supported".
 - Every write stamps ``UpdateDate``/``UpdateTime`` in the configured server-local ``timezone``, to
   the second; documents get ``CreationDate``; a created business partner or item gets
   ``CreateDate``/``CreateTime`` and keeps ``UpdateDate`` null unless ``stamp_update_on_create``
@@ -126,6 +145,7 @@ DOCUMENT_SETS = {
     "Invoices": "oInvoices",
     "CreditNotes": "oCreditNotes",
     "Returns": "oReturns",
+    "ReturnRequest": "oReturnRequest",
     "DownPayments": "oDownPayments",
 }
 SETS = (*DOCUMENT_SETS, "IncomingPayments", "BusinessPartners", "Items")
@@ -147,12 +167,17 @@ DEFAULTED = {
 }
 """Properties a create fills from the metadata's ``DefaultValue`` when the body leaves them out."""
 STOCK_FIELDS = ("InStock", "Committed", "Ordered")
+RETURN_REQUEST = 234000031
+"""``BoObjectTypes`` ``oReturnRequest``."""
 BASES: dict[str, dict[int, str]] = {
     "DeliveryNotes": {17: "Orders"},
     "Invoices": {17: "Orders", 15: "DeliveryNotes"},
     "DownPayments": {17: "Orders"},
+    "CreditNotes": {13: "Invoices"},
+    "Returns": {RETURN_REQUEST: "ReturnRequest"},
 }
-"""The documents a set's lines may be based on (``BaseType``: 17 an order, 15 a delivery)."""
+"""The documents a set's lines may be based on (``BaseType``: 17 an order, 15 a delivery, 13 an
+invoice, 234000031 a return request: ``BoObjectTypes.oReturnRequest``, UNVERIFIED as a base type)."""
 DRAWS_NOTHING = frozenset({"DownPayments"})
 """Sets whose based lines take nothing off their base lines: a down payment invoice leaves its order
 open for delivery (UNVERIFIED: what B1 does with the order's open quantities)."""
@@ -438,6 +463,8 @@ class SapB1Sim:
             self.applied: dict[int, Decimal] = {}
             """What incoming payments applied to each down payment (``DocEntry``): v1 has no
             ``PaidToDate`` to keep it on the document."""
+            self.drawn: dict[int, Decimal] = {}
+            """What invoices drew of each down payment (``DownPaymentsToDraw``)."""
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -558,6 +585,7 @@ class SapB1Sim:
             if entity_set == "Orders":
                 self._commit(record, +1)
             self._draw(record)
+            self._apply_draws(record)
             if entity_set == "IncomingPayments":
                 self._apply_payment(record)
             return copy.deepcopy(record)
@@ -580,6 +608,8 @@ class SapB1Sim:
                     raise refused(f"Document {key} is closed or cancelled and cannot be changed")
                 if any(ln.get("BaseType") not in (None, -1) for ln in changes.get("DocumentLines") or []):
                     raise not_simulated("based lines (BaseType) sent in a PATCH")
+                if "DownPaymentsToDraw" in changes:
+                    raise not_simulated("down payments drawn by a PATCH (DownPaymentsToDraw)")
                 drawn = {
                     ln["LineNum"]: _dec(ln.get("Quantity")) - _dec(ln.get("RemainingOpenQuantity"))
                     for ln in current.get("DocumentLines") or []
@@ -588,6 +618,8 @@ class SapB1Sim:
                     raise refused(f"Document {key} has lines later documents drew from: they cannot be replaced")
                 drawn = {} if replace_collections and "DocumentLines" in changes else drawn
                 self._price_document(entity_set, updated, delivered=drawn)
+                if current.get("DownPaymentsToDraw"):  # still less what it drew
+                    updated["DocTotal"] = float(_dec(updated["DocTotal"]) - _dec(current.get("DownPaymentAmount") or 0))
             elif entity_set == "Items":
                 self._complete_rows(updated)
             elif entity_set == "BusinessPartners":
@@ -793,6 +825,109 @@ class SapB1Sim:
             doc = self.records["DownPayments"][down_payment]
             return _cents(_dec(doc["DocTotal"]) - self.applied.get(down_payment, Decimal(0)))
 
+    def drawable(self, down_payment: int) -> Decimal:
+        """What a down payment invoice holds to be drawn: what payments applied to it less what
+        invoices drew of it."""
+        with self.lock:
+            return _cents(self.applied.get(down_payment, Decimal(0)) - self.drawn.get(down_payment, Decimal(0)))
+
+    def _check_draws(self, invoice: JSON) -> None:
+        """An invoice's ``DownPaymentsToDraw`` rows checked and completed: each names a down payment
+        invoice (-2028 otherwise) of the invoice's partner, not cancelled, for a positive
+        ``AmountToDraw`` (left out: all it holds, up to what the invoice still comes to) no more than
+        it holds (what was paid on it less what was drawn before: UNVERIFIED that B1 keeps unpaid
+        down payments out), and together no more than the invoice's total. The invoice's
+        ``DownPaymentAmount`` is what was drawn and its ``DocTotal`` what is still to pay (B1 keeps
+        the total less the down payments in ``DocTotal``: UNVERIFIED); each refusal is -5002 naming
+        the row, and nothing is drawn."""
+        rows = invoice.get("DownPaymentsToDraw") or []
+        left = _dec(invoice["DocTotal"])
+        drawing: dict[int, Decimal] = {}
+        for i, row in enumerate(rows):
+            entry = row.get("DocEntry")
+            doc = self.records["DownPayments"].get(entry)
+            if doc is None:
+                raise SlError(
+                    400,
+                    -2028,
+                    f"No matching records found (ODBC -2028) [DownPayments {entry}, DownPaymentsToDraw: {i}]",
+                )
+            if doc.get("CardCode") != invoice.get("CardCode"):
+                raise refused(
+                    f"DownPayments {entry} belongs to business partner {doc.get('CardCode')} [DownPaymentsToDraw: {i}]"
+                )
+            if doc.get("Cancelled") == "tYES":
+                raise refused(f"DownPayments {entry} is cancelled [DownPaymentsToDraw: {i}]")
+            holds = self.drawable(entry) - drawing.get(entry, Decimal(0))
+            amount = _cents(_dec(row["AmountToDraw"])) if row.get("AmountToDraw") is not None else min(holds, left)
+            if amount <= 0:
+                raise refused(f"AmountToDraw must be greater than zero [DownPaymentsToDraw: {i}]")
+            if amount > holds:
+                raise refused(
+                    f"AmountToDraw {amount} is more than the {holds} DownPayments {entry} holds "
+                    f"[DownPaymentsToDraw: {i}]"
+                )
+            if amount > left:
+                raise refused(
+                    f"Down payments drawn ({_cents(_dec(invoice['DocTotal']) - left + amount)}) are more than the "
+                    f"invoice's total {_cents(_dec(invoice['DocTotal']))} [DownPaymentsToDraw: {i}]"
+                )
+            drawing[entry] = drawing.get(entry, Decimal(0)) + amount
+            left -= amount
+            row.update(
+                AmountToDraw=float(amount),
+                RowNum=i,
+                DocNumber=doc.get("DocNum"),
+                PostingDate=doc.get("DocDate"),
+                DueDate=doc.get("DocDueDate"),
+                Name=doc.get("CardName"),
+                DownPaymentType=doc.get("DownPaymentType"),
+            )
+        if rows:
+            invoice.update(DownPaymentAmount=float(_dec(invoice["DocTotal"]) - left), DocTotal=float(left))
+
+    def _apply_draws(self, invoice: JSON) -> None:
+        """What an invoice drew, taken off its down payments (each stamped)."""
+        day, clock = self.stamp()
+        for row in invoice.get("DownPaymentsToDraw") or []:
+            entry = row["DocEntry"]
+            self.drawn[entry] = self.drawn.get(entry, Decimal(0)) + _dec(row["AmountToDraw"])
+            doc = self.records["DownPayments"][entry]
+            doc["UpdateDate"], doc["UpdateTime"] = day, clock
+
+    def cancel(self, entity_set: str, key: Any) -> None:
+        """``POST Orders(<DocEntry>)/Cancel``: an open order no delivery, invoice or return drew from
+        is cancelled (``Cancelled`` tYES, closed, its lines closed, its committed stock released,
+        stamped). A cancelled or closed order, or one later documents drew from, is refused with
+        -5002 (the codes and texts are UNVERIFIED); other documents' Cancel is not simulated."""
+        if entity_set != "Orders":
+            raise not_simulated(f"{entity_set}(<DocEntry>)/Cancel")
+        with self.lock:
+            order = self.records["Orders"].get(key)
+            if order is None:
+                raise not_found()
+            if order.get("Cancelled") == "tYES":
+                raise refused(f"Document {key} is already cancelled")
+            if order.get("DocumentStatus") != "bost_Open":
+                raise refused(f"Document {key} is closed and cannot be cancelled")
+            drawn = [
+                ln["LineNum"]
+                for ln in order.get("DocumentLines") or []
+                if _dec(ln.get("Quantity")) != _dec(ln.get("RemainingOpenQuantity", ln.get("Quantity")))
+            ]
+            if drawn:
+                raise refused(
+                    f"Cannot cancel document {key}: target documents (deliveries, invoices) were created from "
+                    f"its lines {', '.join(str(n) for n in drawn)}"
+                )
+            self._commit(order, -1)
+            day, clock = self.stamp()
+            for line in order.get("DocumentLines") or []:
+                line["LineStatus"] = "bost_Close"
+            order.update(
+                Cancelled="tYES", DocumentStatus="bost_Close", CancelDate=day, UpdateDate=day, UpdateTime=clock
+            )
+
     def _next_entry(self, entity_set: str) -> int:
         n = self.next_entry[entity_set]
         self.next_entry[entity_set] = n + 1
@@ -815,8 +950,8 @@ class SapB1Sim:
         lines = record.get("DocumentLines")
         if not lines:
             raise refused("A document needs at least one line (DocumentLines)")
-        if record.get("DownPaymentsToDraw"):
-            raise not_simulated("down payments drawn by a document (DownPaymentsToDraw)")
+        if record.get("DownPaymentsToDraw") and entity_set != "Invoices":
+            raise not_simulated(f"down payments drawn by {entity_set} (DownPaymentsToDraw)")
         day, clock = self.stamp()
         self._defaults("Document", record)
         if entity_set == "DownPayments":
@@ -831,10 +966,13 @@ class SapB1Sim:
         record.setdefault("DocumentAdditionalExpenses", [])
         self._take_from_bases(entity_set, record)
         self._price_document(entity_set, record, partner)
+        self._check_draws(record)
         record["DocEntry"] = self._next_entry(entity_set)  # numbered once every rule has passed
         record["DocNum"] = record.get("DocNum") or self._next_number(entity_set)
         for line in record["DocumentLines"]:
             line["DocEntry"] = record["DocEntry"]
+        for row in record.get("DownPaymentsToDraw") or []:
+            row["DocInternalID"] = record["DocEntry"]
         if isinstance(record.get("AddressExtension"), dict):
             record["AddressExtension"]["DocEntry"] = record["DocEntry"]
 
@@ -991,6 +1129,9 @@ class SapB1Sim:
         touched: dict[tuple[str, int], JSON] = {}
         if any(record.get("DocObjectCode") == DOCUMENT_SETS[name] for name in DRAWS_NOTHING):
             return
+        if record.get("DocObjectCode") == DOCUMENT_SETS["Returns"]:
+            for line in record.get("DocumentLines") or []:
+                self._move_stock(line, -_dec(line["Quantity"]), committed=False)  # back into the warehouse
         for line in record.get("DocumentLines") or []:
             base_set = BASES.get(_set_of(record), {}).get(line.get("BaseType"))
             if base_set is None:
@@ -1011,14 +1152,16 @@ class SapB1Sim:
                 base["DocumentStatus"] = "bost_Close"
             base["UpdateDate"], base["UpdateTime"] = day, clock
 
-    def _move_stock(self, order_line: JSON, qty: Decimal) -> None:
-        """``qty`` of an order line leaves the warehouse: no longer committed, no longer in stock."""
+    def _move_stock(self, order_line: JSON, qty: Decimal, committed: bool = True) -> None:
+        """``qty`` of an order line leaves the warehouse: no longer committed, no longer in stock (a
+        negative ``qty`` without ``committed``: a return's line comes back into stock)."""
         item = self.records["Items"].get(order_line.get("ItemCode"))
         rows = (item or {}).get("ItemWarehouseInfoCollection") or []
         row = next((r for r in rows if r.get("WarehouseCode") == order_line.get("WarehouseCode")), None)
         if item is None or row is None:
             return
-        row["Committed"] = float(_dec(row.get("Committed", 0)) - qty)
+        if committed:
+            row["Committed"] = float(_dec(row.get("Committed", 0)) - qty)
         row["InStock"] = float(_dec(row.get("InStock", 0)) - qty)
         _sum_stock(item)
 
@@ -1262,6 +1405,9 @@ def create_app(metadata: Metadata | None = None) -> Starlette:
                 return Response(status_code=204)
             if rest == "$metadata" and request.method == "GET":
                 return Response(sim.meta.raw, media_type="application/xml")
+            bound = re.fullmatch(r"(\w+)\((.*)\)/(\w+)", rest)
+            if bound is not None and bound.group(1) in DOCUMENT_SETS:
+                return await action(request, bound.group(1), bound.group(2), bound.group(3))
             m = re.fullmatch(r"(\w+)(?:\((.*)\))?", rest)
             if m is None:
                 if re.fullmatch(r"\w+\(.*\)/.+", rest):
@@ -1274,6 +1420,20 @@ def create_app(metadata: Metadata | None = None) -> Starlette:
             return await resource(request, dialect, entity_set, key)
         except SlError as exc:
             return _fail(exc, dialect)
+
+    async def action(request: Request, entity_set: str, key_text: str, name: str) -> Response:
+        """A bound action on a document (v1 FunctionImports ``IsBindable``, POST): ``Cancel`` of an
+        order; any other (``Close``, ``Reopen``, ``CreateCancellationDocument`` ...) answers SAP's
+        recorded -5006, as before the sim knew any."""
+        if name != "Cancel":
+            raise not_supported()
+        key = sim.key_of(entity_set, key_text)
+        if request.method != "POST":
+            raise SlError(405, -1000, f"{name} is called with POST")
+        if not isinstance(await body_of(request), dict):
+            raise SlError(400, -1000, "The body of a bound action is an object")
+        sim.cancel(entity_set, key)
+        return Response(status_code=204)
 
     async def resource(request: Request, dialect: Dialect, entity_set: str, key: Any) -> Response:
         t = sim.meta.entity_type(entity_set)

@@ -197,7 +197,10 @@ def test_an_invoice_refuses_what_no_delivery_allows(b1: B1) -> None:
     r = invoice(b1, based(0, 1, base_type=16))
     assert r.status_code == 501 and "Invoices lines based on object 16" in r.json()["error"]["message"]["value"]
     body = {"CardCode": "c001", "DocumentLines": [based(0, 1, base_type=15)], "DownPaymentsToDraw": [{"DocEntry": 1}]}
-    r = b1.call("POST", "Invoices", json=body)
+    r = b1.call("POST", "Invoices", json=body)  # no down payment 1
+    assert (r.status_code, r.json()["error"]["code"]) == (400, -2028)
+    assert "[DownPayments 1, DownPaymentsToDraw: 0]" in r.json()["error"]["message"]["value"]
+    r = b1.call("POST", "DeliveryNotes", json={**body, "DocumentLines": [based(0, 1)]})
     assert r.status_code == 501 and "DownPaymentsToDraw" in r.json()["error"]["message"]["value"]
     assert b1.sim.records["Invoices"] == {}
 
@@ -218,3 +221,124 @@ def test_the_accountant_invoices_a_delivery_or_an_order(b1: B1) -> None:
     ]
     with pytest.raises(ValueError, match="one of them"):
         clerk.invoice(1, order_docentry=1)
+
+
+# -- prepaid orders: the invoice draws the down payment ----------------------------------------------
+
+TRANSFER = {"TransferAccount": "_SYS00000000002"}  # the account of SAP's own POST IncomingPayments example
+
+
+def down_payment(b1: B1, amount: Any, paid: Any = None, card: str = "c001", order: int = 1) -> int:
+    """A down payment invoice of ``amount`` on the order, ``paid`` of it received; its DocEntry."""
+    body = {"CardCode": card, "DownPaymentAmount": amount, "DocumentLines": [based(0, entry=order)]}
+    r = b1.call("POST", "DownPayments", json=body)
+    assert r.status_code == 201, r.text
+    entry = int(r.json()["DocEntry"])
+    if paid is not None:
+        rows = [{"DocEntry": entry, "SumApplied": paid, "InvoiceType": "it_DownPayment"}]
+        r = b1.call(
+            "POST",
+            "IncomingPayments",
+            json={"CardCode": card, **TRANSFER, "TransferSum": paid, "PaymentInvoices": rows},
+        )
+        assert r.status_code == 201, r.text
+    return entry
+
+
+def test_the_invoice_of_a_prepaid_order_draws_its_down_payment(b1: B1) -> None:
+    dp = down_payment(b1, 1000, paid=1000)
+    clerk = SapB1Clerk(TestClient(b1.app))
+    delivery = clerk.deliver(1, "1Z", lines={0: 40})
+    made = clerk.invoice(delivery["DocEntry"])  # draws what the order's down payment holds
+    gross = 40 * 30 * 1.075  # 1290.00
+    assert (made["DownPaymentAmount"], made["DocTotal"]) == (1000, pytest.approx(gross - 1000))
+    [row] = made["DownPaymentsToDraw"]
+    assert (row["DocEntry"], row["AmountToDraw"], row["DocInternalID"], row["RowNum"]) == (
+        dp,
+        1000,
+        made["DocEntry"],
+        0,
+    )
+    assert b1.sim.drawable(dp) == 0 and b1.sim.open_amount(dp) == 0  # drawn; still paid in full
+    down = b1.call("GET", f"DownPayments({dp})").json()
+    assert (down["DocTotal"], down["DocumentStatus"]) == (1000, "bost_Close")  # what pair_demo reads as paid
+    rest = clerk.invoice(order_docentry=1)  # nothing left to draw: none drawn
+    assert "DownPaymentsToDraw" not in rest or rest["DownPaymentsToDraw"] == []
+    assert rest["DocTotal"] == pytest.approx(60 * 30 * 1.075 + 60)
+    assert b1.call("PATCH", f"Invoices({made['DocEntry']})", json={"Comments": "x"}).status_code == 204
+    assert b1.call("GET", f"Invoices({made['DocEntry']})").json()["DocTotal"] == pytest.approx(gross - 1000)
+
+
+def test_an_invoice_draws_part_and_the_next_the_rest(b1: B1) -> None:
+    dp = down_payment(b1, 1000, paid=1000)
+    deliver(b1, based(0, 10), based(0, 90))
+    first = invoice(b1, based(0, base_type=15))
+    assert first.status_code == 201
+    body = {
+        "CardCode": "c001",
+        "DocumentLines": [based(0, base_type=15)],
+        "DownPaymentsToDraw": [{"DocEntry": dp, "AmountToDraw": 200}],
+    }
+    r = b1.call("POST", "Invoices", json=body)
+    assert r.status_code == 400 and "Base document line is closed" in r.json()["error"]["message"]["value"]
+    b1.seed(orders=[{**official_order(), "DocEntry": 7}])
+    d2 = deliver(b1, based(0, 10, entry=7)).json()
+    body["DocumentLines"] = [based(0, base_type=15, entry=d2["DocEntry"])]
+    made = b1.call("POST", "Invoices", json=body).json()  # 322.50 owed, 200 drawn
+    assert (made["DownPaymentAmount"], made["DocTotal"]) == (200, pytest.approx(10 * 30 * 1.075 - 200))
+    assert b1.sim.drawable(dp) == 800
+
+
+@pytest.mark.parametrize(
+    ("rows", "card", "code", "says"),
+    [
+        (
+            [{"AmountToDraw": "500.01"}],
+            "c001",
+            -5002,
+            "AmountToDraw 500.01 is more than the 500.00 DownPayments 1 holds",
+        ),
+        ([{"AmountToDraw": 300}, {"AmountToDraw": 300}], "c001", -5002, "AmountToDraw 300.00 is more than the 200.00"),
+        ([{"AmountToDraw": 0}], "c001", -5002, "AmountToDraw must be greater than zero [DownPaymentsToDraw: 0]"),
+        ([{"DocEntry": 2, "AmountToDraw": 1}], "c001", -5002, "AmountToDraw 1.00 is more than the 0.00 DownPayments 2"),
+        ([{"DocEntry": 9}], "c001", -2028, "[DownPayments 9, DownPaymentsToDraw: 0]"),
+        ([{"AmountToDraw": 1}], "c002", -5002, "DownPayments 1 belongs to business partner c001"),
+    ],
+)
+def test_drawing_more_than_a_down_payment_holds_is_refused_and_draws_nothing(
+    b1: B1, rows: list[dict[str, Any]], card: str, code: int, says: str
+) -> None:
+    down_payment(b1, 1000, paid=500)  # 1: half paid, holds 500
+    down_payment(b1, 100)  # 2: unpaid, holds nothing
+    b1.seed(orders=[{**official_order(), "CardCode": "c002", "DocEntry": 5}])
+    order = 5 if card == "c002" else 1
+    deliver(b1, based(0, 40, entry=order), card=card)
+    draws = [{"DocEntry": 1, **r} for r in rows]
+    r = b1.call(
+        "POST",
+        "Invoices",
+        json={"CardCode": card, "DocumentLines": [based(0, base_type=15)], "DownPaymentsToDraw": draws},
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (400, code)
+    assert says in r.json()["error"]["message"]["value"], r.json()
+    assert b1.sim.records["Invoices"] == {} and b1.sim.drawable(1) == 500
+    assert b1.call("GET", "DeliveryNotes(1)").json()["DocumentLines"][0]["RemainingOpenQuantity"] == 40
+
+
+def test_no_invoice_draws_more_than_its_total(b1: B1) -> None:
+    dp = down_payment(b1, 3000, paid=3000)
+    deliver(b1, based(1))  # 5 x 12 = 60.00
+    body: dict[str, Any] = {
+        "CardCode": "c001",
+        "DocumentLines": [based(0, base_type=15)],
+        "DownPaymentsToDraw": [{"DocEntry": dp, "AmountToDraw": 60.01}],
+    }
+    r = b1.call("POST", "Invoices", json=body)
+    assert (
+        r.status_code == 400
+        and "Down payments drawn (60.01) are more than the invoice's total 60.00"
+        in r.json()["error"]["message"]["value"]
+    )
+    del body["DownPaymentsToDraw"][0]["AmountToDraw"]  # all it holds, up to the total
+    made = b1.call("POST", "Invoices", json=body).json()
+    assert (made["DownPaymentAmount"], made["DocTotal"], b1.sim.drawable(dp)) == (60, 0, 2940)

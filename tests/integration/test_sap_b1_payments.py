@@ -304,3 +304,27 @@ def test_payments_to_other_documents_or_partners_are_refused(down: tuple[Payment
     assert b1.call("POST", "DownPayments", too_much).json()["DocTotal"] == float(lines_total)
     half = b1.call("POST", "DownPayments", {**too_much, "DownPaymentPercentage": 50}).json()
     assert D(str(half["DocTotal"])) == lines_total / 2
+
+
+def test_the_invoice_of_a_paid_order_draws_its_down_payment_and_still_reaches_magento(b1: Payments) -> None:
+    from tests.integration.test_sap_b1_flows import bill, invoices_of
+
+    order = b1.paid_order()
+    booked = b1.book(order)
+    assert b1.pay(order).outcome == "synced"
+    [down] = b1.records("DownPayments")
+    delivery = b1.clerk.deliver(booked["DocEntry"], "1Z-PAID")
+    made = b1.clerk.invoice(delivery["DocEntry"])  # the accountant draws what the order's down payment holds
+    paid = D(str(order["payment"]["amount_paid"]))
+    lines = sum((D(str(ln["LineTotal"])) for ln in made["DocumentLines"]), D(0))
+    assert lines < paid  # the sim's invoice of a delivery carries the lines, not the order's freight and tax
+    assert [(r["DocEntry"], D(str(r["AmountToDraw"]))) for r in made["DownPaymentsToDraw"]] == [
+        (down["DocEntry"], lines)
+    ]
+    assert (D(str(made["DownPaymentAmount"])), D(str(made["DocTotal"]))) == (lines, 0)  # nothing left to pay
+    assert b1.sim.drawable(down["DocEntry"]) == paid - lines  # the rest stays on the down payment
+    held = b1.sim.records["DownPayments"][down["DocEntry"]]
+    assert (held["DocumentStatus"], D(str(held["DocTotal"]))) == ("bost_Close", paid)  # as the demo reads it: paid
+    assert bill(b1, str(made["DocEntry"])).outcome == "synced"
+    [store_invoice] = invoices_of(b1, order)
+    assert D(str(store_invoice["grand_total"])) == D(str(order["grand_total"]))  # the store invoices what it sold

@@ -1,5 +1,6 @@
 """SAP Business One through its Service Layer: client (sessions, paging, errors), mapping to the
-canonical model, and its ports (customers, orders, deliveries as shipments, invoices).
+canonical model, and its ports (customers, orders, payments, cancellations, credit memos,
+returns, deliveries as shipments, invoices).
 
 The client and adapter (httpx and the mappings) are imported when first named, not with the
 package, as the other systems do: a cold start pays for what it imports.
@@ -12,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from erpsync.systems.sap_b1.adapter import (
+        SapB1Cancellations,
+        SapB1CreditMemos,
         SapB1Customers,
         SapB1Deliveries,
         SapB1Invoices,
         SapB1Orders,
+        SapB1Returns,
         SapB1System,
     )
     from erpsync.systems.sap_b1.client import AlreadyExists, Missing, Refused, SapB1Client, Unauthorised
@@ -26,21 +30,27 @@ _WHERE = {
     "Refused": "client",
     "SapB1Client": "client",
     "Unauthorised": "client",
+    "SapB1Cancellations": "adapter",
+    "SapB1CreditMemos": "adapter",
     "SapB1Customers": "adapter",
     "SapB1Deliveries": "adapter",
     "SapB1Invoices": "adapter",
     "SapB1Orders": "adapter",
+    "SapB1Returns": "adapter",
     "SapB1System": "adapter",
 }
 __all__ = [
     "AlreadyExists",
     "Missing",
     "Refused",
+    "SapB1Cancellations",
     "SapB1Client",
+    "SapB1CreditMemos",
     "SapB1Customers",
     "SapB1Deliveries",
     "SapB1Invoices",
     "SapB1Orders",
+    "SapB1Returns",
     "SapB1System",
     "Unauthorised",
 ]

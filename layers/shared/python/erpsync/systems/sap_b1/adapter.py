@@ -1,6 +1,8 @@
 """SAP Business One's ports: customers (business partners, both ways), the orders target,
-deliveries as the shipments source, A/R invoices as the invoices source and the payments target
-(a down payment invoice and the incoming payment applied to it).
+deliveries as the shipments source, A/R invoices as the invoices source, the payments target
+(a down payment invoice and the incoming payment applied to it), cancellations both ways (an
+order's ``Cancel``, and the orders B1 cancelled), credit memos both ways (A/R credit notes) and
+returns both ways (return requests, and what the warehouse's returns took back on them).
 
 Changes are polled on the two stamp fields the Service Layer has, done right (SYSTEMS-NOTES §3.5):
 ``UpdateDate gt D or (UpdateDate eq D and UpdateTime ge T)``, never ``UpdateDate ge D and
@@ -17,25 +19,33 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from erpsync.errors import NotFoundError, PermanentError, ValidationFailed
 from erpsync.model import (
     ChangeNotice,
+    CreditMemoDraft,
+    CreditNote,
     Customer,
     DocumentLine,
+    ErpCreditMemo,
     ErpOrderRef,
     ErpPayment,
+    ErpReturnRef,
     Invoice,
+    OrderStatus,
     PaymentDraft,
+    ReturnDraft,
+    ReturnReceipt,
     SalesOrderDraft,
     Shipment,
     cents,
 )
 from erpsync.systems.ports import Page
 from erpsync.systems.sap_b1 import mapping
-from erpsync.systems.sap_b1.client import AlreadyExists, SapB1Client, literal
+from erpsync.systems.sap_b1.client import AlreadyExists, Refused, SapB1Client, literal
 from erpsync.systems.sap_b1.settings import SapB1Settings
 
 log = logging.getLogger(__name__)
@@ -283,6 +293,18 @@ class SapB1Invoices:
         currency = next((iso for iso, b1 in cfg.currency_codes.items() if b1 == code), code)
         return mapping.invoice_from_b1(record, delivered, ZoneInfo(cfg.server_timezone), currency)
 
+    def invoice_lines(self, entry: int) -> dict[int, DocumentLine | None]:
+        """An invoice's lines (``LineNum``) -> the order line each bills (through its delivery line
+        for one based on a delivery), None for a line based on no order line."""
+        record = self.client.get("Invoices", entry, select=["DocEntry", "DocumentLines"])
+        out: dict[int, DocumentLine | None] = {}
+        for ln in record.get("DocumentLines") or []:
+            via = mapping.order_line(ln)
+            if via is None and ln.get("BaseType") == mapping.DELIVERY_OBJECT:
+                via = self._delivery_lines(int(ln["BaseEntry"])).get(int(ln["BaseLine"]))
+            out[int(ln["LineNum"])] = via
+        return out
+
     def _delivery_lines(self, entry: int) -> dict[int, DocumentLine | None]:
         """A delivery's lines (``LineNum``) -> the order line each was based on."""
         if entry not in self._deliveries:
@@ -296,12 +318,21 @@ class SapB1Invoices:
 
 
 def document_pages(
-    client: SapB1Client, entity_set: str, entity: str, since: datetime, cfg: SapB1Settings, connection: str
+    client: SapB1Client,
+    entity_set: str,
+    entity: str,
+    since: datetime,
+    cfg: SapB1Settings,
+    connection: str,
+    prefix: str = "",
+    where: str = "",
 ) -> Iterator[Page]:
-    """Notices of the documents of ``entity_set`` changed or created since ``since``."""
+    """Notices of the documents of ``entity_set`` (those ``where`` holds for) changed or created
+    since ``since``, each id its ``DocEntry`` after ``prefix``."""
 
     def notice(row: dict[str, Any]) -> ChangeNotice:
-        return ChangeNotice(source=connection, entity=entity, id=str(row["DocEntry"]), version=mapping.version(row))
+        id = f"{prefix}{row['DocEntry']}"
+        return ChangeNotice(source=connection, entity=entity, id=id, version=mapping.version(row))
 
     yield from stamped_pages(
         client,
@@ -309,6 +340,7 @@ def document_pages(
         "DocEntry",
         since,
         cfg,
+        where=where,
         select=DOCUMENT_CHANGE_FIELDS,
         notice=notice,
         stamps=DOCUMENT_STAMPS,
@@ -382,6 +414,259 @@ class SapB1Payments:
         """Nothing to do: B1 posts an incoming payment when it is added."""
 
 
+class SapB1Cancellations:
+    """Cancelling B1 sales orders, the target of the cancellations flow: the bound action
+    ``POST Orders(<DocEntry>)/Cancel``. An order already cancelled (a retry after a lost answer) is
+    left as it is; one B1 will not cancel (delivered or invoiced from) raises B1's reason. And the
+    orders cancelled in B1, the source of the erp-cancellations flow (named as the order binding
+    names them, ``Orders/<DocEntry>``)."""
+
+    FIELDS = ["DocEntry", "DocNum", "Cancelled", "DocumentStatus", "Comments", "DocumentLines"]
+
+    def __init__(self, client: SapB1Client, connection: str, settings: Callable[[], SapB1Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Cancelled orders changed since ``since`` (a cancel stamps the order)."""
+        yield from document_pages(
+            self.client,
+            mapping.ORDERS,
+            "cancellation",
+            since,
+            self.settings(),
+            self.connection,
+            prefix=f"{mapping.ORDERS}/",
+            where="Cancelled eq 'tYES'",
+        )
+
+    def get(self, id: str) -> OrderStatus:
+        entry = document_key(id.rpartition("/")[2], "order", self.connection)
+        return mapping.order_status(self.client.get("Orders", entry, select=self.FIELDS))
+
+    def cancel(self, ref: str, comments: list[str] | None = None) -> str:
+        """Cancel order ``Orders/<DocEntry>`` (the order binding's key); ``Cancelled`` once B1 holds
+        it cancelled (read back). ``comments`` its ``Comments`` do not hold yet are added first, one
+        a line, unless later documents drew from it (B1 will refuse the cancel: nothing is written)."""
+        entry = document_key(ref.rpartition("/")[2], "order", self.connection)
+        order = self.client.get("Orders", entry, select=self.FIELDS)
+        if order.get("Cancelled") == "tYES":
+            return mapping.CANCELLED
+        note = str(order.get("Comments") or "")
+        missing = [c for c in comments or [] if c not in note]
+        if missing and order.get("DocumentStatus") == "bost_Open" and not mapping.drawn_lines(order):
+            self.client.update("Orders", entry, {"Comments": "\n".join([note, *missing] if note else missing)})
+        try:
+            self.client.action("Orders", entry, "Cancel")
+        except Refused:
+            if self.client.get("Orders", entry, select=self.FIELDS).get("Cancelled") != "tYES":
+                raise
+            return mapping.CANCELLED  # cancelled meanwhile (a clerk, or our own lost answer)
+        after = self.client.get("Orders", entry, select=self.FIELDS)
+        return mapping.CANCELLED if after.get("Cancelled") == "tYES" else str(after.get("DocumentStatus") or "")
+
+
+class SapB1CreditMemos:
+    """Store credit memos as B1 A/R credit notes (``CreditNotes``), the target of the credit-memos
+    flow: the store's credit memo number in ``NumAtCard`` and ``Reference2`` (the duplicate guard,
+    looked up before a create and after a lost answer), the refunded lines based on the order's invoice lines
+    (``BaseType`` 13) as far as they were invoiced, the rest as lines of their own; the shipping
+    refund and the store's tax as additional expenses, the adjustment on ``adjustment_item``. B1
+    posts a credit note when it is added (``release`` does nothing). Paying it out to the customer
+    (an outgoing payment, ``VendorPayments`` of ``DocType`` rCustomer) is not built: its shape is
+    UNVERIFIED, so the credit note stays the customer's credit (``settled_without_refund``)."""
+
+    FIELDS = ["DocEntry", "DocNum", "NumAtCard", "Reference2", "CardCode", "Cancelled", "DocumentStatus", "DocTotal"]
+
+    def __init__(
+        self, client: SapB1Client, connection: str, settings: Callable[[], SapB1Settings], payments: SapB1Payments
+    ) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+        self.payments = payments
+
+    def find(self, store_number: str, customer_id: str) -> ErpCreditMemo | None:
+        """The credit note of ``customer_id`` erpsync made for ``store_number`` (in ``NumAtCard`` and
+        ``Reference2``: a store numbers its credit memos as it does its orders, and a credit note
+        entered in B1 carries its store order's number in ``NumAtCard``); a live one first, a
+        cancelled one rather than none, so a clerk's cancel is never undone by a second."""
+        rows = self.client.rows(
+            "CreditNotes",
+            filter=f"NumAtCard eq {literal(store_number)} and CardCode eq {literal(customer_id)}",
+            select=self.FIELDS,
+            page_size=self.settings().page_size,
+        )
+        found = sorted(
+            (r for r in rows if r.get("NumAtCard") == store_number and r.get("Reference2") == store_number),
+            key=lambda r: r.get("Cancelled") == "tYES",
+        )
+        return mapping.credit_memo_from_b1(found[0]) if found else None
+
+    def create(self, draft: CreditMemoDraft) -> ErpCreditMemo:
+        cfg = self.settings()
+        order = self._order(draft)
+        invoiced = self._invoiced(draft.customer_id, int(order["DocEntry"]))
+        store_lines = {str(ln["LineNum"]): str(ln.get("FreeText") or "") for ln in order.get("DocumentLines") or []}
+        record = self.client.create("CreditNotes", mapping.credit_note_body(draft, store_lines, invoiced, cfg))
+        if cents(mapping.dec(record.get("DocTotal"))) != cents(draft.total):
+            log.warning(
+                "credit note %s (DocEntry %s) total %s is not the store's %s",
+                draft.store_number,
+                record.get("DocEntry"),
+                record.get("DocTotal"),
+                draft.total,
+                extra={"connection": self.connection},
+            )
+        return mapping.credit_memo_from_b1(record)
+
+    def _order(self, draft: CreditMemoDraft) -> dict[str, Any]:
+        """The live B1 order carrying the store order's number."""
+        rows = self.client.rows(
+            "Orders",
+            filter=f"NumAtCard eq {literal(draft.store_order)} and CardCode eq {literal(draft.customer_id)}",
+            select=["DocEntry", "NumAtCard", "Cancelled", "DocumentLines"],
+        )
+        live = [r for r in rows if r.get("NumAtCard") == draft.store_order and r.get("Cancelled") != "tYES"]
+        if not live:
+            raise NotFoundError(
+                f"{self.connection} has no live order {draft.store_order} of {draft.customer_id} to credit "
+                f"{draft.store_number} against",
+                system=self.connection,
+            )
+        return live[0]
+
+    def _invoiced(self, card_code: str, order_entry: int) -> dict[int, list[tuple[int, int, Decimal]]]:
+        """Order ``LineNum`` -> the open invoice lines billing it: ``(invoice DocEntry, LineNum,
+        open quantity)``, oldest first; an invoice line based on a delivery line is traced to the
+        order line through the delivery."""
+        size = self.settings().page_size
+        where = f"CardCode eq {literal(card_code)}"
+        fields = ["DocEntry", "Cancelled", "DocumentLines"]
+        delivered: dict[tuple[int, int], int] = {}
+        for d in self.client.rows("DeliveryNotes", filter=where, select=fields, page_size=size):
+            for ln in d.get("DocumentLines") or []:
+                via = mapping.order_line(ln)
+                if d.get("Cancelled") != "tYES" and via is not None and via.order_number == str(order_entry):
+                    delivered[(int(d["DocEntry"]), int(ln["LineNum"]))] = int(str(via.line_nbr))
+        out: dict[int, list[tuple[int, int, Decimal]]] = {}
+        for inv in self.client.rows("Invoices", filter=where, select=fields, page_size=size):
+            if inv.get("Cancelled") == "tYES":
+                continue
+            for ln in inv.get("DocumentLines") or []:
+                if ln.get("LineStatus") not in (None, "bost_Open"):
+                    continue
+                via = mapping.order_line(ln)
+                if via is not None and via.order_number == str(order_entry):
+                    order_line: int | None = int(str(via.line_nbr))
+                elif ln.get("BaseType") == mapping.DELIVERY_OBJECT:
+                    order_line = delivered.get((int(ln["BaseEntry"]), int(ln["BaseLine"])))
+                else:
+                    order_line = None
+                if order_line is not None:
+                    left = mapping.dec(ln.get("RemainingOpenQuantity", ln.get("Quantity")))
+                    out.setdefault(order_line, []).append((int(inv["DocEntry"]), int(ln["LineNum"]), left))
+        return out
+
+    def release(self, memo: ErpCreditMemo) -> ErpCreditMemo:
+        """Nothing to do: B1 posts a credit note when it is added."""
+        return memo
+
+    def settled_without_refund(self, memo: ErpCreditMemo) -> str:
+        """Why no refund follows: erpsync pays no credit note out in B1 (UNVERIFIED shape)."""
+        return (
+            f"kept as the customer's credit ({memo.balance} on credit note {memo.number}): paying it out "
+            "(an outgoing payment to the customer) is done in B1"
+        )
+
+    def refunds_of(self, store_number: str, customer_id: str) -> list[ErpPayment]:
+        """None: erpsync makes no refund payment in B1."""
+        return []
+
+    def refund(self, memo: ErpCreditMemo, draft: PaymentDraft) -> ErpPayment:
+        """Never asked for (``settled_without_refund``)."""
+        raise ValidationFailed(
+            f"{self.connection} credit note {memo.number}: {self.settled_without_refund(memo)}", system=self.connection
+        )
+
+
+class SapB1CreditNotes:
+    """A/R credit notes entered in B1 against store orders, the source of the erp-credit-memos flow:
+    each line based on an invoice line (``BaseType`` 13) credits the order line that invoice line
+    billed; other lines (an adjustment, a fee) are money in the total; the freight is its
+    ``freight_expense_code`` expenses. A credit note erpsync made from a store credit memo carries
+    that memo's number in ``Reference2`` (``external_ref``: it never goes back). The store order's
+    number is written into ``NumAtCard`` (``mark``), as on the order."""
+
+    def __init__(self, client: SapB1Client, connection: str, settings: Callable[[], SapB1Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+        self.invoices = SapB1Invoices(client, connection, settings)
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        yield from document_pages(self.client, "CreditNotes", "creditmemo", since, self.settings(), self.connection)
+
+    def get(self, id: str) -> CreditNote:
+        cfg = self.settings()
+        record = self.client.get("CreditNotes", document_key(id, "credit note", self.connection))
+        billed: dict[tuple[int, int], DocumentLine | None] = {}
+        for entry in sorted(
+            {int(ln["BaseEntry"]) for ln in record.get("DocumentLines") or [] if ln.get("BaseType") == 13}
+        ):
+            billed.update({(entry, n): via for n, via in self.invoices.invoice_lines(entry).items()})
+        code = str(record.get("DocCurrency") or "")
+        currency = next((iso for iso, b1 in cfg.currency_codes.items() if b1 == code), code)
+        return mapping.credit_note_from_b1(record, billed, ZoneInfo(cfg.server_timezone), currency, cfg)
+
+    def mark(self, number: str, store_order: str) -> None:
+        """Write the store order's number into credit note ``number``'s ``NumAtCard``."""
+        self.client.update(
+            "CreditNotes", document_key(number, "credit note", self.connection), {"NumAtCard": store_order}
+        )
+
+
+class SapB1Returns:
+    """Store returns as B1 return requests (``ReturnRequest``, the return the merchant agreed to),
+    the target of the returns flow: the store return's number in ``NumAtCard`` (found by it after a
+    lost answer), its lines at the store's prices with the store line id in ``FreeText``, the
+    store's tax as on an order. And, with what the warehouse's returns (``Returns`` based on the
+    request's lines) took back, the source of the erp-returns flow: a request is named
+    ``ReturnRequest/<DocEntry>``, its received quantities those drawn off its lines."""
+
+    FIELDS = ["DocEntry", "NumAtCard", "CardCode", "Cancelled", "DocumentStatus", "DocumentLines"]
+
+    def __init__(self, client: SapB1Client, connection: str, settings: Callable[[], SapB1Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def find(self, store_number: str, customer_id: str) -> ErpReturnRef | None:
+        rows = self.client.rows(
+            mapping.RETURN_REQUESTS,
+            filter=f"NumAtCard eq {literal(store_number)} and CardCode eq {literal(customer_id)}",
+            select=self.FIELDS,
+            page_size=self.settings().page_size,
+        )
+        found = [r for r in rows if r.get("NumAtCard") == store_number and r.get("Cancelled") != "tYES"]
+        return mapping.return_ref(found[0]) if found else None
+
+    def create(self, draft: ReturnDraft) -> ErpReturnRef:
+        return mapping.return_ref(
+            self.client.create(mapping.RETURN_REQUESTS, mapping.return_request_body(draft, self.settings()))
+        )
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Return requests changed since ``since`` (a return drawn off one stamps it)."""
+        yield from document_pages(
+            self.client,
+            mapping.RETURN_REQUESTS,
+            "return",
+            since,
+            self.settings(),
+            self.connection,
+            prefix=f"{mapping.RETURN_REQUESTS}/",
+        )
+
+    def get(self, id: str) -> ReturnReceipt:
+        entry = document_key(id.rpartition("/")[2], "return request", self.connection)
+        record = self.client.get(mapping.RETURN_REQUESTS, entry)
+        return mapping.return_receipt(record, ZoneInfo(self.settings().server_timezone))
+
+
 class SapB1System:
     """An SAP Business One connection: its ports by entity and direction."""
 
@@ -390,14 +675,22 @@ class SapB1System:
     def __init__(self, client: SapB1Client, connection: str, settings: Callable[[], SapB1Settings]) -> None:
         self.connection, self.client, self.settings = connection, client, settings
         customers = SapB1Customers(client, connection, settings)
+        payments = SapB1Payments(client, connection, settings)
+        cancellations = SapB1Cancellations(client, connection, settings)
         self._ports: dict[tuple[str, str], object] = {
             ("customer", "source"): customers,
             ("customer", "target"): customers,
             ("order", "target"): SapB1Orders(client, connection, settings),
             ("shipment", "source"): SapB1Deliveries(client, connection, settings),
             ("invoice", "source"): SapB1Invoices(client, connection, settings),
-            ("payment", "target"): SapB1Payments(client, connection, settings),
+            ("payment", "target"): payments,
+            ("cancellation", "target"): cancellations,
+            ("cancellation", "source"): cancellations,
+            ("creditmemo", "target"): SapB1CreditMemos(client, connection, settings, payments),
+            ("creditmemo", "source"): SapB1CreditNotes(client, connection, settings),
         }
+        returns = SapB1Returns(client, connection, settings)
+        self._ports[("return", "target")] = self._ports[("return", "source")] = returns
 
     def port(self, entity: str, direction: str) -> Any:
         try:

@@ -358,6 +358,11 @@ class SapB1Client:
             raise RetryableError(f"{self.name} answered POST {entity_set} with no record", system=self.name)
         return record
 
+    def action(self, entity_set: str, key: Key, name: str) -> None:
+        """POST a bound action without parameters (``Orders(12)/Cancel``)."""
+        path = f"{entity_set}({literal(key)})/{name}"
+        self.request("POST", path, what=f"POST {path}")
+
     def update(self, entity_set: str, key: Key, body: Mapping[str, Any], *, replace_collections: bool = False) -> None:
         """PATCH a record; collections merge row by row unless ``replace_collections``."""
         headers = {"B1S-ReplaceCollectionsOnPatch": "true"} if replace_collections else None

@@ -13,6 +13,12 @@ sales orders (``Orders``), deliveries, invoices and payments.
   the order, ``NumAtCard`` the store's number) and an incoming payment applied to it
   (``PaymentInvoices`` ``it_DownPayment``, ``CounterReference`` the store's number), as connectors
   for web shops post it (SYSTEMS-NOTES §3.2).
+- A cancelled order is ``Cancelled`` (``tYES``). A store credit memo is an A/R credit note
+  (``CreditNotes``) carrying the store's credit memo number in ``NumAtCard`` and ``Reference2``,
+  its lines based on the invoice lines that billed the order lines given back (``BaseType`` 13)
+  where there are; a credit note entered in B1 credits the order lines its invoice lines billed.
+- A store return is a return request (``ReturnRequest``) carrying the store return's number in
+  ``NumAtCard``; what came back is what the warehouse's returns drew off its lines.
 - Change stamps are the database server's local date and time (``UpdateDate``/``UpdateTime``,
   ``CreateDate``/``CreateTime``), to the second, read in ``server_timezone``.
 """
@@ -27,12 +33,21 @@ from zoneinfo import ZoneInfo
 from erpsync.errors import MappingMissing, ValidationFailed
 from erpsync.model import (
     Address,
+    CreditLine,
+    CreditMemoDraft,
+    CreditNote,
     Customer,
     DocumentLine,
+    DraftLine,
+    ErpCreditMemo,
     ErpOrderRef,
     ErpPayment,
+    ErpReturnRef,
     Invoice,
+    OrderStatus,
     PaymentDraft,
+    ReturnDraft,
+    ReturnReceipt,
     SalesOrderDraft,
     Shipment,
     Track,
@@ -45,8 +60,12 @@ BILL_TO, SHIP_TO = "Bill to", "Ship to"
 ORDERS = "Orders"
 DOWN_PAYMENT = "it_DownPayment"
 """``PaymentInvoices.InvoiceType`` of a row applied to an A/R down payment invoice (203)."""
-ORDER_OBJECT, DELIVERY_OBJECT = 17, 15
-"""``BaseType`` of a line based on a sales order, on a delivery."""
+ORDER_OBJECT, DELIVERY_OBJECT, INVOICE_OBJECT = 17, 15, 13
+"""``BaseType`` of a line based on a sales order, on a delivery, on an invoice."""
+RETURN_REQUESTS = "ReturnRequest"
+"""The entity set of return requests (``oReturnRequest``, 234000031)."""
+CANCELLED = "Cancelled"
+"""The status erpsync gives a B1 document whose ``Cancelled`` is ``tYES``."""
 DISCOUNT_DIGITS = Decimal("0.000001")
 """``DiscountPercent`` is sent to six decimals (the precision B1 keeps is a company setting: UNVERIFIED)."""
 
@@ -204,41 +223,50 @@ def _extension(prefix: str, address: Address | None) -> dict[str, Any]:
     }
 
 
+def priced(ln: DraftLine, cfg: SapB1Settings) -> dict[str, Any]:
+    """A line's price as the store charged it: ``UnitPrice``, its discount as a ``DiscountPercent``
+    of its amount, and the connection's tax code."""
+    line: dict[str, Any] = {"UnitPrice": ln.unit_price}
+    gross = ln.unit_price * ln.qty
+    if ln.discount and gross:
+        line["DiscountPercent"] = (ln.discount / gross * 100).quantize(DISCOUNT_DIGITS)
+    if cfg.tax_code:
+        line["TaxCode"] = cfg.tax_code
+    return line
+
+
+def expenses_of(
+    what: str, freight: Decimal, tax: Decimal, cfg: SapB1Settings, ship_via: str = ""
+) -> list[dict[str, Any]]:
+    """Freight, and the store's tax when ``tax_expense_code`` is set, as additional expenses; money
+    without a code to book it on is a ``MappingMissing``."""
+    expenses = []
+    if freight:
+        if cfg.freight_expense_code is None:
+            raise MappingMissing(f"{what} has freight but settings.freight_expense_code is not set")
+        expenses.append({"ExpenseCode": cfg.freight_expense_code, "LineTotal": freight, "Remarks": ship_via})
+    if tax:
+        if cfg.tax_expense_code is not None:
+            expenses.append({"ExpenseCode": cfg.tax_expense_code, "LineTotal": tax, "Remarks": "store tax"})
+        elif not cfg.tax_code:
+            raise MappingMissing(
+                f"{what} has tax but neither settings.tax_expense_code (the store's tax as an expense) "
+                "nor settings.tax_code (B1 reckons it) is set"
+            )
+    return expenses
+
+
 def order_body(draft: SalesOrderDraft, cfg: SapB1Settings) -> dict[str, Any]:
     """The ``POST Orders`` body of a draft (money as Decimals: the client sends them as numbers)."""
     zone = ZoneInfo(cfg.server_timezone)
     day = (draft.date or datetime.now(UTC)).astimezone(zone).date().isoformat()
     lines = []
     for ln in draft.lines:
-        line: dict[str, Any] = {
-            "ItemCode": ln.sku,
-            "Quantity": ln.qty,
-            "UnitPrice": ln.unit_price,
-            "FreeText": ln.line_id,
-        }
-        gross = ln.unit_price * ln.qty
-        if ln.discount and gross:
-            line["DiscountPercent"] = (ln.discount / gross * 100).quantize(DISCOUNT_DIGITS)
-        if cfg.tax_code:
-            line["TaxCode"] = cfg.tax_code
+        line: dict[str, Any] = {"ItemCode": ln.sku, "Quantity": ln.qty, **priced(ln, cfg), "FreeText": ln.line_id}
         if cfg.warehouse_code:
             line["WarehouseCode"] = cfg.warehouse_code
         lines.append(line)
-    expenses = []
-    if draft.freight:
-        if cfg.freight_expense_code is None:
-            raise MappingMissing(f"order {draft.number} has freight but settings.freight_expense_code is not set")
-        expenses.append(
-            {"ExpenseCode": cfg.freight_expense_code, "LineTotal": draft.freight, "Remarks": draft.ship_via or ""}
-        )
-    if draft.tax_total:
-        if cfg.tax_expense_code is not None:
-            expenses.append({"ExpenseCode": cfg.tax_expense_code, "LineTotal": draft.tax_total, "Remarks": "store tax"})
-        elif not cfg.tax_code:
-            raise MappingMissing(
-                f"order {draft.number} has tax but neither settings.tax_expense_code (the store's tax as an expense) "
-                "nor settings.tax_code (B1 reckons it) is set"
-            )
+    expenses = expenses_of(f"order {draft.number}", draft.freight, draft.tax_total, cfg, draft.ship_via or "")
     body: dict[str, Any] = {
         "CardCode": draft.customer_id,
         "NumAtCard": draft.number,
@@ -351,6 +379,204 @@ def invoice_from_b1(
         amount=cents(dec(record.get("DocTotal"))),
         currency=currency,
         lines=lines,
+        updated_at=updated_at(record, zone),
+    )
+
+
+# -- cancellations and credit notes -------------------------------------------------------------------
+
+
+def order_status(record: dict[str, Any]) -> OrderStatus:
+    """Where a B1 order stands, named as the order binding names it (``Orders/<DocEntry>``):
+    ``Cancelled`` once cancelled, else its ``DocumentStatus``; its ``Comments`` as the note."""
+    entry = str(record["DocEntry"])
+    cancelled = record.get("Cancelled") == "tYES"
+    return OrderStatus(
+        source_id=f"{ORDERS}/{entry}",
+        number=entry,
+        status=CANCELLED if cancelled else str(record.get("DocumentStatus") or ""),
+        note=str(record.get("Comments") or ""),
+    )
+
+
+def drawn_lines(order: dict[str, Any]) -> list[int]:
+    """The order's lines later documents drew from (less open than ordered)."""
+    return [
+        int(ln["LineNum"])
+        for ln in order.get("DocumentLines") or []
+        if dec(ln.get("RemainingOpenQuantity", ln.get("Quantity"))) != dec(ln.get("Quantity"))
+    ]
+
+
+def credit_note_body(
+    draft: CreditMemoDraft,
+    store_lines: dict[str, str],
+    invoiced: dict[int, list[tuple[int, int, Decimal]]],
+    cfg: SapB1Settings,
+) -> dict[str, Any]:
+    """The ``POST CreditNotes`` body of a store credit memo: each refunded line at the store's price
+    and discount, based on the open invoice lines that billed its order line (``BaseType`` 13;
+    ``store_lines``: order ``LineNum`` -> store line id, ``invoiced``: order ``LineNum`` -> invoice
+    lines and their open quantities), what no invoice line covers as a line of its own; the shipping
+    refund and the store's tax as additional expenses (as on the order), the adjustment as one unit
+    of ``adjustment_item`` (UNVERIFIED that B1 takes a negative price there, for a fee)."""
+    by_store = {store: int(n) for n, store in store_lines.items() if store}
+    open_left = {(entry, n): qty for rows in invoiced.values() for entry, n, qty in rows}
+    lines: list[dict[str, Any]] = []
+    for ln in draft.lines:
+        price, left = {"DiscountPercent": 0, **priced(ln, cfg)}, ln.qty  # never the invoice line's discount
+        for entry, n, _qty in invoiced.get(by_store.get(ln.line_id, -1), []):
+            take = min(open_left[(entry, n)], left)
+            if take > 0:
+                lines.append({"BaseType": INVOICE_OBJECT, "BaseEntry": entry, "BaseLine": n, "Quantity": take, **price})
+                open_left[(entry, n)] -= take
+                left -= take
+        if left > 0:
+            own = {"ItemCode": ln.sku, "Quantity": left, "FreeText": ln.line_id, **price}
+            if cfg.warehouse_code:
+                own["WarehouseCode"] = cfg.warehouse_code
+            lines.append(own)
+    if draft.adjustment:
+        if not draft.adjustment_item:
+            raise MappingMissing(f"credit memo {draft.store_number} has an adjustment but no adjustment item")
+        adjustment: dict[str, Any] = {"ItemCode": draft.adjustment_item, "Quantity": 1, "UnitPrice": draft.adjustment}
+        if cfg.tax_code:
+            adjustment["TaxCode"] = cfg.tax_code
+        lines.append({**adjustment, "FreeText": "adjustment"})
+    if not lines:
+        raise ValidationFailed(f"credit memo {draft.store_number} gives back no line: B1 takes no empty credit note")
+    day = datetime.now(UTC).astimezone(ZoneInfo(cfg.server_timezone)).date().isoformat()
+    body: dict[str, Any] = {
+        "CardCode": draft.customer_id,
+        "NumAtCard": draft.store_number,
+        "Reference2": draft.store_number,
+        "DocDate": day,
+        "DocDueDate": day,
+        "DocCurrency": cfg.currency_codes.get(draft.currency, draft.currency),
+        "Comments": draft.description,
+        "DocumentLines": lines,
+    }
+    expenses = expenses_of(f"credit memo {draft.store_number}", draft.freight, draft.tax_total, cfg)
+    if expenses:
+        body["DocumentAdditionalExpenses"] = expenses
+    return body
+
+
+def credit_note_from_b1(
+    record: dict[str, Any],
+    billed: dict[tuple[int, int], DocumentLine | None],
+    zone: ZoneInfo,
+    currency: str,
+    cfg: SapB1Settings,
+) -> CreditNote:
+    """A credit note as the canonical ``CreditNote``: each line based on an invoice line credits the
+    order line it billed (``billed``: (invoice DocEntry, LineNum) -> that order line), for its
+    quantity and ``LineTotal``; other lines are in the total only. Posted when added (released
+    unless cancelled); ``external_ref`` the store credit memo erpsync made it from (``Reference2``),
+    ``customer_order`` its ``NumAtCard``."""
+    lines: list[CreditLine] = []
+    for ln in record.get("DocumentLines") or []:
+        if ln.get("BaseType") != INVOICE_OBJECT:
+            continue
+        via = billed.get((int(ln["BaseEntry"]), int(ln["BaseLine"])))
+        if via is not None:
+            lines.append(
+                CreditLine(
+                    **via.model_dump(include={"order_type", "order_number", "line_nbr", "sku"}),
+                    qty=dec(ln.get("Quantity")),
+                    amount=cents(dec(ln.get("LineTotal"))),
+                )
+            )
+    expenses = record.get("DocumentAdditionalExpenses") or []
+    freight = sum(
+        (dec(e.get("LineTotal")) for e in expenses if e.get("ExpenseCode") == cfg.freight_expense_code), Decimal(0)
+    )
+    taxed = sum((dec(e.get("LineTotal")) for e in expenses if e.get("ExpenseCode") == cfg.tax_expense_code), Decimal(0))
+    cancelled = record.get("Cancelled") == "tYES"
+    return CreditNote(
+        source_id=str(record["DocEntry"]),
+        status=CANCELLED if cancelled else str(record.get("DocumentStatus") or ""),
+        released=not cancelled,
+        date=_day(record.get("DocDate"), zone),
+        currency=currency,
+        external_ref=str(record.get("Reference2") or ""),
+        customer_order=str(record.get("NumAtCard") or ""),
+        lines=lines,
+        freight=cents(freight),
+        tax_total=cents(dec(record.get("VatSum")) + taxed),
+        total=cents(dec(record.get("DocTotal"))),
+        updated_at=updated_at(record, zone),
+    )
+
+
+def credit_memo_from_b1(record: dict[str, Any]) -> ErpCreditMemo:
+    """A credit note as the canonical ERP credit memo: keyed by ``DocEntry``, posted when added, its
+    whole total the customer's (v1 keeps no ``PaidToDate``); ``Cancelled`` once cancelled."""
+    cancelled = record.get("Cancelled") == "tYES"
+    amount = cents(dec(record.get("DocTotal")))
+    return ErpCreditMemo(
+        doc_type="CreditNotes",
+        number=str(record["DocEntry"]),
+        amount=amount,
+        balance=Decimal(0) if cancelled else amount,
+        status=CANCELLED if cancelled else str(record.get("DocumentStatus") or "bost_Open"),
+    )
+
+
+# -- returns ----------------------------------------------------------------------------------------
+
+
+def return_request_body(draft: ReturnDraft, cfg: SapB1Settings) -> dict[str, Any]:
+    """The ``POST ReturnRequest`` body of a store return: its authorized lines at the store's prices
+    (the store order line id in ``FreeText``), the store's tax as on an order; the store return's
+    number in ``NumAtCard``. Lines of their own: which documents B1 lets a return request be based
+    on is UNVERIFIED."""
+    lines = []
+    for ln in draft.lines:
+        line: dict[str, Any] = {"ItemCode": ln.sku, "Quantity": ln.qty, **priced(ln, cfg), "FreeText": ln.line_id}
+        if cfg.warehouse_code:
+            line["WarehouseCode"] = cfg.warehouse_code
+        lines.append(line)
+    day = datetime.now(UTC).astimezone(ZoneInfo(cfg.server_timezone)).date().isoformat()
+    body: dict[str, Any] = {
+        "CardCode": draft.customer_id,
+        "NumAtCard": draft.store_number,
+        "DocDate": day,
+        "DocDueDate": day,
+        "DocCurrency": cfg.currency_codes.get(draft.currency, draft.currency),
+        "Comments": draft.description,
+        "DocumentLines": lines,
+    }
+    expenses = expenses_of(f"return {draft.store_number}", Decimal(0), draft.tax_total, cfg)
+    if expenses:
+        body["DocumentAdditionalExpenses"] = expenses
+    return body
+
+
+def return_ref(record: dict[str, Any]) -> ErpReturnRef:
+    """A return request as the returns flow names it: ``ReturnRequest/<DocEntry>``, each line's
+    ``LineNum`` -> the store order line in its ``FreeText``."""
+    lines = record.get("DocumentLines") or []
+    return ErpReturnRef(
+        order_type=RETURN_REQUESTS,
+        number=str(record["DocEntry"]),
+        line_map={str(ln["LineNum"]): str(ln["FreeText"]) for ln in lines if ln.get("FreeText")},
+    )
+
+
+def return_receipt(record: dict[str, Any], zone: ZoneInfo) -> ReturnReceipt:
+    """What a return request took back: each line's quantity less what is still open on it (drawn
+    by the warehouse's returns, ``Returns`` based on it)."""
+    received = {
+        str(ln["LineNum"]): dec(ln.get("Quantity")) - dec(ln.get("RemainingOpenQuantity", ln.get("Quantity")))
+        for ln in record.get("DocumentLines") or []
+    }
+    cancelled = record.get("Cancelled") == "tYES"
+    return ReturnReceipt(
+        source_id=f"{RETURN_REQUESTS}/{record['DocEntry']}",
+        status=CANCELLED if cancelled else str(record.get("DocumentStatus") or ""),
+        store_number=str(record.get("NumAtCard") or ""),
+        received={line: qty for line, qty in received.items() if qty > 0},
         updated_at=updated_at(record, zone),
     )
 
