@@ -4,14 +4,17 @@ look-back's records: bench.customers reports them as *other reads*)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from erpsync.model import ChangeNotice
 from erpsync.runtime.poller import poll
 from erpsync.settings import Settings
-from erpsync.state.bindings import SeenVersions
+from erpsync.state.bindings import SeenVersions, settled
 from erpsync.state.cursors import Cursors
 from erpsync.systems.ports import Page
 
@@ -90,3 +93,56 @@ def test_no_hold_queues_every_unfinished_change_on_every_tick(aws: dict[str, Any
     settings = Settings(requeue_after_s=0)
     assert _tick(url, cursors, seen, settings) == 3
     assert _tick(url, cursors, seen, settings) == 3
+
+
+@pytest.mark.parametrize(
+    ("version", "read_after_s", "final"),
+    [
+        ("2026-11-29T05:42:03Z", 0.5, False),  # Shopify's updatedAt: a change later in that second keeps it
+        ("2026-11-29T05:42:03Z", 1.5, False),  # the clocks of two systems may differ by a second
+        ("2026-11-29T05:42:03Z", 2.0, True),
+        ("2026-11-29 05:42:03", 0.5, False),  # Magento's updated_at (UTC)
+        ("2026-11-29T05:42:03-08:00", 0.5, False),  # QuickBooks' LastUpdatedTime
+        ("2026-11-29T05:42:03-08:00", 2.5, True),
+        ("2026-11-29T05:42:03.557+00:00", 0.0, True),  # finer stamps name one state
+        ("17", 0.0, True),  # a counter (SyncToken) too
+    ],
+)
+def test_a_whole_second_version_is_final_only_once_read_after_its_second(
+    version: str, read_after_s: float, final: bool
+) -> None:
+    stamp = datetime.fromisoformat(version.replace(" ", "T").replace("Z", "+00:00")) if ":" in version else None
+    if stamp is not None and stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    at = (stamp.timestamp() if stamp else 0.0) + read_after_s
+    assert settled(version, at) is final
+    assert settled(version, None) is True  # marks written before read times were kept
+
+
+def test_a_change_in_the_second_of_our_own_write_is_polled_again_not_lost(
+    aws: dict[str, Any], bindings_table: str
+) -> None:
+    """Our write to Shopify at 05:42:03 and the customer's own edit in that same second share the
+    version ``05:42:03Z``: the worker that finished the echo within that second proves nothing
+    about the edit, so the next poll queues the version again (and the worker reads it)."""
+    url = aws["queues"]["OrdersQueue"]
+    cursors, seen = Cursors(bindings_table), SeenVersions(bindings_table)
+    settings = Settings(requeue_after_s=900)
+    second = datetime.fromtimestamp(int(time.time()) + 5, UTC)  # a stamp after the polls' queue marks
+    version = second.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def one(since: datetime) -> Iterator[Page]:
+        notice = ChangeNotice(source="shopify", entity="order", id="1", version=version, occurred_at=NOW)
+        yield Page([notice], checkpoint=NOW)
+
+    def tick() -> int:
+        return poll("orders", "shopify", "quickbooks", one, cursors, url, settings, now=NOW, seen=seen).enqueued
+
+    assert tick() == 1
+    assert tick() == 0  # its notice is still in the queue
+    seen.mark("orders#shopify", "1", version, read_at=second.timestamp() + 0.4)  # a worker read it in that second
+    assert tick() == 1
+    seen.mark("orders#shopify", "1", version, read_at=second.timestamp() + 3)  # read again, seconds later
+    assert seen.get_many("orders#shopify", ["1"]) == {"1": version}
+    later = poll("orders", "shopify", "quickbooks", one, cursors, url, Settings(requeue_after_s=0), now=NOW, seen=seen)
+    assert later.enqueued == 0

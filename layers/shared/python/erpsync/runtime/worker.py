@@ -297,9 +297,9 @@ class Worker:
                 rows = dynamo.batch_get(desk.table, items)
                 failures = {f.key: f for f in (Failure.from_row(r) for r in rows if r["pk"] == OPEN)}
                 versions = {
-                    str(r["pk"]).removeprefix("seen#"): str(r.get("version", ""))
+                    str(r["pk"]).removeprefix("seen#"): str(SeenVersions.finished(r))
                     for r in rows
-                    if str(r["pk"]).startswith("seen#")
+                    if str(r["pk"]).startswith("seen#") and SeenVersions.finished(r) is not None
                 }
                 return failures, versions
             failures = desk.get_many(keys) if desk is not None else {}
@@ -423,16 +423,21 @@ class Worker:
             return self._retry(env, unexpected, started)
         self._log(env, result.outcome, started, target_id=result.target_id, message=result.message)
         if self.seen and notice.version:
-            self._mark_seen(notice)
+            self._mark_seen(notice, started)
         return Outcome(True, result.outcome, result.message)
 
-    def _mark_seen(self, notice: ChangeNotice) -> None:
+    def _mark_seen(self, notice: ChangeNotice, started: float) -> None:
+        """The version finished, with when the record was read at the latest: the attempt's start
+        (monotonic ``started`` as wall time), or the poll's read of a snapshot if earlier."""
+        read_at = time.time() - (time.monotonic() - started)
+        if notice.snapshot is not None and notice.read_at is not None:
+            read_at = min(read_at, notice.read_at.timestamp())
         flow = f"{self.flow_name}#{notice.source}"
-        batch: dict[str, dict[str, str]] | None = getattr(self._batch, "seen", None)
+        batch: dict[str, dict[str, str | tuple[str, float]]] | None = getattr(self._batch, "seen", None)
         if batch is not None:  # a batch of records: written with the others
-            batch.setdefault(flow, {})[notice.id] = str(notice.version)
+            batch.setdefault(flow, {})[notice.id] = (str(notice.version), read_at)
         elif self.seen:
-            self.seen.mark(flow, notice.id, str(notice.version))
+            self.seen.mark(flow, notice.id, str(notice.version), read_at)
 
     def _breaker_wait(self) -> float:
         if not self.breaker:

@@ -11,8 +11,10 @@ response may have been lost, so it must look the record up before creating it ag
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from erpsync.errors import RetryableError
@@ -211,56 +213,112 @@ class Bindings:
         return [x for x in ids if x not in bound]
 
 
+SETTLE_S = 2.0
+"""How long after a whole-second version's second a read must come to have seen its last change
+(one second, and one for the clocks of the two systems)."""
+_WHOLE_SECOND = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def settled(version: str, read_at: Any) -> bool:
+    """Whether a record read at ``read_at`` (epoch seconds) was the last state of ``version``.
+
+    A version that is a time stamp of whole seconds (Shopify's ``updatedAt``, Magento's
+    ``updated_at``, QuickBooks' ``LastUpdatedTime``) names every change made in that second: a
+    change right after our own write, in the same second, keeps the version our write left. Only a
+    read at least ``SETTLE_S`` after that second proves the version final; before, a notice of that
+    version is read again (the content hash then tells an echo from a change). Other versions
+    (finer stamps, counters) and marks without a read time are final."""
+    if read_at is None:
+        return True
+    m = _WHOLE_SECOND.match(version.strip())
+    if not m:
+        return True
+    date, clock, zone = m.groups()
+    zone = (zone or "Z").replace("Z", "+00:00")
+    if len(zone) == 5:  # +0000
+        zone = f"{zone[:3]}:{zone[3:]}"
+    try:
+        stamp = datetime.fromisoformat(f"{date}T{clock}{zone}")
+    except ValueError:
+        return True
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return float(read_at) >= stamp.timestamp() + SETTLE_S
+
+
 class SeenVersions:
-    """The source version each flow last finished a record at, so a poll can leave out what it
-    already handled (a re-read of the look-back window then costs no call to the source)."""
+    """The source version each flow last finished a record at, with when the record was read, so a
+    poll or a duplicate notice can leave out what was handled (a re-read of the look-back window
+    then costs no call to the source): only a version ``settled`` by that read counts."""
 
     def __init__(self, table: str) -> None:
         self.table = table
 
-    def mark(self, flow: str, id: str, version: str) -> None:
-        dynamo.client().put_item(
-            TableName=self.table,
-            Item=dynamo.to_item({"pk": f"seen#{flow}#{id}", "sk": "-", "version": version}),
-        )
+    @staticmethod
+    def _item(flow: str, id: str, version: str, read_at: float | None) -> dict[str, Any]:
+        return {"pk": f"seen#{flow}#{id}", "sk": "-", "version": version, "at": read_at}
 
-    def mark_many(self, flow: str, versions: dict[str, str]) -> None:
-        """``mark`` for many records, 25 a request."""
-        dynamo.batch_put(
-            self.table, [{"pk": f"seen#{flow}#{id}", "sk": "-", "version": v} for id, v in versions.items()]
-        )
+    def mark(self, flow: str, id: str, version: str, read_at: float | None = None) -> None:
+        """``read_at``: when the record was read (default now)."""
+        at = time.time() if read_at is None else read_at
+        dynamo.client().put_item(TableName=self.table, Item=dynamo.to_item(self._item(flow, id, version, at)))
+
+    def mark_many(self, flow: str, versions: dict[str, str | tuple[str, float]]) -> None:
+        """``mark`` for many records (a version, or a version and its read time), 25 a request."""
+        now = time.time()
+        items = []
+        for id, v in versions.items():
+            version, at = v if isinstance(v, tuple) else (v, now)
+            items.append(self._item(flow, id, version, at))
+        dynamo.batch_put(self.table, items)
+
+    @staticmethod
+    def finished(row: dict[str, Any]) -> str | None:
+        """The version a ``seen#`` row proves finished (None: not settled by its read)."""
+        version = str(row.get("version", ""))
+        return version if settled(version, row.get("at")) else None
 
     def get_keys(self, keys: list[str]) -> dict[str, str]:
-        """The versions of ``<flow>#<id>`` keys (any flows), by key."""
+        """The finished versions of ``<flow>#<id>`` keys (any flows), by key."""
         rows = dynamo.batch_get(self.table, [{"pk": f"seen#{k}", "sk": "-"} for k in dict.fromkeys(keys)])
-        return {str(row["pk"]).removeprefix("seen#"): str(row.get("version", "")) for row in rows}
+        found = {str(row["pk"]).removeprefix("seen#"): self.finished(row) for row in rows}
+        return {k: v for k, v in found.items() if v is not None}
 
     def get_many(self, flow: str, ids: list[str]) -> dict[str, str]:
-        keys = [{"pk": f"seen#{flow}#{x}", "sk": "-"} for x in dict.fromkeys(ids)]
-        rows = dynamo.batch_get(self.table, keys)
-        return {str(row["pk"]).removeprefix(f"seen#{flow}#"): str(row.get("version", "")) for row in rows}
+        done, _ = self.standing(flow, ids)
+        return done
 
     def standing(self, flow: str, ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
-        """The versions of ``ids`` finished, and those a poll queued and still holds (one read)."""
+        """The finished versions of ``ids``, and the versions a poll queued whose notice no worker
+        has taken since (one read)."""
         unique = list(dict.fromkeys(ids))
         keys = [{"pk": f"{kind}#{flow}#{x}", "sk": "-"} for kind in ("seen", "queued") for x in unique]
         done: dict[str, str] = {}
-        queued: dict[str, str] = {}
+        read: dict[str, float] = {}
+        queued: dict[str, tuple[str, float]] = {}
         now = int(time.time())
         for row in dynamo.batch_get(self.table, keys):
             pk = str(row["pk"])
             if pk.startswith("seen#"):
-                done[pk.removeprefix(f"seen#{flow}#")] = str(row.get("version", ""))
+                id = pk.removeprefix(f"seen#{flow}#")
+                read[id] = float(row.get("at") or 0)
+                version = self.finished(row)
+                if version is not None:
+                    done[id] = version
             elif int(row.get("expires_at", 0)) > now:  # DynamoDB's TTL deletes late
-                queued[pk.removeprefix(f"queued#{flow}#")] = str(row.get("version", ""))
-        return done, queued
+                queued[pk.removeprefix(f"queued#{flow}#")] = (str(row.get("version", "")), float(row.get("at") or 0))
+        waiting = {id: v for id, (v, at) in queued.items() if at > read.get(id, 0.0)}
+        return done, waiting
 
     def mark_queued(self, flow: str, versions: dict[str, str], hold_s: int) -> None:
         """Polls leave these versions out for ``hold_s``: their notices are in the queue (and a
         failure goes to the failures desk), so a poll that re-reads them before the worker has
         finished them queues nothing twice."""
-        expires = int(time.time()) + hold_s
+        now = time.time()
         dynamo.batch_put(
             self.table,
-            [{"pk": f"queued#{flow}#{x}", "sk": "-", "version": v, "expires_at": expires} for x, v in versions.items()],
+            [
+                {"pk": f"queued#{flow}#{x}", "sk": "-", "version": v, "at": now, "expires_at": int(now) + hold_s}
+                for x, v in versions.items()
+            ],
         )
