@@ -10,7 +10,6 @@ A stored document of an older version is migrated when read (``erpsync.settings.
 
 from __future__ import annotations
 
-import difflib
 import json
 import time
 import typing
@@ -119,6 +118,8 @@ def check_keys(patch: dict[str, Any], model: type[BaseModel] = Settings, path: s
     fields = model.model_fields
     for key, value in patch.items():
         if key not in fields:
+            import difflib  # only to name close matches of a mistyped key (not on a worker's cold start)
+
             close = difflib.get_close_matches(key, list(fields), n=3, cutoff=0.6)
             hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
             where = f"valid keys under {path[:-1]!r}" if path else "valid top-level keys"
