@@ -10,8 +10,9 @@ figures, the machine and the commit:
    that takes 1 s per request with 4 licence seats: no invocation past its timeout, and once the
    faults stop the backlog drains at no less than 0.8 of what the ERP's ceiling allows;
 
-then ``sandbox.pair_chaos`` once for each other pair (Shopify -> Acumatica, Magento -> QuickBooks,
-Shopify -> QuickBooks; ``--pair-orders`` each, ``--only pairs`` for these alone).
+then ``sandbox.pair_chaos`` once for each other pair (``PAIRS``: Shopify -> Acumatica, Magento and
+Shopify -> QuickBooks, Magento and Shopify -> SAP Business One, Magento -> S/4HANA; ``--pair-orders``
+each, ``--only pairs`` for these alone).
 
 Exits 1 when a guarantee did not hold (the problems are listed).
 """
@@ -144,7 +145,7 @@ def splice_pairs(doc: str, pairs: list[PairChaosReport]) -> str:
 def _pairs_section(n: int, pairs: list[PairChaosReport]) -> list[str]:
     """The other pairs' runs (``sandbox/pair_chaos.py``), one row each."""
     lines = [
-        f"## Run {n}: every other pair (Shopify -> Acumatica, Magento -> QuickBooks, Shopify -> QuickBooks)",
+        f"## Run {n}: every other pair ({', '.join(r.pair for r in pairs)})",
         "",
         "`sandbox/pair_chaos.py` (its docstring has the whole run; `tests/e2e/test_pair_chaos.py` is the small "
         "version): the ERP answers 5xx and 429 and loses the answers of writes it applied (the connection "

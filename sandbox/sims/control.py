@@ -12,7 +12,7 @@
   ``timeout_rate`` (the request hangs ``timeout_s``, default 30 s, then fails 504), ``latency_ms``
   (added to every request), ``outage`` (true: every request fails 503), ``seed`` (for the dice),
   ``max_concurrent`` (more requests in flight at once get 429, like an ERP licence limit),
-  ``lost_response_rate`` and ``lost_response_mode`` (below).
+  ``lost_response_rate``, ``lost_response_paths`` and ``lost_response_mode`` (below).
 
 Control requests are not counted, never fail, and never wait.
 
@@ -30,7 +30,10 @@ Lost responses (``lost_response_rate``, 0..1): a write (POST, PUT, PATCH or DELE
 and sign-out requests: paths with an ``auth``, ``login``, ``logout`` or ``token`` segment) that no
 other fault stopped is handed to the app and fully applied, then its answer is thrown away, as when
 a gateway gives up on a slow backend or a connection dies after the commit. A client that retries
-blindly writes twice. ``lost_response_mode`` says what the client gets instead:
+blindly writes twice. ``lost_response_paths`` (``{"<path regex, matched in full>": rate}``) gives
+the writes whose path matches a rate of their own instead (the first that matches; e.g. every order
+creation loses its answer while other writes keep ``lost_response_rate``). ``lost_response_mode``
+says what the client gets instead:
 
 - ``"504"`` (the default): 504 Gateway Timeout with the sim's own error body.
 - ``"drop"``: no HTTP answer at all. Under a real server (uvicorn, h11 or httptools) the connection
@@ -88,8 +91,26 @@ class Faults(BaseModel):
     outage: bool = False
     max_concurrent: int | None = Field(None, ge=1)
     lost_response_rate: float = Field(0.0, ge=0, le=1)
+    lost_response_paths: dict[str, float] = Field(default_factory=dict)
+    """Path regex (matched in full) -> the lost-response rate of the writes it matches."""
     lost_response_mode: Literal["504", "drop"] = "504"
     seed: int | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        for pattern, rate in self.lost_response_paths.items():
+            if not 0 <= rate <= 1:
+                raise ValueError(f"lost_response_paths[{pattern!r}]: {rate} is not a rate between 0 and 1")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"lost_response_paths: {pattern!r} is not a regular expression: {exc}") from exc
+
+    def lost_rate(self, path: str) -> float:
+        """The lost-response rate of a write to ``path``."""
+        for pattern, rate in self.lost_response_paths.items():
+            if re.fullmatch(pattern, path):
+                return rate
+        return self.lost_response_rate
 
 
 class RecordedAnswer(BaseModel):
@@ -333,7 +354,7 @@ class SimControl:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             over_limit = f.max_concurrent is not None and self.in_flight > f.max_concurrent
             roll = self._rng.random()
-            lost = lossy and self._lost_rng.random() < f.lost_response_rate
+            lost = lossy and self._lost_rng.random() < f.lost_rate(request.url.path)
         try:
             if f.latency_ms:
                 await asyncio.sleep(f.latency_ms / 1000)

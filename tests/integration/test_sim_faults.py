@@ -199,3 +199,21 @@ def test_lost_response_settings_are_validated(bad: dict[str, Any]) -> None:
     assert c.post("/_sim/faults", json=bad).status_code == 400
     shown = c.get("/_sim/faults").json()
     assert shown["lost_response_rate"] == 0 and shown["lost_response_mode"] == "504"
+
+
+def test_a_path_of_its_own_loses_its_answers_at_its_own_rate() -> None:
+    c = TestClient(acumatica.create_app())
+    acumatica_login(c)
+    c.post("/_sim/faults", json={"lost_response_paths": {f"{A}/Customer": 1}})
+    assert c.put(f"{A}/Customer", json=acumatica_customer("PATHLOST")).status_code == 504
+    assert c.get(f"{A}/Customer/PATHLOST").status_code == 200  # applied all the same
+    assert c.put(f"{A}/SalesOrder", json={}).status_code != 504  # another path keeps lost_response_rate (0)
+    faults = [(r["method"], r["path"], r["fault"]) for r in requests_log(c)[1:]]
+    assert faults[0] == ("PUT", f"{A}/Customer", "lost_response") and faults[2][2] is None
+
+
+@pytest.mark.parametrize("bad", [{"lost_response_paths": {".*": 2}}, {"lost_response_paths": {"(": 0.5}}])
+def test_lost_response_paths_are_validated(bad: dict[str, Any]) -> None:
+    c = TestClient(magento.create_app())
+    assert c.post("/_sim/faults", json=bad).status_code == 400
+    assert c.get("/_sim/faults").json()["lost_response_paths"] == {}

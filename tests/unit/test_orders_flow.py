@@ -334,3 +334,20 @@ def test_a_create_another_worker_bound_meanwhile_is_taken_not_made_again(binding
     with pytest.raises(AlreadyBound):  # bound, yet not found on the target: retried, never made twice
         rules.create_once(key, None, lambda: None, lambda: made.append("99") or "99")
     assert made == []
+
+
+def test_a_worker_that_read_no_binding_before_anothers_lost_create_looks_it_up(bindings_table: str) -> None:
+    """Found by the Shopify -> SAP Business One chaos run (two orders booked twice): a webhook
+    delivered twice runs two workers; both read no binding, one creates and loses the answer
+    (pending, in doubt), then the other takes the lease with the binding it read before: its pending
+    mark must make it look first, not create a second order (B1 keeps ``NumAtCard`` not unique)."""
+    order = order_from_magento(real_order())
+    flow, _, erp = make_flow(bindings_table, Settings(tax_id="T", in_doubt_wait_s=0), order)
+    stale = flow.bindings.get("order", "magento", order.source_id, "acumatica")
+    assert stale is None  # the second worker's read, before the first one wrote anything
+    erp.lose_next_response = True
+    with pytest.raises(RetryableError):
+        flow.sync(notice(order))  # the first worker: applied, answer lost, left pending
+    r = flow.write(order, stale)  # the second worker, past the lease, with what it read
+    assert r.outcome == "synced" and "found existing" in r.message
+    assert len(erp.orders) == 1 and erp.calls.count("create_order") == 1

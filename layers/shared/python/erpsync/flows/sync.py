@@ -160,6 +160,24 @@ class RecordSync(FlowRules):
 
     # -- creating exactly once -------------------------------------------------------------------
 
+    def _look_up(
+        self, key: tuple[str, str, str, str], pending: Binding | None, find: Callable[[], T | None]
+    ) -> T | None:
+        """``find``; nothing found while ``pending``'s create may still be applied is an ``in_doubt`` retry."""
+        found = find()
+        if found is not None:
+            return found
+        left = pending.in_doubt_until - time.time() if pending is not None else 0.0
+        if left > 0:
+            raise RetryableError(
+                f"an earlier create of {key[0]} {key[2]} in {key[3]} got no answer and is not there yet: "
+                f"looking again in {left:.0f}s before creating it",
+                error_type="in_doubt",
+                system=key[3],
+                retry_after=left,
+            )
+        return None
+
     def create_once(
         self,
         key: tuple[str, str, str, str],
@@ -183,25 +201,22 @@ class RecordSync(FlowRules):
         """
         pending = binding is not None and binding.status == PENDING
         if pending or look_first:
-            found = find()
+            found = self._look_up(key, binding if pending else None, find)
             if found is not None:
                 return found, False
-            left = binding.in_doubt_until - time.time() if pending and binding is not None else 0.0
-            if left > 0:
-                raise RetryableError(
-                    f"an earlier create of {key[0]} {key[2]} in {key[3]} got no answer and is not there yet: "
-                    f"looking again in {left:.0f}s before creating it",
-                    error_type="in_doubt",
-                    system=key[3],
-                    retry_after=left,
-                )
         try:
-            self.bindings.mark_pending(*key)
+            marked = self.bindings.mark_pending(*key)
         except AlreadyBound:  # two workers on one dependency (two products of one category): take theirs
             found = find()
             if found is not None:
                 return found, False
             raise
+        if not pending and marked.attempts > 1:
+            # another worker marked it pending after ``binding`` was read (a webhook delivered twice):
+            # its create may have gone through, answer lost; look before creating a second one
+            found = self._look_up(key, marked, find)
+            if found is not None:
+                return found, False
         try:
             return create(), True
         except Exception as exc:

@@ -95,7 +95,15 @@ class Bindings:
                 f"{entity} {id} was bound to {other_system} by another worker meanwhile", system=other_system
             ) from None
         row = dynamo.from_item(res["Attributes"])
-        return Binding(entity, system, id, other_system, status=PENDING, attempts=int(row.get("attempts", 1)))
+        return Binding(
+            entity,
+            system,
+            id,
+            other_system,
+            status=PENDING,
+            attempts=int(row.get("attempts", 1)),
+            in_doubt_until=float(row.get("in_doubt_until", 0)),
+        )
 
     def mark_in_doubt(self, entity: str, system: str, id: str, other_system: str, until: float) -> None:
         """The create just sent on this pending binding got no answer: it may be applied up to ``until``."""
