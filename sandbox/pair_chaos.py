@@ -373,10 +373,11 @@ class _Pair:
         """The SAP clerk delivers some orders, the ERP's faults paused while it works: a B1 delivery
         with the tracking number, an S/4HANA outbound delivery with its bill of lading and goods issue;
         then invoices the delivery (B1: an A/R invoice drawing the order's paid down payment; S/4HANA:
-        a billing document). In B1 a paid order is delivered once its payment is in: the payments flow
-        bases a down payment on the order's open lines, and B1 takes none on a delivered (closed)
-        order (``mapping.down_payment_body``; the first run met it). The tracking and Magento's invoices
-        reach the store under the store's faults."""
+        a billing document). In B1 a paid order is delivered once its payment is in: a payment that
+        comes after the delivery goes on the customer's account (no down payment can be based on a
+        closed order; the first run met it), which this run's paid check, reading the order's down
+        payments, would not count. The tracking and Magento's invoices reach the store under the
+        store's faults."""
         cfg = self.cfg
         ready = [o for o in self.placed if o.number not in self.cancelled]
         wanted = min(cfg.shipments, len(ready))

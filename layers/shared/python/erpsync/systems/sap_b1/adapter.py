@@ -381,6 +381,19 @@ class SapB1Payments:
         down_payment = self._unpaid_down_payment(draft, order_entry, paid)
         if down_payment is None:
             order = self.client.get("Orders", order_entry, select=["DocEntry", "CardCode", "DocumentLines"])
+            if not mapping.open_lines(order):
+                # delivered before the payment came: no down payment can be based on the order, so the
+                # money goes on the customer's account (the accountant applies it to the invoice)
+                log.info(
+                    "%s: order %s is delivered: store order %s's payment is booked on account of %s",
+                    self.connection,
+                    order_entry,
+                    draft.store_order,
+                    draft.customer_id,
+                    extra={"connection": self.connection},
+                )
+                on_account = mapping.incoming_payment_body(draft, None, self.settings())
+                return mapping.payment_from_b1(self.client.create("IncomingPayments", on_account))
             down_payment = self.client.create("DownPayments", mapping.down_payment_body(draft, order, self.settings()))
         body = mapping.incoming_payment_body(draft, int(down_payment["DocEntry"]), self.settings())
         return mapping.payment_from_b1(self.client.create("IncomingPayments", body))

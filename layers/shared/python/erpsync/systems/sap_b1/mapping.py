@@ -588,6 +588,11 @@ def _today(draft: PaymentDraft, cfg: SapB1Settings) -> str:
     return (draft.date or datetime.now(UTC)).astimezone(ZoneInfo(cfg.server_timezone)).date().isoformat()
 
 
+def open_lines(order: dict[str, Any]) -> list[dict[str, Any]]:
+    """The B1 order's lines still open (a delivered line is closed)."""
+    return [ln for ln in order.get("DocumentLines") or [] if ln.get("LineStatus") in (None, "bost_Open")]
+
+
 def down_payment_body(draft: PaymentDraft, order: dict[str, Any], cfg: SapB1Settings) -> dict[str, Any]:
     """The ``POST DownPayments`` body of a paid store order: an A/R down payment invoice
     (``dptInvoice``) carrying the store's number in ``NumAtCard``, its lines based on the B1 order's
@@ -595,8 +600,7 @@ def down_payment_body(draft: PaymentDraft, order: dict[str, Any], cfg: SapB1Sett
     takes the gross amount there; its own rule for the amount against the order is not known)."""
     lines = [
         {"BaseType": ORDER_OBJECT, "BaseEntry": order["DocEntry"], "BaseLine": ln["LineNum"]}
-        for ln in order.get("DocumentLines") or []
-        if ln.get("LineStatus") in (None, "bost_Open")
+        for ln in open_lines(order)
     ]
     if not lines:
         raise ValidationFailed(
@@ -633,12 +637,13 @@ def payment_means(draft: PaymentDraft, cfg: SapB1Settings) -> tuple[bool, str]:
     return cash, account
 
 
-def incoming_payment_body(draft: PaymentDraft, down_payment: int, cfg: SapB1Settings) -> dict[str, Any]:
+def incoming_payment_body(draft: PaymentDraft, down_payment: int | None, cfg: SapB1Settings) -> dict[str, Any]:
     """The ``POST IncomingPayments`` body: the captured amount applied to the down payment invoice
-    ``down_payment`` (``it_DownPayment``), the store's number in ``CounterReference`` (how
-    ``of_order`` finds it), the gateway's transaction id in ``TransferReference`` and the
-    description in ``Remarks``, into the account of ``payment_means``. The lengths B1 keeps of these
-    texts are UNVERIFIED (the metadata has none)."""
+    ``down_payment`` (``it_DownPayment``; None: a payment on account, with no ``PaymentInvoices``,
+    as SAP's own request example), the store's number in ``CounterReference`` (how ``of_order``
+    finds it), the gateway's transaction id in ``TransferReference`` and the description in
+    ``Remarks``, into the account of ``payment_means``. The lengths B1 keeps of these texts are
+    UNVERIFIED (the metadata has none)."""
     cash, account = payment_means(draft, cfg)
     day = _today(draft, cfg)
     body: dict[str, Any] = {
@@ -648,8 +653,9 @@ def incoming_payment_body(draft: PaymentDraft, down_payment: int, cfg: SapB1Sett
         "DocCurrency": cfg.currency_codes.get(draft.currency, draft.currency),
         "CounterReference": draft.store_order,
         "Remarks": draft.description,
-        "PaymentInvoices": [{"DocEntry": down_payment, "SumApplied": draft.amount, "InvoiceType": DOWN_PAYMENT}],
     }
+    if down_payment is not None:
+        body["PaymentInvoices"] = [{"DocEntry": down_payment, "SumApplied": draft.amount, "InvoiceType": DOWN_PAYMENT}]
     if cash:
         body.update(CashAccount=account, CashSum=draft.amount)
     else:
