@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -161,8 +162,12 @@ class BatchedSync(FlowRules):
 
 
 def _older(a: str | None, b: str | None) -> bool:
-    """Whether version ``a`` is older than ``b`` (ISO times compare as text; unknown is not older)."""
-    return bool(a and b and a < b)
+    """Whether version ``a`` is older than ``b``: ISO times compare as text; other versions (a digest
+    of the quantities, as B1's stock) and unknown ones are not older."""
+    return bool(a and b and _TIME.match(a) and _TIME.match(b) and a < b)
+
+
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 def _missing(notice: ChangeNotice, source: str) -> SyncResult:

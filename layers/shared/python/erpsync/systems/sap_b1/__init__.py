@@ -1,6 +1,6 @@
 """SAP Business One through its Service Layer: client (sessions, paging, errors), mapping to the
 canonical model, and its ports (customers, orders, payments, cancellations, credit memos,
-returns, deliveries as shipments, invoices).
+returns, deliveries as shipments, invoices, and the catalog's products, prices and stock).
 
 The client and adapter (httpx and the mappings) are imported when first named, not with the
 package, as the other systems do: a cold start pays for what it imports.
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         SapB1Returns,
         SapB1System,
     )
+    from erpsync.systems.sap_b1.catalog import SapB1Prices, SapB1Products, SapB1Stock
     from erpsync.systems.sap_b1.client import AlreadyExists, Missing, Refused, SapB1Client, Unauthorised
 
 _WHERE = {
@@ -38,6 +39,9 @@ _WHERE = {
     "SapB1Orders": "adapter",
     "SapB1Returns": "adapter",
     "SapB1System": "adapter",
+    "SapB1Prices": "catalog",
+    "SapB1Products": "catalog",
+    "SapB1Stock": "catalog",
 }
 __all__ = [
     "AlreadyExists",
@@ -50,7 +54,10 @@ __all__ = [
     "SapB1Deliveries",
     "SapB1Invoices",
     "SapB1Orders",
+    "SapB1Prices",
+    "SapB1Products",
     "SapB1Returns",
+    "SapB1Stock",
     "SapB1System",
     "Unauthorised",
 ]

@@ -680,6 +680,10 @@ class SapB1Returns:
         return mapping.return_receipt(record, ZoneInfo(self.settings().server_timezone))
 
 
+CATALOG = ("product", "price", "stock")
+"""The entities of ``catalog.py``'s ports (imported only by a worker that asks for one)."""
+
+
 class SapB1System:
     """An SAP Business One connection: its ports by entity and direction."""
 
@@ -706,6 +710,10 @@ class SapB1System:
         self._ports[("return", "target")] = self._ports[("return", "source")] = returns
 
     def port(self, entity: str, direction: str) -> Any:
+        if entity in CATALOG and (CATALOG[0], "source") not in self._ports:  # made when first asked for
+            from erpsync.systems.sap_b1.catalog import catalog_ports  # it builds on this module
+
+            self._ports.update(catalog_ports(self.client, self.connection, self.settings))
         try:
             return self._ports[(entity, direction)]
         except KeyError:

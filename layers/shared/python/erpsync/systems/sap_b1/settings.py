@@ -42,6 +42,11 @@ class SapB1Settings(BaseModel):
     """G/L account (``CashAccount``) of store payments whose ERP payment method is in ``cash_methods``."""
     cash_methods: list[str] = Field(default_factory=list)
     """ERP payment methods (as ``payment_methods`` maps them) booked as cash (``CashSum``), not transfers."""
+    price_list: int = Field(1, ge=1)
+    """The price list (``PriceListNo``) whose prices the store sells at (``ItemPrices.PriceList``)."""
+    stock_warehouses: list[str] = Field(default_factory=list)
+    """Warehouses (``WarehouseCode``) whose quantities the stock source reports (none: every one);
+    the lane's ``catalog.stock`` sums them into one store source or maps each to its own."""
 
     @field_validator("server_timezone")
     @classmethod
