@@ -188,8 +188,16 @@ class _Cursors:
 
 
 class _Seen:
+    """Seen versions that hold nothing: every notice is new (what a first poll of a backlog meets)."""
+
     def get_many(self, flow: str, ids: list[str]) -> dict[str, str]:
         return {}
+
+    def standing(self, flow: str, ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+        return {}, {}
+
+    def mark_queued(self, flow: str, versions: dict[str, str], hold_s: int) -> None:
+        """Nothing kept (the memory measured is the poll's, not a store's)."""
 
 
 def _mock(transport: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
