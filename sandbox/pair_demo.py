@@ -140,7 +140,8 @@ class ErpSide:
     """The ERPs the demo tells the story of."""
 
     def __init__(self, kind: str, info: JSON, b1_http: httpx.Client | None = None) -> None:
-        """``b1_http``: the Service Layer's client for B1 (default: one on ``info``'s ``base_url``)."""
+        """``b1_http``: the client for the ERP's sim (SAP's clerks, QuickBooks' reads; default: one of
+        their own), e.g. one whose User-Agent tells the harness's requests apart in the sim's log."""
         self.kind = kind
         sap = kind in ("sap_b1", "sap_s4")
         self.ships = kind in ("acumatica", "sap_b1", "sap_s4")
@@ -171,7 +172,9 @@ class ErpSide:
             self.quoted = quoted
 
             creds = info["quickbooks"]
-            self.books = QuickBooksClient(creds["base_url"], creds["realm_id"], lambda: creds["access_token"])
+            self.books = QuickBooksClient(
+                creds["base_url"], creds["realm_id"], lambda: creds["access_token"], http=b1_http
+            )
 
     def document(self, number: str) -> JSON | None:
         """``{"kind", "number", "total", "open", "canceled", "copies"}`` of the store order's ERP
