@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.local.stack import LocalStack, default_seed, local_settings
+from sandbox.local.stack import LocalStack
 from sandbox.sap_b1_clerk import SapB1Clerk
-from tests.support.pair_story import Store, drain
+from tests.support.pair_story import Store, drain, running_stack
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -29,20 +29,7 @@ ORDERS = 3
 
 @pytest.fixture(scope="module", params=["magento", "shopify"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    from cli.target import use_local
-
-    state = tmp_path_factory.mktemp("stack") / "local.json"
-    with LocalStack(
-        store=request.param,
-        erp="sap_b1",
-        state_file=state,
-        run_pollers=False,
-        run_schedules=False,
-        seed=default_seed(),
-        settings=local_settings(request.param, "sap_b1"),
-    ) as s:
-        use_local(state)
-        yield s
+    yield from running_stack(request.param, "sap_b1", tmp_path_factory.mktemp("stack") / "local.json")
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.local.stack import LocalStack, default_seed, local_settings
+from sandbox.local.stack import LocalStack
 from sandbox.sap_s4_clerk import SapS4Clerk
 from sandbox.sims.sap_s4 import SALES
-from tests.support.pair_story import Store, drain
+from tests.support.pair_story import Store, drain, running_stack
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -31,20 +31,7 @@ ORDERS = 3
 
 @pytest.fixture(scope="module", params=["magento", "shopify"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    from cli.target import use_local
-
-    state = tmp_path_factory.mktemp("stack") / "local.json"
-    with LocalStack(
-        store=request.param,
-        erp="sap_s4",
-        state_file=state,
-        run_pollers=False,
-        run_schedules=False,
-        seed=default_seed(),
-        settings=local_settings(request.param, "sap_s4"),
-    ) as s:
-        use_local(state)
-        yield s
+    yield from running_stack(request.param, "sap_s4", tmp_path_factory.mktemp("stack") / "local.json")
 
 
 @pytest.fixture(scope="module")

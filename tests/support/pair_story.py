@@ -4,6 +4,7 @@ and each flow polled and drained once (``drain``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -93,3 +94,22 @@ class Store:
                     "query($id: ID!) { order(id: $id) { displayFinancialStatus } }", {"id": order["ref"]}
                 )["order"]["displayFinancialStatus"]
             )
+
+
+def running_stack(store: str, erp: str, state: Any) -> Iterator[LocalStack]:
+    """A local stack for the pair with its seeded sims and ``local_settings``, pollers and schedules
+    off (each test polls and drains), the CLI pointed at it; for a module fixture to ``yield from``."""
+    from cli.target import use_local
+    from sandbox.local.stack import default_seed, local_settings
+
+    with LocalStack(
+        store=store,
+        erp=erp,
+        state_file=state,
+        run_pollers=False,
+        run_schedules=False,
+        seed=default_seed(),
+        settings=local_settings(store, erp),
+    ) as s:
+        use_local(state)
+        yield s
