@@ -346,11 +346,31 @@ class _Pair:
             now = time.monotonic()
             if now - t0 > self.cfg.max_wait_s:
                 self.report.problems.append(f"{len(missing)} order(s) never reached {self.cfg.erp} under the faults")
+                self.report.problems += [self.why_unbound(entity, id) for id in missing]
                 return
             if now - last > 15:
                 self.say(f"  {now - t0:4.0f}s: {len(ids) - len(missing)}/{len(ids)} orders in {self.cfg.erp}")
                 last = now
             time.sleep(1.0)
+
+    def why_unbound(self, entity: str, id: str) -> str:
+        """What the connector's own records say of an order that never got bound: its binding, its
+        open failure and the last rows of its sync log (the harness's verdict names the cause)."""
+        from erpsync.state.bindings import Bindings
+        from erpsync.state.failures import FailuresDesk, failure_key
+        from erpsync.state.synclog import SyncLog
+
+        store, erp = self.cfg.store, self.cfg.erp
+        binding = Bindings(os.environ["BINDINGS_TABLE"]).get(entity, store, id, erp)
+        failure = FailuresDesk(os.environ["BINDINGS_TABLE"]).get(failure_key("orders", store, id))
+        rows = SyncLog(os.environ["SYNC_LOG_TABLE"]).history("orders", id)[-4:]
+        logged = [f"{r.get('outcome')} {r.get('error_type', '')}: {str(r.get('message', ''))[:160]}" for r in rows]
+        return (
+            f"  {store} order {id}: binding {binding.status if binding else 'none'}"
+            f" (attempts {binding.attempts if binding else 0}); open failure "
+            f"{(failure.error_type + ': ' + failure.reason[:200]) if failure and failure.status == 'open' else 'none'};"
+            f" sync log {logged or 'empty'}"
+        )
 
     def ship(self, t0: float) -> None:
         """The warehouse ships some orders in Acumatica (the clerk's requests are spared the

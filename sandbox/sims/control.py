@@ -30,10 +30,12 @@ Lost responses (``lost_response_rate``, 0..1): a write (POST, PUT, PATCH or DELE
 and sign-out requests: paths with an ``auth``, ``login``, ``logout`` or ``token`` segment) that no
 other fault stopped is handed to the app and fully applied, then its answer is thrown away, as when
 a gateway gives up on a slow backend or a connection dies after the commit. A client that retries
-blindly writes twice. ``lost_response_paths`` (``{"<path regex, matched in full>": rate}``) gives
-the writes whose path matches a rate of their own instead (the first that matches; e.g. every order
-creation loses its answer while other writes keep ``lost_response_rate``). ``lost_response_mode``
-says what the client gets instead:
+blindly writes twice. The app's answer is lost whatever it was: a refusal (S/4HANA's 403 for an
+expired CSRF token, say) is lost as well, and the client never learns of it.
+``lost_response_paths`` (``{"<path regex, matched in full>": rate}``) gives the writes whose path
+matches a rate of their own instead (the first that matches; e.g. every order creation loses its
+answer while other writes keep ``lost_response_rate``). ``lost_response_mode`` says what the client
+gets instead:
 
 - ``"504"`` (the default): 504 Gateway Timeout with the sim's own error body.
 - ``"drop"``: no HTTP answer at all. Under a real server (uvicorn, h11 or httptools) the connection

@@ -30,7 +30,9 @@ IN_TEST = [(s, e) for s, e in PAIRS if (s, e) != ("shopify", "sap_b1")]
 @pytest.mark.parametrize(("store", "erp"), IN_TEST, ids=[f"{s}-{e}" for s, e in IN_TEST])
 def test_orders_under_chaos_reach_the_erp_exactly_once_within_its_ceiling(store: str, erp: str, tmp_path: Path) -> None:
     if erp in SAP:
-        cfg = PairChaosConfig(store, erp, orders=5, shipments=3, erp_lost_rate=0.2, lost_create_rate=1.0)
+        cfg = PairChaosConfig(
+            store, erp, orders=5, shipments=3, erp_error_rate=0.1, erp_lost_rate=0.2, lost_create_rate=1.0
+        )
     else:
         cfg = PairChaosConfig(store, erp, orders=7, shipments=3, per_minute=120, erp_lost_rate=0.2)
     report = run(cfg, tmp_path, say=lambda _msg: None)

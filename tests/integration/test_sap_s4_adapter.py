@@ -169,6 +169,24 @@ def test_an_expired_csrf_token_is_fetched_once_more(rig: Rig) -> None:
     assert len(rig.sim.orders) == 2
 
 
+def test_a_write_whose_answer_was_lost_fetches_a_fresh_token_before_the_next_write(rig: Rig) -> None:
+    """The CI chaos run's loop: the tokens expired, and every order creation lost its answer,
+    the 403 ``Required`` refusing the dead token included. Reads carry no token, so nothing else
+    would ever tell the client: it sent the dead token again and again, each refusal unseen."""
+    rig.orders.create(draft())
+    rig.http.post("/_sim/csrf/expire")
+    rig.http.post("/_sim/faults", json={"lost_response_paths": {".*/A_SalesOrder": 1.0}, "lost_response_mode": "drop"})
+    for _attempt in range(2):
+        with pytest.raises(RetryableError) as lost:
+            rig.orders.create(draft(number="000000043"))
+        assert may_have_been_applied(lost.value)
+    rig.http.delete("/_sim/faults")
+    posts = rig.log("POST")
+    assert [(r["fault"], r["applied_status"]) for r in posts[1:]] == [("lost_response", 403), ("lost_response", 201)]
+    assert rig.orders.find("000000043") is not None and rig.client.token_fetches == 2
+    assert sorted(o["PurchaseOrderByCustomer"] for o in rig.sim.orders.values()) == ["000000042", "000000043"]
+
+
 def test_a_token_refused_again_after_the_refetch_fails_without_a_third_try(rig: Rig) -> None:
     rig.http.post("/_sim/config", json={"csrf_mismatch_rate": 1.0, "seed": 1})
     with pytest.raises(RetryableError) as refused:

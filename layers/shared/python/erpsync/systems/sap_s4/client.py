@@ -7,7 +7,9 @@ for every service of a connection (sales order, outbound delivery, billing docum
   the HEAD answers no token) with ``X-CSRF-Token: Fetch``; the token and the cookies of that
   answer go together on every write to that service (one token per service root). On exactly a
   403 with ``x-csrf-token: Required`` the token is fetched once more and the write sent once more;
-  callers that saw the same dead token share one fetch.
+  callers that saw the same dead token share one fetch. A write that got no answer (a transport
+  error, 502 or 504) forgets the token, so the next write fetches a fresh one: the lost answer may
+  have been the 403, and reads carry no token to tell.
 - ETags are kept byte for byte and sent in ``If-Match``; ``update`` reads the entity again on a
   412 and sends once more with the new etag.
 - Paging follows ``__next``. Decimals are strings in both directions (``odata_v2``).
@@ -56,6 +58,8 @@ from erpsync.systems.sap_s4 import odata_v2
 
 SYSTEM = "sap_s4"
 CSRF = "X-CSRF-Token"
+UNANSWERED = (502, 504)
+"""A gateway's answer for a backend that never answered (the write may or may not be applied)."""
 WRITES = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
 _QUERY_SAFE = "'$,/():*;=@!"
 """Kept as they are in a query value (OData syntax); ``#``, ``&``, ``+``, space and the rest are
@@ -322,10 +326,10 @@ class S4Client:
             response = self._send(method, url, headers=headers, json_body=json)
         else:
             token = self.token(service)
-            response = self._write(method, url, token, headers, json)
+            response = self._guarded_write(method, url, token, service, headers, json)
             if _csrf_refused(response):
                 token = self._renew(service, token)
-                response = self._write(method, url, token, headers, json)
+                response = self._guarded_write(method, url, token, service, headers, json)
                 if _csrf_refused(response):  # a fresh token refused too: the gateway's trouble, not the user's
                     raise RetryableError(
                         f"{self.name} refused a fresh CSRF token on {what} (403 x-csrf-token: Required; "
@@ -337,6 +341,33 @@ class S4Client:
         if response.status_code >= 400:
             raise self._error(response, what)
         return response
+
+    def _guarded_write(
+        self,
+        method: str,
+        url: str,
+        token: Token,
+        service: str,
+        headers: Mapping[str, str] | None,
+        json_body: Any,
+    ) -> httpx.Response:
+        """``_write``; a write that got no answer from the backend (a transport error, a 502 or 504)
+        forgets the token: the answer never seen may have been a 403 ``Required`` (the token had
+        expired), and since reads carry no token nothing else would ever tell. The next write
+        fetches a fresh one (one ``HEAD``) instead of sending the dead token again and again."""
+        try:
+            response = self._write(method, url, token, headers, json_body)
+        except (RetryableError, OutageError):
+            self._forget(service, token)
+            raise
+        if response.status_code in UNANSWERED:
+            self._forget(service, token)
+        return response
+
+    def _forget(self, service: str, dead: Token) -> None:
+        with self._fetch_lock:
+            if self._tokens.get(service) == dead:
+                del self._tokens[service]
 
     def _write(
         self, method: str, url: str, token: Token, headers: Mapping[str, str] | None, json_body: Any
