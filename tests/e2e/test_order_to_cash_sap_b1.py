@@ -7,10 +7,15 @@ invoices the delivery and, in Magento, the invoices flow makes the invoice with 
 customer and completes the order. Shopify has no invoices: its invoice target marks an order paid
 only on an invoice paid in full, so an open B1 invoice is filtered. Every flow run again writes
 nothing. Payments into B1 are not part of this story yet.
+
+The Service Layer sends no webhooks; a B1 installation can push its changes in a body erpsync
+defines (``systems/sap_b1/webhooks.py``): a delivery pushed to the stack's webhook address reaches
+the store with no poll at all, and the same push delivered twice is one notice.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -18,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from erpsync.systems.signing import sign
 from sandbox.local.stack import LocalStack
 from sandbox.sap_b1_clerk import SapB1Clerk
 from tests.support.pair_story import Store, drain, running_stack
@@ -55,7 +61,7 @@ def test_order_to_cash_reaches_the_store_once_and_a_second_run_changes_nothing(
     assert drain("orders").count("synced") == ORDERS
 
     booked = b1_orders(clerk)
-    assert sorted(booked) == sorted(o["number"] for o in orders)
+    assert {o["number"] for o in orders} <= set(booked)
     for o in orders:
         [doc] = booked[o["number"]]
         assert D(str(doc["DocTotal"])) == o["total"], o["number"]
@@ -83,7 +89,41 @@ def test_order_to_cash_reaches_the_store_once_and_a_second_run_changes_nothing(
     shipped = {o["number"]: store.tracking(o) for o in orders}
     for flow in ("orders", "shipments", "invoices"):
         assert "synced" not in drain(flow), flow
-    assert {k: len(v) for k, v in b1_orders(clerk).items()} == {o["number"]: 1 for o in orders}
+    assert {o["number"]: len(b1_orders(clerk)[o["number"]]) for o in orders} == {o["number"]: 1 for o in orders}
     assert {o["number"]: store.tracking(o) for o in orders} == shipped
     if stack.store == "magento":
         assert all(len(store.magento("/invoices", o)) == 1 for o in orders)
+
+
+def test_a_delivery_pushed_by_b1_reaches_the_store_without_a_poll_and_a_second_push_is_a_duplicate(
+    stack: LocalStack, clerk: SapB1Clerk
+) -> None:
+    from erpsync.runtime.lambda_app import build
+
+    store = Store(stack)
+    order = store.place(90)
+    assert drain("orders").count("synced") == 1
+    [doc] = b1_orders(clerk)[order["number"]]
+    delivery = clerk.deliver(doc["DocEntry"], "1ZB1PUSH0001")
+    body = json.dumps(
+        {"events": [{"object": "15", "key": str(delivery["DocEntry"]), "action": "A", "at": delivery_time()}]}
+    ).encode()
+    url = stack.info["webhook_urls"]["sap_b1"]
+    headers = {"Content-Type": "application/json", **sign(stack.webhook_secrets["sap_b1"], body)}
+    first = httpx.post(url, content=body, headers=headers, timeout=30)
+    assert (first.status_code, first.json()) == (202, {"accepted": 1, "duplicates": 0}), first.text
+    again = httpx.post(url, content=body, headers=headers, timeout=30)
+    assert (again.status_code, again.json()) == (202, {"accepted": 0, "duplicates": 1}), again.text
+
+    outcomes = [o.outcome for o in build("shipments").drain()]  # the queue only: no poll ran
+    assert outcomes == ["synced"], outcomes
+    assert store.tracking(order) == ["1ZB1PUSH0001"]
+
+    unsigned = httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert unsigned.status_code == 401 and "x-erpsync-signature" in unsigned.json()["message"]
+
+
+def delivery_time() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")

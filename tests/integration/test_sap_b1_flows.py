@@ -133,8 +133,8 @@ def pair(bindings_table: str, deployment: Settings) -> Pair:
 
 def test_sap_b1_is_an_erp_kind_the_template_and_the_local_stack_offer() -> None:
     plugin = registry.plugin("sap_b1")
-    assert (plugin.kind, plugin.role, plugin.webhooks) == ("sap_b1", "erp", None)
-    assert registry.webhook_receiver("sap_b1") is None  # the Service Layer sends none: polled
+    assert (plugin.kind, plugin.role, plugin.webhooks is not None) == ("sap_b1", "erp", True)
+    assert registry.webhook_receiver("sap_b1") is not None  # no webhooks in the Service Layer: an optional push
     params = yaml.load(TEMPLATE.read_text(), Loader=_Loader)["Parameters"]
     assert "sap_b1" in params["ErpSystem"]["AllowedValues"]
     assert "company_db" in params["ErpSecretName"]["Description"]

@@ -120,6 +120,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         ERP,
         STORE,
         "erpsync.flows.erp_credit_memos:ErpCreditMemoRules",
+        topics=("creditmemo.saved",),
         summary="credit memos entered in the ERP -> offline store credit memos on their orders, to the cent",
     ),
     FlowSpec(
@@ -136,6 +137,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         ERP,
         STORE,
         "erpsync.flows.returns:ErpReturnRules",
+        topics=("return.saved",),
         summary="what ERP return orders received -> their store returns (quantities returned, status received)",
     ),
     FlowSpec(
@@ -152,6 +154,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         ERP,
         STORE,
         "erpsync.flows.cancellations:ErpCancellationRules",
+        topics=("cancellation.saved",),
         summary="ERP sales orders canceled -> their store orders canceled (read back)",
     ),
     FlowSpec(

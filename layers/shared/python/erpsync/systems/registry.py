@@ -27,6 +27,7 @@ WEBHOOKS: dict[str, str] = {
     "acumatica": "erpsync.systems.acumatica.webhooks",
     "shopify": "erpsync.systems.shopify.webhooks",
     "quickbooks": "erpsync.systems.quickbooks.webhooks",
+    "sap_b1": "erpsync.systems.sap_b1.webhooks",
 }
 """The kinds whose plugin takes webhooks, and the module whose ``receive(secret, body, headers)``
 verifies and parses one into the fields of its notices. The plugin's ``webhooks`` is that parse

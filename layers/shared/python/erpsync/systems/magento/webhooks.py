@@ -8,49 +8,27 @@ Webhooks, Adobe I/O Events or a small module. Accepted bodies:
   "com.adobe.commerce.observer.sales_order_save_after", "data": {"value": {...}}}``
 
 Signature: ``X-Erpsync-Timestamp: <unix seconds>`` and ``X-Erpsync-Signature: sha256=<hex>``,
-the HMAC-SHA256 of ``<timestamp>.<raw body>`` with the shared secret.
+the HMAC-SHA256 of ``<timestamp>.<raw body>`` with the shared secret (``systems/signing.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from erpsync.systems.plugin import BadWebhook
+from erpsync.systems.signing import SIGNATURE_HEADER as SIGNATURE_HEADER
+from erpsync.systems.signing import TIMESTAMP_HEADER as TIMESTAMP_HEADER
+from erpsync.systems.signing import sign as sign
+from erpsync.systems.signing import verify
 
 if TYPE_CHECKING:
     from erpsync.model import ChangeNotice
 
-SIGNATURE_HEADER = "x-erpsync-signature"
-TIMESTAMP_HEADER = "x-erpsync-timestamp"
 EVENT_ID_HEADER = "x-erpsync-event-id"
 ENTITIES = {"order": "order", "sales_order": "order", "customer": "customer"}
-
-
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-    """The headers a sender adds (used by tests, the demo and the sims)."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    mac = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {"X-Erpsync-Timestamp": ts, "X-Erpsync-Signature": f"sha256={mac}"}
-
-
-def verify(secret: str, body: bytes, headers: dict[str, str], window_s: int = 300, now: float | None = None) -> None:
-    """Raise ``BadWebhook`` (401) unless the body is signed with ``secret`` within the window."""
-    sig = headers.get(SIGNATURE_HEADER, "")
-    ts = headers.get(TIMESTAMP_HEADER, "")
-    if not sig or not ts:
-        raise BadWebhook(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header", 401)
-    if not ts.isdigit():
-        raise BadWebhook(f"{TIMESTAMP_HEADER} is not a unix time", 401)
-    if abs((now or time.time()) - int(ts)) > window_s:
-        raise BadWebhook(f"{TIMESTAMP_HEADER} is outside the {window_s}s window (replay?)", 401)
-    expected = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), sig.encode()):
-        raise BadWebhook("signature does not match", 401)
 
 
 def receive(secret: Any, body: bytes, headers: dict[str, str]) -> list[dict[str, Any]]:

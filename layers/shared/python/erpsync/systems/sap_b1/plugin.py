@@ -1,13 +1,19 @@
-"""SAP Business One (Service Layer) as an ERP: what it serves, its settings and its secret.
+"""SAP Business One (Service Layer) as an ERP: what it serves, its settings, its secret, its push.
 
-The Service Layer sends no webhooks (SYSTEMS-NOTES §3.5): every change is polled. SAP publishes no
-request ceiling for it (UNVERIFIED): limit a connection with ``rate_limits``.
+The Service Layer sends no webhooks (SYSTEMS-NOTES §3.4): every change is polled, and a push whose
+body erpsync defines (``webhooks``, sent by a B1if scenario or a small sender from the
+``SBO_SP_PostTransactionNotice`` procedure) brings a change sooner. SAP publishes no request
+ceiling for the Service Layer (UNVERIFIED): limit a connection with ``rate_limits``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from erpsync.model import ChangeNotice
 from erpsync.systems.plugin import SOURCE, TARGET, Plugin, Wiring
 from erpsync.systems.ports import System
+from erpsync.systems.sap_b1 import webhooks
 from erpsync.systems.sap_b1.settings import SapB1Secret, SapB1Settings
 
 
@@ -42,6 +48,10 @@ def connect(wiring: Wiring) -> System:
     return SapB1System(client, wiring.connection, settings)
 
 
+def parse_webhook(secret: Any, body: bytes, headers: dict[str, str]) -> list[ChangeNotice]:
+    return [ChangeNotice(**fields) for fields in webhooks.receive(secret, body, headers)]
+
+
 PLUGIN = Plugin(
     kind="sap_b1",
     role="erp",
@@ -61,4 +71,5 @@ PLUGIN = Plugin(
     settings_model=SapB1Settings,
     secret_model=SapB1Secret,
     connect=connect,
+    webhooks=parse_webhook,
 )
