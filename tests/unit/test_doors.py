@@ -1,7 +1,8 @@
 """The doors of docs/ARCHITECTURE.md hold: which room of the layer may import which.
 
 - ``flows`` never import ``runtime`` nor a concrete system (only ``systems.ports``/``plugin``);
-- a system package never imports ``runtime`` nor another system (``systems.http``, ``systems.oauth`` and ``systems.signing`` are shared);
+- a system package never imports ``runtime`` nor another system (``systems.http``, ``systems.oauth``
+  and ``systems.signing`` are shared);
 - ``runtime`` reaches systems only through ``systems.registry``, ``systems.plugin`` and ``systems.ports``;
 - ``model``, ``errors``, ``settings`` and ``state`` import none of ``flows``, ``runtime``, ``systems``;
 - nothing in the layer imports ``sandbox``, ``cli`` or ``tests``.
