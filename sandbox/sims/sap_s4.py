@@ -130,16 +130,28 @@ USERNAME, PASSWORD = "ERPSYNC", "Welcome1"
 SESSION_COOKIE = "SAP_SESSIONID_S4H_100"
 ROOT = "/sap/opu/odata/sap/"
 SALES, DELIVERY, BILLING = "API_SALES_ORDER_SRV", "API_OUTBOUND_DELIVERY_SRV;v=0002", "API_BILLING_DOCUMENT_SRV"
+PARTNERS = "API_BUSINESS_PARTNER"
 SERVICES = {
     SALES: "API_SALES_ORDER_SRV.edmx",
     DELIVERY: "API_OUTBOUND_DELIVERY_SRV_0002-handmade.edmx",
     BILLING: "API_BILLING_DOCUMENT_SRV-handmade.edmx",
+    PARTNERS: "API_BUSINESS_PARTNER-handmade.edmx",
 }
-COMPONENTS = {SALES: "SD-SLS-API", DELIVERY: "LE-SHP-API", BILLING: "SD-BIL-API"}
+COMPONENTS = {SALES: "SD-SLS-API", DELIVERY: "LE-SHP-API", BILLING: "SD-BIL-API", PARTNERS: "LO-MD-BP-API"}
+CUSTOMER_ROLES = frozenset({"FLCU00", "FLCU01"})
+"""The business partner roles that make a partner a customer (FI customer, sales customer); a sales
+area needs ``FLCU01`` (UNVERIFIED beyond the roles' names)."""
 """``innererror.application.component_id`` per service (UNVERIFIED)."""
 WRITES = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
 CENT = Decimal("0.01")
-FIRST_NUMBER = {"order": 1, "delivery": 80000000, "billing": 90000000, "accounting": 9400000000}
+FIRST_NUMBER = {
+    "order": 1,
+    "delivery": 80000000,
+    "billing": 90000000,
+    "accounting": 9400000000,
+    "partner": 1000000,
+    "address": 30000,
+}
 """Where the number ranges start (S/4 demo systems' usual ranges; UNVERIFIED)."""
 CODES = {
     "not_found": "/IWBEP/CM_MGW_RT/020",
@@ -156,6 +168,7 @@ CODES = {
     "goods_issue": "VL/609",
     "billing": "VF/016",
     "not_simulated": "SIM/501",
+    "partner": "R11/002",
 }
 """The message ids the sim answers with. Gateway's ``/IWBEP/`` ids and the SD ones are guesses
 in SAP's style: every one is UNVERIFIED (the notes record only the shape and ``SLS_LORD/033``)."""
@@ -519,6 +532,10 @@ def _order_items(sim: S4Sim) -> Iterable[JSON]:
     return (i for o in sim.orders.values() for i in o["to_Item"])
 
 
+def _partner_addresses(sim: S4Sim) -> Iterable[JSON]:
+    return (a for p in sim.partners.values() for a in p["to_BusinessPartnerAddress"])
+
+
 SETS: dict[str, SetSpec] = {
     "A_SalesOrder": SetSpec(SALES, lambda sim: sim.orders.values()),
     "A_SalesOrderItem": SetSpec(SALES, _order_items),
@@ -532,6 +549,22 @@ SETS: dict[str, SetSpec] = {
     ),
     "A_BillingDocument": SetSpec(BILLING, lambda sim: sim.billing.values()),
     "A_BillingDocumentItem": SetSpec(BILLING, lambda sim: (i for b in sim.billing.values() for i in b["to_Item"])),
+    "A_BusinessPartner": SetSpec(PARTNERS, lambda sim: sim.partners.values()),
+    "A_BusinessPartnerAddress": SetSpec(PARTNERS, lambda sim: _partner_addresses(sim)),
+    "A_AddressEmailAddress": SetSpec(
+        PARTNERS, lambda sim: (e for a in _partner_addresses(sim) for e in a["to_EmailAddress"])
+    ),
+    "A_AddressPhoneNumber": SetSpec(
+        PARTNERS, lambda sim: (n for a in _partner_addresses(sim) for n in a["to_PhoneNumber"])
+    ),
+    "A_BusinessPartnerRole": SetSpec(
+        PARTNERS, lambda sim: (r for p in sim.partners.values() for r in p["to_BusinessPartnerRole"])
+    ),
+    "A_Customer": SetSpec(PARTNERS, lambda sim: (c for p in sim.partners.values() for c in p["to_Customer"])),
+    "A_CustomerSalesArea": SetSpec(
+        PARTNERS,
+        lambda sim: (a for p in sim.partners.values() for c in p["to_Customer"] for a in c["to_CustomerSalesArea"]),
+    ),
 }
 """The entity sets the sim holds rows of (the others in the metadata answer 501)."""
 
@@ -562,6 +595,8 @@ class S4Sim:
             self.orders: dict[str, JSON] = {}
             self.deliveries: dict[str, JSON] = {}
             self.billing: dict[str, JSON] = {}
+            self.partners: dict[str, JSON] = {}
+            """Business partners by ``BusinessPartner``, their addresses, roles and customer nested."""
             self.numbers = dict(FIRST_NUMBER)
             self.bodies: list[JSON] = []
 
@@ -1303,6 +1338,146 @@ class S4Sim:
 
     # -- seed ----------------------------------------------------------------------------------
 
+    # -- business partners ---------------------------------------------------------------------
+
+    def create_partner(self, body: Any) -> JSON:
+        """``POST A_BusinessPartner``, a deep insert: the partner, its addresses with their e-mail
+        addresses and phone numbers, its roles, and with a customer role its customer with its
+        sales areas. A person (category 1) needs ``LastName``, an organisation (2)
+        ``OrganizationBPName1``; numbers are given internally (an external ``BusinessPartner`` is
+        kept when free). A customer (``FLCU00``/``FLCU01``) gets the partner's number as its
+        ``Customer`` and becomes a sold-to party orders may name."""
+        self.check(PARTNERS, "A_BusinessPartnerType", body, "create")
+        body = copy.deepcopy(body)
+        category = str(body.get("BusinessPartnerCategory") or "")
+        if category not in ("1", "2"):
+            raise S4Error(
+                400,
+                CODES["partner"],
+                "Enter a business partner category (1 person, 2 organization)",
+                [("BusinessPartnerCategory is 1 or 2", "BusinessPartnerCategory")],
+            )
+        name_field = "LastName" if category == "1" else "OrganizationBPName1"
+        if not str(body.get(name_field) or "").strip():
+            message = f"Enter a {'last name' if category == '1' else 'name'} for the business partner"
+            raise S4Error(400, CODES["partner"], message, [(message, name_field)])
+        roles = [str(r.get("BusinessPartnerRole") or "") for r in _rows(body.get("to_BusinessPartnerRole"))]
+        given_customer = body.get("to_Customer")  # a to-one navigation: the entity itself
+        customer_rows = [given_customer] if isinstance(given_customer, dict) else []
+        if customer_rows and not CUSTOMER_ROLES & set(roles):
+            message = "Customer data needs the business partner role FLCU00 or FLCU01"
+            raise S4Error(400, CODES["partner"], message, [(message, "to_BusinessPartnerRole")])
+        with self.lock:
+            number = str(body.get("BusinessPartner") or "") or self._number("partner")
+            if number in self.partners:
+                message = f"Business partner {number} already exists"
+                raise S4Error(400, CODES["partner"], message, [(message, "BusinessPartner")])
+            now = self.stamp()
+            partner: JSON = {k: v for k, v in body.items() if not k.startswith("to_")}
+            partner["BusinessPartner"] = number
+            partner["CreationDate"], partner["CreationTime"] = wire_date(now.date()), wire_time(now)
+            partner["to_BusinessPartnerAddress"] = [
+                self._new_address(number, a) for a in _rows(body.get("to_BusinessPartnerAddress"))
+            ]
+            partner["to_BusinessPartnerRole"] = [{"BusinessPartner": number, "BusinessPartnerRole": r} for r in roles]
+            partner["to_Customer"] = []
+            if CUSTOMER_ROLES & set(roles):
+                given = customer_rows[0] if customer_rows else {}
+                areas = [
+                    {**{k: v for k, v in a.items() if not k.startswith("to_")}, "Customer": number}
+                    for a in _rows(given.get("to_CustomerSalesArea"))
+                ]
+                if areas and "FLCU01" not in roles:
+                    message = "Sales area data needs the business partner role FLCU01"
+                    raise S4Error(400, CODES["partner"], message, [(message, "to_BusinessPartnerRole")])
+                partner["Customer"] = number
+                partner["to_Customer"] = [
+                    {
+                        **{k: v for k, v in given.items() if not k.startswith("to_")},
+                        "Customer": number,
+                        "to_CustomerSalesArea": areas,
+                    }
+                ]
+            self._named(partner)
+            self.partners[number] = partner
+            if partner.get("Customer"):
+                currency = next(
+                    (a.get("Currency") for a in partner["to_Customer"][0]["to_CustomerSalesArea"] if a.get("Currency")),
+                    None,
+                )
+                self.customers[number] = {
+                    "Customer": number,
+                    "Name": partner["BusinessPartnerFullName"],
+                    "Currency": currency or "USD",
+                }
+            return copy.deepcopy(partner)
+
+    def _new_address(self, partner: str, row: JSON) -> JSON:
+        address = {k: v for k, v in row.items() if not k.startswith("to_")}
+        address["BusinessPartner"], address["AddressID"] = partner, self._number("address")
+        address["to_EmailAddress"] = [
+            self._communication(address["AddressID"], e, i) for i, e in enumerate(_rows(row.get("to_EmailAddress")), 1)
+        ]
+        address["to_PhoneNumber"] = [
+            self._communication(address["AddressID"], n, i) for i, n in enumerate(_rows(row.get("to_PhoneNumber")), 1)
+        ]
+        return address
+
+    @staticmethod
+    def _communication(address: str, row: JSON, ordinal: int) -> JSON:
+        out = {**row, "AddressID": address, "Person": "", "OrdinalNumber": str(ordinal)}
+        if "EmailAddress" in out:
+            out["SearchEmailAddress"] = str(out["EmailAddress"] or "").upper()[:20]
+        return out
+
+    def _named(self, partner: JSON) -> None:
+        """The read-only names SAP derives, and the change stamp (``LastChangeDate``/``Time``)."""
+        if partner.get("BusinessPartnerCategory") == "2":
+            name = str(partner.get("OrganizationBPName1") or "")
+        else:
+            name = " ".join(str(partner.get(f) or "") for f in ("FirstName", "LastName") if partner.get(f))
+        partner["BusinessPartnerFullName"] = partner["BusinessPartnerName"] = name
+        for address in partner["to_BusinessPartnerAddress"]:
+            address["FullName"] = name
+        for customer in partner["to_Customer"]:
+            customer["CustomerFullName"] = name
+        now = self.stamp()
+        partner["LastChangeDate"], partner["LastChangeTime"] = wire_date(now.date()), wire_time(now)
+        partner["ETag"] = now.strftime("%Y%m%d%H%M%S")  # a change counter's text: its real form is UNVERIFIED
+
+    def _partner_of(self, entity_set: str, key: tuple[str, ...]) -> tuple[JSON, JSON]:
+        """The stored row of ``entity_set`` at ``key`` and the partner holding it."""
+        row = self.find(entity_set, key)
+        for partner in self.partners.values():
+            if row is partner or any(
+                row is a or any(row is c for c in (*a["to_EmailAddress"], *a["to_PhoneNumber"]))
+                for a in partner["to_BusinessPartnerAddress"]
+            ):
+                return row, partner
+        raise not_found(f"{entity_set}({','.join(key)})")
+
+    def update_partner_row(self, entity_set: str, key: tuple[str, ...], body: Any) -> None:
+        """``PATCH`` of a partner, one of its addresses, e-mail addresses or phone numbers (no
+        ``If-Match``: the service marks no concurrency token); the partner's stamp moves."""
+        type_name = self.type_of(entity_set).name
+        self.check(PARTNERS, type_name, body, "update")
+        with self.lock:
+            row, partner = self._partner_of(entity_set, key)
+            keys = set(self.type_of(entity_set).keys)
+            for name, value in body.items():
+                if name in keys and str(value) != str(row.get(name)):
+                    message = f"Key field {name} cannot be changed"
+                    raise S4Error(400, CODES["partner"], message, [(message, name)])
+            row.update({k: v for k, v in body.items() if not k.startswith("to_")})
+            if "EmailAddress" in body:
+                row["SearchEmailAddress"] = str(body["EmailAddress"] or "").upper()[:20]
+            if partner.get("BusinessPartnerCategory") == "1" and not str(partner.get("LastName") or "").strip():
+                message = "Enter a last name for the business partner"
+                raise S4Error(400, CODES["partner"], message, [(message, "LastName")])
+            self._named(partner)
+            if partner.get("Customer") in self.customers:
+                self.customers[partner["Customer"]]["Name"] = partner["BusinessPartnerFullName"]
+
     def seed(self, body: JSON) -> JSON:
         with self.lock:
             for row in body.get("plants") or []:
@@ -1722,6 +1897,8 @@ def create_app() -> Starlette:
 def _create(sim: S4Sim, entity_set: str, body: Any) -> JSON:
     if entity_set == "A_SalesOrder":
         return sim.create_order(body)
+    if entity_set == "A_BusinessPartner":
+        return sim.create_partner(body)
     if entity_set == "A_OutbDeliveryHeader":
         return sim.create_delivery(body)
     raise S4Error(501, CODES["not_simulated"], f"Creating {entity_set} is not simulated")
@@ -1734,8 +1911,16 @@ def _update(sim: S4Sim, entity_set: str, key: tuple[str, ...], body: Any, if_mat
         sim.update_order_item(key, body)
     elif entity_set == "A_OutbDeliveryHeader":
         sim.update_delivery(key, body, if_match)
+    elif entity_set in PARTNER_ROWS:
+        sim.update_partner_row(entity_set, key, body)
     else:
         raise S4Error(501, CODES["not_simulated"], f"Updating {entity_set} is not simulated")
+
+
+PARTNER_ROWS = frozenset(
+    {"A_BusinessPartner", "A_BusinessPartnerAddress", "A_AddressEmailAddress", "A_AddressPhoneNumber"}
+)
+"""The business partner sets a ``PATCH`` reaches (the others answer 501)."""
 
 
 def _service_xml(root: str, meta: Metadata) -> str:

@@ -242,6 +242,48 @@ def test_every_answer_of_an_order_to_cash_run_is_valid() -> None:
     clerk.request("GET", BIL, "A_BillingDocumentItem")
     clerk.request("GET", BIL, "GetPDF", params={"BillingDocument": f"'{billing['BillingDocument']}'"})
     clerk.request("POST", BIL, "Cancel", params={"BillingDocument": f"'{billing['BillingDocument']}'"})
+    bp = sap_s4.PARTNERS
+    partner = clerk.request(
+        "POST",
+        bp,
+        "A_BusinessPartner",
+        json={
+            "BusinessPartnerCategory": "1",
+            "FirstName": "Jane",
+            "LastName": "Doe",
+            "to_BusinessPartnerAddress": {
+                "results": [
+                    {
+                        "CityName": "Springfield",
+                        "Country": "US",
+                        "to_EmailAddress": {"results": [{"EmailAddress": "jane@example.com"}]},
+                        "to_PhoneNumber": {"results": [{"PhoneNumber": "2175550100"}]},
+                    }
+                ]
+            },
+            "to_BusinessPartnerRole": {"results": [{"BusinessPartnerRole": "FLCU01"}]},
+            "to_Customer": {
+                "to_CustomerSalesArea": {
+                    "results": [{"SalesOrganization": "1710", "DistributionChannel": "10", "Division": "00"}]
+                }
+            },
+        },
+    )
+    key = f"A_BusinessPartner('{partner['BusinessPartner']}')"
+    expand = ",".join(
+        (
+            "to_BusinessPartnerAddress/to_EmailAddress",
+            "to_BusinessPartnerAddress/to_PhoneNumber",
+            "to_BusinessPartnerRole",
+            "to_Customer/to_CustomerSalesArea",
+        )
+    )
+    clerk.request("GET", bp, key, params={"$expand": expand})
+    clerk.request("GET", bp, "A_AddressEmailAddress", params={"$filter": "SearchEmailAddress eq 'JANE@EXAMPLE.COM'"})
+    clerk.request("GET", bp, "A_BusinessPartnerAddress", params={"$select": "BusinessPartner,AddressID"})
+    clerk.request("PATCH", bp, key, json={"LastName": "Smith"})
+    for entity_set in ("A_Customer", "A_CustomerSalesArea", "A_BusinessPartnerRole", "A_AddressPhoneNumber"):
+        clerk.request("GET", bp, entity_set)
     refused = http.post(
         f"{sap_s4.ROOT}{SO}/A_SalesOrder",
         auth=(sap_s4.USERNAME, sap_s4.PASSWORD),
@@ -280,6 +322,10 @@ def test_every_answer_of_an_order_to_cash_run_is_valid() -> None:
         "API_BILLING_DOCUMENT_SRV/A_BillingDocumentItem",
         "API_BILLING_DOCUMENT_SRV/GetPDF",
         "API_BILLING_DOCUMENT_SRV/Cancel",
+        "API_BUSINESS_PARTNER/A_BusinessPartner",
+        "API_BUSINESS_PARTNER/A_AddressEmailAddress",
+        "API_BUSINESS_PARTNER/A_BusinessPartnerAddress",
+        "API_BUSINESS_PARTNER/A_CustomerSalesArea",
         "error",
     }, checked
     assert sum(checked.values()) >= 15

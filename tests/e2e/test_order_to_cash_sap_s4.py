@@ -8,6 +8,11 @@ tracking number back to the store; the billing clerk bills the delivery (the sim
 in Magento, the invoices flow makes the invoice with the e-mail to the customer and completes the
 order. Shopify has no invoices: an uncleared S/4 billing document marks nothing paid. Every flow
 run again writes nothing. Payments into S/4HANA are not served (FI clearing).
+
+Both stores book on the generic sold-to ``WEBSHOP`` (``sold_to`` ``generic``, the local default);
+the third stack runs Shopify -> S/4 with ``sold_to`` ``customer``: each buyer becomes one business
+partner (``API_BUSINESS_PARTNER``) with the customer role and the sales area, found by e-mail, and
+their orders are booked on it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import pytest
 
 from sandbox.local.stack import LocalStack
 from sandbox.sap_s4_clerk import SapS4Clerk
-from sandbox.sims.sap_s4 import SALES
+from sandbox.sims.sap_s4 import PARTNERS, SALES
 from tests.support.pair_story import Store, drain, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -29,9 +34,15 @@ D = Decimal
 ORDERS = 3
 
 
-@pytest.fixture(scope="module", params=["magento", "shopify"])
+@pytest.fixture(
+    scope="module",
+    params=[("magento", "generic"), ("shopify", "generic"), ("shopify", "customer")],
+    ids=["magento", "shopify", "shopify-business-partners"],
+)
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    yield from running_stack(request.param, "sap_s4", tmp_path_factory.mktemp("stack") / "local.json")
+    store, sold_to = request.param
+    state = tmp_path_factory.mktemp("stack") / "local.json"
+    yield from running_stack(store, "sap_s4", state, {"sold_to": sold_to})
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +60,22 @@ def sales_orders(clerk: SapS4Clerk) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def sold_to(stack: LocalStack) -> str:
+    return str(stack.settings["connections"]["sap_s4"]["settings"].get("sold_to", "generic"))
+
+
+def customers_by_email(clerk: SapS4Clerk) -> dict[str, str]:
+    """Every business partner's e-mail -> its ``Customer``."""
+    expand = {"$expand": "to_BusinessPartnerAddress/to_EmailAddress"}
+    rows = clerk.request("GET", PARTNERS, "A_BusinessPartner", params=expand)["results"]
+    return {
+        str(m["EmailAddress"]): str(p["Customer"])
+        for p in rows
+        for a in p["to_BusinessPartnerAddress"]["results"]
+        for m in a["to_EmailAddress"]["results"]
+    }
+
+
 def test_order_to_cash_reaches_the_store_once_and_a_second_run_changes_nothing(
     stack: LocalStack, clerk: SapS4Clerk
 ) -> None:
@@ -61,8 +88,13 @@ def test_order_to_cash_reaches_the_store_once_and_a_second_run_changes_nothing(
     for o in orders:
         [doc] = booked[o["number"]]
         assert o["tax"] > 0 and D(doc["TotalNetAmount"]) == o["total"] - o["tax"], o["number"]
-        assert doc["SoldToParty"] == "WEBSHOP"
-        o["so"] = doc["SalesOrder"]
+        o["so"], o["sold_to"] = doc["SalesOrder"], doc["SoldToParty"]
+    if sold_to(stack) == "generic":
+        assert {o["sold_to"] for o in orders} == {"WEBSHOP"}
+    else:  # each buyer (buyer<n>@example.com) one business partner, their order booked on it
+        partners = customers_by_email(clerk)
+        assert [o["sold_to"] for o in orders] == [partners[f"buyer{n}@example.com"] for n in range(ORDERS)]
+        assert len(partners) == ORDERS
 
     deliveries = {o["number"]: clerk.deliver(o["so"], f"1ZS4E2E{i:04d}") for i, o in enumerate(orders)}
     assert all(d["OverallGoodsMovementStatus"] == "C" for d in deliveries.values())
@@ -91,3 +123,5 @@ def test_order_to_cash_reaches_the_store_once_and_a_second_run_changes_nothing(
     assert {o["number"]: store.tracking(o) for o in orders} == shipped
     if stack.store == "magento":
         assert all(len(store.magento("/invoices", o)) == 1 for o in orders)
+    if sold_to(stack) == "customer":
+        assert len(customers_by_email(clerk)) == ORDERS  # no second partner for anyone

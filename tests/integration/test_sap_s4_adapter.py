@@ -6,7 +6,10 @@ changed password read again; a store order booked once and found again by
 an outbound delivery a clerk creates, tracks (``BillOfLading``) and posts goods issue for, read as a
 shipment with tracking and shipped in Magento by the shipments flow; the sim's billing document (its
 clerk's door) read as an invoice whose lines name the order binding's lines, and invoiced in Magento
-by the invoices flow, once; billing documents sharing one millisecond across pages each read once."""
+by the invoices flow, once; billing documents sharing one millisecond across pages each read once.
+Customers as business partners (``sold_to`` ``customer``): made with their roles, sales area,
+address, e-mail and phone, found by e-mail in any case, kept in step, found again after a lost
+answer; orders booked on them; with the generic sold-to the customers flow writes nothing."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from starlette.testclient import TestClient
 
 from erpsync.errors import AuthError, RetryableError, ValidationFailed, may_have_been_applied
 from erpsync.flows import catalog
+from erpsync.flows.customers import CustomerRules
 from erpsync.flows.documents import InvoiceRules, ShipmentRules
 from erpsync.flows.orders import OrderRules
 from erpsync.flows.sync import FlowContext
@@ -27,6 +31,7 @@ from erpsync.model import Address, ChangeNotice, DraftLine, SalesOrderDraft
 from erpsync.settings import Settings
 from erpsync.state.bindings import Bindings
 from erpsync.systems.magento import MagentoClient, MagentoSystem
+from erpsync.systems.magento.mapping import customer_from_magento
 from erpsync.systems.magento.settings import MagentoSettings
 from erpsync.systems.sap_s4.adapter import S4System
 from erpsync.systems.sap_s4.client import Refused, S4Client
@@ -286,8 +291,8 @@ def test_billing_documents_sharing_a_millisecond_beyond_a_page_are_each_read_onc
 
 
 class Pair:
-    def __init__(self, table: str) -> None:
-        self.s4 = Rig()
+    def __init__(self, table: str, **s4_settings: Any) -> None:
+        self.s4 = Rig(**s4_settings)
         self.mhttp = TestClient(mag_sim.create_app())
         self.catalog = mo.sample_catalog()
         self.customer = mo.sample_customer("roni_cost@example.com")
@@ -304,6 +309,7 @@ class Pair:
         )
         self.shipments = ShipmentRules(self.ctx("shipments", "shipment", {}))
         self.invoices = InvoiceRules(self.ctx("invoices", "invoice", {}))
+        self.customers = CustomerRules(self.ctx("customers", "customer", {}))
 
     def ctx(self, flow: str, entity: str, extra: dict[tuple[str, str], Any]) -> FlowContext:
         spec = catalog.get(flow)
@@ -371,12 +377,13 @@ def test_a_magento_order_is_booked_once_after_a_lost_answer_then_shipped_and_inv
     assert pair.invoices.sync(ChangeNotice(source="sap_s4", entity="invoice", id=billed)).outcome == "skipped"
 
 
-def test_a_magento_to_s4_deployment_runs_the_orders_flow_with_the_generic_customer_and_no_customers_flow(
+def test_a_magento_to_s4_deployment_runs_the_orders_and_customers_flows_into_s4_and_none_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """S/4HANA lends its generic sold-to to the orders flow (``helps``) but serves no customers:
-    with a route for every flow, no customers flow syncs Magento's customers into it (each would
-    fail: business partners are not written), and the local settings name what the sim has."""
+    """S/4HANA serves customers as a target (business partners, or the generic sold-to): with a
+    route for every flow the customers flow runs into it (with the generic sold-to it files each
+    account as filtered), no erp-customers flow reads from it, and the local settings name what the
+    sim has."""
     from erpsync.flows import catalog
     from erpsync.runtime.lambda_app import check_routes, check_settings
     from erpsync.settings import Settings
@@ -393,8 +400,125 @@ def test_a_magento_to_s4_deployment_runs_the_orders_flow_with_the_generic_custom
     lanes = {name: [(s, t) for s, t, _ in check_routes(catalog.get(name), deployment)] for name in catalog.NAMES}
     assert lanes["orders"] == [("magento", "sap_s4")]
     assert lanes["shipments"] == lanes["invoices"] == [("sap_s4", "magento")]
-    assert lanes["customers"] == lanes["erp-customers"] == lanes["payments"] == []
-    assert not PLUGIN.can("customer", TARGET) and PLUGIN.lends("customer", TARGET)
-    assert not PLUGIN.lends("customer", SOURCE)
+    assert lanes["customers"] == [("magento", "sap_s4")]
+    assert lanes["erp-customers"] == lanes["payments"] == []
+    assert PLUGIN.can("customer", TARGET) and not PLUGIN.can("customer", SOURCE)
     own = S4Settings.model_validate(deployment.effective_connections()["sap_s4"].settings)
     assert own.generic_sold_to in {c["Customer"] for c in sample_seed()["customers"]}
+
+
+# -- customers as business partners --------------------------------------------------------------------
+
+JANE = customer_from_magento(mo.sample_customer("Jane.Doe@Example.com")).model_copy(
+    update={"first_name": "Jane", "last_name": "Doe", "source_id": None}
+)
+"""The Magento sim's Luma customer (Veronica Costello's address and phone), renamed."""
+
+
+def partner_of(rig: Rig, customer: str) -> dict[str, Any]:
+    [found] = [p for p in rig.sim.partners.values() if p.get("Customer") == customer]
+    return found
+
+
+def test_a_store_customer_becomes_one_business_partner_found_by_email_in_any_case_and_kept_in_step() -> None:
+    rig = Rig(sold_to="customer")
+    customers = rig.system.port("customer", "target")
+    made = customers.create(JANE)
+    partner = partner_of(rig, str(made.source_id))
+    assert (partner["BusinessPartnerCategory"], partner["FirstName"], partner["LastName"]) == ("1", "Jane", "Doe")
+    assert [r["BusinessPartnerRole"] for r in partner["to_BusinessPartnerRole"]] == ["FLCU00", "FLCU01"]
+    [area] = partner["to_Customer"][0]["to_CustomerSalesArea"]
+    assert (area["SalesOrganization"], area["DistributionChannel"], area["Division"]) == ("1710", "10", "00")
+    [address] = partner["to_BusinessPartnerAddress"]
+    assert JANE.address is not None
+    assert (address["StreetName"], address["CityName"], address["Region"]) == (
+        JANE.address.street[0],
+        JANE.address.city,
+        JANE.address.region_code,
+    )
+    [mail] = address["to_EmailAddress"]
+    assert (mail["EmailAddress"], mail["SearchEmailAddress"]) == ("jane.doe@example.com", "JANE.DOE@EXAMPLE.COM")
+    kept = ("email", "first_name", "last_name", "phone")
+    assert {k: getattr(made, k) for k in kept} == {k: getattr(JANE, k) for k in kept}
+    where = ("street", "city", "postcode", "region_code", "country")
+    assert made.address is not None and {k: getattr(made.address, k) for k in where} == {
+        k: getattr(JANE.address, k) for k in where
+    }
+
+    assert [c.source_id for c in customers.find("JANE.DOE@example.COM")] == [made.source_id]
+    assert customers.find("jane.doe@example.com.au") == []  # the same 20 search characters, not the address
+
+    moved = JANE.model_copy(
+        update={"last_name": "Smith", "address": JANE.address.model_copy(update={"city": "Chicago"})}
+    )
+    rig.http.delete("/_sim/requests")
+    kept = customers.update(str(made.source_id), moved)
+    assert (kept.last_name, kept.address.city if kept.address else None) == ("Smith", "Chicago")
+    assert [r["path"].rsplit("/", 1)[-1] for r in rig.log("PATCH")] == [
+        f"A_BusinessPartner('{partner['BusinessPartner']}')",
+        f"A_BusinessPartnerAddress(BusinessPartner='{partner['BusinessPartner']}',AddressID='{address['AddressID']}')",
+    ]
+    assert partner_of(rig, str(made.source_id))["BusinessPartnerFullName"] == "Jane Smith"
+    assert len(rig.sim.partners) == 1
+
+
+def test_a_lost_answer_on_a_partner_is_found_again_by_email_never_made_twice() -> None:
+    rig = Rig(sold_to="customer")
+    customers = rig.system.port("customer", "target")
+    rig.client.token(sap_s4.PARTNERS)
+    faults = {"lost_response_paths": {".*/A_BusinessPartner": 1.0}, "lost_response_mode": "drop"}
+    rig.http.post("/_sim/faults", json=faults)
+    with pytest.raises(RetryableError) as lost:
+        customers.create(JANE)
+    assert may_have_been_applied(lost.value)
+    rig.http.delete("/_sim/faults")
+    [found] = customers.find(JANE.email)
+    assert len(rig.sim.partners) == 1 and found.source_id == next(iter(rig.sim.partners.values()))["Customer"]
+
+
+def test_the_sim_refuses_a_partner_sap_would_refuse() -> None:
+    rig = Rig(sold_to="customer")
+    nameless = {"BusinessPartnerCategory": "1", "FirstName": "Jane"}
+    with pytest.raises(Refused, match="last name") as refused:
+        rig.client.create(sap_s4.PARTNERS, "A_BusinessPartner", nameless)
+    assert refused.value.status == 400
+    with pytest.raises(Refused, match="Customer"):
+        rig.client.create(sap_s4.PARTNERS, "A_BusinessPartner", {**nameless, "LastName": "Doe", "Customer": "1"})
+    no_role = {
+        "BusinessPartnerCategory": "1",
+        "LastName": "Doe",
+        "to_Customer": {"to_CustomerSalesArea": {"results": []}},
+    }
+    with pytest.raises(Refused, match="FLCU"):
+        rig.client.create(sap_s4.PARTNERS, "A_BusinessPartner", no_role)
+    assert rig.sim.partners == {}
+    without_customer = Rig(sold_to="customer", customer_roles=["BUP001"])
+    with pytest.raises(ValidationFailed, match="FLCU00 or FLCU01"):  # settings naming no customer role
+        without_customer.system.port("customer", "target").create(JANE)
+
+
+def test_orders_are_booked_on_the_customers_own_partner_made_once(bindings_table: str) -> None:
+    pair = Pair(bindings_table, sold_to="customer")
+    first, second = pair.place(), pair.place()
+    for order in (first, second):
+        result = pair.orders.sync(ChangeNotice(source="magento", entity="order", id=str(order["entity_id"])))
+        assert result.outcome == "synced", result.message
+    [partner] = pair.s4.sim.partners.values()
+    assert partner["to_BusinessPartnerAddress"][0]["to_EmailAddress"][0]["EmailAddress"] == first["customer_email"]
+    assert {o["SoldToParty"] for o in pair.s4.sim.orders.values()} == {partner["Customer"]}
+    assert len(pair.s4.sim.orders) == 2
+
+    result = pair.customers.sync(ChangeNotice(source="magento", entity="customer", id=str(pair.customer["id"])))
+    assert result.outcome == "skipped" and f"linked existing {partner['Customer']}" in result.message, result.message
+    assert (
+        pair.customers.sync(ChangeNotice(source="magento", entity="customer", id=str(pair.customer["id"]))).outcome
+        == "skipped"
+    )
+    assert len(pair.s4.sim.partners) == 1
+
+
+def test_with_the_generic_sold_to_the_customers_flow_writes_no_partner(bindings_table: str) -> None:
+    pair = Pair(bindings_table)
+    result = pair.customers.sync(ChangeNotice(source="magento", entity="customer", id=str(pair.customer["id"])))
+    assert result.outcome == "filtered" and "generic customer" in result.message, result.message
+    assert pair.s4.sim.partners == {} and pair.s4.log("POST") == []

@@ -96,11 +96,16 @@ class Store:
             )
 
 
-def running_stack(store: str, erp: str, state: Any) -> Iterator[LocalStack]:
-    """A local stack for the pair with its seeded sims and ``local_settings``, pollers and schedules
-    off (each test polls and drains), the CLI pointed at it; for a module fixture to ``yield from``."""
+def running_stack(store: str, erp: str, state: Any, erp_settings: dict[str, Any] | None = None) -> Iterator[LocalStack]:
+    """A local stack for the pair with its seeded sims and ``local_settings`` (the ERP connection's
+    own settings updated with ``erp_settings``), pollers and schedules off (each test polls and
+    drains), the CLI pointed at it; for a module fixture to ``yield from``."""
     from cli.target import use_local
     from sandbox.local.stack import default_seed, local_settings
+
+    settings = local_settings(store, erp)
+    if erp_settings:
+        settings["connections"][erp]["settings"].update(erp_settings)
 
     with LocalStack(
         store=store,
@@ -109,7 +114,7 @@ def running_stack(store: str, erp: str, state: Any) -> Iterator[LocalStack]:
         run_pollers=False,
         run_schedules=False,
         seed=default_seed(),
-        settings=local_settings(store, erp),
+        settings=settings,
     ) as s:
         use_local(state)
         yield s

@@ -152,6 +152,10 @@ class CustomerRules(RecordSync):
     def must_skip(self, record: Customer) -> SyncResult | None:
         if record.is_guest:
             return SyncResult("filtered", "", f"{record.email} is a guest: guests get no account")
+        if not getattr(self.ctx.target_port, "keeps_customers", True):
+            return SyncResult(
+                "filtered", "", f"{self.target} keeps no customers of its own: every order goes to one generic customer"
+            )
         return None
 
     def content_hash(self, record: Customer) -> str:

@@ -368,7 +368,7 @@ class FlowRuntime:
             extra: dict[tuple[str, str], Any] = {}
             for entity in self.spec.needs:
                 for direction, cid, system in ((SOURCE, source, src), (TARGET, target, tgt)):
-                    if registry.plugin(conns[cid].kind).lends(entity, direction):
+                    if registry.plugin(conns[cid].kind).can(entity, direction):
                         extra[(entity, direction)] = system.port(entity, direction)
             ctx = FlowContext(
                 spec=self.spec,

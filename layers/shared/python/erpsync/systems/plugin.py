@@ -77,14 +77,6 @@ class Plugin:
     ceiling: tuple[int, int | None] | None = None
     """The system's own published limit (requests per minute, concurrent requests), held across
     every worker when the settings' ``rate_limits`` name none for the connection."""
-    helps: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    """entity -> directions of ports other flows use (a flow's ``needs``) although the entity's own
-    flows do not run on this system (S/4HANA books every order on one generic customer: the orders
-    flow asks its customer port, no customers flow syncs customers into it)."""
 
     def can(self, entity: str, direction: str) -> bool:
         return direction in self.serves.get(entity, frozenset())
-
-    def lends(self, entity: str, direction: str) -> bool:
-        """Whether a flow that needs ``entity`` ports gets this system's (served, or only lent)."""
-        return self.can(entity, direction) or direction in self.helps.get(entity, frozenset())

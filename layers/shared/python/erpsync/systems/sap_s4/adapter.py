@@ -1,6 +1,7 @@
-"""SAP S/4HANA's ports (first release): the orders target (``A_SalesOrder`` deep insert guarded by
-``PurchaseOrderByCustomer``), customers as one generic sold-to, outbound deliveries as the
-shipments source and billing documents as the invoices source.
+"""SAP S/4HANA's ports: the orders target (``A_SalesOrder`` deep insert guarded by
+``PurchaseOrderByCustomer``), customers as one generic sold-to or as business partners
+(``sold_to``), outbound deliveries as the shipments source and billing documents as the invoices
+source.
 
 Polling (SYSTEMS-NOTES §4.3/4.4): billing documents by ``LastChangeDateTime`` as a keyset (ordered by
 stamp and number; each request asks for the rows after the last one read). Outbound deliveries have
@@ -70,14 +71,35 @@ def log_warnings(answer: Answer, what: str, connection: str) -> None:
 
 
 class S4Customers:
-    """Customers as S/4 takes them in this release: every store customer is the configured generic
-    sold-to (``generic_sold_to``); business partners are neither read nor written (no
-    ``API_BUSINESS_PARTNER`` metadata in the reference, SYSTEMS-NOTES §4.5). ``find`` answers the
-    generic sold-to for every e-mail, so the orders flow books orders on it; the customers flows
-    are not served (``get``/``update`` refuse)."""
+    """Customers as the settings' ``sold_to`` says.
 
-    def __init__(self, connection: str, settings: Callable[[], S4Settings]) -> None:
-        self.connection, self.settings = connection, settings
+    ``generic``: every store customer is the generic sold-to (``generic_sold_to``); no business
+    partner is read or written. ``find`` and ``create`` answer the generic sold-to, so the orders
+    flow books orders on it; ``keeps_customers`` is False, so the customers flow files each store
+    account as filtered instead of writing it.
+
+    ``customer``: each store customer is a business partner (``API_BUSINESS_PARTNER``) with the
+    customer roles and a sales area, its id the partner's ``Customer``. ``find`` looks the e-mail up
+    in ``A_AddressEmailAddress`` by its search field (``SearchEmailAddress``, the first 20
+    characters in upper case: UNVERIFIED that S/4 derives it so) and compares the whole address
+    case-insensitively, then reads each partner it belongs to; a create whose answer was lost is
+    found again that way (its e-mail went in with it). ``update`` patches the partner's names and its
+    first address (street, city, postcode, region, country, phone); an e-mail is the identity and is
+    never rewritten."""
+
+    EXPAND = ["to_BusinessPartnerAddress/to_EmailAddress", "to_BusinessPartnerAddress/to_PhoneNumber"]
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    @property
+    def keeps_customers(self) -> bool:
+        """Whether store customers are written here (``sold_to`` ``customer``)."""
+        return self.settings().sold_to == "customer"
+
+    @property
+    def service(self) -> str:
+        return self.settings().business_partner_service
 
     def changes(self, since: datetime) -> Iterator[Page]:
         return iter(())
@@ -86,23 +108,92 @@ class S4Customers:
         return Customer(email=email, source_id=self.settings().generic_sold_to)
 
     def find(self, email: str) -> list[Customer]:
-        return [self._generic(email)]
+        if not self.keeps_customers:
+            return [self._generic(email)]
+        wanted = email.strip().lower()
+        mails = self.client.rows(
+            self.service,
+            "A_AddressEmailAddress",
+            filter=f"SearchEmailAddress eq {literal(wanted.upper()[:20])}",
+            select=["AddressID", "EmailAddress"],
+        )
+        addresses = sorted({str(m["AddressID"]) for m in mails if str(m.get("EmailAddress") or "").lower() == wanted})
+        if not addresses:
+            return []
+        rows = self.client.rows(
+            self.service,
+            "A_BusinessPartnerAddress",
+            filter=" or ".join(f"AddressID eq {literal(a)}" for a in addresses),
+            select=["BusinessPartner", "AddressID"],
+        )
+        found = [self._partner(str(bp)) for bp in sorted({r["BusinessPartner"] for r in rows})]
+        return [mapping.customer_from_partner(p) for p in found if p.get("Customer")]
+
+    def _partner(self, number: str) -> dict[str, Any]:
+        path = S4Client.key("A_BusinessPartner", number)
+        return self.client.get(self.service, path, expand=self.EXPAND).entity
+
+    def _by_customer(self, id: str) -> dict[str, Any]:
+        rows = list(
+            self.client.rows(self.service, "A_BusinessPartner", filter=f"Customer eq {literal(id)}", expand=self.EXPAND)
+        )
+        if not rows:
+            raise NotFoundError(f"{self.connection} has no business partner of customer {id}", system=self.connection)
+        return rows[0]
 
     def create(self, customer: Customer) -> Customer:
-        return self._generic(customer.email)
-
-    def _not_served(self) -> PermanentError:
-        return PermanentError(
-            f"{self.connection}: S/4HANA customers are the generic sold-to {self.settings().generic_sold_to}; "
-            "business partners are not synced in this release (route no customers flow to sap_s4)",
-            system=self.connection,
-        )
+        if not self.keeps_customers:
+            return self._generic(customer.email)
+        cfg = self.settings()
+        made = self.client.create(self.service, "A_BusinessPartner", mapping.partner_body(customer, cfg, None))
+        log_warnings(made, f"business partner for {customer.email}", self.connection)
+        number = str(made.entity.get("BusinessPartner") or "")
+        if not made.entity.get("Customer"):
+            raise ValidationFailed(
+                f"{self.connection}: business partner {number} was made without a customer "
+                f"(roles {', '.join(cfg.customer_roles)}): orders cannot be booked on it",
+                system=self.connection,
+            )
+        return mapping.customer_from_partner(self._partner(number))
 
     def get(self, id: str) -> Customer:
-        raise self._not_served()
+        if not self.keeps_customers:
+            raise self._not_kept()
+        return mapping.customer_from_partner(self._by_customer(id))
 
     def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
-        raise self._not_served()
+        if not self.keeps_customers:
+            raise self._not_kept()
+        partner = self._by_customer(id)
+        number = str(partner["BusinessPartner"])
+        names = mapping.partner_names(customer, str(partner.get("BusinessPartnerCategory") or ""))
+        self.client.update(self.service, S4Client.key("A_BusinessPartner", number), names, etag="")
+        addresses = odata_v2.expanded(partner, "to_BusinessPartnerAddress") or []
+        if addresses:
+            first = addresses[0]
+            fields = mapping.partner_address(customer.address)
+            if fields:
+                path = S4Client.key(
+                    "A_BusinessPartnerAddress", BusinessPartner=number, AddressID=str(first["AddressID"])
+                )
+                self.client.update(self.service, path, fields, etag="")
+            phones = odata_v2.expanded(first, "to_PhoneNumber") or []
+            if phones and customer.phone and customer.phone != phones[0].get("PhoneNumber"):
+                path = S4Client.key(
+                    "A_AddressPhoneNumber",
+                    AddressID=str(phones[0]["AddressID"]),
+                    Person=str(phones[0].get("Person") or ""),
+                    OrdinalNumber=str(phones[0]["OrdinalNumber"]),
+                )
+                self.client.update(self.service, path, {"PhoneNumber": customer.phone[:30]}, etag="")
+        return self.get(id)
+
+    def _not_kept(self) -> PermanentError:
+        return PermanentError(
+            f"{self.connection}: S/4HANA customers are the generic sold-to {self.settings().generic_sold_to} "
+            "(sold_to generic): no business partner is read or written",
+            system=self.connection,
+        )
 
 
 class S4Orders:
@@ -322,7 +413,7 @@ class S4System:
     def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
         self.connection, self.client, self.settings = connection, client, settings
         self._ports: dict[tuple[str, str], object] = {
-            ("customer", "target"): S4Customers(connection, settings),
+            ("customer", "target"): S4Customers(client, connection, settings),
             ("order", "target"): S4Orders(client, connection, settings),
             ("shipment", "source"): S4Deliveries(client, connection, settings),
             ("invoice", "source"): S4BillingDocuments(client, connection, settings),

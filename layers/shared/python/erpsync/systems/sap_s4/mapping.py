@@ -2,10 +2,11 @@
 (``A_SalesOrder`` with ``to_Item``, ``to_Partner`` and item ``to_PricingElement``), outbound
 deliveries as shipments and billing documents as invoices.
 
-- Every order is booked on the configured generic sold-to (``generic_sold_to``; a ship-to partner
-  when ``generic_ship_to`` is set). The store's order number goes in ``PurchaseOrderByCustomer``
-  (the duplicate guard): at most 35 characters (the EDMX's ``MaxLength``), a longer one is refused
-  before anything is sent, never cut.
+- With ``sold_to`` ``generic`` every order is booked on the configured generic sold-to
+  (``generic_sold_to``; a ship-to partner when ``generic_ship_to`` is set); with ``customer`` on the
+  store customer's own business partner (its ``Customer``, the draft's ``customer_id``). The
+  store's order number goes in ``PurchaseOrderByCustomer`` (the duplicate guard): at most 35
+  characters (the EDMX's ``MaxLength``), a longer one is refused before anything is sent, never cut.
 - Items are ``10``, ``20`` … in the store's line order; each item carries the store line id in its
   own ``PurchaseOrderByCustomer`` (item level, 35), so an order found again after a lost answer maps
   its items back to store lines (that S/4 keeps an item value that differs from the header's is
@@ -18,6 +19,10 @@ deliveries as shipments and billing documents as invoices.
   are the items that reference a sales order item (``ReferenceSDDocument``/``…Item``).
 - A billing document is released when not cancelled and its ``AccountingPostingStatus`` is one the
   settings name; its lines are the items' ``SalesDocument``/``SalesDocumentItem``.
+- A customer is a business partner (``A_BusinessPartner``): a person (category 1) with first and
+  last name, or an organisation (2) named by the company; one address carrying the billing
+  address, the e-mail address (lower case: the identity) and the phone; the customer roles, and
+  the customer with one sales area (the orders' sales organization, channel and division).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from erpsync.errors import MappingMissing, ValidationFailed
-from erpsync.model import DocumentLine, ErpOrderRef, Invoice, SalesOrderDraft, Shipment, Track, cents
+from erpsync.model import Address, Customer, DocumentLine, ErpOrderRef, Invoice, SalesOrderDraft, Shipment, Track, cents
 from erpsync.systems.sap_s4 import odata_v2
 from erpsync.systems.sap_s4.odata_v2 import format_decimal, normalise_number
 from erpsync.systems.sap_s4.settings import S4Settings
@@ -109,13 +114,13 @@ def order_body(draft: SalesOrderDraft, cfg: S4Settings) -> dict[str, Any]:
         "SalesOrganization": cfg.sales_organization,
         "DistributionChannel": cfg.distribution_channel,
         "OrganizationDivision": cfg.organization_division,
-        "SoldToParty": cfg.generic_sold_to,
+        "SoldToParty": sold_to(draft, cfg),
         "PurchaseOrderByCustomer": number,
         "CustomerPurchaseOrderDate": odata_v2.format_datetime(day),
         "TransactionCurrency": draft.currency,
         "to_Item": {"results": items},
     }
-    if cfg.generic_ship_to:
+    if cfg.generic_ship_to and cfg.sold_to == "generic":
         body["to_Partner"] = {
             "results": [{"PartnerFunction": cfg.ship_to_partner_function, "Customer": cfg.generic_ship_to}]
         }
@@ -252,4 +257,130 @@ def invoice_from_s4(header: dict[str, Any], cfg: S4Settings) -> Invoice:
         currency=str(header.get("TransactionCurrency") or ""),
         lines=lines,
         updated_at=odata_v2.parse_datetime(header.get("LastChangeDateTime")),
+    )
+
+
+def sold_to(draft: SalesOrderDraft, cfg: S4Settings) -> str:
+    """The ``SoldToParty`` of an order: the generic one, or the customer's own partner."""
+    if cfg.sold_to == "generic":
+        assert cfg.generic_sold_to is not None  # the settings require it then
+        return cfg.generic_sold_to
+    if not draft.customer_id or len(draft.customer_id) > 10:
+        raise ValidationFailed(
+            f"order {draft.number}: {draft.customer_id!r} is not an S/4HANA customer number (sold_to is customer)",
+            system=SYSTEM,
+        )
+    return draft.customer_id
+
+
+PARTNER_TEXT = {"FirstName": 40, "LastName": 40, "OrganizationBPName1": 40}
+ADDRESS_TEXT = {"StreetName": 60, "CityName": 40, "PostalCode": 10, "Region": 3, "Country": 3}
+
+
+def _cut(value: str, most: int) -> str:
+    return value.strip()[:most]
+
+
+def partner_names(customer: Customer, category: str = "") -> dict[str, str]:
+    """The partner's own name fields for its ``category`` (a partner keeps the one it was made
+    with; new ones are organisations when the store names only a company): a person's first and
+    last name (the e-mail's local part when the store has no last name: SAP requires one), or an
+    organisation's name."""
+    organisation = category == "2" or (
+        not category and bool(customer.company) and not (customer.first_name or customer.last_name)
+    )
+    if organisation:
+        return {"OrganizationBPName1": _cut(customer.company or customer.name, 40)}
+    last = customer.last_name or customer.email.partition("@")[0]
+    return {"FirstName": _cut(customer.first_name, 40), "LastName": _cut(last, 40)}
+
+
+def partner_address(address: Address | None) -> dict[str, str]:
+    """An address's fields (the street lines joined: SAP's ``StreetName`` is one line of 60)."""
+    if address is None:
+        return {}
+    fields = {
+        "StreetName": ", ".join(s for s in address.street if s),
+        "CityName": address.city,
+        "PostalCode": address.postcode,
+        "Region": address.region_code,
+        "Country": address.country,
+    }
+    return {k: _cut(v, ADDRESS_TEXT[k]) for k, v in fields.items() if v}
+
+
+def partner_body(customer: Customer, cfg: S4Settings, currency: str | None) -> dict[str, Any]:
+    """``POST A_BusinessPartner``: the partner with its address, e-mail and phone, its customer
+    roles and its customer in the orders' sales area."""
+    names = partner_names(customer)
+    address: dict[str, Any] = {
+        **partner_address(customer.address),
+        "to_EmailAddress": {"results": [{"EmailAddress": customer.email, "IsDefaultEmailAddress": True}]},
+    }
+    address.setdefault("Country", (customer.address.country if customer.address else "") or "US")
+    phone = customer.phone or (customer.address.phone if customer.address else "")
+    if phone:
+        address["to_PhoneNumber"] = {"results": [{"PhoneNumber": _cut(phone, 30), "IsDefaultPhoneNumber": True}]}
+    area: dict[str, Any] = {
+        "SalesOrganization": cfg.sales_organization,
+        "DistributionChannel": cfg.distribution_channel,
+        "Division": cfg.organization_division,
+    }
+    if cfg.customer_currency or currency:
+        area["Currency"] = cfg.customer_currency or currency
+    if cfg.customer_payment_terms:
+        area["CustomerPaymentTerms"] = cfg.customer_payment_terms
+    body: dict[str, Any] = {
+        "BusinessPartnerCategory": "2" if "OrganizationBPName1" in names else "1",
+        **names,
+        "to_BusinessPartnerAddress": {"results": [address]},
+        "to_BusinessPartnerRole": {"results": [{"BusinessPartnerRole": r} for r in cfg.customer_roles]},
+        "to_Customer": {"to_CustomerSalesArea": {"results": [area]}},
+    }
+    if cfg.partner_grouping:
+        body["BusinessPartnerGrouping"] = cfg.partner_grouping
+    return body
+
+
+def partner_email(partner: dict[str, Any]) -> str:
+    """The partner's default e-mail address (the first when none is marked), lower case."""
+    mails = [
+        m
+        for a in odata_v2.expanded(partner, "to_BusinessPartnerAddress") or []
+        for m in odata_v2.expanded(a, "to_EmailAddress") or []
+    ]
+    chosen = next((m for m in mails if m.get("IsDefaultEmailAddress")), mails[0] if mails else {})
+    return str(chosen.get("EmailAddress") or "").strip().lower()
+
+
+def customer_from_partner(partner: dict[str, Any]) -> Customer:
+    """A business partner (read with its addresses and their e-mail and phone) as the canonical
+    customer; its id is the partner's ``Customer``."""
+    number = str(partner.get("Customer") or "")
+    email = partner_email(partner)
+    if not email:
+        raise ValidationFailed(
+            f"{SYSTEM} business partner {partner.get('BusinessPartner')}: no e-mail address", system=SYSTEM
+        )
+    addresses = odata_v2.expanded(partner, "to_BusinessPartnerAddress") or []
+    first = addresses[0] if addresses else {}
+    phones = odata_v2.expanded(first, "to_PhoneNumber") or []
+    address = None
+    if first.get("StreetName") or first.get("CityName") or first.get("PostalCode"):
+        address = Address(
+            street=[str(first.get("StreetName") or "")] if first.get("StreetName") else [],
+            city=str(first.get("CityName") or ""),
+            postcode=str(first.get("PostalCode") or ""),
+            region_code=str(first.get("Region") or ""),
+            country=str(first.get("Country") or ""),
+        )
+    return Customer(
+        email=email,
+        first_name=str(partner.get("FirstName") or ""),
+        last_name=str(partner.get("LastName") or ""),
+        company=str(partner.get("OrganizationBPName1") or ""),
+        phone=str(phones[0].get("PhoneNumber") or "") if phones else "",
+        address=address,
+        source_id=number,
+        version=f"{partner.get('LastChangeDate') or ''}|{partner.get('LastChangeTime') or ''}",
     )

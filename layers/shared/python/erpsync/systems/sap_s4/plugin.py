@@ -1,7 +1,7 @@
 """SAP S/4HANA (OData v2 A2X services) as an ERP: what it serves, its settings and its secret.
 
-First release (docs/plans/ISSUE-13-SAP.md §1.1): store orders in, deliveries and billing documents
-out; customers only as the generic sold-to. No webhooks (Event Mesh notifications are a later
+Store orders in, deliveries and billing documents out; customers as the generic sold-to or as
+business partners (the connection's ``sold_to``). No webhooks (Event Mesh notifications are a later
 slice), so every change is polled. SAP publishes no request ceiling for these APIs (UNVERIFIED):
 limit a connection with ``rate_limits``.
 """
@@ -47,6 +47,7 @@ PLUGIN = Plugin(
     kind="sap_s4",
     role="erp",
     serves={
+        "customer": frozenset({TARGET}),
         "order": frozenset({TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),
@@ -54,5 +55,4 @@ PLUGIN = Plugin(
     settings_model=S4Settings,
     secret_model=S4Secret,
     connect=connect,
-    helps={"customer": frozenset({TARGET})},  # the generic sold-to, for the orders flow only
 )

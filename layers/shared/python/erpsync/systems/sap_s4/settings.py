@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TRACKING_FIELDS = ("BillOfLading", "HandlingUnitExternalId", "HandlingUnitSecondExternalId")
 
@@ -21,9 +22,23 @@ class S4Settings(BaseModel):
     distribution_channel: str = Field(min_length=1, max_length=2)
     organization_division: str = Field(min_length=1, max_length=2)
     sales_order_type: str = Field("OR", min_length=1, max_length=4)
-    generic_sold_to: str = Field(min_length=1, max_length=10)
-    """The one sold-to customer every store order is booked on (SYSTEMS-NOTES §4.5: many shops post
-    web orders to one generic sold-to); business partners are not synced in this release."""
+    sold_to: Literal["generic", "customer"] = "generic"
+    """``generic``: every store order is booked on ``generic_sold_to`` (SYSTEMS-NOTES §4.5: many
+    shops post web orders to one generic sold-to) and no business partner is written. ``customer``:
+    each store customer is a business partner with a customer role in the orders' sales area
+    (``API_BUSINESS_PARTNER``, found by e-mail, made by the customers flow or an order's first
+    sync), and its orders are booked on it."""
+    generic_sold_to: str | None = Field(None, min_length=1, max_length=10)
+    """The sold-to of every order with ``sold_to`` ``generic`` (required then)."""
+    partner_grouping: str | None = Field(None, max_length=4)
+    """``BusinessPartnerGrouping`` of the partners erpsync makes (None: the system's default)."""
+    customer_roles: list[str] = Field(default_factory=lambda: ["FLCU00", "FLCU01"])
+    """The roles of a partner erpsync makes (FI customer, sales customer)."""
+    customer_currency: str | None = Field(None, max_length=5)
+    """The sales area's currency of a partner erpsync makes (None: the first order's currency)."""
+    customer_payment_terms: str | None = Field(None, max_length=4)
+    """The sales area's payment terms of a partner erpsync makes (None: left to SAP)."""
+    business_partner_service: str = "API_BUSINESS_PARTNER"
     generic_ship_to: str | None = Field(None, max_length=10)
     """A ship-to partner sent with every order (None: SAP derives it from the sold-to)."""
     ship_to_partner_function: str = Field("WE", min_length=1, max_length=2)
@@ -54,6 +69,12 @@ class S4Settings(BaseModel):
     sales_order_service: str = "API_SALES_ORDER_SRV"
     outbound_delivery_service: str = "API_OUTBOUND_DELIVERY_SRV;v=0002"
     billing_document_service: str = "API_BILLING_DOCUMENT_SRV"
+
+    @model_validator(mode="after")
+    def _sold_to_named(self) -> S4Settings:
+        if self.sold_to == "generic" and not self.generic_sold_to:
+            raise ValueError("generic_sold_to is required when sold_to is generic (every order is booked on it)")
+        return self
 
     @field_validator("tracking_source")
     @classmethod
