@@ -8,10 +8,10 @@ its own API (Magento's REST, Shopify's Admin GraphQL ``orderCreate``), waits for
 the store's number in ``NumAtCard``) and, where the ERP takes payments, for its payment; where the
 ERP ships (Acumatica, B1), ships some of them there and waits for the store's shipments or
 fulfilments with tracking; where the ERP invoices (B1: its clerk invoices the delivery), waits for
-the Magento invoices, e-mailed to the customer, and the orders complete; where the ERP takes
-cancels (Acumatica, QuickBooks), cancels one in the store and waits for the ERP to cancel or void
-it. Then runs those flows once more and checks nothing changed. Prints both sides and exits 1 when
-a total, a payment, a shipment, an invoice, the cancel or the second run does not match.
+the Magento invoices, e-mailed to the customer, and the orders complete; cancels one unpaid order
+in the store and waits for the ERP to cancel (S/4HANA: reject) or void it. Then runs those flows
+once more and checks nothing changed. Prints both sides and exits 1 when a total, a payment, a
+shipment, an invoice, the cancel or the second run does not match.
 """
 
 from __future__ import annotations
@@ -151,8 +151,6 @@ class ErpSide:
         invoices are the default demo's, ``sandbox/demo.py``)."""
         self.pays = kind != "sap_s4"
         """The store's payments reach the ERP (S/4HANA's are FI clearing: not served)."""
-        self.cancels = kind != "sap_s4"
-        """A store cancel reaches the ERP (S/4HANA serves no cancellations yet)."""
         self.delivered: dict[str, Any] = {}
         """SAP: store number -> the delivery the clerk posted (B1 DocEntry, S/4 DeliveryDocument)."""
         if kind == "acumatica":
@@ -435,13 +433,10 @@ def run(store: str, erp: str) -> int:
                     f"{len(invoiced)} deliveries invoiced in {erp}: {store} has no invoices and marks an order "
                     f"paid only on an invoice paid in full, so these open invoices change nothing there"
                 )
-        if books.cancels:
-            victim = next(o for o in orders if not o.paid and o.number not in shipped)
-            shop.cancel(victim)
-            wait_for(f"the cancel in {erp}", lambda: bool((books.document(victim.number) or {}).get("canceled")), 120)
-            console.print(f"order {victim.number} canceled in {store} is canceled in {erp}")
-        else:
-            console.print(f"cancels into {erp} are not built yet: no order is canceled")
+        victim = next(o for o in orders if not o.paid and o.number not in shipped)
+        shop.cancel(victim)
+        wait_for(f"the cancel in {erp}", lambda: bool((books.document(victim.number) or {}).get("canceled")), 120)
+        console.print(f"order {victim.number} canceled in {store} is canceled in {erp}")
 
         def refresh() -> None:
             look_up(orders)

@@ -774,13 +774,15 @@ CONNECTION_SETTINGS: dict[str, dict[str, Any]] = {
         "generic_sold_to": "WEBSHOP",
         "discount_condition_type": "RB00",
         "freight_condition_type": "HD00",
+        "rejection_reason": "10",
     },
 }
 """Each system's own settings on its seeded sim (the codes ``sample_seed()`` seeds): an SAP Business
 One order books freight and the store's tax as the sim's additional expenses 1 and 2, its lines on
 the exempt tax code ``EX`` in warehouse ``01`` (the default numbering series: the sim keeps one); an
 S/4HANA order goes to SAP's demo sales area 1710/10/00 for the sim's generic web customer ``WEBSHOP``,
-its discount and freight as the sim's condition types ``RB00`` and ``HD00``."""
+its discount and freight as the sim's condition types ``RB00`` and ``HD00``, a store cancellation as
+rejection reason ``10`` (the sim takes any code)."""
 STORE_SETTINGS_WITH_ERP: dict[str, dict[str, dict[str, Any]]] = {
     "sap_b1": {"magento": {"notify_invoice": True}},
     "sap_s4": {"magento": {"notify_invoice": True}},

@@ -66,7 +66,7 @@ def test_the_document_is_the_order_with_the_store_number_held_unpaid(erp: ErpSid
     )
     assert (doc["open"], doc["canceled"], doc["copies"], doc["closed"]) == (total, False, 1, False)
     assert erp_state(erp, doc) == "open"
-    assert erp.pays and erp.cancels and erp.ships and erp.invoices
+    assert erp.pays and erp.ships and erp.invoices
 
 
 def test_a_quote_in_the_number_is_doubled_not_an_error(erp: ErpSide) -> None:
@@ -116,7 +116,7 @@ def test_the_clerk_delivers_with_tracking_and_invoices_the_delivery(erp: ErpSide
 
 def test_quickbooks_ships_nothing() -> None:
     books = ErpSide("quickbooks", {"quickbooks": {"base_url": "http://qbo", "realm_id": "1", "access_token": "t"}})
-    assert (books.ships, books.invoices, books.pays, books.cancels) == (False, False, True, True)
+    assert (books.ships, books.invoices, books.pays) == (False, False, True)
     with pytest.raises(ValueError, match="quickbooks ships nothing"):
         books.ship_order("1001", {}, "1ZPAIR0000")
     with pytest.raises(ValueError, match="no quickbooks delivery of order 1001"):

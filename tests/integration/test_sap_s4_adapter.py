@@ -9,20 +9,24 @@ clerk's door) read as an invoice whose lines name the order binding's lines, and
 by the invoices flow, once; billing documents sharing one millisecond across pages each read once.
 Customers as business partners (``sold_to`` ``customer``): made with their roles, sales area,
 address, e-mail and phone, found by e-mail in any case, kept in step, found again after a lost
-answer; orders booked on them; with the generic sold-to the customers flow writes nothing."""
+answer; orders booked on them; with the generic sold-to the customers flow writes nothing. A Magento
+cancel rejects every item of the S/4 order once (S/4's cancelled order); a delivered one is refused
+before anything is written; an order rejected in S/4 cancels the Magento order once, and its echo
+writes nothing."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from erpsync.errors import AuthError, RetryableError, ValidationFailed, may_have_been_applied
+from erpsync.errors import AuthError, MappingMissing, RetryableError, ValidationFailed, may_have_been_applied
 from erpsync.flows import catalog
+from erpsync.flows.cancellations import CancellationRules, ErpCancellationRules
 from erpsync.flows.customers import CustomerRules
 from erpsync.flows.documents import InvoiceRules, ShipmentRules
 from erpsync.flows.orders import OrderRules
@@ -310,6 +314,8 @@ class Pair:
         self.shipments = ShipmentRules(self.ctx("shipments", "shipment", {}))
         self.invoices = InvoiceRules(self.ctx("invoices", "invoice", {}))
         self.customers = CustomerRules(self.ctx("customers", "customer", {}))
+        self.cancellations = CancellationRules(self.ctx("cancellations", "cancellation", {}))
+        self.erp_cancellations = ErpCancellationRules(self.ctx("erp-cancellations", "cancellation", {}))
 
     def ctx(self, flow: str, entity: str, extra: dict[tuple[str, str], Any]) -> FlowContext:
         spec = catalog.get(flow)
@@ -522,3 +528,80 @@ def test_with_the_generic_sold_to_the_customers_flow_writes_no_partner(bindings_
     result = pair.customers.sync(ChangeNotice(source="magento", entity="customer", id=str(pair.customer["id"])))
     assert result.outcome == "filtered" and "generic customer" in result.message, result.message
     assert pair.s4.sim.partners == {} and pair.s4.log("POST") == []
+
+
+# -- cancellations as rejections ------------------------------------------------------------------------
+
+
+def booked_and_cancelled(pair: Pair) -> tuple[dict[str, Any], ChangeNotice]:
+    """An order booked in S/4 and then cancelled in Magento; the cancellation's notice."""
+    order = pair.place()
+    assert (
+        pair.orders.sync(ChangeNotice(source="magento", entity="order", id=str(order["entity_id"]))).outcome == "synced"
+    )
+    assert pair.magento.client.post(f"/V1/orders/{order['entity_id']}/cancel", {}) is True
+    return order, ChangeNotice(source="magento", entity="cancellation", id=str(order["entity_id"]))
+
+
+def test_a_magento_cancel_rejects_every_item_of_the_s4_order_once(bindings_table: str) -> None:
+    pair = Pair(bindings_table, rejection_reason="10")
+    _, notice = booked_and_cancelled(pair)
+    result = pair.cancellations.sync(notice)
+    assert result.outcome == "synced", result.message
+    [booked] = pair.s4.sim.orders.values()
+    assert booked["OverallSDDocumentRejectionSts"] == "C"
+    assert {i["SalesDocumentRjcnReason"] for i in booked["to_Item"]} == {"10"}
+    pair.s4.http.delete("/_sim/requests")
+    assert pair.cancellations.sync(notice).outcome == "skipped" and pair.s4.log("PATCH") == []
+    day_before = datetime(2000, 1, 1, tzinfo=UTC)
+    [echo] = [n for page in pair.s4.system.port("cancellation", "source").changes(day_before) for n in page.notices]
+    assert pair.erp_cancellations.sync(echo).outcome == "skipped"  # our own rejection, bound both ways
+    port = pair.s4.system.port("cancellation", "target")
+    assert port.cancel(f"/{booked['SalesOrder']}") == "Cancelled" and pair.s4.log("PATCH") == []  # read back
+
+
+def test_a_delivered_order_is_refused_before_anything_is_written(bindings_table: str) -> None:
+    pair = Pair(bindings_table, rejection_reason="10")
+    order = pair.place()
+    assert (
+        pair.orders.sync(ChangeNotice(source="magento", entity="order", id=str(order["entity_id"]))).outcome == "synced"
+    )
+    [booked] = pair.s4.sim.orders.values()
+    pair.s4.deliver(str(booked["SalesOrder"]), ["10"], "1Z-PART")
+    pair.s4.http.delete("/_sim/requests")
+    with pytest.raises(ValidationFailed, match="items delivered \\(10\\)"):
+        pair.s4.system.port("cancellation", "target").cancel(f"/{booked['SalesOrder']}")
+    assert pair.s4.log("PATCH") == [] and booked["OverallSDDocumentRejectionSts"] == "A"
+
+
+def test_without_a_rejection_reason_a_cancel_names_the_setting(bindings_table: str) -> None:
+    pair = Pair(bindings_table)
+    _, notice = booked_and_cancelled(pair)
+    with pytest.raises(MappingMissing, match="rejection_reason"):
+        pair.cancellations.sync(notice)
+    assert {o["OverallSDDocumentRejectionSts"] for o in pair.s4.sim.orders.values()} == {"A"}
+
+
+def test_an_order_rejected_in_s4_cancels_the_magento_order_once_and_its_echo_writes_nothing(
+    bindings_table: str,
+) -> None:
+    pair = Pair(bindings_table, rejection_reason="10")
+    order = pair.place()
+    assert (
+        pair.orders.sync(ChangeNotice(source="magento", entity="order", id=str(order["entity_id"]))).outcome == "synced"
+    )
+    [booked] = pair.s4.sim.orders.values()
+    since = pair.s4.sim.now() - timedelta(seconds=1)  # the sim stamps whole seconds (a poll overlaps too)
+    number = str(booked["SalesOrder"])
+    for item in booked["to_Item"]:  # a clerk rejects the whole order in S/4 (reason 03: too expensive)
+        path = S4Client.key("A_SalesOrderItem", SalesOrder=number, SalesOrderItem=str(item["SalesOrderItem"]))
+        pair.s4.client.update(SO, path, {"SalesDocumentRjcnReason": "03"}, etag="")
+    [notice] = [n for page in pair.s4.system.port("cancellation", "source").changes(since) for n in page.notices]
+    assert (notice.entity, notice.id) == ("cancellation", number)
+    result = pair.erp_cancellations.sync(notice)
+    assert result.outcome == "synced", result.message
+    assert pair.magento.client.get(f"/V1/orders/{order['entity_id']}")["state"] == "canceled"
+    assert pair.erp_cancellations.sync(notice).outcome == "skipped"
+    echo = ChangeNotice(source="magento", entity="cancellation", id=str(order["entity_id"]))
+    pair.s4.http.delete("/_sim/requests")
+    assert pair.cancellations.sync(echo).outcome == "skipped" and pair.s4.log("PATCH") == []

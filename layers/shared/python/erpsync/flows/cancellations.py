@@ -26,7 +26,7 @@ from erpsync.errors import PermanentError, RetryableError
 from erpsync.flows.base import SyncResult
 from erpsync.flows.orders import comments_to_send, sent_order
 from erpsync.flows.sync import RecordSync
-from erpsync.model import ChangeNotice, Order, OrderStatus
+from erpsync.model import ChangeNotice, Order, OrderStatus, erp_order_key
 from erpsync.state.bindings import SYNCED, Binding
 
 CANCELED = "canceled"
@@ -58,9 +58,10 @@ class CancellationRules(RecordSync):
         return f"{self.source}:cancel:{record.source_id}"
 
     def dependencies(self, record: Order) -> str:
-        """The order's ERP sales order (``<type>/<number>``)."""
+        """The order's ERP sales order as bindings name it (``<type>/<number>``, or the number where
+        the ERP has no order types: the erp-cancellations flow then meets the echo under that key)."""
         order_type, number = sent_order(self, record, "its cancellation")
-        return f"{order_type}/{number}"
+        return erp_order_key(order_type, number)
 
     def write(self, order: Order, binding: Binding | None, deps: str | None = None) -> SyncResult:
         key = deps or self.dependencies(order)

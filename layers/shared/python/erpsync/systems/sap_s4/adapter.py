@@ -1,7 +1,7 @@
 """SAP S/4HANA's ports: the orders target (``A_SalesOrder`` deep insert guarded by
-``PurchaseOrderByCustomer``), customers as one generic sold-to or as business partners
-(``sold_to``), outbound deliveries as the shipments source and billing documents as the invoices
-source.
+``PurchaseOrderByCustomer``), cancellations as rejections of every item, customers as one generic
+sold-to or as business partners (``sold_to``), outbound deliveries as the shipments source and
+billing documents as the invoices source.
 
 Polling (SYSTEMS-NOTES §4.3/4.4): billing documents by ``LastChangeDateTime`` as a keyset (ordered by
 stamp and number; each request asks for the rows after the last one read). Outbound deliveries have
@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from erpsync.errors import NotFoundError, PermanentError, ValidationFailed
-from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, SalesOrderDraft, Shipment
+from erpsync.errors import MappingMissing, NotFoundError, PermanentError, ValidationFailed
+from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, OrderStatus, SalesOrderDraft, Shipment
 from erpsync.systems.ports import Page
 from erpsync.systems.sap_s4 import mapping, odata_v2
 from erpsync.systems.sap_s4.client import Answer, S4Client
@@ -41,7 +41,6 @@ DELIVERY_CHANGE_FIELDS = [
     "DeliveryVersion",
     "OverallGoodsMovementStatus",
 ]
-BILLING_CHANGE_FIELDS = ["BillingDocument", "LastChangeDateTime"]
 MS = timedelta(milliseconds=1)
 
 
@@ -250,6 +249,71 @@ def _midnight(day: datetime) -> datetime:
     return datetime.combine(day.astimezone(UTC).date(), time(), tzinfo=UTC)
 
 
+class S4Cancellations:
+    """Store cancellations as S/4 rejections, the target of the cancellations flow. The A2X API has
+    no cancel of a sales order: an order whose every item carries a rejection reason
+    (``SalesDocumentRjcnReason``, the settings' ``rejection_reason``) is rejected as a whole
+    (``OverallSDDocumentRejectionSts`` ``C``), which is S/4's cancelled order. Items are patched one
+    by one (the item has no concurrency token: no ``If-Match``); an order with anything delivered is
+    refused before a write (a return or credit memo is for a person to decide), so no order is left
+    half rejected by erpsync. Rejecting again after a lost answer is harmless. The store's comments
+    are not sent (the sim holds no order texts).
+
+    And the orders rejected as a whole in S/4, the source of the erp-cancellations flow: polled by
+    ``LastChangeDateTime`` as billing documents are (``StampedSet``), named by ``SalesOrder`` as the
+    order binding names them."""
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        cfg = self.settings()
+        rejected = f"OverallSDDocumentRejectionSts eq {literal(mapping.REJECTED)}"
+        keyset = StampedSet(
+            self.client, self.connection, cfg.sales_order_service, "A_SalesOrder", "SalesOrder", rejected
+        )
+        yield from keyset.changes("cancellation", since, cfg.page_size)
+
+    def get(self, id: str) -> OrderStatus:
+        """Where order ``id`` stands: ``Cancelled`` once rejected as a whole, else its
+        ``OverallSDProcessStatus``."""
+        cfg = self.settings()
+        order = self.client.get(cfg.sales_order_service, S4Client.key("A_SalesOrder", id)).entity
+        number = odata_v2.normalise_number(order["SalesOrder"])
+        rejected = order.get("OverallSDDocumentRejectionSts") == mapping.REJECTED
+        status = mapping.CANCELLED if rejected else str(order.get("OverallSDProcessStatus") or "")
+        return OrderStatus(source_id=number, number=number, status=status)
+
+    def cancel(self, ref: str, comments: list[str] | None = None) -> str:
+        cfg = self.settings()
+        number = ref.rpartition("/")[2]
+        if not cfg.rejection_reason:
+            raise MappingMissing(
+                f"{self.connection}: settings.rejection_reason (the S/4HANA rejection reason of a store "
+                "cancellation) is not set",
+                system=self.connection,
+            )
+        service = cfg.sales_order_service
+        order = self.client.get(service, S4Client.key("A_SalesOrder", number), expand=["to_Item"]).entity
+        if order.get("OverallSDDocumentRejectionSts") == mapping.REJECTED:
+            return mapping.CANCELLED
+        items = [i for i in odata_v2.expanded(order, "to_Item") or [] if not i.get("SalesDocumentRjcnReason")]
+        delivered = [str(i["SalesOrderItem"]) for i in items if str(i.get("DeliveryStatus") or "A") not in ("", "A")]
+        if delivered:
+            raise ValidationFailed(
+                f"{self.connection}: sales order {number} has items delivered ({', '.join(delivered)}): "
+                "it cannot be rejected; a return or a credit memo is for a person to decide",
+                system=self.connection,
+            )
+        for item in items:
+            path = S4Client.key("A_SalesOrderItem", SalesOrder=number, SalesOrderItem=str(item["SalesOrderItem"]))
+            self.client.update(service, path, {"SalesDocumentRjcnReason": cfg.rejection_reason}, etag="")
+        after = self.client.get(service, S4Client.key("A_SalesOrder", number)).entity
+        if after.get("OverallSDDocumentRejectionSts") == mapping.REJECTED:
+            return mapping.CANCELLED
+        return str(after.get("OverallSDDocumentRejectionSts") or "")
+
+
 class S4Deliveries:
     """Outbound deliveries (``A_OutbDeliveryHeader``), the source of the shipments flow: shipped
     once goods issue is posted, tracking from ``tracking_source``."""
@@ -314,46 +378,46 @@ class S4Deliveries:
         return mapping.shipment_from_s4(answer.entity, cfg)
 
 
-class S4BillingDocuments:
-    """Billing documents (``A_BillingDocument``, read-only in the API), the source of the invoices flow."""
+class StampedSet:
+    """An entity set read by ``LastChangeDateTime`` as a keyset (billing documents, sales orders).
 
-    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
-        self.client, self.connection, self.settings = client, connection, settings
+    ``changes`` yields the rows changed at or after ``since`` (those ``where`` holds for) as notices
+    of ``entity``, ordered by stamp and key; each request asks for the rows after the last one read,
+    and the last page proves the newest stamp read. The answer shows the stamp to the millisecond,
+    SAP may keep it finer (``Precision=7``): the next page's ``gt`` then reads again the rows of the
+    last millisecond (left out here, by key), and a full page of nothing but those reads that
+    millisecond whole, then goes on after it."""
 
-    def changes(self, since: datetime) -> Iterator[Page]:
-        """Billing documents changed at or after ``since`` (``LastChangeDateTime``), as a keyset by
-        stamp and number; the last page proves the newest stamp read.
+    def __init__(
+        self, client: S4Client, connection: str, service: str, entity_set: str, key: str, where: str = ""
+    ) -> None:
+        self.client, self.connection, self.service = client, connection, service
+        self.entity_set, self.key, self.where = entity_set, key, where
 
-        The answer shows the stamp to the millisecond, SAP may keep it finer (``Precision=7``): the
-        next page's ``gt`` then reads again the rows of the last millisecond (left out here, by
-        number), and a full page of nothing but those reads that millisecond whole, then goes on
-        after it."""
-        cfg = self.settings()
+    def changes(self, entity: str, since: datetime, page_size: int) -> Iterator[Page]:
         start = since.astimezone(UTC)
         newest: datetime | None = None
         last: tuple[datetime, str] | None = None
         same_ms: set[str] = set()
-        """Numbers read whose stamp (as answered) is ``last``'s."""
+        """Keys read whose stamp (as answered) is ``last``'s."""
         while True:
             condition = f"LastChangeDateTime ge {literal(start)}"
             if last is not None:
                 t, k = literal(last[0]), literal(last[1])
-                condition += (
-                    f" and (LastChangeDateTime gt {t} or (LastChangeDateTime eq {t} and BillingDocument gt {k}))"
-                )
-            rows = self._page(cfg, condition, top=cfg.page_size)
-            full = len(rows) == cfg.page_size
+                condition += f" and (LastChangeDateTime gt {t} or (LastChangeDateTime eq {t} and {self.key} gt {k}))"
+            rows = self._page(condition, top=page_size)
+            full = len(rows) == page_size
             fresh = [r for r in rows if not (last and self._stamp(r) == last[0] and self._number(r) in same_ms)]
             jumped = full and not fresh and last is not None
             if jumped and last is not None:  # more rows share one millisecond than a page holds
                 ms = last[0]
                 within = f"LastChangeDateTime ge {literal(ms)} and LastChangeDateTime lt {literal(ms + MS)}"
-                fresh = [r for r in self._page(cfg, within) if self._number(r) not in same_ms]
+                fresh = [r for r in self._page(within) if self._number(r) not in same_ms]
                 start, last, same_ms = ms + MS, None, set()
             for row in fresh:
                 stamp = self._stamp(row)
                 newest = max(newest, stamp) if newest is not None else stamp
-            yield Page([self._notice(r) for r in fresh], None if full else newest)
+            yield Page([self._notice(entity, r) for r in fresh], None if full else newest)
             if not full:
                 return
             if jumped:
@@ -364,38 +428,52 @@ class S4BillingDocuments:
             same_ms |= {self._number(r) for r in fresh if self._stamp(r) == tail}
             last = (tail, self._number(fresh[-1]))
 
-    def _page(self, cfg: S4Settings, condition: str, top: int | None = None) -> list[dict[str, Any]]:
+    def _page(self, condition: str, top: int | None = None) -> list[dict[str, Any]]:
         """The first page (``top`` rows) of what ``condition`` finds; every row when no ``top``."""
         pages = self.client.pages(
-            cfg.billing_document_service,
-            "A_BillingDocument",
-            filter=condition,
-            select=BILLING_CHANGE_FIELDS,
-            orderby="LastChangeDateTime,BillingDocument",
+            self.service,
+            self.entity_set,
+            filter=f"{self.where} and {condition}" if self.where else condition,
+            select=[self.key, "LastChangeDateTime"],
+            orderby=f"LastChangeDateTime,{self.key}",
             top=top,
         )
         return next(pages) if top else [r for page in pages for r in page]
 
-    @staticmethod
-    def _number(row: dict[str, Any]) -> str:
-        return str(row["BillingDocument"])
+    def _number(self, row: dict[str, Any]) -> str:
+        return str(row[self.key])
 
     def _stamp(self, row: dict[str, Any]) -> datetime:
         stamp = odata_v2.parse_datetime(row.get("LastChangeDateTime"))
         if stamp is None:  # a row without a stamp can neither continue a keyset nor prove a checkpoint
             raise ValidationFailed(
-                f"{self.connection}: billing document {row.get('BillingDocument')} has no LastChangeDateTime",
+                f"{self.connection}: {self.entity_set} {row.get(self.key)} has no LastChangeDateTime",
                 system=self.connection,
             )
         return stamp.astimezone(UTC)
 
-    def _notice(self, row: dict[str, Any]) -> ChangeNotice:
+    def _notice(self, entity: str, row: dict[str, Any]) -> ChangeNotice:
         return ChangeNotice(
             source=self.connection,
-            entity="invoice",
-            id=odata_v2.normalise_number(row["BillingDocument"]),
+            entity=entity,
+            id=odata_v2.normalise_number(row[self.key]),
             version=self._stamp(row).isoformat(),
         )
+
+
+class S4BillingDocuments:
+    """Billing documents (``A_BillingDocument``, read-only in the API), the source of the invoices flow."""
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        """Billing documents changed at or after ``since`` (``stamped_changes``)."""
+        cfg = self.settings()
+        keyset = StampedSet(
+            self.client, self.connection, cfg.billing_document_service, "A_BillingDocument", "BillingDocument"
+        )
+        yield from keyset.changes("invoice", since, cfg.page_size)
 
     def get(self, id: str) -> Invoice:
         cfg = self.settings()
@@ -415,6 +493,8 @@ class S4System:
         self._ports: dict[tuple[str, str], object] = {
             ("customer", "target"): S4Customers(client, connection, settings),
             ("order", "target"): S4Orders(client, connection, settings),
+            ("cancellation", "target"): S4Cancellations(client, connection, settings),
+            ("cancellation", "source"): S4Cancellations(client, connection, settings),
             ("shipment", "source"): S4Deliveries(client, connection, settings),
             ("invoice", "source"): S4BillingDocuments(client, connection, settings),
         }

@@ -42,6 +42,9 @@ PO_MAX = 35
 """``PurchaseOrderByCustomer`` is ``Edm.String MaxLength=35`` on the header and on the item."""
 ITEM_TEXT_MAX = 40
 SHIPPED, REJECTED = "C", "C"
+CANCELLED = "Cancelled"
+"""What a store cancellation reads back once the order is rejected as a whole (an ERP cancel status
+the cancellations flow knows)."""
 """``OverallGoodsMovementStatus`` of a delivery whose goods issue is posted; ``OverallSDDocumentRejectionSts``
 of an order whose every item is rejected."""
 

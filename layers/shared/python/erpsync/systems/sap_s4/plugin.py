@@ -1,6 +1,6 @@
 """SAP S/4HANA (OData v2 A2X services) as an ERP: what it serves, its settings and its secret.
 
-Store orders in, deliveries and billing documents out; customers as the generic sold-to or as
+Store orders in, deliveries and billing documents out, cancellations both ways; customers as the generic sold-to or as
 business partners (the connection's ``sold_to``). No webhooks (Event Mesh notifications are a later
 slice), so every change is polled. SAP publishes no request ceiling for these APIs (UNVERIFIED):
 limit a connection with ``rate_limits``.
@@ -49,6 +49,7 @@ PLUGIN = Plugin(
     serves={
         "customer": frozenset({TARGET}),
         "order": frozenset({TARGET}),
+        "cancellation": frozenset({SOURCE, TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),
     },

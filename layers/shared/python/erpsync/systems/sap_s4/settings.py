@@ -39,6 +39,9 @@ class S4Settings(BaseModel):
     customer_payment_terms: str | None = Field(None, max_length=4)
     """The sales area's payment terms of a partner erpsync makes (None: left to SAP)."""
     business_partner_service: str = "API_BUSINESS_PARTNER"
+    rejection_reason: str | None = Field(None, min_length=1, max_length=2)
+    """``SalesDocumentRjcnReason`` put on every item of an order the store cancelled (each
+    company's own codes: UNVERIFIED which one; None: store cancellations are refused naming this)."""
     generic_ship_to: str | None = Field(None, max_length=10)
     """A ship-to partner sent with every order (None: SAP derives it from the sold-to)."""
     ship_to_partner_function: str = Field("WE", min_length=1, max_length=2)
