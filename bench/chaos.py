@@ -11,7 +11,7 @@ figures, the machine and the commit:
    faults stop the backlog drains at no less than 0.8 of what the ERP's ceiling allows;
 
 then ``sandbox.pair_chaos`` once for each other pair (``PAIRS``: Shopify -> Acumatica, Magento and
-Shopify -> QuickBooks, Magento and Shopify -> SAP Business One, Magento -> S/4HANA; ``--pair-orders``
+Shopify -> QuickBooks, Magento and Shopify -> SAP Business One and -> S/4HANA; ``--pair-orders``
 each, ``--only pairs`` for these alone).
 
 Exits 1 when a guarantee did not hold (the problems are listed).

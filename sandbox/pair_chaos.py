@@ -64,6 +64,7 @@ PAIRS = (
     ("magento", "sap_b1"),
     ("shopify", "sap_b1"),
     ("magento", "sap_s4"),
+    ("shopify", "sap_s4"),
 )
 """Every pair but Magento -> Acumatica, which ``sandbox.chaos`` runs at length."""
 SAP = ("sap_b1", "sap_s4")
