@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.local.stack import LocalStack, default_seed, local_settings
+from sandbox.local.stack import LocalStack
 from sandbox.shopify_merchant import ShopifyMerchant
 from sandbox.sims import magento_orders as mo
 from sandbox.story import AcumaticaUser, MagentoAdmin
+from tests.support.pair_story import running_stack
 
 pytestmark = pytest.mark.e2e
 PAIRS = [("shopify", "acumatica"), ("magento", "quickbooks"), ("shopify", "quickbooks")]
@@ -28,21 +29,8 @@ EMAIL = "two.way@example.com"
 
 @pytest.fixture(scope="module", params=PAIRS, ids=[f"{s}-{e}" for s, e in PAIRS])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    from cli.target import use_local
-
     store, erp = request.param
-    state = tmp_path_factory.mktemp("stack") / "local.json"
-    with LocalStack(
-        store=store,
-        erp=erp,
-        state_file=state,
-        run_pollers=False,
-        run_schedules=False,
-        seed=default_seed(),
-        settings=local_settings(store, erp),
-    ) as s:
-        use_local(state)
-        yield s
+    yield from running_stack(store, erp, tmp_path_factory.mktemp("stack") / "local.json")
 
 
 def run(flow: str, id: str) -> str:

@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from erpsync.systems.quickbooks.client import QuickBooksClient
-from sandbox.local.stack import LOCAL_SETTINGS, LocalStack, default_seed
+from sandbox.local.stack import LocalStack
 from sandbox.shopify_merchant import Cart, ShopifyMerchant
 from sandbox.sims import magento_orders as mo
 from sandbox.story import MagentoAdmin
+from tests.support.pair_story import running_stack
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -28,20 +29,7 @@ D = Decimal
 
 @pytest.fixture(scope="module", params=["magento", "shopify"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    from cli.target import use_local
-
-    state = tmp_path_factory.mktemp("stack") / "local.json"
-    with LocalStack(
-        store=request.param,
-        erp="quickbooks",
-        state_file=state,
-        run_pollers=False,
-        run_schedules=False,
-        seed=default_seed(),
-        settings=LOCAL_SETTINGS,
-    ) as s:
-        use_local(state)
-        yield s
+    yield from running_stack(request.param, "quickbooks", tmp_path_factory.mktemp("stack") / "local.json")
 
 
 def drain(flow: str) -> list[str]:

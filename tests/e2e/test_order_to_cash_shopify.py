@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.local.stack import LOCAL_SETTINGS, LocalStack, default_seed
+from sandbox.local.stack import LocalStack
 from sandbox.shopify_merchant import Cart, ShopifyMerchant
 from sandbox.story import AcumaticaUser
+from tests.support.pair_story import running_stack
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -31,19 +32,7 @@ def v(field: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    from cli.target import use_local
-
-    state = tmp_path_factory.mktemp("stack") / "local.json"
-    with LocalStack(
-        store="shopify",
-        state_file=state,
-        run_pollers=False,
-        run_schedules=False,
-        seed=default_seed(),
-        settings=LOCAL_SETTINGS,
-    ) as s:
-        use_local(state)
-        yield s
+    yield from running_stack("shopify", "acumatica", tmp_path_factory.mktemp("stack") / "local.json")
 
 
 @pytest.fixture(scope="module")
