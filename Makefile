@@ -54,7 +54,7 @@ demo: venv
 test: lint unit
 
 unit: venv browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q --durations=25
 
 lint: venv $(SAMVENV)/bin/.installed
 	$(BIN)/ruff check .

@@ -22,7 +22,9 @@ from typing import Any
 
 import httpx
 
-from sandbox.sims.sap_s4 import DELIVERY, PASSWORD, ROOT, SALES, USERNAME
+from sandbox.sims.sap_s4 import DELIVERY, PASSWORD, PRICING, PRODUCTS, ROOT, SALES, USERNAME
+
+__all__ = ["PRICING", "PRODUCTS", "SapS4Clerk"]
 
 JSON = dict[str, Any]
 

@@ -131,13 +131,25 @@ SESSION_COOKIE = "SAP_SESSIONID_S4H_100"
 ROOT = "/sap/opu/odata/sap/"
 SALES, DELIVERY, BILLING = "API_SALES_ORDER_SRV", "API_OUTBOUND_DELIVERY_SRV;v=0002", "API_BILLING_DOCUMENT_SRV"
 PARTNERS = "API_BUSINESS_PARTNER"
+PRODUCTS, PRICING, STOCK = "API_PRODUCT_SRV", "API_SLSPRICINGCONDITIONRECORD_SRV", "API_MATERIAL_STOCK_SRV"
 SERVICES = {
     SALES: "API_SALES_ORDER_SRV.edmx",
     DELIVERY: "API_OUTBOUND_DELIVERY_SRV_0002-handmade.edmx",
     BILLING: "API_BILLING_DOCUMENT_SRV-handmade.edmx",
     PARTNERS: "API_BUSINESS_PARTNER-handmade.edmx",
+    PRODUCTS: "API_PRODUCT_SRV-handmade.edmx",
+    PRICING: "API_SLSPRICINGCONDITIONRECORD_SRV-handmade.edmx",
+    STOCK: "API_MATERIAL_STOCK_SRV-handmade.edmx",
 }
-COMPONENTS = {SALES: "SD-SLS-API", DELIVERY: "LE-SHP-API", BILLING: "SD-BIL-API", PARTNERS: "LO-MD-BP-API"}
+COMPONENTS = {
+    SALES: "SD-SLS-API",
+    DELIVERY: "LE-SHP-API",
+    BILLING: "SD-BIL-API",
+    PARTNERS: "LO-MD-BP-API",
+    PRODUCTS: "LO-MD-MM-API",
+    PRICING: "SD-MD-CM-API",
+    STOCK: "MM-IM-API",
+}
 CUSTOMER_ROLES = frozenset({"FLCU00", "FLCU01"})
 """The business partner roles that make a partner a customer (FI customer, sales customer); a sales
 area needs ``FLCU01`` (UNVERIFIED beyond the roles' names)."""
@@ -151,8 +163,13 @@ FIRST_NUMBER = {
     "accounting": 9400000000,
     "partner": 1000000,
     "address": 30000,
+    "condition": 1000000,
 }
 """Where the number ranges start (S/4 demo systems' usual ranges; UNVERIFIED)."""
+FOREVER = date(9999, 12, 31)
+"""The validity end of a condition record without one."""
+STORAGE_LOCATION = "101"
+"""The storage location seeded stock is kept in (S/4 demo systems' usual one; UNVERIFIED)."""
 CODES = {
     "not_found": "/IWBEP/CM_MGW_RT/020",
     "bad_request": "/IWBEP/CM_MGW_RT/000",
@@ -169,6 +186,8 @@ CODES = {
     "billing": "VF/016",
     "not_simulated": "SIM/501",
     "partner": "R11/002",
+    "product": "MG/150",
+    "condition_record": "VK/010",
 }
 """The message ids the sim answers with. Gateway's ``/IWBEP/`` ids and the SD ones are guesses
 in SAP's style: every one is UNVERIFIED (the notes record only the shape and ``SLS_LORD/033``)."""
@@ -561,6 +580,27 @@ SETS: dict[str, SetSpec] = {
         PARTNERS, lambda sim: (r for p in sim.partners.values() for r in p["to_BusinessPartnerRole"])
     ),
     "A_Customer": SetSpec(PARTNERS, lambda sim: (c for p in sim.partners.values() for c in p["to_Customer"])),
+    "A_Product": SetSpec(PRODUCTS, lambda sim: sim.products.values()),
+    "A_ProductDescription": SetSpec(
+        PRODUCTS, lambda sim: (d for p in sim.products.values() for d in p["to_Description"])
+    ),
+    "A_ProductSalesDelivery": SetSpec(
+        PRODUCTS, lambda sim: (d for p in sim.products.values() for d in p["to_SalesDelivery"])
+    ),
+    "A_SlsPrcgConditionRecord": SetSpec(PRICING, lambda sim: sim.conditions.values()),
+    "A_SlsPrcgCndnRecdValidity": SetSpec(
+        PRICING,
+        lambda sim: (
+            {**v, "to_SlsPrcgConditionRecord": [r]}
+            for r in sim.conditions.values()
+            for v in r["to_SlsPrcgCndnRecdValidity"]
+        ),
+    ),
+    "A_SlsPrcgCndnRecordScale": SetSpec(
+        PRICING, lambda sim: (c for r in sim.conditions.values() for c in r["to_SlsPrcgCndnRecordScale"])
+    ),
+    "A_MaterialStock": SetSpec(STOCK, lambda sim: sim.material_stock()),
+    "A_MatlStkInAcctMod": SetSpec(STOCK, lambda sim: sim.stock.values()),
     "A_CustomerSalesArea": SetSpec(
         PARTNERS,
         lambda sim: (a for p in sim.partners.values() for c in p["to_Customer"] for a in c["to_CustomerSalesArea"]),
@@ -596,6 +636,12 @@ class S4Sim:
             self.deliveries: dict[str, JSON] = {}
             self.billing: dict[str, JSON] = {}
             self.partners: dict[str, JSON] = {}
+            self.products: dict[str, JSON] = {}
+            """Products by ``Product``, their descriptions and sales data nested."""
+            self.conditions: dict[str, JSON] = {}
+            """Condition records by ``ConditionRecord``, their validity rows and scale lines nested."""
+            self.stock: dict[tuple[str, str, str], JSON] = {}
+            """Unrestricted stock rows by (material, plant, storage location)."""
             """Business partners by ``BusinessPartner``, their addresses, roles and customer nested."""
             self.numbers = dict(FIRST_NUMBER)
             self.bodies: list[JSON] = []
@@ -1124,6 +1170,7 @@ class S4Sim:
             for item in delivery["to_DeliveryDocumentItem"]:
                 item.update(GoodsMovementStatus="C", PickingStatus="C")
             self._bump(delivery)
+            self._move_stock(delivery, -1)
             return [
                 {
                     "__metadata": {"type": "API_OUTBOUND_DELIVERY_SRV.PickingReport"},
@@ -1164,6 +1211,7 @@ class S4Sim:
             for item in delivery["to_DeliveryDocumentItem"]:
                 item["GoodsMovementStatus"] = "A"
             self._bump(delivery)
+            self._move_stock(delivery, 1)
             return []
 
     # -- billing (the clerk's door and the two function imports) -------------------------------
@@ -1478,6 +1526,265 @@ class S4Sim:
             if partner.get("Customer") in self.customers:
                 self.customers[partner["Customer"]]["Name"] = partner["BusinessPartnerFullName"]
 
+    # -- the catalog: products, condition records, stock -----------------------------------------
+
+    def _stamp_product(self, product: JSON) -> None:
+        now = self.stamp()
+        product["LastChangeDate"] = wire_date(now.date())
+        product["LastChangeDateTime"], product["_LastChangeDateTime"] = wire_offset(now), now
+
+    def create_product(self, body: Any) -> JSON:
+        """``POST A_Product``: a product with its descriptions and sales data (deep insert). It can
+        then be ordered, at its list price once a condition record gives it one."""
+        self.check(PRODUCTS, "A_ProductType", body, "create")
+        code = str(body.get("Product") or "").upper()  # SAP keeps material numbers in upper case
+        if not code:
+            message = "Enter a product number (Product): the sim numbers no products"
+            raise S4Error(400, CODES["missing_field"], message, [(message, "Product")])
+        with self.lock:
+            if code in self.products:
+                message = f"Product {code} already exists"
+                raise S4Error(400, CODES["product"], message, [(message, "Product")])
+            now = self.stamp()
+            product: JSON = {
+                k: _normalised(v) for k, v in body.items() if not k.startswith("to_") and k != "__metadata"
+            }
+            product.update(Product=code, CreationDate=wire_date(now.date()))
+            product["to_Description"] = [
+                {**_plain(d), "Product": code, "Language": str(d.get("Language") or "EN").upper()}
+                for d in _rows(body.get("to_Description"))
+            ]
+            product["to_SalesDelivery"] = [{**_plain(d), "Product": code} for d in _rows(body.get("to_SalesDelivery"))]
+            self._stamp_product(product)
+            self.products[code] = product
+            name = next((str(d.get("ProductDescription") or "") for d in product["to_Description"]), code)
+            self.materials.setdefault(
+                code,
+                {
+                    "Material": code,
+                    "Text": name[:40],
+                    "Price": "0.00",
+                    "Unit": str(product.get("BaseUnit") or "PC"),
+                    "Plant": next(iter(self.plants), "1710"),
+                },
+            )
+            return copy.deepcopy(product)
+
+    def update_product_row(self, entity_set: str, key: tuple[str, ...], body: Any) -> None:
+        """``PATCH`` of a product, one of its descriptions or its sales data (no ``If-Match``: the
+        service marks no concurrency token); the product's ``LastChangeDateTime`` moves (UNVERIFIED
+        that SAP stamps it for a description or sales data alone)."""
+        t = self.type_of(entity_set)
+        self.check(PRODUCTS, t.name, body, "update")
+        with self.lock:
+            row = self.find(entity_set, key)
+            for name in t.keys:
+                if name in body and str(body[name]) != str(row.get(name)):
+                    message = f"Key field {name} cannot be changed"
+                    raise S4Error(400, CODES["product"], message, [(message, name)])
+            row.update({k: _normalised(v) for k, v in body.items() if not k.startswith("to_") and k != "__metadata"})
+            self._stamp_product(self.products[str(row["Product"])])
+
+    def _stamp_condition(self, record: JSON) -> None:
+        now = self.stamp()
+        record["LastChangeDateTime"], record["_LastChangeDateTime"] = wire_offset(now), now
+        tag = now.strftime("%Y%m%d%H%M%S") + f"{now.microsecond:06d}"  # its real form is UNVERIFIED
+        for row in (record, *record["to_SlsPrcgCndnRecdValidity"], *record["to_SlsPrcgCndnRecordScale"]):
+            row["ETag"] = tag
+
+    def create_condition(self, body: Any) -> JSON:
+        """``POST A_SlsPrcgConditionRecord`` with its validity rows (the condition table's key
+        fields: sales area, material ...) and scale lines (deep insert)."""
+        self.check(PRICING, "A_SlsPrcgConditionRecordType", body, "create")
+        validities = _rows(body.get("to_SlsPrcgCndnRecdValidity"))
+        for name, label in (("ConditionType", "a condition type"), ("ConditionRateValue", "a rate")):
+            if body.get(name) in (None, ""):
+                raise S4Error(400, CODES["missing_field"], f"Enter {label} ({name})", [(f"Enter {label}", name)])
+        if not validities:
+            message = "Enter the validity and the key fields (to_SlsPrcgCndnRecdValidity)"
+            raise S4Error(400, CODES["condition_record"], message, [(message, "to_SlsPrcgCndnRecdValidity")])
+        if body.get("ConditionRecord"):
+            message = "Condition records are numbered internally: leave ConditionRecord out"
+            raise S4Error(400, CODES["condition_record"], message, [(message, "ConditionRecord")])
+        with self.lock:
+            number = self._number("condition")
+            today = self.now().date()
+            record: JSON = {k: _normalised(v) for k, v in body.items() if not k.startswith("to_") and k != "__metadata"}
+            record.update(
+                ConditionRecord=number,
+                ConditionSequentialNumber="01",
+                ConditionApplication=record.get("ConditionApplication") or "V",
+                ConditionQuantity=record.get("ConditionQuantity") or "1",
+                ConditionIsDeleted=bool(record.get("ConditionIsDeleted")),
+                CreationDate=wire_date(today),
+            )
+            start = wire_date(today)
+            record["to_SlsPrcgCndnRecdValidity"] = [
+                {
+                    **{k: _normalised(x) for k, x in _plain(v).items()},
+                    "ConditionRecord": number,
+                    "ConditionType": record["ConditionType"],
+                    "ConditionApplication": record["ConditionApplication"],
+                    "ConditionValidityStartDate": _normalised(v.get("ConditionValidityStartDate")) or start,
+                    "ConditionValidityEndDate": _normalised(v.get("ConditionValidityEndDate")) or wire_date(FOREVER),
+                }
+                for v in validities
+            ]
+            record["to_SlsPrcgCndnRecordScale"] = [
+                {
+                    **_plain(line),
+                    "ConditionRecord": number,
+                    "ConditionSequentialNumber": "01",
+                    "ConditionScaleLine": f"{n:04d}",
+                }
+                for n, line in enumerate(_rows(body.get("to_SlsPrcgCndnRecordScale")), 1)
+            ]
+            self._stamp_condition(record)
+            self.conditions[number] = record
+            self._list_price(record)
+            return copy.deepcopy(record)
+
+    def update_condition(self, key: tuple[str, ...], body: Any, if_match: str | None) -> None:
+        """``PATCH A_SlsPrcgConditionRecord('…')`` (``If-Match``: its ``ETag`` is a concurrency token),
+        e.g. ``ConditionRateValue`` or ``ConditionIsDeleted``."""
+        self.check(PRICING, "A_SlsPrcgConditionRecordType", body, "update")
+        t = self.type_of("A_SlsPrcgConditionRecord")
+        with self.lock:
+            record = self.find("A_SlsPrcgConditionRecord", key)
+            self._precondition(t, record, if_match)
+            for name in ("ConditionRecord", "ConditionType"):
+                if name in body and str(body[name]) != str(record.get(name)):
+                    message = f"{name} cannot be changed"
+                    raise S4Error(400, CODES["condition_record"], message, [(message, name)])
+            record.update({k: _normalised(v) for k, v in body.items() if not k.startswith("to_") and k != "__metadata"})
+            self._stamp_condition(record)
+            self._list_price(record)
+
+    def _list_price(self, record: JSON) -> None:
+        """Orders of the material a list price record names are priced from it from now on."""
+        if self.config.conditions.get(str(record.get("ConditionType"))) != "price" or record.get("ConditionIsDeleted"):
+            return
+        today = self.now().date()
+        for v in record["to_SlsPrcgCndnRecdValidity"]:
+            material = self.materials.get(str(v.get("Material") or "").upper())
+            if material is None or any(
+                v.get(k) for k in ("Customer", "CustomerGroup", "CustomerPriceGroup", "PriceListType")
+            ):
+                continue
+            start, end = parse_moment(v["ConditionValidityStartDate"]), parse_moment(v["ConditionValidityEndDate"])
+            if (start is None or start.date() <= today) and (end is None or today <= end.date()):
+                per = dec(record.get("ConditionQuantity") or 1) or Decimal(1)
+                material["Price"] = str((dec(record["ConditionRateValue"]) / per).quantize(CENT, ROUND_HALF_UP))
+
+    def material_stock(self) -> list[JSON]:
+        """``A_MaterialStock``: each material with stock rows, the rows nested."""
+        found: dict[str, JSON] = {}
+        for row in self.stock.values():
+            head = found.setdefault(
+                row["Material"],
+                {"Material": row["Material"], "MaterialBaseUnit": row["MaterialBaseUnit"], "to_MatlStkInAcctMod": []},
+            )
+            head["to_MatlStkInAcctMod"].append(row)
+        return list(found.values())
+
+    def set_stock(self, material: str, plant: str, location: str, quantity: Decimal) -> JSON:
+        """A material's unrestricted stock at a plant's storage location (``/_sim/stock``: a goods
+        receipt or a physical count stands in; API_MATERIAL_STOCK_SRV is read only)."""
+        code = material.upper()
+        with self.lock:
+            if code not in self.materials and code not in self.products:
+                raise S4Error(404, CODES["unknown_material"], f"Material {code} does not exist")
+            row = self.stock.get((code, plant, location))
+            if row is None:
+                unit = str(self.materials.get(code, {}).get("Unit") or "PC")
+                row = {
+                    "Material": code,
+                    "Plant": plant,
+                    "StorageLocation": location,
+                    "Batch": "",
+                    "Supplier": "",
+                    "Customer": "",
+                    "WBSElementInternalID": "00000000",
+                    "SDDocument": "",
+                    "SDDocumentItem": "000000",
+                    "InventorySpecialStockType": "",
+                    "InventoryStockType": "01",
+                    "MaterialBaseUnit": unit,
+                }
+                self.stock[(code, plant, location)] = row
+            row["MatlWrhsStkQtyInMatlBaseUnit"] = f"{quantity:.3f}"
+            return copy.deepcopy(row)
+
+    def _move_stock(self, delivery: JSON, sign: int) -> None:
+        """A goods issue (``sign`` -1) or its reversal (+1): each item's quantity leaves (or comes
+        back to) the first storage location of its plant holding the material. Stock may go below
+        zero (whether a plant allows that is its configuration: the sim does not refuse)."""
+        for item in delivery["to_DeliveryDocumentItem"]:
+            code, plant = str(item.get("Material") or ""), str(item.get("Plant") or "")
+            rows = sorted((k, r) for k, r in self.stock.items() if k[0] == code and k[1] == plant)
+            if not rows:
+                continue  # no stock kept of it: nothing to move
+            row = rows[0][1]
+            moved = Decimal(str(item.get("ActualDeliveryQuantity") or 0)) * sign
+            row["MatlWrhsStkQtyInMatlBaseUnit"] = f"{Decimal(row['MatlWrhsStkQtyInMatlBaseUnit']) + moved:.3f}"
+
+    def _seed_catalog(self, row: JSON, code: str) -> None:
+        """A seeded material's product (description, sales data of the seed's sales area), list
+        price record (``PriceCondition``, default ``PR00``) and stock (``Stock`` at ``Plant``/101)."""
+        now = self.stamp()
+        area = (str(row.get("SalesOrganization") or "1710"), str(row.get("DistributionChannel") or "10"))
+        product: JSON = {
+            "Product": code,
+            "ProductType": str(row.get("ProductType") or "HAWA"),
+            "BaseUnit": str(row.get("Unit") or "PC"),
+            "IsMarkedForDeletion": False,
+            "CreationDate": wire_date(now.date()),
+            "to_Description": [
+                {"Product": code, "Language": "EN", "ProductDescription": str(row.get("Text") or code)[:40]}
+            ],
+            "to_SalesDelivery": [
+                {
+                    "Product": code,
+                    "ProductSalesOrg": area[0],
+                    "ProductDistributionChnl": area[1],
+                    "IsMarkedForDeletion": False,
+                }
+            ],
+        }
+        self._stamp_product(product)
+        self.products[code] = product
+        number = self._number("condition")
+        record: JSON = {
+            "ConditionRecord": number,
+            "ConditionSequentialNumber": "01",
+            "ConditionApplication": "V",
+            "ConditionType": str(row.get("PriceCondition") or "PR00"),
+            "ConditionRateValue": str(dec(row.get("Price", 0))),
+            "ConditionRateValueUnit": str(row.get("Currency") or "USD"),
+            "ConditionCurrency": str(row.get("Currency") or "USD"),
+            "ConditionQuantity": "1",
+            "ConditionQuantityUnit": str(row.get("Unit") or "PC"),
+            "ConditionIsDeleted": False,
+            "CreationDate": wire_date(now.date()),
+            "to_SlsPrcgCndnRecordScale": [],
+        }
+        record["to_SlsPrcgCndnRecdValidity"] = [
+            {
+                "ConditionRecord": number,
+                "ConditionValidityEndDate": wire_date(FOREVER),
+                "ConditionValidityStartDate": wire_date(date(2000, 1, 1)),
+                "ConditionApplication": "V",
+                "ConditionType": record["ConditionType"],
+                "SalesOrganization": area[0],
+                "DistributionChannel": area[1],
+                "Material": code,
+            }
+        ]
+        self._stamp_condition(record)
+        self.conditions[number] = record
+        if row.get("Stock") is not None:
+            self.set_stock(code, str(row.get("Plant") or "1710"), STORAGE_LOCATION, dec(row["Stock"], "Stock"))
+
     def seed(self, body: JSON) -> JSON:
         with self.lock:
             for row in body.get("plants") or []:
@@ -1487,6 +1794,7 @@ class S4Sim:
             for row in body.get("materials") or []:
                 code = str(row["Material"]).upper()
                 self.materials[code] = {**row, "Material": code, "Price": str(dec(row.get("Price", 0)))}
+                self._seed_catalog(row, code)
         made = []
         for row in body.get("orders") or []:
             try:
@@ -1498,8 +1806,14 @@ class S4Sim:
                 "customers": len(self.customers),
                 "materials": len(self.materials),
                 "plants": len(self.plants),
+                "products": len(self.products),
                 "orders": made,
             }
+
+
+def _plain(row: JSON) -> JSON:
+    """A deep-insert row without its metadata and navigations."""
+    return {k: v for k, v in row.items() if k != "__metadata" and not k.startswith("to_")}
 
 
 def _same_key(stored: str, asked: str) -> bool:
@@ -1868,6 +2182,21 @@ def create_app() -> Starlette:
         entity = sim.render(meta, root, meta.types["A_BillingDocumentType"], record, {"to_Item": {}})
         return _json({"d": entity}, 200 if number is not None else 201)
 
+    async def stock(request: Request) -> Response:
+        try:
+            body = await request.json()
+            row = sim.set_stock(
+                str(body["Material"]),
+                str(body.get("Plant") or "1710"),
+                str(body.get("StorageLocation") or STORAGE_LOCATION),
+                dec(body["Quantity"], "Quantity"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": f"bad stock body (Material, Quantity, Plant?, StorageLocation?): {exc}"}, 400)
+        except S4Error as exc:
+            return _fail(STOCK, exc)
+        return JSONResponse(row)
+
     async def bodies(request: Request) -> Response:
         with sim.lock:
             if request.method == "DELETE":
@@ -1882,6 +2211,7 @@ def create_app() -> Starlette:
             Route("/_sim/csrf/expire", csrf_expire, methods=["POST"]),
             Route("/_sim/billing", billing, methods=["POST"]),
             Route("/_sim/billing/{number}/clear", billing, methods=["POST"]),
+            Route("/_sim/stock", stock, methods=["POST"]),
             Route("/_sim/bodies", bodies, methods=["GET", "DELETE"]),
             *control.routes(),
             Route(ROOT + "{service}", endpoint, methods=methods),
@@ -1901,6 +2231,10 @@ def _create(sim: S4Sim, entity_set: str, body: Any) -> JSON:
         return sim.create_partner(body)
     if entity_set == "A_OutbDeliveryHeader":
         return sim.create_delivery(body)
+    if entity_set == "A_Product":
+        return sim.create_product(body)
+    if entity_set == "A_SlsPrcgConditionRecord":
+        return sim.create_condition(body)
     raise S4Error(501, CODES["not_simulated"], f"Creating {entity_set} is not simulated")
 
 
@@ -1913,6 +2247,10 @@ def _update(sim: S4Sim, entity_set: str, key: tuple[str, ...], body: Any, if_mat
         sim.update_delivery(key, body, if_match)
     elif entity_set in PARTNER_ROWS:
         sim.update_partner_row(entity_set, key, body)
+    elif entity_set in ("A_Product", "A_ProductDescription", "A_ProductSalesDelivery"):
+        sim.update_product_row(entity_set, key, body)
+    elif entity_set == "A_SlsPrcgConditionRecord":
+        sim.update_condition(key, body, if_match)
     else:
         raise S4Error(501, CODES["not_simulated"], f"Updating {entity_set} is not simulated")
 
@@ -1943,11 +2281,27 @@ def sample_seed() -> JSON:
     from sandbox.sims.magento_orders import sample_catalog
 
     materials = [
-        {"Material": p["sku"].upper(), "Text": p["name"][:40], "Price": str(p["price"]), "Unit": "PC", "Plant": "1710"}
+        {
+            "Material": p["sku"].upper(),
+            "Text": p["name"][:40],
+            "Price": str(p["price"]),
+            "Unit": "PC",
+            "Plant": "1710",
+            "Stock": "100",
+        }
         for p in sample_catalog()
         if p.get("type_id") != "configurable"
     ]
-    materials.append({"Material": "MZ-FG-M550", "Text": "M550 Bike", "Price": "1500.00", "Unit": "PC", "Plant": "1710"})
+    materials.append(
+        {
+            "Material": "MZ-FG-M550",
+            "Text": "M550 Bike",
+            "Price": "1500.00",
+            "Unit": "PC",
+            "Plant": "1710",
+            "Stock": "25",
+        }
+    )
     return {
         "plants": [{"Plant": "1710", "ShippingPoint": "1710"}],
         "customers": [

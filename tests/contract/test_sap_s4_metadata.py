@@ -1,8 +1,10 @@
 """The metadata checker's ``odata_v2`` dialect (sandbox/sims/edmx.py) on SAP's sales order metadata
-and the hand-made delivery and billing files (tests/fixtures/sap_s4, see SOURCES.md): SAP's recorded
+and the hand-made delivery, billing, business partner, product, pricing and stock files
+(tests/fixtures/sap_s4, see SOURCES.md): SAP's recorded
 deep insert is a valid create; a made-up field, a decimal sent as a number, a value longer than its
 ``MaxLength`` or a field SAP marks not creatable is named; and every answer the S/4 sim gives in a
-scripted order -> delivery -> goods issue -> billing run is valid against the metadata."""
+scripted order -> delivery -> goods issue -> billing run (with partners and the catalog) is valid
+against the metadata."""
 
 from __future__ import annotations
 
@@ -284,6 +286,65 @@ def test_every_answer_of_an_order_to_cash_run_is_valid() -> None:
     clerk.request("PATCH", bp, key, json={"LastName": "Smith"})
     for entity_set in ("A_Customer", "A_CustomerSalesArea", "A_BusinessPartnerRole", "A_AddressPhoneNumber"):
         clerk.request("GET", bp, entity_set)
+    # the catalog: a product and its list price with scales made and changed, read back every way
+    products, pricing, stock = sap_s4.PRODUCTS, sap_s4.PRICING, sap_s4.STOCK
+    clerk.request(
+        "POST",
+        products,
+        "A_Product",
+        json={
+            "Product": "TG11",
+            "ProductType": "HAWA",
+            "BaseUnit": "PC",
+            "GrossWeight": "1.250",
+            "WeightUnit": "KG",
+            "to_Description": {"results": [{"Language": "EN", "ProductDescription": "Trekking Glove"}]},
+            "to_SalesDelivery": {"results": [{"ProductSalesOrg": "1710", "ProductDistributionChnl": "10"}]},
+        },
+    )
+    clerk.request(
+        "PATCH", products, "A_ProductDescription(Product='TG11',Language='EN')", json={"ProductDescription": "Glove"}
+    )
+    clerk.request("GET", products, "A_Product('TG11')", params={"$expand": "to_Description,to_SalesDelivery"})
+    clerk.request(
+        "GET", products, "A_Product", params={"$filter": "LastChangeDateTime ge datetimeoffset'2000-01-01T00:00:00Z'"}
+    )
+    clerk.request("GET", products, "A_ProductSalesDelivery", params={"$filter": "ProductSalesOrg eq '1710'"})
+    clerk.request("GET", products, "A_ProductDescription")
+    record = clerk.request(
+        "POST",
+        pricing,
+        "A_SlsPrcgConditionRecord",
+        json={
+            "ConditionType": "PR00",
+            "ConditionRateValue": "24.900",
+            "ConditionRateValueUnit": "USD",
+            "to_SlsPrcgCndnRecdValidity": {
+                "results": [{"SalesOrganization": "1710", "DistributionChannel": "10", "Material": "TG11"}]
+            },
+            "to_SlsPrcgCndnRecordScale": {
+                "results": [{"ConditionScaleQuantity": "50.000", "ConditionRateValue": "19.900"}]
+            },
+        },
+    )
+    path = f"A_SlsPrcgConditionRecord('{record['ConditionRecord']}')"
+    clerk.request(
+        "PATCH",
+        pricing,
+        path,
+        json={"ConditionRateValue": "27.500"},
+        headers={"If-Match": record["__metadata"]["etag"]},
+    )
+    clerk.request("GET", pricing, path, params={"$expand": "to_SlsPrcgCndnRecdValidity,to_SlsPrcgCndnRecordScale"})
+    clerk.request(
+        "GET",
+        pricing,
+        "A_SlsPrcgCndnRecdValidity",
+        params={"$filter": "Material eq 'TG11'", "$expand": "to_SlsPrcgConditionRecord/to_SlsPrcgCndnRecordScale"},
+    )
+    clerk.request("GET", pricing, "A_SlsPrcgCndnRecordScale")
+    clerk.request("GET", stock, "A_MatlStkInAcctMod", params={"$filter": "InventoryStockType eq '01'"})
+    clerk.request("GET", stock, "A_MaterialStock", params={"$expand": "to_MatlStkInAcctMod"})
     refused = http.post(
         f"{sap_s4.ROOT}{SO}/A_SalesOrder",
         auth=(sap_s4.USERNAME, sap_s4.PASSWORD),
@@ -326,6 +387,14 @@ def test_every_answer_of_an_order_to_cash_run_is_valid() -> None:
         "API_BUSINESS_PARTNER/A_AddressEmailAddress",
         "API_BUSINESS_PARTNER/A_BusinessPartnerAddress",
         "API_BUSINESS_PARTNER/A_CustomerSalesArea",
+        "API_PRODUCT_SRV/A_Product",
+        "API_PRODUCT_SRV/A_ProductSalesDelivery",
+        "API_PRODUCT_SRV/A_ProductDescription",
+        "API_SLSPRICINGCONDITIONRECORD_SRV/A_SlsPrcgConditionRecord",
+        "API_SLSPRICINGCONDITIONRECORD_SRV/A_SlsPrcgCndnRecdValidity",
+        "API_SLSPRICINGCONDITIONRECORD_SRV/A_SlsPrcgCndnRecordScale",
+        "API_MATERIAL_STOCK_SRV/A_MatlStkInAcctMod",
+        "API_MATERIAL_STOCK_SRV/A_MaterialStock",
         "error",
     }, checked
     assert sum(checked.values()) >= 15

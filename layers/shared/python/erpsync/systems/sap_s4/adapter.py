@@ -42,6 +42,8 @@ DELIVERY_CHANGE_FIELDS = [
     "OverallGoodsMovementStatus",
 ]
 MS = timedelta(milliseconds=1)
+CATALOG = ("product", "price", "stock")
+"""The catalog's entities (their ports live in ``sap_s4.catalog``)."""
 
 
 class DuplicatePurchaseOrder(PermanentError):
@@ -389,10 +391,23 @@ class StampedSet:
     millisecond whole, then goes on after it."""
 
     def __init__(
-        self, client: S4Client, connection: str, service: str, entity_set: str, key: str, where: str = ""
+        self,
+        client: S4Client,
+        connection: str,
+        service: str,
+        entity_set: str,
+        key: str,
+        where: str = "",
+        *,
+        expand: list[str] | None = None,
+        notices: Callable[[str, dict[str, Any]], list[ChangeNotice]] | None = None,
     ) -> None:
         self.client, self.connection, self.service = client, connection, service
         self.entity_set, self.key, self.where = entity_set, key, where
+        self.expand = expand or []
+        """Navigations read with each row (for ``notices``)."""
+        self.notices = notices or (lambda entity, row: [self._notice(entity, row)])
+        """A row as the notices it announces: by default one of ``entity``, named by ``key``."""
 
     def changes(self, entity: str, since: datetime, page_size: int) -> Iterator[Page]:
         start = since.astimezone(UTC)
@@ -407,7 +422,7 @@ class StampedSet:
                 condition += f" and (LastChangeDateTime gt {t} or (LastChangeDateTime eq {t} and {self.key} gt {k}))"
             rows = self._page(condition, top=page_size)
             full = len(rows) == page_size
-            fresh = [r for r in rows if not (last and self._stamp(r) == last[0] and self._number(r) in same_ms)]
+            fresh = [r for r in rows if not (last and self.stamp(r) == last[0] and self._number(r) in same_ms)]
             jumped = full and not fresh and last is not None
             if jumped and last is not None:  # more rows share one millisecond than a page holds
                 ms = last[0]
@@ -415,17 +430,17 @@ class StampedSet:
                 fresh = [r for r in self._page(within) if self._number(r) not in same_ms]
                 start, last, same_ms = ms + MS, None, set()
             for row in fresh:
-                stamp = self._stamp(row)
+                stamp = self.stamp(row)
                 newest = max(newest, stamp) if newest is not None else stamp
-            yield Page([self._notice(entity, r) for r in fresh], None if full else newest)
+            yield Page([n for r in fresh for n in self.notices(entity, r)], None if full else newest)
             if not full:
                 return
             if jumped:
                 continue  # a millisecond read whole: on from its end
-            tail = self._stamp(fresh[-1])
+            tail = self.stamp(fresh[-1])
             if last is None or tail != last[0]:
                 same_ms = set()
-            same_ms |= {self._number(r) for r in fresh if self._stamp(r) == tail}
+            same_ms |= {self._number(r) for r in fresh if self.stamp(r) == tail}
             last = (tail, self._number(fresh[-1]))
 
     def _page(self, condition: str, top: int | None = None) -> list[dict[str, Any]]:
@@ -434,7 +449,8 @@ class StampedSet:
             self.service,
             self.entity_set,
             filter=f"{self.where} and {condition}" if self.where else condition,
-            select=[self.key, "LastChangeDateTime"],
+            select=[self.key, "LastChangeDateTime", *dict.fromkeys(e.split("/")[0] for e in self.expand)],
+            expand=self.expand or None,
             orderby=f"LastChangeDateTime,{self.key}",
             top=top,
         )
@@ -443,7 +459,7 @@ class StampedSet:
     def _number(self, row: dict[str, Any]) -> str:
         return str(row[self.key])
 
-    def _stamp(self, row: dict[str, Any]) -> datetime:
+    def stamp(self, row: dict[str, Any]) -> datetime:
         stamp = odata_v2.parse_datetime(row.get("LastChangeDateTime"))
         if stamp is None:  # a row without a stamp can neither continue a keyset nor prove a checkpoint
             raise ValidationFailed(
@@ -457,7 +473,7 @@ class StampedSet:
             source=self.connection,
             entity=entity,
             id=odata_v2.normalise_number(row[self.key]),
-            version=self._stamp(row).isoformat(),
+            version=self.stamp(row).isoformat(),
         )
 
 
@@ -500,6 +516,10 @@ class S4System:
         }
 
     def port(self, entity: str, direction: str) -> Any:
+        if entity in CATALOG and (CATALOG[0], "source") not in self._ports:  # made when first asked for
+            from erpsync.systems.sap_s4.catalog import catalog_ports  # it builds on this module
+
+            self._ports.update(catalog_ports(self.client, self.connection, self.settings))
         try:
             return self._ports[(entity, direction)]
         except KeyError:

@@ -1,7 +1,8 @@
 """SAP S/4HANA (OData v2 A2X services) as an ERP: what it serves, its settings and its secret.
 
 Store orders in, deliveries and billing documents out, cancellations both ways; customers as the generic sold-to or as
-business partners (the connection's ``sold_to``). No webhooks (Event Mesh notifications are a later
+business partners (the connection's ``sold_to``); products, list prices and stock out (the catalog, where a route
+names it). No webhooks (Event Mesh notifications are a later
 slice), so every change is polled. SAP publishes no request ceiling for these APIs (UNVERIFIED):
 limit a connection with ``rate_limits``.
 """
@@ -52,6 +53,9 @@ PLUGIN = Plugin(
         "cancellation": frozenset({SOURCE, TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),
+        "product": frozenset({SOURCE}),
+        "price": frozenset({SOURCE}),
+        "stock": frozenset({SOURCE}),
     },
     settings_model=S4Settings,
     secret_model=S4Secret,

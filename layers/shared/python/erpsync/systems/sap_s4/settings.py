@@ -49,7 +49,8 @@ class S4Settings(BaseModel):
     API takes)."""
     quantity_unit: str = Field("PC", min_length=1, max_length=3)
     price_condition_type: str = Field("PR00", min_length=1, max_length=4)
-    """The item price condition (``PR00``; ``PPR0`` in S/4HANA Cloud)."""
+    """The item price condition (``PR00``; ``PPR0`` in S/4HANA Cloud), also the list price the
+    catalog's products and prices read (the condition records of the sales area and material)."""
     discount_condition_type: str | None = Field(None, max_length=4)
     """Item condition for a line's discount, as a negative amount (UNVERIFIED sign); needed only
     when an order has discounts."""
@@ -69,9 +70,28 @@ class S4Settings(BaseModel):
     page_size: int = Field(100, ge=1, le=5000)
     delivery_look_back_days: int = Field(1, ge=0, le=31)
     """Days re-read before the cursor's day: deliveries have only a day-granular ``LastChangeDate``."""
+    product_language: str = Field("EN", min_length=2, max_length=2)
+    """The language of a product's name (``A_ProductDescription``; the first one when it has none in it)."""
+    virtual_product_types: list[str] = Field(default_factory=lambda: ["SERV", "DIEN"])
+    """``ProductType`` values of products nobody stocks (services: a virtual product in the store;
+    ``SERV`` in S/4HANA Cloud, ``DIEN`` on premise: UNVERIFIED for a given system)."""
+    price_changes: Literal["stamped", "sweep"] = "stamped"
+    """How the prices source finds changes: ``stamped`` reads the condition records of
+    ``price_condition_type`` by ``LastChangeDateTime`` (newer releases only; older ones lack the
+    field); ``sweep`` reads every list price of the sales area on each poll and lets only those
+    that differ from the last reading through."""
+    price_currency: str | None = Field(None, min_length=3, max_length=5)
+    """The store's currency: a list price in another currency fails naming it (None: not checked)."""
+    stock_plants: list[str] = Field(default_factory=list)
+    """Plants whose unrestricted stock the store sells (none named: every plant)."""
+    stock_by: Literal["plant", "storage_location"] = "plant"
+    """The ERP warehouse of a stock level: each plant, or each storage location (``<plant>/<location>``)."""
     sales_order_service: str = "API_SALES_ORDER_SRV"
     outbound_delivery_service: str = "API_OUTBOUND_DELIVERY_SRV;v=0002"
     billing_document_service: str = "API_BILLING_DOCUMENT_SRV"
+    product_service: str = "API_PRODUCT_SRV"
+    pricing_service: str = "API_SLSPRICINGCONDITIONRECORD_SRV"
+    stock_service: str = "API_MATERIAL_STOCK_SRV"
 
     @model_validator(mode="after")
     def _sold_to_named(self) -> S4Settings:
