@@ -1446,7 +1446,7 @@ class S4Sim:
                         "to_CustomerSalesArea": areas,
                     }
                 ]
-            self._named(partner)
+            self._named(partner, changed=False)
             self.partners[number] = partner
             if partner.get("Customer"):
                 currency = next(
@@ -1478,8 +1478,10 @@ class S4Sim:
             out["SearchEmailAddress"] = str(out["EmailAddress"] or "").upper()[:20]
         return out
 
-    def _named(self, partner: JSON) -> None:
-        """The read-only names SAP derives, and the change stamp (``LastChangeDate``/``Time``)."""
+    def _named(self, partner: JSON, changed: bool = True) -> None:
+        """The read-only names SAP derives, and the change stamp (``LastChangeDate``/``Time``; left
+        empty on create, as SAP leaves a new partner's change date until its first change:
+        UNVERIFIED)."""
         if partner.get("BusinessPartnerCategory") == "2":
             name = str(partner.get("OrganizationBPName1") or "")
         else:
@@ -1490,7 +1492,10 @@ class S4Sim:
         for customer in partner["to_Customer"]:
             customer["CustomerFullName"] = name
         now = self.stamp()
-        partner["LastChangeDate"], partner["LastChangeTime"] = wire_date(now.date()), wire_time(now)
+        if changed:
+            partner["LastChangeDate"], partner["LastChangeTime"] = wire_date(now.date()), wire_time(now)
+        else:
+            partner["LastChangeDate"], partner["LastChangeTime"] = None, None
         partner["ETag"] = now.strftime("%Y%m%d%H%M%S")  # a change counter's text: its real form is UNVERIFIED
 
     def _partner_of(self, entity_set: str, key: tuple[str, ...]) -> tuple[JSON, JSON]:

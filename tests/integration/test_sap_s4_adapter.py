@@ -37,6 +37,7 @@ from erpsync.state.bindings import Bindings
 from erpsync.systems.magento import MagentoClient, MagentoSystem
 from erpsync.systems.magento.mapping import customer_from_magento
 from erpsync.systems.magento.settings import MagentoSettings
+from erpsync.systems.sap_s4 import mapping
 from erpsync.systems.sap_s4.adapter import S4System
 from erpsync.systems.sap_s4.client import Refused, S4Client
 from erpsync.systems.sap_s4.settings import S4Settings
@@ -383,13 +384,11 @@ def test_a_magento_order_is_booked_once_after_a_lost_answer_then_shipped_and_inv
     assert pair.invoices.sync(ChangeNotice(source="sap_s4", entity="invoice", id=billed)).outcome == "skipped"
 
 
-def test_a_magento_to_s4_deployment_runs_the_orders_and_customers_flows_into_s4_and_none_out(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """S/4HANA serves customers as a target (business partners, or the generic sold-to): with a
-    route for every flow the customers flow runs into it (with the generic sold-to it files each
-    account as filtered), no erp-customers flow reads from it, and the local settings name what the
-    sim has."""
+def test_a_magento_to_s4_deployment_runs_the_customers_flows_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    """S/4HANA serves customers both ways (business partners, or the generic sold-to): with a route
+    for every flow the customers flow runs into it (with the generic sold-to it files each account
+    as filtered) and the erp-customers flow out of it (with the generic sold-to its poll reads
+    nothing), no payments flow, and the local settings name what the sim has."""
     from erpsync.flows import catalog
     from erpsync.runtime.lambda_app import check_routes, check_settings
     from erpsync.settings import Settings
@@ -407,8 +406,9 @@ def test_a_magento_to_s4_deployment_runs_the_orders_and_customers_flows_into_s4_
     assert lanes["orders"] == [("magento", "sap_s4")]
     assert lanes["shipments"] == lanes["invoices"] == [("sap_s4", "magento")]
     assert lanes["customers"] == [("magento", "sap_s4")]
-    assert lanes["erp-customers"] == lanes["payments"] == []
-    assert PLUGIN.can("customer", TARGET) and not PLUGIN.can("customer", SOURCE)
+    assert lanes["erp-customers"] == [("sap_s4", "magento")]
+    assert lanes["payments"] == []
+    assert PLUGIN.can("customer", TARGET) and PLUGIN.can("customer", SOURCE)
     own = S4Settings.model_validate(deployment.effective_connections()["sap_s4"].settings)
     assert own.generic_sold_to in {c["Customer"] for c in sample_seed()["customers"]}
 
@@ -528,6 +528,50 @@ def test_with_the_generic_sold_to_the_customers_flow_writes_no_partner(bindings_
     result = pair.customers.sync(ChangeNotice(source="magento", entity="customer", id=str(pair.customer["id"])))
     assert result.outcome == "filtered" and "generic customer" in result.message, result.message
     assert pair.s4.sim.partners == {} and pair.s4.log("POST") == []
+
+
+def polled(pair: Pair, since: datetime) -> list[ChangeNotice]:
+    return [n for page in pair.s4.system.port("customer", "source").changes(since) for n in page.notices]
+
+
+def test_partners_made_and_changed_in_s4_reach_magento_once_and_the_echo_writes_nothing(bindings_table: str) -> None:
+    pair = Pair(bindings_table, sold_to="customer")
+    erp_customers = CustomerRules(pair.ctx("erp-customers", "customer", {}))
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    made = pair.s4.client.create(
+        sap_s4.PARTNERS, "A_BusinessPartner", mapping.partner_body(JANE, pair.s4.system.settings(), None)
+    ).entity
+    assert made["LastChangeDate"] is None  # a new partner: found by its creation stamp
+    [notice] = polled(pair, since)
+    assert (notice.id, notice.source, notice.entity) == (made["Customer"], "sap_s4", "customer")
+    assert notice.occurred_at is not None and abs(notice.occurred_at - datetime.now(UTC)) < timedelta(minutes=1)
+    result = erp_customers.sync(notice)
+    assert result.outcome == "synced", result.message
+    [account] = [c for c in pair.mhttp.app.state.sim.customers.values() if c["email"] == "jane.doe@example.com"]
+    assert (account["firstname"], account["lastname"]) == ("Jane", "Doe")
+
+    later = datetime.now(UTC) - timedelta(seconds=1)
+    pair.s4.sim.now = lambda: datetime.now(UTC) + timedelta(seconds=5)  # stamps are to the second: a later one
+    number = made["BusinessPartner"]
+    pair.s4.client.update(sap_s4.PARTNERS, f"A_BusinessPartner('{number}')", {"LastName": "Smith"}, etag="")
+    [changed] = polled(pair, later)  # found by its change stamp now
+    assert changed.version != notice.version
+    assert erp_customers.sync(changed).outcome == "synced"
+    [account] = [c for c in pair.mhttp.app.state.sim.customers.values() if c["email"] == "jane.doe@example.com"]
+    assert account["lastname"] == "Smith"
+    assert erp_customers.sync(changed).outcome == "skipped"  # again: nothing to write
+
+    # erpsync's own partner (a store account the customers flow wrote) comes back as an echo
+    own = pair.customers.sync(ChangeNotice(source="magento", entity="customer", id=str(pair.customer["id"])))
+    assert own.outcome == "synced", own.message
+    echoes = [n for n in polled(pair, later) if n.id == own.target_id]
+    assert echoes and {erp_customers.sync(n).outcome for n in echoes} == {"skipped"}
+
+
+def test_with_the_generic_sold_to_no_partner_is_polled(bindings_table: str) -> None:
+    pair = Pair(bindings_table)
+    pair.s4.http.delete("/_sim/requests")
+    assert polled(pair, datetime(2000, 1, 1, tzinfo=UTC)) == [] and pair.s4.log("GET") == []
 
 
 # -- cancellations as rejections ------------------------------------------------------------------------

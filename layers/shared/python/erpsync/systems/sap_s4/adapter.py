@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from erpsync.errors import MappingMissing, NotFoundError, PermanentError, ValidationFailed
 from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, OrderStatus, SalesOrderDraft, Shipment
@@ -103,7 +104,31 @@ class S4Customers:
         return self.settings().business_partner_service
 
     def changes(self, since: datetime) -> Iterator[Page]:
-        return iter(())
+        """The partners with a customer changed (then created and never changed) at or after
+        ``since``, named by their ``Customer`` (``DayTimeSet``); none with ``sold_to`` ``generic``."""
+        if not self.keeps_customers:
+            return
+        cfg = self.settings()
+        keyset = DayTimeSet(
+            self.client,
+            self.service,
+            "A_BusinessPartner",
+            "BusinessPartner",
+            ZoneInfo(cfg.server_timezone),
+            where="Customer ne ''",
+            select=["Customer"],
+        )
+
+        def notice(row: dict[str, Any], at: datetime | None) -> ChangeNotice:
+            return ChangeNotice(
+                source=self.connection,
+                entity="customer",
+                id=str(row["Customer"]),
+                version=mapping.partner_version(row),
+                occurred_at=at,
+            )
+
+        yield from keyset.changes(since, cfg.page_size, notice)
 
     def _generic(self, email: str) -> Customer:
         return Customer(email=email, source_id=self.settings().generic_sold_to)
@@ -195,6 +220,87 @@ class S4Customers:
             "(sold_to generic): no business partner is read or written",
             system=self.connection,
         )
+
+
+class DayTimeSet:
+    """An entity set whose change stamp is a date and a time field in the system's time zone
+    (business partners' ``LastChangeDate``/``LastChangeTime``), read as a keyset (date, time, key),
+    then by the creation stamp for the rows never changed (the change date null, as SAP leaves it
+    until a change: UNVERIFIED for partners). The last page proves the newest stamp read."""
+
+    STAMPS = (("LastChangeDate", "LastChangeTime"), ("CreationDate", "CreationTime"))
+
+    def __init__(
+        self,
+        client: S4Client,
+        service: str,
+        entity_set: str,
+        key: str,
+        zone: ZoneInfo,
+        *,
+        where: str = "",
+        select: list[str] | None = None,
+    ) -> None:
+        self.client, self.service, self.entity_set, self.key, self.zone = client, service, entity_set, key, zone
+        self.where, self.select = where, select or []
+
+    def _local(self, since: datetime) -> tuple[date, time]:
+        """``since`` as the system's local date and time to the second; an hour earlier inside an
+        hour that repeats (the clock goes back: changes made in the repeat carry earlier times)."""
+        local = since.astimezone(self.zone)
+        wall = local.replace(tzinfo=None, microsecond=0)
+        if local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset():
+            wall -= timedelta(hours=1)
+        return wall.date(), wall.time()
+
+    def _stamp(self, row: dict[str, Any], day_field: str, time_field: str) -> tuple[date, time] | None:
+        day, clock = odata_v2.parse_datetime(row.get(day_field)), odata_v2.parse_time(row.get(time_field))
+        return None if day is None else (day.astimezone(UTC).date(), clock or time())
+
+    def changes(
+        self, since: datetime, page_size: int, notice: Callable[[dict[str, Any], datetime | None], ChangeNotice]
+    ) -> Iterator[Page]:
+        day, clock = self._local(since)
+        newest: datetime | None = None
+        fields = [f for pair in self.STAMPS for f in pair]
+        for n, (day_field, time_field) in enumerate(self.STAMPS):
+            last: tuple[date, time, str] | None = None
+            while True:
+                d, t = literal(day), literal(clock)
+                condition = f"({day_field} gt {d} or ({day_field} eq {d} and {time_field} ge {t}))"
+                if n:
+                    condition += f" and {self.STAMPS[0][0]} eq null"
+                if last is not None:
+                    d, t, k = literal(last[0]), literal(last[1]), literal(last[2])
+                    condition += (
+                        f" and ({day_field} gt {d} or ({day_field} eq {d} and ({time_field} gt {t} or "
+                        f"({time_field} eq {t} and {self.key} gt {k}))))"
+                    )
+                rows = next(
+                    self.client.pages(
+                        self.service,
+                        self.entity_set,
+                        filter=f"{self.where} and {condition}" if self.where else condition,
+                        select=list(dict.fromkeys([self.key, *self.select, *fields])),
+                        orderby=f"{day_field},{time_field},{self.key}",
+                        top=page_size,
+                    )
+                )
+                notices = []
+                for row in rows:
+                    stamp = self._stamp(row, day_field, time_field)
+                    at = datetime.combine(*stamp, tzinfo=self.zone).astimezone(UTC) if stamp else None
+                    if at is not None:
+                        newest = at if newest is None or at > newest else newest
+                    notices.append(notice(row, at))
+                done = len(rows) < page_size
+                yield Page(notices, newest if done and n == len(self.STAMPS) - 1 else None)
+                if done:
+                    break
+                tail = self._stamp(rows[-1], day_field, time_field)
+                if tail is None:
+                    break  # a row without its stamp cannot continue the keyset (the filter excludes it)
+                last = (tail[0], tail[1], str(rows[-1][self.key]))
 
 
 class S4Orders:
@@ -508,6 +614,7 @@ class S4System:
         self.connection, self.client, self.settings = connection, client, settings
         self._ports: dict[tuple[str, str], object] = {
             ("customer", "target"): S4Customers(client, connection, settings),
+            ("customer", "source"): S4Customers(client, connection, settings),
             ("order", "target"): S4Orders(client, connection, settings),
             ("cancellation", "target"): S4Cancellations(client, connection, settings),
             ("cancellation", "source"): S4Cancellations(client, connection, settings),

@@ -385,5 +385,13 @@ def customer_from_partner(partner: dict[str, Any]) -> Customer:
         phone=str(phones[0].get("PhoneNumber") or "") if phones else "",
         address=address,
         source_id=number,
-        version=f"{partner.get('LastChangeDate') or ''}|{partner.get('LastChangeTime') or ''}",
+        version=partner_version(partner),
     )
+
+
+def partner_version(partner: dict[str, Any]) -> str:
+    """A business partner's version: its last change (date and time as SAP wrote them), or its
+    creation when it was never changed."""
+    if partner.get("LastChangeDate"):
+        return f"{partner['LastChangeDate']}|{partner.get('LastChangeTime') or ''}"
+    return f"{partner.get('CreationDate') or ''}|{partner.get('CreationTime') or ''}"

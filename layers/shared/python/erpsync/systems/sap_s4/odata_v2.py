@@ -124,10 +124,10 @@ def format_decimal(value: Decimal | int | str) -> str:
 # -- filter literals ----------------------------------------------------------------------------
 
 
-def literal(value: str | int | bool | Decimal | datetime | date) -> str:
+def literal(value: str | int | bool | Decimal | datetime | date | time) -> str:
     """``value`` as an OData v2 ``$filter`` literal: text quoted with ``'`` doubled, an aware
-    datetime as ``datetimeoffset'…Z'``, a naive one or a date as ``datetime'…'``, a Decimal as
-    ``…M``. The URL encoding (``#``, ``&``, ``+``) is the client's."""
+    datetime as ``datetimeoffset'…Z'``, a naive one or a date as ``datetime'…'``, a time of day as
+    ``time'PT14H05M00S'``, a Decimal as ``…M``. The URL encoding (``#``, ``&``, ``+``) is the client's."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -142,6 +142,8 @@ def literal(value: str | int | bool | Decimal | datetime | date) -> str:
         return f"datetimeoffset'{_iso(value.astimezone(UTC).replace(tzinfo=None))}Z'"
     if isinstance(value, date):
         return f"datetime'{value.isoformat()}T00:00:00'"
+    if isinstance(value, time):
+        return f"time'{format_time(value)}'"
     raise TypeError(f"not a filter value: {value!r}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -39,6 +40,10 @@ class S4Settings(BaseModel):
     customer_payment_terms: str | None = Field(None, max_length=4)
     """The sales area's payment terms of a partner erpsync makes (None: left to SAP)."""
     business_partner_service: str = "API_BUSINESS_PARTNER"
+    server_timezone: str = "UTC"
+    """The system's time zone (IANA): a business partner's ``LastChangeDate``/``LastChangeTime`` and
+    ``CreationDate``/``CreationTime`` are its local time (S/4HANA Cloud runs on UTC; an on-premise
+    system on its own zone: UNVERIFIED which one a given system stamps in)."""
     rejection_reason: str | None = Field(None, min_length=1, max_length=2)
     """``SalesDocumentRjcnReason`` put on every item of an order the store cancelled (each
     company's own codes: UNVERIFIED which one; None: store cancellations are refused naming this)."""
@@ -98,6 +103,15 @@ class S4Settings(BaseModel):
         if self.sold_to == "generic" and not self.generic_sold_to:
             raise ValueError("generic_sold_to is required when sold_to is generic (every order is booked on it)")
         return self
+
+    @field_validator("server_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @field_validator("tracking_source")
     @classmethod
