@@ -270,6 +270,16 @@ def test_a_billing_document_is_an_invoice_whose_lines_name_the_order_binding(rig
     ]
     rig.cfg = rig.cfg.model_copy(update={"released_posting_statuses": ["X"]})
     assert not rig.billing.get(billed).released
+    rig.cfg = rig.cfg.model_copy(update={"released_posting_statuses": ["C"]})
+
+    # cancelled in S/4: the invoice is no longer released, and the cancellation document S1 the
+    # poll also finds is no invoice for the store (it refers to the same order items)
+    later = rig.sim.now().replace(microsecond=0)
+    rig.client.call(sap_s4.BILLING, "Cancel", {"BillingDocument": billed})
+    found = {n.id: rig.billing.get(n.id) for page in rig.billing.changes(later) for n in page.notices}
+    s1 = next(k for k in found if k != billed)
+    assert (found[billed].released, found[billed].status) == (False, "cancelled")
+    assert not found[s1].released and found[s1].status == "not an invoice (SD document category N, S1)"
 
 
 def test_billing_documents_sharing_a_millisecond_beyond_a_page_are_each_read_once() -> None:

@@ -241,6 +241,11 @@ def shipment_from_s4(header: dict[str, Any], cfg: S4Settings) -> Shipment:
 # -- billing documents ---------------------------------------------------------------------------
 
 
+INVOICE_CATEGORIES = frozenset({"M"})
+"""SD document categories of billing documents that are invoices (``M``; ``N`` cancels one, ``O`` is
+a credit memo, ``P`` a debit memo, ``U`` a pro forma: SAP's ``VBTYPN`` values)."""
+
+
 def invoice_from_s4(header: dict[str, Any], cfg: S4Settings) -> Invoice:
     """A billing document (with ``to_Item`` expanded) as the canonical invoice."""
     items = odata_v2.expanded(header, "to_Item") or []
@@ -251,10 +256,15 @@ def invoice_from_s4(header: dict[str, Any], cfg: S4Settings) -> Invoice:
     ]
     cancelled = bool(header.get("BillingDocumentIsCancelled"))
     posting = str(header.get("AccountingPostingStatus") or "")
+    category = str(header.get("SDDocumentCategory") or "M")
+    if category not in INVOICE_CATEGORIES:  # a cancellation (N), a credit memo (O) ...: no store invoice
+        status = f"not an invoice (SD document category {category}, {header.get('BillingDocumentType') or '?'})"
+    else:
+        status = "cancelled" if cancelled else posting
     return Invoice(
         source_id=normalise_number(header["BillingDocument"]),
-        status="cancelled" if cancelled else posting,
-        released=not cancelled and posting in cfg.released_posting_statuses,
+        status=status,
+        released=category in INVOICE_CATEGORIES and not cancelled and posting in cfg.released_posting_statuses,
         date=odata_v2.parse_datetime(header.get("BillingDocumentDate")),
         amount=cents(dec(header.get("TotalGrossAmount"))),
         currency=str(header.get("TransactionCurrency") or ""),
