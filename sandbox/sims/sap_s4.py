@@ -132,6 +132,7 @@ ROOT = "/sap/opu/odata/sap/"
 SALES, DELIVERY, BILLING = "API_SALES_ORDER_SRV", "API_OUTBOUND_DELIVERY_SRV;v=0002", "API_BILLING_DOCUMENT_SRV"
 PARTNERS = "API_BUSINESS_PARTNER"
 PRODUCTS, PRICING, STOCK = "API_PRODUCT_SRV", "API_SLSPRICINGCONDITIONRECORD_SRV", "API_MATERIAL_STOCK_SRV"
+CREDIT_MEMOS = "API_CREDIT_MEMO_REQUEST_SRV"
 SERVICES = {
     SALES: "API_SALES_ORDER_SRV.edmx",
     DELIVERY: "API_OUTBOUND_DELIVERY_SRV_0002-handmade.edmx",
@@ -140,6 +141,7 @@ SERVICES = {
     PRODUCTS: "API_PRODUCT_SRV-handmade.edmx",
     PRICING: "API_SLSPRICINGCONDITIONRECORD_SRV-handmade.edmx",
     STOCK: "API_MATERIAL_STOCK_SRV-handmade.edmx",
+    CREDIT_MEMOS: "API_CREDIT_MEMO_REQUEST_SRV-handmade.edmx",
 }
 COMPONENTS = {
     SALES: "SD-SLS-API",
@@ -149,6 +151,7 @@ COMPONENTS = {
     PRODUCTS: "LO-MD-MM-API",
     PRICING: "SD-MD-CM-API",
     STOCK: "MM-IM-API",
+    CREDIT_MEMOS: "SD-SLS-API",
 }
 CUSTOMER_ROLES = frozenset({"FLCU00", "FLCU01"})
 """The business partner roles that make a partner a customer (FI customer, sales customer); a sales
@@ -164,6 +167,7 @@ FIRST_NUMBER = {
     "partner": 1000000,
     "address": 30000,
     "condition": 1000000,
+    "credit_memo_request": 60000000,
 }
 """Where the number ranges start (S/4 demo systems' usual ranges; UNVERIFIED)."""
 FOREVER = date(9999, 12, 31)
@@ -236,6 +240,9 @@ class SimConfig(BaseModel):
     finer than the JSON value's milliseconds, as a ``TIMESTAMPL`` filled to the microsecond would."""
     stamp_delivery_change_on_create: bool = False
     require_if_match_on_goods_issue: bool = True
+    credit_memo_billing_block: str = Field("", max_length=2)
+    """``HeaderBillingBlockReason`` a new credit memo request gets when the request names none (a
+    request type with a billing block waits for someone to release it; none by default)."""
     accounting_posting_status: str = Field("C", max_length=1)
     company_code: str = Field("1710", max_length=4)
     seed: int | None = None
@@ -599,6 +606,16 @@ SETS: dict[str, SetSpec] = {
     "A_SlsPrcgCndnRecordScale": SetSpec(
         PRICING, lambda sim: (c for r in sim.conditions.values() for c in r["to_SlsPrcgCndnRecordScale"])
     ),
+    "A_CreditMemoRequest": SetSpec(CREDIT_MEMOS, lambda sim: sim.credit_memo_requests.values()),
+    "A_CreditMemoRequestItem": SetSpec(
+        CREDIT_MEMOS, lambda sim: (i for r in sim.credit_memo_requests.values() for i in r["to_Item"])
+    ),
+    "A_CreditMemoReqItemPrcgElmnt": SetSpec(
+        CREDIT_MEMOS,
+        lambda sim: (
+            c for r in sim.credit_memo_requests.values() for i in r["to_Item"] for c in i["to_PricingElement"]
+        ),
+    ),
     "A_MaterialStock": SetSpec(STOCK, lambda sim: sim.material_stock()),
     "A_MatlStkInAcctMod": SetSpec(STOCK, lambda sim: sim.stock.values()),
     "A_CustomerSalesArea": SetSpec(
@@ -641,6 +658,9 @@ class S4Sim:
             self.conditions: dict[str, JSON] = {}
             """Condition records by ``ConditionRecord``, their validity rows and scale lines nested."""
             self.stock: dict[tuple[str, str, str], JSON] = {}
+            """Unrestricted stock rows by (material, plant, storage location)."""
+            self.credit_memo_requests: dict[str, JSON] = {}
+            """Credit memo requests by number, their items (and those's pricing elements) nested."""
             """Unrestricted stock rows by (material, plant, storage location)."""
             """Business partners by ``BusinessPartner``, their addresses, roles and customer nested."""
             self.numbers = dict(FIRST_NUMBER)
@@ -1531,6 +1551,179 @@ class S4Sim:
             if partner.get("Customer") in self.customers:
                 self.customers[partner["Customer"]]["Name"] = partner["BusinessPartnerFullName"]
 
+    # -- credit memo requests --------------------------------------------------------------------
+
+    def _credited(self, order: str, item: str) -> Decimal:
+        """What live credit memo requests already credit of an order item."""
+        total = Decimal(0)
+        for request in self.credit_memo_requests.values():
+            if request.get("OverallSDDocumentRejectionSts") == "C":
+                continue
+            for row in request["to_Item"]:
+                if row.get("ReferenceSDDocument") == order and _same_key(str(row.get("ReferenceSDDocumentItem")), item):
+                    total += Decimal(str(row["RequestedQuantity"]))
+        return total
+
+    def create_credit_memo_request(self, body: Any) -> JSON:
+        """``POST A_CreditMemoRequest`` with its items (deep insert). An item naming a sales order
+        item (``ReferenceSDDocument``/``ReferenceSDDocumentItem``) is priced as that item (its price
+        and discount per unit, not the order's freight: what copy control copies is each system's
+        own: UNVERIFIED) and may credit
+        no more than it holds less what other live requests credit; one without a reference takes
+        the material's price. Items' pricing elements cannot be sent (SAP's metadata marks the
+        navigation not insertable)."""
+        self.check(CREDIT_MEMOS, "A_CreditMemoRequestType", body, "create")
+        body = copy.deepcopy(body)
+        for name, label in (
+            ("CreditMemoRequestType", "a sales document type"),
+            ("SalesOrganization", "a sales organization"),
+            ("DistributionChannel", "a distribution channel"),
+            ("OrganizationDivision", "a division"),
+            ("SoldToParty", "a sold-to party"),
+        ):
+            if not body.get(name):
+                raise S4Error(400, CODES["missing_field"], f"Enter {label} ({name})", [(f"Enter {label}", name)])
+        items = _rows(body.pop("to_Item", None))
+        if not items:
+            raise S4Error(400, CODES["missing_field"], "Enter at least one item (to_Item)")
+        for i, row in enumerate(items):
+            if "to_PricingElement" in row:
+                message = "Navigation property to_PricingElement of an item is not insertable"  # text UNVERIFIED
+                raise S4Error(400, CODES["invalid_body"], message, [(message, f"to_Item[{i}]/to_PricingElement")])
+        with self.lock:
+            customer = self.customers.get(body["SoldToParty"])
+            if customer is None:
+                message = f"Sold-to party {body['SoldToParty']} does not exist"
+                raise S4Error(400, CODES["unknown_customer"], message, [(message, "SoldToParty")])
+            stamp, today = self.stamp(), self.now().date()
+            number = self._peek_number("credit_memo_request")
+            request: JSON = {k: _normalised(v) for k, v in body.items() if k != "__metadata"}
+            reference = self.orders.get(document_number(str(body.get("ReferenceSDDocument") or "")) or "")
+            if body.get("ReferenceSDDocument") and reference is None:
+                message = f"Reference document {body['ReferenceSDDocument']} does not exist"
+                raise S4Error(400, CODES["order_field"], message, [(message, "ReferenceSDDocument")])
+            currency = (reference or {}).get("TransactionCurrency") or customer.get("Currency") or "USD"
+            request.update(
+                CreditMemoRequest=number,
+                TransactionCurrency=request.get("TransactionCurrency") or currency,
+                CreditMemoRequestDate=request.get("CreditMemoRequestDate") or wire_date(today),
+                CreationDate=wire_date(today),
+                LastChangeDate=wire_date(today),
+                LastChangeDateTime=wire_offset(stamp),
+                _LastChangeDateTime=stamp,
+                ReferenceSDDocumentCategory="C" if reference else "",
+                HeaderBillingBlockReason=request.get("HeaderBillingBlockReason")
+                or self.config.credit_memo_billing_block,
+                SalesDocApprovalStatus="",
+                OverallSDProcessStatus="A",
+                OverallSDDocumentRejectionSts="A",
+                OverallOrdReltdBillgStatus="A",
+            )
+            request["to_Item"] = [self._credit_item(request, row, i) for i, row in enumerate(items)]
+            request["TotalNetAmount"] = str(sum((Decimal(i["NetAmount"]) for i in request["to_Item"]), Decimal(0)))
+            self._number("credit_memo_request")
+            self.credit_memo_requests[number] = request
+            return copy.deepcopy(request)
+
+    def _credit_item(self, request: JSON, row: JSON, i: int) -> JSON:
+        where = f"to_Item[{i}]"
+        code = str(row.get("Material") or "").upper()
+        material = self.materials.get(code)
+        if material is None:
+            message = f"Material {code or '(none)'} is not defined for sales org.{request['SalesOrganization']}"
+            raise S4Error(400, CODES["unknown_material"], message, [(message, f"{where}/Material")])
+        qty = dec(row.get("RequestedQuantity", 0), f"{where}.RequestedQuantity")
+        if qty <= 0:
+            message = f"Enter a quantity greater than 0 for item {(i + 1) * 10}"
+            raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
+        price = dec(material.get("Price", 0))
+        ref_doc = document_number(str(row.get("ReferenceSDDocument") or request.get("ReferenceSDDocument") or ""))
+        if row.get("ReferenceSDDocumentItem"):
+            order = self.orders.get(ref_doc or "")
+            source = next(
+                (
+                    it
+                    for it in (order or {}).get("to_Item", [])
+                    if _same_key(str(it["SalesOrderItem"]), str(row["ReferenceSDDocumentItem"]))
+                ),
+                None,
+            )
+            if source is None or source["Material"] != code:
+                message = (
+                    f"Item {row['ReferenceSDDocumentItem']} of reference document {ref_doc} is not material {code}"
+                )
+                raise S4Error(400, CODES["order_field"], message, [(message, f"{where}/ReferenceSDDocumentItem")])
+            open_qty = Decimal(source["RequestedQuantity"]) - self._credited(
+                str(ref_doc), str(source["SalesOrderItem"])
+            )
+            if qty > open_qty:
+                message = (
+                    f"Item {source['SalesOrderItem']} of reference document {ref_doc} has only {open_qty} left to "
+                    f"credit, not {qty}"
+                )
+                raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
+            price = self._unit_net(source)
+        net = (price * qty).quantize(CENT, ROUND_HALF_UP)
+        item: JSON = {k: _normalised(v) for k, v in row.items() if k != "__metadata"}
+        item.update(
+            CreditMemoRequest=request["CreditMemoRequest"],
+            CreditMemoRequestItem=str((i + 1) * 10),
+            CreditMemoRequestItemCategory=row.get("CreditMemoRequestItemCategory") or "G2N",
+            CreditMemoRequestItemText=row.get("CreditMemoRequestItemText") or str(material.get("Text") or code)[:40],
+            Material=code,
+            RequestedQuantity=quantity(qty),
+            RequestedQuantityUnit=row.get("RequestedQuantityUnit") or material.get("Unit") or "PC",
+            TransactionCurrency=request["TransactionCurrency"],
+            NetAmount=str(net),
+            ReferenceSDDocument=ref_doc or "",
+            SDProcessStatus="A",
+            OrderRelatedBillingStatus="A",
+        )
+        item["to_PricingElement"] = [
+            {
+                "CreditMemoRequest": request["CreditMemoRequest"],
+                "CreditMemoRequestItem": item["CreditMemoRequestItem"],
+                "PricingProcedureStep": "010",
+                "PricingProcedureCounter": "001",
+                "ConditionType": "PR00",
+                "ConditionRateValue": str(price.quantize(Decimal("0.000000001"))),
+                "ConditionCurrency": request["TransactionCurrency"],
+                "ConditionAmount": str(net),
+                "TransactionCurrency": request["TransactionCurrency"],
+            }
+        ]
+        return item
+
+    def _unit_net(self, item: JSON) -> Decimal:
+        """An order item's price per unit less its discount per unit (its freight is the order's,
+        not the unit's): what a credit of one unit is worth."""
+        kinds, qty = self.config.conditions, Decimal(item["RequestedQuantity"])
+        goods = sum(
+            (
+                Decimal(c["ConditionAmount"])
+                for c in item["to_PricingElement"]
+                if kinds.get(c["ConditionType"]) != "freight"
+            ),
+            Decimal(0),
+        )
+        return goods / qty
+
+    def update_credit_memo_request(self, key: tuple[str, ...], body: Any, if_match: str | None) -> None:
+        """``PATCH A_CreditMemoRequest('6…')`` with ``If-Match`` (``LastChangeDateTime`` is its
+        concurrency token), e.g. ``HeaderBillingBlockReason`` ``""`` to release it for billing."""
+        self.check(CREDIT_MEMOS, "A_CreditMemoRequestType", body, "update")
+        t = self.type_of("A_CreditMemoRequest")
+        with self.lock:
+            request = self.find("A_CreditMemoRequest", key)
+            self._precondition(t, request, if_match)
+            request.update(
+                {k: _normalised(v) for k, v in body.items() if not k.startswith("to_") and k != "__metadata"}
+            )
+            stamp = self.stamp()
+            request.update(
+                LastChangeDate=wire_date(stamp.date()), LastChangeDateTime=wire_offset(stamp), _LastChangeDateTime=stamp
+            )
+
     # -- the catalog: products, condition records, stock -----------------------------------------
 
     def _stamp_product(self, product: JSON) -> None:
@@ -2236,6 +2429,8 @@ def _create(sim: S4Sim, entity_set: str, body: Any) -> JSON:
         return sim.create_partner(body)
     if entity_set == "A_OutbDeliveryHeader":
         return sim.create_delivery(body)
+    if entity_set == "A_CreditMemoRequest":
+        return sim.create_credit_memo_request(body)
     if entity_set == "A_Product":
         return sim.create_product(body)
     if entity_set == "A_SlsPrcgConditionRecord":
@@ -2256,6 +2451,8 @@ def _update(sim: S4Sim, entity_set: str, key: tuple[str, ...], body: Any, if_mat
         sim.update_product_row(entity_set, key, body)
     elif entity_set == "A_SlsPrcgConditionRecord":
         sim.update_condition(key, body, if_match)
+    elif entity_set == "A_CreditMemoRequest":
+        sim.update_credit_memo_request(key, body, if_match)
     else:
         raise S4Error(501, CODES["not_simulated"], f"Updating {entity_set} is not simulated")
 

@@ -1,5 +1,5 @@
-"""Issue 12 at a small scale: the chaos run of every pair but Magento -> Acumatica and the SAP ones
-(``sandbox/pair_chaos.py``; ``make chaos`` runs it larger, ``test_chaos.py`` the default pair).
+"""Issue 12 at a small scale: the chaos run of Shopify -> Acumatica and Magento -> QuickBooks
+(``sandbox/pair_chaos.py``; ``make chaos`` runs every pair larger, ``test_chaos.py`` the default pair).
 
 The verdict is the harness's list of problems (see its docstring): every order in the ERP exactly
 once and to the cent through 5xx, 429 and lost answers on both sides, paid ones paid once,
@@ -21,7 +21,10 @@ from sandbox.pair_chaos import PAIRS, SAP
 from tests.support.pair_chaos import chaos_checked
 
 pytestmark = pytest.mark.e2e
-IN_TEST = [(s, e) for s, e in PAIRS if e not in SAP]
+IN_TEST = [(s, e) for s, e in PAIRS if e not in SAP and (s, e) != ("shopify", "quickbooks")]
+"""One pair per store and per ERP: Shopify -> QuickBooks (88 s) runs in ``make chaos`` only, as
+Shopify's and QuickBooks' chaos runs here with Acumatica and Magento (``make test`` stays near 20
+minutes)."""
 
 
 @pytest.mark.parametrize(("store", "erp"), IN_TEST, ids=[f"{s}-{e}" for s, e in IN_TEST])

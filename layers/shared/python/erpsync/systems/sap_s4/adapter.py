@@ -20,7 +20,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from erpsync.errors import MappingMissing, NotFoundError, PermanentError, ValidationFailed
-from erpsync.model import ChangeNotice, Customer, ErpOrderRef, Invoice, OrderStatus, SalesOrderDraft, Shipment
+from erpsync.model import (
+    ChangeNotice,
+    CreditMemoDraft,
+    Customer,
+    ErpCreditMemo,
+    ErpOrderRef,
+    ErpPayment,
+    Invoice,
+    OrderStatus,
+    PaymentDraft,
+    SalesOrderDraft,
+    Shipment,
+    cents,
+)
 from erpsync.systems.ports import Page
 from erpsync.systems.sap_s4 import mapping, odata_v2
 from erpsync.systems.sap_s4.client import Answer, S4Client
@@ -353,6 +366,118 @@ class S4Orders:
         return ref
 
 
+class S4CreditMemos:
+    """Store refunds as S/4 credit memo requests (``API_CREDIT_MEMO_REQUEST_SRV``), the target of
+    the credit-memos flow. The request is made with reference to the store order's sales order,
+    each refunded line to the order item that carries its store line (else the first of its
+    material), so SAP prices it as the order item was priced (an item's pricing elements cannot be
+    sent: SAP's metadata marks them not insertable) and never credits more than was ordered. The
+    store's credit memo number goes into ``PurchaseOrderByCustomer`` and ``AssignmentReference``
+    (the duplicate guard, looked up before a create and after a lost answer; a clerk's request
+    carries its order's number in the first and not the second). SAP determines the tax, so its
+    net is compared with the store's (refund less tax): the shipping refund and an adjustment have
+    no item here, and show as a difference, logged (not held: the request exists by then, and the
+    flow binds what it finds). ``release`` lifts a billing block; the credit memo itself is
+    billed from the request in S/4 (VF01), and paying it out is FI's (no A2X API: the credit stays
+    the customer's, ``settled_without_refund``)."""
+
+    FIELDS = [
+        "CreditMemoRequest",
+        "PurchaseOrderByCustomer",
+        "AssignmentReference",
+        "SoldToParty",
+        "TotalNetAmount",
+        "HeaderBillingBlockReason",
+        "OverallSDDocumentRejectionSts",
+        "OverallSDProcessStatus",
+        "LastChangeDateTime",
+    ]
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def find(self, store_number: str, customer_id: str) -> ErpCreditMemo | None:
+        """The request erpsync made for store credit memo ``store_number``: a live one first, a
+        rejected one rather than none (a clerk's rejection is never undone by a second request)."""
+        mapping.check_number(store_number, self.connection)
+        rows = self.client.rows(
+            self.settings().credit_memo_request_service,
+            "A_CreditMemoRequest",
+            filter=f"PurchaseOrderByCustomer eq {literal(store_number)}",
+            select=self.FIELDS,
+        )
+        ours = sorted(
+            (
+                r
+                for r in rows
+                if r.get("PurchaseOrderByCustomer") == store_number
+                and r.get("AssignmentReference") == store_number[:18]
+                and (not customer_id or r.get("SoldToParty") == customer_id)
+            ),
+            key=lambda r: not mapping.live(r),
+        )
+        return mapping.credit_memo_from_s4(ours[0]) if ours else None
+
+    def create(self, draft: CreditMemoDraft) -> ErpCreditMemo:
+        cfg = self.settings()
+        order = self._order(draft)
+        body = mapping.credit_memo_request_body(draft, order, cfg, self.connection)
+        answer = self.client.create(cfg.credit_memo_request_service, "A_CreditMemoRequest", body)
+        log_warnings(answer, f"credit memo request for {draft.store_number}", self.connection)
+        memo = mapping.credit_memo_from_s4(answer.entity)
+        difference = cents(memo.amount) - cents(draft.total - draft.tax_total)
+        if abs(difference) > cfg.total_tolerance:
+            text = (
+                f"{self.connection}: credit memo request {memo.number} (store credit memo {draft.store_number}) nets "
+                f"{memo.amount}, the store refunded {draft.total - draft.tax_total} net (difference {difference}: "
+                "shipping refunds and adjustments have no item, SAP prices the lines as the order)"
+            )
+            log.warning(text, extra={"connection": self.connection, "difference": str(difference)})
+        return memo
+
+    def _order(self, draft: CreditMemoDraft) -> dict[str, Any]:
+        """The live sales order of the store order, with its items."""
+        cfg = self.settings()
+        rows = self.client.rows(
+            cfg.sales_order_service,
+            "A_SalesOrder",
+            filter=f"PurchaseOrderByCustomer eq {literal(draft.store_order)}",
+            select=GUARD_FIELDS,
+            expand=["to_Item"],
+        )
+        found = [r for r in rows if r.get("PurchaseOrderByCustomer") == draft.store_order and mapping.live(r)]
+        if not found:
+            raise NotFoundError(
+                f"{self.connection} has no live sales order {draft.store_order} to credit {draft.store_number} against",
+                system=self.connection,
+            )
+        return found[0]
+
+    def release(self, memo: ErpCreditMemo) -> ErpCreditMemo:
+        """Lift the request's billing block (``PATCH`` with its etag), so it can be billed."""
+        service = self.settings().credit_memo_request_service
+        path = S4Client.key("A_CreditMemoRequest", memo.number)
+        current = self.client.get(service, path)
+        if current.entity.get("HeaderBillingBlockReason"):
+            self.client.update(service, path, {"HeaderBillingBlockReason": ""}, etag=current.etag)
+            current = self.client.get(service, path)
+        return mapping.credit_memo_from_s4(current.entity)
+
+    def settled_without_refund(self, memo: ErpCreditMemo) -> str:
+        return (
+            "no refund made: S/4HANA pays a credit out in FI (no A2X API), so the credit memo request "
+            "stays the customer's credit until it is billed and cleared there"
+        )
+
+    def refunds_of(self, store_number: str, customer_id: str) -> list[ErpPayment]:
+        return []
+
+    def refund(self, memo: ErpCreditMemo, draft: PaymentDraft) -> ErpPayment:
+        raise PermanentError(
+            f"{self.connection}: refunds are not made in S/4HANA (FI has no A2X API for them)", system=self.connection
+        )
+
+
 def _midnight(day: datetime) -> datetime:
     return datetime.combine(day.astimezone(UTC).date(), time(), tzinfo=UTC)
 
@@ -617,6 +742,7 @@ class S4System:
             ("customer", "source"): S4Customers(client, connection, settings),
             ("order", "target"): S4Orders(client, connection, settings),
             ("cancellation", "target"): S4Cancellations(client, connection, settings),
+            ("creditmemo", "target"): S4CreditMemos(client, connection, settings),
             ("cancellation", "source"): S4Cancellations(client, connection, settings),
             ("shipment", "source"): S4Deliveries(client, connection, settings),
             ("invoice", "source"): S4BillingDocuments(client, connection, settings),

@@ -32,7 +32,19 @@ from decimal import Decimal
 from typing import Any
 
 from erpsync.errors import MappingMissing, ValidationFailed
-from erpsync.model import Address, Customer, DocumentLine, ErpOrderRef, Invoice, SalesOrderDraft, Shipment, Track, cents
+from erpsync.model import (
+    Address,
+    CreditMemoDraft,
+    Customer,
+    DocumentLine,
+    ErpCreditMemo,
+    ErpOrderRef,
+    Invoice,
+    SalesOrderDraft,
+    Shipment,
+    Track,
+    cents,
+)
 from erpsync.systems.sap_s4 import odata_v2
 from erpsync.systems.sap_s4.odata_v2 import format_decimal, normalise_number
 from erpsync.systems.sap_s4.settings import S4Settings
@@ -405,3 +417,68 @@ def partner_version(partner: dict[str, Any]) -> str:
     if partner.get("LastChangeDate"):
         return f"{partner['LastChangeDate']}|{partner.get('LastChangeTime') or ''}"
     return f"{partner.get('CreationDate') or ''}|{partner.get('CreationTime') or ''}"
+
+
+# -- credit memo requests ---------------------------------------------------------------------------
+
+
+def credit_memo_request_body(
+    draft: CreditMemoDraft, order: dict[str, Any], cfg: S4Settings, connection: str = SYSTEM
+) -> dict[str, Any]:
+    """The deep insert of a store refund's credit memo request, with reference to ``order`` (read
+    with ``to_Item``): each line on the order item carrying its store line (else the first of its
+    material), at most what that item holds (SAP checks it too)."""
+    check_number(draft.store_number, connection)
+    number = normalise_number(order["SalesOrder"])
+    items = [i for i in odata_v2.expanded(order, "to_Item") or [] if not _sub_item(i)]
+    rows = []
+    for ln in draft.lines:
+        item = next((i for i in items if str(i.get("PurchaseOrderByCustomer") or "") == ln.line_id), None)
+        item = item or next((i for i in items if str(i.get("Material") or "").upper() == ln.sku.upper()), None)
+        if item is None:
+            raise ValidationFailed(
+                f"{connection}: sales order {number} has no item of {ln.sku} (store line {ln.line_id}) to credit",
+                system=connection,
+            )
+        rows.append(
+            {
+                "Material": str(item["Material"]),
+                "RequestedQuantity": format_decimal(ln.qty),
+                "RequestedQuantityUnit": str(item.get("RequestedQuantityUnit") or cfg.quantity_unit),
+                "ReferenceSDDocument": number,
+                "ReferenceSDDocumentItem": normalise_number(item["SalesOrderItem"]),
+                "PurchaseOrderByCustomer": ln.line_id[:PO_MAX],
+            }
+        )
+    body: dict[str, Any] = {
+        "CreditMemoRequestType": cfg.credit_memo_request_type,
+        "SalesOrganization": cfg.sales_organization,
+        "DistributionChannel": cfg.distribution_channel,
+        "OrganizationDivision": cfg.organization_division,
+        "SoldToParty": str(order.get("SoldToParty") or draft.customer_id),
+        "PurchaseOrderByCustomer": draft.store_number,
+        "AssignmentReference": draft.store_number[:18],
+        "ReferenceSDDocument": number,
+        "TransactionCurrency": draft.currency,
+        "to_Item": {"results": rows},
+    }
+    if cfg.credit_memo_reason:
+        body["SDDocumentReason"] = cfg.credit_memo_reason
+    return body
+
+
+def credit_memo_from_s4(entity: dict[str, Any]) -> ErpCreditMemo:
+    """A credit memo request as the flows see it: its net (SAP's tax is not in it), ``On Hold``
+    while billing is blocked, ``Rejected`` once rejected as a whole, else ``Open``."""
+    if not live(entity):
+        status = "Rejected"
+    elif entity.get("HeaderBillingBlockReason"):
+        status = "On Hold"
+    else:
+        status = "Open"
+    return ErpCreditMemo(
+        doc_type="Credit Memo Request",
+        number=normalise_number(entity["CreditMemoRequest"]),
+        amount=cents(dec(entity.get("TotalNetAmount"))),
+        status=status,
+    )

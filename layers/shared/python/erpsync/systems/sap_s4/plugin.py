@@ -51,6 +51,7 @@ PLUGIN = Plugin(
         "customer": frozenset({SOURCE, TARGET}),
         "order": frozenset({TARGET}),
         "cancellation": frozenset({SOURCE, TARGET}),
+        "creditmemo": frozenset({TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),
         "product": frozenset({SOURCE}),

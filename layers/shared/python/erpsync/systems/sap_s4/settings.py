@@ -47,6 +47,11 @@ class S4Settings(BaseModel):
     rejection_reason: str | None = Field(None, min_length=1, max_length=2)
     """``SalesDocumentRjcnReason`` put on every item of an order the store cancelled (each
     company's own codes: UNVERIFIED which one; None: store cancellations are refused naming this)."""
+    credit_memo_request_type: str = Field("CR", min_length=1, max_length=4)
+    """``CreditMemoRequestType`` of a store refund's credit memo request (SAP's standard ``CR``)."""
+    credit_memo_reason: str | None = Field(None, min_length=1, max_length=3)
+    """``SDDocumentReason`` (order reason) of a store refund's credit memo request (each company's
+    own codes; None: none sent, and a system that requires one refuses the request, naming it)."""
     generic_ship_to: str | None = Field(None, max_length=10)
     """A ship-to partner sent with every order (None: SAP derives it from the sold-to)."""
     ship_to_partner_function: str = Field("WE", min_length=1, max_length=2)
@@ -94,6 +99,7 @@ class S4Settings(BaseModel):
     sales_order_service: str = "API_SALES_ORDER_SRV"
     outbound_delivery_service: str = "API_OUTBOUND_DELIVERY_SRV;v=0002"
     billing_document_service: str = "API_BILLING_DOCUMENT_SRV"
+    credit_memo_request_service: str = "API_CREDIT_MEMO_REQUEST_SRV"
     product_service: str = "API_PRODUCT_SRV"
     pricing_service: str = "API_SLSPRICINGCONDITIONRECORD_SRV"
     stock_service: str = "API_MATERIAL_STOCK_SRV"
