@@ -1,5 +1,6 @@
 """The metadata checker's ``odata_v2`` dialect (sandbox/sims/edmx.py) on SAP's sales order metadata
-and the hand-made delivery, billing, business partner, product, pricing and stock files
+and the hand-made delivery, billing, business partner, credit memo request, product, pricing and
+stock files
 (tests/fixtures/sap_s4, see SOURCES.md): SAP's recorded
 deep insert is a valid create; a made-up field, a decimal sent as a number, a value longer than its
 ``MaxLength`` or a field SAP marks not creatable is named; and every answer the S/4 sim gives in a
@@ -286,6 +287,39 @@ def test_every_answer_of_an_order_to_cash_run_is_valid() -> None:
     clerk.request("PATCH", bp, key, json={"LastName": "Smith"})
     for entity_set in ("A_Customer", "A_CustomerSalesArea", "A_BusinessPartnerRole", "A_AddressPhoneNumber"):
         clerk.request("GET", bp, entity_set)
+    # a credit memo request with reference to the order, its billing block lifted, read back
+    cmr = sap_s4.CREDIT_MEMOS
+    request = clerk.request(
+        "POST",
+        cmr,
+        "A_CreditMemoRequest",
+        json={
+            "CreditMemoRequestType": "CR",
+            "SalesOrganization": "1710",
+            "DistributionChannel": "10",
+            "OrganizationDivision": "00",
+            "SoldToParty": body["SoldToParty"],
+            "PurchaseOrderByCustomer": "#000000042-1",
+            "AssignmentReference": "#000000042-1",
+            "ReferenceSDDocument": number,
+            "HeaderBillingBlockReason": "08",
+            "to_Item": {
+                "results": [{"Material": "24-MB01", "RequestedQuantity": "1", "ReferenceSDDocumentItem": "20"}]
+            },
+        },
+    )
+    cmr_key = f"A_CreditMemoRequest('{request['CreditMemoRequest']}')"
+    clerk.request(
+        "PATCH",
+        cmr,
+        cmr_key,
+        json={"HeaderBillingBlockReason": ""},
+        headers={"If-Match": request["__metadata"]["etag"]},
+    )
+    clerk.request("GET", cmr, cmr_key, params={"$expand": "to_Item/to_PricingElement"})
+    clerk.request("GET", cmr, "A_CreditMemoRequest", params={"$filter": "PurchaseOrderByCustomer eq '#000000042-1'"})
+    clerk.request("GET", cmr, "A_CreditMemoRequestItem")
+    clerk.request("GET", cmr, "A_CreditMemoReqItemPrcgElmnt")
     # the catalog: a product and its list price with scales made and changed, read back every way
     products, pricing, stock = sap_s4.PRODUCTS, sap_s4.PRICING, sap_s4.STOCK
     clerk.request(
@@ -387,6 +421,9 @@ def test_every_answer_of_an_order_to_cash_run_is_valid() -> None:
         "API_BUSINESS_PARTNER/A_AddressEmailAddress",
         "API_BUSINESS_PARTNER/A_BusinessPartnerAddress",
         "API_BUSINESS_PARTNER/A_CustomerSalesArea",
+        "API_CREDIT_MEMO_REQUEST_SRV/A_CreditMemoRequest",
+        "API_CREDIT_MEMO_REQUEST_SRV/A_CreditMemoRequestItem",
+        "API_CREDIT_MEMO_REQUEST_SRV/A_CreditMemoReqItemPrcgElmnt",
         "API_PRODUCT_SRV/A_Product",
         "API_PRODUCT_SRV/A_ProductSalesDelivery",
         "API_PRODUCT_SRV/A_ProductDescription",
