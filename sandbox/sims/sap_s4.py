@@ -87,7 +87,8 @@ responses applied then lost, recorded answers, reset):
   "materials": [{"Material", "Price", "Currency"?, "Unit"?, "Plant"?, "Text"?}], "plants":
   [{"Plant", "ShippingPoint"?}], "orders": [<A_SalesOrder create bodies>]}``;
 - ``GET|POST /_sim/config`` (``SimConfig``); ``POST /_sim/csrf/expire``;
-- ``POST /_sim/billing {"deliveries": [...]}`` (above; answers ``{"d": <A_BillingDocument>}``),
+- ``POST /_sim/billing {"deliveries": [...]}`` (above; answers ``{"d": <A_BillingDocument>}``), or
+  ``{"credit_memo_request": "6..."}`` (VF01 for a credit memo request: a ``G2`` credit memo),
   ``POST /_sim/billing/{BillingDocument}/clear`` (the customer paid: ``InvoiceClearingStatus`` C);
 - ``GET /_sim/bodies`` every service request with its body (``DELETE`` clears).
 
@@ -1338,6 +1339,91 @@ class S4Sim:
                     row["DeliveryRelatedBillingStatus"] = "C"
             return copy.deepcopy(document)
 
+    def bill_credit_memo_request(self, number: str) -> JSON:
+        """VF01 for a credit memo request (not an API: ``/_sim/billing {"credit_memo_request"}``): a
+        credit memo (``G2``, SD document category ``O``) of its items, each naming the request item
+        it bills (``SalesDocument``/``SalesDocumentItem``, ``SalesSDDocumentCategory`` ``K``), the
+        request's ``PurchaseOrderByCustomer`` and ``SDDocumentReason`` copied. Refused while billing
+        is blocked or once billed."""
+        with self.lock:
+            request = self.find("A_CreditMemoRequest", (number,))
+            if request.get("HeaderBillingBlockReason"):
+                message = f"Credit memo request {number} is blocked for billing ({request['HeaderBillingBlockReason']})"
+                raise S4Error(400, CODES["billing"], message)
+            if request.get("OverallOrdReltdBillgStatus") == "C":
+                raise S4Error(400, CODES["billing"], f"Credit memo request {number} is already billed")
+            billing = self._peek_number("billing")
+            rate = self.config.tax_rate_percent
+            items: list[JSON] = []
+            net_total, tax_total = Decimal(0), Decimal(0)
+            for row in request["to_Item"]:
+                net = Decimal(row["NetAmount"])
+                tax = (net * rate / 100).quantize(CENT, ROUND_HALF_UP)
+                net_total, tax_total = net_total + net, tax_total + tax
+                items.append(
+                    {
+                        "BillingDocument": billing,
+                        "BillingDocumentItem": str((len(items) + 1) * 10),
+                        "Material": row["Material"],
+                        "Plant": row.get("Plant") or "",
+                        "BillingDocumentItemText": row["CreditMemoRequestItemText"],
+                        "BillingQuantity": row["RequestedQuantity"],
+                        "BillingQuantityUnit": row["RequestedQuantityUnit"],
+                        "NetAmount": amount(net),
+                        "TransactionCurrency": request["TransactionCurrency"],
+                        "GrossAmount": amount(net + tax),
+                        "TaxAmount": amount(tax),
+                        "ReferenceSDDocument": request["CreditMemoRequest"],
+                        "ReferenceSDDocumentItem": row["CreditMemoRequestItem"],
+                        "ReferenceSDDocumentCategory": "K",
+                        "SalesDocument": request["CreditMemoRequest"],
+                        "SalesDocumentItem": row["CreditMemoRequestItem"],
+                        "SalesSDDocumentCategory": "K",
+                        "SDDocumentReason": request.get("SDDocumentReason") or "",
+                    }
+                )
+            now, stamp = self.now(), self.stamp()
+            posted = self.config.accounting_posting_status == "C"
+            document: JSON = {
+                "BillingDocument": billing,
+                "SDDocumentCategory": "O",
+                "BillingDocumentCategory": "L",
+                "BillingDocumentType": "G2",
+                "CreationDate": wire_date(now.date()),
+                "CreationTime": wire_time(now),
+                "LastChangeDate": wire_date(stamp.date()),
+                "LastChangeDateTime": wire_offset(stamp),
+                "_LastChangeDateTime": stamp,
+                "SalesOrganization": request["SalesOrganization"],
+                "DistributionChannel": request["DistributionChannel"],
+                "Division": request["OrganizationDivision"],
+                "BillingDocumentDate": wire_date(now.date()),
+                "BillingDocumentIsCancelled": False,
+                "CancelledBillingDocument": "",
+                "TotalNetAmount": amount(net_total),
+                "TransactionCurrency": request["TransactionCurrency"],
+                "TaxAmount": amount(tax_total),
+                "TotalGrossAmount": amount(net_total + tax_total),
+                "PayerParty": request["SoldToParty"],
+                "CustomerPaymentTerms": "",
+                "PaymentMethod": "",
+                "CompanyCode": self.config.company_code,
+                "FiscalYear": str(now.year),
+                "AccountingDocument": self._number("accounting") if posted else "",
+                "SoldToParty": request["SoldToParty"],
+                "PurchaseOrderByCustomer": request.get("PurchaseOrderByCustomer") or "",
+                "OverallBillingStatus": "",
+                "AccountingPostingStatus": self.config.accounting_posting_status,
+                "InvoiceClearingStatus": "A",
+                "to_Item": items,
+            }
+            self._number("billing")
+            self.billing[billing] = document
+            request["OverallOrdReltdBillgStatus"] = "C"
+            for row in request["to_Item"]:
+                row["OrderRelatedBillingStatus"] = "C"
+            return copy.deepcopy(document)
+
     def clear_billing(self, number: str) -> JSON:
         with self.lock:
             document = self.find("A_BillingDocument", (number,))
@@ -2372,7 +2458,10 @@ def create_app() -> Starlette:
                     body = await request.json()
                 except ValueError:
                     body = None
-                record = sim.create_billing(body.get("deliveries") if isinstance(body, dict) else None)
+                if isinstance(body, dict) and body.get("credit_memo_request"):
+                    record = sim.bill_credit_memo_request(str(body["credit_memo_request"]))
+                else:
+                    record = sim.create_billing(body.get("deliveries") if isinstance(body, dict) else None)
         except S4Error as exc:
             return _fail(BILLING, exc)
         meta = sim.meta[BILLING]

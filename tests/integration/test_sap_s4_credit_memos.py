@@ -17,6 +17,7 @@ import pytest
 
 from erpsync.errors import RetryableError, may_have_been_applied
 from erpsync.flows.credit_memos import CreditMemoRules
+from erpsync.flows.erp_credit_memos import ErpCreditMemoRules
 from erpsync.model import ChangeNotice
 from erpsync.settings import Settings
 from erpsync.systems.sap_s4.client import Refused
@@ -164,3 +165,74 @@ def test_the_sim_credits_no_more_than_an_order_item_holds_and_takes_no_item_pric
     with pytest.raises(Refused, match="TotalNetAmount"):
         s4.s4.client.create(CMR, "A_CreditMemoRequest", {**body, "TotalNetAmount": "1.00"})
     assert s4.requests() == []
+
+
+# -- credit memos billed in S/4 back to the store ----------------------------------------------------
+
+
+def bill_request(s4: Credits, number: str) -> str:
+    """The billing clerk's VF01 for a credit memo request (the sim's door: not an API)."""
+    made = s4.s4.http.post("/_sim/billing", json={"credit_memo_request": number})
+    assert made.status_code == 201, made.text
+    return str(made.json()["d"]["BillingDocument"])
+
+
+def sync_back(s4: Credits, billing: str) -> Any:
+    rules = ErpCreditMemoRules(s4.ctx("erp-credit-memos", "creditmemo", {}))
+    return rules.sync(ChangeNotice(source="sap_s4", entity="creditmemo", id=billing))
+
+
+def test_a_credit_memo_billed_in_s4_becomes_one_magento_credit_memo_of_its_total(s4: Credits) -> None:
+    order, booked = s4.billed()
+    [ordered] = [i for i in booked["to_Item"] if i["Material"] == "24-WG084"]
+    request = s4.s4.client.create(  # the accountant's request, with reference to the order, as a clerk makes it
+        CMR,
+        "A_CreditMemoRequest",
+        {
+            "CreditMemoRequestType": "CR",
+            "SalesOrganization": "1710",
+            "DistributionChannel": "10",
+            "OrganizationDivision": "00",
+            "SoldToParty": "WEBSHOP",
+            "PurchaseOrderByCustomer": booked["PurchaseOrderByCustomer"],
+            "ReferenceSDDocument": booked["SalesOrder"],
+            "to_Item": {
+                "results": [
+                    {
+                        "Material": "24-WG084",
+                        "RequestedQuantity": "1",
+                        "ReferenceSDDocumentItem": ordered["SalesOrderItem"],
+                    }
+                ]
+            },
+        },
+    ).entity
+    since = s4.s4.sim.now().replace(microsecond=0)
+    billing = bill_request(s4, request["CreditMemoRequest"])
+    notices = [n for p in s4.s4.system.port("creditmemo", "source").changes(since) for n in p.notices]
+    assert [n.id for n in notices] == [billing]  # the credit memo alone: the poll reads category O only
+    note = s4.s4.system.port("creditmemo", "source").get(billing)
+    assert (note.customer_order, note.external_ref, note.released) == (order["increment_id"], "", True)
+    assert [(ln.order_key, ln.line_nbr, ln.qty) for ln in note.lines] == [
+        (booked["SalesOrder"], ordered["SalesOrderItem"], D(1))
+    ]
+    result = sync_back(s4, billing)
+    assert result.outcome == "synced", result.message
+    memos = s4.magento.client.get("/V1/creditmemos", params={"searchCriteria[pageSize]": "50"})["items"]
+    [memo] = [m for m in memos if m["order_id"] == order["entity_id"]]
+    assert D(str(memo["grand_total"])) == note.total
+    assert sync_back(s4, billing).outcome == "skipped"
+    # and the invoices flow sees the credit memo for what it is: no store invoice
+    invoice = s4.s4.system.port("invoice", "source").get(billing)
+    assert not invoice.released and "category O" in invoice.status
+
+
+def test_a_credit_memo_billed_from_erpsyncs_own_request_never_goes_back(s4: Credits) -> None:
+    order, _ = s4.billed()
+    assert s4.sync(s4.refund(order, {"24-MB01": 1}, shipping_amount=0)).outcome == "synced"
+    [request] = s4.requests()
+    billing = bill_request(s4, request["CreditMemoRequest"])
+    result = sync_back(s4, billing)
+    assert result.outcome == "filtered" and "it was made from the store's" in result.message, result.message
+    memos = s4.magento.client.get("/V1/creditmemos", params={"searchCriteria[pageSize]": "50"})["items"]
+    assert len([m for m in memos if m["order_id"] == order["entity_id"]]) == 1  # the store's own, no second

@@ -23,6 +23,7 @@ from erpsync.errors import MappingMissing, NotFoundError, PermanentError, Valida
 from erpsync.model import (
     ChangeNotice,
     CreditMemoDraft,
+    CreditNote,
     Customer,
     ErpCreditMemo,
     ErpOrderRef,
@@ -37,7 +38,7 @@ from erpsync.model import (
 from erpsync.systems.ports import Page
 from erpsync.systems.sap_s4 import mapping, odata_v2
 from erpsync.systems.sap_s4.client import Answer, S4Client
-from erpsync.systems.sap_s4.odata_v2 import literal
+from erpsync.systems.sap_s4.odata_v2 import literal, normalise_number
 from erpsync.systems.sap_s4.settings import TRACKING_FIELDS, S4Settings
 
 log = logging.getLogger(__name__)
@@ -730,6 +731,53 @@ class S4BillingDocuments:
         return mapping.invoice_from_s4(answer.entity, cfg)
 
 
+class S4CreditNotes:
+    """Credit memos billed in S/4 (billing documents of SD category ``O``, e.g. ``G2``), the source
+    of the erp-credit-memos flow. Each item bills a credit memo request item
+    (``SalesDocument``/``SalesDocumentItem``); the request item's reference names the sales order
+    item it credits, so the request is read too (one ``GET``). A request erpsync made from a store
+    refund (its ``AssignmentReference`` the store number it also carries in
+    ``PurchaseOrderByCustomer``) makes ``external_ref``: it never goes back. The store order's
+    number is the referenced order's ``PurchaseOrderByCustomer``; billing documents are read only,
+    so ``mark`` writes nothing (the credit memo carries the request's customer reference)."""
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        cfg = self.settings()
+        where = f"SDDocumentCategory eq {literal(mapping.CREDIT_MEMO_CATEGORY)}"
+        keyset = StampedSet(
+            self.client, self.connection, cfg.billing_document_service, "A_BillingDocument", "BillingDocument", where
+        )
+        yield from keyset.changes("creditmemo", since, cfg.page_size)
+
+    def get(self, id: str) -> CreditNote:
+        cfg = self.settings()
+        memo = self.client.get(
+            cfg.billing_document_service, S4Client.key("A_BillingDocument", id), expand=["to_Item"]
+        ).entity
+        requests: dict[str, dict[str, Any]] = {}
+        for item in odata_v2.expanded(memo, "to_Item") or []:
+            number = normalise_number(item.get("SalesDocument"))
+            if number and number not in requests and item.get("SalesSDDocumentCategory", "K") == "K":
+                path = S4Client.key("A_CreditMemoRequest", number)
+                requests[number] = self.client.get(cfg.credit_memo_request_service, path, expand=["to_Item"]).entity
+        orders: dict[str, str] = {}
+        for request in requests.values():
+            for number in {
+                normalise_number(i.get("ReferenceSDDocument")) for i in odata_v2.expanded(request, "to_Item") or []
+            }:
+                if number and number not in orders:
+                    order = self.client.get(cfg.sales_order_service, S4Client.key("A_SalesOrder", number)).entity
+                    orders[number] = str(order.get("PurchaseOrderByCustomer") or "")
+        return mapping.credit_note_from_s4(memo, requests, orders, cfg)
+
+    def mark(self, number: str, store_order: str) -> None:
+        """Billing documents are read only in the API: nothing is written (``customer_order`` is
+        the referenced order's store number already)."""
+
+
 class S4System:
     """An S/4HANA connection: its ports by entity and direction."""
 
@@ -746,6 +794,7 @@ class S4System:
             ("cancellation", "source"): S4Cancellations(client, connection, settings),
             ("shipment", "source"): S4Deliveries(client, connection, settings),
             ("invoice", "source"): S4BillingDocuments(client, connection, settings),
+            ("creditmemo", "source"): S4CreditNotes(client, connection, settings),
         }
 
     def port(self, entity: str, direction: str) -> Any:

@@ -34,7 +34,9 @@ from typing import Any
 from erpsync.errors import MappingMissing, ValidationFailed
 from erpsync.model import (
     Address,
+    CreditLine,
     CreditMemoDraft,
+    CreditNote,
     Customer,
     DocumentLine,
     ErpCreditMemo,
@@ -253,6 +255,8 @@ def shipment_from_s4(header: dict[str, Any], cfg: S4Settings) -> Shipment:
 # -- billing documents ---------------------------------------------------------------------------
 
 
+CREDIT_MEMO_CATEGORY = "O"
+"""The SD document category of a credit memo billing document (``G2``)."""
 INVOICE_CATEGORIES = frozenset({"M"})
 """SD document categories of billing documents that are invoices (``M``; ``N`` cancels one, ``O`` is
 a credit memo, ``P`` a debit memo, ``U`` a pro forma: SAP's ``VBTYPN`` values)."""
@@ -481,4 +485,60 @@ def credit_memo_from_s4(entity: dict[str, Any]) -> ErpCreditMemo:
         number=normalise_number(entity["CreditMemoRequest"]),
         amount=cents(dec(entity.get("TotalNetAmount"))),
         status=status,
+    )
+
+
+def credit_note_from_s4(
+    memo: dict[str, Any], requests: dict[str, dict[str, Any]], orders: dict[str, str], cfg: S4Settings
+) -> CreditNote:
+    """A credit memo billing document (with ``to_Item``) as the canonical credit note: each item
+    credits the sales order item its request item references (``requests`` by number, with their
+    items); ``orders`` maps a sales order to its store number. Released once posted to accounting
+    (``released_posting_statuses``) and not cancelled."""
+    lines = []
+    made_by_erpsync = ""
+    for item in odata_v2.expanded(memo, "to_Item") or []:
+        request = requests.get(normalise_number(item.get("SalesDocument")))
+        if request is None:
+            continue
+        if (
+            request.get("AssignmentReference")
+            and request.get("AssignmentReference") == str(request.get("PurchaseOrderByCustomer") or "")[:18]
+        ):
+            made_by_erpsync = str(request.get("PurchaseOrderByCustomer") or "")
+        source = next(
+            (
+                r
+                for r in odata_v2.expanded(request, "to_Item") or []
+                if normalise_number(r.get("CreditMemoRequestItem")) == normalise_number(item.get("SalesDocumentItem"))
+            ),
+            None,
+        )
+        if source is None or not source.get("ReferenceSDDocument") or not source.get("ReferenceSDDocumentItem"):
+            continue  # a request item of its own (no order item): money in the total only
+        lines.append(
+            CreditLine(
+                order_number=normalise_number(source["ReferenceSDDocument"]),
+                line_nbr=normalise_number(source["ReferenceSDDocumentItem"]),
+                sku=str(item.get("Material") or ""),
+                qty=dec(item.get("BillingQuantity")),
+                amount=cents(dec(item.get("NetAmount"))),
+            )
+        )
+    cancelled = bool(memo.get("BillingDocumentIsCancelled"))
+    posting = str(memo.get("AccountingPostingStatus") or "")
+    order_numbers = {ln.order_number for ln in lines}
+    customer_order = orders.get(next(iter(order_numbers)), "") if len(order_numbers) == 1 else ""
+    return CreditNote(
+        source_id=normalise_number(memo["BillingDocument"]),
+        status="cancelled" if cancelled else posting,
+        released=not cancelled and posting in cfg.released_posting_statuses,
+        date=odata_v2.parse_datetime(memo.get("BillingDocumentDate")),
+        currency=str(memo.get("TransactionCurrency") or ""),
+        external_ref=made_by_erpsync,
+        customer_order=customer_order,
+        lines=lines,
+        tax_total=cents(dec(memo.get("TaxAmount"))),
+        total=cents(dec(memo.get("TotalGrossAmount"))),
+        updated_at=odata_v2.parse_datetime(memo.get("LastChangeDateTime")),
     )
