@@ -134,6 +134,7 @@ SALES, DELIVERY, BILLING = "API_SALES_ORDER_SRV", "API_OUTBOUND_DELIVERY_SRV;v=0
 PARTNERS = "API_BUSINESS_PARTNER"
 PRODUCTS, PRICING, STOCK = "API_PRODUCT_SRV", "API_SLSPRICINGCONDITIONRECORD_SRV", "API_MATERIAL_STOCK_SRV"
 CREDIT_MEMOS = "API_CREDIT_MEMO_REQUEST_SRV"
+RETURNS = "API_CUSTOMER_RETURN_SRV"
 SERVICES = {
     SALES: "API_SALES_ORDER_SRV.edmx",
     DELIVERY: "API_OUTBOUND_DELIVERY_SRV_0002-handmade.edmx",
@@ -143,6 +144,7 @@ SERVICES = {
     PRICING: "API_SLSPRICINGCONDITIONRECORD_SRV-handmade.edmx",
     STOCK: "API_MATERIAL_STOCK_SRV-handmade.edmx",
     CREDIT_MEMOS: "API_CREDIT_MEMO_REQUEST_SRV-handmade.edmx",
+    RETURNS: "API_CUSTOMER_RETURN_SRV-handmade.edmx",
 }
 COMPONENTS = {
     SALES: "SD-SLS-API",
@@ -153,6 +155,7 @@ COMPONENTS = {
     PRICING: "SD-MD-CM-API",
     STOCK: "MM-IM-API",
     CREDIT_MEMOS: "SD-SLS-API",
+    RETURNS: "SD-SLS-API",
 }
 CUSTOMER_ROLES = frozenset({"FLCU00", "FLCU01"})
 """The business partner roles that make a partner a customer (FI customer, sales customer); a sales
@@ -169,6 +172,7 @@ FIRST_NUMBER = {
     "address": 30000,
     "condition": 1000000,
     "credit_memo_request": 60000000,
+    "customer_return": 61000000,
 }
 """Where the number ranges start (S/4 demo systems' usual ranges; UNVERIFIED)."""
 FOREVER = date(9999, 12, 31)
@@ -617,6 +621,14 @@ SETS: dict[str, SetSpec] = {
             c for r in sim.credit_memo_requests.values() for i in r["to_Item"] for c in i["to_PricingElement"]
         ),
     ),
+    "A_CustomerReturn": SetSpec(RETURNS, lambda sim: sim.customer_returns.values()),
+    "A_CustomerReturnItem": SetSpec(
+        RETURNS, lambda sim: (i for r in sim.customer_returns.values() for i in r["to_Item"])
+    ),
+    "A_CustomerReturnScheduleLine": SetSpec(
+        RETURNS,
+        lambda sim: (s for r in sim.customer_returns.values() for i in r["to_Item"] for s in i["to_ScheduleLine"]),
+    ),
     "A_MaterialStock": SetSpec(STOCK, lambda sim: sim.material_stock()),
     "A_MatlStkInAcctMod": SetSpec(STOCK, lambda sim: sim.stock.values()),
     "A_CustomerSalesArea": SetSpec(
@@ -661,6 +673,8 @@ class S4Sim:
             self.stock: dict[tuple[str, str, str], JSON] = {}
             """Unrestricted stock rows by (material, plant, storage location)."""
             self.credit_memo_requests: dict[str, JSON] = {}
+            self.customer_returns: dict[str, JSON] = {}
+            """Customer returns by number, their items (and those's schedule lines) nested."""
             """Credit memo requests by number, their items (and those's pricing elements) nested."""
             """Unrestricted stock rows by (material, plant, storage location)."""
             """Business partners by ``BusinessPartner``, their addresses, roles and customer nested."""
@@ -1339,12 +1353,122 @@ class S4Sim:
                     row["DeliveryRelatedBillingStatus"] = "C"
             return copy.deepcopy(document)
 
+    def bill_customer_return(self, number: str) -> JSON:
+        """VF01 for a customer return (``/_sim/billing {"customer_return"}``): a returns credit memo
+        (``RE``, SD category ``O``) of what was received and not yet credited, each item naming the
+        return item (``SalesSDDocumentCategory`` ``H``), at the return item's price per unit."""
+        with self.lock:
+            ret = self.find("A_CustomerReturn", (number,))
+            rows = []
+            for row in ret["to_Item"]:
+                received = Decimal(row["to_ScheduleLine"][0]["DeliveredQtyInOrderQtyUnit"])
+                credited = Decimal(row.get("_credited") or 0)
+                if received > credited:
+                    rows.append((row, received - credited))
+            if not rows:
+                raise S4Error(400, CODES["billing"], f"Customer return {number}: nothing received to credit")
+            memo = self._credit_memo(
+                ret,
+                [
+                    {
+                        "Material": row["Material"],
+                        "Plant": row.get("ProductionPlant") or "",
+                        "Text": row["CustomerReturnItemText"],
+                        "Quantity": qty,
+                        "Unit": row["RequestedQuantityUnit"],
+                        "Net": (Decimal(row["NetAmount"]) / Decimal(row["RequestedQuantity"]) * qty).quantize(
+                            CENT, ROUND_HALF_UP
+                        ),
+                        "Document": ret["CustomerReturn"],
+                        "Item": row["CustomerReturnItem"],
+                        "Category": "H",
+                    }
+                    for row, qty in rows
+                ],
+                "RE",
+            )
+            for row, qty in rows:
+                row["_credited"] = str(Decimal(row.get("_credited") or 0) + qty)
+            return memo
+
+    def _credit_memo(self, source: JSON, lines: list[JSON], kind: str) -> JSON:
+        """A credit memo billing document (SD category ``O``) of ``lines`` of ``source`` (a credit memo
+        request or a customer return), stored."""
+        billing = self._peek_number("billing")
+        rate = self.config.tax_rate_percent
+        items: list[JSON] = []
+        net_total, tax_total = Decimal(0), Decimal(0)
+        for line in lines:
+            net = line["Net"]
+            tax = (net * rate / 100).quantize(CENT, ROUND_HALF_UP)
+            net_total, tax_total = net_total + net, tax_total + tax
+            items.append(
+                {
+                    "BillingDocument": billing,
+                    "BillingDocumentItem": str((len(items) + 1) * 10),
+                    "Material": line["Material"],
+                    "Plant": line["Plant"],
+                    "BillingDocumentItemText": line["Text"],
+                    "BillingQuantity": quantity(line["Quantity"]),
+                    "BillingQuantityUnit": line["Unit"],
+                    "NetAmount": amount(net),
+                    "TransactionCurrency": source["TransactionCurrency"],
+                    "GrossAmount": amount(net + tax),
+                    "TaxAmount": amount(tax),
+                    "ReferenceSDDocument": line["Document"],
+                    "ReferenceSDDocumentItem": line["Item"],
+                    "ReferenceSDDocumentCategory": line["Category"],
+                    "SalesDocument": line["Document"],
+                    "SalesDocumentItem": line["Item"],
+                    "SalesSDDocumentCategory": line["Category"],
+                    "SDDocumentReason": source.get("SDDocumentReason") or "",
+                }
+            )
+        now, stamp = self.now(), self.stamp()
+        posted = self.config.accounting_posting_status == "C"
+        document: JSON = {
+            "BillingDocument": billing,
+            "SDDocumentCategory": "O",
+            "BillingDocumentCategory": "L",
+            "BillingDocumentType": kind,
+            "CreationDate": wire_date(now.date()),
+            "CreationTime": wire_time(now),
+            "LastChangeDate": wire_date(stamp.date()),
+            "LastChangeDateTime": wire_offset(stamp),
+            "_LastChangeDateTime": stamp,
+            "SalesOrganization": source["SalesOrganization"],
+            "DistributionChannel": source["DistributionChannel"],
+            "Division": source["OrganizationDivision"],
+            "BillingDocumentDate": wire_date(now.date()),
+            "BillingDocumentIsCancelled": False,
+            "CancelledBillingDocument": "",
+            "TotalNetAmount": amount(net_total),
+            "TransactionCurrency": source["TransactionCurrency"],
+            "TaxAmount": amount(tax_total),
+            "TotalGrossAmount": amount(net_total + tax_total),
+            "PayerParty": source["SoldToParty"],
+            "CustomerPaymentTerms": "",
+            "PaymentMethod": "",
+            "CompanyCode": self.config.company_code,
+            "FiscalYear": str(now.year),
+            "AccountingDocument": self._number("accounting") if posted else "",
+            "SoldToParty": source["SoldToParty"],
+            "PurchaseOrderByCustomer": source.get("PurchaseOrderByCustomer") or "",
+            "OverallBillingStatus": "",
+            "AccountingPostingStatus": self.config.accounting_posting_status,
+            "InvoiceClearingStatus": "A",
+            "to_Item": items,
+        }
+        self._number("billing")
+        self.billing[billing] = document
+        return copy.deepcopy(document)
+
     def bill_credit_memo_request(self, number: str) -> JSON:
         """VF01 for a credit memo request (not an API: ``/_sim/billing {"credit_memo_request"}``): a
-        credit memo (``G2``, SD document category ``O``) of its items, each naming the request item
-        it bills (``SalesDocument``/``SalesDocumentItem``, ``SalesSDDocumentCategory`` ``K``), the
-        request's ``PurchaseOrderByCustomer`` and ``SDDocumentReason`` copied. Refused while billing
-        is blocked or once billed."""
+        credit memo (``G2``, SD category ``O``) of its items, each naming the request item it bills
+        (``SalesDocument``/``SalesDocumentItem``, ``SalesSDDocumentCategory`` ``K``), the request's
+        ``PurchaseOrderByCustomer`` and ``SDDocumentReason`` copied. Refused while billing is
+        blocked or once billed."""
         with self.lock:
             request = self.find("A_CreditMemoRequest", (number,))
             if request.get("HeaderBillingBlockReason"):
@@ -1352,77 +1476,28 @@ class S4Sim:
                 raise S4Error(400, CODES["billing"], message)
             if request.get("OverallOrdReltdBillgStatus") == "C":
                 raise S4Error(400, CODES["billing"], f"Credit memo request {number} is already billed")
-            billing = self._peek_number("billing")
-            rate = self.config.tax_rate_percent
-            items: list[JSON] = []
-            net_total, tax_total = Decimal(0), Decimal(0)
-            for row in request["to_Item"]:
-                net = Decimal(row["NetAmount"])
-                tax = (net * rate / 100).quantize(CENT, ROUND_HALF_UP)
-                net_total, tax_total = net_total + net, tax_total + tax
-                items.append(
+            memo = self._credit_memo(
+                request,
+                [
                     {
-                        "BillingDocument": billing,
-                        "BillingDocumentItem": str((len(items) + 1) * 10),
                         "Material": row["Material"],
                         "Plant": row.get("Plant") or "",
-                        "BillingDocumentItemText": row["CreditMemoRequestItemText"],
-                        "BillingQuantity": row["RequestedQuantity"],
-                        "BillingQuantityUnit": row["RequestedQuantityUnit"],
-                        "NetAmount": amount(net),
-                        "TransactionCurrency": request["TransactionCurrency"],
-                        "GrossAmount": amount(net + tax),
-                        "TaxAmount": amount(tax),
-                        "ReferenceSDDocument": request["CreditMemoRequest"],
-                        "ReferenceSDDocumentItem": row["CreditMemoRequestItem"],
-                        "ReferenceSDDocumentCategory": "K",
-                        "SalesDocument": request["CreditMemoRequest"],
-                        "SalesDocumentItem": row["CreditMemoRequestItem"],
-                        "SalesSDDocumentCategory": "K",
-                        "SDDocumentReason": request.get("SDDocumentReason") or "",
+                        "Text": row["CreditMemoRequestItemText"],
+                        "Quantity": Decimal(row["RequestedQuantity"]),
+                        "Unit": row["RequestedQuantityUnit"],
+                        "Net": Decimal(row["NetAmount"]),
+                        "Document": request["CreditMemoRequest"],
+                        "Item": row["CreditMemoRequestItem"],
+                        "Category": "K",
                     }
-                )
-            now, stamp = self.now(), self.stamp()
-            posted = self.config.accounting_posting_status == "C"
-            document: JSON = {
-                "BillingDocument": billing,
-                "SDDocumentCategory": "O",
-                "BillingDocumentCategory": "L",
-                "BillingDocumentType": "G2",
-                "CreationDate": wire_date(now.date()),
-                "CreationTime": wire_time(now),
-                "LastChangeDate": wire_date(stamp.date()),
-                "LastChangeDateTime": wire_offset(stamp),
-                "_LastChangeDateTime": stamp,
-                "SalesOrganization": request["SalesOrganization"],
-                "DistributionChannel": request["DistributionChannel"],
-                "Division": request["OrganizationDivision"],
-                "BillingDocumentDate": wire_date(now.date()),
-                "BillingDocumentIsCancelled": False,
-                "CancelledBillingDocument": "",
-                "TotalNetAmount": amount(net_total),
-                "TransactionCurrency": request["TransactionCurrency"],
-                "TaxAmount": amount(tax_total),
-                "TotalGrossAmount": amount(net_total + tax_total),
-                "PayerParty": request["SoldToParty"],
-                "CustomerPaymentTerms": "",
-                "PaymentMethod": "",
-                "CompanyCode": self.config.company_code,
-                "FiscalYear": str(now.year),
-                "AccountingDocument": self._number("accounting") if posted else "",
-                "SoldToParty": request["SoldToParty"],
-                "PurchaseOrderByCustomer": request.get("PurchaseOrderByCustomer") or "",
-                "OverallBillingStatus": "",
-                "AccountingPostingStatus": self.config.accounting_posting_status,
-                "InvoiceClearingStatus": "A",
-                "to_Item": items,
-            }
-            self._number("billing")
-            self.billing[billing] = document
+                    for row in request["to_Item"]
+                ],
+                "G2",
+            )
             request["OverallOrdReltdBillgStatus"] = "C"
             for row in request["to_Item"]:
                 row["OrderRelatedBillingStatus"] = "C"
-            return copy.deepcopy(document)
+            return memo
 
     def clear_billing(self, number: str) -> JSON:
         with self.lock:
@@ -1779,6 +1854,174 @@ class S4Sim:
             }
         ]
         return item
+
+    def _returned(self, order: str, item: str) -> Decimal:
+        """What live customer returns already take back of an order item."""
+        total = Decimal(0)
+        for ret in self.customer_returns.values():
+            if ret.get("OverallSDDocumentRejectionSts") == "C":
+                continue
+            for row in ret["to_Item"]:
+                if row.get("ReferenceSDDocument") == order and _same_key(str(row.get("ReferenceSDDocumentItem")), item):
+                    total += Decimal(str(row["RequestedQuantity"]))
+        return total
+
+    def create_customer_return(self, body: Any) -> JSON:
+        """``POST A_CustomerReturn`` with its items (deep insert). An item naming a sales order item
+        is priced as that item (as a credit memo request's) and may take back no more than was
+        delivered of it less what other live returns take; each item gets one schedule line,
+        nothing received yet."""
+        self.check(RETURNS, "A_CustomerReturnType", body, "create")
+        body = copy.deepcopy(body)
+        for name, label in (
+            ("CustomerReturnType", "a sales document type"),
+            ("SalesOrganization", "a sales organization"),
+            ("DistributionChannel", "a distribution channel"),
+            ("OrganizationDivision", "a division"),
+            ("SoldToParty", "a sold-to party"),
+        ):
+            if not body.get(name):
+                raise S4Error(400, CODES["missing_field"], f"Enter {label} ({name})", [(f"Enter {label}", name)])
+        items = _rows(body.pop("to_Item", None))
+        if not items:
+            raise S4Error(400, CODES["missing_field"], "Enter at least one item (to_Item)")
+        with self.lock:
+            customer = self.customers.get(body["SoldToParty"])
+            if customer is None:
+                message = f"Sold-to party {body['SoldToParty']} does not exist"
+                raise S4Error(400, CODES["unknown_customer"], message, [(message, "SoldToParty")])
+            stamp, today = self.stamp(), self.now().date()
+            number = self._peek_number("customer_return")
+            ret: JSON = {k: _normalised(v) for k, v in body.items() if k != "__metadata"}
+            reference = self.orders.get(document_number(str(body.get("ReferenceSDDocument") or "")) or "")
+            if body.get("ReferenceSDDocument") and reference is None:
+                message = f"Reference document {body['ReferenceSDDocument']} does not exist"
+                raise S4Error(400, CODES["order_field"], message, [(message, "ReferenceSDDocument")])
+            ret.update(
+                CustomerReturn=number,
+                TransactionCurrency=(reference or {}).get("TransactionCurrency") or customer.get("Currency") or "USD",
+                CustomerReturnDate=ret.get("CustomerReturnDate") or wire_date(today),
+                CreationDate=wire_date(today),
+                LastChangeDate=wire_date(today),
+                LastChangeDateTime=wire_offset(stamp),
+                _LastChangeDateTime=stamp,
+                ReferenceSDDocumentCategory="C" if reference else "",
+                RetsMgmtLogProcgStatus="A",
+                RetsMgmtProcessingStatus="A",
+                OverallSDProcessStatus="A",
+                OverallSDDocumentRejectionSts="A",
+            )
+            ret["to_Item"] = [self._return_item(ret, row, i) for i, row in enumerate(items)]
+            ret["TotalNetAmount"] = str(sum((Decimal(i["NetAmount"]) for i in ret["to_Item"]), Decimal(0)))
+            self._number("customer_return")
+            self.customer_returns[number] = ret
+            return copy.deepcopy(ret)
+
+    def _return_item(self, ret: JSON, row: JSON, i: int) -> JSON:
+        where = f"to_Item[{i}]"
+        code = str(row.get("Material") or "").upper()
+        material = self.materials.get(code)
+        if material is None:
+            message = f"Material {code or '(none)'} is not defined for sales org.{ret['SalesOrganization']}"
+            raise S4Error(400, CODES["unknown_material"], message, [(message, f"{where}/Material")])
+        qty = dec(row.get("RequestedQuantity", 0), f"{where}.RequestedQuantity")
+        if qty <= 0:
+            message = f"Enter a quantity greater than 0 for item {(i + 1) * 10}"
+            raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
+        price = dec(material.get("Price", 0))
+        ref_doc = document_number(str(row.get("ReferenceSDDocument") or ret.get("ReferenceSDDocument") or ""))
+        plant = row.get("ProductionPlant") or material.get("Plant") or next(iter(self.plants), "1710")
+        if row.get("ReferenceSDDocumentItem"):
+            order = self.orders.get(ref_doc or "")
+            source = next(
+                (
+                    it
+                    for it in (order or {}).get("to_Item", [])
+                    if _same_key(str(it["SalesOrderItem"]), str(row["ReferenceSDDocumentItem"]))
+                ),
+                None,
+            )
+            if source is None or source["Material"] != code:
+                item_no = row["ReferenceSDDocumentItem"]
+                message = f"Item {item_no} of reference document {ref_doc} is not material {code}"
+                raise S4Error(400, CODES["order_field"], message, [(message, f"{where}/ReferenceSDDocumentItem")])
+            left = self._delivered(source) - self._returned(str(ref_doc), str(source["SalesOrderItem"]))
+            if qty > left:
+                message = f"Item {source['SalesOrderItem']} of {ref_doc} has only {left} delivered left to return"
+                raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
+            price = self._unit_net(source)
+            plant = row.get("ProductionPlant") or source.get("ProductionPlant") or plant
+        net = (price * qty).quantize(CENT, ROUND_HALF_UP)
+        number, item_no = ret["CustomerReturn"], str((i + 1) * 10)
+        item: JSON = {k: _normalised(v) for k, v in row.items() if k != "__metadata"}
+        item.update(
+            CustomerReturn=number,
+            CustomerReturnItem=item_no,
+            CustomerReturnItemCategory=row.get("CustomerReturnItemCategory") or "CBAR",
+            CustomerReturnItemText=row.get("CustomerReturnItemText") or str(material.get("Text") or code)[:40],
+            Material=code,
+            RequestedQuantity=quantity(qty),
+            RequestedQuantityUnit=row.get("RequestedQuantityUnit") or material.get("Unit") or "PC",
+            TransactionCurrency=ret["TransactionCurrency"],
+            NetAmount=str(net),
+            ProductionPlant=plant,
+            ReferenceSDDocument=ref_doc or "",
+            ReturnsMaterialHasBeenReceived="",
+            RetsMgmtItmLogProcgStatus="A",
+            RetsMgmtItmProcgStatus="A",
+            SDProcessStatus="A",
+        )
+        item["to_ScheduleLine"] = [
+            {
+                "CustomerReturn": number,
+                "CustomerReturnItem": item_no,
+                "ScheduleLine": "1",
+                "OrderQuantityUnit": item["RequestedQuantityUnit"],
+                "ConfdOrderQtyByMatlAvailCheck": quantity(qty),
+                "DeliveredQtyInOrderQtyUnit": quantity(Decimal(0)),
+            }
+        ]
+        return item
+
+    def receive_return(self, number: str, received: dict[str, Any]) -> JSON:
+        """The returns delivery and its goods receipt (``/_sim/returns/<n>/receive``: the sim does not
+        serve API_CUSTOMER_RETURNS_DELIVERY_SRV): item number -> units received, added to the item's
+        schedule line and to the plant's stock; the return's statuses and stamp move."""
+        with self.lock:
+            ret = self.find("A_CustomerReturn", (number,))
+            for key, raw in received.items():
+                row = next((r for r in ret["to_Item"] if _same_key(str(r["CustomerReturnItem"]), str(key))), None)
+                if row is None:
+                    raise not_found(f"A_CustomerReturnItem(CustomerReturn='{number}',CustomerReturnItem='{key}')")
+                line = row["to_ScheduleLine"][0]
+                qty = dec(raw, f"item {key}")
+                done = Decimal(line["DeliveredQtyInOrderQtyUnit"]) + qty
+                if qty <= 0 or done > Decimal(row["RequestedQuantity"]):
+                    message = f"Item {key}: {qty} cannot be received ({row['RequestedQuantity']} expected in all)"
+                    raise S4Error(400, CODES["quantity"], message)
+                line["DeliveredQtyInOrderQtyUnit"] = quantity(done)
+                whole = done == Decimal(row["RequestedQuantity"])
+                row.update(
+                    ReturnsMaterialHasBeenReceived="X" if whole else "",
+                    RetsMgmtItmLogProcgStatus="C" if whole else "B",
+                    SDProcessStatus="C" if whole else "B",
+                )
+                rows = sorted(
+                    (k, r) for k, r in self.stock.items() if k[0] == row["Material"] and k[1] == row["ProductionPlant"]
+                )
+                if rows:
+                    stock = rows[0][1]
+                    stock["MatlWrhsStkQtyInMatlBaseUnit"] = (
+                        f"{Decimal(stock['MatlWrhsStkQtyInMatlBaseUnit']) + qty:.3f}"
+                    )
+            states = {r["RetsMgmtItmLogProcgStatus"] for r in ret["to_Item"]}
+            ret["RetsMgmtLogProcgStatus"] = "C" if states == {"C"} else "B"
+            ret["OverallSDProcessStatus"] = "C" if states == {"C"} else "B"
+            stamp = self.stamp()
+            ret.update(
+                LastChangeDate=wire_date(stamp.date()), LastChangeDateTime=wire_offset(stamp), _LastChangeDateTime=stamp
+            )
+            return copy.deepcopy(ret)
 
     def _unit_net(self, item: JSON) -> Decimal:
         """An order item's price per unit less its discount per unit (its freight is the order's,
@@ -2460,6 +2703,8 @@ def create_app() -> Starlette:
                     body = None
                 if isinstance(body, dict) and body.get("credit_memo_request"):
                     record = sim.bill_credit_memo_request(str(body["credit_memo_request"]))
+                elif isinstance(body, dict) and body.get("customer_return"):
+                    record = sim.bill_customer_return(str(body["customer_return"]))
                 else:
                     record = sim.create_billing(body.get("deliveries") if isinstance(body, dict) else None)
         except S4Error as exc:
@@ -2468,6 +2713,23 @@ def create_app() -> Starlette:
         root = service_root(request, BILLING)
         entity = sim.render(meta, root, meta.types["A_BillingDocumentType"], record, {"to_Item": {}})
         return _json({"d": entity}, 200 if number is not None else 201)
+
+    async def receive(request: Request) -> Response:
+        number = request.path_params["number"]
+        try:
+            body = await request.json()
+            items = body["items"]
+            if not isinstance(items, dict):
+                raise TypeError("items is not an object")
+            record = sim.receive_return(number, items)
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": f'bad body ({{"items": {{"<item>": "<qty>"}}}}): {exc}'}, 400)
+        except S4Error as exc:
+            return _fail(RETURNS, exc)
+        meta = sim.meta[RETURNS]
+        t = meta.types["A_CustomerReturnType"]
+        entity = sim.render(meta, service_root(request, RETURNS), t, record, {"to_Item": {"to_ScheduleLine": {}}})
+        return _json({"d": entity})
 
     async def stock(request: Request) -> Response:
         try:
@@ -2499,6 +2761,7 @@ def create_app() -> Starlette:
             Route("/_sim/billing", billing, methods=["POST"]),
             Route("/_sim/billing/{number}/clear", billing, methods=["POST"]),
             Route("/_sim/stock", stock, methods=["POST"]),
+            Route("/_sim/returns/{number}/receive", receive, methods=["POST"]),
             Route("/_sim/bodies", bodies, methods=["GET", "DELETE"]),
             *control.routes(),
             Route(ROOT + "{service}", endpoint, methods=methods),
@@ -2520,6 +2783,8 @@ def _create(sim: S4Sim, entity_set: str, body: Any) -> JSON:
         return sim.create_delivery(body)
     if entity_set == "A_CreditMemoRequest":
         return sim.create_credit_memo_request(body)
+    if entity_set == "A_CustomerReturn":
+        return sim.create_customer_return(body)
     if entity_set == "A_Product":
         return sim.create_product(body)
     if entity_set == "A_SlsPrcgConditionRecord":

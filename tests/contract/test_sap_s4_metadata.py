@@ -1,6 +1,6 @@
 """The metadata checker's ``odata_v2`` dialect (sandbox/sims/edmx.py) on SAP's sales order metadata
-and the hand-made delivery, billing, business partner, credit memo request, product, pricing and
-stock files
+and the hand-made delivery, billing, business partner, credit memo request, customer return,
+product, pricing and stock files
 (tests/fixtures/sap_s4, see SOURCES.md): SAP's recorded
 deep insert is a valid create; a made-up field, a decimal sent as a number, a value longer than its
 ``MaxLength`` or a field SAP marks not creatable is named; and every answer the S/4 sim gives in a
@@ -320,6 +320,48 @@ def test_every_answer_of_an_order_to_cash_run_is_valid() -> None:
     clerk.request("GET", cmr, "A_CreditMemoRequest", params={"$filter": "PurchaseOrderByCustomer eq '#000000042-1'"})
     clerk.request("GET", cmr, "A_CreditMemoRequestItem")
     clerk.request("GET", cmr, "A_CreditMemoReqItemPrcgElmnt")
+    billed = http.post("/_sim/billing", json={"credit_memo_request": request["CreditMemoRequest"]})
+    assert billed.status_code == 201, billed.text
+    # a customer return of the delivered order, received, read back; its credit memo billed
+    ret = sap_s4.RETURNS
+    made_return = clerk.request(
+        "POST",
+        ret,
+        "A_CustomerReturn",
+        json={
+            "CustomerReturnType": "CBAR",
+            "SalesOrganization": "1710",
+            "DistributionChannel": "10",
+            "OrganizationDivision": "00",
+            "SoldToParty": body["SoldToParty"],
+            "PurchaseOrderByCustomer": "RMA-42",
+            "AssignmentReference": "RMA-42",
+            "ReferenceSDDocument": number,
+            "to_Item": {
+                "results": [
+                    {
+                        "Material": "24-MB01",
+                        "RequestedQuantity": "1",
+                        "ReferenceSDDocumentItem": "20",
+                        "ReturnReason": "101",
+                    }
+                ]
+            },
+        },
+    )
+    received = http.post(f"/_sim/returns/{made_return['CustomerReturn']}/receive", json={"items": {"10": "1"}})
+    assert received.status_code == 200, received.text
+    clerk.request(
+        "GET",
+        ret,
+        f"A_CustomerReturn('{made_return['CustomerReturn']}')",
+        params={"$expand": "to_Item/to_ScheduleLine"},
+    )
+    clerk.request("GET", ret, "A_CustomerReturn", params={"$filter": "PurchaseOrderByCustomer eq 'RMA-42'"})
+    clerk.request("GET", ret, "A_CustomerReturnItem")
+    clerk.request("GET", ret, "A_CustomerReturnScheduleLine")
+    billed = http.post("/_sim/billing", json={"customer_return": made_return["CustomerReturn"]})
+    assert billed.status_code == 201, billed.text
     # the catalog: a product and its list price with scales made and changed, read back every way
     products, pricing, stock = sap_s4.PRODUCTS, sap_s4.PRICING, sap_s4.STOCK
     clerk.request(
@@ -424,6 +466,9 @@ def test_every_answer_of_an_order_to_cash_run_is_valid() -> None:
         "API_CREDIT_MEMO_REQUEST_SRV/A_CreditMemoRequest",
         "API_CREDIT_MEMO_REQUEST_SRV/A_CreditMemoRequestItem",
         "API_CREDIT_MEMO_REQUEST_SRV/A_CreditMemoReqItemPrcgElmnt",
+        "API_CUSTOMER_RETURN_SRV/A_CustomerReturn",
+        "API_CUSTOMER_RETURN_SRV/A_CustomerReturnItem",
+        "API_CUSTOMER_RETURN_SRV/A_CustomerReturnScheduleLine",
         "API_PRODUCT_SRV/A_Product",
         "API_PRODUCT_SRV/A_ProductSalesDelivery",
         "API_PRODUCT_SRV/A_ProductDescription",

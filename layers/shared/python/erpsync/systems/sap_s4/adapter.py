@@ -28,9 +28,12 @@ from erpsync.model import (
     ErpCreditMemo,
     ErpOrderRef,
     ErpPayment,
+    ErpReturnRef,
     Invoice,
     OrderStatus,
     PaymentDraft,
+    ReturnDraft,
+    ReturnReceipt,
     SalesOrderDraft,
     Shipment,
     cents,
@@ -437,20 +440,23 @@ class S4CreditMemos:
         return memo
 
     def _order(self, draft: CreditMemoDraft) -> dict[str, Any]:
-        """The live sales order of the store order, with its items."""
+        return self.order_of(draft.store_order, draft.store_number)
+
+    def order_of(self, store_order: str, what: str) -> dict[str, Any]:
+        """The live sales order of store order ``store_order``, with its items (``what``: the store
+        document it is looked up for)."""
         cfg = self.settings()
         rows = self.client.rows(
             cfg.sales_order_service,
             "A_SalesOrder",
-            filter=f"PurchaseOrderByCustomer eq {literal(draft.store_order)}",
+            filter=f"PurchaseOrderByCustomer eq {literal(store_order)}",
             select=GUARD_FIELDS,
             expand=["to_Item"],
         )
-        found = [r for r in rows if r.get("PurchaseOrderByCustomer") == draft.store_order and mapping.live(r)]
+        found = [r for r in rows if r.get("PurchaseOrderByCustomer") == store_order and mapping.live(r)]
         if not found:
             raise NotFoundError(
-                f"{self.connection} has no live sales order {draft.store_order} to credit {draft.store_number} against",
-                system=self.connection,
+                f"{self.connection} has no live sales order {store_order} for {what}", system=self.connection
             )
         return found[0]
 
@@ -735,7 +741,9 @@ class S4CreditNotes:
     """Credit memos billed in S/4 (billing documents of SD category ``O``, e.g. ``G2``), the source
     of the erp-credit-memos flow. Each item bills a credit memo request item
     (``SalesDocument``/``SalesDocumentItem``); the request item's reference names the sales order
-    item it credits, so the request is read too (one ``GET``). A request erpsync made from a store
+    item it credits, so the request is read too (one ``GET``). An item billing a customer return
+    (``SalesSDDocumentCategory`` ``H``) credits that return's item, which the returns flow bound to
+    its store order. A request erpsync made from a store
     refund (its ``AssignmentReference`` the store number it also carries in
     ``PurchaseOrderByCustomer``) makes ``external_ref``: it never goes back. The store order's
     number is the referenced order's ``PurchaseOrderByCustomer``; billing documents are read only,
@@ -760,7 +768,7 @@ class S4CreditNotes:
         requests: dict[str, dict[str, Any]] = {}
         for item in odata_v2.expanded(memo, "to_Item") or []:
             number = normalise_number(item.get("SalesDocument"))
-            if number and number not in requests and item.get("SalesSDDocumentCategory", "K") == "K":
+            if number and number not in requests and item.get("SalesSDDocumentCategory") != mapping.RETURN_CATEGORY:
                 path = S4Client.key("A_CreditMemoRequest", number)
                 requests[number] = self.client.get(cfg.credit_memo_request_service, path, expand=["to_Item"]).entity
         orders: dict[str, str] = {}
@@ -776,6 +784,75 @@ class S4CreditNotes:
     def mark(self, number: str, store_order: str) -> None:
         """Billing documents are read only in the API: nothing is written (``customer_order`` is
         the referenced order's store number already)."""
+
+
+class S4Returns:
+    """Store returns as S/4 customer returns (``API_CUSTOMER_RETURN_SRV``), the target of the returns
+    flow: with reference to the store order's sales order, each line on the order item of its store
+    line (the store line id in the item's ``PurchaseOrderByCustomer``), ``return_reason`` and
+    ``return_follow_up`` on each item when set, SAP pricing them as the order. The store return's
+    number is in ``PurchaseOrderByCustomer`` and ``AssignmentReference`` (the duplicate guard, as
+    credit memo requests). And what the warehouse received on a customer return (its returns
+    delivery's goods receipt: each item's schedule lines' ``DeliveredQtyInOrderQtyUnit``), the source
+    of the erp-returns flow: customer returns polled by ``LastChangeDateTime`` (UNVERIFIED that a
+    goods receipt stamps the return), named ``CustomerReturn/<number>``."""
+
+    EXPAND = ["to_Item/to_ScheduleLine"]
+
+    def __init__(self, client: S4Client, connection: str, settings: Callable[[], S4Settings]) -> None:
+        self.client, self.connection, self.settings = client, connection, settings
+
+    @property
+    def service(self) -> str:
+        return self.settings().customer_return_service
+
+    def find(self, store_number: str, customer_id: str) -> ErpReturnRef | None:
+        mapping.check_number(store_number, self.connection)
+        rows = self.client.rows(
+            self.service,
+            "A_CustomerReturn",
+            filter=f"PurchaseOrderByCustomer eq {literal(store_number)}",
+            expand=["to_Item"],
+        )
+        ours = sorted(
+            (r for r in rows if mapping.erpsyncs(r) == store_number),
+            key=lambda r: not mapping.live(r),
+        )
+        return mapping.return_ref(ours[0]) if ours else None
+
+    def create(self, draft: ReturnDraft) -> ErpReturnRef:
+        cfg = self.settings()
+        order = S4CreditMemos(self.client, self.connection, self.settings).order_of(
+            draft.store_order, draft.store_number
+        )
+        body = mapping.customer_return_body(draft, order, cfg, self.connection)
+        answer = self.client.create(self.service, "A_CustomerReturn", body)
+        log_warnings(answer, f"customer return for {draft.store_number}", self.connection)
+        return mapping.return_ref(answer.entity)
+
+    def changes(self, since: datetime) -> Iterator[Page]:
+        cfg = self.settings()
+
+        def notices(entity: str, row: dict[str, Any]) -> list[ChangeNotice]:
+            number = normalise_number(row["CustomerReturn"])
+            return [
+                ChangeNotice(
+                    source=self.connection,
+                    entity=entity,
+                    id=f"{mapping.RETURN_TYPE}/{number}",
+                    version=keyset.stamp(row).isoformat(),
+                )
+            ]
+
+        keyset = StampedSet(
+            self.client, self.connection, self.service, "A_CustomerReturn", "CustomerReturn", notices=notices
+        )
+        yield from keyset.changes("return", since, cfg.page_size)
+
+    def get(self, id: str) -> ReturnReceipt:
+        number = id.rpartition("/")[2]
+        entity = self.client.get(self.service, S4Client.key("A_CustomerReturn", number), expand=self.EXPAND).entity
+        return mapping.return_receipt(entity)
 
 
 class S4System:
@@ -795,6 +872,8 @@ class S4System:
             ("shipment", "source"): S4Deliveries(client, connection, settings),
             ("invoice", "source"): S4BillingDocuments(client, connection, settings),
             ("creditmemo", "source"): S4CreditNotes(client, connection, settings),
+            ("return", "target"): S4Returns(client, connection, settings),
+            ("return", "source"): S4Returns(client, connection, settings),
         }
 
     def port(self, entity: str, direction: str) -> Any:

@@ -41,7 +41,10 @@ from erpsync.model import (
     DocumentLine,
     ErpCreditMemo,
     ErpOrderRef,
+    ErpReturnRef,
     Invoice,
+    ReturnDraft,
+    ReturnReceipt,
     SalesOrderDraft,
     Shipment,
     Track,
@@ -255,6 +258,8 @@ def shipment_from_s4(header: dict[str, Any], cfg: S4Settings) -> Shipment:
 # -- billing documents ---------------------------------------------------------------------------
 
 
+RETURN_CATEGORY = "H"
+"""The SD document category of a customer return (a billing item's ``SalesSDDocumentCategory``)."""
 CREDIT_MEMO_CATEGORY = "O"
 """The SD document category of a credit memo billing document (``G2``)."""
 INVOICE_CATEGORIES = frozenset({"M"})
@@ -493,11 +498,24 @@ def credit_note_from_s4(
 ) -> CreditNote:
     """A credit memo billing document (with ``to_Item``) as the canonical credit note: each item
     credits the sales order item its request item references (``requests`` by number, with their
-    items); ``orders`` maps a sales order to its store number. Released once posted to accounting
+    items), or the customer return item it bills (``CustomerReturn/<n>``: the returns flow bound
+    it to its store order); ``orders`` maps a sales order to its store number. Released once posted to accounting
     (``released_posting_statuses``) and not cancelled."""
     lines = []
     made_by_erpsync = ""
     for item in odata_v2.expanded(memo, "to_Item") or []:
+        if item.get("SalesSDDocumentCategory") == RETURN_CATEGORY:  # a return's credit: its lines, as bound
+            lines.append(
+                CreditLine(
+                    order_type=RETURN_TYPE,
+                    order_number=normalise_number(item.get("SalesDocument")),
+                    line_nbr=normalise_number(item.get("SalesDocumentItem")),
+                    sku=str(item.get("Material") or ""),
+                    qty=dec(item.get("BillingQuantity")),
+                    amount=cents(dec(item.get("NetAmount"))),
+                )
+            )
+            continue
         request = requests.get(normalise_number(item.get("SalesDocument")))
         if request is None:
             continue
@@ -541,4 +559,98 @@ def credit_note_from_s4(
         tax_total=cents(dec(memo.get("TaxAmount"))),
         total=cents(dec(memo.get("TotalGrossAmount"))),
         updated_at=odata_v2.parse_datetime(memo.get("LastChangeDateTime")),
+    )
+
+
+# -- customer returns -------------------------------------------------------------------------------
+
+RETURN_TYPE = "CustomerReturn"
+"""The ``order_type`` part of a customer return's key (``CustomerReturn/<number>``), as the flows name it."""
+
+
+def customer_return_body(
+    draft: ReturnDraft, order: dict[str, Any], cfg: S4Settings, connection: str = SYSTEM
+) -> dict[str, Any]:
+    """The deep insert of a store return's customer return, with reference to ``order`` (read with
+    ``to_Item``): each line on the order item carrying its store line (else the first of its
+    material), the store line id in the item's ``PurchaseOrderByCustomer``."""
+    check_number(draft.store_number, connection)
+    number = normalise_number(order["SalesOrder"])
+    items = [i for i in odata_v2.expanded(order, "to_Item") or [] if not _sub_item(i)]
+    rows = []
+    for ln in draft.lines:
+        item = next((i for i in items if str(i.get("PurchaseOrderByCustomer") or "") == ln.line_id), None)
+        item = item or next((i for i in items if str(i.get("Material") or "").upper() == ln.sku.upper()), None)
+        if item is None:
+            raise ValidationFailed(
+                f"{connection}: sales order {number} has no item of {ln.sku} (store line {ln.line_id}) to take back",
+                system=connection,
+            )
+        row: dict[str, Any] = {
+            "Material": str(item["Material"]),
+            "RequestedQuantity": format_decimal(ln.qty),
+            "RequestedQuantityUnit": str(item.get("RequestedQuantityUnit") or cfg.quantity_unit),
+            "ReferenceSDDocument": number,
+            "ReferenceSDDocumentItem": normalise_number(item["SalesOrderItem"]),
+            "PurchaseOrderByCustomer": ln.line_id[:PO_MAX],
+        }
+        if cfg.return_reason:
+            row["ReturnReason"] = cfg.return_reason
+        if cfg.return_follow_up:
+            row["CustRetItmFollowUpActivity"] = cfg.return_follow_up
+        rows.append(row)
+    return {
+        "CustomerReturnType": cfg.customer_return_type,
+        "SalesOrganization": cfg.sales_organization,
+        "DistributionChannel": cfg.distribution_channel,
+        "OrganizationDivision": cfg.organization_division,
+        "SoldToParty": str(order.get("SoldToParty") or draft.customer_id),
+        "PurchaseOrderByCustomer": draft.store_number,
+        "AssignmentReference": draft.store_number[:18],
+        "ReferenceSDDocument": number,
+        "TransactionCurrency": draft.currency,
+        "to_Item": {"results": rows},
+    }
+
+
+def erpsyncs(entity: dict[str, Any]) -> str:
+    """The store number of a document erpsync made (its ``AssignmentReference`` the start of the
+    store number in its ``PurchaseOrderByCustomer``); "" for one made in S/4."""
+    reference, marker = str(entity.get("PurchaseOrderByCustomer") or ""), str(entity.get("AssignmentReference") or "")
+    return reference if marker and marker == reference[:18] else ""
+
+
+def return_ref(entity: dict[str, Any]) -> ErpReturnRef:
+    """A customer return as the returns flow names it (``CustomerReturn/<number>``), each item ->
+    the store order line in its ``PurchaseOrderByCustomer``."""
+    items = odata_v2.expanded(entity, "to_Item") or []
+    return ErpReturnRef(
+        order_type=RETURN_TYPE,
+        number=normalise_number(entity["CustomerReturn"]),
+        line_map={
+            normalise_number(i["CustomerReturnItem"]): str(i["PurchaseOrderByCustomer"])
+            for i in items
+            if i.get("PurchaseOrderByCustomer")
+        },
+    )
+
+
+def return_receipt(entity: dict[str, Any]) -> ReturnReceipt:
+    """What a customer return took in: per item, its schedule lines' ``DeliveredQtyInOrderQtyUnit``
+    (the returns delivery's goods receipt)."""
+    received: dict[str, Decimal] = {}
+    for item in odata_v2.expanded(entity, "to_Item") or []:
+        qty = sum(
+            (dec(s.get("DeliveredQtyInOrderQtyUnit")) for s in odata_v2.expanded(item, "to_ScheduleLine") or []),
+            Decimal(0),
+        )
+        if qty > 0:
+            received[normalise_number(item["CustomerReturnItem"])] = qty
+    rejected = entity.get("OverallSDDocumentRejectionSts") == REJECTED
+    return ReturnReceipt(
+        source_id=f"{RETURN_TYPE}/{normalise_number(entity['CustomerReturn'])}",
+        status=CANCELLED if rejected else str(entity.get("OverallSDProcessStatus") or ""),
+        store_number=erpsyncs(entity),
+        received=received,
+        updated_at=odata_v2.parse_datetime(entity.get("LastChangeDateTime")),
     )

@@ -1,10 +1,10 @@
 """SAP S/4HANA (OData v2 A2X services) as an ERP: what it serves, its settings and its secret.
 
-Store orders in, deliveries and billing documents out, cancellations and credit memos both ways; customers as the
-generic sold-to or as business partners both ways (the connection's ``sold_to``); products, list
-prices and stock out (the catalog, where a route names it). No webhooks (Event Mesh notifications
-are a later slice), so every change is polled. SAP publishes no request ceiling for these APIs (UNVERIFIED):
-limit a connection with ``rate_limits``.
+Store orders in, deliveries and billing documents out, cancellations, credit memos and returns
+both ways; customers as the generic sold-to or as business partners both ways (the connection's
+``sold_to``); products, list prices and stock out (the catalog, where a route names it). No
+webhooks (Event Mesh notifications are a later slice), so every change is polled. SAP publishes no
+request ceiling for these APIs (UNVERIFIED): limit a connection with ``rate_limits``.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ PLUGIN = Plugin(
         "order": frozenset({TARGET}),
         "cancellation": frozenset({SOURCE, TARGET}),
         "creditmemo": frozenset({SOURCE, TARGET}),
+        "return": frozenset({SOURCE, TARGET}),
         "shipment": frozenset({SOURCE}),
         "invoice": frozenset({SOURCE}),
         "product": frozenset({SOURCE}),

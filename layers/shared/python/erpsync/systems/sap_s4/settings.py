@@ -52,6 +52,14 @@ class S4Settings(BaseModel):
     credit_memo_reason: str | None = Field(None, min_length=1, max_length=3)
     """``SDDocumentReason`` (order reason) of a store refund's credit memo request (each company's
     own codes; None: none sent, and a system that requires one refuses the request, naming it)."""
+    customer_return_type: str = Field("CBAR", min_length=1, max_length=4)
+    """``CustomerReturnType`` of a store return's customer return (``CBAR``: advanced returns
+    management's standard type in S/4HANA; ``RE`` classic: UNVERIFIED for a given system)."""
+    return_reason: str | None = Field(None, min_length=1, max_length=3)
+    """``ReturnReason`` of each item of a store return (each company's own codes; None: none sent)."""
+    return_follow_up: str | None = Field(None, min_length=1, max_length=4)
+    """``CustRetItmFollowUpActivity`` of each item (e.g. a credit memo: each company's own codes;
+    None: none sent)."""
     generic_ship_to: str | None = Field(None, max_length=10)
     """A ship-to partner sent with every order (None: SAP derives it from the sold-to)."""
     ship_to_partner_function: str = Field("WE", min_length=1, max_length=2)
@@ -100,6 +108,7 @@ class S4Settings(BaseModel):
     outbound_delivery_service: str = "API_OUTBOUND_DELIVERY_SRV;v=0002"
     billing_document_service: str = "API_BILLING_DOCUMENT_SRV"
     credit_memo_request_service: str = "API_CREDIT_MEMO_REQUEST_SRV"
+    customer_return_service: str = "API_CUSTOMER_RETURN_SRV"
     product_service: str = "API_PRODUCT_SRV"
     pricing_service: str = "API_SLSPRICINGCONDITIONRECORD_SRV"
     stock_service: str = "API_MATERIAL_STOCK_SRV"
