@@ -33,7 +33,7 @@ from erpsync.flows.orders import OrderRules
 from erpsync.flows.sync import FlowContext
 from erpsync.model import Address, ChangeNotice, DraftLine, SalesOrderDraft
 from erpsync.settings import Settings
-from erpsync.state.bindings import Bindings
+from erpsync.state.bindings import Bindings, settled
 from erpsync.systems.magento import MagentoClient, MagentoSystem
 from erpsync.systems.magento.mapping import customer_from_magento
 from erpsync.systems.magento.settings import MagentoSettings
@@ -555,6 +555,11 @@ def test_partners_made_and_changed_in_s4_reach_magento_once_and_the_echo_writes_
     [notice] = polled(pair, since)
     assert (notice.id, notice.source, notice.entity) == (made["Customer"], "sap_s4", "customer")
     assert notice.occurred_at is not None and abs(notice.occurred_at - datetime.now(UTC)) < timedelta(minutes=1)
+    # the stamps are whole seconds: a version read within its second is not final (a second change in
+    # that second keeps it), so the poll does not leave it out as done until read 2 s after
+    assert notice.version == notice.occurred_at.isoformat()
+    assert not settled(notice.version, notice.occurred_at.timestamp() + 0.5)
+    assert settled(notice.version, notice.occurred_at.timestamp() + 3)
     result = erp_customers.sync(notice)
     assert result.outcome == "synced", result.message
     [account] = [c for c in pair.mhttp.app.state.sim.customers.values() if c["email"] == "jane.doe@example.com"]

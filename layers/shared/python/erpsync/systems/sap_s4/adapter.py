@@ -120,6 +120,11 @@ class S4Customers:
     def service(self) -> str:
         return self.settings().business_partner_service
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The system's time zone, the partners' stamps' (``server_timezone``)."""
+        return ZoneInfo(self.settings().server_timezone)
+
     def changes(self, since: datetime) -> Iterator[Page]:
         """The partners with a customer changed (then created and never changed) at or after
         ``since``, named by their ``Customer`` (``DayTimeSet``); none with ``sold_to`` ``generic``."""
@@ -141,7 +146,7 @@ class S4Customers:
                 source=self.connection,
                 entity="customer",
                 id=str(row["Customer"]),
-                version=mapping.partner_version(row),
+                version=mapping.partner_version(row, keyset.zone),
                 occurred_at=at,
             )
 
@@ -170,7 +175,7 @@ class S4Customers:
             select=["BusinessPartner", "AddressID"],
         )
         found = [self._partner(str(bp)) for bp in sorted({r["BusinessPartner"] for r in rows})]
-        return [mapping.customer_from_partner(p) for p in found if p.get("Customer")]
+        return [mapping.customer_from_partner(p, self.zone) for p in found if p.get("Customer")]
 
     def _partner(self, number: str) -> dict[str, Any]:
         path = S4Client.key("A_BusinessPartner", number)
@@ -197,12 +202,12 @@ class S4Customers:
                 f"(roles {', '.join(cfg.customer_roles)}): orders cannot be booked on it",
                 system=self.connection,
             )
-        return mapping.customer_from_partner(self._partner(number))
+        return mapping.customer_from_partner(self._partner(number), self.zone)
 
     def get(self, id: str) -> Customer:
         if not self.keeps_customers:
             raise self._not_kept()
-        return mapping.customer_from_partner(self._by_customer(id))
+        return mapping.customer_from_partner(self._by_customer(id), self.zone)
 
     def update(self, id: str, customer: Customer, current: Customer | None = None) -> Customer:
         if not self.keeps_customers:

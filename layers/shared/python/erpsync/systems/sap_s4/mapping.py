@@ -27,7 +27,7 @@ deliveries as shipments and billing documents as invoices.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -387,7 +387,7 @@ def partner_email(partner: dict[str, Any]) -> str:
     return str(chosen.get("EmailAddress") or "").strip().lower()
 
 
-def customer_from_partner(partner: dict[str, Any]) -> Customer:
+def customer_from_partner(partner: dict[str, Any], zone: tzinfo = UTC) -> Customer:
     """A business partner (read with its addresses and their e-mail and phone) as the canonical
     customer; its id is the partner's ``Customer``."""
     number = str(partner.get("Customer") or "")
@@ -416,16 +416,24 @@ def customer_from_partner(partner: dict[str, Any]) -> Customer:
         phone=str(phones[0].get("PhoneNumber") or "") if phones else "",
         address=address,
         source_id=number,
-        version=partner_version(partner),
+        version=partner_version(partner, zone),
     )
 
 
-def partner_version(partner: dict[str, Any]) -> str:
-    """A business partner's version: its last change (date and time as SAP wrote them), or its
-    creation when it was never changed."""
-    if partner.get("LastChangeDate"):
-        return f"{partner['LastChangeDate']}|{partner.get('LastChangeTime') or ''}"
-    return f"{partner.get('CreationDate') or ''}|{partner.get('CreationTime') or ''}"
+def partner_version(partner: dict[str, Any], zone: tzinfo = UTC) -> str:
+    """A business partner's version: its last change, or its creation when it was never changed, as
+    a UTC time of whole seconds (``2026-11-29T12:10:19+00:00``; the stamps are in the system's
+    ``zone``). Being whole seconds, a version counts as finished only when read two seconds after
+    its second (``state.bindings.settled``): a second change in the same second is not left out."""
+    day_field, time_field = ("LastChangeDate", "LastChangeTime") if partner.get("LastChangeDate") else STAMP_CREATED
+    day, clock = odata_v2.parse_datetime(partner.get(day_field)), odata_v2.parse_time(partner.get(time_field))
+    if day is None:
+        return ""
+    local = datetime.combine(day.astimezone(UTC).date(), clock or time(), tzinfo=zone)
+    return local.astimezone(UTC).isoformat()
+
+
+STAMP_CREATED = ("CreationDate", "CreationTime")
 
 
 # -- credit memo requests ---------------------------------------------------------------------------
