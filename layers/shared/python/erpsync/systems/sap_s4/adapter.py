@@ -415,16 +415,7 @@ class S4CreditMemos:
             filter=f"PurchaseOrderByCustomer eq {literal(store_number)}",
             select=self.FIELDS,
         )
-        ours = sorted(
-            (
-                r
-                for r in rows
-                if r.get("PurchaseOrderByCustomer") == store_number
-                and r.get("AssignmentReference") == store_number[:18]
-                and (not customer_id or r.get("SoldToParty") == customer_id)
-            ),
-            key=lambda r: not mapping.live(r),
-        )
+        ours = sorted((r for r in rows if mapping.erpsyncs(r) == store_number), key=lambda r: not mapping.live(r))
         return mapping.credit_memo_from_s4(ours[0]) if ours else None
 
     def create(self, draft: CreditMemoDraft) -> ErpCreditMemo:

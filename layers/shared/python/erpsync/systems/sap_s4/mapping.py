@@ -39,6 +39,7 @@ from erpsync.model import (
     CreditNote,
     Customer,
     DocumentLine,
+    DraftLine,
     ErpCreditMemo,
     ErpOrderRef,
     ErpReturnRef,
@@ -439,22 +440,22 @@ STAMP_CREATED = ("CreationDate", "CreationTime")
 # -- credit memo requests ---------------------------------------------------------------------------
 
 
-def credit_memo_request_body(
-    draft: CreditMemoDraft, order: dict[str, Any], cfg: S4Settings, connection: str = SYSTEM
-) -> dict[str, Any]:
-    """The deep insert of a store refund's credit memo request, with reference to ``order`` (read
-    with ``to_Item``): each line on the order item carrying its store line (else the first of its
-    material), at most what that item holds (SAP checks it too)."""
-    check_number(draft.store_number, connection)
+def referencing(
+    lines: list[DraftLine], order: dict[str, Any], cfg: S4Settings, connection: str, what: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """``(the order's number, an item row per line)`` of a document made with reference to
+    ``order`` (read with ``to_Item``): each line on the order item carrying its store line (else the
+    first of its material), the store line id in the row's ``PurchaseOrderByCustomer``; ``what`` the
+    document's verb in the error naming a line the order lacks."""
     number = normalise_number(order["SalesOrder"])
     items = [i for i in odata_v2.expanded(order, "to_Item") or [] if not _sub_item(i)]
     rows = []
-    for ln in draft.lines:
+    for ln in lines:
         item = next((i for i in items if str(i.get("PurchaseOrderByCustomer") or "") == ln.line_id), None)
         item = item or next((i for i in items if str(i.get("Material") or "").upper() == ln.sku.upper()), None)
         if item is None:
             raise ValidationFailed(
-                f"{connection}: sales order {number} has no item of {ln.sku} (store line {ln.line_id}) to credit",
+                f"{connection}: sales order {number} has no item of {ln.sku} (store line {ln.line_id}) to {what}",
                 system=connection,
             )
         rows.append(
@@ -467,21 +468,47 @@ def credit_memo_request_body(
                 "PurchaseOrderByCustomer": ln.line_id[:PO_MAX],
             }
         )
-    body: dict[str, Any] = {
-        "CreditMemoRequestType": cfg.credit_memo_request_type,
+    return number, rows
+
+
+def _referencing_header(
+    kind: tuple[str, str],
+    cfg: S4Settings,
+    store_number: str,
+    number: str,
+    order: dict[str, Any],
+    customer: str,
+    currency: str,
+) -> dict[str, Any]:
+    """The header of a credit memo request or customer return (``kind``: its type field and type)
+    made for a store document: the sales area, the order's sold-to, the store number in
+    ``PurchaseOrderByCustomer`` and ``AssignmentReference`` (erpsync's mark, see ``erpsyncs``), with
+    reference to order ``number``."""
+    return {
+        kind[0]: kind[1],
         "SalesOrganization": cfg.sales_organization,
         "DistributionChannel": cfg.distribution_channel,
         "OrganizationDivision": cfg.organization_division,
-        "SoldToParty": str(order.get("SoldToParty") or draft.customer_id),
-        "PurchaseOrderByCustomer": draft.store_number,
-        "AssignmentReference": draft.store_number[:18],
+        "SoldToParty": str(order.get("SoldToParty") or customer),
+        "PurchaseOrderByCustomer": store_number,
+        "AssignmentReference": store_number[:18],
         "ReferenceSDDocument": number,
-        "TransactionCurrency": draft.currency,
-        "to_Item": {"results": rows},
+        "TransactionCurrency": currency,
     }
+
+
+def credit_memo_request_body(
+    draft: CreditMemoDraft, order: dict[str, Any], cfg: S4Settings, connection: str = SYSTEM
+) -> dict[str, Any]:
+    """The deep insert of a store refund's credit memo request, with reference to ``order``'s items
+    (``referencing``): SAP prices them as ordered and credits no more than an item holds."""
+    check_number(draft.store_number, connection)
+    number, rows = referencing(draft.lines, order, cfg, connection, "credit")
+    kind = ("CreditMemoRequestType", cfg.credit_memo_request_type)
+    body = _referencing_header(kind, cfg, draft.store_number, number, order, draft.customer_id, draft.currency)
     if cfg.credit_memo_reason:
         body["SDDocumentReason"] = cfg.credit_memo_reason
-    return body
+    return {**body, "to_Item": {"results": rows}}
 
 
 def credit_memo_from_s4(entity: dict[str, Any]) -> ErpCreditMemo:
@@ -527,11 +554,7 @@ def credit_note_from_s4(
         request = requests.get(normalise_number(item.get("SalesDocument")))
         if request is None:
             continue
-        if (
-            request.get("AssignmentReference")
-            and request.get("AssignmentReference") == str(request.get("PurchaseOrderByCustomer") or "")[:18]
-        ):
-            made_by_erpsync = str(request.get("PurchaseOrderByCustomer") or "")
+        made_by_erpsync = made_by_erpsync or erpsyncs(request)
         source = next(
             (
                 r
@@ -579,46 +602,18 @@ RETURN_TYPE = "CustomerReturn"
 def customer_return_body(
     draft: ReturnDraft, order: dict[str, Any], cfg: S4Settings, connection: str = SYSTEM
 ) -> dict[str, Any]:
-    """The deep insert of a store return's customer return, with reference to ``order`` (read with
-    ``to_Item``): each line on the order item carrying its store line (else the first of its
-    material), the store line id in the item's ``PurchaseOrderByCustomer``."""
+    """The deep insert of a store return's customer return, with reference to ``order``'s items
+    (``referencing``), ``return_reason`` and ``return_follow_up`` on each item when set."""
     check_number(draft.store_number, connection)
-    number = normalise_number(order["SalesOrder"])
-    items = [i for i in odata_v2.expanded(order, "to_Item") or [] if not _sub_item(i)]
-    rows = []
-    for ln in draft.lines:
-        item = next((i for i in items if str(i.get("PurchaseOrderByCustomer") or "") == ln.line_id), None)
-        item = item or next((i for i in items if str(i.get("Material") or "").upper() == ln.sku.upper()), None)
-        if item is None:
-            raise ValidationFailed(
-                f"{connection}: sales order {number} has no item of {ln.sku} (store line {ln.line_id}) to take back",
-                system=connection,
-            )
-        row: dict[str, Any] = {
-            "Material": str(item["Material"]),
-            "RequestedQuantity": format_decimal(ln.qty),
-            "RequestedQuantityUnit": str(item.get("RequestedQuantityUnit") or cfg.quantity_unit),
-            "ReferenceSDDocument": number,
-            "ReferenceSDDocumentItem": normalise_number(item["SalesOrderItem"]),
-            "PurchaseOrderByCustomer": ln.line_id[:PO_MAX],
-        }
+    number, rows = referencing(draft.lines, order, cfg, connection, "take back")
+    for row in rows:
         if cfg.return_reason:
             row["ReturnReason"] = cfg.return_reason
         if cfg.return_follow_up:
             row["CustRetItmFollowUpActivity"] = cfg.return_follow_up
-        rows.append(row)
-    return {
-        "CustomerReturnType": cfg.customer_return_type,
-        "SalesOrganization": cfg.sales_organization,
-        "DistributionChannel": cfg.distribution_channel,
-        "OrganizationDivision": cfg.organization_division,
-        "SoldToParty": str(order.get("SoldToParty") or draft.customer_id),
-        "PurchaseOrderByCustomer": draft.store_number,
-        "AssignmentReference": draft.store_number[:18],
-        "ReferenceSDDocument": number,
-        "TransactionCurrency": draft.currency,
-        "to_Item": {"results": rows},
-    }
+    kind = ("CustomerReturnType", cfg.customer_return_type)
+    body = _referencing_header(kind, cfg, draft.store_number, number, order, draft.customer_id, draft.currency)
+    return {**body, "to_Item": {"results": rows}}
 
 
 def erpsyncs(entity: dict[str, Any]) -> str:
