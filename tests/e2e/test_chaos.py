@@ -25,8 +25,8 @@ pytestmark = pytest.mark.e2e
 
 def test_orders_and_customers_under_chaos_arrive_exactly_once_within_the_ceilings(tmp_path: Path) -> None:
     cfg = ChaosConfig(
-        orders=24,
-        bad_every=12,
+        orders=16,
+        bad_every=8,
         outage_s=5.0,
         per_minute=300,
         concurrent=3,
