@@ -1,8 +1,10 @@
 """An SAP S/4HANA simulator (OData v2 A2X APIs through SAP Gateway), for tests and the local stack.
 
-Three services under ``/sap/opu/odata/sap/``, each with ``$metadata`` (from ``sap_s4_metadata/``:
-SAP's own 2020 ``API_SALES_ORDER_SRV`` file, and hand-made trimmed files for delivery and billing;
-see its SOURCES.md) and a service document:
+Nine services under ``/sap/opu/odata/sap/``, each with ``$metadata`` (from ``sap_s4_metadata/``:
+SAP's own 2020 ``API_SALES_ORDER_SRV`` file, and hand-made trimmed files for the others, each
+checked against a public copy of SAP's; see its SOURCES.md) and a service document. Business
+partners, credit memo requests, customer returns, products, pricing condition records and material
+stock are described in docs/SAP_S4.md ("The simulator"); the first three in detail here:
 
 - ``API_SALES_ORDER_SRV``: ``A_SalesOrder`` (list, ``('1')`` read with an ``ETag`` header, deep
   insert with ``to_Item`` as ``{"results": [...]}`` or a bare list (UNVERIFIED that Gateway takes
@@ -84,12 +86,18 @@ Control (besides the shared ``/_sim/`` API of sandbox/sims/control.py: requests,
 responses applied then lost, recorded answers, reset):
 
 - ``POST /_sim/seed {"customers": [{"Customer", "Name"?, "Currency"?, "PaymentTerms"?}],
-  "materials": [{"Material", "Price", "Currency"?, "Unit"?, "Plant"?, "Text"?}], "plants":
-  [{"Plant", "ShippingPoint"?}], "orders": [<A_SalesOrder create bodies>]}``;
+  "materials": [{"Material", "Price", "Currency"?, "Unit"?, "Plant"?, "Text"?, "Stock"?,
+  "ProductType"?, "SalesOrganization"?, "DistributionChannel"?, "PriceCondition"?}], "plants":
+  [{"Plant", "ShippingPoint"?}], "orders": [<A_SalesOrder create bodies>]}`` (each material also a
+  product with sales data and a list price record, and stock with ``Stock``);
 - ``GET|POST /_sim/config`` (``SimConfig``); ``POST /_sim/csrf/expire``;
 - ``POST /_sim/billing {"deliveries": [...]}`` (above; answers ``{"d": <A_BillingDocument>}``), or
-  ``{"credit_memo_request": "6..."}`` (VF01 for a credit memo request: a ``G2`` credit memo),
+  ``{"credit_memo_request": "6..."}`` (VF01 for a credit memo request: a ``G2`` credit memo), or
+  ``{"customer_return": "61..."}`` (a returns credit memo ``RE`` of what was received),
   ``POST /_sim/billing/{BillingDocument}/clear`` (the customer paid: ``InvoiceClearingStatus`` C);
+- ``POST /_sim/stock {"Material", "Quantity", "Plant"?, "StorageLocation"?}`` (a goods receipt or
+  a count stands in: the stock API is read only); ``POST /_sim/returns/{CustomerReturn}/receive
+  {"items": {"10": "1"}}`` (the returns delivery's goods receipt: that API is not simulated);
 - ``GET /_sim/bodies`` every service request with its body (``DELETE`` clears).
 
 ``app.state.sim`` is the ``S4Sim`` (thread-safe); its ``now`` (a UTC clock) may be replaced.
