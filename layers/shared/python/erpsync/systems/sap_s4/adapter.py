@@ -375,6 +375,22 @@ class S4Orders:
         return ref
 
 
+def live_order(client: S4Client, connection: str, cfg: S4Settings, store_order: str, what: str) -> dict[str, Any]:
+    """The live sales order of store order ``store_order``, with its items (``what``: the store
+    document it is looked up for, named in the error when there is none)."""
+    rows = client.rows(
+        cfg.sales_order_service,
+        "A_SalesOrder",
+        filter=f"PurchaseOrderByCustomer eq {literal(store_order)}",
+        select=GUARD_FIELDS,
+        expand=["to_Item"],
+    )
+    found = [r for r in rows if r.get("PurchaseOrderByCustomer") == store_order and mapping.live(r)]
+    if not found:
+        raise NotFoundError(f"{connection} has no live sales order {store_order} for {what}", system=connection)
+    return found[0]
+
+
 class S4CreditMemos:
     """Store refunds as S/4 credit memo requests (``API_CREDIT_MEMO_REQUEST_SRV``), the target of
     the credit-memos flow. The request is made with reference to the store order's sales order,
@@ -436,25 +452,7 @@ class S4CreditMemos:
         return memo
 
     def _order(self, draft: CreditMemoDraft) -> dict[str, Any]:
-        return self.order_of(draft.store_order, draft.store_number)
-
-    def order_of(self, store_order: str, what: str) -> dict[str, Any]:
-        """The live sales order of store order ``store_order``, with its items (``what``: the store
-        document it is looked up for)."""
-        cfg = self.settings()
-        rows = self.client.rows(
-            cfg.sales_order_service,
-            "A_SalesOrder",
-            filter=f"PurchaseOrderByCustomer eq {literal(store_order)}",
-            select=GUARD_FIELDS,
-            expand=["to_Item"],
-        )
-        found = [r for r in rows if r.get("PurchaseOrderByCustomer") == store_order and mapping.live(r)]
-        if not found:
-            raise NotFoundError(
-                f"{self.connection} has no live sales order {store_order} for {what}", system=self.connection
-            )
-        return found[0]
+        return live_order(self.client, self.connection, self.settings(), draft.store_order, draft.store_number)
 
     def release(self, memo: ErpCreditMemo) -> ErpCreditMemo:
         """Lift the request's billing block (``PATCH`` with its etag), so it can be billed."""
@@ -818,9 +816,7 @@ class S4Returns:
 
     def create(self, draft: ReturnDraft) -> ErpReturnRef:
         cfg = self.settings()
-        order = S4CreditMemos(self.client, self.connection, self.settings).order_of(
-            draft.store_order, draft.store_number
-        )
+        order = live_order(self.client, self.connection, cfg, draft.store_order, draft.store_number)
         body = mapping.customer_return_body(draft, order, cfg, self.connection)
         answer = self.client.create(self.service, "A_CustomerReturn", body)
         log_warnings(answer, f"customer return for {draft.store_number}", self.connection)
