@@ -1722,29 +1722,27 @@ class S4Sim:
 
     # -- credit memo requests --------------------------------------------------------------------
 
-    def _credited(self, order: str, item: str) -> Decimal:
-        """What live credit memo requests already credit of an order item."""
+    @staticmethod
+    def _taken(documents: Iterable[JSON], order: str, item: str) -> Decimal:
+        """What live ``documents`` (credit memo requests or customer returns) already take of an
+        order item."""
         total = Decimal(0)
-        for request in self.credit_memo_requests.values():
-            if request.get("OverallSDDocumentRejectionSts") == "C":
+        for document in documents:
+            if document.get("OverallSDDocumentRejectionSts") == "C":
                 continue
-            for row in request["to_Item"]:
+            for row in document["to_Item"]:
                 if row.get("ReferenceSDDocument") == order and _same_key(str(row.get("ReferenceSDDocumentItem")), item):
                     total += Decimal(str(row["RequestedQuantity"]))
         return total
 
-    def create_credit_memo_request(self, body: Any) -> JSON:
-        """``POST A_CreditMemoRequest`` with its items (deep insert). An item naming a sales order
-        item (``ReferenceSDDocument``/``ReferenceSDDocumentItem``) is priced as that item (its price
-        and discount per unit, not the order's freight: what copy control copies is each system's
-        own: UNVERIFIED) and may credit
-        no more than it holds less what other live requests credit; one without a reference takes
-        the material's price. Items' pricing elements cannot be sent (SAP's metadata marks the
-        navigation not insertable)."""
-        self.check(CREDIT_MEMOS, "A_CreditMemoRequestType", body, "create")
+    def _referencing(self, service: str, type_name: str, type_field: str, body: Any) -> tuple[JSON, list[JSON]]:
+        """The checks a credit memo request's and a customer return's create share: the body against
+        the metadata, the header's required fields, at least one item. ``(the body without its items,
+        the items)``."""
+        self.check(service, type_name, body, "create")
         body = copy.deepcopy(body)
         for name, label in (
-            ("CreditMemoRequestType", "a sales document type"),
+            (type_field, "a sales document type"),
             ("SalesOrganization", "a sales organization"),
             ("DistributionChannel", "a distribution channel"),
             ("OrganizationDivision", "a division"),
@@ -1755,22 +1753,83 @@ class S4Sim:
         items = _rows(body.pop("to_Item", None))
         if not items:
             raise S4Error(400, CODES["missing_field"], "Enter at least one item (to_Item)")
+        return body, items
+
+    def _sold_to_and_reference(self, body: JSON) -> tuple[JSON, JSON | None]:
+        """The sold-to party a referencing document names, and the sales order it refers to (None
+        without a reference); either missing is refused. Called under the lock."""
+        customer = self.customers.get(body["SoldToParty"])
+        if customer is None:
+            message = f"Sold-to party {body['SoldToParty']} does not exist"
+            raise S4Error(400, CODES["unknown_customer"], message, [(message, "SoldToParty")])
+        reference = self.orders.get(document_number(str(body.get("ReferenceSDDocument") or "")) or "")
+        if body.get("ReferenceSDDocument") and reference is None:
+            message = f"Reference document {body['ReferenceSDDocument']} does not exist"
+            raise S4Error(400, CODES["order_field"], message, [(message, "ReferenceSDDocument")])
+        return customer, reference
+
+    def _referenced_line(
+        self, document: JSON, row: JSON, i: int, left: Callable[[JSON, str], Decimal], what: str
+    ) -> tuple[str, JSON, Decimal, Decimal, str, JSON | None]:
+        """One item of a credit memo request or customer return: ``(material number, material,
+        quantity, price per unit, reference document, the order item it names or None)``. An item
+        naming an order item is priced as that item (``_unit_net``) and may take no more than
+        ``left(order item, order)``, ``what`` naming that quantity in the refusal; one without
+        takes the material's price."""
+        where = f"to_Item[{i}]"
+        code = str(row.get("Material") or "").upper()
+        material = self.materials.get(code)
+        if material is None:
+            message = f"Material {code or '(none)'} is not defined for sales org.{document['SalesOrganization']}"
+            raise S4Error(400, CODES["unknown_material"], message, [(message, f"{where}/Material")])
+        qty = dec(row.get("RequestedQuantity", 0), f"{where}.RequestedQuantity")
+        if qty <= 0:
+            message = f"Enter a quantity greater than 0 for item {(i + 1) * 10}"
+            raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
+        price = dec(material.get("Price", 0))
+        ref_doc = document_number(str(row.get("ReferenceSDDocument") or document.get("ReferenceSDDocument") or ""))
+        source = None
+        if row.get("ReferenceSDDocumentItem"):
+            order = self.orders.get(ref_doc or "")
+            source = next(
+                (
+                    it
+                    for it in (order or {}).get("to_Item", [])
+                    if _same_key(str(it["SalesOrderItem"]), str(row["ReferenceSDDocumentItem"]))
+                ),
+                None,
+            )
+            if source is None or source["Material"] != code:
+                item_no = row["ReferenceSDDocumentItem"]
+                message = f"Item {item_no} of reference document {ref_doc} is not material {code}"
+                raise S4Error(400, CODES["order_field"], message, [(message, f"{where}/ReferenceSDDocumentItem")])
+            open_qty = left(source, str(ref_doc))
+            if qty > open_qty:
+                message = (
+                    f"Item {source['SalesOrderItem']} of reference document {ref_doc} has only {open_qty} {what}, "
+                    f"not {qty}"
+                )
+                raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
+            price = self._unit_net(source)
+        return code, material, qty, price, ref_doc, source
+
+    def create_credit_memo_request(self, body: Any) -> JSON:
+        """``POST A_CreditMemoRequest`` with its items (deep insert). An item naming a sales order
+        item (``ReferenceSDDocument``/``ReferenceSDDocumentItem``) is priced as that item (its price
+        and discount per unit, not the order's freight: what copy control copies is each system's
+        own: UNVERIFIED) and may credit no more than it holds less what other live requests credit;
+        one without a reference takes the material's price. Items' pricing elements cannot be sent
+        (SAP's metadata marks the navigation not insertable)."""
+        body, items = self._referencing(CREDIT_MEMOS, "A_CreditMemoRequestType", "CreditMemoRequestType", body)
         for i, row in enumerate(items):
             if "to_PricingElement" in row:
                 message = "Navigation property to_PricingElement of an item is not insertable"  # text UNVERIFIED
                 raise S4Error(400, CODES["invalid_body"], message, [(message, f"to_Item[{i}]/to_PricingElement")])
         with self.lock:
-            customer = self.customers.get(body["SoldToParty"])
-            if customer is None:
-                message = f"Sold-to party {body['SoldToParty']} does not exist"
-                raise S4Error(400, CODES["unknown_customer"], message, [(message, "SoldToParty")])
+            customer, reference = self._sold_to_and_reference(body)
             stamp, today = self.stamp(), self.now().date()
             number = self._peek_number("credit_memo_request")
             request: JSON = {k: _normalised(v) for k, v in body.items() if k != "__metadata"}
-            reference = self.orders.get(document_number(str(body.get("ReferenceSDDocument") or "")) or "")
-            if body.get("ReferenceSDDocument") and reference is None:
-                message = f"Reference document {body['ReferenceSDDocument']} does not exist"
-                raise S4Error(400, CODES["order_field"], message, [(message, "ReferenceSDDocument")])
             currency = (reference or {}).get("TransactionCurrency") or customer.get("Currency") or "USD"
             request.update(
                 CreditMemoRequest=number,
@@ -1795,43 +1854,11 @@ class S4Sim:
             return copy.deepcopy(request)
 
     def _credit_item(self, request: JSON, row: JSON, i: int) -> JSON:
-        where = f"to_Item[{i}]"
-        code = str(row.get("Material") or "").upper()
-        material = self.materials.get(code)
-        if material is None:
-            message = f"Material {code or '(none)'} is not defined for sales org.{request['SalesOrganization']}"
-            raise S4Error(400, CODES["unknown_material"], message, [(message, f"{where}/Material")])
-        qty = dec(row.get("RequestedQuantity", 0), f"{where}.RequestedQuantity")
-        if qty <= 0:
-            message = f"Enter a quantity greater than 0 for item {(i + 1) * 10}"
-            raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
-        price = dec(material.get("Price", 0))
-        ref_doc = document_number(str(row.get("ReferenceSDDocument") or request.get("ReferenceSDDocument") or ""))
-        if row.get("ReferenceSDDocumentItem"):
-            order = self.orders.get(ref_doc or "")
-            source = next(
-                (
-                    it
-                    for it in (order or {}).get("to_Item", [])
-                    if _same_key(str(it["SalesOrderItem"]), str(row["ReferenceSDDocumentItem"]))
-                ),
-                None,
-            )
-            if source is None or source["Material"] != code:
-                message = (
-                    f"Item {row['ReferenceSDDocumentItem']} of reference document {ref_doc} is not material {code}"
-                )
-                raise S4Error(400, CODES["order_field"], message, [(message, f"{where}/ReferenceSDDocumentItem")])
-            open_qty = Decimal(source["RequestedQuantity"]) - self._credited(
-                str(ref_doc), str(source["SalesOrderItem"])
-            )
-            if qty > open_qty:
-                message = (
-                    f"Item {source['SalesOrderItem']} of reference document {ref_doc} has only {open_qty} left to "
-                    f"credit, not {qty}"
-                )
-                raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
-            price = self._unit_net(source)
+        def left(source: JSON, order: str) -> Decimal:
+            taken = self._taken(self.credit_memo_requests.values(), order, str(source["SalesOrderItem"]))
+            return Decimal(source["RequestedQuantity"]) - taken
+
+        code, material, qty, price, ref_doc, _ = self._referenced_line(request, row, i, left, "left to credit")
         net = (price * qty).quantize(CENT, ROUND_HALF_UP)
         item: JSON = {k: _normalised(v) for k, v in row.items() if k != "__metadata"}
         item.update(
@@ -1863,48 +1890,17 @@ class S4Sim:
         ]
         return item
 
-    def _returned(self, order: str, item: str) -> Decimal:
-        """What live customer returns already take back of an order item."""
-        total = Decimal(0)
-        for ret in self.customer_returns.values():
-            if ret.get("OverallSDDocumentRejectionSts") == "C":
-                continue
-            for row in ret["to_Item"]:
-                if row.get("ReferenceSDDocument") == order and _same_key(str(row.get("ReferenceSDDocumentItem")), item):
-                    total += Decimal(str(row["RequestedQuantity"]))
-        return total
-
     def create_customer_return(self, body: Any) -> JSON:
         """``POST A_CustomerReturn`` with its items (deep insert). An item naming a sales order item
         is priced as that item (as a credit memo request's) and may take back no more than was
         delivered of it less what other live returns take; each item gets one schedule line,
         nothing received yet."""
-        self.check(RETURNS, "A_CustomerReturnType", body, "create")
-        body = copy.deepcopy(body)
-        for name, label in (
-            ("CustomerReturnType", "a sales document type"),
-            ("SalesOrganization", "a sales organization"),
-            ("DistributionChannel", "a distribution channel"),
-            ("OrganizationDivision", "a division"),
-            ("SoldToParty", "a sold-to party"),
-        ):
-            if not body.get(name):
-                raise S4Error(400, CODES["missing_field"], f"Enter {label} ({name})", [(f"Enter {label}", name)])
-        items = _rows(body.pop("to_Item", None))
-        if not items:
-            raise S4Error(400, CODES["missing_field"], "Enter at least one item (to_Item)")
+        body, items = self._referencing(RETURNS, "A_CustomerReturnType", "CustomerReturnType", body)
         with self.lock:
-            customer = self.customers.get(body["SoldToParty"])
-            if customer is None:
-                message = f"Sold-to party {body['SoldToParty']} does not exist"
-                raise S4Error(400, CODES["unknown_customer"], message, [(message, "SoldToParty")])
+            customer, reference = self._sold_to_and_reference(body)
             stamp, today = self.stamp(), self.now().date()
             number = self._peek_number("customer_return")
             ret: JSON = {k: _normalised(v) for k, v in body.items() if k != "__metadata"}
-            reference = self.orders.get(document_number(str(body.get("ReferenceSDDocument") or "")) or "")
-            if body.get("ReferenceSDDocument") and reference is None:
-                message = f"Reference document {body['ReferenceSDDocument']} does not exist"
-                raise S4Error(400, CODES["order_field"], message, [(message, "ReferenceSDDocument")])
             ret.update(
                 CustomerReturn=number,
                 TransactionCurrency=(reference or {}).get("TransactionCurrency") or customer.get("Currency") or "USD",
@@ -1926,39 +1922,19 @@ class S4Sim:
             return copy.deepcopy(ret)
 
     def _return_item(self, ret: JSON, row: JSON, i: int) -> JSON:
-        where = f"to_Item[{i}]"
-        code = str(row.get("Material") or "").upper()
-        material = self.materials.get(code)
-        if material is None:
-            message = f"Material {code or '(none)'} is not defined for sales org.{ret['SalesOrganization']}"
-            raise S4Error(400, CODES["unknown_material"], message, [(message, f"{where}/Material")])
-        qty = dec(row.get("RequestedQuantity", 0), f"{where}.RequestedQuantity")
-        if qty <= 0:
-            message = f"Enter a quantity greater than 0 for item {(i + 1) * 10}"
-            raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
-        price = dec(material.get("Price", 0))
-        ref_doc = document_number(str(row.get("ReferenceSDDocument") or ret.get("ReferenceSDDocument") or ""))
-        plant = row.get("ProductionPlant") or material.get("Plant") or next(iter(self.plants), "1710")
-        if row.get("ReferenceSDDocumentItem"):
-            order = self.orders.get(ref_doc or "")
-            source = next(
-                (
-                    it
-                    for it in (order or {}).get("to_Item", [])
-                    if _same_key(str(it["SalesOrderItem"]), str(row["ReferenceSDDocumentItem"]))
-                ),
-                None,
-            )
-            if source is None or source["Material"] != code:
-                item_no = row["ReferenceSDDocumentItem"]
-                message = f"Item {item_no} of reference document {ref_doc} is not material {code}"
-                raise S4Error(400, CODES["order_field"], message, [(message, f"{where}/ReferenceSDDocumentItem")])
-            left = self._delivered(source) - self._returned(str(ref_doc), str(source["SalesOrderItem"]))
-            if qty > left:
-                message = f"Item {source['SalesOrderItem']} of {ref_doc} has only {left} delivered left to return"
-                raise S4Error(400, CODES["quantity"], message, [(message, f"{where}/RequestedQuantity")])
-            price = self._unit_net(source)
-            plant = row.get("ProductionPlant") or source.get("ProductionPlant") or plant
+        def left(source: JSON, order: str) -> Decimal:
+            taken = self._taken(self.customer_returns.values(), order, str(source["SalesOrderItem"]))
+            return self._delivered(source) - taken
+
+        code, material, qty, price, ref_doc, source = self._referenced_line(
+            ret, row, i, left, "delivered left to return"
+        )
+        plant = (
+            row.get("ProductionPlant")
+            or (source or {}).get("ProductionPlant")
+            or material.get("Plant")
+            or next(iter(self.plants), "1710")
+        )
         net = (price * qty).quantize(CENT, ROUND_HALF_UP)
         number, item_no = ret["CustomerReturn"], str((i + 1) * 10)
         item: JSON = {k: _normalised(v) for k, v in row.items() if k != "__metadata"}
