@@ -1276,10 +1276,7 @@ class S4Sim:
                 found.append(delivery)
             if len({d["SoldToParty"] for d in found}) > 1:
                 raise S4Error(400, CODES["billing"], "Deliveries of different sold-to parties are billed apart")
-            number = self._peek_number("billing")
-            rate = self.config.tax_rate_percent
-            items: list[JSON] = []
-            net_total, tax_total = Decimal(0), Decimal(0)
+            lines: list[JSON] = []
             first_order: JSON | None = None
             for delivery in found:
                 for row in delivery["to_DeliveryDocumentItem"]:
@@ -1291,75 +1288,29 @@ class S4Sim:
                         if int(i["SalesOrderItem"]) == item_number(row["ReferenceSDDocumentItem"])
                     )
                     qty = Decimal(row["ActualDeliveryQuantity"])
-                    net = (Decimal(source["NetAmount"]) * qty / Decimal(source["RequestedQuantity"])).quantize(
-                        CENT, ROUND_HALF_UP
-                    )
-                    tax = (net * rate / 100).quantize(CENT, ROUND_HALF_UP)
-                    net_total, tax_total = net_total + net, tax_total + tax
-                    items.append(
+                    lines.append(
                         {
-                            "BillingDocument": number,
-                            "BillingDocumentItem": str((len(items) + 1) * 10),
                             "Material": row["Material"],
                             "Plant": row["Plant"],
-                            "BillingDocumentItemText": row["DeliveryDocumentItemText"],
-                            "BillingQuantity": row["ActualDeliveryQuantity"],
-                            "BillingQuantityUnit": row["DeliveryQuantityUnit"],
-                            "NetAmount": amount(net),
-                            "TransactionCurrency": order["TransactionCurrency"],
-                            "GrossAmount": amount(net + tax),
-                            "TaxAmount": amount(tax),
-                            "ReferenceSDDocument": delivery["DeliveryDocument"],
-                            "ReferenceSDDocumentItem": row["DeliveryDocumentItem"],
-                            "ReferenceSDDocumentCategory": "J",
-                            "SalesDocument": order["SalesOrder"],
-                            "SalesDocumentItem": source["SalesOrderItem"],
+                            "Text": row["DeliveryDocumentItemText"],
+                            "Quantity": qty,
+                            "Unit": row["DeliveryQuantityUnit"],
+                            "Net": (Decimal(source["NetAmount"]) * qty / Decimal(source["RequestedQuantity"])).quantize(
+                                CENT, ROUND_HALF_UP
+                            ),
+                            "Reference": (delivery["DeliveryDocument"], row["DeliveryDocumentItem"], "J"),
+                            "Sales": (order["SalesOrder"], source["SalesOrderItem"], ""),
                         }
                     )
             assert first_order is not None
-            now, stamp = self.now(), self.stamp()
-            posted = self.config.accounting_posting_status == "C"
-            document: JSON = {
-                "BillingDocument": number,
-                "SDDocumentCategory": "M",
-                "BillingDocumentCategory": "L",
-                "BillingDocumentType": "F2",
-                "CreationDate": wire_date(now.date()),
-                "CreationTime": wire_time(now),
-                "LastChangeDate": wire_date(stamp.date()),
-                "LastChangeDateTime": wire_offset(stamp),
-                "_LastChangeDateTime": stamp,
-                "SalesOrganization": first_order["SalesOrganization"],
-                "DistributionChannel": first_order["DistributionChannel"],
-                "Division": first_order["OrganizationDivision"],
-                "BillingDocumentDate": wire_date(now.date()),
-                "BillingDocumentIsCancelled": False,
-                "CancelledBillingDocument": "",
-                "TotalNetAmount": amount(net_total),
-                "TransactionCurrency": first_order["TransactionCurrency"],
-                "TaxAmount": amount(tax_total),
-                "TotalGrossAmount": amount(net_total + tax_total),
-                "PayerParty": first_order["SoldToParty"],
-                "CustomerPaymentTerms": first_order.get("CustomerPaymentTerms", ""),
-                "PaymentMethod": first_order.get("PaymentMethod", ""),
-                "CompanyCode": self.config.company_code,
-                "FiscalYear": str(now.year),
-                "AccountingDocument": self._number("accounting") if posted else "",
-                "SoldToParty": first_order["SoldToParty"],
-                "PurchaseOrderByCustomer": first_order.get("PurchaseOrderByCustomer", ""),
-                "OverallBillingStatus": "",
-                "AccountingPostingStatus": self.config.accounting_posting_status,
-                "InvoiceClearingStatus": "A",
-                "to_Item": items,
-            }
-            self._number("billing")
-            self.billing[number] = document
+            now = self.now()
+            document = self._billing_document(first_order, lines, "F2", "M")
             for delivery in found:
                 delivery.update(OverallDelivReltdBillgStatus="C", OverallSDProcessStatus="C")
                 delivery["LastChangeDate"] = wire_date(now.date())
                 for row in delivery["to_DeliveryDocumentItem"]:
                     row["DeliveryRelatedBillingStatus"] = "C"
-            return copy.deepcopy(document)
+            return document
 
     def bill_customer_return(self, number: str) -> JSON:
         """VF01 for a customer return (``/_sim/billing {"customer_return"}``): a returns credit memo
@@ -1375,7 +1326,7 @@ class S4Sim:
                     rows.append((row, received - credited))
             if not rows:
                 raise S4Error(400, CODES["billing"], f"Customer return {number}: nothing received to credit")
-            memo = self._credit_memo(
+            memo = self._billing_document(
                 ret,
                 [
                     {
@@ -1387,21 +1338,24 @@ class S4Sim:
                         "Net": (Decimal(row["NetAmount"]) / Decimal(row["RequestedQuantity"]) * qty).quantize(
                             CENT, ROUND_HALF_UP
                         ),
-                        "Document": ret["CustomerReturn"],
-                        "Item": row["CustomerReturnItem"],
-                        "Category": "H",
+                        "Reference": (ret["CustomerReturn"], row["CustomerReturnItem"], "H"),
+                        "Sales": (ret["CustomerReturn"], row["CustomerReturnItem"], "H"),
                     }
                     for row, qty in rows
                 ],
                 "RE",
+                "O",
             )
             for row, qty in rows:
                 row["_credited"] = str(Decimal(row.get("_credited") or 0) + qty)
             return memo
 
-    def _credit_memo(self, source: JSON, lines: list[JSON], kind: str) -> JSON:
-        """A credit memo billing document (SD category ``O``) of ``lines`` of ``source`` (a credit memo
-        request or a customer return), stored."""
+    def _billing_document(self, source: JSON, lines: list[JSON], kind: str, category: str) -> JSON:
+        """A billing document of type ``kind`` and SD category ``category`` (an invoice ``M``, a credit
+        memo ``O``) of ``lines`` of ``source`` (the first order billed, a credit memo request or a
+        customer return: its sales area, sold-to, payment terms and customer reference), stored.
+        Each line: ``Material``, ``Plant``, ``Text``, ``Quantity``, ``Unit``, ``Net`` and the
+        ``Reference`` and ``Sales`` documents it bills as (number, item, category)."""
         billing = self._peek_number("billing")
         rate = self.config.tax_rate_percent
         items: list[JSON] = []
@@ -1410,6 +1364,7 @@ class S4Sim:
             net = line["Net"]
             tax = (net * rate / 100).quantize(CENT, ROUND_HALF_UP)
             net_total, tax_total = net_total + net, tax_total + tax
+            (ref, ref_item, ref_category), (sales, sales_item, sales_category) = line["Reference"], line["Sales"]
             items.append(
                 {
                     "BillingDocument": billing,
@@ -1423,12 +1378,12 @@ class S4Sim:
                     "TransactionCurrency": source["TransactionCurrency"],
                     "GrossAmount": amount(net + tax),
                     "TaxAmount": amount(tax),
-                    "ReferenceSDDocument": line["Document"],
-                    "ReferenceSDDocumentItem": line["Item"],
-                    "ReferenceSDDocumentCategory": line["Category"],
-                    "SalesDocument": line["Document"],
-                    "SalesDocumentItem": line["Item"],
-                    "SalesSDDocumentCategory": line["Category"],
+                    "ReferenceSDDocument": ref,
+                    "ReferenceSDDocumentItem": ref_item,
+                    "ReferenceSDDocumentCategory": ref_category,
+                    "SalesDocument": sales,
+                    "SalesDocumentItem": sales_item,
+                    "SalesSDDocumentCategory": sales_category,
                     "SDDocumentReason": source.get("SDDocumentReason") or "",
                 }
             )
@@ -1436,7 +1391,7 @@ class S4Sim:
         posted = self.config.accounting_posting_status == "C"
         document: JSON = {
             "BillingDocument": billing,
-            "SDDocumentCategory": "O",
+            "SDDocumentCategory": category,
             "BillingDocumentCategory": "L",
             "BillingDocumentType": kind,
             "CreationDate": wire_date(now.date()),
@@ -1455,8 +1410,8 @@ class S4Sim:
             "TaxAmount": amount(tax_total),
             "TotalGrossAmount": amount(net_total + tax_total),
             "PayerParty": source["SoldToParty"],
-            "CustomerPaymentTerms": "",
-            "PaymentMethod": "",
+            "CustomerPaymentTerms": source.get("CustomerPaymentTerms", ""),
+            "PaymentMethod": source.get("PaymentMethod", ""),
             "CompanyCode": self.config.company_code,
             "FiscalYear": str(now.year),
             "AccountingDocument": self._number("accounting") if posted else "",
@@ -1484,7 +1439,7 @@ class S4Sim:
                 raise S4Error(400, CODES["billing"], message)
             if request.get("OverallOrdReltdBillgStatus") == "C":
                 raise S4Error(400, CODES["billing"], f"Credit memo request {number} is already billed")
-            memo = self._credit_memo(
+            memo = self._billing_document(
                 request,
                 [
                     {
@@ -1494,13 +1449,13 @@ class S4Sim:
                         "Quantity": Decimal(row["RequestedQuantity"]),
                         "Unit": row["RequestedQuantityUnit"],
                         "Net": Decimal(row["NetAmount"]),
-                        "Document": request["CreditMemoRequest"],
-                        "Item": row["CreditMemoRequestItem"],
-                        "Category": "K",
+                        "Reference": (request["CreditMemoRequest"], row["CreditMemoRequestItem"], "K"),
+                        "Sales": (request["CreditMemoRequest"], row["CreditMemoRequestItem"], "K"),
                     }
                     for row in request["to_Item"]
                 ],
                 "G2",
+                "O",
             )
             request["OverallOrdReltdBillgStatus"] = "C"
             for row in request["to_Item"]:
