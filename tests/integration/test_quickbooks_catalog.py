@@ -22,14 +22,12 @@ from starlette.testclient import TestClient
 
 from erpsync.errors import NotFoundError, PermanentError
 from erpsync.flows import catalog
-from erpsync.flows.sync import FlowContext
 from erpsync.runtime.lambda_app import ConfigurationError, check_routes
 from erpsync.settings import Settings
 from erpsync.state.bindings import Bindings
 from erpsync.systems.magento import MagentoClient, MagentoSystem
 from erpsync.systems.magento.plugin import PLUGIN as MAGENTO
 from erpsync.systems.magento.settings import MagentoSettings
-from erpsync.systems.plugin import SOURCE, TARGET
 from erpsync.systems.quickbooks.adapter import QuickBooksSystem
 from erpsync.systems.quickbooks.client import QuickBooksClient
 from erpsync.systems.quickbooks.plugin import PLUGIN as QUICKBOOKS
@@ -42,6 +40,7 @@ from sandbox.sims import magento as mag_sim
 from sandbox.sims import quickbooks as qbo_sim
 from sandbox.sims import shopify as shop_sim
 from tests.integration.test_shopify_catalog import MUTATIONS, PRODUCT
+from tests.support.catalog_shelf import MagentoShelf, Side, catalog_rules
 from tests.support.qbo_schema import validate_response
 
 QBO = Path(__file__).parent.parent / "fixtures" / "quickbooks"
@@ -107,7 +106,7 @@ def adjustment(quantities: dict[str, int]) -> dict[str, Any]:
     }
 
 
-class Shelf:
+class Shelf(MagentoShelf):
     """The QuickBooks sim, a store sim (Magento or Shopify), both systems and the catalog flows
     between them, wired as the runtime wires a lane (only the ports each system serves)."""
 
@@ -131,34 +130,9 @@ class Shelf:
             self.store, self.plugin = ShopifySystem(sclient, "shopify", lambda: shop), SHOPIFY
         self.settings = settings or Settings()
         self.bindings = Bindings(table)
-        self.rules = {
-            spec.name: self._rules(spec.name)
-            for spec in catalog.FLOWS
-            if spec.group == "catalog" and QUICKBOOKS.can(spec.entity, SOURCE) and self.plugin.can(spec.entity, TARGET)
-        }
+        lane = Side("quickbooks", self.quickbooks, QUICKBOOKS), Side(store, self.store, self.plugin)
+        self.rules = catalog_rules(*lane, self.bindings, self.settings)
         self._mark = 0
-
-    def _rules(self, flow: str) -> Any:
-        spec = catalog.get(flow)
-        extra: dict[tuple[str, str], Any] = {}
-        for entity in spec.needs:
-            if QUICKBOOKS.can(entity, SOURCE):
-                extra[(entity, SOURCE)] = self.quickbooks.port(entity, SOURCE)
-            if self.plugin.can(entity, TARGET):
-                extra[(entity, TARGET)] = self.store.port(entity, TARGET)
-        ctx = FlowContext(
-            spec=spec,
-            source="quickbooks",
-            target=self.store_name,
-            source_port=self.quickbooks.port(spec.entity, SOURCE),
-            target_port=self.store.port(spec.entity, TARGET),
-            bindings=self.bindings,
-            settings=self.settings,
-            extra=extra,
-        )
-        return spec.load_rules()(ctx)
-
-    # -- the bookkeeper, through QuickBooks' API ---------------------------------------------------
 
     def qbo(self, method: str, path: str, body: Any = None, **params: str) -> tuple[int, dict[str, Any]]:
         """Call the QuickBooks sim; its answer, checked against Intuit's XSDs."""
@@ -199,37 +173,7 @@ class Shelf:
 
     # -- running the flows -------------------------------------------------------------------------
 
-    def sync(self, flow: str, since: datetime = BEGINNING) -> dict[str, Any]:
-        """One poll of ``flow`` and every notice synced: notice id -> its result (or error)."""
-        rules = self.rules[flow]
-        notices = [n for page in rules.ctx.source_port.changes(since) for n in page.notices]
-        if hasattr(rules, "sync_many"):
-            return dict(zip([n.id for n in notices], rules.sync_many(notices), strict=True)) if notices else {}
-        out: dict[str, Any] = {}
-        for n in notices:
-            try:
-                out[n.id] = rules.sync(n)
-            except PermanentError as exc:
-                out[n.id] = exc
-        return out
-
     # -- the store ---------------------------------------------------------------------------------
-
-    def mag(self, method: str, path: str) -> Any:
-        token = self.mhttp.post(
-            "/rest/V1/integration/admin/token", json={"username": "admin", "password": "admin123"}
-        ).json()
-        r = self.mhttp.request(method, "/rest/all" + path, headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text[:300]}"
-        return r.json()
-
-    def magento_qty(self, sku: str) -> float:
-        items = self.mag(
-            "GET",
-            "/V1/inventory/source-items?searchCriteria[filter_groups][0][filters][0][field]=sku"
-            f"&searchCriteria[filter_groups][0][filters][0][value]={sku}",
-        )["items"]
-        return float(items[0]["quantity"])
 
     def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         for _ in range(30):  # a read of the test's waits while the bucket refills

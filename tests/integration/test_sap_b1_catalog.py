@@ -19,9 +19,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from erpsync.errors import NotFoundError, PermanentError, ValidationFailed
-from erpsync.flows import catalog
-from erpsync.flows.sync import FlowContext
+from erpsync.errors import NotFoundError, ValidationFailed
 from erpsync.settings import Settings
 from erpsync.state.bindings import Bindings
 from erpsync.systems.magento import MagentoClient, MagentoSystem
@@ -36,6 +34,7 @@ from sandbox.sap_b1_clerk import SapB1Clerk
 from sandbox.sims import magento as mag_sim
 from sandbox.sims import sap_b1
 from tests.integration.test_quickbooks_catalog import a_moment_ago, outcomes
+from tests.support.catalog_shelf import MagentoShelf, Side, catalog_rules
 
 B1 = Path(__file__).parent.parent / "fixtures" / "sap_b1"
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
@@ -56,7 +55,7 @@ STOCKED = {
 }
 
 
-class Shelf:
+class Shelf(MagentoShelf):
     """The B1 sim and the Magento sim, both systems and the catalog flows between them."""
 
     def __init__(self, table: str, settings: Settings | None = None, **b1: Any) -> None:
@@ -70,75 +69,11 @@ class Shelf:
         self.magento = MagentoSystem(mclient, "magento", MagentoSettings)
         self.settings = settings or Settings()
         self.bindings = Bindings(table)
-        self.rules = {
-            spec.name: self._rules(spec.name)
-            for spec in catalog.FLOWS
-            if spec.group == "catalog" and SAP_B1.can(spec.entity, SOURCE) and MAGENTO.can(spec.entity, TARGET)
-        }
-
-    def _rules(self, flow: str) -> Any:
-        spec = catalog.get(flow)
-        extra: dict[tuple[str, str], Any] = {}
-        for entity in spec.needs:
-            if SAP_B1.can(entity, SOURCE):
-                extra[(entity, SOURCE)] = self.sap.port(entity, SOURCE)
-            if MAGENTO.can(entity, TARGET):
-                extra[(entity, TARGET)] = self.magento.port(entity, TARGET)
-        ctx = FlowContext(
-            spec=spec,
-            source="sap_b1",
-            target="magento",
-            source_port=self.sap.port(spec.entity, SOURCE),
-            target_port=self.magento.port(spec.entity, TARGET),
-            bindings=self.bindings,
-            settings=self.settings,
-            extra=extra,
-        )
-        return spec.load_rules()(ctx)
+        erp, store = Side("sap_b1", self.sap, SAP_B1), Side("magento", self.magento, MAGENTO)
+        self.rules = catalog_rules(erp, store, self.bindings, self.settings)
 
     def seed(self, *items: dict[str, Any]) -> None:
         assert self.bhttp.post("/_sim/seed", json={"items": list(items)}).status_code == 200
-
-    def sync(self, flow: str, since: datetime = BEGINNING) -> dict[str, Any]:
-        """One poll of ``flow`` and every notice synced: notice id -> its result (or error)."""
-        rules = self.rules[flow]
-        notices = [n for page in rules.ctx.source_port.changes(since) for n in page.notices]
-        if hasattr(rules, "sync_many"):
-            return dict(zip([n.id for n in notices], rules.sync_many(notices), strict=True)) if notices else {}
-        out: dict[str, Any] = {}
-        for n in notices:
-            try:
-                out[n.id] = rules.sync(n)
-            except PermanentError as exc:
-                out[n.id] = exc
-        return out
-
-    def mag(self, method: str, path: str) -> Any:
-        token = self.mhttp.post(
-            "/rest/V1/integration/admin/token", json={"username": "admin", "password": "admin123"}
-        ).json()
-        r = self.mhttp.request(method, "/rest/all" + path, headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text[:300]}"
-        return r.json()
-
-    def magento_qty(self, sku: str) -> float:
-        items = self.mag(
-            "GET",
-            "/V1/inventory/source-items?searchCriteria[filter_groups][0][filters][0][field]=sku"
-            f"&searchCriteria[filter_groups][0][filters][0][value]={sku}",
-        )["items"]
-        return float(items[0]["quantity"])
-
-    def writes(self) -> list[str]:
-        rows = self.mhttp.get("/_sim/requests").json()["requests"]
-        return [
-            f"{r['method']} {r['path']}"
-            for r in rows
-            if r["method"] in ("POST", "PUT", "DELETE") and "token" not in r["path"]
-        ]
-
-    def clear(self) -> None:
-        self.mhttp.delete("/_sim/requests")
 
 
 def test_plugin_serves_the_catalog_sources() -> None:

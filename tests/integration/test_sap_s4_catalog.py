@@ -22,8 +22,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from erpsync.errors import NotFoundError, ValidationFailed
-from erpsync.flows import catalog
-from erpsync.flows.sync import FlowContext
 from erpsync.settings import Settings
 from erpsync.state.bindings import Bindings
 from erpsync.systems.magento import MagentoClient, MagentoSystem
@@ -38,6 +36,7 @@ from sandbox.sap_s4_clerk import PRICING, PRODUCTS, SapS4Clerk
 from sandbox.sims import magento as mag_sim
 from sandbox.sims import sap_s4
 from tests.integration.test_quickbooks_catalog import a_moment_ago, outcomes
+from tests.support.catalog_shelf import MagentoShelf, Side, catalog_rules
 
 S4 = Path(__file__).parent.parent / "fixtures" / "sap_s4"
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
@@ -56,7 +55,7 @@ def material(code: str, text: str, price: str, **more: Any) -> dict[str, Any]:
     return {"Material": code, "Text": text, "Price": price, "Unit": "PC", "Plant": "1710", **more}
 
 
-class Shelf:
+class Shelf(MagentoShelf):
     """The S/4 sim and the Magento sim, both systems and the catalog flows between them."""
 
     def __init__(self, table: str, settings: Settings | None = None, **s4: Any) -> None:
@@ -70,76 +69,12 @@ class Shelf:
         self.magento = MagentoSystem(mclient, "magento", MagentoSettings)
         self.settings = settings or Settings()
         self.bindings = Bindings(table)
-        self.rules = {
-            spec.name: self._rules(spec.name)
-            for spec in catalog.FLOWS
-            if spec.group == "catalog" and SAP_S4.can(spec.entity, SOURCE) and MAGENTO.can(spec.entity, TARGET)
-        }
-
-    def _rules(self, flow: str) -> Any:
-        spec = catalog.get(flow)
-        extra: dict[tuple[str, str], Any] = {}
-        for entity in spec.needs:
-            if SAP_S4.can(entity, SOURCE):
-                extra[(entity, SOURCE)] = self.sap.port(entity, SOURCE)
-            if MAGENTO.can(entity, TARGET):
-                extra[(entity, TARGET)] = self.magento.port(entity, TARGET)
-        ctx = FlowContext(
-            spec=spec,
-            source="sap_s4",
-            target="magento",
-            source_port=self.sap.port(spec.entity, SOURCE),
-            target_port=self.magento.port(spec.entity, TARGET),
-            bindings=self.bindings,
-            settings=self.settings,
-            extra=extra,
-        )
-        return spec.load_rules()(ctx)
+        erp, store = Side("sap_s4", self.sap, SAP_S4), Side("magento", self.magento, MAGENTO)
+        self.rules = catalog_rules(erp, store, self.bindings, self.settings)
 
     def seed(self, *materials: dict[str, Any]) -> None:
         body = {"customers": [{"Customer": "WEBSHOP"}], "materials": list(materials)}
         assert self.shttp.post("/_sim/seed", json=body).status_code == 200
-
-    def sync(self, flow: str, since: datetime = BEGINNING) -> dict[str, Any]:
-        """One poll of ``flow`` and every notice synced: notice id -> its result (or error)."""
-        rules = self.rules[flow]
-        notices = [n for page in rules.ctx.source_port.changes(since) for n in page.notices]
-        if hasattr(rules, "sync_many"):
-            return dict(zip([n.id for n in notices], rules.sync_many(notices), strict=True)) if notices else {}
-        out: dict[str, Any] = {}
-        for n in notices:
-            try:
-                out[n.id] = rules.sync(n)
-            except ValidationFailed as exc:
-                out[n.id] = exc
-        return out
-
-    def mag(self, method: str, path: str) -> Any:
-        token = self.mhttp.post(
-            "/rest/V1/integration/admin/token", json={"username": "admin", "password": "admin123"}
-        ).json()
-        r = self.mhttp.request(method, "/rest/all" + path, headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text[:300]}"
-        return r.json()
-
-    def magento_qty(self, sku: str) -> float:
-        items = self.mag(
-            "GET",
-            "/V1/inventory/source-items?searchCriteria[filter_groups][0][filters][0][field]=sku"
-            f"&searchCriteria[filter_groups][0][filters][0][value]={sku}",
-        )["items"]
-        return float(items[0]["quantity"])
-
-    def writes(self) -> list[str]:
-        rows = self.mhttp.get("/_sim/requests").json()["requests"]
-        return [
-            f"{r['method']} {r['path']}"
-            for r in rows
-            if r["method"] in ("POST", "PUT", "DELETE") and "token" not in r["path"]
-        ]
-
-    def clear(self) -> None:
-        self.mhttp.delete("/_sim/requests")
 
     def list_price(self, code: str) -> dict[str, Any]:
         """The list price condition record of material ``code`` (clerk's read)."""
