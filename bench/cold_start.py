@@ -86,12 +86,13 @@ FROM_SOURCE = "orders, from source"
 """A yardstick row: the orders flow with erpsync compiled at each start (no bytecode in the layer)."""
 LIBRARIES = "libraries"
 """A yardstick row: what a worker's libraries alone take (``import boto3`` and its DynamoDB types,
-pydantic's ``BaseModel``, httpx with one client and so its TLS context, Powertools' Logger made,
+msgspec (the models' base), httpx with one client and so its TLS context, Powertools' Logger made,
 its EMF Metrics and Parameters), so the share left to erpsync's own code can be read."""
 SECTION = "## 4. Cold start"
 """The heading of this benchmark's section in docs/PERFORMANCE.md."""
 WATCHED = (
     "pydantic",
+    "msgspec",
     "httpx",
     "aws_lambda_powertools.logging.logger",
     "aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch",
@@ -106,7 +107,8 @@ MODELS = {
     "customers": ("Customer",),
     "erp-customers": ("Customer",),
 }
-"""The record models each flow's first record validates (built on first use: ``defer_build``)."""
+"""The record models each flow's first record validates: what msgspec and ``Model.__post_init__`` learn of
+each on first use (its fields' types, its converter) is built here, as that record would build it."""
 
 _PROBE = r'''
 import json, os, sys, time
@@ -143,7 +145,7 @@ if kind == "libraries":
     from aws_lambda_powertools.logging import Logger
     from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
     from aws_lambda_powertools.utilities import parameters
-    from pydantic import BaseModel
+    import msgspec
 
     httpx.Client()
     Logger(service="bench")
@@ -251,11 +253,24 @@ class Context:
 answer = module.handler(json.loads(os.environ["BENCH_EVENT"]), Context())
 models = os.environ.get("BENCH_MODELS")
 if models:  # what the flow's first record adds: its models' validators, its metrics written
+    import typing
+
+    import msgspec
+
     import erpsync.model as model
+    from erpsync.model import base
     from erpsync.runtime import metrics
 
     for name in models.split(","):
-        getattr(model, name).model_rebuild(force=True)
+        msgspec.json.Decoder(getattr(model, name))  # its converter, as its first model_validate builds it
+        todo = [getattr(model, name)]
+        while todo:  # what __post_init__ checks of it and of every model it holds
+            cls = todo.pop()
+            if cls not in base._PLANS:
+                base._PLANS[cls] = base._plan(cls)
+                for f in msgspec.structs.fields(cls):
+                    held = (*typing.get_args(f.type), f.type)
+                    todo += [t for t in held if isinstance(t, type) and issubclass(t, base.Model)]
     metrics.attempt(os.environ["FLOW"], "magento", "synced", 1.0)
     metrics.flush()
 t3 = time.perf_counter()
@@ -384,7 +399,6 @@ def _probe(name: str, layer: str, built: Path) -> dict[str, Any]:
             LOG_LEVEL="INFO",
             POWERTOOLS_SERVICE_NAME="erpsync",
             POWERTOOLS_METRICS_NAMESPACE="erpsync",
-            PYDANTIC_DISABLE_PLUGINS="__all__",
             BINDINGS_TABLE="erpsync-bindings",
             SYNC_LOG_TABLE="erpsync-synclog",
             QUEUE_URL_PREFIX=_QUEUE_PREFIX,

@@ -98,13 +98,13 @@ def _actor(stack: str | None) -> str:
 
 
 def _one_line(exc: Exception) -> str:
-    from pydantic import ValidationError
+    from erpsync.model.base import ValidationError
 
     if isinstance(exc, ValidationError):
         parts = []
         for e in exc.errors():
             where = ".".join(str(p) for p in e["loc"]) or "settings"
-            got = e.get("input")
+            got = e.get("input", [])
             parts.append(f"{where}: {e['msg']}" + ("" if isinstance(got, dict | list) else f" (got {got!r})"))
         return "; ".join(parts)
     return " ".join(str(exc).split())
@@ -186,8 +186,7 @@ def settings_set(
     stack: StackOpt = None,
 ) -> None:
     """Change settings: validated before anything is saved, kept as a new version with who and when."""
-    from pydantic import ValidationError
-
+    from erpsync.model.base import ValidationError
     from erpsync.state.settings import SettingsError
 
     patch = _patch(changes, value)
@@ -267,8 +266,7 @@ def settings_rollback(
     stack: StackOpt = None,
 ) -> None:
     """Put the settings of an earlier version back in force, as a new version that records it."""
-    from pydantic import ValidationError
-
+    from erpsync.model.base import ValidationError
     from erpsync.state.settings import diff
 
     number = _version_arg(version)

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # boto3 and pydantic: loaded by the first invocation, then cached. ``observed`` logs JSON lines
+    # boto3 and the models: loaded by the first invocation, then cached. ``observed`` logs JSON lines
     # (cold start, request id) and flushes the invocation's metrics.
     from erpsync.runtime import logs, operator_api
 

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # boto3 and Powertools (not pydantic): loaded by the first invocation, then cached. ``lambda_handler``
+    # boto3 and Powertools (not the models): loaded by the first invocation, then cached. ``lambda_handler``
     # logs JSON lines (cold start, request id, each notice's correlation id) and flushes the metrics.
     from erpsync.runtime import ingress
 

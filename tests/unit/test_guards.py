@@ -41,6 +41,33 @@ def test_per_minute_ceiling_is_shared_and_holds_in_any_60_seconds(bindings_table
     assert all(later - earlier >= 60 for earlier, later in zip(granted, granted[3:], strict=False))
 
 
+def test_per_second_ceiling_is_shared_and_no_second_of_arrivals_holds_more(bindings_table: str) -> None:
+    """QuickBooks Online refuses an 11th request within a second (SYSTEMS-NOTES: 10 a second per
+    company): two workers asking at once get 10 tokens, the rest wait, and no span of one second
+    (plus the half margin a token may be used in) ever holds more than 10 grants."""
+    clock = Clock(1_000_050.05)
+    a = limiter(bindings_table, clock, per_minute=500, per_second=10, max_wait_s=10)
+    b = limiter(bindings_table, clock, per_minute=500, per_second=10, max_wait_s=10)
+    granted = []
+    for i in range(25):
+        with (a if i % 2 else b).request():
+            granted.append(clock.t)
+        clock.t += 0.01  # each request answered in 10 ms: a burst, as a fast system's
+    assert len([t for t in granted if t < granted[0] + 1.0]) == 10 and clock.slept
+    span = 1.0 + a.margin_s / 2
+    assert all(sum(1 for t in granted if start <= t < start + span) <= 10 for start in granted)
+    assert granted[-1] - granted[0] >= 2 * span - 0.2  # 25 grants: three spans' worth, not one
+
+
+def test_without_a_per_second_ceiling_a_burst_is_not_paced(bindings_table: str) -> None:
+    clock = Clock()
+    gate = limiter(bindings_table, clock, per_minute=500)
+    for _ in range(25):
+        with gate.request():
+            clock.t += 0.01
+    assert clock.slept == []
+
+
 def test_a_wait_beyond_the_budget_raises_so_the_record_is_requeued(bindings_table: str) -> None:
     clock = Clock()
     gate = limiter(bindings_table, clock, per_minute=1, max_wait_s=5)
@@ -157,6 +184,32 @@ def test_a_system_gate_follows_the_settings(bindings_table: str) -> None:
     gate.configure(None, None)
     with gate.request():
         pass
+    gate.configure(None, None, per_second=3)  # a per-second ceiling alone still takes tokens
+    assert gate.limiter is not None and gate.limiter.per_minute is None and gate.limiter.per_second == 3
+
+
+def test_quickbooks_published_per_second_ceiling_holds_unless_the_settings_name_one(bindings_table: str) -> None:
+    """Intuit's 10 requests a second apply to a QuickBooks connection whether or not the settings
+    limit it per minute; a connection's own ``per_second`` replaces it."""
+    from erpsync.runtime.lambda_app import configure_gates
+    from erpsync.settings import Settings
+
+    connections = {
+        "magento": {"kind": "magento", "role": "store", "secret": "s"},
+        "quickbooks": {"kind": "quickbooks", "role": "erp", "secret": "q"},
+    }
+    gates = {"quickbooks": SystemGate(bindings_table, "quickbooks")}
+    configure_gates(gates, Settings.model_validate({"connections": connections}))
+    limiter = gates["quickbooks"].limiter
+    assert limiter is not None and (limiter.per_minute, limiter.per_second) == (500, 10)
+    configure_gates(
+        gates,
+        Settings.model_validate({"connections": connections, "rate_limits": {"quickbooks": {"per_minute": 120}}}),
+    )
+    assert (limiter.per_minute, limiter.per_second) == (120, 10)
+    both = {"quickbooks": {"per_minute": 120, "per_second": 4}}
+    configure_gates(gates, Settings.model_validate({"connections": connections, "rate_limits": both}))
+    assert (limiter.per_minute, limiter.per_second) == (120, 4)
 
 
 def test_leases_are_taken_and_given_back_a_hundred_at_a_time_and_never_from_another_holder(

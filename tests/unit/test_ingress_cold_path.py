@@ -1,6 +1,7 @@
-"""The webhook ingress's cold path (issue 9, item 11): its first request imports neither pydantic
-nor httpx, and what it does instead gives exactly what the models gave: the same queued bytes, the
-same notices from the plugins' parsers, the same connections from the stored settings."""
+"""The webhook ingress's cold path (issue 9, item 11): its first request imports neither the models
+(nor msgspec under them) nor httpx, and what it does instead gives exactly what the models gave:
+the same queued bytes, the same notices from the plugins' parsers, the same connections from the
+stored settings."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from erpsync import settings_doc
 from erpsync.model import ChangeNotice
+from erpsync.model.base import ValidationError
 from erpsync.runtime import ingress
 from erpsync.settings import Settings
 from erpsync.state import settings as stored_settings
@@ -91,7 +92,7 @@ def test_text_that_is_not_utf8_is_refused_as_the_model_refuses_it() -> None:
 
 
 def test_a_webhook_notice_takes_only_the_fields_of_a_change_notice() -> None:
-    assert set(ingress.WebhookNotice.FIELDS) == set(ChangeNotice.model_fields)
+    assert set(ingress.WebhookNotice.FIELDS) == set(ChangeNotice.field_names())
     with pytest.raises(TypeError, match="no"):
         ingress.WebhookNotice(source="magento", entity="order", id="1", colour="red")
 
@@ -179,10 +180,10 @@ def test_the_ingress_reads_the_settings_item_the_settings_store_writes() -> None
     assert ingress.SETTINGS_CACHE_S == stored_settings.CACHE_SECONDS
 
 
-def test_a_webhooks_first_request_imports_neither_pydantic_nor_httpx() -> None:
+def test_a_webhooks_first_request_imports_neither_the_models_nor_httpx() -> None:
     """A fresh interpreter, as a cold Lambda container: the whole first request (Powertools JSON
     logs with the Lambda context, the settings read, de-duplication, the queue, the EMF metrics)
-    leaves pydantic and httpx unimported."""
+    leaves the models (and msgspec, pydantic) and httpx unimported."""
     script = textwrap.dedent(
         """
         import json, sys
@@ -243,4 +244,6 @@ def test_a_webhooks_first_request_imports_neither_pydantic_nor_httpx() -> None:
     modules = set(got["modules"])
     assert "aws_lambda_powertools.logging.logger" in modules  # Powertools Logger and Metrics: used
     assert "aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch" in modules
-    assert not {m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core", "httpx", "httpcore")}
+    libraries = ("msgspec", "pydantic", "pydantic_core", "httpx", "httpcore")
+    assert not {m for m in modules if m.split(".")[0] in libraries}
+    assert not modules & {"erpsync.model", "erpsync.model.base", "erpsync.model.records", "erpsync.settings"}

@@ -127,9 +127,8 @@ def test_names_streets_postcodes_and_phones_of_real_payloads_are_masked(path: st
 
 
 def test_models_and_validation_errors_are_masked() -> None:
-    from pydantic import ValidationError
-
     from erpsync.model import Address
+    from erpsync.model.base import ValidationError
 
     try:
         Address.model_validate({"firstname": "Veronica", "lastname": ["Costello"], "postcode": "49628-7978"})

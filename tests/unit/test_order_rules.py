@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from erpsync.flows.rules import applied, decide, holds
 from erpsync.model import Order
+from erpsync.model.base import ValidationError
 from erpsync.settings import OrderRule, RuleCondition, Settings
 from erpsync.systems.magento.mapping import order_from_magento
 

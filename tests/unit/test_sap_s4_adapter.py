@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel
 
 from erpsync.errors import PermanentError, ValidationFailed
 from erpsync.model import Address, Customer, DraftLine, SalesOrderDraft
+from erpsync.model.base import Model
 from erpsync.systems.plugin import Wiring
 from erpsync.systems.sap_s4.adapter import DuplicatePurchaseOrder, S4System, TotalDiffers
 from erpsync.systems.sap_s4.client import S4Client
@@ -275,7 +275,7 @@ def test_the_plugin_serves_what_the_system_has_ports_for_and_wires_the_secret() 
     secret = S4Secret(base_url=BASE, username="USER", password="pw", sap_client="100")
     fresh = S4Secret(base_url=BASE, username="USER", password="new")
 
-    def reload() -> BaseModel:
+    def reload() -> Model:
         return fresh
 
     wired = PLUGIN.connect(Wiring(connection="s4", secret=secret, settings=lambda: CFG, reload_secret=reload))

@@ -1,6 +1,7 @@
 """A flow worker's cold path (issue 9, item 11): its first invocation, in a fresh interpreter as a cold
 Lambda container, wires what a record needs and imports nothing it does not use: no other flow's
-rules, no other system, no catalog models, no operator or CLI code, no ``difflib``."""
+rules, no other system, no catalog models, no operator or CLI code, no ``difflib``, no pydantic (the
+models are msgspec structs: ``erpsync/model/base.py``)."""
 
 from __future__ import annotations
 
@@ -89,7 +90,6 @@ def first_invocation(flow: str) -> dict[str, Any]:
         BINDINGS_TABLE="bindings",
         SYNC_LOG_TABLE="synclog",
         QUEUE_URL_PREFIX="https://sqs.us-east-1.amazonaws.com/123456789012/erpsync-",
-        PYDANTIC_DISABLE_PLUGINS="__all__",
     )
     script = [sys.executable, "-c", SCRIPT, str(ROOT / "functions/flow/app.py"), flow]
     out = subprocess.run(script, capture_output=True, text=True, env=env, check=False)
@@ -100,6 +100,8 @@ def first_invocation(flow: str) -> dict[str, Any]:
 
 NEVER = (
     "difflib",
+    "pydantic",
+    "pydantic_core",
     "erpsync.model.catalog",
     "erpsync.runtime.operator",
     "erpsync.runtime.operator_api",

@@ -10,8 +10,8 @@ stores and the logger what it prints with the same rules:
 - the value of a personal field is hidden wherever the text quotes a record: JSON and Python
   reprs (``"lastname": "Costello"``, ``'postcode': '49628'``), Acumatica's value wrappers
   (``"LastName": {"value": "Costello"}``), escaped JSON inside JSON, a payload excerpt cut short in
-  the middle of a value, and ``key=value`` reprs (``firstname='Veronica'``, pydantic's
-  ``input_value='...'``). Personal fields: names, street lines, postcodes, phones (``PERSONAL``).
+  the middle of a value, and ``key=value`` reprs (``firstname='Veronica'``, a validation
+  error's ``input_value='...'``). Personal fields: names, street lines, postcodes, phones (``PERSONAL``).
 
 Free text naming a person without a field ("order for Veronica Costello") cannot be recognised;
 messages are written from ids, not names, for that reason.
@@ -98,7 +98,7 @@ ASSIGNED_FIELD = re.compile(
     rf"(\b(?:{_KEYS}|input_value)=)(?:'(?:[^'\\]|\\.)*(?:'|$)|\"(?:[^\"\\]|\\.)*(?:\"|$)|\[[^\]]*(?:\]|$)|[^\s,)\]]+)",
     re.IGNORECASE,
 )
-"""``firstname='Veronica'`` (a model's repr), ``input_value='...'`` (a pydantic validation error)."""
+"""``firstname='Veronica'`` (a model's repr), ``input_value='...'`` (a validation error quoting its input)."""
 
 
 def mask(text: str) -> str:

@@ -1,8 +1,8 @@
 """The stored settings document as plain JSON, without the models (``erpsync.settings``).
 
 What the webhook ingress needs from the settings is the connections in force (which kind and role
-each connection id has); importing pydantic and building the settings models would cost its cold
-start more than the rest of its first request. ``effective_connections`` reads them straight from
+each connection id has); importing and building the settings models is
+work its first request does not need. ``effective_connections`` reads them straight from
 the document, and says when the document is not plainly valid (the caller then validates it with
 the models, which name what is wrong). ``migrate`` and ``merge`` live here for the same reason;
 ``erpsync.settings`` re-exports them.

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from pydantic import BaseModel
+from erpsync.model.base import Model
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class SyncResult:
     message: str = ""
 
 
-def content_hash(model: BaseModel) -> str:
+def content_hash(model: Model) -> str:
     """A stable hash of what we write, so an echo of our own write is recognised."""
     raw = json.dumps(model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()[:32]

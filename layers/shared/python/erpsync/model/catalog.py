@@ -10,9 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import Field
-
-from erpsync.model.records import Model
+from erpsync.model.base import Model
 
 
 class AttributeOption(Model):
@@ -31,7 +29,7 @@ class Attribute(Model):
     label: str = ""
     input: str = "select"
     """``select``, ``multiselect``, ``text``, ``boolean``, ``date`` (from the ERP's control type)."""
-    options: list[AttributeOption] = Field(default_factory=list)
+    options: list[AttributeOption] = []
     version: str | None = None
 
 
@@ -69,15 +67,15 @@ class Product(Model):
     visible: bool = True
     item_class: str | None = None
     tax_category: str | None = None
-    attributes: dict[str, str] = Field(default_factory=dict)
+    attributes: dict[str, str] = {}
     """ERP attribute id -> value id (the store's option id comes from the attribute's binding)."""
-    categories: list[str] = Field(default_factory=list)
+    categories: list[str] = []
     """ERP category ids."""
-    children: list[str] = Field(default_factory=list)
+    children: list[str] = []
     """A configurable's matrix children (their SKUs)."""
-    variant_attributes: list[str] = Field(default_factory=list)
+    variant_attributes: list[str] = []
     """A configurable's options: the attributes whose values differ across its children."""
-    components: list[BundleComponent] = Field(default_factory=list)
+    components: list[BundleComponent] = []
     """A bundle's components."""
     parent: str | None = None
     """A matrix child's template (synced only through it)."""
@@ -105,7 +103,7 @@ class PriceSet(Model):
     sku: str
     base: Decimal | None = None
     special: SpecialPrice | None = None
-    tiers: list[TierPrice] = Field(default_factory=list)
+    tiers: list[TierPrice] = []
     version: str | None = None
     clear_special: bool = False
     """Set by the prices flow: a special price was written before and the ERP has none now."""
@@ -128,11 +126,11 @@ class StockLevel(Model):
     quantity per store source (``quantities``)."""
 
     sku: str
-    warehouses: dict[str, WarehouseQty] = Field(default_factory=dict)
+    warehouses: dict[str, WarehouseQty] = {}
     """ERP warehouse id -> its quantities."""
-    quantities: dict[str, Decimal] = Field(default_factory=dict)
+    quantities: dict[str, Decimal] = {}
     """Store source code -> the quantity to sell (set by the stock flow)."""
-    in_stock: dict[str, bool] = Field(default_factory=dict)
+    in_stock: dict[str, bool] = {}
     """Store source code -> in stock (set by the stock flow: quantity above zero, or backorders)."""
     version: str | None = None
     """When it was read (UTC ISO time): an older reading never overwrites a newer one."""
@@ -143,7 +141,7 @@ class StoreAttribute(Model):
 
     code: str
     id: str = ""
-    options: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str] = {}
 
 
 class ProductDraft(Model):
@@ -161,21 +159,21 @@ class ProductDraft(Model):
     visible: bool = True
     attribute_set_id: int
     tax_class_id: int | None = None
-    website_ids: list[int] = Field(default_factory=list)
-    values: dict[str, str] = Field(default_factory=dict)
+    website_ids: list[int] = []
+    values: dict[str, str] = {}
     """Store attribute code -> option id (select attributes) or text."""
     category_ids: list[str] | None = None
     """None: not sent (the store owns the links)."""
-    children: list[str] = Field(default_factory=list)
+    children: list[str] = []
     """A configurable's children's store product ids."""
-    options: dict[str, list[str]] = Field(default_factory=dict)
+    options: dict[str, list[str]] = {}
     """A configurable's options: store attribute id -> option ids its children use."""
-    option_labels: dict[str, str] = Field(default_factory=dict)
+    option_labels: dict[str, str] = {}
     """Store attribute id -> its label (configurable options are shown with it)."""
-    components: list[BundleComponent] = Field(default_factory=list)
+    components: list[BundleComponent] = []
     stock_managed: bool = True
     """False: the ERP keeps no stock of it (a non-stock item: a service, a fee): the store sells it
     without counting (a product the store counts starts at 0, out of stock, and sells nothing)."""
-    variants: list[ProductDraft] = Field(default_factory=list)
+    variants: list[ProductDraft] = []
     """A configurable's children as drafts, for a store whose variants live inside their product
     (Shopify: the target port says ``variants_inline``); empty otherwise."""

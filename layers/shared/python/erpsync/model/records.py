@@ -6,26 +6,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from erpsync.model.base import Model, invalid
 from erpsync.model.money import cents
-
-
-class Model(BaseModel):
-    """Base: strict about unknown fields, so a typo in a mapping fails loudly.
-
-    Validators are built on first use (``defer_build``), so a handler pays only for the models
-    it touches (the webhook ingress builds ``ChangeNotice`` alone) and importing stays cheap.
-    """
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Address(Model):
     first_name: str = ""
     last_name: str = ""
     company: str = ""
-    street: list[str] = Field(default_factory=list)
+    street: list[str] = []
     city: str = ""
     region: str = ""
     region_code: str = ""
@@ -62,13 +51,11 @@ class Customer(Model):
     customer_class: str | None = None
     """ERP side: the customer class."""
 
-    @field_validator("email")
-    @classmethod
-    def _normalise_email(cls, v: str) -> str:
-        v = v.strip().lower()
-        if "@" not in v:
-            raise ValueError(f"not an email address: {v!r}")
-        return v
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.email = self.email.strip().lower()
+        if "@" not in self.email:
+            raise invalid("email", f"not an email address: {self.email!r}")
 
     @property
     def name(self) -> str:
@@ -89,7 +76,7 @@ class OrderLine(Model):
     """The line's own discount amount (for the whole line, positive)."""
     tax: Decimal = Decimal("0")
     product_type: str = "simple"
-    store_line_ids: list[str] = Field(default_factory=list)
+    store_line_ids: list[str] = []
     """Every store line folded into this one (e.g. a configurable parent and its child)."""
 
     @property
@@ -141,11 +128,11 @@ class Order(Model):
     external_ref: str = ""
     """An ERP order's reference to a store order (Acumatica ``ExternalRef``): set on every order that
     came from a store or was sent to one."""
-    comments: list[OrderComment] = Field(default_factory=list)
+    comments: list[OrderComment] = []
     """The order's comments, oldest first (what ``order_comments`` sends to the other side)."""
     channel: str = ""
     """Where it was sold (Shopify's ``sourceName``: web, pos, an app; Magento's store view)."""
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = []
     """The store's tags on the order (Shopify's), for the order rules."""
 
     @property
@@ -217,7 +204,7 @@ class ErpOrderRef(Model):
     """The ERP's visible number (Acumatica OrderNbr)."""
     order_type: str = ""
     status: str = ""
-    line_map: dict[str, str] = Field(default_factory=dict)
+    line_map: dict[str, str] = {}
     """ERP line number -> store line_id."""
     final: bool = True
     """False for a first-stage document (QuickBooks' estimate): the orders flow books the order
@@ -245,7 +232,7 @@ class StoreOrderRef(Model):
     """The store's id (Magento entity_id)."""
     number: str
     """The store's visible number (Magento increment_id)."""
-    item_ids: list[str] = Field(default_factory=list)
+    item_ids: list[str] = []
     """The store's line ids, in the order's line order."""
 
 
@@ -317,7 +304,7 @@ class CreditMemo(Model):
     currency: str
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    lines: list[RefundLine] = Field(default_factory=list)
+    lines: list[RefundLine] = []
     shipping: Decimal = Decimal("0")
     """Shipping given back (net of any shipping discount)."""
     adjustment: Decimal = Decimal("0")
@@ -420,7 +407,7 @@ class Shipment(Model):
     ship_date: datetime | None = None
     ship_via: str | None = None
     lines: list[DocumentLine]
-    tracks: list[Track] = Field(default_factory=list)
+    tracks: list[Track] = []
     updated_at: datetime | None = None
 
 
@@ -458,7 +445,7 @@ class CreditNote(Model):
     """Set when erpsync made it from a store credit memo (that memo's number): it never goes back."""
     customer_order: str = ""
     """The store order number it carries (written back once the store credit memo is made)."""
-    lines: list[CreditLine] = Field(default_factory=list)
+    lines: list[CreditLine] = []
     """The lines that credit a sales order line (its other lines, an adjustment or a fee, are in ``total``)."""
     freight: Decimal = Decimal("0")
     tax_total: Decimal = Decimal("0")
@@ -502,7 +489,7 @@ class ReturnRequest(Model):
     email: str = ""
     currency: str = ""
     date: datetime | None = None
-    lines: list[RefundLine] = Field(default_factory=list)
+    lines: list[RefundLine] = []
     """The authorized lines (``qty``: units authorized), those with nothing authorized left out."""
 
 
@@ -526,7 +513,7 @@ class ErpReturnRef(Model):
 
     order_type: str
     number: str
-    line_map: dict[str, str] = Field(default_factory=dict)
+    line_map: dict[str, str] = {}
     """ERP line number -> the store order line it takes back."""
 
     @property
@@ -542,7 +529,7 @@ class ReturnReceipt(Model):
     status: str = ""
     store_number: str = ""
     """The store return it was made from (the ERP's ``ExternalRef``), if any."""
-    received: dict[str, Decimal] = Field(default_factory=dict)
+    received: dict[str, Decimal] = {}
     """ERP line number -> units received on confirmed receipts (receipt lines only)."""
     updated_at: datetime | None = None
 

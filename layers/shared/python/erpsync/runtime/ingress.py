@@ -7,7 +7,7 @@ accepted, or a 4xx naming the problem (nothing is enqueued then). A body that fa
 never half-enqueued: notices are validated before any is sent.
 
 Its cold start is the latency that counts (Shopify waits 5 s for an answer, Intuit 3 s), so the
-first request imports neither pydantic nor the settings and record models: the plugin's webhook
+first request imports neither the settings and record models (nor msgspec under them): the plugin's webhook
 parse comes as plain fields (``registry.webhook_receiver``), the connections are read from the
 stored settings document as JSON (``erpsync.settings_doc``; the models check it only when it is not
 plainly valid), and each notice is a ``WebhookNotice``, queued byte for byte as the worker's
@@ -40,7 +40,7 @@ SETTINGS_CACHE_S = 60.0
 
 
 class WebhookNotice:
-    """A ``ChangeNotice`` as the ingress holds it: the fields a webhook announces, without pydantic.
+    """A ``ChangeNotice`` as the ingress holds it: the fields a webhook announces, without the models.
 
     ``model_dump_json`` gives what ``ChangeNotice(**fields).model_dump_json`` gives, byte for byte
     (the worker reads it as a ``ChangeNotice``); for a value it does not write itself (a time zone
@@ -96,7 +96,7 @@ class _AskTheModel(Exception):
 
 
 def _iso(value: datetime) -> str:
-    """A datetime as pydantic writes it: ISO 8601, ``Z`` for UTC."""
+    """A datetime as the models write it (``model_dump(mode="json")``): ISO 8601, ``Z`` for UTC."""
     offset = value.utcoffset()
     if offset is None:
         return value.isoformat()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from erpsync.state.settings import SettingsStore
     from erpsync.systems.ports import Deadline, System
 
-# Importing a handler module stays cheap (no boto3, pydantic or httpx): ``build`` imports the
+# Importing a handler module stays cheap (no boto3, models or httpx): ``build`` imports the
 # heavy parts on the first invocation, once per container, and ``runtime`` keeps what it built.
 
 logs.install(os.environ.get("LOG_LEVEL", "INFO"))
@@ -88,8 +88,7 @@ class Connections:
     def connect(self, cid: str, conn: Connection, settings: Callable[[], Settings]) -> System:
         if cid in self.systems:
             return self.systems[cid]
-        from pydantic import ValidationError
-
+        from erpsync.model.base import ValidationError
         from erpsync.state.guards import SystemGate
         from erpsync.systems import registry
         from erpsync.systems.plugin import Wiring
@@ -205,9 +204,8 @@ def check_routes(spec: FlowSpec, settings: Settings) -> list[tuple[str, str, Rou
 def check_settings(settings: Settings) -> None:
     """Refuse settings no deployment could run: every flow's routes (``check_routes``) and every
     connection's own settings against its plugin's model. ``ConfigurationError`` names each problem."""
-    from pydantic import ValidationError
-
     from erpsync.flows.catalog import FLOWS
+    from erpsync.model.base import ValidationError
     from erpsync.systems import registry
 
     problems: list[str] = []
@@ -615,21 +613,24 @@ def build(flow_name: str) -> FlowRuntime:
 
 def configure_gates(gates: dict[str, SystemGate], settings: Settings) -> None:
     """Give each connection's gate the ceilings the settings hold now, else its system's own
-    published ceiling (``Plugin.ceiling``, e.g. QuickBooks' 500 a minute and 10 at once)."""
+    published ceiling (``Plugin.ceiling``, e.g. QuickBooks' 500 a minute, 10 at once and 10 a
+    second; the system's requests a second hold unless the settings name their own)."""
     from erpsync.systems import registry
 
     connections = settings.effective_connections()
     for name, gate in gates.items():
+        conn = connections.get(name)
+        try:
+            ceiling = registry.plugin(conn.kind).ceiling if conn is not None else None
+        except registry.UnknownSystem:
+            ceiling = None
+        published = ceiling or (None, None, None)
         limit = settings.rate_limits.get(name)
         if limit is not None:
-            gate.configure(limit.per_minute, limit.concurrent)
+            per_second = limit.per_second if limit.per_second is not None else published[2]
+            gate.configure(limit.per_minute, limit.concurrent, per_second)
         else:
-            conn = connections.get(name)
-            try:
-                ceiling = registry.plugin(conn.kind).ceiling if conn is not None else None
-            except registry.UnknownSystem:
-                ceiling = None
-            gate.configure(*(ceiling or (None, None)))
+            gate.configure(*published)
         gate.linger_s = settings.in_doubt_wait_s
 
 

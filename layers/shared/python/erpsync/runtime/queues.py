@@ -15,7 +15,7 @@ MAX_BATCH_BYTES = 250_000
 
 class Notice(Protocol):
     """What ``send_notices`` sends: an ``erpsync.model.ChangeNotice``, or the webhook ingress's
-    pydantic-free twin of one (``ingress.WebhookNotice``, serialised the same)."""
+    model-free twin of one (``ingress.WebhookNotice``, serialised the same)."""
 
     source: str
     entity: str

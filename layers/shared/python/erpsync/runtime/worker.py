@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
 from erpsync.errors import AuthError, PermanentError, RateLimitedError, RetryableError, SyncError
 from erpsync.model import ChangeNotice
+from erpsync.model.base import ValidationError
 from erpsync.runtime import logs, metrics, queues
 from erpsync.state import dynamo
 from erpsync.state.bindings import SeenVersions

@@ -5,7 +5,8 @@ the rate limiter of each external system. Each is one small DynamoDB item update
 - ``Breaker``: after ``threshold`` outage-like failures of a system with no answer between, every worker
   stops calling it for a cool-down, longer the longer it has been down (up to ``max_open_s``).
 - ``RateLimiter``: at most ``per_minute`` requests per system in any 60 seconds (a sliding
-  window), across all workers; a 429 makes everyone wait out ``Retry-After``.
+  window), and at most ``per_second`` in any second, across all workers; a 429 makes everyone
+  wait out ``Retry-After``.
 - ``Seats``: how many requests a system takes at once, across all workers, learned from its
   answers (fewer after a 429 on the last seat, back along a curve that probes the level refused)
   or a configured ``concurrent``.
@@ -262,36 +263,51 @@ class RateLimiter:
     than half of it is stale and not used. A 429 sets ``until`` on the same item: nobody gets a
     token before it. (Requests at once are the ``Seats``; the gate takes the seat before the token,
     so a token is spent at once.)
+
+    ``per_second`` (QuickBooks Online refuses more than 10 requests a second per company) is held
+    the same way on tenth-of-a-second buckets (``recent``): no span of one second plus half the
+    margin (a token is used within that, or taken again) holds more, so no second of arrivals can.
     """
 
     table: str
     system: str
-    per_minute: int
+    per_minute: int | None
     max_wait_s: float = 20.0
     window_s: float = 60.0
     margin_s: float = 1.0
     bucket_s: float = 1.0
+    per_second: int | None = None
+    tick_s: float = 0.1
+    """The bucket of the per-second window."""
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
 
     def _key(self) -> dict[str, Any]:
         return dynamo.to_item({"pk": f"limit#{self.system}", "sk": "-"})
 
-    def _window(self, row: dict[str, Any], now: float) -> dict[int, int]:
-        """The grant counts per bucket of ``row`` whose bucket overlaps the last span."""
-        since = now - self.window_s - self.margin_s
-        grants = row.get("grants")
+    def _window(self, row: dict[str, Any], now: float, field: str = "grants") -> dict[int, int]:
+        """The grant counts per bucket of ``row`` whose bucket overlaps the last span (the minute's
+        ``grants``, or the second's ``recent``)."""
+        span, bucket = self._span(field)
+        grants = row.get(field)
         counts = {int(k): int(c) for k, c in grants.items()} if isinstance(grants, dict) else {}
-        return {k: c for k, c in counts.items() if (k + 1) * self.bucket_s > since}
+        return {k: c for k, c in counts.items() if (k + 1) * bucket > now - span}
 
-    def _wait_for_room(self, window: dict[int, int], now: float) -> float:
+    def _span(self, field: str) -> tuple[float, float]:
+        """The span a ceiling holds over and its bucket, in seconds."""
+        if field == "recent":
+            return 1.0 + self.margin_s / 2, self.tick_s
+        return self.window_s + self.margin_s, self.bucket_s
+
+    def _wait_for_room(self, window: dict[int, int], now: float, ceiling: int, field: str = "grants") -> float:
         """Seconds until enough old buckets leave the span for one more grant."""
-        excess = sum(window.values()) - self.per_minute + 1
+        span, bucket = self._span(field)
+        excess = sum(window.values()) - ceiling + 1
         for k in sorted(window):
             excess -= window[k]
             if excess <= 0:
-                return (k + 1) * self.bucket_s + self.window_s + self.margin_s - now + 0.01
-        return self.bucket_s  # unreachable while per_minute >= 1
+                return (k + 1) * bucket + span - now + 0.01
+        return bucket  # unreachable while the ceiling is 1 or more
 
     def _take_minute_token(self) -> float:
         """0 when a token was taken; else the seconds to wait (ceiling reached, or a 429 cool-down)."""
@@ -303,22 +319,28 @@ class RateLimiter:
             if until > now:
                 return until - now + 0.01
             window = self._window(row, now)
-            if sum(window.values()) >= self.per_minute:
-                return self._wait_for_room(window, now)
+            if self.per_minute is not None and sum(window.values()) >= self.per_minute:
+                return self._wait_for_room(window, now, self.per_minute)
+            recent = self._window(row, now, "recent")
+            if self.per_second is not None and sum(recent.values()) >= self.per_second:
+                return self._wait_for_room(recent, now, self.per_second, "recent")
             bucket = int(now // self.bucket_s)
             window[bucket] = window.get(bucket, 0) + 1
+            tick = int(now // self.tick_s)
+            recent[tick] = recent.get(tick, 0) + 1
             version = int(row.get("v", 0))
             try:
                 dynamo.client().update_item(
                     TableName=self.table,
                     Key=self._key(),
-                    UpdateExpression="SET grants = :g, v = :nv, expires_at = :exp",
+                    UpdateExpression="SET grants = :g, recent = :r, v = :nv, expires_at = :exp",
                     ConditionExpression="(attribute_not_exists(v) OR v = :v) AND "
                     "(attribute_not_exists(#u) OR #u < :now)",
                     ExpressionAttributeNames={"#u": "until"},
                     ExpressionAttributeValues=dynamo.to_item(
                         {
                             ":g": {str(k): c for k, c in window.items()},
+                            ":r": {str(k): c for k, c in recent.items()},
                             ":nv": version + 1,
                             ":v": version,
                             ":exp": int(now + self.window_s) + 180,
@@ -976,14 +998,14 @@ class SystemGate:
         """Told each answer (``answered``): its status (None: no answer) and the seconds the breaker
         opened for on it (0: it did not). The runtime counts requests and breaker trips with it."""
 
-    def configure(self, per_minute: int | None, concurrent: int | None) -> None:
+    def configure(self, per_minute: int | None, concurrent: int | None, per_second: int | None = None) -> None:
         """Apply the system's current ceilings (None: none)."""
-        if per_minute is None:
+        if per_minute is None and per_second is None:
             self.limiter = None
         elif self.limiter is None:
-            self.limiter = RateLimiter(self.table, self.system, per_minute)
+            self.limiter = RateLimiter(self.table, self.system, per_minute, per_second=per_second)
         else:
-            self.limiter.per_minute = per_minute
+            self.limiter.per_minute, self.limiter.per_second = per_minute, per_second
         self.seats.configure(concurrent)
 
     @contextmanager

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+import msgspec
 
+from erpsync.model.base import Model, ValidationError
 from erpsync.settings import Settings, merge, migrate
 from erpsync.state import dynamo
 
@@ -113,9 +114,9 @@ def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_keys(patch: dict[str, Any], model: type[BaseModel] = Settings, path: str = "") -> None:
+def check_keys(patch: dict[str, Any], model: type[Model] = Settings, path: str = "") -> None:
     """Refuse a patch naming a key the settings do not have, naming close matches and the valid keys."""
-    fields = model.model_fields
+    fields = {f.name: f for f in msgspec.structs.fields(model)}
     for key, value in patch.items():
         if key not in fields:
             import difflib  # only to name close matches of a mistyped key (not on a worker's cold start)
@@ -124,7 +125,7 @@ def check_keys(patch: dict[str, Any], model: type[BaseModel] = Settings, path: s
             hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
             where = f"valid keys under {path[:-1]!r}" if path else "valid top-level keys"
             raise SettingsError(f"unknown setting {path + key!r}{hint}; {where}: {', '.join(sorted(fields))}")
-        sub, keyed = _model_of(fields[key].annotation)
+        sub, keyed = _model_of(fields[key].type)
         if sub is None or value is None:
             continue
         if not keyed and isinstance(value, dict):
@@ -139,14 +140,14 @@ def check_keys(patch: dict[str, Any], model: type[BaseModel] = Settings, path: s
                     check_keys(item, sub, f"{path}{key}[{i}].")
 
 
-def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+def _model_of(annotation: Any) -> tuple[type[Model] | None, bool]:
     """The settings model a field holds: itself (False) or as the values of a map or list (True)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if isinstance(annotation, type) and issubclass(annotation, Model):
         return annotation, False
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) in (dict, list) and args:
         inner = args[-1]
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
+        if isinstance(inner, type) and issubclass(inner, Model):
             return inner, True
     return None, False
 

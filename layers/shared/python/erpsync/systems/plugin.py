@@ -16,10 +16,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # importing this module stays free of pydantic (the webhook ingress needs BadWebhook)
-    from pydantic import BaseModel
-
+if TYPE_CHECKING:  # importing this module stays free of the models (the webhook ingress needs BadWebhook)
     from erpsync.model import ChangeNotice
+    from erpsync.model.base import Model
     from erpsync.systems.ports import Deadline, Gate, PointBucket, System
 
 SOURCE, TARGET = "source", "target"
@@ -44,12 +43,12 @@ class Wiring:
     """What the runtime hands a system when it connects it."""
 
     connection: str
-    secret: BaseModel
-    settings: Callable[[], BaseModel]
+    secret: Model
+    settings: Callable[[], Model]
     """The connection's settings as they are now (re-read by warm workers)."""
     gate: Gate | None = None
     deadline: Deadline = field(default_factory=_deadline)
-    reload_secret: Callable[[], BaseModel] | None = None
+    reload_secret: Callable[[], Model] | None = None
     """The secret read again from its store (not a cache): called when the system refuses it."""
     save_secret: Callable[[dict[str, Any]], None] | None = None
     """Store the secret's new JSON (renewed OAuth tokens; ``systems.oauth``)."""
@@ -70,13 +69,14 @@ class Plugin:
     """``store`` or ``erp``."""
     serves: Mapping[str, frozenset[str]]
     """entity -> the directions it serves (``source``, ``target``)."""
-    settings_model: type[BaseModel]
-    secret_model: type[BaseModel]
+    settings_model: type[Model]
+    secret_model: type[Model]
     connect: Callable[[Wiring], System]
     webhooks: WebhookParser | None = None
-    ceiling: tuple[int, int | None] | None = None
-    """The system's own published limit (requests per minute, concurrent requests), held across
-    every worker when the settings' ``rate_limits`` name none for the connection."""
+    ceiling: tuple[int, int | None, int | None] | None = None
+    """The system's own published limit (requests per minute, concurrent requests, requests per
+    second), held across every worker when the settings' ``rate_limits`` name none for the
+    connection; its requests per second also when they name a ceiling without one."""
 
     def can(self, entity: str, direction: str) -> bool:
         return direction in self.serves.get(entity, frozenset())

@@ -32,7 +32,7 @@ WEBHOOKS: dict[str, str] = {
 """The kinds whose plugin takes webhooks, and the module whose ``receive(secret, body, headers)``
 verifies and parses one into the fields of its notices. The plugin's ``webhooks`` is that parse
 with ``ChangeNotice`` models; the webhook ingress calls ``receive`` (``webhook_receiver``) and so
-needs neither pydantic nor the plugin's settings models, which its cold start would pay for."""
+needs neither the record models nor the plugin's settings models, which its cold start would pay for."""
 Receiver = Callable[[Any, bytes, dict[str, str]], list[dict[str, Any]]]
 SECRET_MAX_AGE_S = 300
 

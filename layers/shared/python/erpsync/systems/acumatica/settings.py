@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from msgspec import Meta, field
+
+from erpsync.model.base import Model
 
 
-class AcumaticaSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AcumaticaSettings(Model):
     order_type: str = "SO"
     """Sales order type of store orders."""
-    erp_order_types: list[str] = Field(default_factory=lambda: ["SO"])
+    erp_order_types: list[str] = field(default_factory=lambda: ["SO"])
     """Order types whose orders entered in Acumatica go to the store (the erp-orders flow)."""
     return_order_type: str = "RM"
     """Order type of the return orders made from store returns (RM, an RMA order with receipt lines;
@@ -28,15 +28,14 @@ class AcumaticaSettings(BaseModel):
     customer_id_prefix: str = "W"
     """Customers erpsync creates get ``<prefix><10 hex of sha256(email)>``, so a retried create finds its twin."""
     warehouse_id: str | None = None
-    page_size: int = Field(100, ge=1, le=1000)
+    page_size: Annotated[int, Meta(ge=1, le=1000)] = 100
     """Rows per request of a poll (its time windows are sized to fit one page)."""
     price_currency: str | None = None
     """Only sales prices in this currency reach the store (None: every currency, i.e. a tenant
     with one)."""
 
-    @model_validator(mode="before")
     @classmethod
-    def _drop_retired(cls, data: Any) -> Any:
+    def _prepare(cls, data: Any) -> Any:
         """``window_minutes`` (never used: the windows size themselves) is dropped, so settings
         that still name it load."""
         if isinstance(data, dict) and "window_minutes" in data:
@@ -44,14 +43,12 @@ class AcumaticaSettings(BaseModel):
         return data
 
 
-class AcumaticaSecret(BaseModel):
+class AcumaticaSecret(Model, forbid_unknown_fields=False):
     """Secrets Manager JSON: ``{"base_url", "username", "password", "company", "branch", "endpoint"}``."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    base_url: str = Field(min_length=1)
-    username: str = Field(min_length=1)
-    password: str = Field(min_length=1)
+    base_url: Annotated[str, Meta(min_length=1)]
+    username: Annotated[str, Meta(min_length=1)]
+    password: Annotated[str, Meta(min_length=1)]
     company: str = ""
     branch: str = ""
     endpoint: str = "Default/24.200.001"

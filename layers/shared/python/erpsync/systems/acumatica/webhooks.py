@@ -46,7 +46,7 @@ def verify(secret: str, headers: dict[str, str]) -> None:
 def receive(secret: Any, body: bytes, headers: dict[str, str]) -> list[dict[str, Any]]:
     """Verify (when a token is configured) and parse an Acumatica push notification: the fields of
     each ``ChangeNotice`` it announces (the plugin's ``webhooks``; the ingress uses these as they
-    are, without pydantic)."""
+    are, without the models)."""
     if secret:
         verify(str(secret), headers)
     try:

@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import ValidationError
-
 from erpsync.errors import MappingMissing, ValidationFailed
 from erpsync.model import (
     Address,
@@ -24,6 +22,7 @@ from erpsync.model import (
     StoreRefundRef,
     cents,
 )
+from erpsync.model.base import ValidationError
 
 SYSTEM = "magento"
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"

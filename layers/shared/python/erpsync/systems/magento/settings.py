@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from msgspec import Meta
+
+from erpsync.model.base import Model
 
 
-class MagentoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    website_id: int = Field(1, ge=0)
+class MagentoSettings(Model):
+    website_id: Annotated[int, Meta(ge=0)] = 1
     """The website whose customers this connection syncs (email is unique per website)."""
-    store_id: int = Field(1, ge=0)
+    store_id: Annotated[int, Meta(ge=0)] = 1
     """The store view new customers are created in."""
-    page_size: int = Field(100, ge=1, le=1000)
-    amounts: str = Field("base", pattern="^(base|order)$")
+    page_size: Annotated[int, Meta(ge=1, le=1000)] = 100
+    amounts: Annotated[str, Meta(pattern="^(base|order)$")] = "base"
     """Which of an order's amounts go to the ERP: ``base``, the website's base currency (Magento's
     ``base_*`` fields; the merchant FAQ's rule and the default), or ``order``, the currency the
     customer paid in, with its rate."""
-    returns_look_back_days: int = Field(90, ge=1)
+    returns_look_back_days: Annotated[int, Meta(ge=1)] = 90
     """A poll of store returns (Adobe Commerce RMAs) lists those requested this many days back: a
     return has no modification time to read changes by, so each poll reads the open window and
     queues a return again only when its status or quantities moved."""
@@ -27,13 +29,11 @@ class MagentoSettings(BaseModel):
     """Invoices made from the ERP's e-mail the customer (Magento's ``notify``)."""
 
 
-class MagentoSecret(BaseModel):
+class MagentoSecret(Model, forbid_unknown_fields=False):
     """Secrets Manager JSON: ``{"base_url": "https://shop/rest/default", "username", "password"}``."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    base_url: str = Field(min_length=1)
-    username: str = Field(min_length=1)
-    password: str = Field(min_length=1)
+    base_url: Annotated[str, Meta(min_length=1)]
+    username: Annotated[str, Meta(min_length=1)]
+    password: Annotated[str, Meta(min_length=1)]
     webhook_secret: str = ""
     """Shared secret of the signed webhooks (also accepted from the webhooks secret)."""

@@ -34,7 +34,7 @@ ENTITIES = {"order": "order", "sales_order": "order", "customer": "customer"}
 def receive(secret: Any, body: bytes, headers: dict[str, str]) -> list[dict[str, Any]]:
     """Verify (when a secret is configured) and parse a signed Magento webhook: the fields of each
     ``ChangeNotice`` it announces (the plugin's ``webhooks``; the ingress uses these as they are,
-    without pydantic)."""
+    without the models)."""
     if secret:
         verify(str(secret), body, headers)
     try:

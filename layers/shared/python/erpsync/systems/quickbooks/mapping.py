@@ -16,8 +16,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import ValidationError
-
 from erpsync.errors import UnknownItemError, ValidationFailed
 from erpsync.model import (
     Address,
@@ -30,6 +28,7 @@ from erpsync.model import (
     SalesOrderDraft,
     cents,
 )
+from erpsync.model.base import ValidationError
 
 SYSTEM = "quickbooks"
 DOC_NUMBER_MAX = 21

@@ -70,5 +70,5 @@ PLUGIN = Plugin(
     secret_model=QuickBooksSecret,
     connect=connect,
     webhooks=parse_webhook,
-    ceiling=(500, 10),
+    ceiling=(500, 10, 10),
 )

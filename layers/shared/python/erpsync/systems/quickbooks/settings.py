@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from msgspec import Meta
+
+from erpsync.model.base import Model
 
 
-class QuickBooksSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    minor_version: int = Field(75, ge=75)
+class QuickBooksSettings(Model):
+    minor_version: Annotated[int, Meta(ge=75)] = 75
     """``minorversion`` on every request (1 to 74 are retired)."""
-    documents: str = Field("auto", pattern="^(auto|sales_receipt|invoice|estimate)$")
+    documents: Annotated[str, Meta(pattern="^(auto|sales_receipt|invoice|estimate)$")] = "auto"
     """What a store order becomes (QuickBooks Online has no sales order): ``auto`` a sales receipt
     when the store captured the whole order at checkout, else an invoice (its payments follow as
     payments applied to it); or always one of them; or ``estimate`` ("sync twice"): an estimate
@@ -24,18 +26,16 @@ class QuickBooksSettings(BaseModel):
     taxable_code: str = "TAX"
     """The tax code of the lines of an order with tax (US automated sales tax: ``TAX``/``NON``);
     the order's tax goes as ``TxnTaxDetail.TotalTax``, which automated sales tax honours."""
-    page_size: int = Field(200, ge=1, le=1000)
+    page_size: Annotated[int, Meta(ge=1, le=1000)] = 200
 
 
-class QuickBooksSecret(BaseModel):
+class QuickBooksSecret(Model, forbid_unknown_fields=False):
     """Secrets Manager JSON: ``{"base_url": "https://quickbooks.api.intuit.com", "realm_id",
     "access_token"}`` and, to renew it, ``client_id``, ``client_secret``, ``refresh_token``;
     ``webhook_verifier`` checks ``intuit-signature``."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    base_url: str = Field(min_length=1)
-    realm_id: str = Field(min_length=1)
+    base_url: Annotated[str, Meta(min_length=1)]
+    realm_id: Annotated[str, Meta(min_length=1)]
     access_token: str = ""
     client_id: str = ""
     client_secret: str = ""

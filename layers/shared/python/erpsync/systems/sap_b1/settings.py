@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from msgspec import Meta
+
+from erpsync.model.base import Model, invalid
 
 
-class SapB1Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    page_size: int = Field(100, ge=1, le=1000)
+class SapB1Settings(Model):
+    page_size: Annotated[int, Meta(ge=1, le=1000)] = 100
     """Rows per page of a read (``Prefer: odata.maxpagesize``; SAP's default is 20, its ceiling is
     a Service Layer setting: UNVERIFIED)."""
     server_timezone: str = "UTC"
@@ -33,39 +33,35 @@ class SapB1Settings(BaseModel):
     tax_expense_code: int | None = None
     """Additional expense code the store's tax is booked on as charged (the order then adds up to
     the store's total); None: B1 reckons the tax from ``tax_code``."""
-    currency_codes: dict[str, str] = Field(default_factory=dict)
+    currency_codes: dict[str, str] = {}
     """Store currency (ISO 4217) -> the B1 currency code, where they differ (``{"USD": "$"}``)."""
     transfer_account: str | None = None
     """G/L account (``TransferAccount``) of store payments booked as bank transfers (every payment
     method not in ``cash_methods``); a payment rule's or ``payments.cash_account`` comes first."""
     cash_account: str | None = None
     """G/L account (``CashAccount``) of store payments whose ERP payment method is in ``cash_methods``."""
-    cash_methods: list[str] = Field(default_factory=list)
+    cash_methods: list[str] = []
     """ERP payment methods (as ``payment_methods`` maps them) booked as cash (``CashSum``), not transfers."""
-    price_list: int = Field(1, ge=1)
+    price_list: Annotated[int, Meta(ge=1)] = 1
     """The price list (``PriceListNo``) whose prices the store sells at (``ItemPrices.PriceList``)."""
-    stock_warehouses: list[str] = Field(default_factory=list)
+    stock_warehouses: list[str] = []
     """Warehouses (``WarehouseCode``) whose quantities the stock source reports (none: every one);
     the lane's ``catalog.stock`` sums them into one store source or maps each to its own."""
 
-    @field_validator("server_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+            ZoneInfo(self.server_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise invalid("server_timezone", f"unknown time zone {self.server_timezone!r}") from None
 
 
-class SapB1Secret(BaseModel):
+class SapB1Secret(Model, forbid_unknown_fields=False):
     """Secrets Manager JSON: ``{"base_url": "https://<host>:50000", "company_db", "username",
     "password", "version": "v1"|"v2"}``."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    base_url: str = Field(min_length=1)
-    company_db: str = Field(min_length=1)
-    username: str = Field(min_length=1)
-    password: str = Field(min_length=1)
+    base_url: Annotated[str, Meta(min_length=1)]
+    company_db: Annotated[str, Meta(min_length=1)]
+    username: Annotated[str, Meta(min_length=1)]
+    password: Annotated[str, Meta(min_length=1)]
     version: Literal["v1", "v2"] = "v1"

@@ -14,10 +14,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import ValidationError
-
 from erpsync.errors import NotFoundError, RetryableError, ValidationFailed
 from erpsync.model import Address, CreditMemo, Customer, Order, OrderComment, OrderLine, RefundLine, cents
+from erpsync.model.base import ValidationError
 
 SYSTEM = "shopify"
 
