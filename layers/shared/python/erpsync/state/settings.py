@@ -95,13 +95,16 @@ def effective(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
-    """Every leaf that differs between two stored documents, defaults included, by dotted key."""
+    """Every leaf that differs between two stored documents, defaults included, by dotted key (a
+    leaf absent on one side and null on the other is no change: null is how a key is unset)."""
     a, b = _flatten(effective(before)), _flatten(effective(after))
-    return [
-        Change(k, a.get(k, UNSET), b.get(k, UNSET))
-        for k in sorted(a.keys() | b.keys())
-        if a.get(k, UNSET) != b.get(k, UNSET)
-    ]
+    changes = [Change(k, a.get(k, UNSET), b.get(k, UNSET)) for k in sorted(a.keys() | b.keys())]
+    return [c for c in changes if c.before != c.after and not _unset(c.before, c.after)]
+
+
+def _unset(before: Any, after: Any) -> bool:
+    """Absent on one side, null on the other."""
+    return (before is UNSET and after is None) or (before is None and after is UNSET)
 
 
 def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:

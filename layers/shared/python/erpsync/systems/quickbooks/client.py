@@ -33,8 +33,8 @@ SYSTEM = "quickbooks"
 THROTTLE_WAIT_S = 60.0
 """Intuit's advice after a 429: wait a minute."""
 PER_SECOND = 10
-"""Intuit's ceiling per realm and app: each client keeps its own requests under it (the shared
-gate keeps every worker's under the 500 a minute)."""
+"""Intuit's ceiling per realm and app: each client keeps its own requests under it, with or without
+a gate; the shared gate keeps every worker's together under it and the 500 a minute."""
 BATCH_MAX = 30
 """Intuit's ceiling of items in one batch request."""
 WINDOW_S = 1.1
