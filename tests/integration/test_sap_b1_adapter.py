@@ -169,7 +169,27 @@ def test_changes_use_the_two_fields_done_right(where: str, since: datetime, expe
     newest = datetime(2025, 3, 2, 9, tzinfo=UTC) if where == "UTC" else datetime(2025, 3, 2, 14, tzinfo=UTC)
     assert pages[-1].checkpoint == newest
     versions = {n.id: n.version for p in pages for n in p.notices}
-    assert versions["E"] == "2025-03-02T09:00:00" and versions["N"] == "2025-03-01T15:00:00"
+    if where == "UTC":
+        assert versions["E"] == "2025-03-02T09:00:00Z" and versions["N"] == "2025-03-01T15:00:00Z"
+    else:  # the server's local time, in UTC
+        assert versions["E"] == "2025-03-02T14:00:00Z" and versions["N"] == "2025-03-01T20:00:00Z"
+
+
+def test_a_version_is_settled_only_a_second_after_its_instant_wherever_the_server_is() -> None:
+    """A partner changed at 10:00:00 on a server in Los Angeles (18:00:00 UTC) and read at once: a
+    second change in the same second would keep that version, so it is not settled until a read
+    ``SETTLE_S`` after its second. (Its local time read as UTC looked eight hours old: settled at
+    once, and the second change would have been left out as done.)"""
+    from erpsync.state.bindings import SETTLE_S, settled
+
+    rig = Rig(server_timezone="America/Los_Angeles")
+    rig.seed_partners(
+        [{"CardCode": "A", "EmailAddress": "a@x.com", "UpdateDate": "2025-03-01", "UpdateTime": "10:00:00"}]
+    )
+    version = rig.customers.get("A").version
+    assert version == "2025-03-01T18:00:00Z"
+    read_at = datetime(2025, 3, 1, 18, 0, 0, 400000, tzinfo=UTC).timestamp()
+    assert not settled(version, read_at) and settled(version, read_at + SETTLE_S)
 
 
 def test_the_filter_texts() -> None:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from erpsync.errors import PermanentError, RetryableError
@@ -162,9 +163,19 @@ class BatchedSync(FlowRules):
 
 
 def _older(a: str | None, b: str | None) -> bool:
-    """Whether version ``a`` is older than ``b``: ISO times compare as text; other versions (a digest
-    of the quantities, as B1's stock) and unknown ones are not older."""
-    return bool(a and b and _TIME.match(a) and _TIME.match(b) and a < b)
+    """Whether version ``a`` is older than ``b``: ISO times with a zone compare as instants, without
+    one as text; one with and one without (Business One's versions were its server's local time
+    before they were UTC) cannot be compared, nor can other versions (a digest of the quantities, as
+    B1's stock) or unknown ones: none of those is older."""
+    if not (a and b and _TIME.match(a) and _TIME.match(b)):
+        return False
+    try:
+        when_a, when_b = datetime.fromisoformat(a), datetime.fromisoformat(b)
+    except ValueError:
+        return a < b
+    if (when_a.tzinfo is None) != (when_b.tzinfo is None):
+        return False
+    return when_a < when_b if when_a.tzinfo is not None else a < b
 
 
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")

@@ -155,10 +155,15 @@ class SapB1Customers:
     def __init__(self, client: SapB1Client, connection: str, settings: Callable[[], SapB1Settings]) -> None:
         self.client, self.connection, self.settings = client, connection, settings
 
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings().server_timezone)
+
     def changes(self, since: datetime) -> Iterator[Page]:
+        zone = self._zone()
+
         def notice(row: dict[str, Any]) -> ChangeNotice:
             return ChangeNotice(
-                source=self.connection, entity="customer", id=str(row["CardCode"]), version=mapping.version(row)
+                source=self.connection, entity="customer", id=str(row["CardCode"]), version=mapping.version(row, zone)
             )
 
         yield from stamped_pages(
@@ -176,7 +181,7 @@ class SapB1Customers:
         return self.client.get("BusinessPartners", id)
 
     def get(self, id: str) -> Customer:
-        return mapping.customer_from_b1(self._read(id))
+        return mapping.customer_from_b1(self._read(id), self._zone())
 
     def find(self, email: str) -> list[Customer]:
         wanted = email.strip().lower()
@@ -186,7 +191,11 @@ class SapB1Customers:
             case_insensitive=True,
             page_size=self.settings().page_size,
         )
-        return [mapping.customer_from_b1(r) for r in rows if str(r.get("EmailAddress") or "").strip().lower() == wanted]
+        return [
+            mapping.customer_from_b1(r, self._zone())
+            for r in rows
+            if str(r.get("EmailAddress") or "").strip().lower() == wanted
+        ]
 
     def id_for(self, email: str) -> str:
         """The ``CardCode`` of the partner made for ``email``, derived from it: a create retried
@@ -201,7 +210,7 @@ class SapB1Customers:
         if cfg.bp_group_code is not None:
             body["GroupCode"] = cfg.bp_group_code
         try:
-            return mapping.customer_from_b1(self.client.create("BusinessPartners", body))
+            return mapping.customer_from_b1(self.client.create("BusinessPartners", body), self._zone())
         except AlreadyExists:
             return self.get(code)  # our own earlier create (its answer lost): that partner, as it is
 
@@ -332,7 +341,9 @@ def document_pages(
 
     def notice(row: dict[str, Any]) -> ChangeNotice:
         id = f"{prefix}{row['DocEntry']}"
-        return ChangeNotice(source=connection, entity=entity, id=id, version=mapping.version(row))
+        return ChangeNotice(
+            source=connection, entity=entity, id=id, version=mapping.version(row, ZoneInfo(cfg.server_timezone))
+        )
 
     yield from stamped_pages(
         client,

@@ -81,12 +81,15 @@ def product(item: dict[str, Any], cfg: SapB1Settings, connection: str) -> Produc
         name=str(item.get("ItemName") or "").strip(),
         price=price,
         active=active,
-        version=mapping.version(item),
+        version=mapping.version(item, ZoneInfo(cfg.server_timezone)),
     )
 
 
 def price_set(item: dict[str, Any], cfg: SapB1Settings) -> PriceSet:
-    return PriceSet(sku=str(item["ItemCode"]), base=list_price(item, cfg.price_list), version=mapping.version(item))
+    zone = ZoneInfo(cfg.server_timezone)
+    return PriceSet(
+        sku=str(item["ItemCode"]), base=list_price(item, cfg.price_list), version=mapping.version(item, zone)
+    )
 
 
 def stock_level(item: dict[str, Any], cfg: SapB1Settings, read_at: datetime) -> StockLevel:
@@ -138,7 +141,7 @@ class _Items:
         def notice(row: dict[str, Any]) -> ChangeNotice:
             stamp = mapping.changed_at(row)
             at = mapping.to_utc(*stamp, zone) if stamp else None
-            return self._notice(str(row["ItemCode"]), mapping.version(row), snapshot(row), at)
+            return self._notice(str(row["ItemCode"]), mapping.version(row, zone), snapshot(row), at)
 
         yield from stamped_pages(self.client, ITEMS, "ItemCode", since, cfg, where=where, select=select, notice=notice)
 

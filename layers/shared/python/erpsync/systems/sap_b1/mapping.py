@@ -88,10 +88,13 @@ def changed_at(record: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def version(record: dict[str, Any]) -> str | None:
-    """``<date>T<time>`` of the last change (what the worker compares)."""
+def version(record: dict[str, Any], zone: ZoneInfo) -> str | None:
+    """The last change (``changed_at``, the server's local time in ``zone``) in UTC to the second:
+    ``2026-11-29T15:04:05Z``. What the worker compares, and what ``state.bindings.settled`` reads as
+    an instant: the server's local time read as UTC left a change in the same second as our own
+    write looking settled at once west of UTC (and settling hours late east of it)."""
     stamp = changed_at(record)
-    return f"{stamp[0]}T{stamp[1]}" if stamp else None
+    return to_utc(*stamp, zone).strftime("%Y-%m-%dT%H:%M:%SZ") if stamp else None
 
 
 def to_utc(day: str, clock: str, zone: ZoneInfo) -> datetime:
@@ -145,8 +148,8 @@ def _row(record: dict[str, Any], kind: str, default: Any) -> dict[str, Any] | No
     return next((r for r in rows if r.get("AddressName") == default), rows[0] if rows else None)
 
 
-def customer_from_b1(record: dict[str, Any]) -> Customer:
-    """A business partner as the canonical customer."""
+def customer_from_b1(record: dict[str, Any], zone: ZoneInfo) -> Customer:
+    """A business partner as the canonical customer (``zone``: the server's, for its version)."""
     code = str(record.get("CardCode") or "")
     email = str(record.get("EmailAddress") or "").strip()
     if not email:
@@ -171,7 +174,7 @@ def customer_from_b1(record: dict[str, Any]) -> Customer:
         address=billing,
         shipping=shipping if shipping != billing else None,
         source_id=code,
-        version=version(record),
+        version=version(record, zone),
     )
 
 
