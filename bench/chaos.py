@@ -454,7 +454,9 @@ HOW = [
     "and a 429 makes every worker wait out `Retry-After`. The window is counted in one-second "
     "buckets (calendar minutes let up to twice the ceiling through across a boundary), with a second of margin "
     "for the time a request "
-    "takes to arrive; a token whose DynamoDB write took longer than half of that is not used.",
+    "takes to arrive; a token whose DynamoDB write took longer than half of that is not used. "
+    "With `per_second` set (QuickBooks Online's 10 a second, from its plugin), the token also counts in a "
+    "window of 1.5 s on tenth-of-a-second buckets: no second of arrivals can hold more.",
     "- **The local stack is faithful where it matters.** Every guard above rests on DynamoDB's atomic "
     "conditional writes; plain moto checks a condition and writes in two steps, so the local moto serialises "
     "DynamoDB requests (`sandbox/local/moto_server.py`, checked by `tests/integration/test_local_moto.py`). "
