@@ -10,8 +10,7 @@ skipped: no ping-pong, and both flows run again write nothing.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ from sandbox.shopify_merchant import ShopifyMerchant
 from sandbox.sims import magento_orders as mo
 from sandbox.story import AcumaticaUser, MagentoAdmin
 from tests.support.pair_story import running_stack
+from tests.support.patient import patient_http
 
 pytestmark = pytest.mark.e2e
 PAIRS = [("shopify", "acumatica"), ("magento", "quickbooks"), ("shopify", "quickbooks")]
@@ -111,22 +111,12 @@ class Clerk:
             from erpsync.systems.quickbooks.client import QuickBooksClient
 
             creds = stack.credentials["quickbooks"]
-            self.books = QuickBooksClient(creds["base_url"], creds["realm_id"], lambda: creds["access_token"])
-
-    def _patiently(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """A QuickBooks call as a person makes it: the company's 10 requests a second are shared with
-        erpsync's workers (the sim counts them together), so a 429 is waited out and tried again."""
-        from erpsync.errors import RateLimitedError
-
-        for _ in range(5):
-            try:
-                return call()
-            except RateLimitedError:
-                time.sleep(1.5)
-        return call()
+            # patient: the company's 10 requests a second are shared with erpsync's workers
+            token = creds["access_token"]
+            self.books = QuickBooksClient(creds["base_url"], creds["realm_id"], lambda: token, http=patient_http())
 
     def _qbo(self, id: str) -> dict[str, Any]:
-        return dict(self._patiently(lambda: self.books.get(f"/customer/{id}"))["Customer"])
+        return dict(self.books.get(f"/customer/{id}")["Customer"])
 
     def last_name(self, id: str) -> str:
         if self.kind == "acumatica":
@@ -148,7 +138,7 @@ class Clerk:
         now = self._qbo(id)
         change = {"Id": id, "SyncToken": now["SyncToken"], "sparse": True, "FamilyName": last}
         change["DisplayName"] = f"Jane {last}"
-        self._patiently(lambda: self.books.post("/customer", change))
+        self.books.post("/customer", change)
 
 
 def test_a_customer_goes_both_ways_once_and_its_echoes_are_skipped(stack: LocalStack) -> None:

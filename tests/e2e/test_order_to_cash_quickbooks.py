@@ -22,6 +22,7 @@ from sandbox.shopify_merchant import Cart, ShopifyMerchant
 from sandbox.sims import magento_orders as mo
 from sandbox.story import MagentoAdmin
 from tests.support.pair_story import running_stack
+from tests.support.patient import patient_http
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -41,8 +42,10 @@ def drain(flow: str) -> list[str]:
 
 
 def books(stack: LocalStack) -> QuickBooksClient:
+    """The bookkeeper's view of the books (patient: the company's 10 requests a second are shared
+    with the workers)."""
     creds = stack.credentials["quickbooks"]
-    return QuickBooksClient(creds["base_url"], creds["realm_id"], lambda: creds["access_token"])
+    return QuickBooksClient(creds["base_url"], creds["realm_id"], lambda: creds["access_token"], http=patient_http())
 
 
 def place(stack: LocalStack, n: int, *, paid: bool) -> tuple[str, Decimal]:

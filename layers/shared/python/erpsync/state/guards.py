@@ -975,8 +975,8 @@ class SystemGate:
 
     Every request holds one of the system's shared ``Seats`` (how many, learned from its answers
     and capped by a configured ``concurrent``; learned seats are taken only once the system has
-    refused a request, see ``Seats.lazy``) and, with ``per_minute`` set, a token of the
-    ``RateLimiter``. Each answer is told to the ``breaker`` when one is given: no answer (a
+    refused a request, see ``Seats.lazy``) and, with ``per_minute`` or ``per_second`` set, a
+    token of the ``RateLimiter``. Each answer is told to the ``breaker`` when one is given: no answer (a
     timeout, a refused connection) or a 502/503/504 counts towards opening it, any other answer
     closes it, so a record that fails on a 500 of its own does not stop the others.
     """
@@ -1035,7 +1035,7 @@ class SystemGate:
 
     def throttled(self, retry_after_s: float | None) -> None:
         """The system answered 429 (called inside ``request``): one seat fewer for everyone and,
-        with a per-minute ceiling, every worker waits out ``Retry-After``."""
+        with a per-minute or per-second ceiling, every worker waits out ``Retry-After``."""
         self.seats.refused(getattr(self._local, "seat", None))
         if self.limiter is not None:
             self.limiter.throttled(retry_after_s)
