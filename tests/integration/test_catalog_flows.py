@@ -24,6 +24,7 @@ from erpsync.settings import Settings
 from erpsync.state.bindings import Bindings
 from erpsync.systems.magento.settings import MagentoSettings
 from erpsync.systems.plugin import SOURCE, TARGET
+from tests.support.catalog_shelf import magento_writes
 from tests.support.sims import SimSystems
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -128,12 +129,7 @@ class Catalog:
         return out
 
     def magento_writes(self) -> list[str]:
-        rows = self.mhttp.get("/_sim/requests").json()["requests"]
-        return [
-            f"{r['method']} {r['path']}"
-            for r in rows
-            if r["method"] in ("POST", "PUT", "DELETE") and "token" not in r["path"]
-        ]
+        return magento_writes(self.mhttp)
 
     def clear(self) -> None:
         self.mhttp.delete("/_sim/requests")

@@ -58,6 +58,16 @@ def catalog_rules(source: Side, target: Side, bindings: Bindings, settings: Sett
     return out
 
 
+def magento_writes(mhttp: TestClient) -> list[str]:
+    """The writes the Magento sim logged since its log was last cleared (token requests left out)."""
+    rows = mhttp.get("/_sim/requests").json()["requests"]
+    return [
+        f"{r['method']} {r['path']}"
+        for r in rows
+        if r["method"] in ("POST", "PUT", "DELETE") and "token" not in r["path"]
+    ]
+
+
 class MagentoShelf:
     """A poll of a catalog flow synced, and the Magento sim (``mhttp``) read back."""
 
@@ -96,12 +106,7 @@ class MagentoShelf:
 
     def writes(self) -> list[str]:
         """What erpsync wrote to Magento since the last ``clear``."""
-        rows = self.mhttp.get("/_sim/requests").json()["requests"]
-        return [
-            f"{r['method']} {r['path']}"
-            for r in rows
-            if r["method"] in ("POST", "PUT", "DELETE") and "token" not in r["path"]
-        ]
+        return magento_writes(self.mhttp)
 
     def clear(self) -> None:
         self.mhttp.delete("/_sim/requests")

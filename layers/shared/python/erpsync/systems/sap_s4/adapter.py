@@ -335,15 +335,7 @@ class S4Orders:
         """The live order (not rejected as a whole) carrying ``number``; ``DuplicatePurchaseOrder``
         when two do (S/4 does not keep ``PurchaseOrderByCustomer`` unique)."""
         mapping.check_number(number, self.connection)
-        cfg = self.settings()
-        rows = self.client.rows(
-            cfg.sales_order_service,
-            "A_SalesOrder",
-            filter=f"PurchaseOrderByCustomer eq {literal(number)}",
-            select=GUARD_FIELDS,
-            expand=["to_Item"],
-        )
-        found = [r for r in rows if r.get("PurchaseOrderByCustomer") == number and mapping.live(r)]
+        found = live_orders(self.client, self.settings(), number)
         if len(found) > 1:
             orders = ", ".join(str(r.get("SalesOrder")) for r in found)
             raise DuplicatePurchaseOrder(
@@ -375,9 +367,9 @@ class S4Orders:
         return ref
 
 
-def live_order(client: S4Client, connection: str, cfg: S4Settings, store_order: str, what: str) -> dict[str, Any]:
-    """The live sales order of store order ``store_order``, with its items (``what``: the store
-    document it is looked up for, named in the error when there is none)."""
+def live_orders(client: S4Client, cfg: S4Settings, store_order: str) -> list[dict[str, Any]]:
+    """The sales orders carrying store order ``store_order`` in ``PurchaseOrderByCustomer`` and not
+    rejected as a whole, with their items."""
     rows = client.rows(
         cfg.sales_order_service,
         "A_SalesOrder",
@@ -385,7 +377,13 @@ def live_order(client: S4Client, connection: str, cfg: S4Settings, store_order: 
         select=GUARD_FIELDS,
         expand=["to_Item"],
     )
-    found = [r for r in rows if r.get("PurchaseOrderByCustomer") == store_order and mapping.live(r)]
+    return [r for r in rows if r.get("PurchaseOrderByCustomer") == store_order and mapping.live(r)]
+
+
+def live_order(client: S4Client, connection: str, cfg: S4Settings, store_order: str, what: str) -> dict[str, Any]:
+    """The live sales order of store order ``store_order``, with its items (``what``: the store
+    document it is looked up for, named in the error when there is none)."""
+    found = live_orders(client, cfg, store_order)
     if not found:
         raise NotFoundError(f"{connection} has no live sales order {store_order} for {what}", system=connection)
     return found[0]
